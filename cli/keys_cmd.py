@@ -1,0 +1,119 @@
+"""`spark keys new|list|show`: local Ed25519 keys in the user key directory."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+from pathlib import Path
+
+from cli.output import emit_json
+from identifiers.bid import bid_from_public_key
+from identifiers.errors import ErrorCode, SparkError
+from identifiers.keys import SigningKey
+from node import keystore
+
+
+def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    keys = commands.add_parser("keys", help="create and show local keys")
+    sub = keys.add_subparsers(dest="keys_command", metavar="ACTION")
+    sub.required = True
+
+    new = sub.add_parser("new", help="create a new Ed25519 key NAME")
+    new.add_argument("name")
+    new.add_argument(
+        "--passphrase",
+        action="store_true",
+        help="encrypt the key file (asks for the passphrase, or reads $SPARK_KEY_PASSPHRASE)",
+    )
+    new.add_argument("--json", action="store_true", help="print JSON")
+    new.set_defaults(handler=_new)
+
+    lst = sub.add_parser("list", help="list the keys in the key directory")
+    lst.add_argument("--json", action="store_true", help="print JSON")
+    lst.set_defaults(handler=_list)
+
+    show = sub.add_parser("show", help="print a key's BID and public key")
+    show.add_argument("name")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    show.set_defaults(handler=_show)
+
+
+def passphrase_from_env_or_prompt(confirm: bool) -> bytes:
+    env = os.environ.get("SPARK_KEY_PASSPHRASE")
+    if env:
+        return env.encode()
+    first = getpass.getpass("passphrase: ")
+    if confirm and getpass.getpass("again: ") != first:
+        raise SparkError(ErrorCode.INVALID_ARGUMENT, "passphrases differ")
+    if not first:
+        raise SparkError(ErrorCode.INVALID_ARGUMENT, "empty passphrase")
+    return first.encode()
+
+
+def describe_key(name: str, key: SigningKey, path: Path) -> dict[str, str]:
+    return {
+        "name": name,
+        "bid": bid_from_public_key(key.public_key),
+        "public_key": key.public_key.hex(),
+        "path": str(path),
+    }
+
+
+def load_named_key(name: str) -> SigningKey:
+    path = keystore.key_path(name)
+    try:
+        return keystore.read_key_file(path)
+    except SparkError as exc:
+        if exc.code is ErrorCode.INVALID_KEY and b"ENCRYPTED" in _head(path):
+            return keystore.read_key_file(path, passphrase_from_env_or_prompt(confirm=False))
+        if exc.code is ErrorCode.NOT_FOUND:
+            raise SparkError(
+                ErrorCode.NOT_FOUND, f"no key named {name!r} in {keystore.key_dir()}"
+            ) from None
+        raise
+
+
+def _head(path: Path) -> bytes:
+    try:
+        with path.open("rb") as fh:
+            return fh.read(64)
+    except OSError:
+        return b""
+
+
+def _print(info: dict[str, str], as_json: bool) -> None:
+    if as_json:
+        emit_json(info)
+    else:
+        print(f"name:       {info['name']}")
+        print(f"bid:        {info['bid']}")
+        print(f"public key: {info['public_key']}")
+        print(f"file:       {info['path']}")
+
+
+def _new(args: argparse.Namespace) -> int:
+    path = keystore.key_path(args.name)
+    passphrase = passphrase_from_env_or_prompt(confirm=True) if args.passphrase else None
+    key = SigningKey.generate()
+    keystore.write_key_file(path, key, passphrase)
+    _print(describe_key(args.name, key, path), args.json)
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    names = keystore.list_keys()
+    if args.json:
+        emit_json([{"name": n, "path": str(keystore.key_path(n))} for n in names])
+    elif not names:
+        print(f"no keys in {keystore.key_dir()} (create one with: spark keys new NAME)")
+    else:
+        for n in names:
+            print(n)
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    key = load_named_key(args.name)
+    _print(describe_key(args.name, key, keystore.key_path(args.name)), args.json)
+    return 0

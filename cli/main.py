@@ -1,0 +1,46 @@
+"""`spark`: the command-line client. Each command group lives in its own module with a
+`register(subparsers)` function; commands return an exit code or raise SparkError."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from cli import id_cmd, keys_cmd
+from cli.output import fail
+from identifiers.errors import SparkError
+
+COMMAND_GROUPS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (  # type: ignore[type-arg]
+    keys_cmd.register,
+    id_cmd.register,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="spark",
+        description="sparkchain: register and resolve industrial identifiers on a BFT ledger",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+    for register in COMMAND_GROUPS:
+        register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.handler(args)
+    except SparkError as error:
+        return fail(error)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

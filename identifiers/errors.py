@@ -1,0 +1,55 @@
+"""Every error code of sparkchain, and the one typed error that carries it.
+
+A code is stable: scripts and other nodes rely on it. Add codes; never rename one.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    # input that does not parse
+    INVALID_IDENTIFIER = "INVALID_IDENTIFIER"
+    INVALID_PREFIX = "INVALID_PREFIX"
+    INVALID_BID = "INVALID_BID"
+    INVALID_GTIN = "INVALID_GTIN"
+    INVALID_DIGITAL_LINK = "INVALID_DIGITAL_LINK"
+    INVALID_OID = "INVALID_OID"
+    INVALID_KEY = "INVALID_KEY"
+    INVALID_VALUE = "INVALID_VALUE"
+    INVALID_TX = "INVALID_TX"
+    INVALID_ARGUMENT = "INVALID_ARGUMENT"
+    # transaction rules (DESIGN §4)
+    BAD_SIGNATURE = "BAD_SIGNATURE"
+    WRONG_CHAIN = "WRONG_CHAIN"
+    EXPIRED = "EXPIRED"
+    DUPLICATE_TX = "DUPLICATE_TX"
+    TOO_LARGE = "TOO_LARGE"
+    UNAUTHORIZED = "UNAUTHORIZED"
+    EXISTS = "EXISTS"
+    NOT_FOUND = "NOT_FOUND"
+    REVOKED = "REVOKED"
+    # blocks, chain and set-up
+    INVALID_BLOCK = "INVALID_BLOCK"
+    INVALID_CERTIFICATE = "INVALID_CERTIFICATE"
+    INVALID_GENESIS = "INVALID_GENESIS"
+    INVALID_CONFIG = "INVALID_CONFIG"
+    INVALID_PROOF = "INVALID_PROOF"
+    STORAGE_CORRUPT = "STORAGE_CORRUPT"
+    # node runtime
+    MEMPOOL_FULL = "MEMPOOL_FULL"
+    UNAVAILABLE = "UNAVAILABLE"
+    TIMEOUT = "TIMEOUT"
+
+
+class SparkError(Exception):
+    """The one error type a user sees: a stable code and a message naming the problem."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+    def __reduce__(self) -> tuple[type[SparkError], tuple[ErrorCode, str]]:
+        return (type(self), (self.code, self.message))

@@ -1,0 +1,158 @@
+"""Handle-style identifiers `PREFIX/SUFFIX` and prefixes (DESIGN §2).
+
+The lookup key upper-cases ASCII letters only (as the Handle System does); the display form
+keeps the registrant's spelling. Every rejection is a SparkError naming what and where.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+from identifiers.errors import ErrorCode, SparkError
+from identifiers.limits import MAX_IDENTIFIER_BYTES, MAX_PREFIX_SEGMENTS, MAX_SUFFIX_BYTES
+
+_SEGMENT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
+_ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def ascii_upper(text: str) -> str:
+    """Upper-case ASCII letters only; no Unicode case folding."""
+    return text.translate(_ASCII_UPPER)
+
+
+@dataclass(frozen=True, slots=True)
+class Prefix:
+    display: str
+    key: str
+
+    @property
+    def segments(self) -> tuple[str, ...]:
+        return tuple(self.display.split("."))
+
+    def parent(self) -> Prefix | None:
+        if "." not in self.display:
+            return None
+        return parse_prefix(self.display.rsplit(".", 1)[0])
+
+    def ancestors(self) -> list[Prefix]:
+        """Nearest first: `88.608.1` → [`88.608`, `88`]."""
+        out = []
+        node = self.parent()
+        while node is not None:
+            out.append(node)
+            node = node.parent()
+        return out
+
+    def __str__(self) -> str:
+        return self.display
+
+
+@dataclass(frozen=True, slots=True)
+class Identifier:
+    display: str
+    key: str
+    prefix: Prefix
+    suffix: str
+
+    def __str__(self) -> str:
+        return self.display
+
+
+def _require_str(text: object, what: str, code: ErrorCode) -> str:
+    if not isinstance(text, str):
+        raise SparkError(code, f"{what} must be text, got {type(text).__name__}")
+    return text
+
+
+def parse_prefix(text: str) -> Prefix:
+    text = _require_str(text, "prefix", ErrorCode.INVALID_PREFIX)
+    if not text:
+        raise SparkError(ErrorCode.INVALID_PREFIX, "prefix is empty")
+    segments = text.split(".")
+    if len(segments) > MAX_PREFIX_SEGMENTS:
+        raise SparkError(
+            ErrorCode.INVALID_PREFIX,
+            f"prefix has {len(segments)} segments, at most {MAX_PREFIX_SEGMENTS} allowed",
+        )
+    pos = 0
+    for number, segment in enumerate(segments, start=1):
+        if not segment:
+            raise SparkError(
+                ErrorCode.INVALID_PREFIX, f"prefix segment {number} is empty (at character {pos})"
+            )
+        for offset, ch in enumerate(segment):
+            if ch not in _SEGMENT_CHARS:
+                raise SparkError(
+                    ErrorCode.INVALID_PREFIX,
+                    f"prefix contains {_describe(ch)} at character {pos + offset}; "
+                    "segments allow ASCII letters, digits and '-'",
+                )
+        pos += len(segment) + 1
+    return Prefix(text, ascii_upper(text))
+
+
+def _describe(ch: str) -> str:
+    name = unicodedata.name(ch, "")
+    return f"U+{ord(ch):04X}" + (f" ({name})" if name else "") + f" {ch!r}"
+
+
+def check_suffix(suffix: str) -> None:
+    suffix = _require_str(suffix, "suffix", ErrorCode.INVALID_IDENTIFIER)
+    encoded = suffix.encode("utf-8", errors="surrogatepass")
+    if not suffix:
+        raise SparkError(ErrorCode.INVALID_IDENTIFIER, "suffix is empty")
+    if len(encoded) > MAX_SUFFIX_BYTES:
+        raise SparkError(
+            ErrorCode.INVALID_IDENTIFIER,
+            f"suffix is {len(encoded)} bytes of UTF-8, at most {MAX_SUFFIX_BYTES} allowed",
+        )
+    byte_pos = 0
+    for ch in suffix:
+        if 0xD800 <= ord(ch) <= 0xDFFF:
+            raise SparkError(
+                ErrorCode.INVALID_IDENTIFIER,
+                f"suffix contains a lone surrogate U+{ord(ch):04X} at byte {byte_pos}",
+            )
+        if unicodedata.category(ch) == "Cc":
+            raise SparkError(
+                ErrorCode.INVALID_IDENTIFIER,
+                f"suffix contains control character U+{ord(ch):04X} at byte {byte_pos}",
+            )
+        byte_pos += len(ch.encode("utf-8"))
+    if suffix != suffix.strip():
+        raise SparkError(
+            ErrorCode.INVALID_IDENTIFIER, "suffix has leading or trailing whitespace"
+        )
+
+
+def parse_identifier(text: str) -> Identifier:
+    text = _require_str(text, "identifier", ErrorCode.INVALID_IDENTIFIER)
+    if "/" not in text:
+        raise SparkError(
+            ErrorCode.INVALID_IDENTIFIER,
+            f"identifier {text[:60]!r} has no '/' between prefix and suffix",
+        )
+    prefix_text, suffix = text.split("/", 1)
+    try:
+        prefix = parse_prefix(prefix_text)
+    except SparkError as exc:
+        raise SparkError(ErrorCode.INVALID_IDENTIFIER, exc.message) from None
+    check_suffix(suffix)
+    size = len(text.encode("utf-8"))
+    if size > MAX_IDENTIFIER_BYTES:
+        raise SparkError(
+            ErrorCode.INVALID_IDENTIFIER,
+            f"identifier is {size} bytes of UTF-8, at most {MAX_IDENTIFIER_BYTES} allowed",
+        )
+    return Identifier(text, f"{prefix.key}/{ascii_upper(suffix)}", prefix, suffix)
+
+
+def identifier_key(text: str) -> str:
+    """The lookup key of an identifier (validates it)."""
+    return parse_identifier(text).key
+
+
+def is_under(prefix: Prefix, ancestor: Prefix) -> bool:
+    """True when `prefix` equals `ancestor` or is derived from it."""
+    return prefix.key == ancestor.key or prefix.key.startswith(ancestor.key + ".")

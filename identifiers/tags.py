@@ -1,0 +1,21 @@
+"""Every domain-separation tag used for signing and hashing, in one place.
+
+A signature or hash made for one purpose can never be replayed as another because each
+purpose prepends its own tag. No tag is a prefix of another (tests check it).
+"""
+
+from typing import Final
+
+# signatures
+TX_TAG: Final = b"spark/tx/v1"
+VOTE_TAG: Final = b"spark/vote/v1"
+PROPOSAL_TAG: Final = b"spark/proposal/v1"
+PEER_HANDSHAKE_TAG: Final = b"spark/peer-handshake/v1"
+
+# hashing (single bytes, RFC 6962 style, for Merkle trees)
+MERKLE_LEAF: Final = b"\x00"
+MERKLE_NODE: Final = b"\x01"
+SMT_LEAF: Final = b"\x02"
+SMT_NODE: Final = b"\x03"
+
+SIGNING_TAGS: Final = (TX_TAG, VOTE_TAG, PROPOSAL_TAG, PEER_HANDSHAKE_TAG)

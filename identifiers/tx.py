@@ -1,0 +1,222 @@
+"""Build, sign and check `SignedTx` envelopes exactly as DESIGN §4 says.
+
+The signature covers TX_TAG then the body bytes as sent; nobody re-serializes a body to
+check it. Tx id = SHA-256(body).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable
+
+from google.protobuf.message import DecodeError
+
+from identifiers.errors import ErrorCode, SparkError
+from identifiers.keys import PUBLIC_KEY_BYTES, SIGNATURE_BYTES, SigningKey, verify
+from identifiers.limits import MAX_TX_BYTES
+from identifiers.tags import TX_TAG
+from proto import types_pb2 as pb
+
+DEFAULT_TX_LIFETIME_MS = 10 * 60 * 1000
+OPERATIONS = (
+    "create_prefix",
+    "set_registrars",
+    "transfer_prefix",
+    "register",
+    "register_batch",
+    "update",
+    "transfer",
+    "revoke",
+)
+
+
+def tx_id(signed: pb.SignedTx) -> bytes:
+    return hashlib.sha256(signed.body).digest()
+
+
+def sign_body(body: pb.TxBody, key: SigningKey) -> pb.SignedTx:
+    body_bytes = body.SerializeToString()
+    return sign_body_bytes(body_bytes, key)
+
+
+def sign_body_bytes(body_bytes: bytes, key: SigningKey) -> pb.SignedTx:
+    return pb.SignedTx(
+        body=body_bytes, signer=key.public_key, signature=key.sign(TX_TAG, body_bytes)
+    )
+
+
+def verify_signature(signed: pb.SignedTx) -> bool:
+    return verify(signed.signer, TX_TAG, signed.body, signed.signature)
+
+
+def check_signed_tx(signed: pb.SignedTx, chain_id: str | None = None) -> pb.TxBody:
+    """Check the envelope, the signature and (if given) the chain id; return the body.
+
+    Raises SparkError with TOO_LARGE, INVALID_TX, BAD_SIGNATURE or WRONG_CHAIN.
+    """
+    if len(signed.body) > MAX_TX_BYTES:
+        raise SparkError(
+            ErrorCode.TOO_LARGE,
+            f"tx body is {len(signed.body)} bytes, at most {MAX_TX_BYTES} allowed",
+        )
+    if len(signed.signer) != PUBLIC_KEY_BYTES:
+        raise SparkError(
+            ErrorCode.INVALID_TX, f"signer must be a 32-byte public key, got {len(signed.signer)}"
+        )
+    if len(signed.signature) != SIGNATURE_BYTES:
+        raise SparkError(
+            ErrorCode.BAD_SIGNATURE,
+            f"signature must be {SIGNATURE_BYTES} bytes, got {len(signed.signature)}",
+        )
+    body = decode_body(signed.body)
+    if not verify_signature(signed):
+        raise SparkError(ErrorCode.BAD_SIGNATURE, "signature does not match signer and body")
+    if chain_id is not None and body.chain_id != chain_id:
+        raise SparkError(
+            ErrorCode.WRONG_CHAIN, f"tx is for chain {body.chain_id!r}, this is {chain_id!r}"
+        )
+    return body
+
+
+def decode_body(body_bytes: bytes) -> pb.TxBody:
+    body = pb.TxBody()
+    try:
+        body.ParseFromString(body_bytes)
+    except DecodeError as exc:
+        raise SparkError(ErrorCode.INVALID_TX, f"tx body does not decode: {exc}") from exc
+    if body.WhichOneof("op") is None:
+        raise SparkError(ErrorCode.INVALID_TX, "tx body has no operation")
+    return body
+
+
+class TxBuilder:
+    """Builds signed transactions for one chain and one key.
+
+    `now_ms` is passed in by the caller (the CLI reads the clock; tests pass fixed times).
+    """
+
+    def __init__(self, chain_id: str, key: SigningKey) -> None:
+        self.chain_id = chain_id
+        self.key = key
+
+    def _body(self, now_ms: int, lifetime_ms: int) -> pb.TxBody:
+        return pb.TxBody(
+            chain_id=self.chain_id,
+            nonce=secrets.randbits(64),
+            expires_at_ms=now_ms + lifetime_ms,
+        )
+
+    def _sign(self, body: pb.TxBody) -> pb.SignedTx:
+        return sign_body(body, self.key)
+
+    def create_prefix(
+        self, prefix: str, owner: str, *, now_ms: int, lifetime_ms: int = DEFAULT_TX_LIFETIME_MS
+    ) -> pb.SignedTx:
+        body = self._body(now_ms, lifetime_ms)
+        body.create_prefix.prefix = prefix
+        body.create_prefix.owner = owner
+        return self._sign(body)
+
+    def set_registrars(
+        self,
+        prefix: str,
+        add: Iterable[str] = (),
+        remove: Iterable[str] = (),
+        *,
+        now_ms: int,
+        lifetime_ms: int = DEFAULT_TX_LIFETIME_MS,
+    ) -> pb.SignedTx:
+        body = self._body(now_ms, lifetime_ms)
+        body.set_registrars.prefix = prefix
+        body.set_registrars.add.extend(add)
+        body.set_registrars.remove.extend(remove)
+        return self._sign(body)
+
+    def transfer_prefix(
+        self, prefix: str, new_owner: str, *, now_ms: int, lifetime_ms: int = DEFAULT_TX_LIFETIME_MS
+    ) -> pb.SignedTx:
+        body = self._body(now_ms, lifetime_ms)
+        body.transfer_prefix.prefix = prefix
+        body.transfer_prefix.new_owner = new_owner
+        return self._sign(body)
+
+    def register(
+        self,
+        identifier: str,
+        values: Iterable[pb.Value] = (),
+        owner: str = "",
+        *,
+        now_ms: int,
+        lifetime_ms: int = DEFAULT_TX_LIFETIME_MS,
+    ) -> pb.SignedTx:
+        body = self._body(now_ms, lifetime_ms)
+        body.register.identifier = identifier
+        body.register.values.extend(values)
+        body.register.owner = owner
+        return self._sign(body)
+
+    def register_batch(
+        self,
+        prefix: str,
+        items: Iterable[tuple[str, Iterable[pb.Value]]],
+        owner: str = "",
+        *,
+        now_ms: int,
+        lifetime_ms: int = DEFAULT_TX_LIFETIME_MS,
+    ) -> pb.SignedTx:
+        body = self._body(now_ms, lifetime_ms)
+        body.register_batch.prefix = prefix
+        body.register_batch.owner = owner
+        for suffix, values in items:
+            body.register_batch.items.add(suffix=suffix, values=list(values))
+        return self._sign(body)
+
+    def update(
+        self,
+        identifier: str,
+        upsert: Iterable[pb.Value] = (),
+        remove_indexes: Iterable[int] = (),
+        *,
+        now_ms: int,
+        lifetime_ms: int = DEFAULT_TX_LIFETIME_MS,
+    ) -> pb.SignedTx:
+        body = self._body(now_ms, lifetime_ms)
+        body.update.identifier = identifier
+        body.update.upsert.extend(upsert)
+        body.update.remove_indexes.extend(remove_indexes)
+        return self._sign(body)
+
+    def transfer(
+        self,
+        identifier: str,
+        new_owner: str,
+        *,
+        now_ms: int,
+        lifetime_ms: int = DEFAULT_TX_LIFETIME_MS,
+    ) -> pb.SignedTx:
+        body = self._body(now_ms, lifetime_ms)
+        body.transfer.identifier = identifier
+        body.transfer.new_owner = new_owner
+        return self._sign(body)
+
+    def revoke(
+        self,
+        identifier: str,
+        reason: str = "",
+        *,
+        now_ms: int,
+        lifetime_ms: int = DEFAULT_TX_LIFETIME_MS,
+    ) -> pb.SignedTx:
+        body = self._body(now_ms, lifetime_ms)
+        body.revoke.identifier = identifier
+        body.revoke.reason = reason
+        return self._sign(body)
+
+
+def value(index: int, type_: str, data: bytes | str, ttl: int | None = None) -> pb.Value:
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    v = pb.Value(index=index, type=type_, data=raw)
+    if ttl is not None:
+        v.ttl = ttl
+    return v

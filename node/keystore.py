@@ -1,0 +1,69 @@
+"""Key files on disk: PEM, mode 0600, in a key directory ($SPARK_HOME/keys or ~/.spark/keys)."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from identifiers.errors import ErrorCode, SparkError
+from identifiers.keys import SigningKey
+
+KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+KEY_FILE_MODE = 0o600
+
+
+def spark_home() -> Path:
+    env = os.environ.get("SPARK_HOME")
+    return Path(env).expanduser() if env else Path.home() / ".spark"
+
+
+def key_dir(home: Path | None = None) -> Path:
+    return (home or spark_home()) / "keys"
+
+
+def check_key_name(name: str) -> str:
+    if not KEY_NAME.fullmatch(name):
+        raise SparkError(
+            ErrorCode.INVALID_ARGUMENT,
+            f"key name {name!r} must be 1-64 letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit",
+        )
+    return name
+
+
+def write_key_file(path: Path, key: SigningKey, passphrase: bytes | None = None) -> None:
+    """Create `path` with mode 0600 from the start (never world-readable, even briefly)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, KEY_FILE_MODE)
+    except FileExistsError:
+        raise SparkError(ErrorCode.EXISTS, f"key file {path} already exists") from None
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key.to_pem(passphrase))
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def read_key_file(path: Path, passphrase: bytes | None = None) -> SigningKey:
+    try:
+        pem = path.read_bytes()
+    except FileNotFoundError:
+        raise SparkError(ErrorCode.NOT_FOUND, f"key file {path} does not exist") from None
+    except OSError as exc:
+        raise SparkError(ErrorCode.INVALID_KEY, f"cannot read key file {path}: {exc}") from exc
+    try:
+        return SigningKey.from_pem(pem, passphrase)
+    except SparkError as exc:
+        raise SparkError(exc.code, f"{path}: {exc.message}") from None
+
+
+def key_path(name: str, home: Path | None = None) -> Path:
+    return key_dir(home) / f"{check_key_name(name)}.pem"
+
+
+def list_keys(home: Path | None = None) -> list[str]:
+    directory = key_dir(home)
+    if not directory.is_dir():
+        return []
+    return sorted(p.stem for p in directory.glob("*.pem"))
