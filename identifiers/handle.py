@@ -121,9 +121,7 @@ def check_suffix(suffix: str) -> None:
             )
         byte_pos += len(ch.encode("utf-8"))
     if suffix != suffix.strip():
-        raise SparkError(
-            ErrorCode.INVALID_IDENTIFIER, "suffix has leading or trailing whitespace"
-        )
+        raise SparkError(ErrorCode.INVALID_IDENTIFIER, "suffix has leading or trailing whitespace")
 
 
 def parse_identifier(text: str) -> Identifier:
