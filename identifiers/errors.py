@@ -41,6 +41,7 @@ class ErrorCode(StrEnum):
     MEMPOOL_FULL = "MEMPOOL_FULL"
     UNAVAILABLE = "UNAVAILABLE"
     TIMEOUT = "TIMEOUT"
+    INTERNAL = "INTERNAL"  # a bug on the node; the message says what failed
 
 
 class SparkError(Exception):

@@ -6,6 +6,7 @@ keeps the registrant's spelling. Every rejection is a SparkError naming what and
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -13,6 +14,9 @@ from identifiers.errors import ErrorCode, SparkError
 from identifiers.limits import MAX_IDENTIFIER_BYTES, MAX_PREFIX_SEGMENTS, MAX_SUFFIX_BYTES
 
 _SEGMENT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
+# Unicode category Cc is exactly U+0000–U+001F and U+007F–U+009F; surrogates cannot be
+# encoded as UTF-8 at all. One regex scan keeps the common (valid) case fast.
+_SUFFIX_FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
@@ -107,25 +111,45 @@ def check_suffix(suffix: str) -> None:
             ErrorCode.INVALID_IDENTIFIER,
             f"suffix is {len(encoded)} bytes of UTF-8, at most {MAX_SUFFIX_BYTES} allowed",
         )
-    byte_pos = 0
-    for ch in suffix:
-        if 0xD800 <= ord(ch) <= 0xDFFF:
-            raise SparkError(
-                ErrorCode.INVALID_IDENTIFIER,
-                f"suffix contains a lone surrogate U+{ord(ch):04X} at byte {byte_pos}",
-            )
-        if unicodedata.category(ch) == "Cc":
-            raise SparkError(
-                ErrorCode.INVALID_IDENTIFIER,
-                f"suffix contains control character U+{ord(ch):04X} at byte {byte_pos}",
-            )
-        byte_pos += len(ch.encode("utf-8"))
+    bad = _SUFFIX_FORBIDDEN.search(suffix)
+    if bad is not None:
+        ch = bad.group()
+        byte_pos = len(suffix[: bad.start()].encode("utf-8", errors="surrogatepass"))
+        kind = "a lone surrogate" if 0xD800 <= ord(ch) <= 0xDFFF else "control character"
+        raise SparkError(
+            ErrorCode.INVALID_IDENTIFIER,
+            f"suffix contains {kind} U+{ord(ch):04X} at byte {byte_pos}",
+        )
     if suffix != suffix.strip():
         raise SparkError(ErrorCode.INVALID_IDENTIFIER, "suffix has leading or trailing whitespace")
 
 
+# The all-ASCII identifiers that parse_identifier accepts, as one regular expression: 1-8
+# prefix segments, then a suffix of printable ASCII without leading or trailing spaces.
+_ASCII_IDENTIFIER = re.compile(
+    r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+){0,"
+    + str(MAX_PREFIX_SEGMENTS - 1)
+    + r"}/[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?"
+)
+
+
 def parse_identifier(text: str) -> Identifier:
     text = _require_str(text, "identifier", ErrorCode.INVALID_IDENTIFIER)
+    # fast path: every ledger tx and every resolution parses identifiers; checking them
+    # character by character (parse_identifier_by_rules) costs ~25 µs, this regular
+    # expression ~1 µs, with the same answers (tests/test_ledger.py checks it)
+    if len(text) <= MAX_IDENTIFIER_BYTES and text.isascii() and _ASCII_IDENTIFIER.fullmatch(text):
+        prefix_text, suffix = text.split("/", 1)
+        if len(suffix) <= MAX_SUFFIX_BYTES:
+            key = ascii_upper(text)
+            prefix = Prefix(prefix_text, key[: len(prefix_text)])
+            return Identifier(text, key, prefix, suffix)
+    return parse_identifier_by_rules(text)
+
+
+def parse_identifier_by_rules(text: str) -> Identifier:
+    """`parse_identifier` without its fast path: each rule checked in turn, with the error
+    that names the first one broken."""
     if "/" not in text:
         raise SparkError(
             ErrorCode.INVALID_IDENTIFIER,

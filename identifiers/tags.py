@@ -19,3 +19,6 @@ SMT_LEAF: Final = b"\x02"
 SMT_NODE: Final = b"\x03"
 
 SIGNING_TAGS: Final = (TX_TAG, VOTE_TAG, PROPOSAL_TAG, PEER_HANDSHAKE_TAG)
+
+# hashing of the genesis file's canonical form (node/genesis.py)
+GENESIS_TAG: Final = b"spark/genesis/v1"

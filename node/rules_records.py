@@ -1,0 +1,162 @@
+"""Record operations (DESIGN §4): Register, RegisterBatch, Update, Transfer, Revoke.
+
+Each checks its fields, then that its target exists, then the signer, then the state
+(the order is part of the rules: the model test holds us to it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from identifiers.errors import ErrorCode, SparkError
+from identifiers.handle import Identifier, parse_identifier, parse_prefix
+from identifiers.limits import MAX_BATCH_ITEMS, MAX_REVOKE_REASON_BYTES, MAX_VALUES_PER_RECORD
+from node.records import check_record_size, check_values, sorted_by_index, stamp_value
+from node.rules_ops import (
+    TxContext,
+    checked_bid,
+    existing_prefix,
+    existing_record,
+    require_active,
+    require_record_controller,
+    require_registrant,
+)
+from node.rules_state import TxScratch
+from proto import types_pb2 as pb
+
+
+def _new_record(
+    identifier: Identifier, owner: str, values: Sequence[pb.Value], context: TxContext
+) -> pb.Record:
+    record = pb.Record(
+        identifier=identifier.display,
+        key=identifier.key,
+        owner=owner,
+        status=pb.ACTIVE,
+        created_height=context.height,
+        created_time_ms=context.time_ms,
+        updated_height=context.height,
+        updated_time_ms=context.time_ms,
+        values=[stamp_value(v, context.time_ms) for v in sorted_by_index(values)],
+    )
+    check_record_size(record)
+    return record
+
+
+def _changed(record: pb.Record, context: TxContext) -> pb.Record:
+    changed = pb.Record()
+    changed.CopyFrom(record)
+    changed.updated_height = context.height
+    changed.updated_time_ms = context.time_ms
+    return changed
+
+
+def _require_new(scratch: TxScratch, identifier: Identifier) -> None:
+    # by key: `88/abc` exists when `88/ABC` does, revoked or not
+    already = scratch.get_record(identifier.key)
+    if already is not None:
+        raise SparkError(
+            ErrorCode.EXISTS, f"identifier {identifier.display} exists (as {already.identifier})"
+        )
+
+
+def register(scratch: TxScratch, op: pb.Register, context: TxContext) -> None:
+    identifier = parse_identifier(op.identifier)
+    owner = checked_bid(op.owner, "register.owner") if op.owner else context.signer
+    check_values(op.values, "register")
+    prefix = existing_prefix(scratch, identifier.prefix)
+    require_registrant(prefix, context)
+    _require_new(scratch, identifier)
+    scratch.put_record(identifier.key, _new_record(identifier, owner, op.values, context))
+
+
+def register_batch(scratch: TxScratch, op: pb.RegisterBatch, context: TxContext) -> None:
+    prefix = parse_prefix(op.prefix)
+    owner = checked_bid(op.owner, "register_batch.owner") if op.owner else context.signer
+    if not op.items:
+        raise SparkError(ErrorCode.INVALID_TX, "register_batch has no items")
+    if len(op.items) > MAX_BATCH_ITEMS:
+        raise SparkError(
+            ErrorCode.TOO_LARGE,
+            f"register_batch has {len(op.items)} items, at most {MAX_BATCH_ITEMS} allowed",
+        )
+    identifiers = []
+    for number, item in enumerate(op.items):
+        try:
+            identifiers.append(parse_identifier(f"{prefix.display}/{item.suffix}"))
+        except SparkError as exc:
+            raise SparkError(exc.code, f"register_batch.items[{number}]: {exc.message}") from None
+        check_values(item.values, f"register_batch.items[{number}]")
+    prefix_record = existing_prefix(scratch, prefix)
+    require_registrant(prefix_record, context)
+    for identifier, item in zip(identifiers, op.items, strict=True):
+        # an earlier item of this batch is already in the scratch, so a repeat is EXISTS
+        _require_new(scratch, identifier)
+        scratch.put_record(identifier.key, _new_record(identifier, owner, item.values, context))
+
+
+def update(scratch: TxScratch, op: pb.Update, context: TxContext) -> None:
+    identifier = parse_identifier(op.identifier)
+    check_values(op.upsert, "update.upsert")
+    removed = set(op.remove_indexes)
+    if len(removed) != len(op.remove_indexes):
+        raise SparkError(ErrorCode.INVALID_TX, "update.remove_indexes repeats an index")
+    if not op.upsert and not removed:
+        raise SparkError(ErrorCode.INVALID_TX, "update neither upserts nor removes a value")
+    both = removed & {v.index for v in op.upsert}
+    if both:
+        raise SparkError(ErrorCode.INVALID_TX, f"index {min(both)} is both upserted and removed")
+    record = existing_record(scratch, identifier)
+    require_record_controller(scratch, record, identifier, context, "update it")
+    require_active(record, "updated")
+    present = {v.index for v in record.values}
+    missing = sorted(removed - present)
+    if missing:
+        raise SparkError(
+            ErrorCode.NOT_FOUND, f"{record.identifier} has no value at index {missing[0]}"
+        )
+    replaced = removed | {v.index for v in op.upsert}
+    kept = [v for v in record.values if v.index not in replaced]
+    values = sorted_by_index([*kept, *(stamp_value(v, context.time_ms) for v in op.upsert)])
+    if len(values) > MAX_VALUES_PER_RECORD:
+        raise SparkError(
+            ErrorCode.TOO_LARGE,
+            f"{record.identifier} would have {len(values)} values, "
+            f"at most {MAX_VALUES_PER_RECORD} allowed",
+        )
+    changed = _changed(record, context)
+    del changed.values[:]
+    changed.values.extend(values)
+    check_record_size(changed)
+    scratch.put_record(record.key, changed)
+
+
+def transfer(scratch: TxScratch, op: pb.Transfer, context: TxContext) -> None:
+    identifier = parse_identifier(op.identifier)
+    new_owner = checked_bid(op.new_owner, "transfer.new_owner")
+    record = existing_record(scratch, identifier)
+    require_record_controller(scratch, record, identifier, context, "transfer it")
+    require_active(record, "transferred")
+    changed = _changed(record, context)
+    changed.owner = new_owner
+    check_record_size(changed)
+    scratch.put_record(record.key, changed)
+
+
+def revoke(scratch: TxScratch, op: pb.Revoke, context: TxContext) -> None:
+    identifier = parse_identifier(op.identifier)
+    reason_bytes = len(op.reason.encode("utf-8"))
+    if reason_bytes > MAX_REVOKE_REASON_BYTES:
+        raise SparkError(
+            ErrorCode.TOO_LARGE,
+            f"revoke reason is {reason_bytes} bytes, at most {MAX_REVOKE_REASON_BYTES} allowed",
+        )
+    record = existing_record(scratch, identifier)
+    require_record_controller(scratch, record, identifier, context, "revoke it")
+    if record.status == pb.REVOKED:
+        raise SparkError(ErrorCode.REVOKED, f"{record.identifier} is already revoked")
+    changed = _changed(record, context)
+    changed.status = pb.REVOKED
+    changed.revoke_reason = op.reason
+    check_record_size(changed)
+    scratch.put_record(record.key, changed)

@@ -1,0 +1,146 @@
+"""Builders for keys, genesis files, signed txs and an in-memory chain of rules.
+
+Everything is deterministic: keys come from names, nonces from a seeded Random, times from
+the block clock of `RulesChain`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Iterable
+
+from identifiers.bid import bid_from_public_key
+from identifiers.keys import SigningKey
+from identifiers.tx import TxBuilder, value
+from node.genesis import Genesis, apply_genesis, make_genesis
+from node.rules import MemoryState, Receipt, execute_tx
+from proto import types_pb2 as pb
+
+__all__ = [
+    "CHAIN_ID",
+    "GENESIS_TIME_MS",
+    "URL_VALUE",
+    "RulesChain",
+    "TxMaker",
+    "bid_of",
+    "given_record",
+    "given_registrar",
+    "given_revoked",
+    "key",
+    "make_test_genesis",
+    "value",
+]
+
+CHAIN_ID = "sparkchain-test"
+GENESIS_TIME_MS = 1_764_000_000_000
+BLOCK_INTERVAL_MS = 1000
+
+
+def key(name: str) -> SigningKey:
+    """The same key for the same name, in every run."""
+    return SigningKey.from_seed(hashlib.sha256(b"test key " + name.encode()).digest())
+
+
+def bid_of(name_or_key: str | SigningKey) -> str:
+    signing_key = key(name_or_key) if isinstance(name_or_key, str) else name_or_key
+    return bid_from_public_key(signing_key.public_key)
+
+
+class TxMaker(TxBuilder):
+    """A TxBuilder whose nonces come from a seeded Random, so tx ids repeat across runs."""
+
+    def __init__(self, chain_id: str, signing_key: SigningKey, seed: int = 0) -> None:
+        super().__init__(chain_id, signing_key)
+        self._random = random.Random(seed)
+
+    @property
+    def bid(self) -> str:
+        return bid_from_public_key(self.key.public_key)
+
+    def _body(self, now_ms: int, lifetime_ms: int) -> pb.TxBody:
+        return pb.TxBody(
+            chain_id=self.chain_id,
+            nonce=self._random.getrandbits(64),
+            expires_at_ms=now_ms + lifetime_ms,
+        )
+
+
+def make_test_genesis(
+    validators: int = 4,
+    root_authorities: Iterable[str] = ("root",),
+    prefixes: Iterable[tuple[str, str]] = (("88", "acme"),),
+    chain_id: str = CHAIN_ID,
+) -> Genesis:
+    """A genesis whose authorities and prefix owners are given by key *names*."""
+    return make_genesis(
+        chain_id,
+        GENESIS_TIME_MS,
+        [(f"node{i}", key(f"validator{i}").public_key) for i in range(1, validators + 1)],
+        [bid_of(name) for name in root_authorities],
+        [(prefix, bid_of(owner)) for prefix, owner in prefixes],
+    )
+
+
+class RulesChain:
+    """A MemoryState started from a genesis, executing txs block by block with the rules."""
+
+    def __init__(self, genesis: Genesis | None = None) -> None:
+        self.genesis = genesis or make_test_genesis()
+        self.state = MemoryState()
+        apply_genesis(self.state, self.genesis)
+        self.height = 1
+        self.time_ms = self.genesis.genesis_time_ms + BLOCK_INTERVAL_MS
+        self._makers: dict[str, TxMaker] = {}
+
+    def signer(self, name: str) -> TxMaker:
+        """The tx builder of the key called `name` (seeded by the name)."""
+        if name not in self._makers:
+            seed = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big")
+            self._makers[name] = TxMaker(self.genesis.chain_id, key(name), seed)
+        return self._makers[name]
+
+    @property
+    def now_ms(self) -> int:
+        return self.time_ms
+
+    def apply(self, signed: pb.SignedTx) -> Receipt:
+        """Execute one tx in the current block (raises SparkError when it breaks a rule)."""
+        return execute_tx(
+            self.state,
+            signed,
+            self.genesis.chain_id,
+            self.height,
+            self.time_ms,
+            root_authorities=self.genesis.root_authorities,
+        )
+
+    def next_block(self, interval_ms: int = BLOCK_INTERVAL_MS) -> None:
+        self.height += 1
+        self.time_ms += interval_ms
+
+    def record(self, identifier_key: str) -> pb.Record | None:
+        return self.state.get_record(identifier_key)
+
+    def prefix(self, prefix_key: str) -> pb.PrefixRecord | None:
+        return self.state.get_prefix(prefix_key)
+
+
+# ---- set-up verbs for rule tests on the default test genesis (acme owns 88)
+
+URL_VALUE = value(1, "URL", "https://example.com/p/1")
+
+
+def given_registrar(chain: RulesChain, name: str = "reg", prefix: str = "88") -> None:
+    chain.apply(
+        chain.signer("acme").set_registrars(prefix, add=[bid_of(name)], now_ms=chain.now_ms)
+    )
+
+
+def given_record(chain: RulesChain, identifier: str = "88/p-1", by: str = "acme") -> None:
+    chain.apply(chain.signer(by).register(identifier, [URL_VALUE], now_ms=chain.now_ms))
+
+
+def given_revoked(chain: RulesChain, identifier: str = "88/p-1") -> None:
+    given_record(chain, identifier)
+    chain.apply(chain.signer("acme").revoke(identifier, "recalled", now_ms=chain.now_ms))

@@ -1,0 +1,214 @@
+"""The rules of DESIGN §4 at work, one behaviour per test (violations: test_rules_violations.py).
+
+Names used: `root` is the genesis root authority, `acme` owns prefix `88` (genesis),
+`reg` is made a registrar of `88` where a case needs one, `mallory` is a stranger.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from identifiers.errors import ErrorCode, SparkError
+from identifiers.limits import (
+    DEFAULT_VALUE_TTL_S,
+    MAX_BATCH_ITEMS,
+    MAX_TX_EXPIRY_AHEAD_MS,
+)
+from node.records import filter_values
+from node.rules import check_envelope
+from proto import types_pb2 as pb
+from tests.helpers.chain import (
+    CHAIN_ID,
+    URL_VALUE,
+    RulesChain,
+    bid_of,
+    given_record,
+    given_registrar,
+    value,
+)
+
+
+@pytest.fixture
+def chain() -> RulesChain:
+    return RulesChain()
+
+
+def test_root_authority_creates_top_level_prefix(chain: RulesChain) -> None:
+    receipt = chain.apply(
+        chain.signer("root").create_prefix("86", bid_of("bob"), now_ms=chain.now_ms)
+    )
+    created = chain.prefix("86")
+    assert created is not None and created.owner == bid_of("bob")
+    assert created.created_height == chain.height
+    assert receipt.operation == "create_prefix" and receipt.prefixes == (created,)
+
+
+def test_owner_of_nearest_existing_ancestor_creates_deep_prefix(chain: RulesChain) -> None:
+    # 88.608 does not exist: the owner of 88 decides about 88.608.1
+    chain.apply(chain.signer("acme").create_prefix("88.608.1", bid_of("bob"), now_ms=chain.now_ms))
+    chain.apply(chain.signer("bob").create_prefix("88.608.1.7", bid_of("bob"), now_ms=chain.now_ms))
+    assert chain.prefix("88.608.1.7") is not None
+    assert chain.prefix("88.608") is None
+
+
+def test_parent_owner_not_root_decides_sub_prefix(chain: RulesChain) -> None:
+    with pytest.raises(SparkError) as caught:
+        chain.apply(chain.signer("root").create_prefix("88.1", bid_of("root"), now_ms=chain.now_ms))
+    assert caught.value.code == ErrorCode.UNAUTHORIZED
+
+
+def test_register_stamps_block_time_heights_and_default_ttl(chain: RulesChain) -> None:
+    values = [value(2, "EMAIL", "a@example.com", ttl=60), URL_VALUE]
+    receipt = chain.apply(chain.signer("acme").register("88/Widget-1", values, now_ms=chain.now_ms))
+    record = chain.record("88/WIDGET-1")
+    assert record is not None
+    assert record.identifier == "88/Widget-1" and record.owner == bid_of("acme")
+    assert record.status == pb.ACTIVE
+    assert (record.created_height, record.created_time_ms) == (chain.height, chain.time_ms)
+    assert [v.index for v in record.values] == [1, 2]
+    assert [v.ttl for v in record.values] == [DEFAULT_VALUE_TTL_S, 60]
+    assert all(v.timestamp_ms == chain.time_ms for v in record.values)
+    assert receipt.records == (record,) and receipt.signer == bid_of("acme")
+
+
+def test_register_with_explicit_owner(chain: RulesChain) -> None:
+    chain.apply(
+        chain.signer("acme").register("88/x", [URL_VALUE], bid_of("bob"), now_ms=chain.now_ms)
+    )
+    record = chain.record("88/X")
+    assert record is not None and record.owner == bid_of("bob")
+
+
+def test_registrar_registers_under_prefix_and_owns_the_record(chain: RulesChain) -> None:
+    given_registrar(chain)
+    given_record(chain, "88/r-1", by="reg")
+    record = chain.record("88/R-1")
+    assert record is not None and record.owner == bid_of("reg")
+    prefix = chain.prefix("88")
+    assert prefix is not None and list(prefix.registrars) == [bid_of("reg")]
+
+
+def test_removed_registrar_can_no_longer_register(chain: RulesChain) -> None:
+    given_registrar(chain)
+    chain.apply(
+        chain.signer("acme").set_registrars("88", remove=[bid_of("reg")], now_ms=1 + chain.now_ms)
+    )
+    with pytest.raises(SparkError) as caught:
+        given_record(chain, "88/r-2", by="reg")
+    assert caught.value.code == ErrorCode.UNAUTHORIZED
+
+
+def test_register_batch_writes_every_item_in_order(chain: RulesChain) -> None:
+    items = [(f"item-{i}", [value(1, "URL", f"https://e.com/{i}")]) for i in range(5)]
+    receipt = chain.apply(chain.signer("acme").register_batch("88", items, now_ms=chain.now_ms))
+    assert [r.key for r in receipt.records] == [f"88/ITEM-{i}" for i in range(5)]
+    assert all(chain.record(f"88/ITEM-{i}") is not None for i in range(5))
+
+
+def test_register_batch_of_max_items_is_accepted(chain: RulesChain) -> None:
+    items = [(f"n{i}", ()) for i in range(MAX_BATCH_ITEMS)]
+    receipt = chain.apply(chain.signer("acme").register_batch("88", items, now_ms=chain.now_ms))
+    assert len(receipt.records) == MAX_BATCH_ITEMS == len(chain.state.records)
+
+
+def test_register_batch_with_one_bad_item_writes_nothing(chain: RulesChain) -> None:
+    given_record(chain, "88/taken")
+    before = copy.deepcopy(chain.state.records)
+    items = [("fresh-1", ()), ("TAKEN", ()), ("fresh-2", ())]
+    with pytest.raises(SparkError) as caught:
+        chain.apply(chain.signer("acme").register_batch("88", items, now_ms=chain.now_ms))
+    assert caught.value.code == ErrorCode.EXISTS
+    assert chain.state.records == before
+
+
+def test_update_upserts_and_removes_keeping_other_timestamps(chain: RulesChain) -> None:
+    chain.apply(
+        chain.signer("acme").register(
+            "88/u",
+            [URL_VALUE, value(2, "EMAIL", "a@e.com"), value(3, "X", "x")],
+            now_ms=chain.now_ms,
+        )
+    )
+    registered_at = chain.time_ms
+    chain.next_block()
+    chain.apply(
+        chain.signer("acme").update(
+            "88/u", [value(2, "EMAIL", "b@e.com"), value(7, "Y", "y")], [3], now_ms=chain.now_ms
+        )
+    )
+    record = chain.record("88/U")
+    assert record is not None
+    assert [(v.index, v.data) for v in record.values] == [
+        (1, URL_VALUE.data),
+        (2, b"b@e.com"),
+        (7, b"y"),
+    ]
+    assert [v.timestamp_ms for v in record.values] == [registered_at, chain.time_ms, chain.time_ms]
+    assert record.created_height == chain.height - 1 and record.updated_height == chain.height
+
+
+def test_transfer_hands_control_to_the_new_owner(chain: RulesChain) -> None:
+    given_registrar(chain)
+    given_record(chain, "88/t", by="reg")
+    chain.apply(chain.signer("reg").transfer("88/t", bid_of("bob"), now_ms=chain.now_ms))
+    with pytest.raises(SparkError) as caught:
+        chain.apply(chain.signer("reg").update("88/t", [URL_VALUE], now_ms=chain.now_ms))
+    assert caught.value.code == ErrorCode.UNAUTHORIZED
+    chain.apply(chain.signer("bob").update("88/t", [value(5, "URL", "u")], now_ms=chain.now_ms))
+
+
+def test_prefix_owner_revokes_a_record_owned_by_someone_else(chain: RulesChain) -> None:
+    given_registrar(chain)
+    given_record(chain, "88/r", by="reg")
+    chain.apply(chain.signer("acme").revoke("88/r", "counterfeit", now_ms=chain.now_ms))
+    record = chain.record("88/R")
+    assert record is not None
+    assert record.status == pb.REVOKED and record.revoke_reason == "counterfeit"
+    assert [v.data for v in record.values] == [URL_VALUE.data]  # still resolvable as it was
+
+
+def test_transfer_prefix_moves_every_right(chain: RulesChain) -> None:
+    chain.apply(chain.signer("acme").transfer_prefix("88", bid_of("bob"), now_ms=chain.now_ms))
+    chain.apply(chain.signer("bob").register("88/b", now_ms=chain.now_ms))
+    with pytest.raises(SparkError) as caught:
+        given_record(chain, "88/a")
+    assert caught.value.code == ErrorCode.UNAUTHORIZED
+
+
+def test_tx_valid_from_block_time_to_one_hour_ahead(chain: RulesChain) -> None:
+    at_edge = chain.signer("acme").register("88/e1", now_ms=chain.now_ms, lifetime_ms=0)
+    far_edge = chain.signer("acme").register(
+        "88/e2", now_ms=chain.now_ms, lifetime_ms=MAX_TX_EXPIRY_AHEAD_MS
+    )
+    chain.apply(at_edge)
+    chain.apply(far_edge)
+
+
+def test_check_envelope_can_skip_signature_verification() -> None:
+    signed = RulesChain().signer("acme").register("88/x", now_ms=1)
+    signed.signature = bytes(64)
+    assert check_envelope(signed, CHAIN_ID, verify_signature=False).register.identifier == "88/x"
+    with pytest.raises(SparkError) as caught:
+        check_envelope(signed, CHAIN_ID, verify_signature=True)
+    assert caught.value.code == ErrorCode.BAD_SIGNATURE
+
+
+def test_spark_meta_value_holding_a_json_object_is_accepted(chain: RulesChain) -> None:
+    meta = value(2000, "spark.meta", '{"batch": "L-7", "origin": "Shenzhen"}')
+    template = value(1001, "HS_TEMPLATE", "88.608/template-bearing")
+    chain.apply(chain.signer("acme").register("88/m", [template, meta], now_ms=chain.now_ms))
+
+
+def test_filter_values_keeps_requested_types_or_indexes(chain: RulesChain) -> None:
+    chain.apply(
+        chain.signer("acme").register(
+            "88/f", [URL_VALUE, value(2, "EMAIL", "e"), value(3, "X", "x")], now_ms=chain.now_ms
+        )
+    )
+    record = chain.record("88/F")
+    assert record is not None
+    assert [v.index for v in filter_values(record).values] == [1, 2, 3]
+    assert [v.index for v in filter_values(record, types=["EMAIL"], indexes=[3]).values] == [2, 3]
+    assert len(record.values) == 3  # the stored record is untouched
