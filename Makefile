@@ -27,7 +27,7 @@ unit: $(STAMP)
 test: lint unit
 
 run: $(STAMP)
-	$(BIN)/spark --help
+	$(BIN)/spark node start
 
 proto: $(STAMP)
 	$(BIN)/python -m grpc_tools.protoc -I . --python_out=. --pyi_out=. --grpc_python_out=. proto/*.proto

@@ -18,3 +18,61 @@ MAX_TX_EXPIRY_AHEAD_MS: Final = 60 * 60 * 1000
 MAX_CHAIN_ID_BYTES: Final = 64
 TEMPLATE_VALUE_INDEX: Final = 1001
 FIRST_METADATA_VALUE_INDEX: Final = 2000
+
+# node defaults, each overridable in config.toml (node/config.py)
+DEFAULT_PROPOSE_TIMEOUT_MS: Final = 1000
+DEFAULT_PREVOTE_TIMEOUT_MS: Final = 500
+DEFAULT_PRECOMMIT_TIMEOUT_MS: Final = 500
+DEFAULT_TIMEOUT_DELTA_MS: Final = 250
+DEFAULT_BLOCK_INTERVAL_MS: Final = 50
+DEFAULT_EMPTY_BLOCK_INTERVAL_MS: Final = 10_000
+DEFAULT_MAX_BLOCK_TXS: Final = 5000
+DEFAULT_MAX_BLOCK_BYTES: Final = 8 * 1024 * 1024
+DEFAULT_MEMPOOL_MAX_TXS: Final = 50_000
+DEFAULT_MEMPOOL_MAX_BYTES: Final = 128 * 1024 * 1024
+DEFAULT_API_PORT: Final = 7100
+DEFAULT_P2P_PORT: Final = 7200
+NODE_START_TIMEOUT_S: Final = 30.0  # launcher: wait this long for a started node to answer
+NODE_STOP_GRACE_S: Final = 10.0  # launcher: SIGTERM, then SIGKILL after this long
+
+# peer links and block sync (node/peers.py, node/sync.py)
+MAX_PEER_MESSAGE_BYTES: Final = 32 * 1024 * 1024  # a proposal carries a whole block
+PEER_OUTBOUND_QUEUE_MESSAGES: Final = 4096
+PEER_HANDSHAKE_TIMEOUT_MS: Final = 5000
+PEER_RECONNECT_MIN_MS: Final = 100
+PEER_RECONNECT_MAX_MS: Final = 5000
+GOSSIP_BATCH_INTERVAL_MS: Final = 50  # a batch per peer per 50 ms, not a message per tx
+MAX_GOSSIP_BATCH_TXS: Final = 2000
+MAX_GOSSIP_BATCH_BYTES: Final = 2 * 1024 * 1024
+SYNC_RANGE_BLOCKS: Final = 256  # blocks asked for in one GetBlocks call
+MAX_FUTURE_MESSAGES: Final = 10_000  # consensus messages buffered for the next heights
+REBROADCAST_INTERVAL_MS: Final = 2000  # re-send own latest votes while a height is stuck
+PEER_KEEPALIVE_INTERVAL_MS: Final = 10_000  # HTTP/2 pings find a dead peer link
+PEER_KEEPALIVE_TIMEOUT_MS: Final = 5000
+
+# mempool and public API (node/mempool.py, node/events.py, node/api.py)
+MEMPOOL_VERIFY_CHUNK_TXS: Final = 64  # signatures checked per thread-pool task
+DEFAULT_SUBMIT_WAIT_MS: Final = 30_000  # Submit(wait_for_commit) when timeout_ms is 0
+MAX_SUBMIT_WAIT_MS: Final = 10 * 60 * 1000
+SUBMIT_STREAM_WINDOW_TXS: Final = 4096  # SubmitStream requests in flight before reading pauses
+DEFAULT_LIST_PAGE_SIZE: Final = 100
+MAX_LIST_PAGE_SIZE: Final = 1000
+WATCH_QUEUE_EVENTS: Final = 10_000  # a Watch stream this far behind is closed
+RECENT_COMMITS_REMEMBERED: Final = 100_000  # tx ids the CommitBus can still answer for
+
+# identifier schemes (identifiers/oid.py)
+# far above any OID in use (a 2.25.<UUID> OID is ~45); bounds the work of parsing one
+MAX_OID_CHARS: Final = 1024
+MAX_API_MESSAGE_BYTES: Final = 80 * 1024 * 1024  # a List page of large records; > MAX_TX_BYTES
+MAX_GET_BLOCKS_RANGE: Final = 1024  # blocks one GetBlocks call streams at most
+SYNC_POLL_INTERVAL_MS: Final = 1000  # block sync re-checks peer heights this often
+
+# consensus core (consensus/core.py); MAX_FUTURE_MESSAGES above bounds the next-height buffer
+MAX_ROUNDS_AHEAD: Final = 1000  # messages for rounds further ahead of ours are dropped
+MAX_PROPOSALS_PER_ROUND: Final = 4  # distinct signed proposals kept from one proposer
+MAX_FUTURE_MESSAGES_PER_VALIDATOR: Final = 16  # next-height messages buffered per sender
+SYNC_LAG_GRACE_MS: Final = 1000  # a validator one block behind waits this long for consensus
+# a proposer builds at most what it can execute in this share of the propose timeout (its
+# peers need about as long again to check the block); never fewer than MIN_PROPOSAL_TXS
+PROPOSAL_BUILD_BUDGET_PERCENT: Final = 40
+MIN_PROPOSAL_TXS: Final = 100

@@ -1,0 +1,355 @@
+"""A node home's config.toml, read into a frozen NodeConfig (DESIGN §8).
+
+Unknown sections and keys are errors, not warnings: a misspelt `propose_timout_ms` would
+otherwise run silently with the default, and nothing may start half-configured. Every
+error names the file and the field ("config.toml: api.listen: ...").
+
+tomllib only reads TOML, so writing uses `format_toml`, a formatter for the little TOML we
+need (tables of strings, integers, booleans and lists of strings).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from identifiers import limits
+from identifiers.errors import ErrorCode, SparkError
+
+ROLES = ("validator", "observer")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+NODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSection:
+    name: str
+    role: str  # "validator" | "observer"
+    log_level: str = "info"
+
+    @property
+    def is_validator(self) -> bool:
+        return self.role == "validator"
+
+
+@dataclass(frozen=True, slots=True)
+class ApiConfig:
+    listen: str  # host:port of the public gRPC API
+
+
+@dataclass(frozen=True, slots=True)
+class P2pConfig:
+    listen: str  # host:port of the peer-to-peer gRPC server
+    peers: tuple[str, ...] = ()  # every other node's p2p address
+
+
+@dataclass(frozen=True, slots=True)
+class ConsensusConfig:
+    propose_timeout_ms: int = limits.DEFAULT_PROPOSE_TIMEOUT_MS
+    prevote_timeout_ms: int = limits.DEFAULT_PREVOTE_TIMEOUT_MS
+    precommit_timeout_ms: int = limits.DEFAULT_PRECOMMIT_TIMEOUT_MS
+    timeout_delta_ms: int = limits.DEFAULT_TIMEOUT_DELTA_MS  # added per round
+    block_interval_ms: int = limits.DEFAULT_BLOCK_INTERVAL_MS  # min gap between blocks
+    empty_block_interval_ms: int = limits.DEFAULT_EMPTY_BLOCK_INTERVAL_MS
+    max_block_txs: int = limits.DEFAULT_MAX_BLOCK_TXS
+    max_block_bytes: int = limits.DEFAULT_MAX_BLOCK_BYTES
+
+
+@dataclass(frozen=True, slots=True)
+class MempoolConfig:
+    max_txs: int = limits.DEFAULT_MEMPOOL_MAX_TXS
+    max_bytes: int = limits.DEFAULT_MEMPOOL_MAX_BYTES
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    node: NodeSection
+    api: ApiConfig
+    p2p: P2pConfig
+    consensus: ConsensusConfig = field(default_factory=ConsensusConfig)
+    mempool: MempoolConfig = field(default_factory=MempoolConfig)
+
+
+# ---------------------------------------------------------------------------- addresses
+
+
+def split_address(text: str) -> tuple[str, int]:
+    """`host:port` or `[v6]:port` → (host, port); ValueError saying what is wrong."""
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not host:
+        raise ValueError(f"{text!r} is not host:port")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ValueError(f"{text!r}: write an IPv6 host in brackets, e.g. [::1]:7100")
+    if not (port_text.isascii() and port_text.isdigit()) or not 1 <= int(port_text) <= 65535:
+        raise ValueError(f"{text!r}: port must be a number from 1 to 65535")
+    return host, int(port_text)
+
+
+def join_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def dial_address(listen: str) -> str:
+    """The address a local client dials to reach a server listening on `listen`."""
+    host, port = split_address(listen)
+    return join_address(_WILDCARD_HOSTS.get(host, host), port)
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+def load_config(path: Path) -> NodeConfig:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SparkError(ErrorCode.INVALID_CONFIG, f"{path}: file does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SparkError(ErrorCode.INVALID_CONFIG, f"{path}: cannot read: {exc}") from exc
+    return parse_config(text, str(path))
+
+
+def parse_config(text: str, source: str = "config.toml") -> NodeConfig:
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SparkError(ErrorCode.INVALID_CONFIG, f"{source}: not valid TOML: {exc}") from None
+    known = {"node", "api", "p2p", "consensus", "mempool"}
+    for name, table in document.items():
+        if name not in known:
+            raise _error(source, name, f"unknown section (known: {', '.join(sorted(known))})")
+        if not isinstance(table, dict):
+            raise _error(source, name, "must be a [table]")
+
+    node = _Section(source, "node", document)
+    name = node.string("name")
+    if not NODE_NAME.fullmatch(name):
+        raise node.error(
+            "name", "1-64 letters, digits, '_', '.' or '-', starting with a letter or digit"
+        )
+    node_section = NodeSection(
+        name=name,
+        role=node.choice("role", ROLES),
+        log_level=node.choice("log_level", LOG_LEVELS, default="info"),
+    )
+    node.finish()
+
+    api = _Section(source, "api", document)
+    api_config = ApiConfig(listen=api.address("listen"))
+    api.finish()
+
+    p2p = _Section(source, "p2p", document)
+    p2p_config = P2pConfig(listen=p2p.address("listen"), peers=p2p.addresses("peers"))
+    p2p.finish()
+    if p2p_config.listen in p2p_config.peers:
+        raise _error(source, "p2p.peers", f"lists this node's own address {p2p_config.listen}")
+    if api_config.listen == p2p_config.listen:
+        raise _error(source, "p2p.listen", "must differ from api.listen")
+
+    consensus = _Section(source, "consensus", document)
+    defaults = ConsensusConfig()
+    consensus_config = ConsensusConfig(
+        **{
+            f.name: consensus.integer(
+                f.name,
+                getattr(defaults, f.name),
+                # 0 means "no minimum gap" between blocks; every other value must be > 0
+                minimum=0 if f.name == "block_interval_ms" else 1,
+            )
+            for f in dataclasses.fields(ConsensusConfig)
+        }
+    )
+    consensus.finish()
+
+    mempool = _Section(source, "mempool", document)
+    mempool_config = MempoolConfig(
+        max_txs=mempool.integer("max_txs", limits.DEFAULT_MEMPOOL_MAX_TXS),
+        max_bytes=mempool.integer("max_bytes", limits.DEFAULT_MEMPOOL_MAX_BYTES),
+    )
+    mempool.finish()
+
+    return NodeConfig(node_section, api_config, p2p_config, consensus_config, mempool_config)
+
+
+def _error(source: str, where: str, problem: str) -> SparkError:
+    return SparkError(ErrorCode.INVALID_CONFIG, f"{source}: {where}: {problem}")
+
+
+_REQUIRED: Any = object()
+
+
+class _Section:
+    """Reads one table, remembering which keys were used so leftovers are reported."""
+
+    def __init__(self, source: str, name: str, document: dict[str, Any]) -> None:
+        self.source = source
+        self.name = name
+        self.table: dict[str, Any] = document.get(name, {})
+        self.used: set[str] = set()
+
+    def error(self, key: str, problem: str) -> SparkError:
+        return _error(self.source, f"{self.name}.{key}", problem)
+
+    def _get(self, key: str, default: object) -> object:
+        self.used.add(key)
+        if key in self.table:
+            return self.table[key]
+        if default is _REQUIRED:
+            raise self.error(key, "missing")
+        return default
+
+    def string(self, key: str, default: Any = _REQUIRED) -> str:
+        value = self._get(key, default)
+        if not isinstance(value, str):
+            raise self.error(key, f"must be a string, got {_toml_type(value)}")
+        return value
+
+    def choice(self, key: str, choices: tuple[str, ...], default: Any = _REQUIRED) -> str:
+        value = self.string(key, default)
+        if value not in choices:
+            raise self.error(key, f"{value!r} is not one of {', '.join(choices)}")
+        return value
+
+    def integer(self, key: str, default: int, minimum: int = 1) -> int:
+        value = self._get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.error(key, f"must be an integer, got {_toml_type(value)}")
+        if value < minimum:
+            raise self.error(key, f"must be at least {minimum}, got {value}")
+        return value
+
+    def address(self, key: str, default: Any = _REQUIRED) -> str:
+        value = self.string(key, default)
+        try:
+            split_address(value)
+        except ValueError as exc:
+            raise self.error(key, str(exc)) from None
+        return value
+
+    def addresses(self, key: str) -> tuple[str, ...]:
+        value = self._get(key, [])
+        if not isinstance(value, list):
+            raise self.error(key, f"must be a list of host:port strings, got {_toml_type(value)}")
+        seen: set[str] = set()
+        for i, item in enumerate(value):
+            where = f"{key}[{i}]"
+            if not isinstance(item, str):
+                raise self.error(where, f"must be a string, got {_toml_type(item)}")
+            try:
+                split_address(item)
+            except ValueError as exc:
+                raise self.error(where, str(exc)) from None
+            if item in seen:
+                raise self.error(where, f"{item} is listed twice")
+            seen.add(item)
+        return tuple(value)
+
+    def finish(self) -> None:
+        unknown = sorted(set(self.table) - self.used)
+        if unknown:
+            raise self.error(unknown[0], "unknown key")
+
+
+def _toml_type(value: object) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a float"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    return type(value).__name__
+
+
+# ---------------------------------------------------------------------------- writing
+
+TomlValue = str | int | bool | list[str]
+
+
+def config_to_tables(config: NodeConfig) -> dict[str, dict[str, TomlValue]]:
+    tables: dict[str, dict[str, TomlValue]] = {}
+    for section in dataclasses.fields(config):
+        values = dataclasses.asdict(getattr(config, section.name))
+        tables[section.name] = {
+            k: list(v) if isinstance(v, tuple) else v for k, v in values.items()
+        }
+    return tables
+
+
+def config_to_toml(config: NodeConfig) -> str:
+    return format_toml(config_to_tables(config))
+
+
+def write_config(path: Path, config: NodeConfig) -> None:
+    """Write atomically (temp file + rename): a crash never leaves half a config."""
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(config_to_toml(config), encoding="utf-8")
+    os.replace(temporary, path)
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def format_toml(tables: dict[str, dict[str, TomlValue]]) -> str:
+    """TOML text for tables of scalars and string lists (what config.toml holds)."""
+    blocks = []
+    for table, values in tables.items():
+        lines = [f"[{_key(table)}]"]
+        lines += [f"{_key(k)} = {_value(v)}" for k, v in values.items()]
+        blocks.append("\n".join(lines) + "\n")
+    return "\n".join(blocks)
+
+
+def _key(key: str) -> str:
+    return key if _BARE_KEY.fullmatch(key) else _string(key)
+
+
+def _value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float) and math.isfinite(value):
+        return repr(value)
+    if isinstance(value, str):
+        return _string(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} as TOML")
+
+
+_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\b": "\\b",
+    "\t": "\\t",
+    "\n": "\\n",
+    "\f": "\\f",
+    "\r": "\\r",
+}
+
+
+def _string(text: str) -> str:
+    # TOML basic strings forbid raw control characters (except tab) and DEL
+    out = []
+    for ch in text:
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04X}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'

@@ -1,0 +1,412 @@
+"""Node homes on disk: the layout of one home, and writing new ones (`spark init`, the
+development chain, local testnets).
+
+One home:  config.toml, genesis.json, keys/validator.pem (validators) or keys/node.pem
+(observers; the key that signs peer handshakes), data/ledger/, data/last_signed,
+node.log, node.pid.
+A testnet: keys/root.pem (the root authority) and one home per node, node1..nodeN
+(validators) and observer1..observerM, all with the same genesis.json.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shutil
+import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from identifiers import limits
+from identifiers.bid import bid_from_public_key
+from identifiers.errors import ErrorCode, SparkError
+from identifiers.keys import SigningKey
+from node import keystore
+from node.config import (
+    ApiConfig,
+    NodeConfig,
+    NodeSection,
+    P2pConfig,
+    join_address,
+    load_config,
+    write_config,
+)
+from node.genesis import Genesis, genesis_to_json, load_genesis, make_genesis
+
+DEFAULT_CHAIN_ID = "sparkchain-local"
+DEV_CHAIN_ID = "sparkchain-dev"
+TESTNET_CHAIN_ID = "sparkchain-testnet"
+DEV_KEY_NAME = "dev"
+DEV_ROOT_PREFIX = "88"
+LOOPBACK = "127.0.0.1"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeHome:
+    """Where each file of one node lives. Creating a NodeHome touches nothing on disk."""
+
+    root: Path
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "config.toml"
+
+    @property
+    def genesis_path(self) -> Path:
+        return self.root / "genesis.json"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.root / "keys"
+
+    @property
+    def validator_key_path(self) -> Path:
+        return self.keys_dir / "validator.pem"
+
+    @property
+    def observer_key_path(self) -> Path:
+        return self.keys_dir / "node.pem"
+
+    @property
+    def root_key_path(self) -> Path:
+        return self.keys_dir / "root.pem"  # only in homes written by `spark init`
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def ledger_dir(self) -> Path:
+        return self.data_dir / "ledger"
+
+    @property
+    def last_signed_path(self) -> Path:
+        return self.data_dir / "last_signed"
+
+    @property
+    def log_path(self) -> Path:
+        return self.root / "node.log"
+
+    @property
+    def pid_path(self) -> Path:
+        return self.root / "node.pid"
+
+    def exists(self) -> bool:
+        return self.config_path.is_file()
+
+    def config(self) -> NodeConfig:
+        return load_config(self.config_path)
+
+    def genesis(self) -> Genesis:
+        return load_genesis(self.genesis_path)
+
+    def node_key_path(self, config: NodeConfig | None = None) -> Path:
+        """The key this node signs with: its validator key, or an observer's node key."""
+        role = (config or self.config()).node.role
+        return self.validator_key_path if role == "validator" else self.observer_key_path
+
+    def node_key(self, config: NodeConfig | None = None) -> SigningKey:
+        return keystore.read_key_file(self.node_key_path(config))
+
+    def managed_paths(self) -> list[Path]:
+        """Everything `init` writes or a node creates; --force removes exactly these."""
+        return [
+            self.config_path,
+            self.genesis_path,
+            self.validator_key_path,
+            self.observer_key_path,
+            self.root_key_path,
+            self.data_dir,
+            self.log_path,
+            self.pid_path,
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenHome:
+    """What an init wrote, for the CLI to print and tests to check."""
+
+    home: NodeHome
+    config: NodeConfig
+    genesis: Genesis
+    node_public_key: bytes
+    files: tuple[Path, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenTestnet:
+    root: Path
+    root_key_path: Path
+    root_authority: str  # BID of the root key
+    genesis: Genesis
+    nodes: tuple[WrittenHome, ...]
+
+
+# ---------------------------------------------------------------------------- one home
+
+
+def init_home(
+    directory: Path,
+    chain_id: str = DEFAULT_CHAIN_ID,
+    name: str = "node1",
+    api_listen: str | None = None,
+    p2p_listen: str | None = None,
+    force: bool = False,
+    genesis_time_ms: int | None = None,
+) -> WrittenHome:
+    """A single-validator chain home with a fresh validator key and a root-authority key
+    at keys/root.pem (may create top-level prefixes; owns none yet)."""
+    home = NodeHome(directory)
+    _prepare(home, force)
+    validator = SigningKey.generate()
+    root = SigningKey.generate()
+    genesis = make_genesis(
+        chain_id,
+        genesis_time_ms or _now_ms(),
+        [(name, validator.public_key)],
+        root_authorities=[bid_from_public_key(root.public_key)],
+    )
+    config = node_config(
+        name,
+        "validator",
+        api_listen or join_address(LOOPBACK, limits.DEFAULT_API_PORT),
+        p2p_listen or join_address(LOOPBACK, limits.DEFAULT_P2P_PORT),
+    )
+    written = _write_home(home, config, genesis, validator)
+    keystore.write_key_file(home.root_key_path, root)
+    return _with_file(written, home.root_key_path)
+
+
+def dev_home_dir(spark_home: Path) -> Path:
+    return spark_home / "dev"
+
+
+def init_dev_home(spark_home: Path) -> WrittenHome:
+    """The development chain at $SPARK_HOME/dev: one validator on the CLI's default
+    address, root prefix 88 owned by the dev key ($SPARK_HOME/keys/dev.pem, created when
+    missing, kept when present), which is also the root authority.
+
+    Built in a temporary sibling directory and renamed into place, so a crash never
+    leaves a half-written dev home that the next `spark node start` would trust."""
+    target = dev_home_dir(spark_home)
+    if target.exists():
+        raise SparkError(ErrorCode.EXISTS, f"the development home {target} already exists")
+    dev_key_path = keystore.key_path(DEV_KEY_NAME, spark_home)
+    if dev_key_path.exists():
+        dev_key = keystore.read_key_file(dev_key_path)
+    else:
+        dev_key = SigningKey.generate()
+        keystore.write_key_file(dev_key_path, dev_key)
+    dev_bid = bid_from_public_key(dev_key.public_key)
+    validator = SigningKey.generate()
+    genesis = make_genesis(
+        DEV_CHAIN_ID,
+        _now_ms(),
+        [("node1", validator.public_key)],
+        root_authorities=[dev_bid],
+        prefixes=[(DEV_ROOT_PREFIX, dev_bid)],
+    )
+    config = node_config(
+        "node1",
+        "validator",
+        join_address(LOOPBACK, limits.DEFAULT_API_PORT),
+        join_address(LOOPBACK, limits.DEFAULT_P2P_PORT),
+    )
+    building = target.with_name(f".{target.name}.building-{os.getpid()}")
+    shutil.rmtree(building, ignore_errors=True)
+    building.mkdir(parents=True, mode=0o700)
+    try:
+        _write_home(NodeHome(building), config, genesis, validator)
+        os.rename(building, target)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    home = NodeHome(target)
+    files = (home.config_path, home.genesis_path, home.validator_key_path, dev_key_path)
+    return WrittenHome(home, config, genesis, validator.public_key, files)
+
+
+def node_config(
+    name: str, role: str, api_listen: str, p2p_listen: str, peers: Sequence[str] = ()
+) -> NodeConfig:
+    return NodeConfig(
+        node=NodeSection(name=name, role=role),
+        api=ApiConfig(listen=api_listen),
+        p2p=P2pConfig(listen=p2p_listen, peers=tuple(peers)),
+    )
+
+
+# ---------------------------------------------------------------------------- testnets
+
+
+def init_testnet(
+    directory: Path,
+    validators: int,
+    observers: int = 0,
+    chain_id: str = TESTNET_CHAIN_ID,
+    base_api_port: int | None = None,
+    base_p2p_port: int | None = None,
+    force: bool = False,
+    genesis_time_ms: int | None = None,
+) -> WrittenTestnet:
+    """Homes for `validators` + `observers` nodes on loopback, sharing one genesis whose
+    root authority is DIR/keys/root.pem. Every node lists every other node as a peer.
+    Ports are consecutive from the base ports when given, else free ports from the OS."""
+    if validators < 1:
+        raise SparkError(ErrorCode.INVALID_ARGUMENT, "a testnet needs at least 1 validator")
+    if observers < 0:
+        raise SparkError(ErrorCode.INVALID_ARGUMENT, "observers cannot be negative")
+    names = [f"node{i}" for i in range(1, validators + 1)]
+    names += [f"observer{i}" for i in range(1, observers + 1)]
+    count = len(names)
+    api_ports = _ports(base_api_port, count)
+    p2p_ports = _ports(base_p2p_port, count, taken=api_ports)
+    if len(set(api_ports) | set(p2p_ports)) != 2 * count:
+        raise SparkError(
+            ErrorCode.INVALID_ARGUMENT,
+            f"API ports {api_ports[0]}.. and p2p ports {p2p_ports[0]}.. overlap",
+        )
+    _prepare_testnet(directory, force)
+
+    root = SigningKey.generate()
+    root_bid = bid_from_public_key(root.public_key)
+    keys = {name: SigningKey.generate() for name in names}
+    genesis = make_genesis(
+        chain_id,
+        genesis_time_ms or _now_ms(),
+        [(name, keys[name].public_key) for name in names[:validators]],
+        root_authorities=[root_bid],
+    )
+    p2p = {name: join_address(LOOPBACK, port) for name, port in zip(names, p2p_ports, strict=True)}
+    written = []
+    for index, name in enumerate(names):
+        config = node_config(
+            name,
+            "validator" if index < validators else "observer",
+            join_address(LOOPBACK, api_ports[index]),
+            p2p[name],
+            peers=[p2p[other] for other in names if other != name],
+        )
+        written.append(_write_home(NodeHome(directory / name), config, genesis, keys[name]))
+    root_key_path = directory / "keys" / "root.pem"
+    keystore.write_key_file(root_key_path, root)
+    return WrittenTestnet(directory, root_key_path, root_bid, genesis, tuple(written))
+
+
+_NODE_DIR = re.compile(r"(node|observer)(\d+)")
+
+
+def find_testnet_homes(directory: Path) -> list[NodeHome]:
+    """The node homes of a testnet: validators first, then observers, each by number."""
+    if not directory.is_dir():
+        raise SparkError(ErrorCode.NOT_FOUND, f"testnet directory {directory} does not exist")
+    found = []
+    for child in directory.iterdir():
+        match = _NODE_DIR.fullmatch(child.name)
+        if match and NodeHome(child).exists():
+            found.append((match.group(1) == "observer", int(match.group(2)), NodeHome(child)))
+    if not found:
+        raise SparkError(
+            ErrorCode.NOT_FOUND,
+            f"{directory} holds no node homes (create them with: spark testnet init)",
+        )
+    return [home for _, _, home in sorted(found, key=lambda item: item[:2])]
+
+
+def free_loopback_ports(count: int) -> list[int]:
+    """`count` distinct ports the OS says are free now. All sockets stay bound until every
+    port is chosen, so the OS cannot hand out the same port twice."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind((LOOPBACK, 0))
+            sockets.append(sock)
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+# ---------------------------------------------------------------------------- internals
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _ports(base: int | None, count: int, taken: Sequence[int] = ()) -> list[int]:
+    if base is None:
+        while True:
+            ports = free_loopback_ports(count)
+            if not set(ports) & set(taken):
+                return ports
+    if not 1 <= base <= 65535 - count + 1:
+        raise SparkError(ErrorCode.INVALID_ARGUMENT, f"base port {base} leaves too few ports")
+    return list(range(base, base + count))
+
+
+def _prepare(home: NodeHome, force: bool) -> None:
+    present = [p for p in home.managed_paths() if p.exists()]
+    if present and not force:
+        raise SparkError(
+            ErrorCode.EXISTS,
+            f"{home.root} already holds a node home ({present[0].name}); "
+            "use --force to replace it (its keys and chain data are deleted)",
+        )
+    if present:
+        _refuse_if_running(home)
+        for path in present:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+    home.root.mkdir(parents=True, exist_ok=True)
+
+
+def _prepare_testnet(directory: Path, force: bool) -> None:
+    if directory.exists() and not directory.is_dir():
+        raise SparkError(ErrorCode.EXISTS, f"{directory} exists and is not a directory")
+    if directory.is_dir() and any(directory.iterdir()):
+        if not force:
+            raise SparkError(
+                ErrorCode.EXISTS,
+                f"{directory} is not empty; use --force to replace the testnet in it",
+            )
+        homes = [NodeHome(c) for c in directory.iterdir() if _NODE_DIR.fullmatch(c.name)]
+        for home in homes:
+            _refuse_if_running(home)
+        for home in homes:
+            shutil.rmtree(home.root)
+        (directory / "keys" / "root.pem").unlink(missing_ok=True)
+    directory.mkdir(parents=True, exist_ok=True)
+
+
+def _refuse_if_running(home: NodeHome) -> None:
+    from node.launcher import running_pid  # the launcher imports this module
+
+    pid = running_pid(home)
+    if pid is not None:
+        raise SparkError(
+            ErrorCode.EXISTS, f"the node in {home.root} is running (pid {pid}); stop it first"
+        )
+
+
+def _write_home(
+    home: NodeHome, config: NodeConfig, genesis: Genesis, node_key: SigningKey
+) -> WrittenHome:
+    home.root.mkdir(parents=True, exist_ok=True)
+    home.data_dir.mkdir(exist_ok=True, mode=0o700)
+    key_path = home.node_key_path(config)
+    keystore.write_key_file(key_path, node_key)
+    home.genesis_path.write_text(genesis_to_json(genesis), encoding="utf-8")
+    write_config(home.config_path, config)  # last: a home "exists" once its config does
+    files = (home.config_path, home.genesis_path, key_path)
+    return WrittenHome(home, config, genesis, node_key.public_key, files)
+
+
+def _with_file(written: WrittenHome, path: Path) -> WrittenHome:
+    return dataclasses.replace(written, files=(*written.files, path))

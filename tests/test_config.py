@@ -1,0 +1,198 @@
+"""config.toml: reading into NodeConfig, writing it back, and errors that name file and field."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from identifiers import limits
+from identifiers.errors import ErrorCode, SparkError
+from node.config import (
+    ConsensusConfig,
+    MempoolConfig,
+    NodeConfig,
+    config_to_toml,
+    dial_address,
+    format_toml,
+    load_config,
+    parse_config,
+    split_address,
+    write_config,
+)
+from node.home import node_config
+
+MINIMAL = """
+[node]
+name = "node1"
+role = "validator"
+
+[api]
+listen = "127.0.0.1:7100"
+
+[p2p]
+listen = "127.0.0.1:7200"
+"""
+
+
+def test_minimal_config_takes_defaults_for_consensus_and_mempool() -> None:
+    config = parse_config(MINIMAL)
+    assert config.node.name == "node1"
+    assert config.node.is_validator
+    assert config.node.log_level == "info"
+    assert config.p2p.peers == ()
+    assert config.consensus.propose_timeout_ms == limits.DEFAULT_PROPOSE_TIMEOUT_MS
+    assert config.mempool.max_txs == limits.DEFAULT_MEMPOOL_MAX_TXS
+
+
+def test_every_field_round_trips_through_the_writer(tmp_path: Path) -> None:
+    config = dataclasses.replace(
+        node_config(
+            "observer-7",
+            "observer",
+            "[::1]:9100",
+            "0.0.0.0:9200",
+            peers=["10.0.0.1:7200", "[fe80::1]:7201"],
+        ),
+        consensus=ConsensusConfig(
+            propose_timeout_ms=3,
+            prevote_timeout_ms=4,
+            precommit_timeout_ms=5,
+            timeout_delta_ms=6,
+            block_interval_ms=0,
+            empty_block_interval_ms=7,
+            max_block_txs=8,
+            max_block_bytes=9,
+        ),
+        mempool=MempoolConfig(max_txs=10, max_bytes=11),
+    )
+    path = tmp_path / "config.toml"
+    write_config(path, config)
+    assert load_config(path) == config
+    assert not path.with_name("config.toml.tmp").exists()
+
+
+def test_written_config_is_plain_toml_with_one_table_per_section() -> None:
+    document = tomllib.loads(config_to_toml(node_config("n", "validator", "h:1", "h:2")))
+    assert set(document) == {"node", "api", "p2p", "consensus", "mempool"}
+    assert document["p2p"]["peers"] == []
+
+
+toml_scalars = st.one_of(
+    st.text(max_size=30),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.booleans(),
+    st.lists(st.text(max_size=10), max_size=4),
+)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(
+    st.dictionaries(
+        st.text(min_size=1, max_size=12),
+        st.dictionaries(st.text(max_size=12), toml_scalars, max_size=5),
+        max_size=4,
+    )
+)
+def test_formatter_round_trips_any_strings_numbers_and_lists(tables: dict[str, dict]) -> None:  # type: ignore[type-arg]
+    # control characters, quotes, backslashes and DEL must all be escaped
+    assert tomllib.loads(format_toml(tables)) == tables
+
+
+def test_formatter_escapes_characters_toml_forbids_raw() -> None:
+    text = format_toml({"t": {"k": 'a"b\\c\nd\te\x00f\x7fg\u00e9'}})
+    assert "\x00" not in text and "\x7f" not in text
+    assert tomllib.loads(text) == {"t": {"k": 'a"b\\c\nd\te\x00f\x7fg\u00e9'}}
+
+
+def _replace_line(old: str, new: str) -> str:
+    assert old in MINIMAL
+    return MINIMAL.replace(old, new)
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "problem"),
+    [
+        (_replace_line('name = "node1"\n', ""), "node.name", "missing"),
+        (_replace_line('name = "node1"', 'name = "no spaces"'), "node.name", "letters"),
+        (_replace_line('role = "validator"', 'role = "leader"'), "node.role", "not one of"),
+        (MINIMAL + "\n", None, None),  # control: valid
+        (_replace_line('role = "validator"', "role = 1"), "node.role", "must be a string"),
+        (MINIMAL.replace("[api]", '[node.extra]\nx = 1\n[api]'), "node.extra", "unknown key"),
+        (_replace_line('listen = "127.0.0.1:7100"', 'listen = "localhost"'), "api.listen",
+         "not host:port"),
+        (_replace_line('listen = "127.0.0.1:7100"', 'listen = "h:70000"'), "api.listen",
+         "65535"),
+        (_replace_line('listen = "127.0.0.1:7100"', 'listen = "::1:7100"'), "api.listen",
+         "brackets"),
+        (_replace_line('listen = "127.0.0.1:7100"', 'listen = "127.0.0.1:7200"'), "p2p.listen",
+         "differ"),
+        (MINIMAL + 'peers = ["a:1", "b"]\n', "p2p.peers[1]", "not host:port"),
+        (MINIMAL + 'peers = ["a:1", "a:1"]\n', "p2p.peers[1]", "twice"),
+        (MINIMAL + 'peers = ["127.0.0.1:7200"]\n', "p2p.peers", "own address"),
+        (MINIMAL + 'peers = "a:1"\n', "p2p.peers", "list"),
+        (MINIMAL + "peers = [1]\n", "p2p.peers[0]", "must be a string"),
+        (MINIMAL + "[consensus]\npropose_timout_ms = 5\n", "consensus.propose_timout_ms",
+         "unknown key"),
+        (MINIMAL + "[consensus]\nmax_block_txs = 0\n", "consensus.max_block_txs", "at least 1"),
+        (MINIMAL + "[consensus]\nblock_interval_ms = -1\n", "consensus.block_interval_ms",
+         "at least 0"),
+        (MINIMAL + '[mempool]\nmax_txs = "5"\n', "mempool.max_txs", "must be an integer"),
+        (MINIMAL + "[mempool]\nmax_bytes = true\n", "mempool.max_bytes", "must be an integer"),
+        (MINIMAL + "[mempool]\nmax_bytes = 1.5\n", "mempool.max_bytes", "a float"),
+        (MINIMAL + "[gateway]\nlisten = 1\n", "gateway", "unknown section"),
+        ('api = 5\n[node]\nname = "n"\n', "api", "must be a [table]"),
+        ("[node\n", None, "not valid TOML"),
+    ],
+)  # fmt: skip
+def test_config_errors_name_the_file_and_the_field(
+    text: str, field: str | None, problem: str | None
+) -> None:
+    if problem is None:
+        parse_config(text, "home/config.toml")
+        return
+    with pytest.raises(SparkError) as caught:
+        parse_config(text, "home/config.toml")
+    assert caught.value.code is ErrorCode.INVALID_CONFIG
+    prefix = f"home/config.toml: {field}: " if field else "home/config.toml: "
+    assert caught.value.message.startswith(prefix), caught.value.message
+    assert problem in caught.value.message
+
+
+def test_missing_config_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(SparkError) as caught:
+        load_config(tmp_path / "config.toml")
+    assert caught.value.message == f"{tmp_path / 'config.toml'}: file does not exist"
+    assert caught.value.code is ErrorCode.INVALID_CONFIG
+    assert str(tmp_path) in caught.value.message
+
+
+def test_config_is_frozen() -> None:
+    config = parse_config(MINIMAL)
+    assert isinstance(config, NodeConfig)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.node.name = "other"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [("127.0.0.1:7100", ("127.0.0.1", 7100)), ("[::1]:1", ("::1", 1)), ("h:65535", ("h", 65535))],
+)
+def test_split_address(address: str, expected: tuple[str, int]) -> None:
+    assert split_address(address) == expected
+
+
+@pytest.mark.parametrize("address", ["", "h", ":7100", "h:", "h:0", "h:x1", "::1:7100"])
+def test_split_address_rejects(address: str) -> None:
+    with pytest.raises(ValueError):
+        split_address(address)
+
+
+def test_clients_dial_loopback_for_wildcard_listen_addresses() -> None:
+    assert dial_address("0.0.0.0:7100") == "127.0.0.1:7100"
+    assert dial_address("[::]:7100") == "[::1]:7100"
+    assert dial_address("10.1.2.3:7100") == "10.1.2.3:7100"
