@@ -4,16 +4,34 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
-from cli import id_cmd, keys_cmd
+from cli import (
+    id_cmd,
+    import_cmd,
+    init_cmd,
+    keys_cmd,
+    ledger_cmd,
+    node_cmd,
+    read_cmds,
+    testnet_cmd,
+    write_cmds,
+)
 from cli.output import fail
 from identifiers.errors import SparkError
 
 COMMAND_GROUPS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (  # type: ignore[type-arg]
     keys_cmd.register,
     id_cmd.register,
+    init_cmd.register,
+    node_cmd.register,
+    testnet_cmd.register,
+    ledger_cmd.register,
+    write_cmds.register,
+    read_cmds.register,
+    import_cmd.register,
 )
 
 
@@ -39,6 +57,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `spark list 88 | head`: the reader went away; that is not an error of ours
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     return result
 
 

@@ -1,0 +1,252 @@
+"""`spark resolve|history|list|status`: reads over the public gRPC API.
+
+`resolve --verify` trusts no node: it checks the record (or its absence) against the state
+root, and the header holding that root against a quorum of the genesis validators. The
+genesis comes from --genesis FILE, or from the node once and is then pinned in
+$SPARK_HOME/pinned/<chain_id>.genesis.json; a node whose genesis differs from the pin is
+refused loudly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from cli.client import NodeClient, add_json_argument, add_node_argument
+from cli.output import emit_json
+from cli.views import (
+    history_entry_to_dict,
+    record_lines,
+    record_to_dict,
+    status_lines,
+    status_to_dict,
+    time_text,
+)
+from identifiers.errors import ErrorCode, SparkError
+from identifiers.handle import parse_identifier, parse_prefix
+from node import keystore
+from node.genesis import Genesis, genesis_to_json, load_genesis, parse_genesis
+from proto import types_pb2 as pb
+
+PINNED_DIR_NAME = "pinned"
+
+
+def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    resolve = commands.add_parser("resolve", help="resolve an identifier (optionally verified)")
+    resolve.add_argument("identifier")
+    resolve.add_argument(
+        "--type",
+        dest="types",
+        action="append",
+        default=[],
+        metavar="T",
+        help="only values of type T",
+    )
+    resolve.add_argument(
+        "--index",
+        dest="indexes",
+        action="append",
+        default=[],
+        type=int,
+        metavar="I",
+        help="only the value at index I",
+    )
+    resolve.add_argument(
+        "--verify",
+        action="store_true",
+        help="check the answer against the genesis validators (trusting no node)",
+    )
+    resolve.add_argument(
+        "--genesis", type=Path, metavar="FILE", help="genesis file to verify against"
+    )
+    add_node_argument(resolve)
+    add_json_argument(resolve)
+    resolve.set_defaults(handler=_resolve)
+
+    history = commands.add_parser("history", help="every change of an identifier")
+    history.add_argument("identifier")
+    history.add_argument("--limit", type=int, default=0, help="at most this many entries")
+    add_node_argument(history)
+    add_json_argument(history)
+    history.set_defaults(handler=_history)
+
+    lst = commands.add_parser("list", help="identifiers registered under a prefix")
+    lst.add_argument("prefix")
+    lst.add_argument("--page-size", type=int, default=100, metavar="N")
+    lst.add_argument("--page-token", default="", metavar="TOKEN", help="continue a listing")
+    lst.add_argument("--all", action="store_true", help="follow every page")
+    add_node_argument(lst)
+    add_json_argument(lst)
+    lst.set_defaults(handler=_list)
+
+    status = commands.add_parser("status", help="the node's chain, height and peers")
+    add_node_argument(status)
+    add_json_argument(status)
+    status.set_defaults(handler=_status)
+
+
+# ---- resolve ----
+
+
+def filter_values(record: pb.Record, types: list[str], indexes: list[int]) -> pb.Record:
+    if not types and not indexes:
+        return record
+    out = pb.Record()
+    out.CopyFrom(record)
+    del out.values[:]
+    out.values.extend(v for v in record.values if v.type in types or v.index in indexes)
+    return out
+
+
+def _resolve(args: argparse.Namespace) -> int:
+    parse_identifier(args.identifier)  # a malformed identifier never reaches the node
+    with NodeClient.from_args(args) as client:
+        if args.verify or args.genesis:
+            return _resolve_verified(client, args)
+        response = client.resolve(args.identifier, args.types, args.indexes)
+    _print_record(response.record, args.json, extra={"height": response.height})
+    return 0
+
+
+def _resolve_verified(client: NodeClient, args: argparse.Namespace) -> int:
+    from node.proof import verify_resolution  # only verifying clients need it
+
+    genesis = trusted_genesis(client, args.genesis)
+    response = client.resolve(args.identifier, with_proof=True)
+    try:
+        record, height = verify_resolution(
+            genesis.validator_keys, genesis.chain_id, args.identifier, response.proof
+        )
+    except SparkError as error:
+        raise SparkError(
+            ErrorCode.INVALID_PROOF,
+            f"verification FAILED for {args.identifier} from node {client.target}: {error.message}",
+        ) from None
+    if record is None:
+        raise SparkError(
+            ErrorCode.NOT_FOUND,
+            f"{args.identifier} is not registered (absence verified at height {height})",
+        )
+    shown = filter_values(record, args.types, args.indexes)
+    _print_record(shown, args.json, extra={"height": height, "verified": True})
+    if not args.json:
+        print(f"verified at height {height}")
+    return 0
+
+
+def _print_record(record: pb.Record, as_json: bool, extra: dict[str, object]) -> None:
+    if as_json:
+        emit_json({**record_to_dict(record), **extra})
+        return
+    for line in record_lines(record):
+        print(line)
+
+
+def pinned_genesis_path(chain_id: str) -> Path:
+    return keystore.spark_home() / PINNED_DIR_NAME / f"{chain_id}.genesis.json"
+
+
+def trusted_genesis(client: NodeClient, genesis_file: Path | None) -> Genesis:
+    """The genesis to verify against: the file given, or the node's genesis checked
+    against (or, the first time, pinned as) $SPARK_HOME/pinned/<chain_id>.genesis.json."""
+    if genesis_file is not None:
+        genesis = load_genesis(genesis_file)
+        if genesis.chain_id != client.chain_id:
+            raise SparkError(
+                ErrorCode.WRONG_CHAIN,
+                f"{genesis_file} is the genesis of chain {genesis.chain_id!r}, but node "
+                f"{client.target} serves chain {client.chain_id!r}",
+            )
+        return genesis
+    fetched = parse_genesis(client.genesis_json(), f"genesis from node {client.target}")
+    if fetched.chain_id != client.chain_id:
+        raise SparkError(
+            ErrorCode.INVALID_GENESIS,
+            f"node {client.target} reports chain {client.chain_id!r} but serves the genesis "
+            f"of chain {fetched.chain_id!r}",
+        )
+    pin = pinned_genesis_path(fetched.chain_id)
+    if pin.exists():
+        pinned = load_genesis(pin)
+        if pinned.genesis_hash != fetched.genesis_hash:
+            raise SparkError(
+                ErrorCode.INVALID_GENESIS,
+                f"node {client.target} serves a genesis for chain {fetched.chain_id!r} with "
+                f"hash {fetched.genesis_hash.hex()}, but the pinned genesis {pin} has hash "
+                f"{pinned.genesis_hash.hex()}: this node is on a different chain. Refusing "
+                "to verify; delete the pin only if you know the chain was re-created",
+            )
+        return pinned
+    pin.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    pin.write_text(genesis_to_json(fetched), encoding="utf-8")
+    print(
+        f"pinned the genesis of chain {fetched.chain_id!r} "
+        f"(hash {fetched.genesis_hash.hex()[:16]}…) at {pin}; later verifications trust it",
+        file=sys.stderr,
+    )
+    return fetched
+
+
+# ---- history, list, status ----
+
+
+def _history(args: argparse.Namespace) -> int:
+    parse_identifier(args.identifier)
+    with NodeClient.from_args(args) as client:
+        entries = list(client.history(args.identifier, args.limit).entries)
+    if args.json:
+        emit_json([history_entry_to_dict(e) for e in entries])
+        return 0
+    for entry in entries:
+        status = pb.RecordStatus.Name(entry.record.status)
+        print(
+            f"height {entry.height:<8} {time_text(entry.time_ms)}  {entry.operation:<9} "
+            f"by {entry.signer}  tx {entry.tx_id.hex()[:16]}  -> {status}, "
+            f"owner {entry.record.owner}, {len(entry.record.values)} values"
+        )
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    parse_prefix(args.prefix)
+    if args.page_size <= 0:
+        raise SparkError(ErrorCode.INVALID_ARGUMENT, "--page-size must be positive")
+    records: list[pb.Record] = []
+    token = args.page_token
+    with NodeClient.from_args(args) as client:
+        while True:
+            page = client.list_page(args.prefix, args.page_size, token)
+            records.extend(page.records)
+            token = page.next_page_token
+            if not token or not args.all:
+                break
+            if not args.json:
+                _print_list_rows(page.records)
+                records.clear()
+    if args.json:
+        emit_json({"records": [record_to_dict(r) for r in records], "next_page_token": token})
+        return 0
+    _print_list_rows(records)
+    if token:
+        print(f"(more: --page-token {token} or --all)", file=sys.stderr)
+    return 0
+
+
+def _print_list_rows(records: list[pb.Record]) -> None:
+    for record in records:
+        status = "" if record.status == pb.ACTIVE else f"  [{pb.RecordStatus.Name(record.status)}]"
+        urls = [v.data.decode("utf-8", "replace") for v in record.values if v.type == "URL"]
+        print(f"{record.identifier}  {urls[0] if urls else ''}{status}".rstrip())
+
+
+def _status(args: argparse.Namespace) -> int:
+    with NodeClient.from_args(args) as client:
+        status = client.status()
+    if args.json:
+        emit_json({"node": client.target, **status_to_dict(status)})
+    else:
+        print(f"node:       {client.target}")
+        for line in status_lines(status):
+            print(line)
+    return 0

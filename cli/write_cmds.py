@@ -1,0 +1,377 @@
+"""`spark prefix create|show|registrars|transfer`, `spark register|update|transfer|revoke`.
+
+Each write is one signed tx submitted to the node; the command waits for its commit and
+prints the height (`--no-wait`: returns once the node admitted it).
+
+Values: `--url URL` is a value of type URL; `--value TYPE=DATA` takes the next free index
+from 1, `--value INDEX:TYPE=DATA` a chosen one; `--meta FILE.json` stores the JSON document
+as a `spark.meta` value at index 2000 (then 2001, ...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from cli.client import (
+    NodeClient,
+    add_json_argument,
+    add_key_arguments,
+    add_node_argument,
+    load_signing_key,
+    now_ms,
+)
+from cli.output import emit_json
+from cli.views import prefix_lines, prefix_to_dict
+from identifiers.bid import bid_from_public_key, parse_bid
+from identifiers.errors import ErrorCode, SparkError
+from identifiers.handle import parse_identifier, parse_prefix
+from identifiers.keys import SigningKey
+from identifiers.limits import FIRST_METADATA_VALUE_INDEX
+from identifiers.tx import value
+from proto import types_pb2 as pb
+
+URL_TYPE = "URL"
+META_TYPE = "spark.meta"
+_INDEXED_VALUE = re.compile(r"(\d+):([^=]+)=(.*)", re.DOTALL)
+_VALUE = re.compile(r"([^=]+)=(.*)", re.DOTALL)
+
+
+def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    prefix = commands.add_parser("prefix", help="create and manage identifier prefixes")
+    sub = prefix.add_subparsers(dest="prefix_command", metavar="ACTION")
+    sub.required = True
+
+    create = sub.add_parser("create", help="create a prefix under one you own")
+    create.add_argument("prefix")
+    create.add_argument("--owner", metavar="BID", help="owner (default: the signing key)")
+    _write_options(create)
+    create.set_defaults(handler=_prefix_create)
+
+    show = sub.add_parser("show", help="a prefix's owner, registrars and children")
+    show.add_argument("prefix")
+    add_node_argument(show)
+    add_json_argument(show)
+    show.set_defaults(handler=_prefix_show)
+
+    registrars = sub.add_parser("registrars", help="add or remove a prefix's registrars")
+    registrars.add_argument("prefix")
+    registrars.add_argument("--add", action="append", default=[], metavar="BID")
+    registrars.add_argument("--remove", action="append", default=[], metavar="BID")
+    _write_options(registrars)
+    registrars.set_defaults(handler=_prefix_registrars)
+
+    transfer_prefix = sub.add_parser("transfer", help="give a prefix to a new owner")
+    transfer_prefix.add_argument("prefix")
+    transfer_prefix.add_argument("new_owner", metavar="NEW_OWNER_BID")
+    _write_options(transfer_prefix)
+    transfer_prefix.set_defaults(handler=_prefix_transfer)
+
+    reg = commands.add_parser("register", help="register an identifier with its values")
+    reg.add_argument("identifier")
+    _value_options(reg)
+    reg.add_argument("--owner", metavar="BID", help="record owner (default: the signing key)")
+    _write_options(reg)
+    reg.set_defaults(handler=_register)
+
+    update = commands.add_parser("update", help="change an identifier's values")
+    update.add_argument("identifier")
+    _value_options(update)
+    update.add_argument(
+        "--remove-index", action="append", default=[], type=int, metavar="I", help="delete value I"
+    )
+    _write_options(update)
+    update.set_defaults(handler=_update)
+
+    transfer = commands.add_parser("transfer", help="give an identifier to a new owner")
+    transfer.add_argument("identifier")
+    transfer.add_argument("new_owner", metavar="NEW_OWNER_BID")
+    _write_options(transfer)
+    transfer.set_defaults(handler=_transfer)
+
+    revoke = commands.add_parser("revoke", help="revoke an identifier (it stays resolvable)")
+    revoke.add_argument("identifier")
+    revoke.add_argument("--reason", default="", help="why (shown to resolvers)")
+    _write_options(revoke)
+    revoke.set_defaults(handler=_revoke)
+
+
+def _write_options(parser: argparse.ArgumentParser) -> None:
+    add_node_argument(parser)
+    add_key_arguments(parser)
+    parser.add_argument(
+        "--no-wait", action="store_true", help="return once the node admitted the tx"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=30.0, metavar="SECONDS", help="how long to wait"
+    )
+    add_json_argument(parser)
+
+
+def _value_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", action="append", default=[], help="a URL value")
+    parser.add_argument(
+        "--value",
+        action="append",
+        default=[],
+        metavar="[INDEX:]TYPE=DATA",
+        help="a value (repeatable); without INDEX the next free index is used",
+    )
+    parser.add_argument(
+        "--meta",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE.json",
+        help=f"a JSON metadata document, stored as {META_TYPE} at index "
+        f"{FIRST_METADATA_VALUE_INDEX}+",
+    )
+
+
+# ---- values ----
+
+
+@dataclass(frozen=True, slots=True)
+class ValueSpec:
+    """A value from the command line, before it has an index (index None: pick one)."""
+
+    index: int | None
+    type: str
+    data: bytes
+
+
+def parse_value_spec(text: str, where: str = "--value") -> ValueSpec:
+    match = _INDEXED_VALUE.fullmatch(text)
+    if match:
+        index = int(match.group(1))
+        if index <= 0:
+            raise SparkError(ErrorCode.INVALID_VALUE, f"{where} {text!r}: index must be >= 1")
+        return ValueSpec(index, match.group(2), match.group(3).encode("utf-8"))
+    match = _VALUE.fullmatch(text)
+    if not match or not match.group(1).strip():
+        raise SparkError(
+            ErrorCode.INVALID_VALUE,
+            f"{where} {text!r}: expected TYPE=DATA or INDEX:TYPE=DATA (e.g. EMAIL=a@b.cn)",
+        )
+    return ValueSpec(None, match.group(1), match.group(2).encode("utf-8"))
+
+
+def read_meta(path: Path) -> bytes:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SparkError(
+            ErrorCode.INVALID_ARGUMENT, f"--meta {path}: cannot read: {exc.strerror or exc}"
+        ) from None
+    except UnicodeDecodeError:
+        raise SparkError(ErrorCode.INVALID_VALUE, f"--meta {path}: not UTF-8") from None
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SparkError(
+            ErrorCode.INVALID_VALUE,
+            f"--meta {path}: not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+        ) from None
+    if not isinstance(document, dict):
+        raise SparkError(ErrorCode.INVALID_VALUE, f"--meta {path}: must hold one JSON object")
+    # compact and key-sorted, so the same document is always the same bytes on the ledger
+    return json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+
+
+def value_specs(args: argparse.Namespace) -> tuple[list[ValueSpec], list[bytes]]:
+    specs = [ValueSpec(None, URL_TYPE, url.encode("utf-8")) for url in args.url]
+    specs.extend(parse_value_spec(text) for text in args.value)
+    return specs, [read_meta(path) for path in args.meta]
+
+
+def assign_indexes(
+    specs: Iterable[ValueSpec], metas: Iterable[bytes], taken: Iterable[int] = ()
+) -> list[pb.Value]:
+    """Chosen indexes first, then the free ones from 1 in command-line order; metadata
+    documents from FIRST_METADATA_VALUE_INDEX."""
+    specs = list(specs)
+    used = set(taken)
+    chosen: set[int] = set()
+    for spec in specs:
+        if spec.index is not None:
+            if spec.index in chosen:
+                raise SparkError(
+                    ErrorCode.INVALID_VALUE,
+                    f"index {spec.index} is given twice on the command line",
+                )
+            chosen.add(spec.index)
+    used |= chosen
+    out: list[pb.Value] = []
+    next_index = 1
+    for spec in specs:
+        index = spec.index
+        if index is None:
+            while next_index in used:
+                next_index += 1
+            index = next_index
+            used.add(index)
+        out.append(value(index, spec.type, spec.data))
+    meta_index = FIRST_METADATA_VALUE_INDEX
+    for document in metas:
+        while meta_index in used:
+            meta_index += 1
+        used.add(meta_index)
+        out.append(value(meta_index, META_TYPE, document))
+    return sorted(out, key=lambda v: v.index)
+
+
+def update_values(record: pb.Record, specs: list[ValueSpec], metas: list[bytes]) -> list[pb.Value]:
+    """For `update`: a value without an index replaces the record's value of the same type
+    (the lowest such index), else takes a free index; metadata replaces spark.meta."""
+    by_type: dict[str, int] = {}
+    for existing in sorted(record.values, key=lambda v: v.index):
+        by_type.setdefault(existing.type, existing.index)
+    placed: list[ValueSpec] = []
+    replaced: set[int] = set()
+    for spec in specs:
+        if spec.index is None and spec.type in by_type and by_type[spec.type] not in replaced:
+            replaced.add(by_type[spec.type])
+            placed.append(ValueSpec(by_type[spec.type], spec.type, spec.data))
+        else:
+            placed.append(spec)
+    meta_specs: list[ValueSpec] = []
+    remaining_metas = list(metas)
+    if remaining_metas and META_TYPE in by_type:
+        meta_specs.append(ValueSpec(by_type[META_TYPE], META_TYPE, remaining_metas.pop(0)))
+    taken = {v.index for v in record.values}
+    values = assign_indexes([*placed, *meta_specs], remaining_metas, taken - replaced)
+    return values
+
+
+def _check_bid(text: str, what: str) -> str:
+    try:
+        parse_bid(text)
+    except SparkError as exc:
+        raise SparkError(exc.code, f"{what} {text!r}: {exc.message}") from None
+    return text
+
+
+# ---- submitting ----
+
+
+def submit_and_report(
+    client: NodeClient, tx: pb.SignedTx, args: argparse.Namespace, done: str
+) -> int:
+    wait = not args.no_wait
+    response = client.submit(tx, wait=wait, timeout_ms=int(args.timeout * 1000))
+    if args.json:
+        emit_json(
+            {
+                "tx_id": response.tx_id.hex(),
+                "committed": response.committed,
+                "height": response.height if response.committed else None,
+                "index": response.index if response.committed else None,
+            }
+        )
+    elif response.committed:
+        print(f"{done} at height {response.height} (tx {response.tx_id.hex()})")
+    else:
+        print(f"submitted tx {response.tx_id.hex()} (not waiting for its commit)")
+    return 0
+
+
+def _signed_write(args: argparse.Namespace) -> tuple[NodeClient, SigningKey]:
+    """A client and the signing key (loaded before any network call: a missing key fails
+    fast)."""
+    key = load_signing_key(args)
+    return NodeClient.from_args(args), key
+
+
+def _prefix_create(args: argparse.Namespace) -> int:
+    prefix = parse_prefix(args.prefix)
+    client, key = _signed_write(args)
+    owner = _check_bid(args.owner, "--owner") if args.owner else bid_from_public_key(key.public_key)
+    with client:
+        tx = client.tx_builder(key).create_prefix(prefix.display, owner, now_ms=now_ms())
+        return submit_and_report(client, tx, args, f"created prefix {prefix.display}")
+
+
+def _prefix_show(args: argparse.Namespace) -> int:
+    parse_prefix(args.prefix)
+    with NodeClient.from_args(args) as client:
+        info = client.prefix_info(args.prefix)
+    children = list(info.children)
+    if args.json:
+        emit_json(prefix_to_dict(info.prefix, children))
+    else:
+        for line in prefix_lines(info.prefix, children):
+            print(line)
+    return 0
+
+
+def _prefix_registrars(args: argparse.Namespace) -> int:
+    prefix = parse_prefix(args.prefix)
+    if not args.add and not args.remove:
+        raise SparkError(ErrorCode.INVALID_ARGUMENT, "give at least one --add BID or --remove BID")
+    add = [_check_bid(b, "--add") for b in args.add]
+    remove = [_check_bid(b, "--remove") for b in args.remove]
+    client, key = _signed_write(args)
+    with client:
+        tx = client.tx_builder(key).set_registrars(prefix.display, add, remove, now_ms=now_ms())
+        return submit_and_report(client, tx, args, f"updated the registrars of {prefix.display}")
+
+
+def _prefix_transfer(args: argparse.Namespace) -> int:
+    prefix = parse_prefix(args.prefix)
+    new_owner = _check_bid(args.new_owner, "new owner")
+    client, key = _signed_write(args)
+    with client:
+        tx = client.tx_builder(key).transfer_prefix(prefix.display, new_owner, now_ms=now_ms())
+        return submit_and_report(client, tx, args, f"transferred prefix {prefix.display}")
+
+
+def _register(args: argparse.Namespace) -> int:
+    identifier = parse_identifier(args.identifier)
+    specs, metas = value_specs(args)
+    values = assign_indexes(specs, metas)
+    owner = _check_bid(args.owner, "--owner") if args.owner else ""
+    client, key = _signed_write(args)
+    with client:
+        tx = client.tx_builder(key).register(identifier.display, values, owner, now_ms=now_ms())
+        return submit_and_report(client, tx, args, f"registered {identifier.display}")
+
+
+def _update(args: argparse.Namespace) -> int:
+    identifier = parse_identifier(args.identifier)
+    specs, metas = value_specs(args)
+    if not specs and not metas and not args.remove_index:
+        raise SparkError(
+            ErrorCode.INVALID_ARGUMENT,
+            "nothing to update: give --url, --value, --meta or --remove-index",
+        )
+    client, key = _signed_write(args)
+    with client:
+        upsert: list[pb.Value] = []
+        if specs or metas:
+            record = client.resolve(identifier.display).record
+            upsert = update_values(record, specs, metas)
+        tx = client.tx_builder(key).update(
+            identifier.display, upsert, args.remove_index, now_ms=now_ms()
+        )
+        return submit_and_report(client, tx, args, f"updated {identifier.display}")
+
+
+def _transfer(args: argparse.Namespace) -> int:
+    identifier = parse_identifier(args.identifier)
+    new_owner = _check_bid(args.new_owner, "new owner")
+    client, key = _signed_write(args)
+    with client:
+        tx = client.tx_builder(key).transfer(identifier.display, new_owner, now_ms=now_ms())
+        return submit_and_report(client, tx, args, f"transferred {identifier.display}")
+
+
+def _revoke(args: argparse.Namespace) -> int:
+    identifier = parse_identifier(args.identifier)
+    client, key = _signed_write(args)
+    with client:
+        tx = client.tx_builder(key).revoke(identifier.display, args.reason, now_ms=now_ms())
+        return submit_and_report(client, tx, args, f"revoked {identifier.display}")

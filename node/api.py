@@ -1,0 +1,372 @@
+"""The public gRPC API of a node (api.proto, DESIGN §7): Identifiers and Chain services,
+gRPC health checking and server reflection, on a grpc.aio server the runtime owns.
+
+Reads come from the ledger's latest committed state; writes go through the mempool. Every
+SparkError leaves as a gRPC status with "CODE: message" details (node/grpc_errors.py),
+except on SubmitStream, where one refused tx must not end the stream: its response carries
+error_code and error_message instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from typing import Protocol
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from identifiers.errors import ErrorCode, SparkError
+from identifiers.limits import (
+    DEFAULT_LIST_PAGE_SIZE,
+    DEFAULT_SUBMIT_WAIT_MS,
+    MAX_LIST_PAGE_SIZE,
+    MAX_SUBMIT_WAIT_MS,
+    SUBMIT_STREAM_WINDOW_TXS,
+)
+from identifiers.tx import tx_id
+from node.blocks import block_hash
+from node.events import CommitBus, prefix_matches
+from node.genesis import genesis_to_json
+from node.grpc_errors import stream_errors, unary_errors
+from node.ledger import Ledger
+from node.mempool import Admission, Mempool
+from proto import api_pb2, api_pb2_grpc
+from proto import types_pb2 as pb
+
+log = logging.getLogger(__name__)
+
+API_VERSION = "sparkchain/0.1.0"
+SUBMIT_STREAM_BATCH_TXS = 512  # stream requests admitted together (one thread-pool round)
+STREAM_ADMISSIONS_IN_FLIGHT = 2
+
+
+class StatusSource(Protocol):
+    """What only the running node knows; node.runtime implements it."""
+
+    def role(self) -> str:
+        """ "validator" or "observer"."""
+        ...
+
+    def peers(self) -> Sequence[api_pb2.PeerInfo]: ...
+
+    def syncing(self) -> bool: ...
+
+    def validator_key(self) -> bytes:
+        """This node's validator public key; b"" on an observer."""
+        ...
+
+
+def _filter_record(record: pb.Record, types: Sequence[str], indexes: Sequence[int]) -> pb.Record:
+    """Keep the values matching any of the types or indexes (Handle resolution filters)."""
+    if not types and not indexes:
+        return record
+    wanted_types = set(types)
+    wanted_indexes = set(indexes)
+    out = pb.Record()
+    out.CopyFrom(record)
+    del out.values[:]
+    out.values.extend(
+        v for v in record.values if v.type in wanted_types or v.index in wanted_indexes
+    )
+    return out
+
+
+def _wait_seconds(timeout_ms: int) -> float:
+    wait_ms = timeout_ms or DEFAULT_SUBMIT_WAIT_MS
+    return min(wait_ms, MAX_SUBMIT_WAIT_MS) / 1000
+
+
+class IdentifiersService(api_pb2_grpc.IdentifiersServicer):
+    def __init__(self, ledger: Ledger, mempool: Mempool, bus: CommitBus) -> None:
+        self._ledger = ledger
+        self._mempool = mempool
+        self._bus = bus
+
+    # ---- writes ----
+
+    @unary_errors
+    async def Submit(
+        self, request: api_pb2.SubmitRequest, context: grpc.aio.ServicerContext
+    ) -> api_pb2.SubmitResponse:
+        if not request.HasField("tx"):
+            raise SparkError(ErrorCode.INVALID_TX, "SubmitRequest has no tx")
+        the_id = await self._mempool.add(request.tx)
+        if not request.wait_for_commit:
+            return api_pb2.SubmitResponse(tx_id=the_id)
+        height, index = await self._bus.wait_for_tx(the_id, _wait_seconds(request.timeout_ms))
+        return api_pb2.SubmitResponse(tx_id=the_id, committed=True, height=height, index=index)
+
+    async def SubmitStream(
+        self,
+        request_iterator: AsyncIterator[api_pb2.SubmitRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[api_pb2.SubmitResponse]:
+        """One response per request, in request order. Requests are admitted in batches as
+        they arrive (one signature round in the thread pool per batch); a request waiting
+        for its commit does not hold back the admission of the ones behind it."""
+        inbox: asyncio.Queue[tuple[api_pb2.SubmitRequest, asyncio.Future[api_pb2.SubmitResponse]]]
+        inbox = asyncio.Queue()
+        # bounded: when the client sends faster than we answer, reading pauses (backpressure)
+        outbox: asyncio.Queue[asyncio.Future[api_pb2.SubmitResponse] | None] = asyncio.Queue(
+            SUBMIT_STREAM_WINDOW_TXS
+        )
+        loop = asyncio.get_running_loop()
+        waits: set[asyncio.Task[None]] = set()
+
+        async def read() -> None:
+            try:
+                async for request in request_iterator:
+                    answer: asyncio.Future[api_pb2.SubmitResponse] = loop.create_future()
+                    await outbox.put(answer)
+                    inbox.put_nowait((request, answer))
+            finally:
+                await outbox.put(None)
+
+        async def admit() -> None:
+            # two batches at once: one's signatures are checked in the thread pool while
+            # the other's rules run on the loop
+            slots = asyncio.Semaphore(STREAM_ADMISSIONS_IN_FLIGHT)
+            while True:
+                batch = [await inbox.get()]
+                while len(batch) < SUBMIT_STREAM_BATCH_TXS and not inbox.empty():
+                    batch.append(inbox.get_nowait())
+                await slots.acquire()
+                task = asyncio.create_task(self._admit_stream_batch(batch, waits))
+                task.add_done_callback(lambda _: slots.release())
+                waits.add(task)
+                task.add_done_callback(waits.discard)
+
+        reader = asyncio.create_task(read())
+        admitter = asyncio.create_task(admit())
+        try:
+            while True:
+                answer = await outbox.get()
+                if answer is None:
+                    break
+                yield await answer
+            await reader  # surfaces a broken request stream
+        finally:
+            reader.cancel()
+            admitter.cancel()
+            for task in waits:
+                task.cancel()
+
+    async def _admit_stream_batch(
+        self,
+        batch: list[tuple[api_pb2.SubmitRequest, asyncio.Future[api_pb2.SubmitResponse]]],
+        waits: set[asyncio.Task[None]],
+    ) -> None:
+        txs = [request.tx for request, _ in batch]
+        try:
+            results: list[Admission] = await self._mempool.add_many(txs, origin=None)
+        except Exception as exc:  # a bug must not leave the stream waiting forever
+            log.exception("SubmitStream admission failed")
+            for _, answer in batch:
+                error = SparkError(ErrorCode.UNAVAILABLE, f"node failed to admit the tx: {exc}")
+                answer.set_result(_error_response(b"", error))
+            return
+        for (request, answer), result in zip(batch, results, strict=True):
+            if result.error is not None:
+                answer.set_result(_error_response(result.tx_id, result.error))
+            elif not request.HasField("tx"):
+                answer.set_result(
+                    _error_response(b"", SparkError(ErrorCode.INVALID_TX, "request has no tx"))
+                )
+            elif request.wait_for_commit:
+                task = asyncio.create_task(
+                    self._answer_when_committed(result.tx_id, request.timeout_ms, answer)
+                )
+                waits.add(task)
+                task.add_done_callback(waits.discard)
+            else:
+                answer.set_result(api_pb2.SubmitResponse(tx_id=result.tx_id))
+
+    async def _answer_when_committed(
+        self, the_id: bytes, timeout_ms: int, answer: asyncio.Future[api_pb2.SubmitResponse]
+    ) -> None:
+        try:
+            height, index = await self._bus.wait_for_tx(the_id, _wait_seconds(timeout_ms))
+        except SparkError as error:
+            answer.set_result(_error_response(the_id, error))
+            return
+        answer.set_result(
+            api_pb2.SubmitResponse(tx_id=the_id, committed=True, height=height, index=index)
+        )
+
+    # ---- reads ----
+
+    @unary_errors
+    async def Resolve(
+        self, request: api_pb2.ResolveRequest, context: grpc.aio.ServicerContext
+    ) -> api_pb2.ResolveResponse:
+        if not request.with_proof:
+            height = self._ledger.height
+            record = self._ledger.resolve(request.identifier, request.types, request.indexes)
+            return api_pb2.ResolveResponse(record=record, height=height, found=True)
+        record_or_none, proof = self._ledger.resolve_with_proof(request.identifier)
+        header = pb.BlockHeader()
+        header.ParseFromString(proof.header)
+        response = api_pb2.ResolveResponse(
+            height=header.height, found=record_or_none is not None, proof=proof
+        )
+        if record_or_none is not None:
+            response.record.CopyFrom(_filter_record(record_or_none, request.types, request.indexes))
+        return response
+
+    @unary_errors
+    async def History(
+        self, request: api_pb2.HistoryRequest, context: grpc.aio.ServicerContext
+    ) -> api_pb2.HistoryResponse:
+        entries = self._ledger.history(request.identifier, limit=request.limit)
+        return api_pb2.HistoryResponse(entries=entries)
+
+    @unary_errors
+    async def List(
+        self, request: api_pb2.ListRequest, context: grpc.aio.ServicerContext
+    ) -> api_pb2.ListResponse:
+        page_size = min(request.page_size or DEFAULT_LIST_PAGE_SIZE, MAX_LIST_PAGE_SIZE)
+        records, next_token = self._ledger.list_identifiers(
+            request.prefix, page_size=page_size, page_token=request.page_token
+        )
+        return api_pb2.ListResponse(records=records, next_page_token=next_token)
+
+    @unary_errors
+    async def PrefixInfo(
+        self, request: api_pb2.PrefixInfoRequest, context: grpc.aio.ServicerContext
+    ) -> api_pb2.PrefixInfoResponse:
+        prefix, children = self._ledger.prefix_info(request.prefix)
+        return api_pb2.PrefixInfoResponse(prefix=prefix, children=children)
+
+    @stream_errors
+    async def Watch(
+        self, request: api_pb2.WatchRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[api_pb2.ChangeEvent]:
+        # subscribe before replaying so that no block falls between the two
+        with self._bus.subscribe(request.prefix) as subscription:
+            replayed_to = 0
+            if request.from_height:
+                replayed_to = self._ledger.height
+                for height in range(request.from_height, replayed_to + 1):
+                    for event in self._ledger.changes_at(height):
+                        if prefix_matches(subscription.prefix_key, event):
+                            yield event
+            async for event in subscription:
+                if event.height > replayed_to:
+                    yield event
+
+
+def _error_response(the_id: bytes, error: SparkError) -> api_pb2.SubmitResponse:
+    return api_pb2.SubmitResponse(
+        tx_id=the_id, error_code=str(error.code), error_message=error.message
+    )
+
+
+class ChainService(api_pb2_grpc.ChainServicer):
+    def __init__(self, ledger: Ledger, mempool: Mempool, status: StatusSource) -> None:
+        self._ledger = ledger
+        self._mempool = mempool
+        self._status = status
+
+    @unary_errors
+    async def Status(
+        self, request: api_pb2.StatusRequest, context: grpc.aio.ServicerContext
+    ) -> api_pb2.StatusResponse:
+        ledger = self._ledger
+        header = ledger.last_header()
+        return api_pb2.StatusResponse(
+            chain_id=ledger.chain_id,
+            height=ledger.height,
+            state_root=ledger.state_root,
+            last_block_hash=ledger.last_block_hash,
+            last_block_time_ms=header.time_ms if header is not None else 0,
+            role=self._status.role(),
+            peers=list(self._status.peers()),
+            validator=self._status.validator_key(),
+            mempool_size=len(self._mempool),
+            version=API_VERSION,
+            syncing=self._status.syncing(),
+        )
+
+    @unary_errors
+    async def GetBlock(
+        self, request: api_pb2.GetBlockRequest, context: grpc.aio.ServicerContext
+    ) -> api_pb2.GetBlockResponse:
+        which = request.WhichOneof("by")
+        if which == "hash":
+            height = self._ledger.block_height(request.hash)
+        elif which == "height":
+            height = request.height
+        else:
+            raise SparkError(ErrorCode.INVALID_ARGUMENT, "GetBlockRequest needs a height or hash")
+        block, _, certificate = self._ledger.get_block(height)
+        header = pb.BlockHeader()
+        header.ParseFromString(block.header)
+        response = api_pb2.GetBlockResponse(
+            block=block, block_hash=block_hash(block.header), header=header
+        )
+        if certificate is not None:
+            response.commit.CopyFrom(certificate)
+        return response
+
+    @unary_errors
+    async def GetTx(
+        self, request: api_pb2.GetTxRequest, context: grpc.aio.ServicerContext
+    ) -> api_pb2.GetTxResponse:
+        signed, height, index = self._ledger.get_tx(request.tx_id)
+        return api_pb2.GetTxResponse(tx=signed, tx_id=tx_id(signed), height=height, index=index)
+
+    @unary_errors
+    async def Genesis(
+        self, request: api_pb2.GenesisRequest, context: grpc.aio.ServicerContext
+    ) -> api_pb2.GenesisResponse:
+        return api_pb2.GenesisResponse(
+            genesis_json=genesis_to_json(self._ledger.genesis).encode("utf-8")
+        )
+
+
+SERVICE_NAMES = (
+    api_pb2.DESCRIPTOR.services_by_name["Identifiers"].full_name,
+    api_pb2.DESCRIPTOR.services_by_name["Chain"].full_name,
+)
+
+
+def add_services(
+    server: grpc.aio.Server,
+    ledger: Ledger,
+    mempool: Mempool,
+    bus: CommitBus,
+    status: StatusSource,
+) -> health.aio.HealthServicer:
+    """Register Identifiers, Chain, health and reflection on `server` (before start()).
+
+    Returns the health servicer, every service marked SERVING; the runtime may set
+    NOT_SERVING while it syncs or shuts down."""
+    api_pb2_grpc.add_IdentifiersServicer_to_server(IdentifiersService(ledger, mempool, bus), server)
+    api_pb2_grpc.add_ChainServicer_to_server(ChainService(ledger, mempool, status), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    names = (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME)
+    reflection.enable_server_reflection(names, server)
+    for name in ("", *SERVICE_NAMES):
+        set_health_now(health_servicer, name, health_pb2.HealthCheckResponse.SERVING)
+    return health_servicer
+
+
+def set_health_now(
+    health_servicer: health.aio.HealthServicer,
+    service: str,
+    status: health_pb2.HealthCheckResponse.ServingStatus.ValueType,
+) -> None:
+    """Set a health status from synchronous code. The servicer's `set` is a coroutine that
+    only suspends to wake Watch callers; before the server starts there are none, so it
+    runs to completion on its first step."""
+    step = health_servicer.set(service, status)
+    try:
+        step.send(None)
+    except StopIteration:
+        return
+    step.close()
+    raise RuntimeError("health status set while Watch callers exist: await servicer.set()")

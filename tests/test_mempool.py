@@ -1,0 +1,241 @@
+"""Mempool admission, bounds, block building and clean-up, against a real ledger."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from identifiers.errors import ErrorCode, SparkError
+from identifiers.tx import tx_id, value
+from node.events import CommitBus
+from node.mempool import Mempool, MempoolLimits
+from proto import types_pb2 as pb
+from tests.helpers.chain import TxMaker, key
+from tests.helpers.ledger import LedgerChain, certificate, proposer
+
+NOW_MS = 1_764_000_100_000  # after the test genesis time
+
+
+class CountingExecutor(Executor):
+    """A thread pool that counts the tasks it ran (the signature checks)."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=2)
+        self.tasks = 0
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
+        self.tasks += 1
+        return self._pool.submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait: bool = True, **kwargs: Any) -> None:
+        self._pool.shutdown(wait=wait)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now_ms = NOW_MS
+
+    def __call__(self) -> int:
+        return self.now_ms
+
+
+@pytest.fixture
+def chain(tmp_path) -> Iterator[LedgerChain]:
+    made = LedgerChain(tmp_path / "ledger")
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def executor() -> Iterator[CountingExecutor]:
+    pool = CountingExecutor()
+    yield pool
+    pool.shutdown()
+
+
+def make_mempool(
+    chain: LedgerChain,
+    executor: Executor | None = None,
+    limits: MempoolLimits | None = None,
+    bus: CommitBus | None = None,
+    clock: Clock | None = None,
+) -> Mempool:
+    return Mempool(
+        chain.ledger, limits or MempoolLimits(), executor, bus=bus, clock_ms=clock or Clock()
+    )
+
+
+def acme(chain: LedgerChain, seed: int = 7) -> TxMaker:
+    return TxMaker(chain.genesis.chain_id, key("acme"), seed)
+
+
+def registrations(chain: LedgerChain, count: int, seed: int = 7) -> list[pb.SignedTx]:
+    maker = acme(chain, seed)
+    return [
+        maker.register(f"88/N{seed}-{i}", [value(1, "URL", f"u{i}")], now_ms=NOW_MS)
+        for i in range(count)
+    ]
+
+
+def commit(chain: LedgerChain, mempool: Mempool, bus: CommitBus | None = None) -> list[bytes]:
+    txs = mempool.take(10_000, 1 << 30)
+    built = chain.ledger.build_block(txs, NOW_MS, proposer(chain.genesis))
+    mempool.drop_rejected(built.rejected)
+    height = built.pending.height
+    chain.ledger.commit_block(built.pending, certificate(chain.genesis, height, built.block_hash))
+    ids = list(built.pending.tx_ids)
+    mempool.remove(ids)
+    if bus is not None:
+        bus.publish_block(height, ids, chain.ledger.changes_at(height))
+    return ids
+
+
+async def test_admission_checks_the_signature_in_the_thread_pool(chain, executor):
+    mempool = make_mempool(chain, executor)
+    (tx,) = registrations(chain, 1)
+    assert await mempool.add(tx) == tx_id(tx)
+    assert executor.tasks == 1 and len(mempool) == 1
+    forged = pb.SignedTx()
+    forged.CopyFrom(registrations(chain, 1, seed=8)[0])
+    forged.signature = bytes(reversed(forged.signature))
+    with pytest.raises(SparkError) as caught:
+        await mempool.add(forged)
+    assert caught.value.code is ErrorCode.BAD_SIGNATURE
+    assert len(mempool) == 1
+
+
+async def test_a_batch_is_verified_in_chunks_and_each_tx_gets_its_answer(chain, executor):
+    mempool = make_mempool(chain, executor)
+    txs = registrations(chain, 150)
+    txs[3] = TxMaker(chain.genesis.chain_id, key("mallory"), 1).register("88/M", now_ms=NOW_MS)
+    results = await mempool.add_many(txs)
+    assert executor.tasks == 3  # 150 signatures in chunks of 64
+    assert [r.tx_id for r in results] == [tx_id(t) for t in txs]
+    assert results[3].error is not None and results[3].error.code is ErrorCode.UNAUTHORIZED
+    assert sum(r.error is None for r in results) == 149 == len(mempool)
+
+
+async def test_rules_are_checked_against_the_latest_state(chain):
+    mempool = make_mempool(chain)
+    first, second = registrations(chain, 1, seed=1)[0], None
+    await mempool.add(first)
+    commit(chain, mempool)
+    second = acme(chain, seed=2).register("88/N1-0", now_ms=NOW_MS)  # same identifier
+    with pytest.raises(SparkError) as caught:
+        await mempool.add(second)
+    assert caught.value.code is ErrorCode.EXISTS
+    with pytest.raises(SparkError) as caught:
+        await mempool.add(first)  # committed: the ledger knows its id
+    assert caught.value.code is ErrorCode.DUPLICATE_TX
+
+
+async def test_the_same_tx_twice_at_once_is_admitted_once(chain, executor):
+    mempool = make_mempool(chain, executor)
+    (tx,) = registrations(chain, 1)
+    results = await asyncio.gather(mempool.add(tx), mempool.add(tx), return_exceptions=True)
+    errors = [r for r in results if isinstance(r, SparkError)]
+    assert len(errors) == 1 and errors[0].code is ErrorCode.DUPLICATE_TX
+    assert len(mempool) == 1
+    (again,) = await mempool.add_many([tx])
+    assert again.error is not None and again.error.code is ErrorCode.DUPLICATE_TX
+
+
+async def test_expired_and_too_early_txs_are_refused(chain):
+    mempool = make_mempool(chain)
+    maker = acme(chain)
+    stale = maker.register("88/OLD", now_ms=NOW_MS - 10_000, lifetime_ms=1000)
+    early = maker.register("88/FAR", now_ms=NOW_MS, lifetime_ms=2 * 3_600_000)
+    for tx in (stale, early):
+        with pytest.raises(SparkError) as caught:
+            await mempool.add(tx)
+        assert caught.value.code is ErrorCode.EXPIRED
+    assert len(mempool) == 0
+
+
+async def test_full_by_count_or_bytes_refuses_with_mempool_full(chain):
+    by_count = make_mempool(chain, limits=MempoolLimits(max_txs=3, max_bytes=1 << 20))
+    txs = registrations(chain, 4)
+    for tx in txs[:3]:
+        await by_count.add(tx)
+    with pytest.raises(SparkError) as caught:
+        await by_count.add(txs[3])
+    assert caught.value.code is ErrorCode.MEMPOOL_FULL and "limit 3" in caught.value.message
+
+    size = txs[0].ByteSize()
+    by_bytes = make_mempool(chain, limits=MempoolLimits(max_txs=100, max_bytes=2 * size + 10))
+    results = await by_bytes.add_many(txs)
+    assert [r.error is None for r in results] == [True, True, False, False]
+    assert results[2].error is not None and "bytes" in results[2].error.message
+    assert by_bytes.size_bytes == txs[0].ByteSize() + txs[1].ByteSize()
+
+
+async def test_take_keeps_arrival_order_and_limits_and_remove_frees_room(chain):
+    mempool = make_mempool(chain, limits=MempoolLimits(max_txs=5, max_bytes=1 << 20))
+    txs = registrations(chain, 5)
+    for tx in txs:
+        await mempool.add(tx)
+    assert mempool.take(3, 1 << 20) == txs[:3]
+    assert mempool.take(10, txs[0].ByteSize() + txs[1].ByteSize()) == txs[:2]
+    assert mempool.take(10, 1) == []
+    assert mempool.remove([tx_id(txs[0]), tx_id(txs[1]), b"unknown"]) == 2
+    assert mempool.take(10, 1 << 20) == txs[2:]
+    await mempool.add(registrations(chain, 1, seed=9)[0])
+    assert len(mempool) == 4
+
+
+async def test_rejected_and_expired_txs_leave_and_their_waiters_hear_why(chain):
+    bus = CommitBus()
+    clock = Clock()
+    mempool = make_mempool(chain, bus=bus, clock=clock)
+    maker = acme(chain)
+    first = maker.register("88/R", now_ms=NOW_MS)
+    rival = acme(chain, seed=99).register("88/R", now_ms=NOW_MS)
+    short = maker.register("88/SHORT", now_ms=NOW_MS, lifetime_ms=500)
+    for tx in (first, rival, short):
+        await mempool.add(tx)
+    rival_wait = asyncio.ensure_future(bus.wait_for_tx(tx_id(rival), 5))
+    short_wait = asyncio.ensure_future(bus.wait_for_tx(tx_id(short), 5))
+    await asyncio.sleep(0)
+    assert mempool.drop_expired(NOW_MS + 1000) == 1
+    with pytest.raises(SparkError) as caught:
+        await short_wait
+    assert caught.value.code is ErrorCode.EXPIRED
+    committed = commit(chain, mempool, bus)
+    assert committed == [tx_id(first)]
+    with pytest.raises(SparkError) as caught:
+        await rival_wait
+    assert caught.value.code is ErrorCode.EXISTS
+    assert len(mempool) == 0 and mempool.size_bytes == 0
+
+
+async def test_admitted_hooks_fire_once_per_batch_with_the_origin(chain, caplog):
+    mempool = make_mempool(chain)
+    seen: list[tuple[int, str | None]] = []
+
+    def broken_hook(txs: list[pb.SignedTx], origin: str | None) -> None:
+        raise RuntimeError("gossip is down")
+
+    mempool.on_admitted.append(lambda txs, origin: seen.append((len(txs), origin)))
+    mempool.on_admitted.append(broken_hook)
+    txs = registrations(chain, 3)
+    results = await mempool.add_from_peer([*txs, txs[0]], peer="node2")
+    assert [r.error is None for r in results] == [True, True, True, False]
+    await mempool.add(registrations(chain, 1, seed=3)[0])
+    assert seen == [(3, "node2"), (1, None)]
+    assert "gossip is down" in caplog.text
+
+
+async def test_admitted_signatures_are_not_verified_again_by_blocks(chain, monkeypatch):
+    mempool = make_mempool(chain)
+    txs = registrations(chain, 3)
+    await mempool.add_many(txs)
+
+    def no_verification(*args: object) -> None:
+        raise AssertionError("signature verified twice")
+
+    monkeypatch.setattr("node.rules.check_signed_tx", no_verification)
+    assert commit(chain, mempool) == [tx_id(t) for t in txs]
