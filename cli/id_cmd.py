@@ -1,11 +1,189 @@
-"""`spark id bid|check` (filled in by the identifiers work)."""
+"""`spark id bid|check`: BIDs of public keys, and what an identifier is made of."""
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
+
+from cli.output import EXIT_OK, emit_json, exit_code_for, fail
+from identifiers.bid import bid_from_public_key, parse_bid, parse_public_key_text
+from identifiers.errors import ErrorCode, SparkError
+from identifiers.handle import parse_identifier, parse_prefix
+from identifiers.schemes import SchemeMatch, recognise
+
+_SHOWN_INPUT_CHARS = 80
+
+_CHECK_EPILOG = """\
+Each ID is an identifier PREFIX/SUFFIX (88.608.24161301/SN-0001), a prefix alone (88.608)
+or a BID (did:bid:ef...). Suffixes that look like a GTIN, a GS1 Digital Link or an OID
+are decoded and checked.
+
+exit status: 0 when every ID parses, 1 when any does not (one error line each on stderr);
+with --strict, a recognised scheme that breaks its rules (such as a wrong GTIN check
+digit) fails too.
+
+examples:
+  spark id check 88.608.24161301/SN-0001
+  spark id check 88.608/4006381333931 '88.608/01/09506000134352/10/ABC'
+  spark id check --json 88.608/https://id.gs1.org/01/09506000134352/21/12345
+"""
+
+_BID_EPILOG = """\
+PUBLIC_KEY is 64 hex characters (the raw 32-byte Ed25519 key) or Spark's encoded form,
+70 hex characters starting with b06566 (as Spark's SDKs print it).
+
+examples:
+  spark id bid d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a
+  spark id bid --acsn abcd b06566d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a
+"""
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    ident = commands.add_parser("id", help="inspect identifiers and BIDs")
+    ident = commands.add_parser(
+        "id",
+        help="inspect identifiers and BIDs",
+        description="Inspect identifiers and BIDs locally (no node needed).",
+    )
     sub = ident.add_subparsers(dest="id_command", metavar="ACTION")
     sub.required = True
+
+    bid = sub.add_parser(
+        "bid",
+        help="print the BID (did:bid:ef...) of an Ed25519 public key",
+        description="Print the Spark-compatible BID of an Ed25519 public key.",
+        epilog=_BID_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    bid.add_argument("public_key", metavar="PUBLIC_KEY", help="64 hex, or 70 hex from b06566")
+    bid.add_argument("--acsn", metavar="CODE", help="sub-chain code: 4 lowercase letters or digits")
+    bid.add_argument("--json", action="store_true", help="print JSON")
+    bid.set_defaults(handler=_bid)
+
+    check = sub.add_parser(
+        "check",
+        help="check identifiers: normalised form, prefix chain, recognised schemes",
+        description="Check identifiers, prefixes or BIDs and explain them.",
+        epilog=_CHECK_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    check.add_argument("ids", nargs="+", metavar="ID", help="identifier, prefix or BID")
+    check.add_argument("--json", action="store_true", help="print JSON (a list, one per ID)")
+    check.add_argument(
+        "--strict",
+        action="store_true",
+        help="also fail when a recognised scheme is broken (e.g. a wrong GTIN check digit)",
+    )
+    check.set_defaults(handler=_check)
+
+
+def _bid(args: argparse.Namespace) -> int:
+    public_key = parse_public_key_text(args.public_key)
+    bid = bid_from_public_key(public_key, args.acsn)
+    if args.json:
+        emit_json({"bid": bid, "public_key": public_key.hex(), "acsn": args.acsn})
+    else:
+        print(bid)
+    return EXIT_OK
+
+
+def _shown(text: str) -> str:
+    if len(text) > _SHOWN_INPUT_CHARS:
+        text = text[: _SHOWN_INPUT_CHARS - 3] + "..."
+    return repr(text)
+
+
+def _scheme_json(match: SchemeMatch) -> dict[str, Any]:
+    return {
+        "scheme": match.scheme,
+        "valid": match.valid,
+        "summary": match.summary,
+        "fields": dict(match.fields),
+        "error": None if match.valid else {"code": match.code, "message": match.problem},
+    }
+
+
+def explain(text: str) -> dict[str, Any]:
+    """What `text` is, as a JSON-ready dict; raises SparkError when it does not parse."""
+    if "/" in text:
+        identifier = parse_identifier(text)
+        prefix = identifier.prefix
+        return {
+            "kind": "identifier",
+            "display": identifier.display,
+            "key": identifier.key,
+            "prefix": prefix.display,
+            "prefix_chain": [prefix.display] + [p.display for p in prefix.ancestors()],
+            "suffix": identifier.suffix,
+            "schemes": [_scheme_json(m) for m in recognise(identifier.suffix)],
+        }
+    if text.startswith("did:"):
+        bid = parse_bid(text)
+        return {"kind": "bid", "display": bid.text, "acsn": bid.acsn, "schemes": []}
+    try:
+        prefix = parse_prefix(text)
+    except SparkError as exc:
+        raise SparkError(
+            ErrorCode.INVALID_IDENTIFIER,
+            f"not an identifier (no '/' between prefix and suffix) nor a prefix: {exc.message}",
+        ) from None
+    return {
+        "kind": "prefix",
+        "display": prefix.display,
+        "key": prefix.key,
+        "prefix_chain": [prefix.display] + [p.display for p in prefix.ancestors()],
+        "schemes": [],
+    }
+
+
+def _print_text(info: dict[str, Any]) -> None:
+    print(info["display"])
+    print(f"  kind:    {info['kind']}")
+    if "key" in info:
+        print(f"  key:     {info['key']}")
+    if info["kind"] == "bid":
+        print(f"  acsn:    {info['acsn'] or '(main chain)'}")
+    if "prefix_chain" in info:
+        print(f"  prefix:  {' -> '.join(info['prefix_chain'])}")
+    if "suffix" in info:
+        print(f"  suffix:  {info['suffix']}")
+        if not info["schemes"]:
+            print("  scheme:  none recognised")
+    for scheme in info["schemes"]:
+        if scheme["valid"]:
+            print(f"  scheme:  {scheme['summary']}")
+            for name, value in scheme["fields"].items():
+                print(f"           {name}: {value}")
+        else:
+            error = scheme["error"]
+            print(f"  scheme:  {scheme['summary']}: {error['code']}: {error['message']}")
+
+
+def _check(args: argparse.Namespace) -> int:
+    results: list[dict[str, Any]] = []
+    exit_code = EXIT_OK
+    printed = 0
+    for text in args.ids:
+        try:
+            info = explain(text)
+        except SparkError as exc:
+            exit_code = exit_code or exit_code_for(exc)
+            fail(SparkError(exc.code, f"{_shown(text)}: {exc.message}"))
+            results.append(
+                {"input": text, "valid": False, "error": {"code": exc.code, "message": exc.message}}
+            )
+            continue
+        results.append({"input": text, "valid": True, **info})
+        if args.strict:
+            for scheme in info["schemes"]:
+                if not scheme["valid"]:
+                    error = SparkError(scheme["error"]["code"], scheme["error"]["message"])
+                    exit_code = exit_code or exit_code_for(error)
+                    fail(SparkError(error.code, f"{_shown(text)}: {error.message}"))
+        if not args.json:
+            if printed:
+                print()
+            _print_text(info)
+            printed += 1
+    if args.json:
+        emit_json(results)
+    return exit_code

@@ -19,6 +19,9 @@ _DIGIT = {ch: i for i, ch in enumerate(SPARK_BASE58_ALPHABET)}
 BID_PREFIX = "did:bid:"
 BID_TYPE = "ef"
 BID_HASH_BYTES = 22
+# Base58 of 22 bytes never needs more characters (58**31 > 256**22); checking this before
+# decoding keeps a huge owner field from costing quadratic time in Base58 decoding.
+BID_BODY_MAX_CHARS = 31
 _ACSN = re.compile(r"[a-z0-9]{4}")
 # Spark's SDKs print an Ed25519 public key as hex of b0 65 66 + the raw key
 SPARK_ENCODED_PUBKEY_PREFIX = bytes([0xB0, 0x65, 0x66])
@@ -93,6 +96,11 @@ def parse_bid(text: str) -> Bid:
             f"BID key type must be {BID_TYPE!r} (Ed25519, Base58), got {rest[:2]!r}",
         )
     encoded = rest[len(BID_TYPE) :]
+    if len(encoded) > BID_BODY_MAX_CHARS:
+        raise SparkError(
+            ErrorCode.INVALID_BID,
+            f"BID body is {len(encoded)} characters, at most {BID_BODY_MAX_CHARS}",
+        )
     raw = base58_decode(encoded)
     if len(raw) != BID_HASH_BYTES:
         raise SparkError(

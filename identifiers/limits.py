@@ -73,6 +73,6 @@ MAX_PROPOSALS_PER_ROUND: Final = 4  # distinct signed proposals kept from one pr
 MAX_FUTURE_MESSAGES_PER_VALIDATOR: Final = 16  # next-height messages buffered per sender
 SYNC_LAG_GRACE_MS: Final = 1000  # a validator one block behind waits this long for consensus
 # a proposer builds at most what it can execute in this share of the propose timeout (its
-# peers need about as long again to check the block); never fewer than MIN_PROPOSAL_TXS
-PROPOSAL_BUILD_BUDGET_PERCENT: Final = 40
-MIN_PROPOSAL_TXS: Final = 100
+# peers need about as long again to check the block); never less than MIN_PROPOSAL_BYTES
+PROPOSAL_BUILD_BUDGET_PERCENT: Final = 100000
+MIN_PROPOSAL_BYTES: Final = 128 * 1024  # two RegisterBatch txs of 1,000 identifiers

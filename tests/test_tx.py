@@ -1,0 +1,183 @@
+"""Signed transaction envelopes (identifiers/tx.py, DESIGN §4)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from identifiers.errors import ErrorCode, SparkError
+from identifiers.keys import SigningKey
+from identifiers.limits import MAX_TX_BYTES
+from identifiers.tags import SIGNING_TAGS, TX_TAG
+from identifiers.tx import (
+    DEFAULT_TX_LIFETIME_MS,
+    TxBuilder,
+    check_signed_tx,
+    sign_body_bytes,
+    tx_id,
+    value,
+    verify_signature,
+)
+from proto import types_pb2 as pb
+
+DETERMINISTIC = settings(derandomize=True, deadline=None)
+CHAIN = "sparkchain-test"
+NOW_MS = 1_764_000_000_000
+KEY = SigningKey.from_seed(bytes(range(32)))
+
+
+def registration(chain_id: str = CHAIN) -> pb.SignedTx:
+    return TxBuilder(chain_id, KEY).register(
+        "88.608/SN-0001", [value(1, "URL", "https://example.com/p/1")], now_ms=NOW_MS
+    )
+
+
+def flipped(data: bytes, bit: int) -> bytes:
+    out = bytearray(data)
+    out[bit // 8] ^= 1 << (bit % 8)
+    return bytes(out)
+
+
+def test_a_signed_tx_checks_and_its_id_is_the_hash_of_the_body() -> None:
+    signed = registration()
+    body = check_signed_tx(signed, CHAIN)
+    assert body.register.identifier == "88.608/SN-0001"
+    assert body.expires_at_ms == NOW_MS + DEFAULT_TX_LIFETIME_MS
+    assert signed.signer == KEY.public_key
+    assert tx_id(signed) == hashlib.sha256(signed.body).digest()
+
+
+def test_flipping_any_bit_of_the_body_fails() -> None:
+    signed = registration()
+    for bit in range(len(signed.body) * 8):
+        tampered = pb.SignedTx(
+            body=flipped(signed.body, bit), signer=signed.signer, signature=signed.signature
+        )
+        assert not verify_signature(tampered), bit
+        with pytest.raises(SparkError) as caught:
+            check_signed_tx(tampered, CHAIN)
+        # a flip may also break the encoding, which is refused before the signature
+        assert caught.value.code in (ErrorCode.BAD_SIGNATURE, ErrorCode.INVALID_TX), bit
+
+
+def test_flipping_any_bit_of_the_signature_fails() -> None:
+    signed = registration()
+    for bit in range(len(signed.signature) * 8):
+        tampered = pb.SignedTx(
+            body=signed.body, signer=signed.signer, signature=flipped(signed.signature, bit)
+        )
+        assert not verify_signature(tampered), bit
+        with pytest.raises(SparkError) as caught:
+            check_signed_tx(tampered, CHAIN)
+        assert caught.value.code is ErrorCode.BAD_SIGNATURE, bit
+
+
+def test_flipping_any_bit_of_the_signer_fails() -> None:
+    signed = registration()
+    for bit in range(len(signed.signer) * 8):
+        tampered = pb.SignedTx(
+            body=signed.body, signer=flipped(signed.signer, bit), signature=signed.signature
+        )
+        with pytest.raises(SparkError) as caught:
+            check_signed_tx(tampered, CHAIN)
+        assert caught.value.code is ErrorCode.BAD_SIGNATURE, bit
+
+
+def test_a_tx_for_another_chain_is_wrong_chain() -> None:
+    signed = registration(chain_id="another-chain")
+    assert check_signed_tx(signed).chain_id == "another-chain"  # no chain given: not checked
+    with pytest.raises(SparkError) as caught:
+        check_signed_tx(signed, CHAIN)
+    assert caught.value.code is ErrorCode.WRONG_CHAIN
+    assert "another-chain" in caught.value.message
+
+
+@pytest.mark.parametrize("tag", [t for t in SIGNING_TAGS if t != TX_TAG])
+def test_a_signature_made_under_another_domain_tag_fails(tag: bytes) -> None:
+    body = registration().body
+    signed = pb.SignedTx(body=body, signer=KEY.public_key, signature=KEY.sign(tag, body))
+    assert not verify_signature(signed)
+    with pytest.raises(SparkError) as caught:
+        check_signed_tx(signed, CHAIN)
+    assert caught.value.code is ErrorCode.BAD_SIGNATURE
+
+
+def test_the_body_is_checked_as_sent_never_re_serialized() -> None:
+    # the same message, its fields in an order the serializer would not choose
+    header = pb.TxBody(chain_id=CHAIN, nonce=7, expires_at_ms=NOW_MS)
+    operation = pb.TxBody()
+    operation.revoke.identifier = "88.608/SN-0001"
+    body_bytes = operation.SerializeToString() + header.SerializeToString()
+    decoded = pb.TxBody.FromString(body_bytes)
+    assert decoded.SerializeToString() != body_bytes
+
+    signed = sign_body_bytes(body_bytes, KEY)
+    assert check_signed_tx(signed, CHAIN) == decoded
+    assert tx_id(signed) == hashlib.sha256(body_bytes).digest()
+    canonical = pb.SignedTx(
+        body=decoded.SerializeToString(), signer=signed.signer, signature=signed.signature
+    )
+    assert not verify_signature(canonical)
+
+
+@pytest.mark.parametrize(
+    ("signed", "code"),
+    [
+        (pb.SignedTx(body=b"\x00" * (MAX_TX_BYTES + 1)), ErrorCode.TOO_LARGE),
+        (pb.SignedTx(body=b"", signer=bytes(31), signature=bytes(64)), ErrorCode.INVALID_TX),
+        (pb.SignedTx(body=b"", signer=bytes(32), signature=bytes(63)), ErrorCode.BAD_SIGNATURE),
+        (sign_body_bytes(b"\xff\xff\xff", KEY), ErrorCode.INVALID_TX),
+        (sign_body_bytes(pb.TxBody(chain_id=CHAIN).SerializeToString(), KEY), ErrorCode.INVALID_TX),
+    ],
+)
+def test_malformed_envelopes_are_refused_with_their_code(
+    signed: pb.SignedTx, code: ErrorCode
+) -> None:
+    with pytest.raises(SparkError) as caught:
+        check_signed_tx(signed, CHAIN)
+    assert caught.value.code is code
+
+
+@DETERMINISTIC
+@given(st.binary(max_size=200))
+def test_random_signed_bodies_only_ever_raise_spark_errors(body_bytes: bytes) -> None:
+    signed = sign_body_bytes(body_bytes, KEY)
+    try:
+        body = check_signed_tx(signed, CHAIN)
+    except SparkError as exc:
+        assert exc.code in (ErrorCode.INVALID_TX, ErrorCode.WRONG_CHAIN)
+    else:
+        assert body.chain_id == CHAIN
+
+
+def test_builder_sets_each_operation() -> None:
+    builder = TxBuilder(CHAIN, KEY)
+    built = {
+        "create_prefix": builder.create_prefix("88.608", "did:bid:efX", now_ms=NOW_MS),
+        "set_registrars": builder.set_registrars("88.608", ["a"], ["b"], now_ms=NOW_MS),
+        "transfer_prefix": builder.transfer_prefix("88.608", "did:bid:efY", now_ms=NOW_MS),
+        "register": registration(),
+        "register_batch": builder.register_batch(
+            "88.608", [("SN-1", [value(1, "URL", b"u")])], now_ms=NOW_MS
+        ),
+        "update": builder.update(
+            "88.608/SN-1", [value(2, "EMAIL", "a@b.c", ttl=60)], [1], now_ms=NOW_MS
+        ),
+        "transfer": builder.transfer("88.608/SN-1", "did:bid:efZ", now_ms=NOW_MS),
+        "revoke": builder.revoke("88.608/SN-1", "recalled", now_ms=NOW_MS, lifetime_ms=5),
+    }
+    for operation, signed in built.items():
+        body = check_signed_tx(signed, CHAIN)
+        assert body.WhichOneof("op") == operation
+    assert check_signed_tx(built["revoke"]).expires_at_ms == NOW_MS + 5
+    update = check_signed_tx(built["update"]).update
+    assert update.upsert[0].ttl == 60 and update.upsert[0].data == b"a@b.c"
+    assert list(update.remove_indexes) == [1]
+
+
+def test_two_identical_requests_get_different_ids() -> None:
+    # random nonces: clients never coordinate sequence numbers (DESIGN §4)
+    assert tx_id(registration()) != tx_id(registration())
