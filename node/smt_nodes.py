@@ -1,0 +1,322 @@
+"""Stored nodes of the 16-ary state tree, and the one-pass update of a block over them.
+
+Canonical shape (the root is a function of the key/value set only): the subtree under a
+nibble-aligned path holding no key is empty, holding one key is that key's leaf (lifted
+as high as it goes: path compression), holding two or more is an internal node with a
+slot per next nibble. Leaves are stored on their own, under their hash, so an internal node
+is rehashed without reading its leaf children.
+
+Encodings (the first byte is the domain tag of identifiers/tags.py):
+    leaf      SMT_LEAF || key (32) || value hash (32)
+              hash = SHA-256(encoding)
+    internal  SMT_NODE || occupied (2) || child hash of every occupied slot (32 each)
+              || leaves (2) || key of every leaf child (32 each)
+              hash = SHA-256(SMT_NODE || occupied || child hashes): the trailer is not hashed
+    `occupied` and `leaves` are big-endian 16-bit maps, bit s (value 1 << s) = slot s;
+    `leaves` marks the children that are leaves. The trailer only saves reads: a child's
+    own domain tag already says what it is, and its hash commits to its key. With the leaf
+    keys at hand, inserting next to a leaf and proving a present key read no leaf.
+Updating a node splices 32-byte hashes and keys into its bytes: no per-slot objects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from typing import Protocol
+
+from identifiers.tags import SMT_LEAF, SMT_NODE
+
+EMPTY_HASH = bytes(32)
+NIBBLES = 64  # a 256-bit key is 64 slots deep at most
+LEAF_BYTES = 65
+
+# kinds of a subtree
+EMPTY = 0
+LEAF = 1
+INNER = 2
+
+_sha256 = hashlib.sha256
+
+
+class NodeStore(Protocol):
+    def get(self, node_hash: bytes, /) -> bytes | None:
+        """The encoded node stored under its hash, or None."""
+        ...
+
+
+# The cache holds the top 5 levels: at most 1 + 16 + 256 + 4096 + 65536 = 69,905 nodes
+# whatever the tree's size: ~36 MB of node bytes at 1M keys (~50 MB of RSS with Python's
+# overhead). With it, a block update or a proof at 1M keys reads ~0.25 nodes per key from
+# LevelDB instead of ~1.25 with 4 levels (~2 MB); bench/smt_bench.py measures both.
+CACHE_MAX_DEPTH = 5
+CACHE_MAX_NODES = 80_000
+
+
+class NodeCache:
+    """Encoded internal nodes near the root, by hash; bounded; shared across blocks and threads.
+
+    Nodes are content-addressed and never change, so an entry can only be stale (an old
+    version that a later block rewrote), never wrong. `apply` drops the old version of each
+    node it rewrites, so the cache holds about the top `max_depth` levels of the latest
+    tree; the node-count bound matters when proposals are executed and then discarded.
+    One cache can serve the ledger's writer and its readers (gets take no lock).
+    """
+
+    def __init__(self, max_nodes: int = CACHE_MAX_NODES, max_depth: int = CACHE_MAX_DEPTH) -> None:
+        self.max_nodes = max_nodes
+        self.max_depth = max_depth
+        self._nodes: dict[bytes, bytes] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def payload_bytes(self) -> int:
+        return sum(map(len, list(self._nodes.values())))
+
+    def get(self, node_hash: bytes) -> bytes | None:
+        return self._nodes.get(node_hash)
+
+    def put(self, node_hash: bytes, encoded: bytes) -> None:
+        with self._lock:
+            nodes = self._nodes
+            while len(nodes) >= self.max_nodes:
+                del nodes[next(iter(nodes))]  # oldest first
+            nodes[node_hash] = encoded
+
+    def drop(self, node_hash: bytes) -> None:
+        with self._lock:
+            self._nodes.pop(node_hash, None)
+
+
+def nibble(key: bytes, depth: int) -> int:
+    """The slot of `key` in the node at `depth` (0 = root): its depth-th 4-bit digit."""
+    byte = key[depth >> 1]
+    return byte & 15 if depth & 1 else byte >> 4
+
+
+def check_inner(encoded: bytes) -> tuple[int, int, int]:
+    """(occupied, leaves, offset of the leaf keys) of an internal node; ValueError if it
+    is malformed."""
+    if encoded[:1] != SMT_NODE or len(encoded) < 5:
+        raise ValueError("not an internal node")
+    occupied = int.from_bytes(encoded[1:3], "big")
+    keys_at = 5 + 32 * occupied.bit_count()
+    leaves = int.from_bytes(encoded[keys_at - 2 : keys_at], "big")
+    if len(encoded) != keys_at + 32 * leaves.bit_count() or leaves & ~occupied:
+        raise ValueError("internal node length or leaf map does not match its occupied map")
+    return occupied, leaves, keys_at
+
+
+def child(encoded: bytes, occupied: int, slot: int) -> bytes:
+    """The hash in an occupied slot."""
+    at = 3 + 32 * (occupied & ((1 << slot) - 1)).bit_count()
+    return encoded[at : at + 32]
+
+
+def child_leaf_key(encoded: bytes, leaves: int, keys_at: int, slot: int) -> bytes:
+    """The key of the leaf in a slot that holds one."""
+    at = keys_at + 32 * (leaves & ((1 << slot) - 1)).bit_count()
+    return encoded[at : at + 32]
+
+
+def leaf_key_value(encoded: bytes) -> tuple[bytes, bytes]:
+    if len(encoded) != LEAF_BYTES or encoded[:1] != SMT_LEAF:
+        raise ValueError("not a leaf")
+    return encoded[1:33], encoded[33:65]
+
+
+# One change of a block: (key, value hash or None = delete, the leaf hash when this is an
+# existing leaf pushed down unchanged, in which case the value hash is not used).
+Item = tuple[bytes, "bytes | None", "bytes | None"]
+# A subtree after the update: (hash or None when empty, kind, the key when it is a leaf).
+Subtree = tuple["bytes | None", int, "bytes | None"]
+_EMPTY_SUBTREE: Subtree = (None, EMPTY, None)
+
+
+class TreeReader:
+    """Reads nodes through the cache; counts store reads (the benchmark reports them)."""
+
+    def __init__(self, store: NodeStore, cache: NodeCache | None) -> None:
+        self.store = store
+        self.cache = cache
+        self.nodes_read = 0
+
+    def node(self, node_hash: bytes, depth: int) -> bytes:
+        """An encoded node (leaf or internal); LookupError if the store lacks it."""
+        cache = self.cache
+        if cache is not None:
+            encoded = cache.get(node_hash)
+            if encoded is not None:
+                return encoded
+        encoded = self.store.get(node_hash)
+        self.nodes_read += 1
+        if encoded is None:
+            raise LookupError(node_hash)
+        if cache is not None and depth < cache.max_depth and encoded[:1] == SMT_NODE:
+            cache.put(node_hash, encoded)
+        return encoded
+
+    def leaf(self, leaf_hash: bytes) -> tuple[bytes, bytes]:
+        """(key, value hash) of a stored leaf."""
+        encoded = self.store.get(leaf_hash)
+        self.nodes_read += 1
+        if encoded is None:
+            raise LookupError(leaf_hash)
+        return leaf_key_value(encoded)
+
+
+class BlockUpdate(TreeReader):
+    """One pass of a block's sorted changes down the tree, collecting the new nodes."""
+
+    def __init__(self, store: NodeStore, cache: NodeCache | None) -> None:
+        super().__init__(store, cache)
+        self.new_nodes: dict[bytes, bytes] = {}
+
+    def apply_to_root(self, root: bytes, items: list[Item]) -> bytes | None:
+        """The new root after `items` (sorted by key); None for the empty tree."""
+        if root == EMPTY_HASH:
+            return self.update(None, EMPTY, None, 0, items)[0]
+        encoded = self.node(root, 0)
+        if encoded[:1] == SMT_LEAF:  # a tree of one key
+            return self.update(root, LEAF, leaf_key_value(encoded)[0], 0, items)[0]
+        return self.update(root, INNER, None, 0, items)[0]
+
+    def update(
+        self,
+        node_hash: bytes | None,
+        kind: int,
+        leaf_key: bytes | None,
+        depth: int,
+        items: list[Item],
+    ) -> Subtree:
+        """The subtree at `depth` after `items` (all under it)."""
+        if kind == INNER:
+            assert node_hash is not None
+            return self._update_inner(node_hash, depth, items)
+        if kind == LEAF:
+            assert node_hash is not None and leaf_key is not None
+            items = _with_leaf(node_hash, leaf_key, items)
+        inserts = [item for item in items if item[1] is not None]
+        if not inserts:
+            return _EMPTY_SUBTREE
+        return self.build(depth, inserts)
+
+    def build(self, depth: int, inserts: list[Item]) -> Subtree:
+        """A fresh subtree holding exactly `inserts` (non-empty, sorted, distinct keys)."""
+        if len(inserts) == 1:
+            key, vh, known = inserts[0]
+            if known is not None:
+                return known, LEAF, key
+            assert vh is not None
+            encoded = SMT_LEAF + key + vh
+            leaf_hash = _sha256(encoded).digest()
+            self.new_nodes[leaf_hash] = encoded
+            return leaf_hash, LEAF, key
+        occupied = leaves = 0
+        children: list[bytes] = []
+        keys: list[bytes] = []
+        for slot, group in _groups(depth, inserts):
+            h, kind, leaf_key = self.build(depth + 1, group)
+            assert h is not None
+            occupied |= 1 << slot
+            children.append(h)
+            if kind == LEAF:
+                assert leaf_key is not None
+                leaves |= 1 << slot
+                keys.append(leaf_key)
+        return self._store_inner(occupied, b"".join(children), leaves, b"".join(keys), depth, None)
+
+    def _update_inner(self, node_hash: bytes, depth: int, items: list[Item]) -> Subtree:
+        encoded = self.node(node_hash, depth)
+        old_occupied, old_leaves, keys_at = check_inner(encoded)
+        occupied, leaves = old_occupied, old_leaves
+        old_children = children = encoded[3 : keys_at - 2]
+        old_keys = keys = encoded[keys_at:]
+        # highest slot first, so splicing a slot never moves the entries before it
+        for slot, group in reversed(_groups(depth, items)):
+            bit = 1 << slot
+            at = 32 * (occupied & (bit - 1)).bit_count()
+            key_at = 32 * (leaves & (bit - 1)).bit_count()
+            if not occupied & bit:
+                h, kind, key = self.update(None, EMPTY, None, depth + 1, group)
+                end = at
+            elif leaves & bit:
+                old_key = keys[key_at : key_at + 32]
+                h, kind, key = self.update(children[at : at + 32], LEAF, old_key, depth + 1, group)
+                end = at + 32
+                keys = keys[:key_at] + keys[key_at + 32 :]
+            else:
+                h, kind, key = self.update(children[at : at + 32], INNER, None, depth + 1, group)
+                end = at + 32
+            if kind == EMPTY:
+                occupied &= ~bit
+                leaves &= ~bit
+                children = children[:at] + children[end:]
+                continue
+            assert h is not None
+            children = children[:at] + h + children[end:]
+            occupied |= bit
+            if kind == LEAF:
+                assert key is not None
+                leaves |= bit
+                keys = keys[:key_at] + key + keys[key_at:]
+            else:
+                leaves &= ~bit
+        if occupied == old_occupied and children == old_children and keys == old_keys:
+            return node_hash, INNER, None
+        if not occupied:
+            return _EMPTY_SUBTREE
+        if leaves and not occupied & (occupied - 1):
+            return children, LEAF, keys  # a lone leaf rises into the parent's slot
+        return self._store_inner(occupied, children, leaves, keys, depth, node_hash)
+
+    def _store_inner(
+        self,
+        occupied: int,
+        children: bytes,
+        leaves: int,
+        keys: bytes,
+        depth: int,
+        replaces: bytes | None,
+    ) -> Subtree:
+        hashed = SMT_NODE + occupied.to_bytes(2, "big") + children
+        node_hash = _sha256(hashed).digest()
+        encoded = hashed + leaves.to_bytes(2, "big") + keys
+        self.new_nodes[node_hash] = encoded
+        cache = self.cache
+        if cache is not None and depth < cache.max_depth:
+            if replaces is not None:
+                cache.drop(replaces)
+            cache.put(node_hash, encoded)
+        return node_hash, INNER, None
+
+
+def _with_leaf(leaf_hash: bytes, leaf_key: bytes, items: list[Item]) -> list[Item]:
+    """`items` plus the existing leaf, unless an item replaces or deletes it."""
+    lo, hi = 0, len(items)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if items[mid][0] < leaf_key:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo < len(items) and items[lo][0] == leaf_key:
+        return items
+    return [*items[:lo], (leaf_key, b"", leaf_hash), *items[lo:]]
+
+
+def _groups(depth: int, items: list[Item]) -> list[tuple[int, list[Item]]]:
+    """Sorted items split by their slot at `depth` (contiguous runs, since items are sorted)."""
+    out: list[tuple[int, list[Item]]] = []
+    start = 0
+    current = nibble(items[0][0], depth)
+    for i in range(1, len(items)):
+        s = nibble(items[i][0], depth)
+        if s != current:
+            out.append((current, items[start:i]))
+            start = i
+            current = s
+    out.append((current, items[start:]))
+    return out
