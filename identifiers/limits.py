@@ -74,5 +74,5 @@ MAX_FUTURE_MESSAGES_PER_VALIDATOR: Final = 16  # next-height messages buffered p
 SYNC_LAG_GRACE_MS: Final = 1000  # a validator one block behind waits this long for consensus
 # a proposer builds at most what it can execute in this share of the propose timeout (its
 # peers need about as long again to check the block); never less than MIN_PROPOSAL_BYTES
-PROPOSAL_BUILD_BUDGET_PERCENT: Final = 100000
+PROPOSAL_BUILD_BUDGET_PERCENT: Final = 40
 MIN_PROPOSAL_BYTES: Final = 128 * 1024  # two RegisterBatch txs of 1,000 identifiers

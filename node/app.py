@@ -1,0 +1,127 @@
+"""The Application the consensus core agrees through: values are serialized blocks.
+
+propose builds the next block from the mempool; validate re-executes a proposed block on the
+ledger's overlay; both keep the resulting PendingBlock by block hash so the decided one is
+committed without executing it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+
+from identifiers.errors import SparkError
+from identifiers.limits import MIN_PROPOSAL_BYTES, PROPOSAL_BUILD_BUDGET_PERCENT
+from node.config import ConsensusConfig
+from node.ledger import Ledger, PendingBlock
+from node.mempool import Mempool
+from proto import types_pb2 as pb
+
+log = logging.getLogger("spark.consensus")
+
+
+def round_ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)
+
+
+def block_hash_of(block_bytes: bytes) -> bytes:
+    """SHA-256 of the header bytes as carried in the block (types.proto)."""
+    return hashlib.sha256(pb.Block.FromString(block_bytes).header).digest()
+
+
+class BlockApplication:
+    def __init__(
+        self,
+        ledger: Ledger,
+        mempool: Mempool,
+        proposer: bytes,
+        config: ConsensusConfig,
+        clock_ms: Callable[[], int],
+    ) -> None:
+        self._ledger = ledger
+        self._mempool = mempool
+        self._proposer = proposer
+        self._config = config
+        self._clock_ms = clock_ms
+        self._pending: dict[bytes, PendingBlock] = {}
+        self._hashes: dict[bytes, bytes] = {}  # value -> block hash, for this height's values
+        self._build_ms_per_byte = 0.0  # moving average of what building a block cost here
+
+    def propose(self, height: int, round: int) -> bytes:
+        started = time.perf_counter()
+        txs = self._mempool.take(self._config.max_block_txs, self._byte_budget())
+        time_ms = max(self._clock_ms(), self._ledger.last_block_time_ms + 1)
+        built = self._ledger.build_block(txs, time_ms, self._proposer)
+        self._learn_build_cost(sum(tx.ByteSize() for tx in txs), time.perf_counter() - started)
+        if built.rejected:
+            self._mempool.drop_rejected(built.rejected)
+        self._keep(built.block_bytes, built.pending)
+        log.debug(
+            "proposed",
+            extra={
+                "height": height,
+                "round": round,
+                "txs": len(built.block.txs),
+                "ms": round_ms(started),
+            },
+        )
+        return built.block_bytes
+
+    def _byte_budget(self) -> int:
+        """A block that takes longer to build than the propose timeout allows would make
+        its peers time out and move to the next round: a lost round costs more than a
+        smaller block. Execution cost follows tx bytes closely enough (a RegisterBatch of
+        1,000 identifiers is ~54 KB) for bytes to be the measure."""
+        most = self._config.max_block_bytes
+        if self._build_ms_per_byte <= 0:
+            return most
+        budget_ms = self._config.propose_timeout_ms * PROPOSAL_BUILD_BUDGET_PERCENT / 100
+        affordable = int(budget_ms / self._build_ms_per_byte)
+        return min(most, max(MIN_PROPOSAL_BYTES, affordable))
+
+    def _learn_build_cost(self, size: int, seconds: float) -> None:
+        if size < MIN_PROPOSAL_BYTES // 4:
+            return  # fixed costs dominate small blocks
+        cost = seconds * 1000 / size
+        previous = self._build_ms_per_byte
+        self._build_ms_per_byte = cost if previous <= 0 else 0.7 * previous + 0.3 * cost
+
+    def validate(self, height: int, value: bytes) -> bool:
+        if height != self._ledger.height + 1:
+            return False
+        started = time.perf_counter()
+        try:
+            pending = self._ledger.validate_block(value)
+        except SparkError as error:
+            log.warning("invalid_block", extra={"height": height, "error": str(error)})
+            return False
+        self._keep(value, pending)
+        log.debug(
+            "validated",
+            extra={"height": height, "txs": len(pending.tx_ids), "ms": round_ms(started)},
+        )
+        return True
+
+    def value_hash(self, value: bytes) -> bytes:
+        known = self._hashes.get(value)
+        if known is None:
+            known = block_hash_of(value)
+            self._hashes[value] = known
+        return known
+
+    def pending_for(self, value: bytes) -> PendingBlock:
+        pending = self._pending.get(self.value_hash(value))
+        if pending is None:
+            pending = self._ledger.validate_block(value)
+        return pending
+
+    def forget_below(self, height: int) -> None:
+        self._pending = {h: p for h, p in self._pending.items() if p.height >= height}
+        if not self._pending:
+            self._hashes.clear()
+
+    def _keep(self, value: bytes, pending: PendingBlock) -> None:
+        self._pending[pending.block_hash] = pending
+        self._hashes[value] = pending.block_hash

@@ -1,0 +1,302 @@
+"""The consensus driver: the shell around the pure ConsensusCore (DESIGN §6-§7).
+
+It feeds the core peer messages and timer expiries and executes the effects it returns,
+in order: a PersistLastSigned record is written and fsynced before the Broadcast that
+follows it leaves the node; a Commit goes through the Committer (ledger, commit bus,
+mempool), then the next height starts.
+
+Pacing: after a commit the next height starts once `block_interval_ms` has passed and
+there is something to do (txs waiting, a peer already at that height, or
+`empty_block_interval_ms` since the last block), so an idle chain does not spin out empty
+blocks while a busy one gathers txs into few, large blocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from consensus import wire
+from consensus.app import TimeoutConfig
+from consensus.core import ConsensusCore
+from consensus.crypto import Ed25519Signer
+from consensus.lastsigned import LastSigned
+from consensus.messages import (
+    Broadcast,
+    Commit,
+    Effect,
+    EvidenceFound,
+    Message,
+    PersistLastSigned,
+    Proposal,
+    ScheduleTimeout,
+    Timeout,
+)
+from identifiers.errors import SparkError
+from identifiers.keys import SigningKey
+from identifiers.limits import REBROADCAST_INTERVAL_MS
+from node.app import BlockApplication
+from node.commit import Committer
+from node.config import ConsensusConfig
+from node.ledger import Ledger, PendingBlock
+from node.mempool import Mempool, wall_clock_ms
+from node.peers import PeerLink, PeerNetwork
+from proto import peer_pb2
+from proto import types_pb2 as pb
+
+log = logging.getLogger("spark.consensus")
+
+
+def read_last_signed(path: Path) -> LastSigned | None:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    return LastSigned.from_bytes(raw)
+
+
+def write_last_signed(path: Path, record: bytes) -> None:
+    """Durable before it returns: write a temp file, fsync it, rename it over the old one,
+    fsync the directory. A crash leaves the old record or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, record)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(temporary, path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+class ConsensusDriver:
+    def __init__(
+        self,
+        *,
+        ledger: Ledger,
+        mempool: Mempool,
+        committer: Committer,
+        network: PeerNetwork,
+        key: SigningKey,
+        config: ConsensusConfig,
+        last_signed_path: Path,
+        on_future_height: Callable[[int], None] = lambda _height: None,
+        clock_ms: Callable[[], int] = wall_clock_ms,
+    ) -> None:
+        self._ledger = ledger
+        self._mempool = mempool
+        self._committer = committer
+        self._network = network
+        self._key = key
+        self._config = config
+        self._last_signed_path = last_signed_path
+        self._on_future_height = on_future_height
+        self._clock_ms = clock_ms
+        self.app = BlockApplication(ledger, mempool, key.public_key, config, clock_ms)
+        self._core: ConsensusCore | None = None
+        self.height = 0  # the height the core works on; 0 before the first start
+        self._timers: set[asyncio.TimerHandle] = set()
+        self._pacing: asyncio.TimerHandle | None = None
+        self._rebroadcast_task: asyncio.Task[None] | None = None
+        self._pacing_ready_for_txs = False  # pacing waits for the first admitted tx
+        self.commits = 0
+        mempool.on_admitted.append(self._on_admitted)
+
+    # ---- lifecycle ----
+
+    def start(self) -> None:
+        config = self._config
+        timeouts = TimeoutConfig(
+            config.propose_timeout_ms,
+            config.prevote_timeout_ms,
+            config.precommit_timeout_ms,
+            config.timeout_delta_ms,
+        )
+        self._core = ConsensusCore(
+            self._ledger.chain_id,
+            list(self._ledger.validators),
+            Ed25519Signer(self._key),
+            self.app,
+            timeouts,
+            read_last_signed(self._last_signed_path),
+        )
+        self._begin(self._ledger.height + 1)
+        self._rebroadcast_task = asyncio.create_task(self._rebroadcast_while_stuck())
+
+    async def close(self) -> None:
+        self._cancel_timers()
+        if self._pacing is not None:
+            self._pacing.cancel()
+        if self._rebroadcast_task is not None:
+            self._rebroadcast_task.cancel()
+            await asyncio.gather(self._rebroadcast_task, return_exceptions=True)
+
+    def caught_up(self, height: int) -> None:
+        """Block sync committed up to `height`: move consensus past it."""
+        if self._core is not None and self.height <= height:
+            self._begin(height + 1)
+
+    # ---- input ----
+
+    def on_proposal(self, proposal: pb.Proposal) -> None:
+        try:
+            message = wire.proposal_from_proto(proposal)
+        except (SparkError, ValueError) as exc:
+            log.debug("bad_proposal", extra={"error": str(exc)})
+            return
+        self._receive(message)
+
+    def on_vote(self, vote: pb.Vote) -> None:
+        try:
+            message = wire.vote_from_proto(vote)
+        except (SparkError, ValueError) as exc:
+            log.debug("bad_vote", extra={"error": str(exc)})
+            return
+        self._receive(message)
+
+    def on_link_up(self, link: PeerLink) -> None:
+        """A (re)connected validator hears our latest proposal and votes again, so that a
+        healed partition resumes where it stopped."""
+        if link.observer:
+            return
+        if self._core is not None:
+            for message in self._core.own_messages():
+                link.send(_peer_message(message))
+
+    def _receive(self, message: Message) -> None:
+        core = self._core
+        if core is None or message.height <= self._ledger.height:
+            return  # decided already
+        if message.height > core.height + 1:
+            self._on_future_height(message.height - 1)  # the sender committed height - 1
+            return
+        # the core keeps verified messages of its next height and replays them in start()
+        if isinstance(message, Proposal):
+            self._execute(core.on_proposal(message))
+        else:
+            self._execute(core.on_vote(message))
+        if message.height == self._ledger.height + 1 and self._pacing is not None:
+            self._start_next_height()  # a peer is already there: no reason to wait
+
+    def _on_timeout(self, timeout: Timeout) -> None:
+        core = self._core
+        if core is None or timeout.height != self.height:
+            return
+        log.debug(
+            "timeout",
+            extra={"height": timeout.height, "round": timeout.round, "step": timeout.step.name},
+        )
+        self._execute(core.on_timeout(timeout))
+
+    def _on_admitted(self, _txs: list[pb.SignedTx], _origin: str | None) -> None:
+        if self._pacing is not None and self._pacing_ready_for_txs:
+            self._start_next_height()
+
+    # ---- heights ----
+
+    def _begin(self, height: int) -> None:
+        core = self._core
+        assert core is not None
+        if self._pacing is not None:
+            self._pacing.cancel()
+            self._pacing = None
+        self._cancel_timers()
+        self.height = height
+        self.app.forget_below(height)
+        self._execute(core.start(height))
+
+    def _after_commit(self) -> None:
+        """Wait `block_interval_ms`, then for something to do, then start the next height."""
+        self._cancel_timers()
+        self._pacing_ready_for_txs = False
+        loop = asyncio.get_running_loop()
+        self._pacing = loop.call_later(self._config.block_interval_ms / 1000, self._paced)
+
+    def _paced(self) -> None:
+        idle_ms = self._clock_ms() - self._ledger.last_block_time_ms
+        if len(self._mempool) or idle_ms >= self._config.empty_block_interval_ms:
+            self._start_next_height()
+            return
+        self._pacing_ready_for_txs = True
+        wait_ms = self._config.empty_block_interval_ms - idle_ms
+        self._pacing = asyncio.get_running_loop().call_later(wait_ms / 1000, self._paced)
+
+    def _start_next_height(self) -> None:
+        if self._pacing is None:
+            return  # already running a height; the message will be replayed from the buffer
+        self._begin(self._ledger.height + 1)
+
+    # ---- effects ----
+
+    def _execute(self, effects: list[Effect]) -> None:
+        for effect in effects:
+            if isinstance(effect, PersistLastSigned):
+                write_last_signed(self._last_signed_path, effect.record)
+            elif isinstance(effect, Broadcast):
+                self._broadcast(effect.message)
+            elif isinstance(effect, ScheduleTimeout):
+                self._schedule(effect.timeout, effect.delay_ms)
+            elif isinstance(effect, Commit):
+                self._commit(effect)
+            elif isinstance(effect, EvidenceFound):
+                log.warning(
+                    "equivocation",
+                    extra={
+                        "validator": effect.evidence.first.validator.hex(),
+                        "height": effect.evidence.first.height,
+                    },
+                )
+
+    def _broadcast(self, message: Message) -> None:
+        self._network.broadcast(_peer_message(message))
+
+    def _schedule(self, timeout: Timeout, delay_ms: int) -> None:
+        loop = asyncio.get_running_loop()
+        handle: asyncio.TimerHandle
+
+        def fire() -> None:
+            self._timers.discard(handle)
+            self._on_timeout(timeout)
+
+        handle = loop.call_later(delay_ms / 1000, fire)
+        self._timers.add(handle)
+
+    def _cancel_timers(self) -> None:
+        for handle in self._timers:
+            handle.cancel()
+        self._timers.clear()
+
+    def _commit(self, effect: Commit) -> None:
+        if effect.height <= self._ledger.height:
+            return  # block sync got there first
+        certificate = wire.certificate_to_proto(effect.certificate)
+        pending: PendingBlock = self.app.pending_for(effect.value)
+        self._committer.commit(pending, certificate)
+        self.commits += 1
+        self._after_commit()
+
+    async def _rebroadcast_while_stuck(self) -> None:
+        """Messages can be lost (a peer restarting, a full queue): while a height makes no
+        progress, re-send our latest messages of it; the core ignores duplicates."""
+        seen = (-1, -1)
+        while True:
+            await asyncio.sleep(REBROADCAST_INTERVAL_MS / 1000)
+            now = (self._ledger.height, self.commits)
+            if now == seen and self._pacing is None:
+                for message in self._core.own_messages() if self._core else ():
+                    self._network.broadcast(_peer_message(message))
+            seen = now
+
+
+def _peer_message(message: Message) -> peer_pb2.PeerMessage:
+    if isinstance(message, Proposal):
+        return peer_pb2.PeerMessage(proposal=wire.proposal_to_proto(message))
+    return peer_pb2.PeerMessage(vote=wire.vote_to_proto(message))

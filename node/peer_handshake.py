@@ -1,0 +1,115 @@
+"""The peer handshake: binds a p2p stream to a validator (or observer) key (DESIGN §7).
+
+Three legs on the stream, so that each side answers a fresh challenge of the other:
+  dialer   -> acceptor: hello  (dialer's key and nonce Nd, no signature)
+  acceptor -> dialer:   answer (acceptor's key, nonce Na, peer_nonce Nd, signature)
+  dialer   -> acceptor: answer (dialer's key, nonce Nd, peer_nonce Na, signature)
+A signature covers PEER_HANDSHAKE_TAG, the chain id, the sender's key, the receiver's nonce
+and the sender's nonce (proto/peer.proto), so it cannot be replayed on another stream,
+another chain, or by another key.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass
+
+from identifiers.errors import ErrorCode, SparkError
+from identifiers.keys import PUBLIC_KEY_BYTES, SigningKey, verify
+from identifiers.tags import PEER_HANDSHAKE_TAG
+from proto import peer_pb2
+
+NONCE_BYTES = 32
+
+
+@dataclass(frozen=True)
+class LocalPeer:
+    """Who this node is on the p2p network."""
+
+    chain_id: str
+    key: SigningKey
+    observer: bool
+    validators: frozenset[bytes]
+
+
+def new_nonce() -> bytes:
+    # a challenge must be unpredictable, so it comes from the OS, never from a seeded RNG
+    return os.urandom(NONCE_BYTES)
+
+
+def handshake_sign_bytes(
+    chain_id: str, public_key: bytes, peer_nonce: bytes, nonce: bytes
+) -> bytes:
+    chain = chain_id.encode()
+    return b"".join(
+        (
+            struct.pack(">H", len(chain)),
+            chain,
+            struct.pack(">H", len(public_key)),
+            public_key,
+            struct.pack(">H", len(peer_nonce)),
+            peer_nonce,
+            struct.pack(">H", len(nonce)),
+            nonce,
+        )
+    )
+
+
+def hello(local: LocalPeer, nonce: bytes, height: int) -> peer_pb2.Handshake:
+    return peer_pb2.Handshake(
+        chain_id=local.chain_id,
+        public_key=local.key.public_key,
+        nonce=nonce,
+        height=height,
+        observer=local.observer,
+    )
+
+
+def answer(local: LocalPeer, nonce: bytes, peer_nonce: bytes, height: int) -> peer_pb2.Handshake:
+    signed = handshake_sign_bytes(local.chain_id, local.key.public_key, peer_nonce, nonce)
+    return peer_pb2.Handshake(
+        chain_id=local.chain_id,
+        public_key=local.key.public_key,
+        nonce=nonce,
+        peer_nonce=peer_nonce,
+        signature=local.key.sign(PEER_HANDSHAKE_TAG, signed),
+        height=height,
+        observer=local.observer,
+    )
+
+
+def check_admissible(local: LocalPeer, remote: peer_pb2.Handshake) -> None:
+    """Reject a remote of another chain, a malformed key, ourselves, or a stranger.
+
+    Validators link to validators; a key outside the validator set is admitted only as an
+    observer link, which never carries consensus messages.
+    """
+    if remote.chain_id != local.chain_id:
+        raise SparkError(
+            ErrorCode.WRONG_CHAIN,
+            f"peer is on chain {remote.chain_id!r}, this node is on {local.chain_id!r}",
+        )
+    key = bytes(remote.public_key)
+    if len(key) != PUBLIC_KEY_BYTES:
+        raise SparkError(ErrorCode.INVALID_KEY, f"peer key must be 32 bytes, got {len(key)}")
+    if key == local.key.public_key:
+        raise SparkError(ErrorCode.INVALID_ARGUMENT, "connected to itself")
+    if len(remote.nonce) != NONCE_BYTES:
+        raise SparkError(ErrorCode.INVALID_ARGUMENT, "handshake nonce must be 32 bytes")
+    if key not in local.validators and not remote.observer:
+        raise SparkError(
+            ErrorCode.UNAUTHORIZED, f"peer key {key.hex()} is not in the validator set"
+        )
+
+
+def check_answer(local: LocalPeer, remote: peer_pb2.Handshake, our_nonce: bytes) -> None:
+    """A signed answer to our challenge from an admissible key."""
+    check_admissible(local, remote)
+    if remote.peer_nonce != our_nonce:
+        raise SparkError(ErrorCode.BAD_SIGNATURE, "handshake answers another challenge")
+    signed = handshake_sign_bytes(
+        remote.chain_id, remote.public_key, remote.peer_nonce, remote.nonce
+    )
+    if not verify(remote.public_key, PEER_HANDSHAKE_TAG, signed, remote.signature):
+        raise SparkError(ErrorCode.BAD_SIGNATURE, "handshake signature does not match peer key")

@@ -1,0 +1,295 @@
+"""One node process (DESIGN §7): the ledger, mempool, commit bus, consensus driver (on
+validators), peer links, block sync and the public gRPC API, on one asyncio loop (uvloop
+when installed). SIGINT or SIGTERM stops it gracefully: the API stops taking requests,
+peers and timers stop, and the ledger is closed after the last commit."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2
+
+from identifiers.errors import ErrorCode, SparkError
+from identifiers.keys import SigningKey
+from identifiers.limits import MAX_API_MESSAGE_BYTES
+from node.api import SERVICE_NAMES, add_services
+from node.commit import Committer
+from node.config import NodeConfig, dial_address
+from node.events import CommitBus
+from node.genesis import Genesis
+from node.home import NodeHome
+from node.ledger import Ledger
+from node.logs import configure_logging
+from node.mempool import Mempool, MempoolLimits, wall_clock_ms
+from node.peer_handshake import LocalPeer
+from node.peers import SERVER_OPTIONS, PeerEvents, PeerLink, PeerNetwork
+from node.sync import BlockSync, block_source
+from proto import api_pb2
+from proto import types_pb2 as pb
+
+log = logging.getLogger("spark.node")
+
+API_SERVER_OPTIONS: list[tuple[str, Any]] = [
+    ("grpc.max_send_message_length", MAX_API_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", MAX_API_MESSAGE_BYTES),
+]
+EXPIRY_SWEEP_S = 1.0
+SHUTDOWN_GRACE_S = 2.0
+
+
+def run(home: Path, log_level: str) -> int:
+    """Run the node of `home` until SIGINT/SIGTERM; the process exit code."""
+    configure_logging(log_level)
+    try:
+        import uvloop
+
+        loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = uvloop.new_event_loop
+    except ImportError:
+        loop_factory = None
+    try:
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            return runner.run(_serve(NodeHome(home)))
+    except SparkError as error:
+        log.error("start_failed", extra={"code": str(error.code), "error": error.message})
+        print(f"error: {' '.join(str(error).split())}", file=sys.stderr, flush=True)
+        return 1
+
+
+async def _serve(home: NodeHome) -> int:
+    node = Node.open(home)
+    try:
+        await node.start()
+    except BaseException:
+        await node.stop()
+        raise
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    log.info("stopping")
+    await node.stop()
+    log.info("stopped")
+    return 0
+
+
+class Node:
+    def __init__(
+        self, home: NodeHome, config: NodeConfig, genesis: Genesis, key: SigningKey
+    ) -> None:
+        self.home = home
+        self.config = config
+        self.genesis = genesis
+        self.key = key
+        self.is_validator = config.node.is_validator
+        self._names = {v.public_key: v.name for v in genesis.validators}
+        self.ledger = Ledger.open(home.ledger_dir, genesis)
+        self.executor = ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="verify")
+        self.bus = CommitBus()
+        limits = MempoolLimits(config.mempool.max_txs, config.mempool.max_bytes)
+        self.mempool = Mempool(self.ledger, limits, self.executor, bus=self.bus)
+        self.committer = Committer(self.ledger, self.mempool, self.bus)
+        local = LocalPeer(
+            genesis.chain_id,
+            key,
+            observer=not self.is_validator,
+            validators=frozenset(genesis.validator_keys),
+        )
+        events = PeerEvents(
+            on_proposal=self._peer_proposal,
+            on_vote=self._peer_vote,
+            on_txs=self._peer_txs,
+            on_height=lambda _link, height: self.sync.notice_height(height),
+            on_link_up=self._link_up,
+        )
+        self.network = PeerNetwork(
+            local,
+            [dial_address(address) for address in config.p2p.peers],
+            events,
+            lambda: self.ledger.height,
+            block_source=block_source(self.ledger),
+            rng=random.Random(),
+        )
+        self.sync = BlockSync(
+            self.ledger,
+            self.committer,
+            self.network,
+            on_caught_up=self._caught_up,
+            follow=not self.is_validator,
+        )
+        self.driver = self._make_driver() if self.is_validator else None
+        self.committer.on_commit.append(
+            lambda pending: self.network.announce_height(pending.height)
+        )
+        self.mempool.on_admitted.append(self._gossip)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._servers: list[grpc.aio.Server] = []
+        self._health: Any = None
+
+    @classmethod
+    def open(cls, home: NodeHome) -> Node:
+        if not home.exists():
+            raise SparkError(ErrorCode.NOT_FOUND, f"{home.root} is not a node home")
+        config = home.config()
+        genesis = home.genesis()
+        key = home.node_key(config)
+        if config.node.is_validator and key.public_key not in genesis.validator_keys:
+            raise SparkError(
+                ErrorCode.INVALID_CONFIG,
+                f"{home.validator_key_path}: this key is not a validator in "
+                f"{home.genesis_path}; run the node as an observer or fix genesis.json",
+            )
+        return cls(home, config, genesis, key)
+
+    def _make_driver(self) -> Any:
+        from node.driver import ConsensusDriver  # the consensus package only on validators
+
+        return ConsensusDriver(
+            ledger=self.ledger,
+            mempool=self.mempool,
+            committer=self.committer,
+            network=self.network,
+            key=self.key,
+            config=self.config.consensus,
+            last_signed_path=self.home.last_signed_path,
+            on_future_height=self.sync.notice_height,
+        )
+
+    # ---- lifecycle ----
+
+    async def start(self) -> None:
+        p2p = grpc.aio.server(options=SERVER_OPTIONS)
+        self.network.add_to_server(p2p)
+        _listen(p2p, self.config.p2p.listen, "p2p.listen")
+        api = grpc.aio.server(options=API_SERVER_OPTIONS)
+        self._health = add_services(api, self.ledger, self.mempool, self.bus, self)
+        _listen(api, self.config.api.listen, "api.listen")
+        self._servers = [p2p, api]
+        await p2p.start()
+        self.network.start()
+        self.sync.start()
+        if self.driver is not None:
+            self.driver.start()
+        await api.start()
+        self._spawn(self._sweep_expired())
+        log.info(
+            "started",
+            extra={
+                "node": self.config.node.name,
+                "role": self.config.node.role,
+                "chain_id": self.genesis.chain_id,
+                "height": self.ledger.height,
+                "api": self.config.api.listen,
+                "p2p": self.config.p2p.listen,
+                "key": self.key.public_key.hex(),
+            },
+        )
+
+    async def stop(self) -> None:
+        if self._health is not None:
+            for name in ("", *SERVICE_NAMES):
+                with contextlib.suppress(Exception):
+                    await self._health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        for server in reversed(self._servers):
+            await server.stop(grace=SHUTDOWN_GRACE_S)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.driver is not None:
+            await self.driver.close()
+        await self.sync.close()
+        await self.network.close()
+        # what the peer links cost, for `make bench` (messages per tx, DESIGN §7)
+        log.info(
+            "peer_totals",
+            extra={
+                "height": self.ledger.height,
+                **{f"sent_{kind}": count for kind, count in self.network.messages_sent.items()},
+                "gossip_txs": self.network.stats["gossip_txs"],
+                "gossip_batches": self.network.stats["gossip_batches"],
+            },
+        )
+        self.executor.shutdown(wait=True, cancel_futures=True)
+        self.ledger.close()
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _sweep_expired(self) -> None:
+        while True:
+            await asyncio.sleep(EXPIRY_SWEEP_S)
+            self.mempool.drop_expired(wall_clock_ms())
+
+    # ---- peer events ----
+
+    def _peer_proposal(self, _link: PeerLink, proposal: pb.Proposal) -> None:
+        if self.driver is not None:
+            self.driver.on_proposal(proposal)
+
+    def _peer_vote(self, _link: PeerLink, vote: pb.Vote) -> None:
+        if self.driver is not None:
+            self.driver.on_vote(vote)
+
+    def _peer_txs(self, link: PeerLink, txs: list[pb.SignedTx]) -> None:
+        self._spawn(self.mempool.add_from_peer(txs, link.key.hex()[:12]))
+
+    def _link_up(self, link: PeerLink) -> None:
+        if self.driver is not None:
+            self.driver.on_link_up(link)
+
+    def _gossip(self, txs: list[pb.SignedTx], origin: str | None) -> None:
+        if origin is None:  # txs from peers were gossiped by the node that admitted them
+            self.network.gossip(txs)
+
+    def _caught_up(self, height: int) -> None:
+        if self.driver is not None:
+            self.driver.caught_up(height)
+
+    # ---- StatusSource (node/api.py) ----
+
+    def role(self) -> str:
+        return self.config.node.role
+
+    def peers(self) -> Sequence[api_pb2.PeerInfo]:
+        infos = []
+        for address, key, link in self.network.known_peers():
+            infos.append(
+                api_pb2.PeerInfo(
+                    name=self._names.get(key, "observer" if key else "") if key else "",
+                    address=address,
+                    validator=key or b"",
+                    connected=link is not None,
+                    height=link.height if link is not None else 0,
+                )
+            )
+        return infos
+
+    def syncing(self) -> bool:
+        return self.sync.syncing
+
+    def validator_key(self) -> bytes:
+        return self.key.public_key if self.is_validator else b""
+
+
+def _listen(server: grpc.aio.Server, address: str, field: str) -> None:
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError as exc:
+        raise SparkError(
+            ErrorCode.UNAVAILABLE, f"config.toml: {field}: cannot listen on {address}: {exc}"
+        ) from None
+    if port == 0:
+        raise SparkError(ErrorCode.UNAVAILABLE, f"config.toml: {field}: cannot listen on {address}")

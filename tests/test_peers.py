@@ -1,0 +1,284 @@
+"""Peer links between in-process endpoints on loopback: handshake, one stream per pair,
+batched tx gossip, observer links, reconnects and the GetBlocks stream."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+import grpc
+import pytest
+
+from identifiers.errors import ErrorCode, SparkError
+from identifiers.keys import SigningKey
+from node.peer_handshake import LocalPeer, answer, check_admissible, check_answer, hello
+from node.peers import SERVER_OPTIONS, PeerEvents, PeerLink, PeerNetwork
+from proto import peer_pb2
+from proto import types_pb2 as pb
+
+CHAIN = "peers-test"
+KEYS = [SigningKey.from_seed(bytes([i + 1]) * 32) for i in range(4)]
+VALIDATORS = frozenset(k.public_key for k in KEYS[:3])
+STRANGER = KEYS[3]
+
+
+async def until(predicate: Callable[[], bool], timeout_s: float = 15.0) -> None:
+    """Wait for a condition (a liveness bound, not a speed assertion)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError("condition not reached")
+        await asyncio.sleep(0.01)
+
+
+@dataclass
+class Heard:
+    proposals: list[pb.Proposal] = field(default_factory=list)
+    votes: list[pb.Vote] = field(default_factory=list)
+    txs: list[pb.SignedTx] = field(default_factory=list)
+    heights: list[int] = field(default_factory=list)
+    links_up: list[PeerLink] = field(default_factory=list)
+
+    def events(self) -> PeerEvents:
+        return PeerEvents(
+            on_proposal=lambda _l, p: self.proposals.append(p),
+            on_vote=lambda _l, v: self.votes.append(v),
+            on_txs=lambda _l, txs: self.txs.extend(txs),
+            on_height=lambda _l, h: self.heights.append(h),
+            on_link_up=self.links_up.append,
+        )
+
+
+@dataclass
+class Endpoint:
+    network: PeerNetwork
+    server: grpc.aio.Server
+    address: str
+    heard: Heard
+
+
+class Endpoints:
+    """Builds in-process peers on free loopback ports and tears them down."""
+
+    def __init__(self) -> None:
+        self.started: list[Endpoint] = []
+        self._seed = 0
+
+    async def start(
+        self,
+        key: SigningKey,
+        peers: list[str] = [],  # noqa: B006 (never mutated)
+        *,
+        chain_id: str = CHAIN,
+        observer: bool = False,
+        port: int = 0,
+        height: int = 0,
+        blocks: list[peer_pb2.CommittedBlock] | None = None,
+    ) -> Endpoint:
+        heard = Heard()
+        self._seed += 1
+
+        async def source(req: peer_pb2.GetBlocksRequest) -> AsyncIterator[peer_pb2.CommittedBlock]:
+            for committed in blocks or []:
+                if req.from_height <= committed.commit.height <= (req.to_height or 2**63):
+                    yield committed
+
+        local = LocalPeer(chain_id, key, observer, VALIDATORS)
+        network = PeerNetwork(
+            local,
+            peers,
+            heard.events(),
+            lambda: height,
+            block_source=source,
+            rng=random.Random(self._seed),
+        )
+        server = grpc.aio.server(options=SERVER_OPTIONS)
+        network.add_to_server(server)
+        bound = server.add_insecure_port(f"127.0.0.1:{port}")
+        await server.start()
+        network.start()
+        endpoint = Endpoint(network, server, f"127.0.0.1:{bound}", heard)
+        self.started.append(endpoint)
+        return endpoint
+
+    async def stop(self, endpoint: Endpoint) -> None:
+        await endpoint.network.close()
+        await endpoint.server.stop(grace=None)
+        self.started.remove(endpoint)
+
+    async def close(self) -> None:
+        for endpoint in list(self.started):
+            await self.stop(endpoint)
+
+
+@pytest.fixture
+async def endpoints() -> AsyncIterator[Endpoints]:
+    built = Endpoints()
+    yield built
+    await built.close()
+
+
+def local(key: SigningKey, chain_id: str = CHAIN, observer: bool = False) -> LocalPeer:
+    return LocalPeer(chain_id, key, observer, VALIDATORS)
+
+
+def vote(height: int) -> peer_pb2.PeerMessage:
+    return peer_pb2.PeerMessage(vote=pb.Vote(type=pb.PREVOTE, height=height, validator=b"v"))
+
+
+def signed_tx(i: int) -> pb.SignedTx:
+    return pb.SignedTx(body=i.to_bytes(4, "big"), signer=b"s" * 32, signature=b"x" * 64)
+
+
+# ---- the handshake itself (pure) ----
+
+
+def test_handshake_answer_to_our_challenge_is_accepted() -> None:
+    a, b = local(KEYS[0]), local(KEYS[1])
+    nonce_a, nonce_b = b"a" * 32, b"b" * 32
+    check_admissible(b, hello(a, nonce_a, 0))
+    check_answer(a, answer(b, nonce_b, nonce_a, 7), nonce_a)
+
+
+def test_handshake_answer_to_another_challenge_is_rejected() -> None:
+    a, b = local(KEYS[0]), local(KEYS[1])
+    replayed = answer(b, b"b" * 32, b"old-nonce".ljust(32, b"."), 0)
+    with pytest.raises(SparkError) as caught:
+        check_answer(a, replayed, b"a" * 32)
+    assert caught.value.code == ErrorCode.BAD_SIGNATURE
+
+
+def test_handshake_signed_by_another_key_is_rejected() -> None:
+    a, b = local(KEYS[0]), local(KEYS[1])
+    forged = answer(b, b"b" * 32, b"a" * 32, 0)
+    forged.public_key = KEYS[2].public_key
+    with pytest.raises(SparkError) as caught:
+        check_answer(a, forged, b"a" * 32)
+    assert caught.value.code == ErrorCode.BAD_SIGNATURE
+
+
+def test_handshake_from_another_chain_is_wrong_chain() -> None:
+    with pytest.raises(SparkError) as caught:
+        check_admissible(local(KEYS[0]), hello(local(KEYS[1], "other-chain"), b"n" * 32, 0))
+    assert caught.value.code == ErrorCode.WRONG_CHAIN
+
+
+def test_handshake_from_key_outside_validator_set_is_unauthorized() -> None:
+    with pytest.raises(SparkError) as caught:
+        check_admissible(local(KEYS[0]), hello(local(STRANGER), b"n" * 32, 0))
+    assert caught.value.code == ErrorCode.UNAUTHORIZED
+
+
+def test_handshake_from_declared_observer_outside_validator_set_is_admitted() -> None:
+    check_admissible(local(KEYS[0]), hello(local(STRANGER, observer=True), b"n" * 32, 0))
+
+
+def test_handshake_with_itself_is_rejected() -> None:
+    with pytest.raises(SparkError):
+        check_admissible(local(KEYS[0]), hello(local(KEYS[0]), b"n" * 32, 0))
+
+
+# ---- links on loopback ----
+
+
+async def test_two_validators_that_dial_each_other_keep_one_stream(endpoints: Endpoints) -> None:
+    a = await endpoints.start(KEYS[0])
+    b = await endpoints.start(KEYS[1], [a.address])
+    await endpoints.stop(a)
+    a = await endpoints.start(KEYS[0], [b.address], port=int(a.address.rsplit(":", 1)[1]))
+    await until(lambda: bool(a.network.links()) and bool(b.network.links()))
+    await asyncio.sleep(0.3)  # let any second stream of the pair finish its handshake
+    (link_a,) = a.network.links()
+    (link_b,) = b.network.links()
+    assert link_a.key == KEYS[1].public_key and link_b.key == KEYS[0].public_key
+    # both ends kept the stream dialed by the smaller key
+    assert link_a.dialer_key == link_b.dialer_key == min(KEYS[0].public_key, KEYS[1].public_key)
+
+
+async def test_consensus_messages_reach_validator_peers(endpoints: Endpoints) -> None:
+    a = await endpoints.start(KEYS[0])
+    b = await endpoints.start(KEYS[1], [a.address])
+    c = await endpoints.start(KEYS[2], [a.address, b.address])
+    await until(lambda: len(c.network.links()) == 2 and len(a.network.links()) == 2)
+    c.network.broadcast(vote(5))
+    await until(lambda: bool(a.heard.votes) and bool(b.heard.votes))
+    assert a.heard.votes[0].height == b.heard.votes[0].height == 5
+
+
+async def test_tx_gossip_travels_in_one_batch_not_one_message_per_tx(
+    endpoints: Endpoints,
+) -> None:
+    a = await endpoints.start(KEYS[0])
+    b = await endpoints.start(KEYS[1], [a.address])
+    await until(lambda: bool(b.network.links()) and bool(a.network.links()))
+    for i in range(500):
+        b.network.gossip([signed_tx(i)])  # one at a time, as the mempool admits them
+    await until(lambda: len(a.heard.txs) == 500)
+    (link,) = a.network.links()
+    assert link.received["txs"] == 1
+    assert [tx.body for tx in a.heard.txs] == [signed_tx(i).body for i in range(500)]
+
+
+async def test_peer_on_another_chain_is_refused(endpoints: Endpoints) -> None:
+    a = await endpoints.start(KEYS[0])
+    b = await endpoints.start(KEYS[1], [a.address], chain_id="other-chain")
+    await until(lambda: bool(b.network.dial_errors()))
+    assert "WRONG_CHAIN" in b.network.dial_errors()[a.address]
+    assert a.network.links() == [] and b.network.links() == []
+
+
+async def test_key_outside_validator_set_is_refused(endpoints: Endpoints) -> None:
+    a = await endpoints.start(KEYS[0])
+    stranger = await endpoints.start(STRANGER, [a.address])
+    await until(lambda: bool(stranger.network.dial_errors()))
+    assert "UNAUTHORIZED" in stranger.network.dial_errors()[a.address]
+    assert a.network.links() == []
+
+
+async def test_observer_link_follows_heights_and_forwards_txs_but_gets_no_votes(
+    endpoints: Endpoints,
+) -> None:
+    a = await endpoints.start(KEYS[0])
+    observer = await endpoints.start(STRANGER, [a.address], observer=True)
+    await until(lambda: bool(a.network.links()) and bool(observer.network.links()))
+    (link_at_a,) = a.network.links()
+    assert link_at_a.observer
+    a.network.broadcast(vote(3))
+    a.network.announce_height(42)
+    observer.network.gossip([signed_tx(1)])
+    await until(lambda: observer.heard.heights == [42] and len(a.heard.txs) == 1)
+    assert observer.heard.votes == []
+    (link_at_observer,) = observer.network.links()
+    assert link_at_observer.height == 42
+    assert link_at_observer.received["vote"] == 0
+
+
+async def test_restarted_peer_is_redialed_and_link_up_fires_again(endpoints: Endpoints) -> None:
+    a = await endpoints.start(KEYS[0])
+    b = await endpoints.start(KEYS[1], [a.address])
+    await until(lambda: len(b.heard.links_up) == 1)
+    port = int(a.address.rsplit(":", 1)[1])
+    await endpoints.stop(a)
+    await until(lambda: b.network.links() == [])
+    a = await endpoints.start(KEYS[0], port=port)
+    await until(lambda: len(b.heard.links_up) == 2 and bool(a.network.links()))
+    # the runtime re-sends its latest votes from on_link_up; they arrive on the new stream
+    b.network.link_to(KEYS[0].public_key).send(vote(9))  # type: ignore[union-attr]
+    await until(lambda: [v.height for v in a.heard.votes] == [9])
+
+
+async def test_get_blocks_streams_the_requested_range(endpoints: Endpoints) -> None:
+    blocks = [peer_pb2.CommittedBlock(commit=pb.CommitCertificate(height=h)) for h in range(1, 11)]
+    a = await endpoints.start(KEYS[0], blocks=blocks, height=10)
+    b = await endpoints.start(KEYS[1], [a.address])
+    await until(lambda: bool(b.network.sync_peers()))
+    (peer,) = b.network.sync_peers()
+    assert peer.key == KEYS[0].public_key and peer.height == 10
+    got = [
+        c.commit.height
+        async for c in peer.stub.GetBlocks(peer_pb2.GetBlocksRequest(from_height=3, to_height=6))
+    ]
+    assert got == [3, 4, 5, 6]
