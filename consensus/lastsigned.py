@@ -1,0 +1,266 @@
+"""The signer's memory: what it signed last, so that it never signs two different messages
+for one (height, round, step), even after a restart.
+
+The record also carries the lock of its height (paper: lockedRound_p, lockedValue_p) with
+the quorum of prevotes that justified it:
+- without the lock, a validator restarted after precommitting v could help a second value
+  reach a quorum after v was decided (safety);
+- without the value and its prevotes, validators that all restarted locked on a value no
+  one still holds would refuse every other value forever (liveness: the simulator found
+  this with a cluster that restarted as a whole). With them, a locked proposer proposes
+  the value again with its valid round, and its peers accept it by line 28.
+The node writes `to_bytes()` durably (fsync) when the core returns PersistLastSigned, before
+it sends the message that the record covers. The record is small except between a lock and
+the end of its height, when it holds that block.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+from enum import Enum
+from typing import Final
+
+from consensus.crypto import Signer
+from consensus.messages import NIL, Proposal, Step, Vote, VoteType
+from consensus.signbytes import proposal_sign_bytes, vote_sign_bytes
+from identifiers.errors import ErrorCode, SparkError
+from identifiers.tags import PROPOSAL_TAG, VOTE_TAG
+
+_MAGIC: Final = b"SPLS\x02"
+_FIXED: Final = struct.Struct(">QIBiiB")  # height, round, step, valid_round, locked_round, n
+_VOTE: Final = struct.Struct(">BQI")  # type, height, round
+_LENGTH: Final = struct.Struct(">I")
+_CRC: Final = struct.Struct(">I")
+
+
+@dataclass(frozen=True, slots=True)
+class Lock:
+    """lockedRound_p and lockedValue_p (with its hash), and the 2f+1 prevotes behind them."""
+
+    round: int = -1
+    hash: bytes = NIL
+    value: bytes = b""
+    votes: tuple[Vote, ...] = ()
+
+
+NO_LOCK: Final = Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class LastSigned:
+    public_key: bytes
+    height: int
+    round: int
+    step: Step
+    block_hash: bytes  # what was signed (NIL for a nil vote)
+    valid_round: int  # of a signed proposal; -1 for votes
+    signature: bytes
+    lock: Lock = NO_LOCK  # the signer's lock at `height`
+
+    def to_bytes(self) -> bytes:
+        parts = [
+            _MAGIC,
+            _FIXED.pack(
+                self.height,
+                self.round,
+                self.step,
+                self.valid_round,
+                self.lock.round,
+                len(self.public_key),
+            ),
+            self.public_key,
+            _short(self.block_hash),
+            _short(self.signature),
+            _short(self.lock.hash),
+            _LENGTH.pack(len(self.lock.value)),
+            self.lock.value,
+            _LENGTH.pack(len(self.lock.votes)),
+        ]
+        for vote in self.lock.votes:
+            parts += (
+                _VOTE.pack(vote.type, vote.height, vote.round),
+                _short(vote.block_hash),
+                _short(vote.validator),
+                _short(vote.signature),
+            )
+        body = b"".join(parts)
+        return body + _CRC.pack(zlib.crc32(body))
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> LastSigned:
+        """Parse a record; raises SparkError(STORAGE_CORRUPT) for anything but a whole one."""
+        if len(raw) < len(_MAGIC) + _FIXED.size + _CRC.size or not raw.startswith(_MAGIC):
+            raise SparkError(ErrorCode.STORAGE_CORRUPT, "last-signed record: not a record")
+        body, (crc,) = raw[: -_CRC.size], _CRC.unpack(raw[-_CRC.size :])
+        if zlib.crc32(body) != crc:
+            raise SparkError(ErrorCode.STORAGE_CORRUPT, "last-signed record: checksum mismatch")
+        try:
+            return _parse(body)
+        except (IndexError, ValueError, struct.error) as exc:
+            raise SparkError(ErrorCode.STORAGE_CORRUPT, f"last-signed record: {exc}") from exc
+
+
+def _parse(body: bytes) -> LastSigned:
+    at = len(_MAGIC)
+    height, round_, step, valid_round, locked_round, key_len = _FIXED.unpack_from(body, at)
+    at += _FIXED.size
+    public_key = body[at : at + key_len]
+    at += key_len
+    block_hash, at = _read_short(body, at)
+    signature, at = _read_short(body, at)
+    locked_hash, at = _read_short(body, at)
+    (value_len,) = _LENGTH.unpack_from(body, at)
+    at += _LENGTH.size
+    locked_value = body[at : at + value_len]
+    at += value_len
+    (count,) = _LENGTH.unpack_from(body, at)
+    at += _LENGTH.size
+    votes = []
+    for _ in range(count):
+        kind, vote_height, vote_round = _VOTE.unpack_from(body, at)
+        at += _VOTE.size
+        vote_hash, at = _read_short(body, at)
+        validator, at = _read_short(body, at)
+        vote_signature, at = _read_short(body, at)
+        votes.append(
+            Vote(VoteType(kind), vote_height, vote_round, vote_hash, validator, vote_signature)
+        )
+    if at != len(body) or len(public_key) != key_len or len(locked_value) != value_len:
+        raise ValueError("wrong length")
+    if step > Step.PRECOMMIT:
+        raise ValueError(f"step {step} is not a signing step")
+    return LastSigned(
+        public_key,
+        height,
+        round_,
+        Step(step),
+        block_hash,
+        valid_round,
+        signature,
+        Lock(locked_round, locked_hash, locked_value, tuple(votes)),
+    )
+
+
+def _short(raw: bytes) -> bytes:
+    return bytes([len(raw)]) + raw
+
+
+def _read_short(body: bytes, at: int) -> tuple[bytes, int]:
+    length = body[at]
+    value = body[at + 1 : at + 1 + length]
+    if len(value) != length:
+        raise IndexError("truncated field")
+    return value, at + 1 + length
+
+
+class Permission(Enum):
+    SIGN = "sign"  # a new (height, round, step): sign it and persist the record first
+    REPEAT = "repeat"  # exactly the last message signed: send its signature again
+    REFUSE = "refuse"  # signing would equivocate or go backwards
+
+
+def permission(
+    last: LastSigned | None,
+    height: int,
+    round: int,
+    step: Step,
+    block_hash: bytes,
+    valid_round: int,
+) -> Permission:
+    """May the signer sign this? Only strictly after the last (height, round, step) signed.
+
+    Like Tendermint's private validator, the order is total, so a message for an earlier
+    step is refused even when it would not conflict: the core never needs one.
+    """
+    if last is None:
+        return Permission.SIGN
+    here = (height, round, step)
+    before = (last.height, last.round, last.step)
+    if here > before:
+        return Permission.SIGN
+    if here == before and block_hash == last.block_hash and valid_round == last.valid_round:
+        return Permission.REPEAT
+    return Permission.REFUSE
+
+
+class GuardedSigner:
+    """The validator's key behind the rule above: it signs only what `permission` allows,
+    and hands back the record that must be persisted before the message is sent."""
+
+    __slots__ = ("_prefix", "_signer", "last")
+
+    def __init__(self, signer: Signer, chain_prefix: bytes, last: LastSigned | None) -> None:
+        self._signer = signer
+        self._prefix = chain_prefix
+        self.last = last
+
+    @property
+    def public_key(self) -> bytes:
+        return self._signer.public_key
+
+    def permission(
+        self, height: int, round: int, step: Step, block_hash: bytes, valid_round: int
+    ) -> Permission:
+        return permission(self.last, height, round, step, block_hash, valid_round)
+
+    def vote(
+        self, kind: VoteType, height: int, round: int, block_hash: bytes, lock: Lock
+    ) -> tuple[Vote, bytes | None] | None:
+        """(the signed vote, the record to persist first or None), or None if refused."""
+        step = Step.PREVOTE if kind is VoteType.PREVOTE else Step.PRECOMMIT
+        allowed = self.permission(height, round, step, block_hash, -1)
+        if allowed is Permission.REFUSE:
+            return None
+        record = None
+        if allowed is Permission.SIGN:
+            message = vote_sign_bytes(self._prefix, kind, height, round, block_hash)
+            signature = self._signer.sign(VOTE_TAG, message)
+            record = self._remember(height, round, step, block_hash, -1, signature, lock)
+        else:
+            assert self.last is not None
+            signature = self.last.signature
+        return Vote(kind, height, round, block_hash, self.public_key, signature), record
+
+    def proposal(
+        self,
+        height: int,
+        round: int,
+        valid_round: int,
+        value: bytes,
+        block_hash: bytes,
+        lock: Lock,
+    ) -> tuple[Proposal, bytes | None] | None:
+        allowed = self.permission(height, round, Step.PROPOSE, block_hash, valid_round)
+        if allowed is Permission.REFUSE:
+            return None
+        record = None
+        if allowed is Permission.SIGN:
+            message = proposal_sign_bytes(self._prefix, height, round, valid_round, block_hash)
+            signature = self._signer.sign(PROPOSAL_TAG, message)
+            record = self._remember(
+                height, round, Step.PROPOSE, block_hash, valid_round, signature, lock
+            )
+        else:
+            assert self.last is not None
+            signature = self.last.signature
+        proposal = Proposal(
+            height, round, valid_round, block_hash, value, self.public_key, signature
+        )
+        return proposal, record
+
+    def _remember(
+        self,
+        height: int,
+        round: int,
+        step: Step,
+        block_hash: bytes,
+        valid_round: int,
+        signature: bytes,
+        lock: Lock,
+    ) -> bytes:
+        self.last = LastSigned(
+            self.public_key, height, round, step, block_hash, valid_round, signature, lock
+        )
+        return self.last.to_bytes()

@@ -1,0 +1,99 @@
+"""The message log of one round of one height (paper: the messages a process has received),
+with running tallies so that every "upon 2f+1 ..." test is a dictionary lookup."""
+
+from __future__ import annotations
+
+from consensus.messages import NIL, Proposal, Vote
+
+
+class RoundLog:
+    __slots__ = (
+        "commit_hash",
+        "extras",
+        "line36_done",
+        "polka",
+        "precommit_tally",
+        "precommit_timeout_set",
+        "precommit_total",
+        "precommits",
+        "prevote_tally",
+        "prevote_timeout_set",
+        "prevote_total",
+        "prevotes",
+        "proposal",
+        "proposals",
+        "round",
+        "senders",
+    )
+
+    def __init__(self, round: int) -> None:
+        self.round = round
+        self.proposal: Proposal | None = None  # the first from the proposer: lines 22/28 act on it
+        self.proposals: dict[bytes, Proposal] = {}  # every signed one, by block hash (bounded)
+        self.prevotes: dict[bytes, Vote] = {}  # by validator: the first vote counts
+        self.precommits: dict[bytes, Vote] = {}
+        # a validator's further votes of one step, for other values (evidence of
+        # equivocation); they count towards their value, so that every correct process
+        # that receives the same messages sees the same quorums (the paper counts messages)
+        self.extras: dict[tuple[int, bytes, bytes], Vote] = {}  # (type, validator, hash)
+        self.prevote_tally: dict[bytes, int] = {}  # by block hash, NIL included
+        self.precommit_tally: dict[bytes, int] = {}
+        self.prevote_total = 0
+        self.precommit_total = 0
+        self.senders: set[bytes] = set()  # distinct validators heard from (line 55)
+        self.polka: bytes | None = None  # a non-nil hash with a quorum of prevotes
+        self.commit_hash: bytes | None = None  # a non-nil hash with a quorum of precommits
+        self.prevote_timeout_set = False  # line 34 "for the first time"
+        self.precommit_timeout_set = False  # line 47 "for the first time"
+        self.line36_done = False  # line 36 "for the first time"
+
+    def add_prevote(self, vote: Vote, quorum: int) -> None:
+        self.prevotes[vote.validator] = vote
+        self.senders.add(vote.validator)
+        self.prevote_total += 1
+        self.count_prevote(vote.block_hash, quorum)
+
+    def count_prevote(self, block_hash: bytes, quorum: int) -> None:
+        count = self.prevote_tally.get(block_hash, 0) + 1
+        self.prevote_tally[block_hash] = count
+        if count == quorum and block_hash != NIL:
+            self.polka = block_hash
+
+    def add_precommit(self, vote: Vote, quorum: int) -> None:
+        self.precommits[vote.validator] = vote
+        self.senders.add(vote.validator)
+        self.precommit_total += 1
+        self.count_precommit(vote.block_hash, quorum)
+
+    def count_precommit(self, block_hash: bytes, quorum: int) -> None:
+        count = self.precommit_tally.get(block_hash, 0) + 1
+        self.precommit_tally[block_hash] = count
+        if count == quorum and block_hash != NIL:
+            self.commit_hash = block_hash
+
+    def add_extra(self, vote: Vote, quorum: int) -> None:
+        self.extras[(int(vote.type), vote.validator, vote.block_hash)] = vote
+        if vote.type == 1:
+            self.count_prevote(vote.block_hash, quorum)
+        else:
+            self.count_precommit(vote.block_hash, quorum)
+
+    def nil_prevotes(self) -> int:
+        return self.prevote_tally.get(NIL, 0)
+
+    def messages(self) -> list[Proposal | Vote]:
+        found: list[Proposal | Vote] = list(self.proposals.values())
+        found.extend(self.prevotes.values())
+        found.extend(self.precommits.values())
+        found.extend(self.extras.values())
+        return found
+
+    def prevotes_for(self, block_hash: bytes) -> list[Vote]:
+        found = [v for v in self.prevotes.values() if v.block_hash == block_hash]
+        found.extend(v for v in self.extras.values() if v.type == 1 and v.block_hash == block_hash)
+        return found
+
+    def precommits_for(self, block_hash: bytes) -> list[Vote]:
+        found = [v for v in self.precommits.values() if v.block_hash == block_hash]
+        found.extend(v for v in self.extras.values() if v.type == 2 and v.block_hash == block_hash)
+        return found

@@ -1,0 +1,112 @@
+"""The invariants, checked as the events that could break them happen.
+
+Safety: agreement (and identical state roots), validity (with hash-chain linkage),
+certificate validity, no correct signer signs two different messages for one
+(height, round, step), and no message leaves before the record that covers it is
+persisted. Liveness is judged at the end of a run by the runner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from consensus.certificate import verify_certificate
+from consensus.crypto import Verifier
+from consensus.lastsigned import LastSigned
+from consensus.messages import CommitCertificate, Message, Proposal, Step, Vote
+from consensus.sim.chain import is_valid_value, next_root, value_hash
+from identifiers.errors import SparkError
+
+SAFETY: Final = frozenset({"agreement", "validity", "certificate", "double-sign", "persist-order"})
+LIVENESS: Final = "liveness"
+
+
+@dataclass(frozen=True)
+class Violation:
+    kind: str
+    time_ms: int
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} at {self.time_ms} ms: {self.detail}"
+
+
+class Checker:
+    def __init__(
+        self,
+        chain_id: str,
+        validators: tuple[bytes, ...],
+        correct_keys: frozenset[bytes],
+        verifier: Verifier,
+    ) -> None:
+        self._chain_id = chain_id
+        self._validators = validators
+        self._correct = correct_keys
+        self._verifier = verifier
+        self._decided: dict[int, tuple[bytes, bytes, int]] = {}  # height -> value, root, node
+        self._signed: dict[tuple[bytes, int, int, int], bytes] = {}
+        self.violations: list[Violation] = []
+        self.double_signers: set[bytes] = set()  # every key seen signing twice, faulty too
+        self.now = 0
+
+    def _violate(self, kind: str, detail: str) -> None:
+        self.violations.append(Violation(kind, self.now, detail))
+
+    def on_commit(
+        self,
+        node: int,
+        height: int,
+        value: bytes,
+        certificate: CommitCertificate,
+        prev_root: bytes,
+        correct: bool,
+    ) -> None:
+        if not correct:
+            return
+        if not is_valid_value(height, value, prev_root):
+            self._violate("validity", f"node {node} committed an invalid value at {height}")
+        try:
+            verify_certificate(self._chain_id, self._validators, certificate, self._verifier)
+            if certificate.height != height or certificate.block_hash != value_hash(value):
+                raise ValueError("certificate is for another block")
+        except (SparkError, ValueError) as exc:
+            self._violate("certificate", f"node {node} height {height}: {exc}")
+        root = next_root(prev_root, value)
+        first = self._decided.get(height)
+        if first is None:
+            self._decided[height] = (value, root, node)
+        elif first[0] != value or first[1] != root:
+            self._violate(
+                "agreement",
+                f"height {height}: node {first[2]} committed {first[0][:40]!r}, "
+                f"node {node} committed {value[:40]!r}",
+            )
+
+    def on_signed(self, node: int, message: Message) -> None:
+        """Every message a node sends under its own key (after its strategy, if any)."""
+        if isinstance(message, Vote):
+            key = (message.validator, message.height, message.round, int(message.type))
+        else:
+            key = (message.proposer, message.height, message.round, int(Step.PROPOSE))
+        signed = message.block_hash
+        earlier = self._signed.setdefault(key, signed)
+        if earlier != signed:
+            self.double_signers.add(key[0])
+            if key[0] in self._correct:
+                self._violate(
+                    "double-sign",
+                    f"node {node} signed two messages for height {key[1]} round {key[2]} "
+                    f"step {Step(key[3]).name}",
+                )
+
+    def on_broadcast(self, node: int, message: Message, record: LastSigned | None) -> None:
+        """A correct node's own message must be covered by its persisted record."""
+        step = Step.PROPOSE if isinstance(message, Proposal) else Step(int(message.type))
+        here = (message.height, message.round, step)
+        if record is None or (record.height, record.round, record.step) < here:
+            self._violate("persist-order", f"node {node} sent {here} before persisting it")
+
+    @property
+    def decided_heights(self) -> int:
+        return len(self._decided)
