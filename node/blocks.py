@@ -1,0 +1,216 @@
+"""Block headers: the tx root, hashes, and the checks a received header must pass (DESIGN §5).
+
+A block hash is SHA-256 of the header bytes exactly as received. Block 1 links to the
+genesis: its `prev_hash` is the genesis hash (SHA-256 of the canonical genesis, see
+node/genesis.py) and it carries no `last_commit` (its `last_commit_hash` is empty). Every
+later block carries the certificate of the block before it, and `last_commit_hash` is
+SHA-256 of that certificate's serialization.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from google.protobuf.message import DecodeError
+
+from identifiers.errors import ErrorCode, SparkError
+from identifiers.tags import MERKLE_LEAF, MERKLE_NODE
+from proto import types_pb2 as pb
+
+HASH_BYTES = 32
+
+
+def _sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def tx_root(tx_ids: Sequence[bytes]) -> bytes:
+    """RFC 6962 Merkle tree hash of the tx ids, in block order (empty: SHA-256 of b"").
+
+    Built level by level: adjacent pairs are hashed together and an odd last node moves up
+    unchanged, which yields exactly RFC 6962's split at the largest power of two below n.
+    """
+    if not tx_ids:
+        return _sha256(b"")
+    level = [_sha256(MERKLE_LEAF + tx_id) for tx_id in tx_ids]
+    while len(level) > 1:
+        paired = [
+            _sha256(MERKLE_NODE + level[i] + level[i + 1]) for i in range(0, len(level) - 1, 2)
+        ]
+        if len(level) % 2:
+            paired.append(level[-1])
+        level = paired
+    return level[0]
+
+
+def validators_hash(validators: Sequence[bytes]) -> bytes:
+    """SHA-256 of the validators' 32-byte public keys concatenated in genesis order."""
+    return _sha256(b"".join(validators))
+
+
+def certificate_hash(certificate: pb.CommitCertificate | None) -> bytes:
+    """What a header's `last_commit_hash` holds: empty for no certificate (block 1)."""
+    if certificate is None:
+        return b""
+    return _sha256(certificate.SerializeToString(deterministic=True))
+
+
+def verify_commit_certificate(
+    chain_id: str, validators: Sequence[bytes], certificate: pb.CommitCertificate
+) -> None:
+    """Raise SparkError(INVALID_CERTIFICATE) unless a quorum of `validators` signed the
+    certificate's precommits (consensus.certificate does the checking)."""
+    # imported here: consensus is written alongside the ledger, and the ledger's other
+    # checks must not depend on it being importable
+    from consensus.certificate import verify_certificate
+    from consensus.messages import CommitCertificate, CommitSig
+
+    verify_certificate(
+        chain_id,
+        validators,
+        CommitCertificate(
+            certificate.height,
+            certificate.round,
+            certificate.block_hash,
+            tuple(CommitSig(s.validator, s.signature) for s in certificate.signatures),
+        ),
+    )
+
+
+def block_hash(header_bytes: bytes) -> bytes:
+    return _sha256(header_bytes)
+
+
+def encode_header(header: pb.BlockHeader) -> bytes:
+    return header.SerializeToString(deterministic=True)
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedBlock:
+    block: pb.Block
+    header: pb.BlockHeader
+    block_hash: bytes
+    last_commit: pb.CommitCertificate | None
+
+
+def _invalid(message: str) -> SparkError:
+    return SparkError(ErrorCode.INVALID_BLOCK, message)
+
+
+def decode_block(block_bytes: bytes) -> DecodedBlock:
+    block = pb.Block()
+    header = pb.BlockHeader()
+    try:
+        block.ParseFromString(block_bytes)
+        header.ParseFromString(block.header)
+    except DecodeError as exc:
+        raise _invalid(f"block does not decode: {exc}") from None
+    last_commit = block.last_commit if block.HasField("last_commit") else None
+    return DecodedBlock(block, header, block_hash(block.header), last_commit)
+
+
+def decode_certificate(raw: bytes) -> pb.CommitCertificate:
+    certificate = pb.CommitCertificate()
+    try:
+        certificate.ParseFromString(raw)
+    except DecodeError as exc:
+        raise SparkError(
+            ErrorCode.INVALID_CERTIFICATE, f"certificate does not decode: {exc}"
+        ) from None
+    return certificate
+
+
+@dataclass(frozen=True, slots=True)
+class Parent:
+    """What the next header must link to: the last committed block, or the genesis."""
+
+    chain_id: str
+    height: int
+    block_hash: bytes
+    time_ms: int
+    validators: tuple[bytes, ...]
+    validators_hash: bytes
+
+
+def _mismatch(field: str, expected: object, got: object) -> SparkError:
+    return _invalid(f"{field}: expected {_show(expected)} got {_show(got)}")
+
+
+def _show(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.hex() if value else "(empty)"
+    return repr(value)
+
+
+def check_linkage(header: pb.BlockHeader, parent: Parent) -> None:
+    """The fields of `header` that depend only on its parent, not on execution."""
+    if header.chain_id != parent.chain_id:
+        raise _mismatch("chain_id", parent.chain_id, header.chain_id)
+    if header.height != parent.height + 1:
+        raise _mismatch("height", parent.height + 1, header.height)
+    if header.prev_hash != parent.block_hash:
+        raise _mismatch("prev_hash", parent.block_hash, header.prev_hash)
+    if header.time_ms <= parent.time_ms:
+        raise _invalid(
+            f"time_ms: expected more than {parent.time_ms} (the previous block) "
+            f"got {header.time_ms}"
+        )
+    if header.validators_hash != parent.validators_hash:
+        raise _mismatch("validators_hash", parent.validators_hash, header.validators_hash)
+    if header.proposer not in parent.validators:
+        raise _invalid(f"proposer: {_show(header.proposer)} is not a validator")
+
+
+def check_last_commit(
+    header: pb.BlockHeader, last_commit: pb.CommitCertificate | None, parent: Parent
+) -> None:
+    """`last_commit` names the parent block and matches the header's `last_commit_hash`.
+
+    Whether its signatures form a quorum is checked by the ledger (node/ledger.py), which
+    knows the certificate it stored and has the consensus verifier.
+    """
+    if parent.height == 0:
+        if last_commit is not None:
+            raise _invalid("last_commit: expected none for block 1 got a certificate")
+    else:
+        if last_commit is None:
+            raise _invalid(f"last_commit: expected the certificate of block {parent.height}")
+        if last_commit.height != parent.height:
+            raise _mismatch("last_commit.height", parent.height, last_commit.height)
+        if last_commit.block_hash != parent.block_hash:
+            raise _mismatch("last_commit.block_hash", parent.block_hash, last_commit.block_hash)
+    expected = certificate_hash(last_commit)
+    if header.last_commit_hash != expected:
+        raise _mismatch("last_commit_hash", expected, header.last_commit_hash)
+
+
+def check_results(header: pb.BlockHeader, tx_ids: Sequence[bytes], state_root: bytes) -> None:
+    """The fields a validator learns only by re-executing the block."""
+    expected_tx_root = tx_root(tx_ids)
+    if header.tx_root != expected_tx_root:
+        raise _mismatch("tx_root", expected_tx_root, header.tx_root)
+    if header.state_root != state_root:
+        raise _mismatch("state_root", state_root, header.state_root)
+
+
+def build_header(
+    parent: Parent,
+    time_ms: int,
+    proposer: bytes,
+    last_commit: pb.CommitCertificate | None,
+    tx_ids: Sequence[bytes],
+    state_root: bytes,
+) -> pb.BlockHeader:
+    return pb.BlockHeader(
+        chain_id=parent.chain_id,
+        height=parent.height + 1,
+        time_ms=time_ms,
+        prev_hash=parent.block_hash,
+        last_commit_hash=certificate_hash(last_commit),
+        tx_root=tx_root(tx_ids),
+        state_root=state_root,
+        validators_hash=parent.validators_hash,
+        proposer=proposer,
+    )

@@ -1,0 +1,148 @@
+"""Offline re-check of a node's whole ledger (`spark ledger verify`).
+
+The stored chain is replayed from the genesis into a scratch ledger, block by block, with
+the same code a validator uses for a proposal: linkage to the previous header, time,
+`last_commit`, tx root, every tx's signature and rules, and the state root after
+re-execution. Each stored certificate must commit its block with a quorum of the genesis
+validators. At the end the stored records and prefixes must be byte for byte those the
+replay produced, and the stored head must name the last block. The first inconsistency
+stops the check and is reported with its height.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import zip_longest
+from pathlib import Path
+
+import plyvel
+
+from identifiers.errors import ErrorCode, SparkError
+from node import blocks, schema
+from node.genesis import Genesis
+from node.ledger import Ledger
+from node.storage import open_db
+
+Progress = Callable[[int, int], None]  # (blocks checked, blocks in the chain)
+
+
+@dataclass(frozen=True, slots=True)
+class ChainReport:
+    height: int  # the stored chain's last height
+    checked: int  # blocks that passed every check
+    problem: str | None = None  # the first inconsistency, None when the chain is sound
+    problem_height: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+def check_chain(
+    ledger_dir: Path,
+    genesis: Genesis,
+    progress: Progress | None = None,
+    scratch_dir: Path | None = None,
+    *,
+    verify_signatures: bool = True,
+) -> ChainReport:
+    """Replay and compare the ledger at `ledger_dir`; never writes to it.
+
+    `verify_signatures=False` skips the tx signatures (tests that only care about state).
+    """
+    if not (ledger_dir / "CURRENT").exists():
+        raise SparkError(ErrorCode.NOT_FOUND, f"{ledger_dir}: no ledger here")
+    stored = open_db(ledger_dir, create=False)
+    try:
+        with tempfile.TemporaryDirectory(prefix="spark-verify-", dir=scratch_dir) as scratch:
+            replay = Ledger.open(
+                Path(scratch) / "replay", genesis, verify_signatures=verify_signatures
+            )
+            try:
+                return _check(stored, replay, progress or _no_progress)
+            finally:
+                replay.close()
+    finally:
+        stored.close()
+
+
+def _no_progress(done: int, total: int) -> None:
+    pass
+
+
+def _check(stored: plyvel.DB, replay: Ledger, progress: Progress) -> ChainReport:
+    genesis = replay.genesis
+    head_raw = stored.get(schema.META_HEAD)
+    if head_raw is None:
+        return ChainReport(0, 0, "the ledger has no head record", 0)
+    head_height, head_hash, head_root = schema.head_from_bytes(head_raw)
+    stored_genesis = stored.get(schema.META_GENESIS_HASH)
+    if stored_genesis != genesis.genesis_hash:
+        return ChainReport(
+            head_height,
+            0,
+            f"genesis hash: expected {genesis.genesis_hash.hex()} (genesis file) "
+            f"got {(stored_genesis or b'').hex() or '(none)'} (ledger)",
+            0,
+        )
+    progress(0, head_height)
+    for height in range(1, head_height + 1):
+        problem = _check_block(stored, replay, height)
+        if problem is not None:
+            return ChainReport(head_height, height - 1, problem, height)
+        progress(height, head_height)
+    if replay.last_block_hash != head_hash or replay.state_root != head_root:
+        return ChainReport(
+            head_height,
+            head_height,
+            f"head: expected block {replay.last_block_hash.hex()} with state root "
+            f"{replay.state_root.hex()} got {head_hash.hex()} and {head_root.hex()}",
+            head_height,
+        )
+    problem = _compare_state(stored, replay)
+    if problem is not None:
+        return ChainReport(head_height, head_height, problem, head_height)
+    return ChainReport(head_height, head_height)
+
+
+def _check_block(stored: plyvel.DB, replay: Ledger, height: int) -> str | None:
+    block_bytes = stored.get(schema.block_key(height))
+    if block_bytes is None:
+        return f"block {height} is missing"
+    cert_raw = stored.get(schema.certificate_key(height))
+    if cert_raw is None:
+        return f"block {height} has no certificate"
+    try:
+        pending = replay.validate_block(block_bytes)
+        certificate = blocks.decode_certificate(cert_raw)
+        if certificate.height != height or certificate.block_hash != pending.block_hash:
+            return (
+                f"certificate of block {height}: commits block {certificate.height} "
+                f"({certificate.block_hash.hex()}), not {pending.block_hash.hex()}"
+            )
+        blocks.verify_commit_certificate(replay.chain_id, replay.validators, certificate)
+        indexed = stored.get(schema.block_hash_key(pending.block_hash))
+        if indexed != schema.height_bytes(height):
+            return f"block hash index: {pending.block_hash.hex()} does not lead to {height}"
+        replay.commit_block(pending, certificate)
+    except SparkError as error:
+        return f"block {height}: {error}"
+    return None
+
+
+def _compare_state(stored: plyvel.DB, replay: Ledger) -> str | None:
+    """Every stored key and value must be the replay's: records, prefixes, indexes,
+    history, change lists and tree nodes are all derived from the blocks."""
+    pairs = zip_longest(stored.iterator(), replay.db.iterator())
+    for mine, expected in pairs:
+        if mine == expected:
+            continue
+        if mine is not None and (expected is None or mine[0] < expected[0]):
+            return f"{schema.describe_key(mine[0])} is stored but no block wrote it"
+        assert expected is not None
+        if mine is None or mine[0] != expected[0]:
+            return f"{schema.describe_key(expected[0])} is missing from the ledger"
+        return f"{schema.describe_key(mine[0])}: stored bytes differ from the replay"
+    return None

@@ -1,0 +1,358 @@
+"""The ledger facade the node runtime calls: execute, validate and commit blocks; read state.
+
+Life of a height (DESIGN §5): `build_block` (proposer) or `validate_block` (everyone else)
+executes the txs on an in-memory `Overlay` and returns a `PendingBlock` holding every write
+the block implies; consensus may execute and discard several of them per height; the one
+decided is passed to `commit_block`, which writes it with its certificate in one synced
+LevelDB batch. The genesis state is height 0: it is written when the ledger is created and
+block 1 links to the genesis hash.
+
+Not thread-safe: the node calls it from one thread (its event loop).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import plyvel
+
+from identifiers.errors import ErrorCode, SparkError
+from identifiers.tx import tx_id
+from node import blocks, schema, smt
+from node.genesis import Genesis, apply_genesis
+from node.ledger_reads import LedgerReads
+from node.overlay import BlockWrites, Overlay, state_writes
+from node.rules import Receipt, apply_tx, check_envelope
+from node.storage import TreeNodeStore, open_db
+from proto import types_pb2 as pb
+
+# signatures already verified (by check_tx or the mempool), so a block does not check
+# them again; a tx id, signer and signature together, so no other tx can reuse an entry
+VERIFIED_SIGNATURE_CACHE_ENTRIES = 200_000
+# executed blocks of the next height kept for commit (one per round is typical)
+MAX_PENDING_BLOCKS = 16
+
+
+@dataclass(frozen=True, slots=True)
+class PendingBlock:
+    """An executed block waiting for its certificate: exactly what `commit_block` writes."""
+
+    height: int
+    block: pb.Block
+    block_bytes: bytes
+    block_hash: bytes
+    header: pb.BlockHeader
+    tx_ids: tuple[bytes, ...]
+    receipts: tuple[Receipt, ...]
+    writes: BlockWrites
+    new_tree_nodes: dict[bytes, bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltBlock:
+    block: pb.Block
+    block_bytes: bytes
+    block_hash: bytes
+    pending: PendingBlock
+    rejected: list[tuple[pb.SignedTx, SparkError]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Execution:
+    included: list[pb.SignedTx]
+    tx_ids: list[bytes]
+    receipts: list[Receipt]
+    rejected: list[tuple[pb.SignedTx, SparkError]]
+    writes: BlockWrites
+    tree: smt.TreeUpdate
+
+
+class Ledger(LedgerReads):
+    def __init__(self, db: plyvel.DB, genesis: Genesis, *, verify_signatures: bool) -> None:
+        super().__init__(db, genesis)
+        self.verify_signatures = verify_signatures
+        self._verified: dict[bytes, None] = {}
+        self._pending: dict[bytes, PendingBlock] = {}
+        self._prefix_cache: dict[str, pb.PrefixRecord | None] = {}
+        self._load_head()
+
+    @classmethod
+    def open(cls, path: Path, genesis: Genesis, *, verify_signatures: bool = True) -> Ledger:
+        """Open the ledger at `path`, creating it from `genesis` if it is new.
+
+        `verify_signatures=False` trusts every tx signature (benchmarks and tools that
+        replay a chain already verified); a node always verifies.
+        """
+        db = open_db(path)
+        try:
+            stored = db.get(schema.META_GENESIS_HASH)
+            if stored is None:
+                _write_genesis_state(db, genesis)
+            elif stored != genesis.genesis_hash:
+                raise SparkError(
+                    ErrorCode.INVALID_GENESIS,
+                    f"{path}: the ledger was created from genesis {stored.hex()}, "
+                    f"the genesis given has hash {genesis.genesis_hash.hex()}",
+                )
+            return cls(db, genesis, verify_signatures=verify_signatures)
+        except BaseException:
+            db.close()
+            raise
+
+    def close(self) -> None:
+        self._pending.clear()
+        if not self._db.closed:
+            self._db.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- execution ----
+
+    def build_block(
+        self,
+        txs: Iterable[pb.SignedTx],
+        time_ms: int,
+        proposer: bytes,
+        last_commit: pb.CommitCertificate | None = None,
+    ) -> BuiltBlock:
+        """Execute `txs` in order on a fresh overlay, dropping each one that breaks a rule
+        (returned in `rejected` with its error), and build the next block.
+
+        `time_ms` is raised to one more than the previous block's time when the clock is
+        behind it, so a proposer never builds a block its peers must refuse. With no
+        `last_commit`, the stored certificate of the previous block is used.
+        """
+        parent = self._parent()
+        if proposer not in parent.validators:
+            raise SparkError(ErrorCode.INVALID_ARGUMENT, "proposer is not a validator")
+        time_ms = max(time_ms, parent.time_ms + 1)
+        if last_commit is None and parent.height > 0:
+            last_commit = self._certificate(parent.height)
+        if parent.height == 0:
+            last_commit = None
+        execution = self._execute(parent.height + 1, time_ms, txs, drop_invalid=True)
+        header = blocks.build_header(
+            parent, time_ms, proposer, last_commit, execution.tx_ids, execution.tree.root
+        )
+        blocks.check_last_commit(header, last_commit, parent)
+        if last_commit is not None:
+            self._check_last_commit_quorum(last_commit)
+        block = pb.Block(header=blocks.encode_header(header), txs=execution.included)
+        if last_commit is not None:
+            block.last_commit.CopyFrom(last_commit)
+        block_bytes = block.SerializeToString(deterministic=True)
+        pending = self._pending_block(block, block_bytes, header, execution)
+        return BuiltBlock(block, block_bytes, pending.block_hash, pending, execution.rejected)
+
+    def validate_block(self, block_bytes: bytes) -> PendingBlock:
+        """Check a received block against the last committed one by re-executing it.
+
+        Raises SparkError(INVALID_BLOCK, "<field>: expected X got Y") on the first field
+        that does not match. Validating the same block again returns the same result
+        without executing it twice.
+        """
+        decoded = blocks.decode_block(block_bytes)
+        cached = self._pending.get(decoded.block_hash)
+        if (
+            cached is not None
+            and cached.height == self.height + 1
+            and cached.block_bytes == block_bytes
+        ):
+            return cached
+        parent = self._parent()
+        header = decoded.header
+        blocks.check_linkage(header, parent)
+        blocks.check_last_commit(header, decoded.last_commit, parent)
+        if decoded.last_commit is not None:
+            self._check_last_commit_quorum(decoded.last_commit)
+        try:
+            execution = self._execute(
+                header.height, header.time_ms, decoded.block.txs, drop_invalid=False
+            )
+        except SparkError as error:
+            raise SparkError(ErrorCode.INVALID_BLOCK, error.message) from error
+        blocks.check_results(header, execution.tx_ids, execution.tree.root)
+        return self._pending_block(decoded.block, block_bytes, header, execution)
+
+    def commit_block(self, pending: PendingBlock, certificate: pb.CommitCertificate) -> None:
+        """Write the block, its certificate and every change it makes in one synced batch."""
+        if pending.height != self.height + 1 or pending.header.prev_hash != self.last_block_hash:
+            raise SparkError(
+                ErrorCode.INVALID_BLOCK,
+                f"pending block {pending.height} does not follow the last committed block "
+                f"{self.height} ({self.last_block_hash.hex()})",
+            )
+        if certificate.height != pending.height or certificate.block_hash != pending.block_hash:
+            raise SparkError(
+                ErrorCode.INVALID_CERTIFICATE,
+                f"certificate is for block {certificate.height} "
+                f"({certificate.block_hash.hex()}), not block {pending.height} "
+                f"({pending.block_hash.hex()})",
+            )
+        height = pending.height
+        with self._db.write_batch(sync=True) as batch:
+            put = batch.put
+            for key, value in pending.writes.puts:
+                put(key, value)
+            tree_prefix = schema.TREE_NODE
+            for node_hash, node in pending.new_tree_nodes.items():
+                put(tree_prefix + node_hash, node)
+            location = schema.tx_location
+            for index, the_tx_id in enumerate(pending.tx_ids):
+                put(schema.tx_key(the_tx_id), location(height, index))
+            put(schema.block_key(height), pending.block_bytes)
+            put(schema.block_hash_key(pending.block_hash), schema.height_bytes(height))
+            put(
+                schema.certificate_key(height),
+                certificate.SerializeToString(deterministic=True),
+            )
+            put(
+                schema.META_HEAD,
+                schema.head_bytes(height, pending.block_hash, pending.header.state_root),
+            )
+        self._prefix_cache.update(pending.writes.changed_prefixes)
+        self._pending.clear()
+        stored_certificate = pb.CommitCertificate()
+        stored_certificate.CopyFrom(certificate)
+        self._set_head(
+            height,
+            pending.block_hash,
+            pending.header.state_root,
+            pending.header,
+            stored_certificate,
+        )
+
+    def check_tx(
+        self, signed: pb.SignedTx, now_ms: int, verify_signature: bool = True
+    ) -> pb.TxBody:
+        """Would `signed` be accepted in the next block, timed `now_ms`? Raises if not."""
+        body = self._checked_body(signed, verify_signature)
+        overlay = Overlay(self._db, self._prefix_cache)
+        apply_tx(
+            overlay,
+            signed,
+            body,
+            self.height + 1,
+            now_ms,
+            root_authorities=self.genesis.root_authorities,
+        )
+        return body
+
+    def mark_signatures_verified(self, txs: Iterable[pb.SignedTx]) -> None:
+        """Note txs whose signatures the caller verified (the mempool does it in a thread
+        pool), so blocks holding them skip the check."""
+        for signed in txs:
+            self._remember_verified(_signature_key(signed))
+
+    # ---- internals ----
+
+    def _execute(
+        self, height: int, time_ms: int, txs: Iterable[pb.SignedTx], *, drop_invalid: bool
+    ) -> _Execution:
+        overlay = Overlay(self._db, self._prefix_cache)
+        included: list[pb.SignedTx] = []
+        tx_ids: list[bytes] = []
+        receipts: list[Receipt] = []
+        indexed: list[tuple[int, Receipt]] = []
+        rejected: list[tuple[pb.SignedTx, SparkError]] = []
+        roots = self.genesis.root_authorities
+        for position, signed in enumerate(txs):
+            try:
+                body = self._checked_body(signed, self.verify_signatures)
+                receipt = apply_tx(overlay, signed, body, height, time_ms, root_authorities=roots)
+            except SparkError as error:
+                if not drop_invalid:
+                    raise SparkError(
+                        error.code, f"tx {position} ({tx_id(signed).hex()}): {error}"
+                    ) from error
+                rejected.append((signed, error))
+                continue
+            indexed.append((len(included), receipt))
+            included.append(signed)
+            tx_ids.append(receipt.tx_id)
+            receipts.append(receipt)
+        writes = state_writes(overlay, height, indexed)
+        tree = smt.apply(self._tree_store, self.state_root, writes.tree_changes, self._tree_cache)
+        return _Execution(included, tx_ids, receipts, rejected, writes, tree)
+
+    def _pending_block(
+        self,
+        block: pb.Block,
+        block_bytes: bytes,
+        header: pb.BlockHeader,
+        execution: _Execution,
+    ) -> PendingBlock:
+        pending = PendingBlock(
+            height=header.height,
+            block=block,
+            block_bytes=block_bytes,
+            block_hash=blocks.block_hash(block.header),
+            header=header,
+            tx_ids=tuple(execution.tx_ids),
+            receipts=tuple(execution.receipts),
+            writes=execution.writes,
+            new_tree_nodes=execution.tree.new_nodes,
+        )
+        pending_blocks = self._pending
+        if len(pending_blocks) >= MAX_PENDING_BLOCKS:
+            # a proposer spamming blocks for one height must not grow memory without bound
+            del pending_blocks[next(iter(pending_blocks))]
+        pending_blocks[pending.block_hash] = pending
+        return pending
+
+    def _checked_body(self, signed: pb.SignedTx, verify_signature: bool) -> pb.TxBody:
+        if not verify_signature:
+            return check_envelope(signed, self.chain_id, verify_signature=False)
+        signature_key = _signature_key(signed)
+        if signature_key in self._verified:
+            return check_envelope(signed, self.chain_id, verify_signature=False)
+        body = check_envelope(signed, self.chain_id, verify_signature=True)
+        self._remember_verified(signature_key)
+        return body
+
+    def _remember_verified(self, signature_key: bytes) -> None:
+        verified = self._verified
+        if len(verified) >= VERIFIED_SIGNATURE_CACHE_ENTRIES:
+            for stale in list(verified)[: VERIFIED_SIGNATURE_CACHE_ENTRIES // 2]:
+                del verified[stale]
+        verified[signature_key] = None
+
+    def _check_last_commit_quorum(self, last_commit: pb.CommitCertificate) -> None:
+        """The certificate in a block must commit the parent: either it is the one this
+        ledger stored for the parent, or a quorum of the validators signed it (the proposer
+        may have collected a different quorum of precommits for the same block)."""
+        stored = self._certificate(last_commit.height)
+        if stored is not None and blocks.certificate_hash(stored) == blocks.certificate_hash(
+            last_commit
+        ):
+            return
+        try:
+            blocks.verify_commit_certificate(self.chain_id, self.validators, last_commit)
+        except SparkError as error:
+            raise SparkError(ErrorCode.INVALID_BLOCK, f"last_commit: {error.message}") from error
+
+
+def _signature_key(signed: pb.SignedTx) -> bytes:
+    return tx_id(signed) + signed.signer + signed.signature
+
+
+def _write_genesis_state(db: plyvel.DB, genesis: Genesis) -> None:
+    """Height 0: the genesis prefixes, their state root and the genesis hash, in one batch."""
+    overlay = Overlay(db)
+    apply_genesis(overlay, genesis)
+    writes = state_writes(overlay, 0, [])
+    tree = smt.apply(TreeNodeStore(db), smt.EMPTY_ROOT, writes.tree_changes)
+    with db.write_batch(sync=True) as batch:
+        for key, value in writes.puts:
+            batch.put(key, value)
+        for node_hash, node in tree.new_nodes.items():
+            batch.put(schema.tree_node_key(node_hash), node)
+        batch.put(schema.META_SCHEMA_VERSION, schema.SCHEMA_VERSION)
+        batch.put(schema.META_GENESIS_HASH, genesis.genesis_hash)
+        batch.put(schema.META_HEAD, schema.head_bytes(0, genesis.genesis_hash, tree.root))

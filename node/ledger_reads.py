@@ -1,0 +1,292 @@
+"""Reads of the latest committed state and of the chain (the read half of node/ledger.py).
+
+Every answer comes from LevelDB at the last committed block: records, proofs against the
+last header's state root, history, listings by prefix, blocks, txs and per-block changes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Collection
+
+import plyvel
+
+from identifiers.errors import ErrorCode, SparkError
+from identifiers.handle import parse_identifier, parse_prefix
+from identifiers.limits import DEFAULT_LIST_PAGE_SIZE, MAX_LIST_PAGE_SIZE
+from identifiers.tx import decode_body, tx_id
+from node import blocks, schema, smt
+from node.genesis import Genesis
+from node.overlay import CHANGE_RECORD, decode_changes
+from node.records import decode_prefix, decode_record, filter_values
+from node.storage import TreeNodeStore, key_after_prefix
+from proto import api_pb2
+from proto import types_pb2 as pb
+
+
+class LedgerReads:
+    """Chain head and read queries; `Ledger` adds execution and commit on top."""
+
+    def __init__(self, db: plyvel.DB, genesis: Genesis) -> None:
+        self._db = db
+        self.genesis = genesis
+        self.chain_id = genesis.chain_id
+        self.validators: list[bytes] = genesis.validator_keys
+        self._validators_hash = blocks.validators_hash(self.validators)
+        self._tree_store = TreeNodeStore(db)
+        self._tree_cache = smt.NodeCache()
+        self.height = 0
+        self.last_block_hash = genesis.genesis_hash
+        self.state_root = smt.EMPTY_ROOT
+        self._last_header: pb.BlockHeader | None = None
+        self._last_header_bytes = b""
+        self._last_certificate: pb.CommitCertificate | None = None
+
+    @property
+    def db(self) -> plyvel.DB:
+        """The LevelDB itself, for read-only tools (node/chain_check.py)."""
+        return self._db
+
+    # ---- the head ----
+
+    def _load_head(self) -> None:
+        raw = self._db.get(schema.META_HEAD)
+        if raw is None:
+            raise SparkError(ErrorCode.STORAGE_CORRUPT, "ledger has no head record")
+        height, block_hash, state_root = schema.head_from_bytes(raw)
+        header = None
+        certificate = None
+        if height > 0:
+            header = pb.BlockHeader.FromString(self._read_block(height)[0].header)
+            certificate = self._certificate(height)
+        self._set_head(height, block_hash, state_root, header, certificate)
+
+    def _set_head(
+        self,
+        height: int,
+        block_hash: bytes,
+        state_root: bytes,
+        header: pb.BlockHeader | None,
+        certificate: pb.CommitCertificate | None,
+    ) -> None:
+        self.height = height
+        self.last_block_hash = block_hash
+        self.state_root = state_root
+        self._last_header = header
+        self._last_header_bytes = b"" if header is None else blocks.encode_header(header)
+        # every proof carries it: keep it decoded rather than read it per request
+        self._last_certificate = certificate
+
+    def last_header(self) -> pb.BlockHeader | None:
+        """The header of the last committed block (None before block 1)."""
+        if self._last_header is None:
+            return None
+        return pb.BlockHeader.FromString(self._last_header_bytes)
+
+    @property
+    def last_block_time_ms(self) -> int:
+        if self._last_header is None:
+            return self.genesis.genesis_time_ms
+        return self._last_header.time_ms
+
+    def _parent(self) -> blocks.Parent:
+        return blocks.Parent(
+            chain_id=self.chain_id,
+            height=self.height,
+            block_hash=self.last_block_hash,
+            time_ms=self.last_block_time_ms,
+            validators=tuple(self.validators),
+            validators_hash=self._validators_hash,
+        )
+
+    def _certificate(self, height: int) -> pb.CommitCertificate | None:
+        raw = self._db.get(schema.certificate_key(height))
+        return None if raw is None else blocks.decode_certificate(raw)
+
+    # ---- state ----
+
+    def resolve(
+        self, identifier: str, types: Collection[str] = (), indexes: Collection[int] = ()
+    ) -> pb.Record:
+        """The record of `identifier`, keeping only the values asked for (Handle filters:
+        a value is kept when its type is in `types` or its index in `indexes`)."""
+        key = parse_identifier(identifier).key
+        raw = self._db.get(schema.record_key(key))
+        if raw is None:
+            raise SparkError(ErrorCode.NOT_FOUND, f"identifier {identifier} is not registered")
+        record = decode_record(raw)
+        if types or indexes:
+            return filter_values(record, types, indexes)
+        return record
+
+    def resolve_with_proof(self, identifier: str) -> tuple[pb.Record | None, api_pb2.ResolveProof]:
+        """The record (None when absent) and the proof of that answer at the last block:
+        record bytes, the tree path to the header's state root, the header and the
+        certificate that committed it. Before block 1 there is no header to prove against.
+        """
+        key = parse_identifier(identifier).key
+        if self.height == 0:
+            raise SparkError(
+                ErrorCode.UNAVAILABLE, "no block is committed yet: nothing to prove against"
+            )
+        raw = self._db.get(schema.record_key(key))
+        state_proof = smt.prove(
+            self._tree_store, self.state_root, schema.record_tree_key(key), self._tree_cache
+        )
+        proof = api_pb2.ResolveProof(
+            record_bytes=raw or b"", state_proof=state_proof, header=self._last_header_bytes
+        )
+        if self._last_certificate is not None:
+            proof.commit.CopyFrom(self._last_certificate)
+        return (None if raw is None else decode_record(raw)), proof
+
+    def history(self, identifier: str, limit: int = 0) -> list[api_pb2.HistoryEntry]:
+        """Every change of `identifier`, oldest first; with a `limit`, the latest `limit`."""
+        key = parse_identifier(identifier).key
+        if limit < 0:
+            raise SparkError(ErrorCode.INVALID_ARGUMENT, f"limit must be 0 or more, got {limit}")
+        scan = self._db.iterator(prefix=schema.history_range(key), include_key=False, reverse=True)
+        raws = []
+        for raw in scan:
+            raws.append(raw)
+            if limit and len(raws) == limit:
+                break
+        if not raws:
+            raise SparkError(ErrorCode.NOT_FOUND, f"identifier {identifier} is not registered")
+        return [api_pb2.HistoryEntry.FromString(raw) for raw in reversed(raws)]
+
+    def list_identifiers(
+        self, prefix: str, page_size: int = DEFAULT_LIST_PAGE_SIZE, page_token: str = ""
+    ) -> tuple[list[pb.Record], str]:
+        """The records directly under `prefix`, in key order, one page at a time.
+
+        Returns the page and the token of the next one ("" after the last page). A page
+        size of 0 means the default; above MAX_LIST_PAGE_SIZE it is lowered to it.
+        """
+        parsed = parse_prefix(prefix)
+        if page_size < 0:
+            raise SparkError(
+                ErrorCode.INVALID_ARGUMENT, f"page_size must be 0 or more, got {page_size}"
+            )
+        page_size = min(page_size or DEFAULT_LIST_PAGE_SIZE, MAX_LIST_PAGE_SIZE)
+        if self._db.get(schema.prefix_key(parsed.key)) is None:
+            raise SparkError(ErrorCode.NOT_FOUND, f"prefix {prefix} does not exist")
+        range_start = schema.records_under_prefix(parsed.key)
+        start = range_start
+        if page_token:
+            after = schema.record_key(_decode_page_token(page_token))
+            if not after.startswith(range_start):
+                raise SparkError(
+                    ErrorCode.INVALID_ARGUMENT, f"page_token does not belong to prefix {prefix}"
+                )
+            # keys never contain NUL, so this is the first key after the last one returned
+            start = after + schema.SEPARATOR
+        page: list[tuple[bytes, bytes]] = []
+        more = False
+        for item in self._db.iterator(start=start, stop=key_after_prefix(range_start)):
+            if len(page) == page_size:
+                more = True
+                break
+            page.append(item)
+        records = [decode_record(raw) for _, raw in page]
+        next_token = _encode_page_token(page[-1][0][len(schema.RECORD) :]) if more else ""
+        return records, next_token
+
+    def prefix_info(self, prefix: str) -> tuple[pb.PrefixRecord, list[str]]:
+        """A prefix record and the display forms of its direct child prefixes, in key order."""
+        parsed = parse_prefix(prefix)
+        raw = self._db.get(schema.prefix_key(parsed.key))
+        if raw is None:
+            raise SparkError(ErrorCode.NOT_FOUND, f"prefix {prefix} does not exist")
+        children = []
+        scan = self._db.iterator(
+            prefix=schema.prefix_children_range(parsed.key), include_value=False
+        )
+        for child_index_key in scan:
+            child_key = child_index_key.split(schema.SEPARATOR, 1)[1]
+            child = self._db.get(schema.PREFIX + child_key)
+            if child is None:
+                raise SparkError(
+                    ErrorCode.STORAGE_CORRUPT, f"child prefix {child_key!r} has no record"
+                )
+            children.append(decode_prefix(child).prefix)
+        return decode_prefix(raw), children
+
+    # ---- chain ----
+
+    def get_block(self, height: int) -> tuple[pb.Block, bytes, pb.CommitCertificate | None]:
+        """The block at `height`, its bytes as committed and the certificate that committed
+        it."""
+        if not 1 <= height <= self.height:
+            raise SparkError(
+                ErrorCode.NOT_FOUND, f"no block at height {height} (the chain has {self.height})"
+            )
+        block, raw = self._read_block(height)
+        return block, raw, self._certificate(height)
+
+    def _read_block(self, height: int) -> tuple[pb.Block, bytes]:
+        raw = self._db.get(schema.block_key(height))
+        if raw is None:
+            raise SparkError(ErrorCode.STORAGE_CORRUPT, f"block {height} is missing")
+        return pb.Block.FromString(raw), raw
+
+    def block_height(self, block_hash: bytes) -> int:
+        raw = self._db.get(schema.block_hash_key(block_hash))
+        if raw is None:
+            raise SparkError(ErrorCode.NOT_FOUND, f"no block with hash {block_hash.hex()}")
+        return schema.height_from_bytes(raw)
+
+    def get_tx(self, the_tx_id: bytes) -> tuple[pb.SignedTx, int, int]:
+        """A committed tx with its block height and index in that block."""
+        raw = self._db.get(schema.tx_key(the_tx_id))
+        if raw is None:
+            raise SparkError(ErrorCode.NOT_FOUND, f"no committed tx with id {the_tx_id.hex()}")
+        height, index = schema.tx_location_from_bytes(raw)
+        block, _, _ = self.get_block(height)
+        return block.txs[index], height, index
+
+    def changes_at(self, height: int) -> list[api_pb2.ChangeEvent]:
+        """What block `height` changed, in block order (for watch streams)."""
+        block, _, _ = self.get_block(height)
+        raw = self._db.get(schema.changes_key(height))
+        if raw is None:
+            raise SparkError(ErrorCode.STORAGE_CORRUPT, f"block {height} has no change list")
+        events = []
+        tx_ids: dict[int, bytes] = {}
+        for tx_index, kind, key in decode_changes(raw):
+            signed = block.txs[tx_index]
+            if tx_index not in tx_ids:
+                tx_ids[tx_index] = tx_id(signed)
+            event = api_pb2.ChangeEvent(height=height, tx_id=tx_ids[tx_index])
+            if kind == CHANGE_RECORD:
+                entry_raw = self._db.get(schema.history_key(key, height, tx_index))
+                if entry_raw is None:
+                    raise SparkError(
+                        ErrorCode.STORAGE_CORRUPT, f"no history of {key} at block {height}"
+                    )
+                entry = api_pb2.HistoryEntry.FromString(entry_raw)
+                event.operation = entry.operation
+                event.identifier = entry.record.identifier
+                event.prefix = entry.record.identifier.split("/", 1)[0]
+                event.record.CopyFrom(entry.record)
+            else:
+                prefix_raw = self._db.get(schema.prefix_key(key))
+                if prefix_raw is None:
+                    raise SparkError(ErrorCode.STORAGE_CORRUPT, f"prefix {key} has no record")
+                event.operation = decode_body(signed.body).WhichOneof("op") or ""
+                event.prefix = decode_prefix(prefix_raw).prefix
+            events.append(event)
+        return events
+
+
+def _encode_page_token(last_key: bytes) -> str:
+    return base64.urlsafe_b64encode(last_key).decode("ascii").rstrip("=")
+
+
+def _decode_page_token(token: str) -> str:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        return raw.decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise SparkError(ErrorCode.INVALID_ARGUMENT, "page_token is not a valid token") from None

@@ -1,0 +1,169 @@
+"""Execution of one block on an in-memory overlay over the committed state (DESIGN §5).
+
+Consensus may execute several proposals for one height (one per round) and discard all
+but the decided one. Each execution gets its own `Overlay`: reads fall through to LevelDB,
+writes stay in dicts, and nothing reaches LevelDB until the decided block's overlay is
+turned into `BlockWrites` and written in one batch -- the block is never executed twice.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import plyvel
+
+from node import schema
+from node.records import decode_prefix, decode_record, encode_prefix, encode_record
+from node.rules import Receipt
+from proto import api_pb2
+from proto import types_pb2 as pb
+
+# committed prefix records kept decoded; there are few prefixes and every tx reads one
+PREFIX_CACHE_ENTRIES = 10_000
+# change list entry: tx index, kind, key length (then the key in UTF-8)
+_CHANGE = struct.Struct(">IBH")
+CHANGE_RECORD = 1
+CHANGE_PREFIX = 2
+# field 6 (record), wire type 2 (length-delimited) of api.HistoryEntry
+_HISTORY_RECORD_TAG = b"\x32"
+
+
+class Overlay:
+    """A `StateView` (node/rules_state.py): committed state plus this block's writes.
+
+    `prefix_cache` is the ledger's cache of committed prefix records (every Register reads
+    its prefix): filled here with what LevelDB holds, updated by the ledger on commit.
+    """
+
+    def __init__(
+        self, db: plyvel.DB, prefix_cache: dict[str, pb.PrefixRecord | None] | None = None
+    ) -> None:
+        self._db = db
+        self._prefix_cache = prefix_cache if prefix_cache is not None else {}
+        self.records: dict[str, pb.Record] = {}
+        self.prefixes: dict[str, pb.PrefixRecord] = {}
+        self.tx_ids: set[bytes] = set()
+
+    def get_record(self, key: str) -> pb.Record | None:
+        record = self.records.get(key)
+        if record is not None:
+            return record
+        raw = self._db.get(schema.record_key(key))
+        return None if raw is None else decode_record(raw)
+
+    def put_record(self, key: str, record: pb.Record) -> None:
+        self.records[key] = record
+
+    def get_prefix(self, key: str) -> pb.PrefixRecord | None:
+        prefix = self.prefixes.get(key)
+        if prefix is not None:
+            return prefix
+        cache = self._prefix_cache
+        if key in cache:
+            return cache[key]
+        raw = self._db.get(schema.prefix_key(key))
+        committed = None if raw is None else decode_prefix(raw)
+        if len(cache) >= PREFIX_CACHE_ENTRIES:
+            cache.clear()
+        cache[key] = committed
+        return committed
+
+    def put_prefix(self, key: str, prefix: pb.PrefixRecord) -> None:
+        self.prefixes[key] = prefix
+
+    def has_tx(self, tx_id: bytes) -> bool:
+        return tx_id in self.tx_ids or self._db.get(schema.tx_key(tx_id)) is not None
+
+    def add_tx(self, tx_id: bytes) -> None:
+        self.tx_ids.add(tx_id)
+
+    def committed_prefix_exists(self, key: str) -> bool:
+        return self._db.get(schema.prefix_key(key)) is not None
+
+
+@dataclass(slots=True)
+class BlockWrites:
+    """Every LevelDB put a block makes, except its certificate and the head pointer (which
+    the commit adds), and the state tree changes they imply."""
+
+    puts: list[tuple[bytes, bytes]] = field(default_factory=list)
+    tree_changes: dict[bytes, bytes | None] = field(default_factory=dict)
+    changed_prefixes: dict[str, pb.PrefixRecord] = field(default_factory=dict)
+
+
+def _varint(number: int) -> bytes:
+    out = bytearray()
+    while number > 0x7F:
+        out.append((number & 0x7F) | 0x80)
+        number >>= 7
+    out.append(number)
+    return bytes(out)
+
+
+def state_writes(
+    overlay: Overlay, height: int, receipts: Sequence[tuple[int, Receipt]]
+) -> BlockWrites:
+    """Records, prefixes, children index, history, change list and tree changes.
+
+    `receipts` are (tx index in block, receipt) of every applied tx, in block order. Each
+    record version is serialized once: the same bytes go to the record slot, the history
+    entry and the state tree.
+    """
+    writes = BlockWrites()
+    puts = writes.puts
+    encoded: dict[int, bytes] = {}  # id(record) -> bytes; receipts share the overlay's objects
+    changes = bytearray()
+    for tx_index, receipt in receipts:
+        entry_head = api_pb2.HistoryEntry(
+            height=receipt.height,
+            time_ms=receipt.time_ms,
+            tx_id=receipt.tx_id,
+            operation=receipt.operation,
+            signer=receipt.signer,
+        ).SerializeToString()
+        location = schema.tx_location(receipt.height, tx_index)
+        for record in receipt.records:
+            record_bytes = encode_record(record)
+            encoded[id(record)] = record_bytes
+            key_bytes = record.key.encode("utf-8")
+            puts.append(
+                (
+                    schema.HISTORY + key_bytes + schema.SEPARATOR + location,
+                    entry_head + _HISTORY_RECORD_TAG + _varint(len(record_bytes)) + record_bytes,
+                )
+            )
+            changes += _CHANGE.pack(tx_index, CHANGE_RECORD, len(key_bytes)) + key_bytes
+        for prefix in receipt.prefixes:
+            key_bytes = prefix.key.encode("utf-8")
+            changes += _CHANGE.pack(tx_index, CHANGE_PREFIX, len(key_bytes)) + key_bytes
+    puts.append((schema.changes_key(height), bytes(changes)))
+    tree = writes.tree_changes
+    for key, record in overlay.records.items():
+        record_bytes = encoded.get(id(record)) or encode_record(record)
+        storage_key = schema.record_key(key)
+        puts.append((storage_key, record_bytes))
+        tree[schema.record_tree_key(key)] = record_bytes
+    for key, prefix in overlay.prefixes.items():
+        prefix_bytes = encode_prefix(prefix)
+        storage_key = schema.prefix_key(key)
+        puts.append((storage_key, prefix_bytes))
+        tree[schema.prefix_tree_key(key)] = prefix_bytes
+        if not overlay.committed_prefix_exists(key):
+            parent_key = key.rsplit(".", 1)[0] if "." in key else ""
+            puts.append((schema.prefix_child_key(parent_key, key), b""))
+        writes.changed_prefixes[key] = prefix
+    return writes
+
+
+def decode_changes(raw: bytes) -> list[tuple[int, int, str]]:
+    """(tx index, CHANGE_RECORD | CHANGE_PREFIX, key) in block order."""
+    out = []
+    offset = 0
+    while offset < len(raw):
+        tx_index, kind, size = _CHANGE.unpack_from(raw, offset)
+        offset += _CHANGE.size
+        out.append((tx_index, kind, raw[offset : offset + size].decode("utf-8")))
+        offset += size
+    return out

@@ -1,0 +1,176 @@
+"""Every LevelDB key layout of a node, in one place (DESIGN §5).
+
+One LevelDB holds one node's whole ledger. Each namespace is a single leading byte, so a
+namespace is one contiguous key range and a prefix scan never crosses into another one.
+Heights and tx indexes are big-endian so that byte order is numeric order.
+
+    m<name>                          chain metadata (head, genesis hash)
+    b<height:8>                      block bytes (serialized pb.Block)
+    c<height:8>                      certificate that committed the block at <height>
+    h<block hash:32>                 -> <height:8>
+    x<tx id:32>                      -> <height:8><index:4>
+    g<height:8>                      the block's change list (what changed, in order)
+    r<identifier key>                record bytes (serialized pb.Record)
+    p<prefix key>                    prefix record bytes (serialized pb.PrefixRecord)
+    k<parent key>\\0<child key>       prefix children index ("" is the parent of top-level)
+    y<identifier key>\\0<height:8><index:4>   history entry (serialized api.HistoryEntry)
+    t<node hash>                     sparse Merkle tree node
+
+Identifiers under a prefix need no index of their own: an identifier key is
+`<prefix key>/<suffix>`, so the records of prefix P are exactly the range `r<P>/`, in key
+order, and a listing page is one range scan. Keys never contain NUL (identifier and prefix
+grammar forbid control characters), which makes `\\0` a safe separator.
+
+The state tree key of a record or prefix is `smt.tree_key(namespace, key)` with the same
+namespace byte as its storage key, so a client can compute it from an identifier alone
+(node/proof.py).
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Final
+
+from node import smt
+
+META: Final = b"m"
+BLOCK: Final = b"b"
+CERTIFICATE: Final = b"c"
+BLOCK_HASH: Final = b"h"
+TX: Final = b"x"
+CHANGES: Final = b"g"
+RECORD: Final = b"r"
+PREFIX: Final = b"p"
+PREFIX_CHILD: Final = b"k"
+HISTORY: Final = b"y"
+TREE_NODE: Final = b"t"
+
+NAMESPACE_NAMES: Final = {
+    META: "chain metadata",
+    BLOCK: "block",
+    CERTIFICATE: "certificate",
+    BLOCK_HASH: "block hash index",
+    TX: "tx index",
+    CHANGES: "change list",
+    RECORD: "record",
+    PREFIX: "prefix",
+    PREFIX_CHILD: "prefix children index",
+    HISTORY: "history entry",
+    TREE_NODE: "state tree node",
+}
+
+META_HEAD: Final = META + b"head"
+META_GENESIS_HASH: Final = META + b"genesis"
+META_SCHEMA_VERSION: Final = META + b"schema"
+SCHEMA_VERSION: Final = b"1"
+
+SEPARATOR: Final = b"\x00"
+_HEIGHT = struct.Struct(">Q")
+_TX_LOCATION = struct.Struct(">QI")
+# head: height, last block hash, state root
+_HEAD = struct.Struct(">Q32s32s")
+
+
+def height_bytes(height: int) -> bytes:
+    return _HEIGHT.pack(height)
+
+
+def height_from_bytes(raw: bytes) -> int:
+    height: int = _HEIGHT.unpack(raw)[0]
+    return height
+
+
+def block_key(height: int) -> bytes:
+    return BLOCK + _HEIGHT.pack(height)
+
+
+def certificate_key(height: int) -> bytes:
+    return CERTIFICATE + _HEIGHT.pack(height)
+
+
+def block_hash_key(block_hash: bytes) -> bytes:
+    return BLOCK_HASH + block_hash
+
+
+def tx_key(tx_id: bytes) -> bytes:
+    return TX + tx_id
+
+
+def tx_location(height: int, index: int) -> bytes:
+    return _TX_LOCATION.pack(height, index)
+
+
+def tx_location_from_bytes(raw: bytes) -> tuple[int, int]:
+    height, index = _TX_LOCATION.unpack(raw)
+    return int(height), int(index)
+
+
+def changes_key(height: int) -> bytes:
+    return CHANGES + _HEIGHT.pack(height)
+
+
+def record_key(identifier_key: str) -> bytes:
+    return RECORD + identifier_key.encode("utf-8")
+
+
+def records_under_prefix(prefix_key: str) -> bytes:
+    """The key range holding every identifier directly under `prefix_key`."""
+    return RECORD + prefix_key.encode("utf-8") + b"/"
+
+
+def identifier_key_from_record_key(raw: bytes) -> str:
+    return raw[len(RECORD) :].decode("utf-8")
+
+
+def prefix_key(prefix: str) -> bytes:
+    return PREFIX + prefix.encode("utf-8")
+
+
+def prefix_child_key(parent_key: str, child_key: str) -> bytes:
+    return PREFIX_CHILD + parent_key.encode("utf-8") + SEPARATOR + child_key.encode("utf-8")
+
+
+def prefix_children_range(parent_key: str) -> bytes:
+    return PREFIX_CHILD + parent_key.encode("utf-8") + SEPARATOR
+
+
+def history_key(identifier_key: str, height: int, tx_index: int) -> bytes:
+    return history_range(identifier_key) + _TX_LOCATION.pack(height, tx_index)
+
+
+def history_range(identifier_key: str) -> bytes:
+    return HISTORY + identifier_key.encode("utf-8") + SEPARATOR
+
+
+def tree_node_key(node_hash: bytes) -> bytes:
+    return TREE_NODE + node_hash
+
+
+def record_tree_key(identifier_key: str) -> bytes:
+    """Where a record sits in the state tree: its key in the record namespace."""
+    return smt.tree_key(RECORD, identifier_key.encode("utf-8"))
+
+
+def prefix_tree_key(prefix: str) -> bytes:
+    return smt.tree_key(PREFIX, prefix.encode("utf-8"))
+
+
+def head_bytes(height: int, block_hash: bytes, state_root: bytes) -> bytes:
+    return _HEAD.pack(height, block_hash, state_root)
+
+
+def head_from_bytes(raw: bytes) -> tuple[int, bytes, bytes]:
+    height, block_hash, state_root = _HEAD.unpack(raw)
+    return int(height), bytes(block_hash), bytes(state_root)
+
+
+def describe_key(key: bytes) -> str:
+    """A storage key for people: its namespace and the readable part of the rest."""
+    name = NAMESPACE_NAMES.get(key[:1], f"unknown namespace {key[:1]!r}")
+    rest = key[1:]
+    if key[:1] in (RECORD, PREFIX, HISTORY, PREFIX_CHILD, META):
+        text = rest.split(SEPARATOR, 1)[0].decode("utf-8", errors="replace")
+        return f"{name} {text!r}"
+    if key[:1] in (BLOCK, CERTIFICATE, CHANGES) and len(rest) == _HEIGHT.size:
+        return f"{name} {height_from_bytes(rest)}"
+    return f"{name} {rest.hex()}"
