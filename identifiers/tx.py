@@ -46,14 +46,18 @@ def sign_body_bytes(body_bytes: bytes, key: SigningKey) -> pb.SignedTx:
     )
 
 
-def verify_signature(signed: pb.SignedTx) -> bool:
+def signature_is_valid(signed: pb.SignedTx) -> bool:
     return verify(signed.signer, TX_TAG, signed.body, signed.signature)
 
 
-def check_signed_tx(signed: pb.SignedTx, chain_id: str | None = None) -> pb.TxBody:
+def check_signed_tx(
+    signed: pb.SignedTx, chain_id: str | None = None, *, verify_signature: bool = True
+) -> pb.TxBody:
     """Check the envelope, the signature and (if given) the chain id; return the body.
 
-    Raises SparkError with TOO_LARGE, INVALID_TX, BAD_SIGNATURE or WRONG_CHAIN.
+    Raises SparkError with TOO_LARGE, INVALID_TX, BAD_SIGNATURE or WRONG_CHAIN. With
+    `verify_signature` False (a signature already verified, e.g. on mempool admission) the
+    signature's length is still checked but not the signature itself.
     """
     if len(signed.body) > MAX_TX_BYTES:
         raise SparkError(
@@ -70,7 +74,7 @@ def check_signed_tx(signed: pb.SignedTx, chain_id: str | None = None) -> pb.TxBo
             f"signature must be {SIGNATURE_BYTES} bytes, got {len(signed.signature)}",
         )
     body = decode_body(signed.body)
-    if not verify_signature(signed):
+    if verify_signature and not signature_is_valid(signed):
         raise SparkError(ErrorCode.BAD_SIGNATURE, "signature does not match signer and body")
     if chain_id is not None and body.chain_id != chain_id:
         raise SparkError(

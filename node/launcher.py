@@ -71,7 +71,7 @@ def running_pid(home: NodeHome) -> int | None:
         pid = int(home.pid_path.read_text().strip())
     except (FileNotFoundError, ValueError):
         return None
-    if pid <= 0 or not _alive(pid) or not _runs_home(pid, home):
+    if pid <= 0 or not process_alive(pid) or not _runs_home(pid, home):
         return None  # a stale file: the node died, or the pid now belongs to someone else
     return pid
 
@@ -178,7 +178,7 @@ def stop_nodes(homes: Iterable[NodeHome], grace_s: float = limits.NODE_STOP_GRAC
         running[home.root] = (home, pid)
     pids = [pid for _, pid in running.values()]
     _wait_for_exit(pids, grace_s)
-    stubborn = [pid for pid in pids if _alive(pid)]
+    stubborn = [pid for pid in pids if process_alive(pid)]
     for pid in stubborn:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
@@ -223,7 +223,8 @@ def _write_pid(home: NodeHome, pid: int) -> None:
     os.replace(temporary, home.pid_path)
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """True while `pid` runs (a zombie, even our own unreaped child, counts as gone)."""
     # reap our own exited children first: a zombie still "exists" for kill(pid, 0)
     try:
         reaped, _ = os.waitpid(pid, os.WNOHANG)
@@ -269,5 +270,5 @@ def _runs_home(pid: int, home: NodeHome) -> bool:
 
 def _wait_for_exit(pids: Sequence[int], timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
-    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+    while any(process_alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(POLL_INTERVAL_S)

@@ -30,9 +30,9 @@ from google.protobuf.message import Message
 
 from identifiers.bid import bid_from_public_key
 from identifiers.errors import ErrorCode, SparkError
-from identifiers.keys import PUBLIC_KEY_BYTES, SIGNATURE_BYTES
-from identifiers.limits import MAX_TX_BYTES, MAX_TX_EXPIRY_AHEAD_MS
-from identifiers.tx import check_signed_tx, decode_body, tx_id
+from identifiers.keys import PUBLIC_KEY_BYTES
+from identifiers.limits import MAX_TX_EXPIRY_AHEAD_MS
+from identifiers.tx import check_signed_tx, tx_id
 from node import rules_prefixes, rules_records
 from node.rules_ops import TxContext
 from node.rules_state import MemoryState, StateView, TxScratch
@@ -93,28 +93,7 @@ def check_envelope(signed: pb.SignedTx, chain_id: str, verify_signature: bool = 
     Raises TOO_LARGE, INVALID_TX, BAD_SIGNATURE or WRONG_CHAIN. With `verify_signature`
     False the signature's length is still checked but not the signature itself.
     """
-    if verify_signature:
-        return check_signed_tx(signed, chain_id)
-    if len(signed.body) > MAX_TX_BYTES:
-        raise SparkError(
-            ErrorCode.TOO_LARGE,
-            f"tx body is {len(signed.body)} bytes, at most {MAX_TX_BYTES} allowed",
-        )
-    if len(signed.signer) != PUBLIC_KEY_BYTES:
-        raise SparkError(
-            ErrorCode.INVALID_TX, f"signer must be a 32-byte public key, got {len(signed.signer)}"
-        )
-    if len(signed.signature) != SIGNATURE_BYTES:
-        raise SparkError(
-            ErrorCode.BAD_SIGNATURE,
-            f"signature must be {SIGNATURE_BYTES} bytes, got {len(signed.signature)}",
-        )
-    body = decode_body(signed.body)
-    if body.chain_id != chain_id:
-        raise SparkError(
-            ErrorCode.WRONG_CHAIN, f"tx is for chain {body.chain_id!r}, this is {chain_id!r}"
-        )
-    return body
+    return check_signed_tx(signed, chain_id, verify_signature=verify_signature)
 
 
 def check_expiry(expires_at_ms: int, block_time_ms: int) -> None:

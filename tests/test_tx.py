@@ -17,9 +17,9 @@ from identifiers.tx import (
     TxBuilder,
     check_signed_tx,
     sign_body_bytes,
+    signature_is_valid,
     tx_id,
     value,
-    verify_signature,
 )
 from proto import types_pb2 as pb
 
@@ -56,7 +56,7 @@ def test_flipping_any_bit_of_the_body_fails() -> None:
         tampered = pb.SignedTx(
             body=flipped(signed.body, bit), signer=signed.signer, signature=signed.signature
         )
-        assert not verify_signature(tampered), bit
+        assert not signature_is_valid(tampered), bit
         with pytest.raises(SparkError) as caught:
             check_signed_tx(tampered, CHAIN)
         # a flip may also break the encoding, which is refused before the signature
@@ -69,7 +69,7 @@ def test_flipping_any_bit_of_the_signature_fails() -> None:
         tampered = pb.SignedTx(
             body=signed.body, signer=signed.signer, signature=flipped(signed.signature, bit)
         )
-        assert not verify_signature(tampered), bit
+        assert not signature_is_valid(tampered), bit
         with pytest.raises(SparkError) as caught:
             check_signed_tx(tampered, CHAIN)
         assert caught.value.code is ErrorCode.BAD_SIGNATURE, bit
@@ -99,7 +99,7 @@ def test_a_tx_for_another_chain_is_wrong_chain() -> None:
 def test_a_signature_made_under_another_domain_tag_fails(tag: bytes) -> None:
     body = registration().body
     signed = pb.SignedTx(body=body, signer=KEY.public_key, signature=KEY.sign(tag, body))
-    assert not verify_signature(signed)
+    assert not signature_is_valid(signed)
     with pytest.raises(SparkError) as caught:
         check_signed_tx(signed, CHAIN)
     assert caught.value.code is ErrorCode.BAD_SIGNATURE
@@ -120,7 +120,7 @@ def test_the_body_is_checked_as_sent_never_re_serialized() -> None:
     canonical = pb.SignedTx(
         body=decoded.SerializeToString(), signer=signed.signer, signature=signed.signature
     )
-    assert not verify_signature(canonical)
+    assert not signature_is_valid(canonical)
 
 
 @pytest.mark.parametrize(

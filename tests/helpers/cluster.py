@@ -23,6 +23,7 @@ import grpc
 from identifiers.keys import SigningKey
 from node import keystore
 from node.home import NodeHome
+from node.launcher import process_alive as _alive
 from node.launcher import running_pid
 from proto import api_pb2, api_pb2_grpc
 from proto import types_pb2 as pb
@@ -217,21 +218,3 @@ class Cluster:
 
     def root_key(self) -> SigningKey:
         return keystore.read_key_file(Path(self.root_key_file))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        reaped, _ = os.waitpid(pid, os.WNOHANG)
-        if reaped == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    try:
-        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
