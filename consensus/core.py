@@ -10,9 +10,11 @@ Departures from the paper, each for a reason:
 - id(v) is `Application.value_hash(v)`; the lock, with v and its prevotes, is kept in the
   last-signed record, so that it survives restarts.
 - A validator's second vote in one step (evidence of equivocation) also counts towards the
-  value it names, once per validator and value: the paper counts messages, and its
-  liveness needs all correct processes with the same messages to see the same quorums
-  (a coalition sending "for" to some and "nil" to others stalled rounds in the simulator).
+  value it names (nil or a value proposed in that round), once per validator and value,
+  so a tally still counts distinct signers and two quorums of one step still share a
+  correct signer. The paper counts messages, and its liveness needs all correct processes
+  with the same messages to see the same quorums (a coalition sending "for" to some and
+  "nil" to others stalled rounds in the simulator).
 - Line 49 takes v from any signed proposal of this height whose hash the precommits name:
   the quorum on id(v) is what makes the decision safe, not the round v was proposed in.
 - The signer refuses to sign anything at or before its last (height, round, step) unless it
@@ -346,7 +348,10 @@ class ConsensusCore:
             self._buffer(proposal, proposal.proposer, verified)
             return
         round_ = proposal.round
-        if round_ < 0 or round_ > self.round + MAX_ROUNDS_AHEAD or round_ > MAX_ROUND:
+        # only up to the next round: a proposal carries a whole block, and one byzantine
+        # proposer could otherwise make us hold MAX_PROPOSALS_PER_ROUND of them for every
+        # round it leads up to MAX_ROUNDS_AHEAD (the relay offers a dropped one again)
+        if round_ < 0 or round_ > self.round + 1 or round_ > MAX_ROUND:
             return
         if proposal.proposer != self._proposer(self.height, round_):
             return
@@ -371,9 +376,11 @@ class ConsensusCore:
         It is evidence, and it also counts towards its own value (each validator at most
         once per value): the paper counts messages, and its liveness argument needs every
         correct process that received the same messages to see the same quorums, whichever
-        of an equivocator's votes each received first. Votes for values no signed proposal
-        of this height carried are not kept (gossip offers them again once one arrives),
-        which bounds what an equivocator can make us store.
+        of an equivocator's votes each received first. Only votes for nil or for a value
+        proposed in that same round are kept: only those can reach a quorum that includes
+        correct votes (lines 22-36 vote only for the round's proposal), and this bounds
+        what an equivocator makes us keep to a few votes per round (gossip offers a vote
+        again once the proposal it names has arrived).
         """
         key = (int(vote.type), vote.validator, vote.block_hash)
         if key in log.extras:
@@ -381,7 +388,7 @@ class ConsensusCore:
         if not verified and not self._authentic.vote(vote):
             return
         self._equivocation(prior, vote)
-        if vote.block_hash != NIL and vote.block_hash not in self._values:
+        if vote.block_hash != NIL and vote.block_hash not in log.proposals:
             return
         log.add_extra(vote, self.quorum)
         if log.commit_hash is not None and log not in self._committable:

@@ -1,0 +1,133 @@
+"""Findings of a review of the consensus core against Algorithm 1 of "The latest gossip on
+BFT consensus": bounds on what one byzantine validator can make a core keep, and rules
+that no other test could fail on (a core that broke them passed the whole suite)."""
+
+from __future__ import annotations
+
+from consensus_builders import (
+    Cluster,
+    CountingApp,
+    evidence,
+    feed,
+    persisted,
+    sent,
+    sent_votes,
+)
+
+from consensus import NIL, Proposal, Step, Timeout, Vote, VoteType
+from consensus.lastsigned import NO_LOCK, GuardedSigner
+from consensus.signbytes import chain_prefix
+from identifiers.limits import MAX_PROPOSALS_PER_ROUND, MAX_ROUNDS_AHEAD
+
+PREVOTE, PRECOMMIT = VoteType.PREVOTE, VoteType.PRECOMMIT
+
+
+def test_proposals_for_rounds_beyond_the_next_are_not_kept():
+    # one byzantine proposer signs the most proposals it may for every round it leads up
+    # to MAX_ROUNDS_AHEAD: a core must not hold them all (with blocks of megabytes, that
+    # was gigabytes for the rest of the height, since one validator cannot move our round)
+    cluster = Cluster(4)
+    core = cluster.core(0)
+    core.start(1)
+    byzantine = 2  # leads rounds 1, 5, 9, ... of height 1
+    flood = [
+        cluster.proposal(1, r, b"%d/%d|" % (r, k) + bytes(1000))
+        for r in range(1, MAX_ROUNDS_AHEAD + 1)
+        if cluster.proposer_index(1, r) == byzantine
+        for k in range(MAX_PROPOSALS_PER_ROUND)
+    ]
+    feed(core, flood)
+    assert core.round == 0
+    kept = [m for m in core.height_messages() if isinstance(m, Proposal)]
+    assert {p.round for p in kept} == {1}  # the next round only
+    assert len(kept) == MAX_PROPOSALS_PER_ROUND
+
+
+def test_a_dropped_proposal_of_a_later_round_is_taken_when_offered_again_there():
+    cluster = Cluster(4)
+    core = cluster.core(0)
+    core.start(1)
+    v = cluster.proposal(1, 5, b"v")
+    assert core.on_proposal(v) == []  # round 5 is too far ahead of round 0
+    feed(core, cluster.votes([1, 3], PREVOTE, 1, 5))  # f+1 in round 5: line 55
+    assert (core.round, core.step) == (5, Step.PROPOSE)
+    effects = core.on_proposal(v)  # the relay offers it again
+    assert [x.block_hash for x in sent_votes(effects, PREVOTE)] == [v.block_hash]
+
+
+def test_an_equivocator_cannot_make_a_core_keep_a_vote_per_value_and_round():
+    # a validator's further votes of a step count for the value they name (deviation (a));
+    # only values proposed in that very round can gather a quorum with correct votes, so
+    # only those are kept, else one validator makes us keep rounds x values x 2 votes
+    cluster = Cluster(4)
+    core = cluster.core(0)
+    core.start(1)
+    byzantine = 2  # proposer of height 1 round 1
+    proposals = [cluster.proposal(1, 1, b"v%d" % k) for k in range(MAX_PROPOSALS_PER_ROUND)]
+    feed(core, proposals)
+    rounds = 40
+    effects = []
+    for r in range(rounds):
+        for kind in (PREVOTE, PRECOMMIT):
+            effects += core.on_vote(cluster.vote(byzantine, kind, 1, r, NIL))
+            effects += feed(
+                core, [cluster.vote(byzantine, kind, 1, r, p.block_hash) for p in proposals]
+            )
+    assert core.round == 0  # one validator alone cannot move us on
+    votes = [m for m in core.height_messages() if isinstance(m, Vote)]
+    # the first vote of each (round, type), and in round 1 one more per proposed value
+    assert len(votes) == 2 * rounds + 2 * MAX_PROPOSALS_PER_ROUND
+    assert len(evidence(effects)) == 2 * rounds  # all of it is still reported
+
+
+def test_a_lock_from_a_later_round_than_the_valid_round_refuses_the_value():
+    # line 29: lockedRound_p <= vr or lockedValue_p = v; here lockedRound 1 > vr 0
+    cluster = Cluster(4)
+    core = cluster.core(0)
+    core.start(1)
+    w = cluster.proposal(1, 0, b"w")
+    core.on_timeout(Timeout(1, 0, Step.PROPOSE))  # w never reached us: prevote nil
+    feed(core, cluster.votes([1, 2, 3], PREVOTE, 1, 0, w.block_hash))  # a polka for w
+    core.on_timeout(Timeout(1, 0, Step.PREVOTE))
+    core.on_timeout(Timeout(1, 0, Step.PRECOMMIT))
+    v = cluster.proposal(1, 1, b"v")
+    feed(core, [v, *cluster.votes([2, 3], PREVOTE, 1, 1, v.block_hash)])
+    assert (core.locked_round, core.locked_hash) == (1, v.block_hash)
+    core.on_timeout(Timeout(1, 1, Step.PRECOMMIT))
+    again = cluster.proposal(1, 2, b"w", valid_round=0)
+    effects = core.on_proposal(again)
+    assert [x.block_hash for x in sent_votes(effects, PREVOTE)] == [NIL]
+    # control: unlocked, the same proposal with the same polka is prevoted (line 30)
+    fresh = cluster.core(0)
+    fresh.start(1)
+    feed(fresh, cluster.votes([1, 2, 3], PREVOTE, 1, 0, w.block_hash))
+    feed(fresh, cluster.votes([1, 2], PRECOMMIT, 1, 2))  # skip to round 2
+    effects = fresh.on_proposal(again)
+    assert [x.block_hash for x in sent_votes(effects, PREVOTE)] == [w.block_hash]
+
+
+def test_restarted_proposer_whose_application_now_proposes_another_value_signs_nothing():
+    cluster = Cluster(4)
+    core = cluster.core(1, app=CountingApp(tag=b"a"))  # proposer of height 1 round 0
+    record = persisted(core.start(1))[0]  # it crashed after its proposal left
+    assert record.step is Step.PROPOSE
+    restarted = cluster.core(1, app=CountingApp(tag=b"b"), last_signed=record)
+    effects = restarted.start(1)
+    assert sent(effects) == [] and persisted(effects) == []  # refused, not re-signed
+    effects = restarted.on_timeout(Timeout(1, 0, Step.PROPOSE))
+    assert [x.block_hash for x in sent_votes(effects, PREVOTE)] == [NIL]
+
+
+def test_guarded_signer_signs_each_step_once_and_never_goes_back():
+    signer = Cluster(1).signers[0]
+    guard = GuardedSigner(signer, chain_prefix("c"), None)
+    h1, h2 = b"1" * 32, b"2" * 32
+    signed = guard.vote(PREVOTE, 1, 0, h1, NO_LOCK)
+    assert signed is not None and signed[1] is not None
+    assert guard.vote(PREVOTE, 1, 0, h2, NO_LOCK) is None  # conflicting
+    repeat = guard.vote(PREVOTE, 1, 0, h1, NO_LOCK)
+    assert repeat is not None and repeat == (signed[0], None)  # the same, not persisted again
+    assert guard.vote(PRECOMMIT, 1, 0, NIL, NO_LOCK) is not None
+    assert guard.vote(PREVOTE, 1, 0, h1, NO_LOCK) is None  # an earlier step
+    assert guard.proposal(1, 0, -1, b"x", h1, NO_LOCK) is None  # an earlier step
+    assert guard.proposal(1, 1, -1, b"x", h1, NO_LOCK) is not None
