@@ -47,6 +47,11 @@ MAX_GOSSIP_BATCH_BYTES: Final = 2 * 1024 * 1024
 SYNC_RANGE_BLOCKS: Final = 256  # blocks asked for in one GetBlocks call
 MAX_FUTURE_MESSAGES: Final = 10_000  # consensus messages buffered for the next heights
 REBROADCAST_INTERVAL_MS: Final = 2000  # re-send own latest votes while a height is stuck
+# while a peer stays at our height, every Nth stuck interval re-sends it every message of
+# the height again, not only those it was not yet sent (node/driver.py relay)
+RELAY_FULL_RESEND_INTERVALS: Final = 5
+# a proposal waits at most this long for the tx signature checks running in the pool
+PROPOSAL_POOL_WAIT_MS: Final = 250
 PEER_KEEPALIVE_INTERVAL_MS: Final = 10_000  # HTTP/2 pings find a dead peer link
 PEER_KEEPALIVE_TIMEOUT_MS: Final = 5000
 

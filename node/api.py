@@ -28,7 +28,7 @@ from identifiers.limits import (
 )
 from identifiers.tx import tx_id
 from node.blocks import block_hash
-from node.events import CommitBus, prefix_matches
+from node.events import CommitBus, prefix_matches, timeout_error
 from node.genesis import genesis_to_json
 from node.grpc_errors import stream_errors, unary_errors
 from node.ledger import Ledger
@@ -115,6 +115,7 @@ class IdentifiersService(api_pb2_grpc.IdentifiersServicer):
         )
         loop = asyncio.get_running_loop()
         waits: set[asyncio.Task[None]] = set()
+        commits = _CommitWaits(self._bus, loop)
 
         async def read() -> None:
             try:
@@ -134,7 +135,7 @@ class IdentifiersService(api_pb2_grpc.IdentifiersServicer):
                 while len(batch) < SUBMIT_STREAM_BATCH_TXS and not inbox.empty():
                     batch.append(inbox.get_nowait())
                 await slots.acquire()
-                task = asyncio.create_task(self._admit_stream_batch(batch, waits))
+                task = asyncio.create_task(self._admit_stream_batch(batch, commits))
                 task.add_done_callback(lambda _: slots.release())
                 waits.add(task)
                 task.add_done_callback(waits.discard)
@@ -153,11 +154,12 @@ class IdentifiersService(api_pb2_grpc.IdentifiersServicer):
             admitter.cancel()
             for task in waits:
                 task.cancel()
+            commits.close()
 
     async def _admit_stream_batch(
         self,
         batch: list[tuple[api_pb2.SubmitRequest, asyncio.Future[api_pb2.SubmitResponse]]],
-        waits: set[asyncio.Task[None]],
+        commits: _CommitWaits,
     ) -> None:
         txs = [request.tx for request, _ in batch]
         try:
@@ -168,6 +170,7 @@ class IdentifiersService(api_pb2_grpc.IdentifiersServicer):
                 error = SparkError(ErrorCode.UNAVAILABLE, f"node failed to admit the tx: {exc}")
                 answer.set_result(_error_response(b"", error))
             return
+        waiting: list[tuple[bytes, float, asyncio.Future[api_pb2.SubmitResponse]]] = []
         for (request, answer), result in zip(batch, results, strict=True):
             if result.error is not None:
                 answer.set_result(_error_response(result.tx_id, result.error))
@@ -176,25 +179,10 @@ class IdentifiersService(api_pb2_grpc.IdentifiersServicer):
                     _error_response(b"", SparkError(ErrorCode.INVALID_TX, "request has no tx"))
                 )
             elif request.wait_for_commit:
-                task = asyncio.create_task(
-                    self._answer_when_committed(result.tx_id, request.timeout_ms, answer)
-                )
-                waits.add(task)
-                task.add_done_callback(waits.discard)
+                waiting.append((result.tx_id, _wait_seconds(request.timeout_ms), answer))
             else:
                 answer.set_result(api_pb2.SubmitResponse(tx_id=result.tx_id))
-
-    async def _answer_when_committed(
-        self, the_id: bytes, timeout_ms: int, answer: asyncio.Future[api_pb2.SubmitResponse]
-    ) -> None:
-        try:
-            height, index = await self._bus.wait_for_tx(the_id, _wait_seconds(timeout_ms))
-        except SparkError as error:
-            answer.set_result(_error_response(the_id, error))
-            return
-        answer.set_result(
-            api_pb2.SubmitResponse(tx_id=the_id, committed=True, height=height, index=index)
-        )
+        commits.add(waiting)
 
     # ---- reads ----
 
@@ -256,6 +244,85 @@ class IdentifiersService(api_pb2_grpc.IdentifiersServicer):
             async for event in subscription:
                 if event.height > replayed_to:
                     yield event
+
+
+class _CommitWaits:
+    """The commit waits of one SubmitStream: a future per tx from the commit bus, and one
+    timer per admitted batch (not a task and a timer per tx: a stream of 10,000 txs would
+    otherwise cost 10,000 of each)."""
+
+    def __init__(self, bus: CommitBus, loop: asyncio.AbstractEventLoop) -> None:
+        self._bus = bus
+        self._loop = loop
+        # each waiting tx: its id and the answer the stream yields for it
+        self._pending: dict[
+            asyncio.Future[tuple[int, int]],
+            tuple[bytes, asyncio.Future[api_pb2.SubmitResponse]],
+        ] = {}
+        self._timers: dict[object, asyncio.TimerHandle] = {}  # one per batch, until it fires
+
+    def add(
+        self, waiting: list[tuple[bytes, float, asyncio.Future[api_pb2.SubmitResponse]]]
+    ) -> None:
+        by_timeout: dict[float, list[asyncio.Future[tuple[int, int]]]] = {}
+        for the_id, timeout_s, answer in waiting:
+            commit = self._bus.watch_tx(the_id)
+            if commit.done():
+                _settle(the_id, commit, answer)
+                continue
+            self._pending[commit] = (the_id, answer)
+            commit.add_done_callback(self._on_done)
+            by_timeout.setdefault(timeout_s, []).append(commit)
+        for timeout_s, commits in by_timeout.items():
+            key = object()
+            self._timers[key] = self._loop.call_later(
+                timeout_s, self._expire, key, commits, timeout_s
+            )
+
+    def _on_done(self, commit: asyncio.Future[tuple[int, int]]) -> None:
+        entry = self._pending.pop(commit, None)
+        if entry is not None:  # else it timed out or the stream closed
+            _settle(entry[0], commit, entry[1])
+
+    def _expire(
+        self, key: object, commits: list[asyncio.Future[tuple[int, int]]], timeout_s: float
+    ) -> None:
+        del self._timers[key]
+        for commit in commits:
+            entry = self._pending.pop(commit, None)
+            if entry is None:
+                continue  # answered already
+            the_id, answer = entry
+            self._bus.forget(the_id, commit)
+            if not answer.done():
+                answer.set_result(_error_response(the_id, timeout_error(the_id, timeout_s)))
+
+    def close(self) -> None:
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+        pending, self._pending = self._pending, {}
+        for commit, (the_id, _) in pending.items():
+            self._bus.forget(the_id, commit)
+
+
+def _settle(
+    the_id: bytes,
+    commit: asyncio.Future[tuple[int, int]],
+    answer: asyncio.Future[api_pb2.SubmitResponse],
+) -> None:
+    if answer.done() or commit.cancelled():
+        return
+    error = commit.exception()
+    if isinstance(error, SparkError):
+        answer.set_result(_error_response(the_id, error))
+    elif error is not None:
+        answer.set_result(_error_response(the_id, SparkError(ErrorCode.UNAVAILABLE, str(error))))
+    else:
+        height, index = commit.result()
+        answer.set_result(
+            api_pb2.SubmitResponse(tx_id=the_id, committed=True, height=height, index=index)
+        )
 
 
 def _error_response(the_id: bytes, error: SparkError) -> api_pb2.SubmitResponse:

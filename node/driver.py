@@ -9,6 +9,16 @@ Pacing: after a commit the next height starts once `block_interval_ms` has passe
 there is something to do (txs waiting, a peer already at that height, or
 `empty_block_interval_ms` since the last block), so an idle chain does not spin out empty
 blocks while a busy one gathers txs into few, large blocks.
+
+Relay: the paper's liveness assumes gossip, i.e. that every correct process eventually
+receives every message a correct process received. Consensus messages normally go only
+from their signer to each peer (one message per peer, no echo), so a peer that missed
+some (it restarted, a link was down, an equivocator sent it other votes) is helped by the
+relay: when a peer link shows no progress for a whole interval while the peer works on
+the height we hold messages of, that peer is sent every verified message of the height
+(`core.height_messages()`, anyone's) not yet sent to it on this link, plus our own latest
+ones again. Every few stuck intervals it gets the whole height again. A healthy network
+commits well within an interval and relays nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +27,9 @@ import asyncio
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from consensus import wire
 from consensus.app import TimeoutConfig
@@ -34,10 +46,15 @@ from consensus.messages import (
     Proposal,
     ScheduleTimeout,
     Timeout,
+    Vote,
 )
 from identifiers.errors import SparkError
 from identifiers.keys import SigningKey
-from identifiers.limits import REBROADCAST_INTERVAL_MS
+from identifiers.limits import (
+    PROPOSAL_POOL_WAIT_MS,
+    REBROADCAST_INTERVAL_MS,
+    RELAY_FULL_RESEND_INTERVALS,
+)
 from node.app import BlockApplication
 from node.commit import Committer
 from node.config import ConsensusConfig
@@ -77,6 +94,29 @@ def write_last_signed(path: Path, record: bytes) -> None:
         os.close(directory)
 
 
+MessageKey = tuple[int, int, bytes, bytes]
+
+
+def message_key(message: Message) -> MessageKey:
+    """What tells messages of one height apart: (0 for a proposal or the vote type, round,
+    signer, block hash). The signature is left out: a signer signs one message per key."""
+    if isinstance(message, Vote):
+        return (int(message.type), message.round, message.validator, message.block_hash)
+    return (0, message.round, message.proposer, message.block_hash)
+
+
+@dataclass(slots=True)
+class _Relay:
+    """What we know of one peer link for relaying: the heights when we last looked, how
+    many intervals they stayed the same, and which messages of the height it was sent."""
+
+    link: PeerLink
+    peer_height: int  # the peer's last committed height (link.height)
+    our_height: int  # the height of our core
+    stuck_intervals: int = 0
+    sent: set[MessageKey] = field(default_factory=set)
+
+
 class ConsensusDriver:
     def __init__(
         self,
@@ -90,6 +130,7 @@ class ConsensusDriver:
         last_signed_path: Path,
         on_future_height: Callable[[int], None] = lambda _height: None,
         clock_ms: Callable[[], int] = wall_clock_ms,
+        relay_interval_ms: int = REBROADCAST_INTERVAL_MS,
     ) -> None:
         self._ledger = ledger
         self._mempool = mempool
@@ -105,7 +146,11 @@ class ConsensusDriver:
         self.height = 0  # the height the core works on; 0 before the first start
         self._timers: set[asyncio.TimerHandle] = set()
         self._pacing: asyncio.TimerHandle | None = None
-        self._rebroadcast_task: asyncio.Task[None] | None = None
+        self._relay_interval_ms = relay_interval_ms
+        self._relay_task: asyncio.Task[None] | None = None
+        self._relays: dict[bytes, _Relay] = {}  # by peer key
+        self._deferred: set[asyncio.Task[None]] = set()  # proposals waiting for the pool
+        self.relayed = 0  # messages sent by the relay (not first broadcasts), for tests and logs
         self._pacing_ready_for_txs = False  # pacing waits for the first admitted tx
         self.commits = 0
         mempool.on_admitted.append(self._on_admitted)
@@ -129,15 +174,16 @@ class ConsensusDriver:
             read_last_signed(self._last_signed_path),
         )
         self._begin(self._ledger.height + 1)
-        self._rebroadcast_task = asyncio.create_task(self._rebroadcast_while_stuck())
+        self._relay_task = asyncio.create_task(self._relay_forever())
 
     async def close(self) -> None:
         self._cancel_timers()
         if self._pacing is not None:
             self._pacing.cancel()
-        if self._rebroadcast_task is not None:
-            self._rebroadcast_task.cancel()
-            await asyncio.gather(self._rebroadcast_task, return_exceptions=True)
+        tasks = [*self._deferred, *([self._relay_task] if self._relay_task else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def caught_up(self, height: int) -> None:
         """Block sync committed up to `height`: move consensus past it."""
@@ -152,6 +198,20 @@ class ConsensusDriver:
         except (SparkError, ValueError) as exc:
             log.debug("bad_proposal", extra={"error": str(exc)})
             return
+        checking = self._mempool.verifications_in_flight()
+        if checking and message.height > self._ledger.height:
+            # its txs are likely among those whose signatures the pool checks right now
+            # (the proposer sends its gossip first): validating the block at once would
+            # check them again on the event loop, so wait for the pool (not for so long
+            # that the propose timeout could pass)
+            task = asyncio.create_task(self._receive_after(checking, message))
+            self._deferred.add(task)
+            task.add_done_callback(self._deferred.discard)
+            return
+        self._receive(message)
+
+    async def _receive_after(self, checking: list[asyncio.Future[Any]], message: Message) -> None:
+        await asyncio.wait(checking, timeout=PROPOSAL_POOL_WAIT_MS / 1000)
         self._receive(message)
 
     def on_vote(self, vote: pb.Vote) -> None:
@@ -163,12 +223,17 @@ class ConsensusDriver:
         self._receive(message)
 
     def on_link_up(self, link: PeerLink) -> None:
-        """A (re)connected validator hears our latest proposal and votes again, so that a
-        healed partition resumes where it stopped."""
-        if link.observer:
+        """A (re)connected validator that works on our height gets every message of it we
+        hold (it may have restarted and lost them), others our own latest messages, so that
+        a healed partition resumes where it stopped."""
+        core = self._core
+        if link.observer or core is None:
             return
-        if self._core is not None:
-            for message in self._core.own_messages():
+        relay = self._relays[link.key] = _Relay(link, link.height, core.height)
+        if link.height + 1 == core.height:
+            self._relay_to(relay, core.height_messages(), {})
+        else:
+            for message in core.own_messages():
                 link.send(_peer_message(message))
 
     def _receive(self, message: Message) -> None:
@@ -256,6 +321,8 @@ class ConsensusDriver:
                 )
 
     def _broadcast(self, message: Message) -> None:
+        if isinstance(message, Proposal):
+            self._network.flush_gossip()  # the block's txs travel ahead of it
         self._network.broadcast(_peer_message(message))
 
     def _schedule(self, timeout: Timeout, delay_ms: int) -> None:
@@ -283,17 +350,74 @@ class ConsensusDriver:
         self.commits += 1
         self._after_commit()
 
-    async def _rebroadcast_while_stuck(self) -> None:
-        """Messages can be lost (a peer restarting, a full queue): while a height makes no
-        progress, re-send our latest messages of it; the core ignores duplicates."""
-        seen = (-1, -1)
+    # ---- relay ----
+
+    async def _relay_forever(self) -> None:
         while True:
-            await asyncio.sleep(REBROADCAST_INTERVAL_MS / 1000)
-            now = (self._ledger.height, self.commits)
-            if now == seen and self._pacing is None:
-                for message in self._core.own_messages() if self._core else ():
-                    self._network.broadcast(_peer_message(message))
-            seen = now
+            await asyncio.sleep(self._relay_interval_ms / 1000)
+            try:
+                self.relay_tick()
+            except Exception:  # the relay helps liveness; a bug in it must not stop it
+                log.exception("relay_failed")
+
+    def relay_tick(self) -> int:
+        """One relay interval passed: relay to each validator peer that made no progress
+        since the last one and works on the height of our core. Returns messages sent."""
+        core = self._core
+        if core is None:
+            return 0
+        relays: dict[bytes, _Relay] = {}
+        height_messages: list[Message] | None = None
+        converted: dict[MessageKey, peer_pb2.PeerMessage] = {}
+        sent = 0
+        for link in self._network.links():
+            if link.observer:
+                continue
+            relay = self._relays.get(link.key)
+            if (
+                relay is None
+                or relay.link is not link
+                or relay.peer_height != link.height
+                or relay.our_height != core.height
+            ):
+                relays[link.key] = _Relay(link, link.height, core.height)  # progress: look again
+                continue
+            relays[link.key] = relay
+            relay.stuck_intervals += 1
+            if link.height + 1 != core.height:
+                continue  # it is ahead (we sync) or behind (it syncs first, then we relay)
+            if relay.stuck_intervals % RELAY_FULL_RESEND_INTERVALS == 0:
+                relay.sent.clear()
+            if height_messages is None:
+                height_messages = core.height_messages()
+            sent += self._relay_to(relay, height_messages, converted)
+        self._relays = relays
+        if sent:
+            log.debug("relayed", extra={"height": core.height, "messages": sent})
+        return sent
+
+    def _relay_to(
+        self,
+        relay: _Relay,
+        messages: list[Message],
+        converted: dict[MessageKey, peer_pb2.PeerMessage],
+    ) -> int:
+        """Send `relay.link` the messages it was not sent yet, and our own latest again."""
+        assert self._core is not None
+        own = {message_key(m) for m in self._core.own_messages()}
+        sent = 0
+        for message in messages:
+            key = message_key(message)
+            if key in relay.sent and key not in own:
+                continue
+            relay.sent.add(key)
+            wire_message = converted.get(key)
+            if wire_message is None:
+                wire_message = converted[key] = _peer_message(message)
+            relay.link.send(wire_message)
+            sent += 1
+        self.relayed += sent
+        return sent
 
 
 def _peer_message(message: Message) -> peer_pb2.PeerMessage:

@@ -87,6 +87,14 @@ class Subscription:
         self.close()
 
 
+def timeout_error(tx_id: bytes, timeout_s: float) -> SparkError:
+    return SparkError(
+        ErrorCode.TIMEOUT,
+        f"tx {tx_id.hex()} was admitted but not committed within {timeout_s:g} s; "
+        "it may still commit (look it up with GetTx)",
+    )
+
+
 class CommitBus:
     def __init__(self, remembered: int = RECENT_COMMITS_REMEMBERED) -> None:
         self.height = 0  # last height published
@@ -138,29 +146,42 @@ class CommitBus:
     async def wait_for_tx(self, tx_id: bytes, timeout_s: float) -> tuple[int, int]:
         """(height, index in block) once `tx_id` commits; SparkError(TIMEOUT) after
         `timeout_s`, or the rejection's error if the tx is dropped without committing."""
-        where = self._committed.get(tx_id)
-        if where is not None:
-            return where
-        error = self._rejected.get(tx_id)
-        if error is not None:
-            raise SparkError(error.code, error.message)
-        waiter: asyncio.Future[tuple[int, int]] = asyncio.get_running_loop().create_future()
-        self._waiters.setdefault(tx_id, []).append(waiter)
+        waiter = self.watch_tx(tx_id)
+        if waiter.done():
+            return waiter.result()
         try:
             return await asyncio.wait_for(waiter, timeout_s)
         except TimeoutError:
-            raise SparkError(
-                ErrorCode.TIMEOUT,
-                f"tx {tx_id.hex()} was admitted but not committed within {timeout_s:g} s; "
-                "it may still commit (look it up with GetTx)",
-            ) from None
+            raise timeout_error(tx_id, timeout_s) from None
         finally:
-            waiters = self._waiters.get(tx_id)
-            if waiters is not None:
-                if waiter in waiters:
-                    waiters.remove(waiter)
-                if not waiters:
-                    del self._waiters[tx_id]
+            self.forget(tx_id, waiter)
+
+    def watch_tx(self, tx_id: bytes) -> asyncio.Future[tuple[int, int]]:
+        """A future of `tx_id`'s (height, index in block), or of the SparkError that
+        dropped it; done at once when the outcome is remembered. It has no timeout: a
+        caller that stops waiting calls `forget`. For callers that wait for many txs at
+        once (SubmitStream): no task or timer per tx."""
+        waiter: asyncio.Future[tuple[int, int]] = asyncio.get_running_loop().create_future()
+        where = self._committed.get(tx_id)
+        if where is not None:
+            waiter.set_result(where)
+            return waiter
+        error = self._rejected.get(tx_id)
+        if error is not None:
+            waiter.set_exception(SparkError(error.code, error.message))
+            return waiter
+        self._waiters.setdefault(tx_id, []).append(waiter)
+        return waiter
+
+    def forget(self, tx_id: bytes, waiter: asyncio.Future[tuple[int, int]]) -> None:
+        """Stop waiting: drop `waiter` (from `watch_tx`) and cancel it if not done."""
+        waiters = self._waiters.get(tx_id)
+        if waiters is not None:
+            if waiter in waiters:
+                waiters.remove(waiter)
+            if not waiters:
+                del self._waiters[tx_id]
+        waiter.cancel()
 
     def pending_waiters(self) -> int:
         return sum(len(w) for w in self._waiters.values())

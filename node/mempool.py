@@ -2,10 +2,19 @@
 
 Admission, in order: cheap envelope checks and duplicates on the event loop; the
 signature (once, in a thread pool: cryptography's Ed25519 releases the GIL, so other
-requests keep being served meanwhile); then the rules against the latest committed state
-through `ledger.check_tx(..., verify_signature=False)`, which also rejects a tx id already
-in the ledger and a tx outside its validity window. Admitted txs are kept in arrival order
-until a block commits them, a proposer rejects them, or they expire.
+requests keep being served meanwhile); then what can be checked against the latest state.
+How much of that depends on where the tx comes from:
+- from a local client, everything: the rules through `ledger.check_tx(...,
+  verify_signature=False)`, which also rejects a tx id already in the ledger and a tx
+  outside its validity window, so that the user hears of a mistake at once;
+- from a peer, the expiry and whether it committed recently (the commit bus remembers),
+  but not the rules: the node that took it from its client checked them, and running them
+  here too would double the cost of every tx (the block runs them once more anyway). A tx
+  that breaks a rule, or committed long ago, is dropped when a block is built
+  (`BuiltBlock.rejected`, see `drop_rejected`), and anyone waiting for it hears the error
+  then.
+Admitted txs are kept in arrival order until a block commits them, a proposer rejects them,
+or they expire.
 
 Bounded by count and by bytes: a full mempool refuses new txs with MEMPOOL_FULL (the API
 answers RESOURCE_EXHAUSTED) rather than evicting ones already accepted.
@@ -19,7 +28,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from identifiers.errors import ErrorCode, SparkError
 from identifiers.limits import (
@@ -29,6 +38,7 @@ from identifiers.limits import (
     MEMPOOL_VERIFY_CHUNK_TXS,
 )
 from identifiers.tx import check_signed_tx, tx_id
+from node.rules import check_expiry
 from proto import types_pb2 as pb
 
 if TYPE_CHECKING:
@@ -110,6 +120,7 @@ class Mempool:
         self._clock_ms = clock_ms
         self._entries: dict[bytes, _Entry] = {}  # insertion order = arrival order
         self._verifying: set[bytes] = set()  # ids between the duplicate check and insertion
+        self._verifications: set[asyncio.Future[list[list[pb.TxBody | SparkError]]]] = set()
         self._bytes = 0
         self.on_admitted: list[AdmittedHook] = []
 
@@ -149,7 +160,8 @@ class Mempool:
     async def add_many(
         self, txs: Sequence[pb.SignedTx], origin: str | None = None
     ) -> list[Admission]:
-        """Admit a batch: one result per tx, in order. Hooks fire once for the batch."""
+        """Admit a batch: one result per tx, in order. Hooks fire once for the batch.
+        `origin` None is a local client (every rule checked), else the peer that sent it."""
         ids = [tx_id(signed) for signed in txs]
         results: list[Admission | None] = [None] * len(txs)
         to_verify: list[int] = []
@@ -174,7 +186,7 @@ class Mempool:
             try:
                 if isinstance(body, SparkError):
                     raise body
-                self._admit(signed, the_id, now_ms)
+                self._admit(signed, the_id, body, now_ms, local=origin is None)
             except SparkError as error:
                 results[i] = Admission(the_id, error)
                 continue
@@ -197,6 +209,9 @@ class Mempool:
             raise SparkError(
                 ErrorCode.DUPLICATE_TX, f"tx {the_id.hex()} is already waiting in the mempool"
             )
+        if self._bus is not None and self._bus.committed(the_id) is not None:
+            # gossip that arrives after the block: no need to check its signature again
+            raise SparkError(ErrorCode.DUPLICATE_TX, f"tx {the_id.hex()} is already in the ledger")
         self._check_room(size)
 
     def _check_room(self, size: int) -> None:
@@ -222,12 +237,23 @@ class Mempool:
         loop = asyncio.get_running_loop()
         step = MEMPOOL_VERIFY_CHUNK_TXS
         chunks = [txs[i : i + step] for i in range(0, len(txs), step)]
-        parts = await asyncio.gather(
+        verification = asyncio.gather(
             *(loop.run_in_executor(self._executor, _verify_chunk, chain_id, c) for c in chunks)
         )
+        self._verifications.add(verification)
+        verification.add_done_callback(self._verifications.discard)
+        parts = await verification
         return [body for part in parts for body in part]
 
-    def _admit(self, signed: pb.SignedTx, the_id: bytes, now_ms: int) -> None:
+    def verifications_in_flight(self) -> list[asyncio.Future[Any]]:
+        """The signature checks running in the pool now. A block validated before they end
+        would check the same signatures again, on the event loop: the driver lets a
+        proposal wait for them (a signature is checked once per node, DESIGN §7)."""
+        return list(self._verifications)
+
+    def _admit(
+        self, signed: pb.SignedTx, the_id: bytes, body: pb.TxBody, now_ms: int, *, local: bool
+    ) -> None:
         # the state may have moved while the signature was checked: re-check what can change
         if the_id in self._entries:
             raise SparkError(
@@ -235,9 +261,18 @@ class Mempool:
             )
         size = signed.ByteSize()
         self._check_room(size)
-        body = self._ledger.check_tx(signed, now_ms, verify_signature=False)
+        if local:
+            body = self._ledger.check_tx(signed, now_ms, verify_signature=False)
+        else:
+            self._check_from_peer(body, now_ms)
         self._entries[the_id] = _Entry(signed, size, body.expires_at_ms)
         self._bytes += size
+
+    def _check_from_peer(self, body: pb.TxBody, now_ms: int) -> None:
+        """What a gossiped tx is checked for besides its envelope, signature and duplicates
+        (see the module notes). A tx committed longer ago than the commit bus remembers is
+        not looked up in the ledger (a read per tx); the block refuses it if it comes."""
+        check_expiry(body.expires_at_ms, now_ms)
 
     def _run_hooks(self, admitted: list[pb.SignedTx], origin: str | None) -> None:
         for hook in self.on_admitted:

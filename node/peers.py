@@ -281,6 +281,11 @@ class PeerNetwork:
                 GOSSIP_BATCH_INTERVAL_MS / 1000, self._flush_gossip
             )
 
+    def flush_gossip(self) -> None:
+        """Send the txs queued for gossip now (before a proposal that may hold them, so
+        that peers get the txs first: they check the signatures once, in their pool)."""
+        self._flush_gossip()
+
     def _flush_gossip(self) -> None:
         if self._flush_handle is not None:
             self._flush_handle.cancel()

@@ -218,6 +218,7 @@ class Node:
                 **{f"sent_{kind}": count for kind, count in self.network.messages_sent.items()},
                 "gossip_txs": self.network.stats["gossip_txs"],
                 "gossip_batches": self.network.stats["gossip_batches"],
+                "relayed": self.driver.relayed if self.driver is not None else 0,
             },
         )
         self.executor.shutdown(wait=True, cancel_futures=True)

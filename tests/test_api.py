@@ -377,3 +377,54 @@ async def test_health_serving_and_reflection_lists_services(node, client):
     (answer,) = [a async for a in reflection.ServerReflectionInfo(ask())]
     names = {s.name for s in answer.list_services_response.service}
     assert {"spark.v1.Identifiers", "spark.v1.Chain", "grpc.health.v1.Health"} <= names
+
+
+async def test_submit_stream_waits_end_in_commit_rejection_or_timeout(node, client):
+    await node.pause()
+    first = register_tx(node, "RACE", seed=1)
+    rival = register_tx(node, "RACE", seed=2)  # both pass admission: neither is committed
+    slow = [register_tx(node, f"SLOW{i}", seed=10 + i) for i in range(3)]
+
+    async def send(requests: list[api_pb2.SubmitRequest]) -> AsyncIterator[api_pb2.SubmitRequest]:
+        for request in requests:
+            yield request
+
+    timing_out = [api_pb2.SubmitRequest(tx=t, wait_for_commit=True, timeout_ms=30) for t in slow]
+    answers = [a async for a in client.ids.SubmitStream(send(timing_out))]
+    assert [a.error_code for a in answers] == ["TIMEOUT"] * 3
+    assert not any(a.committed for a in answers) and len(node.mempool) == 3
+    assert node.bus.pending_waiters() == 0
+
+    racing = [api_pb2.SubmitRequest(tx=t, wait_for_commit=True) for t in (first, rival)]
+    stream = asyncio.ensure_future(_collect(client.ids.SubmitStream(send(racing))))
+    while len(node.mempool) < 5:
+        await asyncio.sleep(0.005)
+    node.commit_pending()
+    answers = await stream
+    # two admission rounds may run at once: either of the two may be first in the block
+    assert sorted((a.committed, a.error_code) for a in answers) == [(False, "EXISTS"), (True, "")]
+    assert node.bus.pending_waiters() == 0
+
+
+async def test_a_cancelled_submit_stream_leaves_no_waiters(node, client):
+    await node.pause()
+
+    async def send() -> AsyncIterator[api_pb2.SubmitRequest]:
+        for i in range(20):
+            yield api_pb2.SubmitRequest(tx=register_tx(node, f"C{i}", seed=i), wait_for_commit=True)
+        await asyncio.Event().wait()  # the client keeps the stream open
+
+    call = client.ids.SubmitStream(send())
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 15
+    while node.bus.pending_waiters() < 20:
+        assert loop.time() < deadline, "the stream did not wait for its txs"
+        await asyncio.sleep(0.005)
+    call.cancel()
+    while node.bus.pending_waiters():
+        assert loop.time() < deadline, "waiters left behind by a cancelled stream"
+        await asyncio.sleep(0.005)
+
+
+async def _collect(call) -> list[api_pb2.SubmitResponse]:  # type: ignore[no-untyped-def]
+    return [answer async for answer in call]

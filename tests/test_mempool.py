@@ -237,5 +237,63 @@ async def test_admitted_signatures_are_not_verified_again_by_blocks(chain, monke
     def no_verification(*args: object) -> None:
         raise AssertionError("signature verified twice")
 
-    monkeypatch.setattr("node.rules.check_signed_tx", no_verification)
+    monkeypatch.setattr("identifiers.tx.signature_is_valid", no_verification)
     assert commit(chain, mempool) == [tx_id(t) for t in txs]
+
+
+async def test_gossiped_txs_skip_the_rules_and_a_block_drops_those_that_break_one(chain):
+    bus = CommitBus()
+    mempool = make_mempool(chain, bus=bus)
+    foreign = TxMaker(chain.genesis.chain_id, key("mallory"), 1).register("88/M", now_ms=NOW_MS)
+    with pytest.raises(SparkError) as caught:
+        await mempool.add(foreign)  # a local client hears of it at once
+    assert caught.value.code is ErrorCode.UNAUTHORIZED
+    good = registrations(chain, 1)
+    results = await mempool.add_from_peer([foreign, *good], peer="node2")
+    assert [r.error for r in results] == [None, None]  # the sending node checked the rules
+    waiter = asyncio.ensure_future(bus.wait_for_tx(tx_id(foreign), 5))
+    await asyncio.sleep(0)
+    assert commit(chain, mempool, bus) == [tx_id(good[0])]
+    with pytest.raises(SparkError) as caught:
+        await waiter  # whoever waits for it hears the rule it broke
+    assert caught.value.code is ErrorCode.UNAUTHORIZED
+    assert len(mempool) == 0
+
+
+async def test_gossiped_txs_are_checked_for_signature_expiry_and_replay(chain, monkeypatch):
+    bus = CommitBus()
+    mempool = make_mempool(chain, bus=bus)
+    old, recent = registrations(chain, 2, seed=5)
+    await mempool.add(old)
+    commit(chain, mempool)  # the bus does not hear of it: only the ledger knows
+    await mempool.add(recent)
+    commit(chain, mempool, bus)
+    rules = chain.ledger.check_tx
+
+    def no_rules(*args: object, **kwargs: object) -> None:
+        raise AssertionError("rules checked for a gossiped tx")
+
+    monkeypatch.setattr(chain.ledger, "check_tx", no_rules)
+    maker = acme(chain, seed=6)
+    forged = pb.SignedTx()
+    forged.CopyFrom(maker.register("88/FORGED", now_ms=NOW_MS))
+    forged.signature = bytes(reversed(forged.signature))
+    stale = maker.register("88/OLD", now_ms=NOW_MS - 10_000, lifetime_ms=1000)
+    early = maker.register("88/FAR", now_ms=NOW_MS, lifetime_ms=2 * 3_600_000)
+    fine = maker.register("88/FINE", now_ms=NOW_MS)
+    results = await mempool.add_from_peer([forged, stale, early, recent, old, fine], "node2")
+    codes = [r.error.code if r.error else None for r in results]
+    assert codes == [
+        ErrorCode.BAD_SIGNATURE,
+        ErrorCode.EXPIRED,
+        ErrorCode.EXPIRED,
+        ErrorCode.DUPLICATE_TX,  # the commit bus remembers it
+        None,  # committed before the bus remembers: not looked up, the block refuses it
+        None,
+    ]
+    monkeypatch.setattr(chain.ledger, "check_tx", rules)
+    with pytest.raises(SparkError) as caught:
+        await mempool.add(old)  # a local client is told at once
+    assert caught.value.code is ErrorCode.DUPLICATE_TX
+    assert commit(chain, mempool, bus) == [tx_id(fine)]
+    assert len(mempool) == 0
