@@ -8,7 +8,11 @@ from consensus.app import Application
 from consensus.crypto import Verifier
 from consensus.messages import Message, Proposal, Vote
 from consensus.signbytes import MAX_BLOCK_HASH_BYTES, proposal_sign_bytes, vote_sign_bytes
-from identifiers.limits import MAX_FUTURE_MESSAGES, MAX_FUTURE_MESSAGES_PER_VALIDATOR
+from identifiers.limits import (
+    MAX_FUTURE_MESSAGES,
+    MAX_FUTURE_MESSAGES_PER_VALIDATOR,
+    MAX_FUTURE_PROPOSALS_PER_VALIDATOR,
+)
 from identifiers.tags import PROPOSAL_TAG, VOTE_TAG
 
 
@@ -45,18 +49,25 @@ class Authenticator:
 
 class NextHeightBuffer:
     """Admitted messages of the next height, bounded per sender (so that one validator
-    cannot crowd out the others) and in total."""
+    cannot crowd out the others) and in total. Proposals carry whole blocks, so each sender
+    may park only a few of them: the count bound alone would let one validator make every
+    correct node hold 16 blocks."""
 
-    __slots__ = ("_messages", "_per_sender")
+    __slots__ = ("_messages", "_per_sender", "_proposals_per_sender")
 
     def __init__(self) -> None:
         self._messages: list[Message] = []
         self._per_sender: dict[bytes, int] = {}
+        self._proposals_per_sender: dict[bytes, int] = {}
 
     def __len__(self) -> int:
         return len(self._messages)
 
-    def has_room(self, sender: bytes) -> bool:
+    def has_room(self, message: Message, sender: bytes) -> bool:
+        if isinstance(message, Proposal) and (
+            self._proposals_per_sender.get(sender, 0) >= MAX_FUTURE_PROPOSALS_PER_VALIDATOR
+        ):
+            return False
         return (
             self._per_sender.get(sender, 0) < MAX_FUTURE_MESSAGES_PER_VALIDATOR
             and len(self._messages) < MAX_FUTURE_MESSAGES
@@ -64,6 +75,8 @@ class NextHeightBuffer:
 
     def add(self, message: Message, sender: bytes) -> None:
         self._per_sender[sender] = self._per_sender.get(sender, 0) + 1
+        if isinstance(message, Proposal):
+            self._proposals_per_sender[sender] = self._proposals_per_sender.get(sender, 0) + 1
         self._messages.append(message)
 
     def take(self, height: int) -> list[Message]:
@@ -71,4 +84,5 @@ class NextHeightBuffer:
         found = [m for m in self._messages if m.height == height]
         self._messages = []
         self._per_sender = {}
+        self._proposals_per_sender = {}
         return found

@@ -422,7 +422,7 @@ class ConsensusCore:
         """Keep a verified message of the next height, bounded per sender and in total."""
         if message.height != self.height + 1 or sender not in self._members:
             return
-        if not self._next.has_room(sender):
+        if not self._next.has_room(message, sender):
             return
         if not verified:
             if isinstance(message, Vote):

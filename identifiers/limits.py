@@ -76,6 +76,7 @@ SYNC_POLL_INTERVAL_MS: Final = 1000  # block sync re-checks peer heights this of
 MAX_ROUNDS_AHEAD: Final = 1000  # messages for rounds further ahead of ours are dropped
 MAX_PROPOSALS_PER_ROUND: Final = 4  # distinct signed proposals kept from one proposer
 MAX_FUTURE_MESSAGES_PER_VALIDATOR: Final = 16  # next-height messages buffered per sender
+MAX_FUTURE_PROPOSALS_PER_VALIDATOR: Final = 2  # of those, proposals (each a whole block)
 SYNC_LAG_GRACE_MS: Final = 1000  # a validator one block behind waits this long for consensus
 # a proposer builds at most what it can execute in this share of the propose timeout (its
 # peers need about as long again to check the block); never less than MIN_PROPOSAL_BYTES

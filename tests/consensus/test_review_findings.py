@@ -17,7 +17,11 @@ from consensus_builders import (
 from consensus import NIL, Proposal, Step, Timeout, Vote, VoteType
 from consensus.lastsigned import NO_LOCK, GuardedSigner
 from consensus.signbytes import chain_prefix
-from identifiers.limits import MAX_PROPOSALS_PER_ROUND, MAX_ROUNDS_AHEAD
+from identifiers.limits import (
+    MAX_FUTURE_PROPOSALS_PER_VALIDATOR,
+    MAX_PROPOSALS_PER_ROUND,
+    MAX_ROUNDS_AHEAD,
+)
 
 PREVOTE, PRECOMMIT = VoteType.PREVOTE, VoteType.PRECOMMIT
 
@@ -131,3 +135,18 @@ def test_guarded_signer_signs_each_step_once_and_never_goes_back():
     assert guard.vote(PREVOTE, 1, 0, h1, NO_LOCK) is None  # an earlier step
     assert guard.proposal(1, 0, -1, b"x", h1, NO_LOCK) is None  # an earlier step
     assert guard.proposal(1, 1, -1, b"x", h1, NO_LOCK) is not None
+
+
+def test_a_validator_parks_at_most_a_few_next_height_proposals():
+    # a proposal carries a whole block: the per-sender message bound alone would let one
+    # validator make every correct node hold MAX_FUTURE_MESSAGES_PER_VALIDATOR blocks
+    cluster = Cluster(4)
+    core = cluster.core(None)
+    core.start(1)
+    proposer = cluster.proposer_index(2, 0)
+    rounds = [r for r in range(40) if cluster.proposer_index(2, r) == proposer]
+    parked = [cluster.proposal(2, r, b"block-%d" % r) for r in rounds]
+    assert len(parked) > MAX_FUTURE_PROPOSALS_PER_VALIDATOR
+    assert feed(core, parked) == []
+    kept = [m for m in core._next.take(2) if isinstance(m, Proposal)]
+    assert kept == parked[:MAX_FUTURE_PROPOSALS_PER_VALIDATOR]
