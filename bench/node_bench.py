@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -78,7 +79,7 @@ class Network:
         self.addresses = [dial_address(h.config().api.listen) for h in self.validators]
         root = keystore.read_key_file(written.root_key_path)
         self.root_bid = bid_from_public_key(root.public_key)
-        self.builder = TxBuilder(written.genesis.chain_id, root)
+        self.builder = TxBuilder(written.genesis.chain_id, root, random.Random(7))
 
     def height(self, home: NodeHome) -> int:
         status = launcher.query_status(dial_address(home.config().api.listen), 2.0)

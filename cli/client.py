@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import time
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
@@ -152,7 +153,7 @@ class NodeClient:
         return response.genesis_json
 
     def tx_builder(self, key: SigningKey) -> TxBuilder:
-        return TxBuilder(self.chain_id, key)
+        return TxBuilder(self.chain_id, key, secrets.SystemRandom())
 
     # ---- identifiers ----
 

@@ -7,18 +7,17 @@ check it. Tx id = SHA-256(body).
 from __future__ import annotations
 
 import hashlib
-import secrets
+import random
 from collections.abc import Iterable
 
 from google.protobuf.message import DecodeError
 
 from identifiers.errors import ErrorCode, SparkError
 from identifiers.keys import PUBLIC_KEY_BYTES, SIGNATURE_BYTES, SigningKey, verify
-from identifiers.limits import MAX_TX_BYTES
+from identifiers.limits import DEFAULT_TX_LIFETIME_MS, MAX_TX_BYTES
 from identifiers.tags import TX_TAG
 from proto import types_pb2 as pb
 
-DEFAULT_TX_LIFETIME_MS = 10 * 60 * 1000
 OPERATIONS = (
     "create_prefix",
     "set_registrars",
@@ -97,17 +96,20 @@ def decode_body(body_bytes: bytes) -> pb.TxBody:
 class TxBuilder:
     """Builds signed transactions for one chain and one key.
 
-    `now_ms` is passed in by the caller (the CLI reads the clock; tests pass fixed times).
+    The clock and the randomness come from the caller, as everywhere in this pure layer:
+    `now_ms` per tx (the CLI reads the clock; tests pass fixed times) and `rng` for the
+    random 64-bit nonces (the CLI passes `secrets.SystemRandom()`; tests a seeded Random).
     """
 
-    def __init__(self, chain_id: str, key: SigningKey) -> None:
+    def __init__(self, chain_id: str, key: SigningKey, rng: random.Random) -> None:
         self.chain_id = chain_id
         self.key = key
+        self.rng = rng
 
     def _body(self, now_ms: int, lifetime_ms: int) -> pb.TxBody:
         return pb.TxBody(
             chain_id=self.chain_id,
-            nonce=secrets.randbits(64),
+            nonce=self.rng.getrandbits(64),
             expires_at_ms=now_ms + lifetime_ms,
         )
 

@@ -8,6 +8,7 @@ One network serves the whole module (starting it is the slow part); every test b
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -62,7 +63,9 @@ def api(cluster: Cluster, name: str = "node1") -> str:
 
 
 def builder(cluster: Cluster, chain_id: str | None = None) -> TxBuilder:
-    return TxBuilder(chain_id or cluster.genesis_chain_id(), cluster.root_key())
+    return TxBuilder(
+        chain_id or cluster.genesis_chain_id(), cluster.root_key(), secrets.SystemRandom()
+    )
 
 
 def register_tx(cluster: Cluster, identifier: str, **kwargs: int) -> object:

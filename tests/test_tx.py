@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import random
 
 import pytest
 from hypothesis import given, settings
@@ -30,7 +31,7 @@ KEY = SigningKey.from_seed(bytes(range(32)))
 
 
 def registration(chain_id: str = CHAIN) -> pb.SignedTx:
-    return TxBuilder(chain_id, KEY).register(
+    return TxBuilder(chain_id, KEY, random.Random(1)).register(
         "88.608/SN-0001", [value(1, "URL", "https://example.com/p/1")], now_ms=NOW_MS
     )
 
@@ -154,7 +155,7 @@ def test_random_signed_bodies_only_ever_raise_spark_errors(body_bytes: bytes) ->
 
 
 def test_builder_sets_each_operation() -> None:
-    builder = TxBuilder(CHAIN, KEY)
+    builder = TxBuilder(CHAIN, KEY, random.Random(2))
     built = {
         "create_prefix": builder.create_prefix("88.608", "did:bid:efX", now_ms=NOW_MS),
         "set_registrars": builder.set_registrars("88.608", ["a"], ["b"], now_ms=NOW_MS),
