@@ -206,7 +206,7 @@ def _verifiers(items: Sequence[Item]) -> dict[str, Operation]:
         "cryptography (key from raw bytes)": cryptography_from_raw,
         "cryptography (key object cached)": cryptography_cached_key,
         "PyNaCl (VerifyKey from raw bytes)": pynacl,
-        "identifiers.keys.verify (cryptography)": sparkchain_verify,
+        "identifiers.keys.verify (PyNaCl)": sparkchain_verify,
     }
 
 
