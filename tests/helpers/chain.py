@@ -51,19 +51,11 @@ class TxMaker(TxBuilder):
     """A TxBuilder whose nonces come from a seeded Random, so tx ids repeat across runs."""
 
     def __init__(self, chain_id: str, signing_key: SigningKey, seed: int = 0) -> None:
-        super().__init__(chain_id, signing_key)
-        self._random = random.Random(seed)
+        super().__init__(chain_id, signing_key, random.Random(seed))
 
     @property
     def bid(self) -> str:
         return bid_from_public_key(self.key.public_key)
-
-    def _body(self, now_ms: int, lifetime_ms: int) -> pb.TxBody:
-        return pb.TxBody(
-            chain_id=self.chain_id,
-            nonce=self._random.getrandbits(64),
-            expires_at_ms=now_ms + lifetime_ms,
-        )
 
 
 def make_test_genesis(
