@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from cli.client import NodeClient, add_json_argument, add_node_argument
@@ -60,6 +61,13 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     resolve.add_argument(
         "--genesis", type=Path, metavar="FILE", help="genesis file to verify against"
     )
+    resolve.add_argument(
+        "--max-age",
+        type=float,
+        metavar="SECONDS",
+        help="with --verify: refuse an answer proven at a block older than this (a node "
+        "can replay an old, genuine proof; only the block time bounds how old)",
+    )
     add_node_argument(resolve)
     add_json_argument(resolve)
     resolve.set_defaults(handler=_resolve)
@@ -101,8 +109,10 @@ def filter_values(record: pb.Record, types: list[str], indexes: list[int]) -> pb
 
 def _resolve(args: argparse.Namespace) -> int:
     parse_identifier(args.identifier)  # a malformed identifier never reaches the node
+    if args.max_age is not None and not args.max_age >= 0:
+        raise SparkError(ErrorCode.INVALID_ARGUMENT, "--max-age must be 0 or more seconds")
     with NodeClient.from_args(args) as client:
-        if args.verify or args.genesis:
+        if args.verify or args.genesis or args.max_age is not None:
             return _resolve_verified(client, args)
         response = client.resolve(args.identifier, args.types, args.indexes)
     _print_record(response.record, args.json, extra={"height": response.height})
@@ -110,27 +120,52 @@ def _resolve(args: argparse.Namespace) -> int:
 
 
 def _resolve_verified(client: NodeClient, args: argparse.Namespace) -> int:
-    from node.proof import verify_resolution  # only verifying clients need it
+    from node.proof import verify_resolution_header  # only verifying clients need it
 
     genesis = trusted_genesis(client, args.genesis)
-    response = client.resolve(args.identifier, with_proof=True)
+    failed = f"verification FAILED for {args.identifier} from node {client.target}"
     try:
-        record, height = verify_resolution(
+        response = client.resolve(args.identifier, with_proof=True)
+    except SparkError as error:
+        if error.code in (ErrorCode.UNAVAILABLE, ErrorCode.TIMEOUT):
+            raise
+        # the node's own words (even "not registered"): nothing here is proven
+        raise SparkError(
+            ErrorCode.INVALID_PROOF,
+            f"{failed}: the node answered without a proof ({error.code}: {error.message})",
+        ) from None
+    try:
+        record, header = verify_resolution_header(
             genesis.validator_keys, genesis.chain_id, args.identifier, response.proof
         )
     except SparkError as error:
+        raise SparkError(ErrorCode.INVALID_PROOF, f"{failed}: {error.message}") from None
+    height = header.height
+    age_s = max(0.0, time.time() - header.time_ms / 1000)
+    if args.max_age is not None and age_s > args.max_age:
         raise SparkError(
             ErrorCode.INVALID_PROOF,
-            f"verification FAILED for {args.identifier} from node {client.target}: {error.message}",
-        ) from None
+            f"{failed}: the proof is of block {height} from {time_text(header.time_ms)}, "
+            f"{age_s:.0f} s ago, older than --max-age {args.max_age:g} s (the node may be "
+            "behind, or withholding newer blocks)",
+        )
+    # a node can only prove a state it was given, maybe an old one: say which block it is
+    as_of = f"block time {time_text(header.time_ms)}, chain {genesis.chain_id!r}"
     if record is None:
         raise SparkError(
             ErrorCode.NOT_FOUND,
-            f"{args.identifier} is not registered (absence verified at height {height})",
+            f"{args.identifier} is not registered (absence verified at height {height}, {as_of})",
         )
     shown = filter_values(record, args.types, args.indexes)
-    _print_record(shown, args.json, extra={"height": height, "verified": True})
+    extra = {
+        "height": height,
+        "verified": True,
+        "verified_time_ms": header.time_ms,
+        "chain_id": genesis.chain_id,
+    }
+    _print_record(shown, args.json, extra=extra)
     if not args.json:
+        print(f"state as of {as_of} ({age_s:.0f} s ago)")
         print(f"verified at height {height}")
     return 0
 

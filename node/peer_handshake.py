@@ -4,9 +4,17 @@ Three legs on the stream, so that each side answers a fresh challenge of the oth
   dialer   -> acceptor: hello  (dialer's key and nonce Nd, no signature)
   acceptor -> dialer:   answer (acceptor's key, nonce Na, peer_nonce Nd, signature)
   dialer   -> acceptor: answer (dialer's key, nonce Nd, peer_nonce Na, signature)
-A signature covers PEER_HANDSHAKE_TAG, the chain id, the sender's key, the receiver's nonce
-and the sender's nonce (proto/peer.proto), so it cannot be replayed on another stream,
-another chain, or by another key.
+A signature covers PEER_HANDSHAKE_TAG, the chain id, the sender's key, the receiver's key,
+the receiver's nonce and the sender's nonce, so it cannot be replayed on another stream,
+another chain, or by another key. The receiver's key matters against a relay: without it a
+peer M could take V's challenge to validator B on M's own link to B and hand B's signed
+answer (made for M) to V as B's answer to V. Each side signs for the key it was told
+(hello / answer), and checks that the answer it got was signed for its own key.
+
+What it does not give: a channel. Streams are plain gRPC; someone on the network path can
+still relay a whole session between two honest peers and inject messages after the
+handshake. Consensus messages carry their own signatures; status heights and tx gossip do
+not (a peer's claimed height only makes us ask it for blocks, which are certified).
 """
 
 from __future__ import annotations
@@ -39,8 +47,9 @@ def new_nonce() -> bytes:
 
 
 def handshake_sign_bytes(
-    chain_id: str, public_key: bytes, peer_nonce: bytes, nonce: bytes
+    chain_id: str, public_key: bytes, peer_key: bytes, peer_nonce: bytes, nonce: bytes
 ) -> bytes:
+    """What `public_key` signs when answering `peer_key`'s challenge `peer_nonce`."""
     chain = chain_id.encode()
     return b"".join(
         (
@@ -48,6 +57,8 @@ def handshake_sign_bytes(
             chain,
             struct.pack(">H", len(public_key)),
             public_key,
+            struct.pack(">H", len(peer_key)),
+            peer_key,
             struct.pack(">H", len(peer_nonce)),
             peer_nonce,
             struct.pack(">H", len(nonce)),
@@ -66,8 +77,11 @@ def hello(local: LocalPeer, nonce: bytes, height: int) -> peer_pb2.Handshake:
     )
 
 
-def answer(local: LocalPeer, nonce: bytes, peer_nonce: bytes, height: int) -> peer_pb2.Handshake:
-    signed = handshake_sign_bytes(local.chain_id, local.key.public_key, peer_nonce, nonce)
+def answer(
+    local: LocalPeer, nonce: bytes, peer_nonce: bytes, height: int, peer_key: bytes
+) -> peer_pb2.Handshake:
+    """Our signed answer to the challenge `peer_nonce` of the peer that says it is `peer_key`."""
+    signed = handshake_sign_bytes(local.chain_id, local.key.public_key, peer_key, peer_nonce, nonce)
     return peer_pb2.Handshake(
         chain_id=local.chain_id,
         public_key=local.key.public_key,
@@ -104,12 +118,15 @@ def check_admissible(local: LocalPeer, remote: peer_pb2.Handshake) -> None:
 
 
 def check_answer(local: LocalPeer, remote: peer_pb2.Handshake, our_nonce: bytes) -> None:
-    """A signed answer to our challenge from an admissible key."""
+    """A signed answer to our challenge, made for us, from an admissible key."""
     check_admissible(local, remote)
     if remote.peer_nonce != our_nonce:
         raise SparkError(ErrorCode.BAD_SIGNATURE, "handshake answers another challenge")
     signed = handshake_sign_bytes(
-        remote.chain_id, remote.public_key, remote.peer_nonce, remote.nonce
+        remote.chain_id, remote.public_key, local.key.public_key, remote.peer_nonce, remote.nonce
     )
     if not verify(remote.public_key, PEER_HANDSHAKE_TAG, signed, remote.signature):
-        raise SparkError(ErrorCode.BAD_SIGNATURE, "handshake signature does not match peer key")
+        raise SparkError(
+            ErrorCode.BAD_SIGNATURE,
+            "handshake signature is not the peer key's answer to this node's challenge",
+        )

@@ -349,7 +349,7 @@ class PeerNetwork:
             )
             remote = await _read_handshake(call.read)
             check_answer(self.local, remote, nonce)
-            reply = answer(self.local, nonce, remote.nonce, self._height())
+            reply = answer(self.local, nonce, remote.nonce, self._height(), remote.public_key)
             await call.write(peer_pb2.PeerMessage(handshake=reply))
         except BaseException:
             call.cancel()
@@ -369,7 +369,7 @@ class PeerNetwork:
             first = await _read_handshake(context.read)
             check_admissible(self.local, first)
             nonce = new_nonce()
-            reply = answer(self.local, nonce, first.nonce, self._height())
+            reply = answer(self.local, nonce, first.nonce, self._height(), first.public_key)
             await context.write(peer_pb2.PeerMessage(handshake=reply))
             second = await _read_handshake(context.read)
             if second.public_key != first.public_key or second.nonce != first.nonce:

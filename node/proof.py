@@ -35,6 +35,24 @@ def verify_resolution(
     Raises SparkError(INVALID_PROOF) naming the first link that fails, or
     INVALID_IDENTIFIER for a malformed identifier.
     """
+    record, header = verify_resolution_header(genesis_validators, chain_id, identifier, proof)
+    return record, header.height
+
+
+def verify_resolution_header(
+    genesis_validators: Sequence[bytes],
+    chain_id: str,
+    identifier: str,
+    proof: api_pb2.ResolveProof,
+) -> tuple[pb.Record | None, pb.BlockHeader]:
+    """As `verify_resolution`, with the whole certified header the answer holds at.
+
+    What a client can and cannot know: the answer was the state right after that block
+    (height, time_ms), as a quorum of the genesis validators committed it. It cannot know
+    that no later block changed it: a node may replay an older genuine proof (before a
+    revoke, a transfer, a new URL). Show the block time, and bound its age where the chain
+    makes blocks at a known least rate (its empty-block interval).
+    """
     key = parse_identifier(identifier).key
     if not proof.header:
         raise _invalid("proof has no block header")
@@ -58,7 +76,7 @@ def verify_resolution(
             f"of block {header.height}"
         )
     if value is None:
-        return None, header.height
+        return None, header
     record = pb.Record()
     try:
         record.ParseFromString(value)
@@ -67,7 +85,7 @@ def verify_resolution(
     if record.key != key:
         # the tree key binds the record to its key already; this guards the record content
         raise _invalid(f"proven record is {record.key!r}, not {key!r}")
-    return record, header.height
+    return record, header
 
 
 def _check_certificate(

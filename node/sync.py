@@ -163,8 +163,9 @@ class BlockSync:
                 f"certificate of block {expected} is for another block",
             )
         self._verify(self._ledger.chain_id, self._ledger.validators, certificate)
-        # a quorum of validators checked these signatures before certifying the block
-        self._ledger.mark_signatures_verified(committed.block.txs)
+        # Every tx signature is checked here again (in validate_block), never taken as read:
+        # the certificate covers the header, whose tx_root covers tx ids = SHA-256(body)
+        # only, so the peer could have swapped any tx's signer or signature.
         pending = self._ledger.validate_block(committed.block.SerializeToString(deterministic=True))
         self._committer.commit(pending, certificate)
         self.blocks_synced += 1

@@ -140,12 +140,12 @@ def test_handshake_answer_to_our_challenge_is_accepted() -> None:
     a, b = local(KEYS[0]), local(KEYS[1])
     nonce_a, nonce_b = b"a" * 32, b"b" * 32
     check_admissible(b, hello(a, nonce_a, 0))
-    check_answer(a, answer(b, nonce_b, nonce_a, 7), nonce_a)
+    check_answer(a, answer(b, nonce_b, nonce_a, 7, a.key.public_key), nonce_a)
 
 
 def test_handshake_answer_to_another_challenge_is_rejected() -> None:
     a, b = local(KEYS[0]), local(KEYS[1])
-    replayed = answer(b, b"b" * 32, b"old-nonce".ljust(32, b"."), 0)
+    replayed = answer(b, b"b" * 32, b"old-nonce".ljust(32, b"."), 0, a.key.public_key)
     with pytest.raises(SparkError) as caught:
         check_answer(a, replayed, b"a" * 32)
     assert caught.value.code == ErrorCode.BAD_SIGNATURE
@@ -153,7 +153,7 @@ def test_handshake_answer_to_another_challenge_is_rejected() -> None:
 
 def test_handshake_signed_by_another_key_is_rejected() -> None:
     a, b = local(KEYS[0]), local(KEYS[1])
-    forged = answer(b, b"b" * 32, b"a" * 32, 0)
+    forged = answer(b, b"b" * 32, b"a" * 32, 0, a.key.public_key)
     forged.public_key = KEYS[2].public_key
     with pytest.raises(SparkError) as caught:
         check_answer(a, forged, b"a" * 32)
