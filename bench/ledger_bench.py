@@ -112,7 +112,7 @@ class Writer:
 
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
-        self.builder = TxBuilder(ledger.chain_id, OWNER)
+        self.builder = TxBuilder(ledger.chain_id, OWNER, random.Random(11))
         self.proposer = VALIDATORS[0].public_key
 
     def now_ms(self) -> int:

@@ -12,6 +12,7 @@ Not thread-safe: the node calls it from one thread (its event loop).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ from identifiers.tx import tx_id
 from node import blocks, schema, smt
 from node.genesis import Genesis, apply_genesis
 from node.ledger_reads import LedgerReads
-from node.overlay import BlockWrites, Overlay, state_writes
+from node.overlay import BlockWrites, Overlay, record_keys_of, state_writes
 from node.rules import Receipt, apply_tx, check_envelope
 from node.storage import TreeNodeStore, open_db
 from proto import types_pb2 as pb
@@ -77,6 +78,7 @@ class Ledger(LedgerReads):
         self._pending: dict[bytes, PendingBlock] = {}
         self._prefix_cache: dict[str, pb.PrefixRecord | None] = {}
         self._load_head()
+        self._warm_tree_cache()
 
     @classmethod
     def open(cls, path: Path, genesis: Genesis, *, verify_signatures: bool = True) -> Ledger:
@@ -234,6 +236,7 @@ class Ledger(LedgerReads):
         """Would `signed` be accepted in the next block, timed `now_ms`? Raises if not."""
         body = self._checked_body(signed, verify_signature)
         overlay = Overlay(self._db, self._prefix_cache)
+        overlay.learn_absent_records(record_keys_of(body))
         apply_tx(
             overlay,
             signed,
@@ -252,6 +255,14 @@ class Ledger(LedgerReads):
 
     # ---- internals ----
 
+    def _warm_tree_cache(self) -> None:
+        """Load the cached top levels of the state tree now rather than one LevelDB read at a
+        time in the first few hundred blocks: with it a block of 1000 new identifiers at 1M
+        reads ~250 tree nodes from LevelDB instead of ~1,400 (~1 s at startup at 1M)."""
+        # a damaged tree is reported by the reads and `spark ledger verify` that meet it
+        with contextlib.suppress(SparkError):
+            smt.warm_cache(self._tree_store, self.state_root, self._tree_cache)
+
     def _execute(
         self, height: int, time_ms: int, txs: Iterable[pb.SignedTx], *, drop_invalid: bool
     ) -> _Execution:
@@ -262,10 +273,26 @@ class Ledger(LedgerReads):
         indexed: list[tuple[int, Receipt]] = []
         rejected: list[tuple[pb.SignedTx, SparkError]] = []
         roots = self.genesis.root_authorities
-        for position, signed in enumerate(txs):
+        # envelopes first, so the records the block registers are looked up in one scan
+        txs = list(txs)
+        bodies: list[pb.TxBody | SparkError] = []
+        wanted: list[str] = []
+        for signed in txs:
             try:
                 body = self._checked_body(signed, self.verify_signatures)
-                receipt = apply_tx(overlay, signed, body, height, time_ms, root_authorities=roots)
+            except SparkError as error:
+                bodies.append(error)
+                continue
+            bodies.append(body)
+            wanted += record_keys_of(body)
+        overlay.learn_absent_records(wanted)
+        for position, (signed, checked) in enumerate(zip(txs, bodies, strict=True)):
+            try:
+                if isinstance(checked, SparkError):
+                    raise checked
+                receipt = apply_tx(
+                    overlay, signed, checked, height, time_ms, root_authorities=roots
+                )
             except SparkError as error:
                 if not drop_invalid:
                     raise SparkError(

@@ -8,12 +8,14 @@ turned into `BlockWrites` and written in one batch -- the block is never execute
 
 from __future__ import annotations
 
+import hashlib
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import plyvel
 
+from identifiers.handle import ascii_upper
 from node import schema
 from node.records import decode_prefix, decode_record, encode_prefix, encode_record
 from node.rules import Receipt
@@ -28,6 +30,11 @@ CHANGE_RECORD = 1
 CHANGE_PREFIX = 2
 # field 6 (record), wire type 2 (length-delimited) of api.HistoryEntry
 _HISTORY_RECORD_TAG = b"\x32"
+_RECORD = schema.RECORD
+_TX = schema.TX
+# a range scan for absent records may step over this many stored keys per key wanted
+# before it gives up (a step costs a fraction of a point lookup)
+_SCAN_STEPS_PER_KEY = 4
 
 
 class Overlay:
@@ -45,12 +52,37 @@ class Overlay:
         self.records: dict[str, pb.Record] = {}
         self.prefixes: dict[str, pb.PrefixRecord] = {}
         self.tx_ids: set[bytes] = set()
+        self._absent: set[str] = set()  # record keys LevelDB is known not to hold
+
+    def learn_absent_records(self, keys: Iterable[str]) -> None:
+        """Find out which of `keys` LevelDB holds no record for, in one range scan, so that
+        `get_record` answers those without a lookup each.
+
+        A block registering serial numbers looks up a thousand new keys that sit side by
+        side: one seek over their range (usually empty) replaces a thousand point lookups.
+        When the range holds many other records, the scan stops early and nothing is
+        learnt: the lookups happen as before.
+        """
+        wanted = {_RECORD + key.encode("utf-8"): key for key in keys}
+        if len(wanted) < 2:
+            return
+        limit = _SCAN_STEPS_PER_KEY * len(wanted)
+        existing: set[bytes] = set()
+        stop = max(wanted) + b"\x00"  # the smallest key after the last one wanted
+        with self._db.iterator(start=min(wanted), stop=stop, include_value=False) as scan:
+            for step, raw in enumerate(scan):
+                if step >= limit:
+                    return
+                existing.add(raw)
+        self._absent.update(key for raw, key in wanted.items() if raw not in existing)
 
     def get_record(self, key: str) -> pb.Record | None:
         record = self.records.get(key)
         if record is not None:
             return record
-        raw = self._db.get(schema.record_key(key))
+        if key in self._absent:
+            return None
+        raw = self._db.get(_RECORD + key.encode("utf-8"))  # schema.record_key
         return None if raw is None else decode_record(raw)
 
     def put_record(self, key: str, record: pb.Record) -> None:
@@ -74,13 +106,27 @@ class Overlay:
         self.prefixes[key] = prefix
 
     def has_tx(self, tx_id: bytes) -> bool:
-        return tx_id in self.tx_ids or self._db.get(schema.tx_key(tx_id)) is not None
+        return tx_id in self.tx_ids or self._db.get(_TX + tx_id) is not None  # schema.tx_key
 
     def add_tx(self, tx_id: bytes) -> None:
         self.tx_ids.add(tx_id)
 
     def committed_prefix_exists(self, key: str) -> bool:
         return self._db.get(schema.prefix_key(key)) is not None
+
+
+def record_keys_of(body: pb.TxBody) -> list[str]:
+    """The record keys a Register or RegisterBatch will look up, to learn in advance which
+    are absent. Only a hint: a key computed from a malformed tx is still a fact about the
+    store, and the rules parse and check every identifier themselves."""
+    operation = body.WhichOneof("op")
+    if operation == "register":
+        return [ascii_upper(body.register.identifier)]
+    if operation == "register_batch":
+        batch = body.register_batch
+        head = ascii_upper(batch.prefix) + "/"
+        return [head + ascii_upper(item.suffix) for item in batch.items]
+    return []
 
 
 @dataclass(slots=True)
@@ -94,6 +140,10 @@ class BlockWrites:
 
 
 def _varint(number: int) -> bytes:
+    if number < 0x80:
+        return bytes((number,))
+    if number < 0x4000:
+        return bytes((number & 0x7F | 0x80, number >> 7))
     out = bytearray()
     while number > 0x7F:
         out.append((number & 0x7F) | 0x80)
@@ -113,8 +163,10 @@ def state_writes(
     """
     writes = BlockWrites()
     puts = writes.puts
+    append = puts.append
     encoded: dict[int, bytes] = {}  # id(record) -> bytes; receipts share the overlay's objects
     changes = bytearray()
+    history, separator, pack = schema.HISTORY, schema.SEPARATOR, _CHANGE.pack
     for tx_index, receipt in receipts:
         entry_head = api_pb2.HistoryEntry(
             height=receipt.height,
@@ -124,27 +176,33 @@ def state_writes(
             signer=receipt.signer,
         ).SerializeToString()
         location = schema.tx_location(receipt.height, tx_index)
+        entry_head += _HISTORY_RECORD_TAG
         for record in receipt.records:
-            record_bytes = encode_record(record)
+            record_bytes = record.SerializeToString(deterministic=True)  # encode_record
             encoded[id(record)] = record_bytes
             key_bytes = record.key.encode("utf-8")
-            puts.append(
+            append(
                 (
-                    schema.HISTORY + key_bytes + schema.SEPARATOR + location,
-                    entry_head + _HISTORY_RECORD_TAG + _varint(len(record_bytes)) + record_bytes,
+                    history + key_bytes + separator + location,
+                    entry_head + _varint(len(record_bytes)) + record_bytes,
                 )
             )
-            changes += _CHANGE.pack(tx_index, CHANGE_RECORD, len(key_bytes)) + key_bytes
+            changes += pack(tx_index, CHANGE_RECORD, len(key_bytes))
+            changes += key_bytes
         for prefix in receipt.prefixes:
             key_bytes = prefix.key.encode("utf-8")
             changes += _CHANGE.pack(tx_index, CHANGE_PREFIX, len(key_bytes)) + key_bytes
     puts.append((schema.changes_key(height), bytes(changes)))
     tree = writes.tree_changes
+    record_namespace = schema.RECORD
+    tree_key_head = bytes((len(record_namespace),)) + record_namespace  # smt.tree_key's
+    sha256 = hashlib.sha256
     for key, record in overlay.records.items():
         record_bytes = encoded.get(id(record)) or encode_record(record)
-        storage_key = schema.record_key(key)
-        puts.append((storage_key, record_bytes))
-        tree[schema.record_tree_key(key)] = record_bytes
+        key_bytes = key.encode("utf-8")
+        append((record_namespace + key_bytes, record_bytes))  # schema.record_key
+        # schema.record_tree_key, inlined: a block computes a thousand of them
+        tree[sha256(tree_key_head + key_bytes).digest()] = record_bytes
     for key, prefix in overlay.prefixes.items():
         prefix_bytes = encode_prefix(prefix)
         storage_key = schema.prefix_key(key)

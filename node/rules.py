@@ -87,6 +87,25 @@ def _signer_bid(public_key: bytes) -> str:
     return bid_from_public_key(public_key)
 
 
+# the txs of a block share their height, time and roots, and mostly their signers
+@lru_cache(maxsize=256)
+def _context(signer: str, height: int, time_ms: int, roots: frozenset[str]) -> TxContext:
+    return TxContext(signer, height, time_ms, roots)
+
+
+def _roots(root_authorities: Collection[str]) -> frozenset[str]:
+    if isinstance(root_authorities, frozenset):
+        return root_authorities
+    if isinstance(root_authorities, tuple):
+        return _roots_of_tuple(root_authorities)
+    return frozenset(root_authorities)
+
+
+@lru_cache(maxsize=16)
+def _roots_of_tuple(root_authorities: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(root_authorities)
+
+
 def check_envelope(signed: pb.SignedTx, chain_id: str, verify_signature: bool = True) -> pb.TxBody:
     """Size, signer, signature and chain id of a SignedTx; returns its decoded body.
 
@@ -133,7 +152,7 @@ def apply_tx(
     if operation is None or operation not in OPERATIONS:
         raise SparkError(ErrorCode.INVALID_TX, "tx body has no operation")
     signer = _signer_bid(signed.signer)
-    context = TxContext(signer, block_height, block_time_ms, frozenset(root_authorities))
+    context = _context(signer, block_height, block_time_ms, _roots(root_authorities))
     scratch = TxScratch(state)
     op_message: Message = getattr(body, operation)
     OPERATIONS[operation](scratch, op_message, context)

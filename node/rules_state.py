@@ -100,7 +100,10 @@ class TxScratch:
         self.prefixes[key] = prefix
 
     def flush(self) -> None:
-        for key, prefix in self.prefixes.items():
-            self._state.put_prefix(key, prefix)
+        state = self._state
+        if self.prefixes:
+            for key, prefix in self.prefixes.items():
+                state.put_prefix(key, prefix)
+        put_record = state.put_record
         for key, record in self.records.items():
-            self._state.put_record(key, record)
+            put_record(key, record)

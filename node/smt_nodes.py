@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from bisect import bisect_left
 from typing import Protocol
 
 from identifiers.tags import SMT_LEAF, SMT_NODE
@@ -88,6 +89,18 @@ class NodeCache:
     def drop(self, node_hash: bytes) -> None:
         with self._lock:
             self._nodes.pop(node_hash, None)
+
+    def replace(self, old: list[bytes], new: list[tuple[bytes, bytes]]) -> None:
+        """Drop the `old` versions, then put the `new` nodes (one block's rewrites)."""
+        with self._lock:
+            nodes = self._nodes
+            for node_hash in old:
+                nodes.pop(node_hash, None)
+            max_nodes = self.max_nodes
+            for node_hash, encoded in new:
+                while len(nodes) >= max_nodes:
+                    del nodes[next(iter(nodes))]  # oldest first
+                nodes[node_hash] = encoded
 
 
 def nibble(key: bytes, depth: int) -> int:
@@ -168,37 +181,67 @@ class TreeReader:
 
 
 class BlockUpdate(TreeReader):
-    """One pass of a block's sorted changes down the tree, collecting the new nodes."""
+    """One pass of a block's sorted changes down the tree, collecting the new nodes.
+
+    The changes stay in one sorted list and a subtree's share of them is an index range
+    of it (no list per node); the cache is updated once, at the end of the pass.
+    """
 
     def __init__(self, store: NodeStore, cache: NodeCache | None) -> None:
         super().__init__(store, cache)
         self.new_nodes: dict[bytes, bytes] = {}
+        self._items: list[Item] = []
+        self._keys: list[bytes] = []
+        self._cache_depth = -1 if cache is None else cache.max_depth
+        # the cache's dict itself: a plain dict get per visited node, no method call
+        self._cached: dict[bytes, bytes] = {} if cache is None else cache._nodes
+        self._uncached: list[bytes] = []  # old versions of rewritten cached nodes
+        self._to_cache: list[tuple[bytes, bytes]] = []
 
     def apply_to_root(self, root: bytes, items: list[Item]) -> bytes | None:
         """The new root after `items` (sorted by key); None for the empty tree."""
+        self._items = items
+        self._keys = [item[0] for item in items]
         if root == EMPTY_HASH:
-            return self.update(None, EMPTY, None, 0, items)[0]
-        encoded = self.node(root, 0)
-        if encoded[:1] == SMT_LEAF:  # a tree of one key
-            return self.update(root, LEAF, leaf_key_value(encoded)[0], 0, items)[0]
-        return self.update(root, INNER, None, 0, items)[0]
+            new_root = self._fresh(0, 0, len(items))[0]
+        else:
+            encoded = self.node(root, 0)
+            if encoded[:1] == SMT_LEAF:  # a tree of one key
+                leaf_key = leaf_key_value(encoded)[0]
+                new_root = self._update_leaf(root, leaf_key, 0, 0, len(items))[0]
+            else:
+                new_root = self._update_inner(root, 0, 0, len(items))[0]
+        cache = self.cache
+        if cache is not None and (self._uncached or self._to_cache):
+            cache.replace(self._uncached, self._to_cache)
+        return new_root
 
-    def update(
-        self,
-        node_hash: bytes | None,
-        kind: int,
-        leaf_key: bytes | None,
-        depth: int,
-        items: list[Item],
+    def _fresh(self, depth: int, lo: int, hi: int) -> Subtree:
+        """An empty slot at `depth` after items[lo:hi]."""
+        inserts = [item for item in self._items[lo:hi] if item[1] is not None]
+        if not inserts:
+            return _EMPTY_SUBTREE
+        return self.build(depth, inserts)
+
+    def _update_leaf(
+        self, leaf_hash: bytes, leaf_key: bytes, depth: int, lo: int, hi: int
     ) -> Subtree:
-        """The subtree at `depth` after `items` (all under it)."""
-        if kind == INNER:
-            assert node_hash is not None
-            return self._update_inner(node_hash, depth, items)
-        if kind == LEAF:
-            assert node_hash is not None and leaf_key is not None
-            items = _with_leaf(node_hash, leaf_key, items)
-        inserts = [item for item in items if item[1] is not None]
+        """A slot at `depth` holding the leaf of `leaf_key` after items[lo:hi]."""
+        items = self._items
+        if hi - lo == 1:
+            key, vh, _ = items[lo]
+            if key == leaf_key:
+                if vh is None:
+                    return _EMPTY_SUBTREE
+                return self.build(depth, [items[lo]])
+            if vh is None:  # deleting an absent key
+                return leaf_hash, LEAF, leaf_key
+            new_leaf = self._leaf(key, vh)
+            if key < leaf_key:
+                return self._pair(depth, key, new_leaf, leaf_key, leaf_hash)
+            return self._pair(depth, leaf_key, leaf_hash, key, new_leaf)
+        merged = _with_leaf(leaf_hash, leaf_key, items[lo:hi])
+        inserts = [item for item in merged if item[1] is not None]
         if not inserts:
             return _EMPTY_SUBTREE
         return self.build(depth, inserts)
@@ -210,10 +253,16 @@ class BlockUpdate(TreeReader):
             if known is not None:
                 return known, LEAF, key
             assert vh is not None
-            encoded = SMT_LEAF + key + vh
-            leaf_hash = _sha256(encoded).digest()
-            self.new_nodes[leaf_hash] = encoded
-            return leaf_hash, LEAF, key
+            return self._leaf(key, vh), LEAF, key
+        if len(inserts) == 2:
+            (key, vh, known), (other, other_vh, other_known) = inserts
+            if known is None:
+                assert vh is not None
+                known = self._leaf(key, vh)
+            if other_known is None:
+                assert other_vh is not None
+                other_known = self._leaf(other, other_vh)
+            return self._pair(depth, key, known, other, other_known)
         occupied = leaves = 0
         children: list[bytes] = []
         keys: list[bytes] = []
@@ -228,27 +277,64 @@ class BlockUpdate(TreeReader):
                 keys.append(leaf_key)
         return self._store_inner(occupied, b"".join(children), leaves, b"".join(keys), depth, None)
 
-    def _update_inner(self, node_hash: bytes, depth: int, items: list[Item]) -> Subtree:
-        encoded = self.node(node_hash, depth)
-        old_occupied, old_leaves, keys_at = check_inner(encoded)
-        occupied, leaves = old_occupied, old_leaves
+    def _leaf(self, key: bytes, vh: bytes) -> bytes:
+        encoded = SMT_LEAF + key + vh
+        leaf_hash = _sha256(encoded).digest()
+        self.new_nodes[leaf_hash] = encoded
+        return leaf_hash
+
+    def _pair(
+        self, depth: int, low: bytes, low_hash: bytes, high: bytes, high_hash: bytes
+    ) -> Subtree:
+        """The subtree at `depth` holding exactly two leaves (`low` < `high`): a node with
+        both where their keys first differ, under a chain of one-child nodes (what `build`
+        makes of two keys, without grouping them level by level)."""
+        differ = (
+            256 - (int.from_bytes(low, "big") ^ int.from_bytes(high, "big")).bit_length()
+        ) >> 2
+        both = 1 << nibble(low, differ) | 1 << nibble(high, differ)
+        node_hash = self._store_inner(both, low_hash + high_hash, both, low + high, differ, None)[0]
+        for up in range(differ - 1, depth - 1, -1):
+            node_hash = self._store_inner(1 << nibble(low, up), node_hash, 0, b"", up, None)[0]
+        return node_hash, INNER, None
+
+    def _update_inner(self, node_hash: bytes, depth: int, lo: int, hi: int) -> Subtree:
+        """The internal node `node_hash` at `depth` after items[lo:hi]."""
+        encoded = self._cached.get(node_hash)
+        if encoded is None:
+            encoded = self.node(node_hash, depth)
+        # check_inner, inlined: every visited node pays for it (an IndexError is a LookupError)
+        if encoded[0] != _SMT_NODE_BYTE:
+            raise ValueError("not an internal node")
+        occupied = old_occupied = encoded[1] << 8 | encoded[2]
+        keys_at = 5 + 32 * occupied.bit_count()
+        leaves = encoded[keys_at - 2] << 8 | encoded[keys_at - 1]
+        if len(encoded) != keys_at + 32 * leaves.bit_count() or leaves & ~occupied:
+            raise ValueError("internal node length or leaf map does not match its occupied map")
         old_children = children = encoded[3 : keys_at - 2]
         old_keys = keys = encoded[keys_at:]
+        below = depth + 1
         # highest slot first, so splicing a slot never moves the entries before it
-        for slot, group in reversed(_groups(depth, items)):
+        for slot, group_lo, group_hi in reversed(self._groups(depth, lo, hi)):
             bit = 1 << slot
             at = 32 * (occupied & (bit - 1)).bit_count()
-            key_at = 32 * (leaves & (bit - 1)).bit_count()
             if not occupied & bit:
-                h, kind, key = self.update(None, EMPTY, None, depth + 1, group)
+                h, kind, key = self._fresh(below, group_lo, group_hi)
+                if kind == EMPTY:
+                    continue
                 end = at
             elif leaves & bit:
+                key_at = 32 * (leaves & (bit - 1)).bit_count()
                 old_key = keys[key_at : key_at + 32]
-                h, kind, key = self.update(children[at : at + 32], LEAF, old_key, depth + 1, group)
+                h, kind, key = self._update_leaf(
+                    children[at : at + 32], old_key, below, group_lo, group_hi
+                )
+                if kind == LEAF and key == old_key and h == children[at : at + 32]:
+                    continue  # unchanged (an absent key deleted)
                 end = at + 32
                 keys = keys[:key_at] + keys[key_at + 32 :]
             else:
-                h, kind, key = self.update(children[at : at + 32], INNER, None, depth + 1, group)
+                h, kind, key = self._update_inner(children[at : at + 32], below, group_lo, group_hi)
                 end = at + 32
             if kind == EMPTY:
                 occupied &= ~bit
@@ -261,6 +347,7 @@ class BlockUpdate(TreeReader):
             if kind == LEAF:
                 assert key is not None
                 leaves |= bit
+                key_at = 32 * (leaves & (bit - 1)).bit_count()
                 keys = keys[:key_at] + key + keys[key_at:]
             else:
                 leaves &= ~bit
@@ -271,6 +358,42 @@ class BlockUpdate(TreeReader):
         if leaves and not occupied & (occupied - 1):
             return children, LEAF, keys  # a lone leaf rises into the parent's slot
         return self._store_inner(occupied, children, leaves, keys, depth, node_hash)
+
+    def _groups(self, depth: int, lo: int, hi: int) -> list[tuple[int, int, int]]:
+        """(slot at `depth`, start, end) of each run of items[lo:hi] sharing a slot.
+
+        The keys in the range share their first `depth` nibbles, so a run ends at the
+        first key not below the next slot's smallest key: a bisection, for big ranges.
+        """
+        keys = self._keys
+        at = depth >> 1
+        odd = depth & 1
+        out: list[tuple[int, int, int]] = []
+        start = lo
+        if hi - lo <= _SCAN_RANGE:
+            byte = keys[lo][at]
+            current = byte & 15 if odd else byte >> 4
+            for i in range(lo + 1, hi):
+                byte = keys[i][at]
+                slot = byte & 15 if odd else byte >> 4
+                if slot != current:
+                    out.append((current, start, i))
+                    start = i
+                    current = slot
+            out.append((current, start, hi))
+            return out
+        head = keys[lo][:at]
+        while start < hi:
+            byte = keys[start][at]
+            slot = byte & 15 if odd else byte >> 4
+            if slot == 15:
+                end = hi
+            else:
+                bound = (byte & 0xF0) | (slot + 1) if odd else (slot + 1) << 4
+                end = bisect_left(keys, head + bytes((bound,)), start, hi)
+            out.append((slot, start, end))
+            start = end
+        return out
 
     def _store_inner(
         self,
@@ -285,12 +408,16 @@ class BlockUpdate(TreeReader):
         node_hash = _sha256(hashed).digest()
         encoded = hashed + leaves.to_bytes(2, "big") + keys
         self.new_nodes[node_hash] = encoded
-        cache = self.cache
-        if cache is not None and depth < cache.max_depth:
+        if depth < self._cache_depth:
             if replaces is not None:
-                cache.drop(replaces)
-            cache.put(node_hash, encoded)
+                self._uncached.append(replaces)
+            self._to_cache.append((node_hash, encoded))
         return node_hash, INNER, None
+
+
+_SMT_NODE_BYTE = SMT_NODE[0]
+# ranges of at most this many items are split by slot in one scan, bigger ones by bisection
+_SCAN_RANGE = 8
 
 
 def _with_leaf(leaf_hash: bytes, leaf_key: bytes, items: list[Item]) -> list[Item]:

@@ -19,6 +19,7 @@ from identifiers.handle import Identifier, parse_identifier, parse_identifier_by
 from node import schema, smt
 from node.genesis import apply_genesis
 from node.ledger import Ledger
+from node.overlay import Overlay
 from node.records import encode_prefix, encode_record
 from node.rules import MemoryState
 from proto import types_pb2 as pb
@@ -466,3 +467,41 @@ def test_changes_at_lists_what_a_block_changed_in_order(chain: LedgerChain) -> N
     with pytest.raises(SparkError) as caught:
         chain.ledger.changes_at(3)
     assert _code(caught) == ErrorCode.NOT_FOUND
+
+
+# ---- looking up a block's new records in one scan ----
+
+
+def test_a_scan_learns_which_records_are_absent_and_changes_no_answer(
+    chain: LedgerChain,
+) -> None:
+    acme = chain.signer("acme")
+    stored = [f"88/sn-{n:03d}" for n in range(0, 40, 3)]
+    chain.commit([acme.register(name, now_ms=chain.next_time_ms) for name in stored])
+    asked = [f"88/SN-{n:03d}" for n in range(45)]
+    scanned = Overlay(chain.ledger.db)
+    scanned.learn_absent_records(asked)
+    assert len(scanned._absent) == 45 - len(stored)
+    plain = Overlay(chain.ledger.db)
+    for key in asked:
+        assert scanned.get_record(key) == plain.get_record(key)
+    # a range holding many more stored records than keys asked: the scan gives up
+    sparse = Overlay(chain.ledger.db)
+    sparse.learn_absent_records(["88/SN-000", "88/SN-0395"])
+    assert not sparse._absent
+    assert sparse.get_record("88/SN-000") == plain.get_record("88/SN-000")
+
+
+def test_a_batch_repeating_a_committed_identifier_is_refused_whatever_its_case(
+    chain: LedgerChain,
+) -> None:
+    acme = chain.signer("acme")
+    chain.commit([acme.register("88/lot-5", now_ms=chain.next_time_ms)])
+    now = chain.next_time_ms
+    items = [(f"Lot-{n}", [value(1, "URL", "https://x")]) for n in range(3, 8)]
+    batch = acme.register_batch("88", items, now_ms=now)
+    fresh = acme.register_batch("88", items[:2], now_ms=now)
+    built = chain.commit([batch, fresh])
+    assert [signed.body for signed in built.block.txs] == [fresh.body]
+    assert [error.code for _, error in built.rejected] == [ErrorCode.EXISTS]
+    assert chain.ledger.resolve("88/lot-3").identifier == "88/Lot-3"

@@ -9,14 +9,17 @@ from __future__ import annotations
 import copy
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from identifiers.errors import ErrorCode, SparkError
 from identifiers.limits import (
     DEFAULT_VALUE_TTL_S,
     MAX_BATCH_ITEMS,
     MAX_TX_EXPIRY_AHEAD_MS,
+    MAX_VALUE_DATA_BYTES,
 )
-from node.records import filter_values
+from node.records import _plainly_valid, check_value, filter_values
 from node.rules import check_envelope
 from proto import types_pb2 as pb
 from tests.helpers.chain import (
@@ -212,3 +215,43 @@ def test_filter_values_keeps_requested_types_or_indexes(chain: RulesChain) -> No
     assert [v.index for v in filter_values(record).values] == [1, 2, 3]
     assert [v.index for v in filter_values(record, types=["EMAIL"], indexes=[3]).values] == [2, 3]
     assert len(record.values) == 3  # the stored record is untouched
+
+
+# The shortcut check_values takes for values that are plainly valid must never accept one
+# that the rule-by-rule checks reject: types near every limit and character class.
+_VALUE_TYPES = st.one_of(
+    st.sampled_from(["URL", "EMAIL", "spark.meta", "a b", "a\tb", "a\x85b", "é", "", "x" * 64]),
+    st.text(min_size=0, max_size=70),
+)
+_VALUES = st.builds(
+    pb.Value,
+    index=st.integers(0, 3),
+    type=_VALUE_TYPES,
+    data=st.one_of(
+        st.binary(max_size=8), st.just(b"{}"), st.just(b"x" * (MAX_VALUE_DATA_BYTES + 1))
+    ),
+    timestamp_ms=st.sampled_from([0, 0, 1]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.lists(_VALUES, max_size=4))
+def test_plainly_valid_values_pass_every_rule(values: list[pb.Value]) -> None:
+    if _plainly_valid(values):
+        _check_each_rule(values)  # must not raise
+
+
+def test_ordinary_values_take_the_shortcut_and_meta_values_do_not() -> None:
+    assert _plainly_valid(
+        [pb.Value(index=1, type="URL", data=b"https://x"), pb.Value(index=2, type="E")]
+    )
+    assert not _plainly_valid([pb.Value(index=1, type="spark.meta", data=b"{}")])
+    assert not _plainly_valid([pb.Value(index=1, type="URL"), pb.Value(index=1, type="URL")])
+
+
+def _check_each_rule(values: list[pb.Value]) -> None:
+    seen: set[int] = set()
+    for position, one in enumerate(values):
+        check_value(one, f"value {position}")
+        assert one.index not in seen
+        seen.add(one.index)
