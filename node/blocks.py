@@ -107,6 +107,10 @@ def decode_block(block_bytes: bytes) -> DecodedBlock:
         header.ParseFromString(block.header)
     except DecodeError as exc:
         raise _invalid(f"block does not decode: {exc}") from None
+    if encode_header(header) != block.header:
+        # the certified hash covers the header bytes as received; nodes serve the header
+        # re-encoded, so only the one canonical encoding keeps proofs of this block checkable
+        raise _invalid("header: not in canonical encoding (deterministic protobuf)")
     last_commit = block.last_commit if block.HasField("last_commit") else None
     return DecodedBlock(block, header, block_hash(block.header), last_commit)
 

@@ -314,16 +314,9 @@ async def test_an_old_genuine_proof_shows_its_block_time_and_max_age_refuses_it(
 # ---- weaknesses in files this review does not own (reported, not fixed here) ----
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="node/ledger_reads.py serves blocks.encode_header(parsed header), not the header "
-    "bytes the quorum certified; validate_block accepts any encoding that parses, so one "
-    "byzantine proposer makes every proof of its block unverifiable (fix: keep and serve "
-    "the raw header bytes, or refuse non-canonical header encodings in validate_block)",
-)
-def test_a_block_with_a_non_canonical_header_encoding_still_has_verifiable_proofs(
-    tmp_path: Path,
-) -> None:
+def test_a_block_with_a_non_canonical_header_encoding_is_refused(tmp_path: Path) -> None:
+    # nodes serve headers re-encoded; a header whose certified bytes differ from that
+    # encoding would make every proof of its block unverifiable, so validators refuse it
     chain = LedgerChain(tmp_path / "ledger")
     try:
         acme = chain.signer("acme")
@@ -341,8 +334,12 @@ def test_a_block_with_a_non_canonical_header_encoding_still_has_verifiable_proof
         block = pb.Block()
         block.CopyFrom(built.block)
         block.header = raw
-        # every honest validator re-executes it, finds it valid and precommits its hash
-        pending = chain.ledger.validate_block(block.SerializeToString(deterministic=True))
+        with pytest.raises(SparkError) as refused:
+            chain.ledger.validate_block(block.SerializeToString(deterministic=True))
+        assert refused.value.code is ErrorCode.INVALID_BLOCK
+        assert "canonical" in refused.value.message
+        # the canonical block itself is accepted, and its proofs verify
+        pending = chain.ledger.validate_block(built.block_bytes)
         chain.ledger.commit_block(pending, certificate(chain.genesis, 1, pending.block_hash))
         _, proof = chain.ledger.resolve_with_proof("88/a")
         record, height = _verify(chain, "88/a", proof)  # type: ignore[misc]
