@@ -224,14 +224,14 @@ def _write_pid(home: NodeHome, pid: int) -> None:
 
 
 def process_alive(pid: int) -> bool:
-    """True while `pid` runs (a zombie, even our own unreaped child, counts as gone)."""
-    # reap our own exited children first: a zombie still "exists" for kill(pid, 0)
+    """True while `pid` runs (a zombie counts as gone)."""
     try:
+        # our own child: alive until waitpid reaps it. Its /proc state is no guide: the
+        # leader of a dying multi-threaded process shows "Z" while its threads still exit.
         reaped, _ = os.waitpid(pid, os.WNOHANG)
-        if reaped == pid:
-            return False
+        return reaped != pid
     except ChildProcessError:
-        pass
+        pass  # not our child (started by an earlier `spark testnet start`)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
