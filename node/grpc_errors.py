@@ -8,6 +8,7 @@ ledger chose, and an unreachable node becomes UNAVAILABLE naming the address.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -77,20 +78,27 @@ _Handler = TypeVar("_Handler", bound=Callable[..., Awaitable[Any]])
 _StreamHandler = TypeVar("_StreamHandler", bound=Callable[..., AsyncIterator[Any]])
 
 
+@contextlib.asynccontextmanager
+async def _status_for_errors(context: grpc.aio.ServicerContext, where: str) -> AsyncIterator[None]:
+    """SparkError → its status; anything unexpected → INTERNAL, logged."""
+    try:
+        yield
+    except SparkError as error:
+        await abort(context, error)
+    except (grpc.aio.AbortError, grpc.aio.UsageError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        log.exception("internal error in %s", where)
+        await abort(context, SparkError(ErrorCode.INTERNAL, f"internal error: {exc}"))
+
+
 def unary_errors(handler: _Handler) -> _Handler:
     """Servicer method decorator: SparkError → status; anything else → INTERNAL, logged."""
 
     @functools.wraps(handler)
     async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        try:
+        async with _status_for_errors(context, handler.__qualname__):
             return await handler(self, request, context)
-        except SparkError as error:
-            await abort(context, error)
-        except (grpc.aio.AbortError, grpc.aio.UsageError, KeyboardInterrupt):
-            raise
-        except Exception as exc:
-            log.exception("internal error in %s", handler.__qualname__)
-            await abort(context, SparkError(ErrorCode.INTERNAL, f"internal error: {exc}"))
 
     return wrapper  # type: ignore[return-value]
 
@@ -102,16 +110,9 @@ def stream_errors(handler: _StreamHandler) -> _StreamHandler:
     async def wrapper(
         self: Any, request: Any, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[Any]:
-        try:
+        async with _status_for_errors(context, handler.__qualname__):
             async for response in handler(self, request, context):
                 yield response
-        except SparkError as error:
-            await abort(context, error)
-        except (grpc.aio.AbortError, grpc.aio.UsageError, KeyboardInterrupt):
-            raise
-        except Exception as exc:
-            log.exception("internal error in %s", handler.__qualname__)
-            await abort(context, SparkError(ErrorCode.INTERNAL, f"internal error: {exc}"))
 
     return wrapper  # type: ignore[return-value]
 
