@@ -242,17 +242,17 @@ def write_csv(path: Path, rows: list[str]) -> Path:
 
 async def test_import_registers_good_rows_and_reports_bad_ones_by_line(node, spark, tmp_path):
     rows = ["# product identifiers"]
-    rows += [f"88/P{i:04},https://p/{i},BATCH=b{i % 3}" for i in range(2500)]
+    rows += [f"88/P{i:05},https://p/{i},BATCH=b{i % 3}" for i in range(10_000)]
     rows[10] = "88..1/A,https://x"  # line 11: empty prefix segment
-    rows[20] = "77/P9999,https://x"  # line 21: prefix 77 does not exist
-    rows[30] = "88/P0005,https://again"  # line 31: repeats line 7
-    rows[40] = "88/P0039,https://x,EMPTYVALUE"  # line 41: not TYPE=DATA
+    rows[20] = "77/P99999,https://x"  # line 21: prefix 77 does not exist
+    rows[30] = "88/P00005,https://again"  # line 31: repeats line 7
+    rows[40] = "88/P00039,https://x,EMPTYVALUE"  # line 41: not TYPE=DATA
     csv_file = write_csv(tmp_path / "ids.csv", rows)
     result = await spark("import", str(csv_file), "--no-progress", "--json")
     assert result.code == EXIT_ERROR, result.err
     report = json.loads(result.out)
-    assert report["rows"] == 2500 and report["failed"] == 4
-    assert report["registered"] == 2496 and report["already_registered"] == 0
+    assert report["rows"] == 10_000 and report["failed"] == 4
+    assert report["registered"] == 9996 and report["already_registered"] == 0
     failures = {f["line"]: f["code"] for f in report["failures"]}
     assert failures == {
         11: "INVALID_IDENTIFIER",
@@ -260,7 +260,9 @@ async def test_import_registers_good_rows_and_reports_bad_ones_by_line(node, spa
         31: "EXISTS",
         41: "INVALID_VALUE",
     }
-    shown = await spark.json("resolve", "88/P0002")
+    listed = await spark.json("list", "88", "--all", "--page-size", "1000")
+    assert len(listed["records"]) == 9996  # each good row registered exactly once
+    shown = await spark.json("resolve", "88/P00002")
     assert [(v["type"], v["data"]) for v in shown["values"]] == [
         ("URL", "https://p/2"),
         ("BATCH", "b2"),
@@ -268,7 +270,7 @@ async def test_import_registers_good_rows_and_reports_bad_ones_by_line(node, spa
 
     again = await spark("import", str(csv_file), "--no-progress", "--json")
     report = json.loads(again.out)
-    assert report["registered"] == 0 and report["already_registered"] == 2496
+    assert report["registered"] == 0 and report["already_registered"] == 9996
     assert report["failed"] == 4
 
 
