@@ -200,27 +200,16 @@ class GuardedSigner:
     def public_key(self) -> bytes:
         return self._signer.public_key
 
-    def permission(
-        self, height: int, round: int, step: Step, block_hash: bytes, valid_round: int
-    ) -> Permission:
-        return permission(self.last, height, round, step, block_hash, valid_round)
-
     def vote(
         self, kind: VoteType, height: int, round: int, block_hash: bytes, lock: Lock
     ) -> tuple[Vote, bytes | None] | None:
         """(the signed vote, the record to persist first or None), or None if refused."""
         step = Step.PREVOTE if kind is VoteType.PREVOTE else Step.PRECOMMIT
-        allowed = self.permission(height, round, step, block_hash, -1)
-        if allowed is Permission.REFUSE:
+        message = vote_sign_bytes(self._prefix, kind, height, round, block_hash)
+        signed = self._sign(VOTE_TAG, message, height, round, step, block_hash, -1, lock)
+        if signed is None:
             return None
-        record = None
-        if allowed is Permission.SIGN:
-            message = vote_sign_bytes(self._prefix, kind, height, round, block_hash)
-            signature = self._signer.sign(VOTE_TAG, message)
-            record = self._remember(height, round, step, block_hash, -1, signature, lock)
-        else:
-            assert self.last is not None
-            signature = self.last.signature
+        signature, record = signed
         return Vote(kind, height, round, block_hash, self.public_key, signature), record
 
     def proposal(
@@ -232,35 +221,39 @@ class GuardedSigner:
         block_hash: bytes,
         lock: Lock,
     ) -> tuple[Proposal, bytes | None] | None:
-        allowed = self.permission(height, round, Step.PROPOSE, block_hash, valid_round)
-        if allowed is Permission.REFUSE:
+        message = proposal_sign_bytes(self._prefix, height, round, valid_round, block_hash)
+        signed = self._sign(
+            PROPOSAL_TAG, message, height, round, Step.PROPOSE, block_hash, valid_round, lock
+        )
+        if signed is None:
             return None
-        record = None
-        if allowed is Permission.SIGN:
-            message = proposal_sign_bytes(self._prefix, height, round, valid_round, block_hash)
-            signature = self._signer.sign(PROPOSAL_TAG, message)
-            record = self._remember(
-                height, round, Step.PROPOSE, block_hash, valid_round, signature, lock
-            )
-        else:
-            assert self.last is not None
-            signature = self.last.signature
+        signature, record = signed
         proposal = Proposal(
             height, round, valid_round, block_hash, value, self.public_key, signature
         )
         return proposal, record
 
-    def _remember(
+    def _sign(
         self,
+        tag: bytes,
+        message: bytes,
         height: int,
         round: int,
         step: Step,
         block_hash: bytes,
         valid_round: int,
-        signature: bytes,
         lock: Lock,
-    ) -> bytes:
+    ) -> tuple[bytes, bytes | None] | None:
+        """(the signature, the record to persist first or None on a repeat), or None if
+        `permission` refuses."""
+        allowed = permission(self.last, height, round, step, block_hash, valid_round)
+        if allowed is Permission.REFUSE:
+            return None
+        if allowed is Permission.REPEAT:
+            assert self.last is not None
+            return self.last.signature, None
+        signature = self._signer.sign(tag, message)
         self.last = LastSigned(
             self.public_key, height, round, step, block_hash, valid_round, signature, lock
         )
-        return self.last.to_bytes()
+        return signature, self.last.to_bytes()
