@@ -3,7 +3,7 @@ with running tallies so that every "upon 2f+1 ..." test is a dictionary lookup."
 
 from __future__ import annotations
 
-from consensus.messages import NIL, Proposal, Vote
+from consensus.messages import NIL, Proposal, Vote, VoteType
 
 
 class RoundLog:
@@ -14,11 +14,9 @@ class RoundLog:
         "polka",
         "precommit_tally",
         "precommit_timeout_set",
-        "precommit_total",
         "precommits",
         "prevote_tally",
         "prevote_timeout_set",
-        "prevote_total",
         "prevotes",
         "proposal",
         "proposals",
@@ -38,8 +36,6 @@ class RoundLog:
         self.extras: dict[tuple[int, bytes, bytes], Vote] = {}  # (type, validator, hash)
         self.prevote_tally: dict[bytes, int] = {}  # by block hash, NIL included
         self.precommit_tally: dict[bytes, int] = {}
-        self.prevote_total = 0
-        self.precommit_total = 0
         self.senders: set[bytes] = set()  # distinct validators heard from (line 55)
         self.polka: bytes | None = None  # a non-nil hash with a quorum of prevotes
         self.commit_hash: bytes | None = None  # a non-nil hash with a quorum of precommits
@@ -47,10 +43,18 @@ class RoundLog:
         self.precommit_timeout_set = False  # line 47 "for the first time"
         self.line36_done = False  # line 36 "for the first time"
 
+    @property
+    def prevote_total(self) -> int:
+        """Distinct validators' first prevotes (line 34 counts PREVOTE(h, r, *))."""
+        return len(self.prevotes)
+
+    @property
+    def precommit_total(self) -> int:
+        return len(self.precommits)
+
     def add_prevote(self, vote: Vote, quorum: int) -> None:
         self.prevotes[vote.validator] = vote
         self.senders.add(vote.validator)
-        self.prevote_total += 1
         self.count_prevote(vote.block_hash, quorum)
 
     def count_prevote(self, block_hash: bytes, quorum: int) -> None:
@@ -62,7 +66,6 @@ class RoundLog:
     def add_precommit(self, vote: Vote, quorum: int) -> None:
         self.precommits[vote.validator] = vote
         self.senders.add(vote.validator)
-        self.precommit_total += 1
         self.count_precommit(vote.block_hash, quorum)
 
     def count_precommit(self, block_hash: bytes, quorum: int) -> None:
@@ -73,7 +76,7 @@ class RoundLog:
 
     def add_extra(self, vote: Vote, quorum: int) -> None:
         self.extras[(int(vote.type), vote.validator, vote.block_hash)] = vote
-        if vote.type == 1:
+        if vote.type is VoteType.PREVOTE:
             self.count_prevote(vote.block_hash, quorum)
         else:
             self.count_precommit(vote.block_hash, quorum)
@@ -90,10 +93,18 @@ class RoundLog:
 
     def prevotes_for(self, block_hash: bytes) -> list[Vote]:
         found = [v for v in self.prevotes.values() if v.block_hash == block_hash]
-        found.extend(v for v in self.extras.values() if v.type == 1 and v.block_hash == block_hash)
+        found.extend(
+            v
+            for v in self.extras.values()
+            if v.type is VoteType.PREVOTE and v.block_hash == block_hash
+        )
         return found
 
     def precommits_for(self, block_hash: bytes) -> list[Vote]:
         found = [v for v in self.precommits.values() if v.block_hash == block_hash]
-        found.extend(v for v in self.extras.values() if v.type == 2 and v.block_hash == block_hash)
+        found.extend(
+            v
+            for v in self.extras.values()
+            if v.type is VoteType.PRECOMMIT and v.block_hash == block_hash
+        )
         return found
