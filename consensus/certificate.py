@@ -6,13 +6,7 @@ from collections.abc import Iterable, Sequence
 
 from consensus.crypto import Ed25519Verifier, Verifier
 from consensus.messages import CommitCertificate, CommitSig, Evidence, Vote, VoteType
-from consensus.signbytes import (
-    MAX_BLOCK_HASH_BYTES,
-    MAX_HEIGHT,
-    MAX_ROUND,
-    chain_prefix,
-    vote_sign_bytes,
-)
+from consensus.signbytes import MAX_BLOCK_HASH_BYTES, chain_prefix, encodable, vote_sign_bytes
 from identifiers.errors import ErrorCode, SparkError
 from identifiers.tags import VOTE_TAG
 
@@ -53,7 +47,7 @@ def verify_certificate(
         raise SparkError(ErrorCode.INVALID_CERTIFICATE, "certificate for a nil block hash")
     if len(cert.block_hash) > MAX_BLOCK_HASH_BYTES:
         raise SparkError(ErrorCode.INVALID_CERTIFICATE, "block hash longer than 255 bytes")
-    if not (0 <= cert.height <= MAX_HEIGHT and 0 <= cert.round <= MAX_ROUND):
+    if not encodable(cert.height, cert.round, cert.block_hash):
         raise SparkError(ErrorCode.INVALID_CERTIFICATE, "height or round out of range")
     members = set(validators)
     sign_bytes = vote_sign_bytes(
@@ -61,23 +55,20 @@ def verify_certificate(
     )
     seen: set[bytes] = set()
     for position, commit_sig in enumerate(cert.signatures):
-        who = commit_sig.validator.hex()[:16]
-        if commit_sig.validator not in members:
-            raise SparkError(
-                ErrorCode.INVALID_CERTIFICATE,
-                f"signature {position}: {who}… is not a validator",
-            )
-        if commit_sig.validator in seen:
-            raise SparkError(
-                ErrorCode.INVALID_CERTIFICATE,
-                f"signature {position}: validator {who}… signed twice",
-            )
-        if not check.verify(commit_sig.validator, VOTE_TAG, sign_bytes, commit_sig.signature):
-            raise SparkError(
-                ErrorCode.INVALID_CERTIFICATE,
-                f"signature {position}: bad precommit signature of {who}…",
-            )
-        seen.add(commit_sig.validator)
+        validator = commit_sig.validator
+        if validator not in members:
+            problem = "{}… is not a validator"
+        elif validator in seen:
+            problem = "validator {}… signed twice"
+        elif not check.verify(validator, VOTE_TAG, sign_bytes, commit_sig.signature):
+            problem = "bad precommit signature of {}…"
+        else:
+            seen.add(validator)
+            continue
+        raise SparkError(
+            ErrorCode.INVALID_CERTIFICATE,
+            f"signature {position}: " + problem.format(validator.hex()[:16]),
+        )
     needed = quorum_size(len(members))
     if len(seen) < needed:
         raise SparkError(
@@ -104,9 +95,7 @@ def verify_evidence(
         raise SparkError(ErrorCode.INVALID_ARGUMENT, "evidence: the votes do not conflict")
     prefix = chain_prefix(chain_id)
     for vote in (first, second):
-        if len(vote.block_hash) > MAX_BLOCK_HASH_BYTES or not (
-            0 <= vote.height <= MAX_HEIGHT and 0 <= vote.round <= MAX_ROUND
-        ):
+        if not encodable(vote.height, vote.round, vote.block_hash):
             raise SparkError(ErrorCode.INVALID_ARGUMENT, "evidence: vote out of range")
         message = vote_sign_bytes(prefix, vote.type, vote.height, vote.round, vote.block_hash)
         if not check.verify(vote.validator, VOTE_TAG, message, vote.signature):

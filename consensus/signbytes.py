@@ -36,6 +36,15 @@ def chain_prefix(chain_id: str) -> bytes:
     return bytes([len(raw)]) + raw
 
 
+def encodable(height: int, round: int, block_hash: bytes) -> bool:
+    """Whether the sign bytes can carry this height, round and block hash."""
+    return (
+        0 <= height <= MAX_HEIGHT
+        and 0 <= round <= MAX_ROUND
+        and len(block_hash) <= MAX_BLOCK_HASH_BYTES
+    )
+
+
 def vote_sign_bytes(prefix: bytes, kind: int, height: int, round: int, block_hash: bytes) -> bytes:
     """Sign bytes of a vote; `prefix` is `chain_prefix(chain_id)` (computed once per chain).
 
