@@ -56,12 +56,17 @@ class NextHeightBuffer:
     __slots__ = ("_messages", "_per_sender", "_proposals_per_sender")
 
     def __init__(self) -> None:
-        self._messages: list[Message] = []
+        # a dict for its order and its membership test: relayed copies of a message are
+        # neither verified nor counted again
+        self._messages: dict[Message, None] = {}
         self._per_sender: dict[bytes, int] = {}
         self._proposals_per_sender: dict[bytes, int] = {}
 
     def __len__(self) -> int:
         return len(self._messages)
+
+    def __contains__(self, message: Message) -> bool:
+        return message in self._messages
 
     def has_room(self, message: Message, sender: bytes) -> bool:
         if isinstance(message, Proposal) and (
@@ -77,12 +82,12 @@ class NextHeightBuffer:
         self._per_sender[sender] = self._per_sender.get(sender, 0) + 1
         if isinstance(message, Proposal):
             self._proposals_per_sender[sender] = self._proposals_per_sender.get(sender, 0) + 1
-        self._messages.append(message)
+        self._messages[message] = None
 
     def take(self, height: int) -> list[Message]:
         """The messages of `height`; the buffer is emptied."""
         found = [m for m in self._messages if m.height == height]
-        self._messages = []
+        self._messages = {}
         self._per_sender = {}
         self._proposals_per_sender = {}
         return found

@@ -333,14 +333,8 @@ class ConsensusCore:
             return
         if not verified and not self._authentic.vote(vote):
             return
-        if log is None:
-            log = self._rounds[round_] = RoundLog(round_)
-        if kind is _PREVOTE:
-            log.add_prevote(vote, self.quorum)
-        else:
-            log.add_precommit(vote, self.quorum)
-            if log.commit_hash is not None and log not in self._committable:
-                self._committable.append(log)
+        log = self._log(round_)
+        self._count_vote(log, vote)
         self._after_message(log)
 
     def _accept_proposal(self, proposal: Proposal, verified: bool) -> None:
@@ -362,8 +356,7 @@ class ConsensusCore:
             return
         if not verified and not self._authentic.proposal(proposal):
             return
-        if log is None:
-            log = self._rounds[round_] = RoundLog(round_)
+        log = self._log(round_)
         self._store_proposal(log, proposal)
         for earlier in self._committable:
             if earlier.commit_hash == proposal.block_hash:
@@ -391,8 +384,7 @@ class ConsensusCore:
         if vote.block_hash != NIL and vote.block_hash not in log.proposals:
             return
         log.add_extra(vote, self.quorum)
-        if log.commit_hash is not None and log not in self._committable:
-            self._committable.append(log)
+        self._note_committable(log)
         self._after_message(log)
 
     def _store_proposal(self, log: RoundLog, proposal: Proposal) -> None:
@@ -422,7 +414,7 @@ class ConsensusCore:
         """Keep a verified message of the next height, bounded per sender and in total."""
         if message.height != self.height + 1 or sender not in self._members:
             return
-        if not self._next.has_room(message, sender):
+        if message in self._next or not self._next.has_room(message, sender):
             return
         if not verified:
             if isinstance(message, Vote):
@@ -614,9 +606,16 @@ class ConsensusCore:
             if prior.block_hash != vote.block_hash:
                 self._second_vote(log, prior, vote, verified=True)  # a twin holds our key
             return
+        self._count_vote(log, vote)
+
+    def _count_vote(self, log: RoundLog, vote: Vote) -> None:
+        """Count a validator's first vote of its step (verified, not yet in `log`)."""
         if vote.type is _PREVOTE:
             log.add_prevote(vote, self.quorum)
         else:
             log.add_precommit(vote, self.quorum)
-            if log.commit_hash is not None and log not in self._committable:
-                self._committable.append(log)
+            self._note_committable(log)
+
+    def _note_committable(self, log: RoundLog) -> None:
+        if log.commit_hash is not None and log not in self._committable:
+            self._committable.append(log)

@@ -66,6 +66,7 @@ def test_single_validator_commits_alone_at_once_with_real_signatures():
 def test_every_broadcast_is_preceded_by_the_record_that_covers_it():
     effects = Cluster(1).core(0).start(1)
     record: LastSigned | None = None
+    checked = 0
     for effect in effects:
         if isinstance(effect, PersistLastSigned):
             record = LastSigned.from_bytes(effect.record)
@@ -75,6 +76,8 @@ def test_every_broadcast_is_preceded_by_the_record_that_covers_it():
             assert record is not None
             assert (record.height, record.round, record.step) == (1, 0, step)
             assert record.signature == message.signature
+            checked += 1
+    assert checked == 3  # the proposal, the prevote and the precommit
 
 
 def test_one_of_two_validators_never_decides_alone():
@@ -385,3 +388,15 @@ def test_start_must_move_forward_and_validators_must_be_distinct():
         core.start(3)
     with pytest.raises(SparkError):
         type(core)(CHAIN, [cluster.keys[0]] * 2, None, CountingApp())
+
+
+def test_relayed_copies_of_a_next_height_message_are_kept_once():
+    cluster = Cluster(4)
+    core = cluster.core(None)
+    core.start(1)
+    vote = cluster.vote(3, PREVOTE, 2, 0)
+    feed(core, [vote] * (MAX_FUTURE_MESSAGES_PER_VALIDATOR + 1))
+    assert len(core._next) == 1
+    later = cluster.vote(3, PREVOTE, 2, 1)
+    feed(core, [later])  # the copies did not use up the sender's quota
+    assert len(core._next) == 2
