@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import nacl.bindings
@@ -81,7 +82,9 @@ class _Height:
 
 
 def _heights(count: int) -> tuple[list[bytes], list[_Height]]:
-    keys = [SigningKey.from_seed(hashlib.sha256(b"bench-%d" % i).digest()) for i in range(7)]
+    keys = [
+        SigningKey.from_seed(hashlib.sha256(b"bench-%d" % i).digest()) for i in range(VALIDATORS)
+    ]
     validators = [k.public_key for k in keys]
     prefix = chain_prefix(CHAIN_ID)
     app = _App()
@@ -134,9 +137,8 @@ def _free_verify_seconds(asked: list[Signed]) -> float:
     return time.perf_counter() - started
 
 
-def _best(repeat: int, measure: object) -> float:
-    assert callable(measure)
-    return min(float(measure()) for _ in range(repeat))
+def _best(repeat: int, measure: Callable[[], float]) -> float:
+    return min(measure() for _ in range(repeat))
 
 
 def _simulated_heights_per_s(n: int, heights: int) -> tuple[float, int]:
