@@ -18,17 +18,17 @@ from typing import Any
 
 import grpc
 
-from cli.keys_cmd import load_named_key, passphrase_from_env_or_prompt
+from cli.keys_cmd import load_named_key, read_key
 from identifiers.errors import ErrorCode, SparkError
 from identifiers.keys import SigningKey
-from identifiers.limits import DEFAULT_SUBMIT_WAIT_MS, MAX_API_MESSAGE_BYTES
+from identifiers.limits import DEFAULT_API_PORT, DEFAULT_SUBMIT_WAIT_MS, MAX_API_MESSAGE_BYTES
 from identifiers.tx import TxBuilder
 from node import keystore
 from node.grpc_errors import from_rpc_error
 from proto import api_pb2, api_pb2_grpc
 from proto import types_pb2 as pb
 
-DEFAULT_NODE = "127.0.0.1:7100"
+DEFAULT_NODE = f"127.0.0.1:{DEFAULT_API_PORT}"
 NODE_ENV = "SPARK_NODE"
 DEV_KEY_NAME = "dev"
 CALL_TIMEOUT_S = 15.0
@@ -63,15 +63,11 @@ def add_key_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--key-file", metavar="PATH", type=Path, help="signing key PEM file")
 
 
-def add_json_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print JSON")
-
-
 def load_signing_key(args: argparse.Namespace) -> SigningKey:
     key_file: Path | None = getattr(args, "key_file", None)
     name: str | None = getattr(args, "key", None)
     if key_file is not None:
-        return _read_key_file(key_file)
+        return read_key(key_file)
     if name is not None:
         return load_named_key(name)
     path = keystore.key_path(DEV_KEY_NAME)
@@ -82,24 +78,7 @@ def load_signing_key(args: argparse.Namespace) -> SigningKey:
             "(run `spark node start` once to create the development chain, "
             "or pass --key NAME / --key-file PATH)",
         )
-    return _read_key_file(path)
-
-
-def _read_key_file(path: Path) -> SigningKey:
-    try:
-        return keystore.read_key_file(path)
-    except SparkError as exc:
-        if exc.code is ErrorCode.INVALID_KEY and _looks_encrypted(path):
-            return keystore.read_key_file(path, passphrase_from_env_or_prompt(confirm=False))
-        raise
-
-
-def _looks_encrypted(path: Path) -> bool:
-    try:
-        with path.open("rb") as fh:
-            return b"ENCRYPTED" in fh.read(64)
-    except OSError:
-        return False
+    return read_key(path)
 
 
 class NodeClient:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from cli.output import EXIT_OK, emit_json, exit_code_for, fail
+from cli.output import EXIT_OK, add_json_argument, emit_json, fail
 from identifiers.bid import bid_from_public_key, parse_bid, parse_public_key_text
 from identifiers.errors import ErrorCode, SparkError
-from identifiers.handle import parse_identifier, parse_prefix
+from identifiers.handle import Prefix, parse_identifier, parse_prefix
 from identifiers.schemes import SchemeMatch, recognise
 
 _SHOWN_INPUT_CHARS = 80
@@ -56,7 +56,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     )
     bid.add_argument("public_key", metavar="PUBLIC_KEY", help="64 hex, or 70 hex from b06566")
     bid.add_argument("--acsn", metavar="CODE", help="sub-chain code: 4 lowercase letters or digits")
-    bid.add_argument("--json", action="store_true", help="print JSON")
+    add_json_argument(bid)
     bid.set_defaults(handler=_bid)
 
     check = sub.add_parser(
@@ -102,6 +102,10 @@ def _scheme_json(match: SchemeMatch) -> dict[str, Any]:
     }
 
 
+def _prefix_chain(prefix: Prefix) -> list[str]:
+    return [prefix.display] + [p.display for p in prefix.ancestors()]
+
+
 def explain(text: str) -> dict[str, Any]:
     """What `text` is, as a JSON-ready dict; raises SparkError when it does not parse."""
     if "/" in text:
@@ -112,7 +116,7 @@ def explain(text: str) -> dict[str, Any]:
             "display": identifier.display,
             "key": identifier.key,
             "prefix": prefix.display,
-            "prefix_chain": [prefix.display] + [p.display for p in prefix.ancestors()],
+            "prefix_chain": _prefix_chain(prefix),
             "suffix": identifier.suffix,
             "schemes": [_scheme_json(m) for m in recognise(identifier.suffix)],
         }
@@ -130,7 +134,7 @@ def explain(text: str) -> dict[str, Any]:
         "kind": "prefix",
         "display": prefix.display,
         "key": prefix.key,
-        "prefix_chain": [prefix.display] + [p.display for p in prefix.ancestors()],
+        "prefix_chain": _prefix_chain(prefix),
         "schemes": [],
     }
 
@@ -158,6 +162,11 @@ def _print_text(info: dict[str, Any]) -> None:
             print(f"  scheme:  {scheme['summary']}: {error['code']}: {error['message']}")
 
 
+def _fail_input(text: str, error: SparkError) -> int:
+    """One error line on stderr naming the input; the exit code it calls for."""
+    return fail(SparkError(error.code, f"{_shown(text)}: {error.message}"))
+
+
 def _check(args: argparse.Namespace) -> int:
     results: list[dict[str, Any]] = []
     exit_code = EXIT_OK
@@ -166,8 +175,8 @@ def _check(args: argparse.Namespace) -> int:
         try:
             info = explain(text)
         except SparkError as exc:
-            exit_code = exit_code or exit_code_for(exc)
-            fail(SparkError(exc.code, f"{_shown(text)}: {exc.message}"))
+            failed = _fail_input(text, exc)  # always print, even after an earlier failure
+            exit_code = exit_code or failed
             results.append(
                 {"input": text, "valid": False, "error": {"code": exc.code, "message": exc.message}}
             )
@@ -177,8 +186,8 @@ def _check(args: argparse.Namespace) -> int:
             for scheme in info["schemes"]:
                 if not scheme["valid"]:
                     error = SparkError(scheme["error"]["code"], scheme["error"]["message"])
-                    exit_code = exit_code or exit_code_for(error)
-                    fail(SparkError(error.code, f"{_shown(text)}: {error.message}"))
+                    failed = _fail_input(text, error)
+                    exit_code = exit_code or failed
         if not args.json:
             if printed:
                 print()

@@ -38,14 +38,13 @@ import grpc
 
 from cli.client import (
     NodeClient,
-    add_json_argument,
     add_key_arguments,
     add_node_argument,
     load_signing_key,
     now_ms,
 )
-from cli.output import EXIT_ERROR, EXIT_OK, emit_json, exit_code_for
-from cli.write_cmds import URL_TYPE, ValueSpec, assign_indexes, parse_value_spec
+from cli.output import EXIT_ERROR, EXIT_OK, add_json_argument, emit_json, exit_code_for
+from cli.write_cmds import ValueSpec, assign_indexes, parse_value_spec, url_spec
 from identifiers.bid import parse_bid
 from identifiers.errors import ErrorCode, SparkError
 from identifiers.handle import Identifier, parse_identifier
@@ -130,7 +129,7 @@ def _cell_specs(header: list[str] | None, cells: list[str]) -> list[ValueSpec]:
     specs: list[ValueSpec] = []
     if header is None:
         if len(cells) > 1 and cells[1].strip():
-            specs.append(ValueSpec(None, URL_TYPE, cells[1].strip().encode("utf-8")))
+            specs.append(url_spec(cells[1].strip()))
         specs.extend(parse_value_spec(cell, "cell") for cell in cells[2:] if cell.strip())
         return specs
     if len(cells) > len(header):
@@ -141,7 +140,7 @@ def _cell_specs(header: list[str] | None, cells: list[str]) -> list[ValueSpec]:
         if not cell:
             continue
         if name.lower() == "url":
-            specs.append(ValueSpec(None, URL_TYPE, cell.strip().encode("utf-8")))
+            specs.append(url_spec(cell.strip()))
         else:
             specs.append(parse_value_spec(f"{name}={cell}", f"column {name!r}:"))
     return specs

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cli.output import emit_json
+from cli.output import add_json_argument, emit_json
 from identifiers.bid import bid_from_public_key
 from node import keystore
 from node.home import DEFAULT_CHAIN_ID, init_home
@@ -26,7 +26,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         action="store_true",
         help="replace an existing home (deletes its keys and chain data)",
     )
-    init.add_argument("--json", action="store_true", help="print JSON")
+    add_json_argument(init)
     init.set_defaults(handler=_init)
 
 

@@ -7,7 +7,7 @@ import getpass
 import os
 from pathlib import Path
 
-from cli.output import emit_json
+from cli.output import add_json_argument, emit_json
 from identifiers.bid import bid_from_public_key
 from identifiers.errors import ErrorCode, SparkError
 from identifiers.keys import SigningKey
@@ -26,16 +26,16 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         action="store_true",
         help="encrypt the key file (asks for the passphrase, or reads $SPARK_KEY_PASSPHRASE)",
     )
-    new.add_argument("--json", action="store_true", help="print JSON")
+    add_json_argument(new)
     new.set_defaults(handler=_new)
 
     lst = sub.add_parser("list", help="list the keys in the key directory")
-    lst.add_argument("--json", action="store_true", help="print JSON")
+    add_json_argument(lst)
     lst.set_defaults(handler=_list)
 
     show = sub.add_parser("show", help="print a key's BID and public key")
     show.add_argument("name")
-    show.add_argument("--json", action="store_true", help="print JSON")
+    add_json_argument(show)
     show.set_defaults(handler=_show)
 
 
@@ -60,13 +60,21 @@ def describe_key(name: str, key: SigningKey, path: Path) -> dict[str, str]:
     }
 
 
-def load_named_key(name: str) -> SigningKey:
-    path = keystore.key_path(name)
+def read_key(path: Path) -> SigningKey:
+    """A key file, asking for the passphrase when the file is encrypted."""
     try:
         return keystore.read_key_file(path)
     except SparkError as exc:
         if exc.code is ErrorCode.INVALID_KEY and b"ENCRYPTED" in _head(path):
             return keystore.read_key_file(path, passphrase_from_env_or_prompt(confirm=False))
+        raise
+
+
+def load_named_key(name: str) -> SigningKey:
+    path = keystore.key_path(name)
+    try:
+        return read_key(path)
+    except SparkError as exc:
         if exc.code is ErrorCode.NOT_FOUND:
             raise SparkError(
                 ErrorCode.NOT_FOUND, f"no key named {name!r} in {keystore.key_dir()}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from typing import Any
@@ -21,6 +22,10 @@ _EXIT_BY_CODE = {
 
 def exit_code_for(error: SparkError) -> int:
     return _EXIT_BY_CODE.get(error.code, EXIT_ERROR)
+
+
+def add_json_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON")
 
 
 def emit_json(data: Any) -> None:

@@ -14,8 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-from cli.client import NodeClient, add_json_argument, add_node_argument
-from cli.output import emit_json
+from cli.client import NodeClient, add_node_argument
+from cli.output import add_json_argument, emit_json
 from cli.views import (
     history_entry_to_dict,
     record_lines,
@@ -26,6 +26,7 @@ from cli.views import (
 )
 from identifiers.errors import ErrorCode, SparkError
 from identifiers.handle import parse_identifier, parse_prefix
+from identifiers.limits import DEFAULT_LIST_PAGE_SIZE
 from node import keystore
 from node.genesis import Genesis, genesis_to_json, load_genesis, parse_genesis
 from proto import types_pb2 as pb
@@ -81,7 +82,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
 
     lst = commands.add_parser("list", help="identifiers registered under a prefix")
     lst.add_argument("prefix")
-    lst.add_argument("--page-size", type=int, default=100, metavar="N")
+    lst.add_argument("--page-size", type=int, default=DEFAULT_LIST_PAGE_SIZE, metavar="N")
     lst.add_argument("--page-token", default="", metavar="TOKEN", help="continue a listing")
     lst.add_argument("--all", action="store_true", help="follow every page")
     add_node_argument(lst)

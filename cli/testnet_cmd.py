@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cli.output import emit_json
+from cli.output import add_json_argument, emit_json
 from identifiers import limits
 from identifiers.errors import ErrorCode, SparkError
 from node import launcher
@@ -28,7 +28,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     init.add_argument(
         "--force", action="store_true", help="replace the testnet in DIR (deletes its data)"
     )
-    init.add_argument("--json", action="store_true", help="print JSON")
+    add_json_argument(init)
     init.set_defaults(handler=_init)
 
     start = sub.add_parser(
@@ -53,7 +53,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
 
     status = sub.add_parser("status", help="each node's role, pid, address and height")
     status.add_argument("--dir", type=Path, required=True)
-    status.add_argument("--json", action="store_true", help="print JSON")
+    add_json_argument(status)
     status.set_defaults(handler=_status)
 
 

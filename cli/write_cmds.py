@@ -13,26 +13,25 @@ from __future__ import annotations
 import argparse
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from cli.client import (
     NodeClient,
-    add_json_argument,
     add_key_arguments,
     add_node_argument,
     load_signing_key,
     now_ms,
 )
-from cli.output import emit_json
+from cli.output import add_json_argument, emit_json
 from cli.views import prefix_lines, prefix_to_dict
 from identifiers.bid import bid_from_public_key, parse_bid
 from identifiers.errors import ErrorCode, SparkError
 from identifiers.handle import parse_identifier, parse_prefix
 from identifiers.keys import SigningKey
-from identifiers.limits import FIRST_METADATA_VALUE_INDEX
-from identifiers.tx import value
+from identifiers.limits import DEFAULT_SUBMIT_WAIT_MS, FIRST_METADATA_VALUE_INDEX
+from identifiers.tx import TxBuilder, value
 from proto import types_pb2 as pb
 
 URL_TYPE = "URL"
@@ -107,7 +106,11 @@ def _write_options(parser: argparse.ArgumentParser) -> None:
         "--no-wait", action="store_true", help="return once the node admitted the tx"
     )
     parser.add_argument(
-        "--timeout", type=float, default=30.0, metavar="SECONDS", help="how long to wait"
+        "--timeout",
+        type=float,
+        default=DEFAULT_SUBMIT_WAIT_MS / 1000,
+        metavar="SECONDS",
+        help="how long to wait",
     )
     add_json_argument(parser)
 
@@ -182,8 +185,12 @@ def read_meta(path: Path) -> bytes:
     return json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
 
 
+def url_spec(url: str) -> ValueSpec:
+    return ValueSpec(None, URL_TYPE, url.encode("utf-8"))
+
+
 def value_specs(args: argparse.Namespace) -> tuple[list[ValueSpec], list[bytes]]:
-    specs = [ValueSpec(None, URL_TYPE, url.encode("utf-8")) for url in args.url]
+    specs = [url_spec(url) for url in args.url]
     specs.extend(parse_value_spec(text) for text in args.value)
     return specs, [read_meta(path) for path in args.meta]
 
@@ -286,6 +293,15 @@ def _signed_write(args: argparse.Namespace) -> tuple[NodeClient, SigningKey]:
     return NodeClient.from_args(args), key
 
 
+def _sign_and_submit(
+    args: argparse.Namespace, build: Callable[[TxBuilder], pb.SignedTx], done: str
+) -> int:
+    """The common write: load the key, build the tx with the node's chain id, submit it."""
+    client, key = _signed_write(args)
+    with client:
+        return submit_and_report(client, build(client.tx_builder(key)), args, done)
+
+
 def _prefix_create(args: argparse.Namespace) -> int:
     prefix = parse_prefix(args.prefix)
     client, key = _signed_write(args)
@@ -314,19 +330,21 @@ def _prefix_registrars(args: argparse.Namespace) -> int:
         raise SparkError(ErrorCode.INVALID_ARGUMENT, "give at least one --add BID or --remove BID")
     add = [_check_bid(b, "--add") for b in args.add]
     remove = [_check_bid(b, "--remove") for b in args.remove]
-    client, key = _signed_write(args)
-    with client:
-        tx = client.tx_builder(key).set_registrars(prefix.display, add, remove, now_ms=now_ms())
-        return submit_and_report(client, tx, args, f"updated the registrars of {prefix.display}")
+    return _sign_and_submit(
+        args,
+        lambda b: b.set_registrars(prefix.display, add, remove, now_ms=now_ms()),
+        f"updated the registrars of {prefix.display}",
+    )
 
 
 def _prefix_transfer(args: argparse.Namespace) -> int:
     prefix = parse_prefix(args.prefix)
     new_owner = _check_bid(args.new_owner, "new owner")
-    client, key = _signed_write(args)
-    with client:
-        tx = client.tx_builder(key).transfer_prefix(prefix.display, new_owner, now_ms=now_ms())
-        return submit_and_report(client, tx, args, f"transferred prefix {prefix.display}")
+    return _sign_and_submit(
+        args,
+        lambda b: b.transfer_prefix(prefix.display, new_owner, now_ms=now_ms()),
+        f"transferred prefix {prefix.display}",
+    )
 
 
 def _register(args: argparse.Namespace) -> int:
@@ -334,10 +352,11 @@ def _register(args: argparse.Namespace) -> int:
     specs, metas = value_specs(args)
     values = assign_indexes(specs, metas)
     owner = _check_bid(args.owner, "--owner") if args.owner else ""
-    client, key = _signed_write(args)
-    with client:
-        tx = client.tx_builder(key).register(identifier.display, values, owner, now_ms=now_ms())
-        return submit_and_report(client, tx, args, f"registered {identifier.display}")
+    return _sign_and_submit(
+        args,
+        lambda b: b.register(identifier.display, values, owner, now_ms=now_ms()),
+        f"registered {identifier.display}",
+    )
 
 
 def _update(args: argparse.Namespace) -> int:
@@ -363,15 +382,17 @@ def _update(args: argparse.Namespace) -> int:
 def _transfer(args: argparse.Namespace) -> int:
     identifier = parse_identifier(args.identifier)
     new_owner = _check_bid(args.new_owner, "new owner")
-    client, key = _signed_write(args)
-    with client:
-        tx = client.tx_builder(key).transfer(identifier.display, new_owner, now_ms=now_ms())
-        return submit_and_report(client, tx, args, f"transferred {identifier.display}")
+    return _sign_and_submit(
+        args,
+        lambda b: b.transfer(identifier.display, new_owner, now_ms=now_ms()),
+        f"transferred {identifier.display}",
+    )
 
 
 def _revoke(args: argparse.Namespace) -> int:
     identifier = parse_identifier(args.identifier)
-    client, key = _signed_write(args)
-    with client:
-        tx = client.tx_builder(key).revoke(identifier.display, args.reason, now_ms=now_ms())
-        return submit_and_report(client, tx, args, f"revoked {identifier.display}")
+    return _sign_and_submit(
+        args,
+        lambda b: b.revoke(identifier.display, args.reason, now_ms=now_ms()),
+        f"revoked {identifier.display}",
+    )
