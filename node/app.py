@@ -7,28 +7,25 @@ committed without executing it again.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Callable
 
 from identifiers.errors import SparkError
 from identifiers.limits import MIN_PROPOSAL_BYTES, PROPOSAL_BUILD_BUDGET_PERCENT
+from node.blocks import block_hash
 from node.config import ConsensusConfig
 from node.ledger import Ledger, PendingBlock
+from node.logs import round_ms
 from node.mempool import Mempool
 from proto import types_pb2 as pb
 
 log = logging.getLogger("spark.consensus")
 
 
-def round_ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 1)
-
-
 def block_hash_of(block_bytes: bytes) -> bytes:
-    """SHA-256 of the header bytes as carried in the block (types.proto)."""
-    return hashlib.sha256(pb.Block.FromString(block_bytes).header).digest()
+    """The hash of the header bytes as carried in the block (types.proto)."""
+    return block_hash(pb.Block.FromString(block_bytes).header)
 
 
 class BlockApplication:

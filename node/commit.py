@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from node.events import CommitBus
 from node.ledger import Ledger, PendingBlock
+from node.logs import round_ms
 from node.mempool import Mempool
 from proto import types_pb2 as pb
 
@@ -41,7 +42,7 @@ class Committer:
                 "height": height,
                 "round": certificate.round,
                 "txs": len(pending.tx_ids),
-                "ms": round((time.perf_counter() - started) * 1000, 1),
+                "ms": round_ms(started),
             },
         )
         for hook in self.on_commit:

@@ -152,7 +152,6 @@ class ConsensusDriver:
         self._deferred: set[asyncio.Task[None]] = set()  # proposals waiting for the pool
         self.relayed = 0  # messages sent by the relay (not first broadcasts), for tests and logs
         self._pacing_ready_for_txs = False  # pacing waits for the first admitted tx
-        self.commits = 0
         mempool.on_admitted.append(self._on_admitted)
 
     # ---- lifecycle ----
@@ -347,7 +346,6 @@ class ConsensusDriver:
         certificate = wire.certificate_to_proto(effect.certificate)
         pending: PendingBlock = self.app.pending_for(effect.value)
         self._committer.commit(pending, certificate)
-        self.commits += 1
         self._after_commit()
 
     # ---- relay ----

@@ -97,7 +97,6 @@ def timeout_error(tx_id: bytes, timeout_s: float) -> SparkError:
 
 class CommitBus:
     def __init__(self, remembered: int = RECENT_COMMITS_REMEMBERED) -> None:
-        self.height = 0  # last height published
         self._remembered = remembered
         self._committed: OrderedDict[bytes, tuple[int, int]] = OrderedDict()
         self._rejected: OrderedDict[bytes, SparkError] = OrderedDict()
@@ -113,7 +112,6 @@ class CommitBus:
         changes: Iterable[api_pb2.ChangeEvent],
     ) -> None:
         """Block `height` committed with these txs (in block order) and these changes."""
-        self.height = max(self.height, height)
         for index, the_id in enumerate(tx_ids):
             where = (height, index)
             self._remember(self._committed, the_id, where)

@@ -29,6 +29,11 @@ class JsonLineFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False)
 
 
+def round_ms(started: float) -> float:
+    """Milliseconds since `started` (a time.perf_counter() reading), for an "ms" field."""
+    return round((time.perf_counter() - started) * 1000, 1)
+
+
 def configure_logging(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonLineFormatter())

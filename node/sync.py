@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 
@@ -28,6 +27,7 @@ from identifiers.limits import (
     SYNC_POLL_INTERVAL_MS,
     SYNC_RANGE_BLOCKS,
 )
+from node.blocks import block_hash
 from node.commit import Committer
 from node.ledger import Ledger
 from node.peers import PeerNetwork, SyncPeer
@@ -72,7 +72,6 @@ class BlockSync:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.syncing = False
-        self.blocks_synced = 0
 
     # ---- control ----
 
@@ -156,8 +155,7 @@ class BlockSync:
                 ErrorCode.INVALID_BLOCK,
                 f"peer sent block {certificate.height}, expected {expected}",
             )
-        header_hash = hashlib.sha256(committed.block.header).digest()
-        if certificate.block_hash != header_hash:
+        if certificate.block_hash != block_hash(committed.block.header):
             raise SparkError(
                 ErrorCode.INVALID_CERTIFICATE,
                 f"certificate of block {expected} is for another block",
@@ -168,7 +166,6 @@ class BlockSync:
         # only, so the peer could have swapped any tx's signer or signature.
         pending = self._ledger.validate_block(committed.block.SerializeToString(deterministic=True))
         self._committer.commit(pending, certificate)
-        self.blocks_synced += 1
         return True
 
 
