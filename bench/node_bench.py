@@ -42,6 +42,7 @@ from identifiers.tx import TxBuilder, value
 from node import keystore, launcher
 from node.config import dial_address
 from node.home import NodeHome, WrittenTestnet, init_testnet
+from node.mempool import wall_clock_ms as now_ms
 from proto import api_pb2, api_pb2_grpc
 from proto import types_pb2 as pb
 
@@ -50,10 +51,6 @@ IN_FLIGHT = 64
 BATCH_ITEMS = 1000
 CHAIN_IDS_FOR_CATCH_UP = 100_000
 READ_ROUNDS = 2
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def signature_ceiling() -> tuple[float, float]:

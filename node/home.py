@@ -15,7 +15,6 @@ import os
 import re
 import shutil
 import socket
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +34,7 @@ from node.config import (
     write_config,
 )
 from node.genesis import Genesis, genesis_to_json, load_genesis, make_genesis
+from node.mempool import wall_clock_ms
 
 DEFAULT_CHAIN_ID = "sparkchain-local"
 DEV_CHAIN_ID = "sparkchain-dev"
@@ -165,7 +165,7 @@ def init_home(
     root = SigningKey.generate()
     genesis = make_genesis(
         chain_id,
-        genesis_time_ms or _now_ms(),
+        genesis_time_ms or wall_clock_ms(),
         [(name, validator.public_key)],
         root_authorities=[bid_from_public_key(root.public_key)],
     )
@@ -204,7 +204,7 @@ def init_dev_home(spark_home: Path) -> WrittenHome:
     validator = SigningKey.generate()
     genesis = make_genesis(
         DEV_CHAIN_ID,
-        _now_ms(),
+        wall_clock_ms(),
         [("node1", validator.public_key)],
         root_authorities=[dev_bid],
         prefixes=[(DEV_ROOT_PREFIX, dev_bid)],
@@ -276,7 +276,7 @@ def init_testnet(
     keys = {name: SigningKey.generate() for name in names}
     genesis = make_genesis(
         chain_id,
-        genesis_time_ms or _now_ms(),
+        genesis_time_ms or wall_clock_ms(),
         [(name, keys[name].public_key) for name in names[:validators]],
         root_authorities=[root_bid],
     )
@@ -291,7 +291,7 @@ def init_testnet(
             peers=[p2p[other] for other in names if other != name],
         )
         written.append(_write_home(NodeHome(directory / name), config, genesis, keys[name]))
-    root_key_path = directory / "keys" / "root.pem"
+    root_key_path = keystore.key_path("root", directory)
     keystore.write_key_file(root_key_path, root)
     return WrittenTestnet(directory, root_key_path, root_bid, genesis, tuple(written))
 
@@ -332,10 +332,6 @@ def free_loopback_ports(count: int) -> list[int]:
 
 
 # ---------------------------------------------------------------------------- internals
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def _ports(base: int | None, count: int, taken: Sequence[int] = ()) -> list[int]:
@@ -381,7 +377,7 @@ def _prepare_testnet(directory: Path, force: bool) -> None:
             _refuse_if_running(home)
         for home in homes:
             shutil.rmtree(home.root)
-        (directory / "keys" / "root.pem").unlink(missing_ok=True)
+        keystore.key_path("root", directory).unlink(missing_ok=True)
     directory.mkdir(parents=True, exist_ok=True)
 
 

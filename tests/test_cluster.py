@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import pytest
 from identifiers.keys import SigningKey
 from identifiers.tx import TxBuilder, value
 from node import keystore
+from node.mempool import wall_clock_ms as now_ms
 from proto import api_pb2
 from tests.helpers.cluster import Cluster, until
 
@@ -26,10 +26,6 @@ pytestmark = pytest.mark.timeout(180)
 
 PREFIX = "88"
 OUTAGE_WAIT_MS = 1500  # how long a write waits while the network has no quorum
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +37,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             "prefix", "create", PREFIX, "--key-file", built.root_key_file, "--node", api(built)
         )
         keystore.write_key_file(
-            built.spark_home / "keys" / "mallory.pem", SigningKey.from_seed(b"m" * 32)
+            keystore.key_path("mallory", built.spark_home), SigningKey.from_seed(b"m" * 32)
         )
         yield built
     finally:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,16 +20,13 @@ from node.api import add_services
 from node.events import CommitBus
 from node.genesis import Genesis
 from node.mempool import Mempool, MempoolLimits
+from node.mempool import wall_clock_ms as wall_ms
 from proto import api_pb2, types_pb2
 from tests.helpers.chain import make_test_genesis
 from tests.helpers.ledger import LedgerChain, certificate, proposer
 
 MAX_BLOCK_TXS = 5000
 MAX_BLOCK_BYTES = 16 * 1024 * 1024
-
-
-def wall_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class FakeStatus:
