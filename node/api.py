@@ -161,6 +161,11 @@ class IdentifiersService(api_pb2_grpc.IdentifiersServicer):
         batch: list[tuple[api_pb2.SubmitRequest, asyncio.Future[api_pb2.SubmitResponse]]],
         commits: _CommitWaits,
     ) -> None:
+        for request, answer in batch:
+            if not request.HasField("tx"):
+                error = SparkError(ErrorCode.INVALID_TX, "request has no tx")
+                answer.set_result(_error_response(b"", error))
+        batch = [(request, answer) for request, answer in batch if request.HasField("tx")]
         txs = [request.tx for request, _ in batch]
         try:
             results: list[Admission] = await self._mempool.add_many(txs, origin=None)
@@ -174,10 +179,6 @@ class IdentifiersService(api_pb2_grpc.IdentifiersServicer):
         for (request, answer), result in zip(batch, results, strict=True):
             if result.error is not None:
                 answer.set_result(_error_response(result.tx_id, result.error))
-            elif not request.HasField("tx"):
-                answer.set_result(
-                    _error_response(b"", SparkError(ErrorCode.INVALID_TX, "request has no tx"))
-                )
             elif request.wait_for_commit:
                 waiting.append((result.tx_id, _wait_seconds(request.timeout_ms), answer))
             else:

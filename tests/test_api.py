@@ -230,6 +230,19 @@ async def test_submit_stream_answers_each_request_in_order_without_ending(node, 
     assert all(a.committed and a.height >= 1 for a in answers[4:])
 
 
+async def test_submit_stream_answers_requests_without_a_tx_as_invalid(node, client):
+    async def send() -> AsyncIterator[api_pb2.SubmitRequest]:
+        yield api_pb2.SubmitRequest()
+        yield api_pb2.SubmitRequest(wait_for_commit=True)
+        yield api_pb2.SubmitRequest(tx=register_tx(node, "NT"))
+
+    answers = [a async for a in client.ids.SubmitStream(send())]
+    assert [(a.error_code, a.error_message, a.tx_id) for a in answers[:2]] == [
+        ("INVALID_TX", "request has no tx", b"")
+    ] * 2
+    assert answers[2].tx_id and not answers[2].error_code
+
+
 async def test_submit_stream_carries_register_batches(node, client):
     batch = maker(node).register_batch(
         "88", [(f"B{i}", [value(1, "URL", f"u{i}")]) for i in range(200)], now_ms=wall_ms()
