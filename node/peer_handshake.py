@@ -50,21 +50,8 @@ def handshake_sign_bytes(
     chain_id: str, public_key: bytes, peer_key: bytes, peer_nonce: bytes, nonce: bytes
 ) -> bytes:
     """What `public_key` signs when answering `peer_key`'s challenge `peer_nonce`."""
-    chain = chain_id.encode()
-    return b"".join(
-        (
-            struct.pack(">H", len(chain)),
-            chain,
-            struct.pack(">H", len(public_key)),
-            public_key,
-            struct.pack(">H", len(peer_key)),
-            peer_key,
-            struct.pack(">H", len(peer_nonce)),
-            peer_nonce,
-            struct.pack(">H", len(nonce)),
-            nonce,
-        )
-    )
+    fields = (chain_id.encode(), public_key, peer_key, peer_nonce, nonce)
+    return b"".join(struct.pack(">H", len(field)) + field for field in fields)
 
 
 def hello(local: LocalPeer, nonce: bytes, height: int) -> peer_pb2.Handshake:

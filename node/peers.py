@@ -274,19 +274,14 @@ class PeerNetwork:
                 len(self._pending_txs) >= MAX_GOSSIP_BATCH_TXS
                 or self._pending_bytes >= MAX_GOSSIP_BATCH_BYTES
             ):
-                self._flush_gossip()
+                self.flush_gossip()
         if self._pending_txs and self._flush_handle is None:
             loop = asyncio.get_running_loop()
-            self._flush_handle = loop.call_later(
-                GOSSIP_BATCH_INTERVAL_MS / 1000, self._flush_gossip
-            )
+            self._flush_handle = loop.call_later(GOSSIP_BATCH_INTERVAL_MS / 1000, self.flush_gossip)
 
     def flush_gossip(self) -> None:
         """Send the txs queued for gossip now (before a proposal that may hold them, so
         that peers get the txs first: they check the signatures once, in their pool)."""
-        self._flush_gossip()
-
-    def _flush_gossip(self) -> None:
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None

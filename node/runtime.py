@@ -269,7 +269,7 @@ class Node:
         for address, key, link in self.network.known_peers():
             infos.append(
                 api_pb2.PeerInfo(
-                    name=self._names.get(key, "observer" if key else "") if key else "",
+                    name=self._names.get(key, "observer") if key else "",
                     address=address,
                     validator=key or b"",
                     connected=link is not None,
