@@ -227,11 +227,13 @@ class _Section:
         return value
 
     def address(self, key: str, default: Any = _REQUIRED) -> str:
-        value = self.string(key, default)
+        return self._check_address(key, self.string(key, default))
+
+    def _check_address(self, where: str, value: str) -> str:
         try:
             split_address(value)
         except ValueError as exc:
-            raise self.error(key, str(exc)) from None
+            raise self.error(where, str(exc)) from None
         return value
 
     def addresses(self, key: str) -> tuple[str, ...]:
@@ -243,10 +245,7 @@ class _Section:
             where = f"{key}[{i}]"
             if not isinstance(item, str):
                 raise self.error(where, f"must be a string, got {_toml_type(item)}")
-            try:
-                split_address(item)
-            except ValueError as exc:
-                raise self.error(where, str(exc)) from None
+            self._check_address(where, item)
             if item in seen:
                 raise self.error(where, f"{item} is listed twice")
             seen.add(item)
