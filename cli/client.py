@@ -30,7 +30,6 @@ from proto import types_pb2 as pb
 
 DEFAULT_NODE = f"127.0.0.1:{DEFAULT_API_PORT}"
 NODE_ENV = "SPARK_NODE"
-DEV_KEY_NAME = "dev"
 CALL_TIMEOUT_S = 15.0
 # a write that waits for its commit gets the node's wait plus this much for the answer
 WAIT_MARGIN_S = 5.0
@@ -70,7 +69,7 @@ def load_signing_key(args: argparse.Namespace) -> SigningKey:
         return read_key(key_file)
     if name is not None:
         return load_named_key(name)
-    path = keystore.key_path(DEV_KEY_NAME)
+    path = keystore.key_path(keystore.DEV_KEY_NAME)
     if not path.exists():
         raise SparkError(
             ErrorCode.NOT_FOUND,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from node import keystore
 from node.config import LOG_LEVELS
-from node.home import DEV_KEY_NAME, DEV_ROOT_PREFIX, NodeHome, dev_home_dir, init_dev_home
+from node.home import DEV_ROOT_PREFIX, NodeHome, dev_home_dir, init_dev_home
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -46,7 +46,7 @@ def _dev_home() -> NodeHome:
     if home.exists():
         return home
     written = init_dev_home(spark_home)
-    dev_key_path = keystore.key_path(DEV_KEY_NAME, spark_home)
+    dev_key_path = keystore.key_path(keystore.DEV_KEY_NAME, spark_home)
     dev_bid = written.genesis.root_authorities[0]
     print(f"created the development chain {written.genesis.chain_id} in {home.root}")
     print(f"  root prefix {DEV_ROOT_PREFIX} is owned by the dev key {dev_key_path}")

@@ -39,7 +39,6 @@ from node.mempool import wall_clock_ms
 DEFAULT_CHAIN_ID = "sparkchain-local"
 DEV_CHAIN_ID = "sparkchain-dev"
 TESTNET_CHAIN_ID = "sparkchain-testnet"
-DEV_KEY_NAME = "dev"
 DEV_ROOT_PREFIX = "88"
 LOOPBACK = "127.0.0.1"
 
@@ -194,7 +193,7 @@ def init_dev_home(spark_home: Path) -> WrittenHome:
     target = dev_home_dir(spark_home)
     if target.exists():
         raise SparkError(ErrorCode.EXISTS, f"the development home {target} already exists")
-    dev_key_path = keystore.key_path(DEV_KEY_NAME, spark_home)
+    dev_key_path = keystore.key_path(keystore.DEV_KEY_NAME, spark_home)
     if dev_key_path.exists():
         dev_key = keystore.read_key_file(dev_key_path)
     else:

@@ -11,6 +11,8 @@ from identifiers.keys import SigningKey
 
 KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 KEY_FILE_MODE = 0o600
+# the development key: owns the dev chain's root prefix and is the CLI's default signer
+DEV_KEY_NAME = "dev"
 
 
 def spark_home() -> Path:
