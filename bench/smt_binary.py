@@ -16,41 +16,29 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 from bench.smt_binary_nodes import (
-    EMPTY,
-    EMPTY_HASH,
-    INNER,
     KEY_BITS,
-    LEAF,
     BlockUpdate,
     Decoded,
     Item,
     Layout,
     NodeCache,
-    NodeStore,
 )
 from identifiers.errors import ErrorCode, SparkError
 from identifiers.tags import SMT_LEAF, SMT_NODE
+from node.smt import (
+    EMPTY_ROOT,
+    PROOF_ABSENT_EMPTY,
+    PROOF_ABSENT_OTHER_LEAF,
+    PROOF_PRESENT,
+    TreeUpdate,
+)
+from node.smt_nodes import EMPTY, EMPTY_HASH, INNER, LEAF, NodeStore
 
-EMPTY_ROOT: bytes = EMPTY_HASH
 LAYOUT = Layout(1)
 
-PROOF_INCLUDED = 0
-PROOF_ABSENT_EMPTY = 1
-PROOF_ABSENT_OTHER_LEAF = 2
-
 _sha256 = hashlib.sha256
-
-
-@dataclass(frozen=True, slots=True)
-class TreeUpdate:
-    """The new root and the nodes to store for it (node hash -> encoded node)."""
-
-    root: bytes
-    new_nodes: dict[bytes, bytes] = field(default_factory=dict)
-    nodes_read: int = 0  # from the store (cache misses), for the benchmark's cost breakdown
 
 
 def apply(
@@ -144,7 +132,7 @@ def prove(
     except (LookupError, ValueError) as e:
         raise _corrupt(root, e) from None
     if leaf_key == key:
-        return _encode_proof(PROOF_INCLUDED, siblings, b"")
+        return _encode_proof(PROOF_PRESENT, siblings, b"")
     return _encode_proof(PROOF_ABSENT_OTHER_LEAF, siblings, leaf_key + vh)
 
 
@@ -176,7 +164,7 @@ def _verify(root: bytes, key: bytes, value: bytes | None, proof: bytes) -> bool:
     tail = 64 if kind == PROOF_ABSENT_OTHER_LEAF else 0
     if len(proof) != pos + 32 * present + tail:
         return False
-    if kind == PROOF_INCLUDED:
+    if kind == PROOF_PRESENT:
         if value is None:
             return False
         h = _sha256(SMT_LEAF + key + _sha256(value).digest()).digest()

@@ -20,25 +20,13 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from typing import Protocol
 
 from identifiers.tags import SMT_LEAF, SMT_NODE
+from node.smt_nodes import EMPTY, EMPTY_HASH, INNER, LEAF, NodeStore
 
-EMPTY_HASH = bytes(32)
 KEY_BITS = 256
 
-# kinds of a subtree (a slot, or a range of slots inside a node)
-EMPTY = 0
-LEAF = 1
-INNER = 2
-
 _sha256 = hashlib.sha256
-
-
-class NodeStore(Protocol):
-    def get(self, node_hash: bytes, /) -> bytes | None:
-        """The encoded node stored under its hash, or None."""
-        ...
 
 
 # A decoded internal node: [slot hashes (None = empty), occupied bitmap, leaf bitmap, range
