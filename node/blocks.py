@@ -19,8 +19,6 @@ from identifiers.errors import ErrorCode, SparkError
 from identifiers.tags import MERKLE_LEAF, MERKLE_NODE
 from proto import types_pb2 as pb
 
-HASH_BYTES = 32
-
 
 def _sha256(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()

@@ -118,10 +118,6 @@ def records_under_prefix(prefix_key: str) -> bytes:
     return RECORD + prefix_key.encode("utf-8") + b"/"
 
 
-def identifier_key_from_record_key(raw: bytes) -> str:
-    return raw[len(RECORD) :].decode("utf-8")
-
-
 def prefix_key(prefix: str) -> bytes:
     return PREFIX + prefix.encode("utf-8")
 
