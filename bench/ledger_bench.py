@@ -35,6 +35,7 @@ from typing import TypeVar
 import plyvel
 
 from bench.report import Goal, print_table, rate, ratio
+from consensus.messages import VoteType
 from consensus.signbytes import chain_prefix, vote_sign_bytes
 from identifiers.bid import bid_from_public_key
 from identifiers.keys import SigningKey
@@ -89,7 +90,9 @@ def bench_genesis() -> Genesis:
 
 
 def _certificate(genesis: Genesis, height: int, block_hash: bytes) -> pb.CommitCertificate:
-    sign_bytes = vote_sign_bytes(chain_prefix(genesis.chain_id), 2, height, 0, block_hash)
+    sign_bytes = vote_sign_bytes(
+        chain_prefix(genesis.chain_id), VoteType.PRECOMMIT, height, 0, block_hash
+    )
     cert = pb.CommitCertificate(height=height, round=0, block_hash=block_hash)
     for validator in VALIDATORS[:3]:
         cert.signatures.add(

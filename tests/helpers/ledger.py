@@ -2,7 +2,7 @@
 
 Certificates are real: a quorum of the test validators (tests/helpers/chain.py keys
 `validator1..n`) sign PRECOMMIT votes over the canonical sign bytes, so they verify with
-consensus.verify_certificate once it exists.
+consensus.certificate.verify_certificate.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from consensus.certificate import quorum_size
+from consensus.messages import VoteType
 from consensus.signbytes import chain_prefix, vote_sign_bytes
 from identifiers.tags import VOTE_TAG
 from node.genesis import Genesis
@@ -17,20 +19,14 @@ from node.ledger import BuiltBlock, Ledger
 from proto import types_pb2 as pb
 from tests.helpers.chain import BLOCK_INTERVAL_MS, TxMaker, key, make_test_genesis, value
 
-PRECOMMIT = 2
-
-
-def quorum(n: int) -> int:
-    return 2 * n // 3 + 1
-
 
 def certificate(
     genesis: Genesis, height: int, block_hash: bytes, round_: int = 0, signers: int | None = None
 ) -> pb.CommitCertificate:
     """Precommits of the first `signers` validators (default: a quorum) for the block."""
-    count = quorum(len(genesis.validators)) if signers is None else signers
+    count = quorum_size(len(genesis.validators)) if signers is None else signers
     sign_bytes = vote_sign_bytes(
-        chain_prefix(genesis.chain_id), PRECOMMIT, height, round_, block_hash
+        chain_prefix(genesis.chain_id), VoteType.PRECOMMIT, height, round_, block_hash
     )
     cert = pb.CommitCertificate(height=height, round=round_, block_hash=block_hash)
     for number in range(1, count + 1):
