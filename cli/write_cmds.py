@@ -32,10 +32,10 @@ from identifiers.handle import parse_identifier, parse_prefix
 from identifiers.keys import SigningKey
 from identifiers.limits import DEFAULT_SUBMIT_WAIT_MS, FIRST_METADATA_VALUE_INDEX
 from identifiers.tx import TxBuilder, value
+from node.records import META_VALUE_TYPE
 from proto import types_pb2 as pb
 
 URL_TYPE = "URL"
-META_TYPE = "spark.meta"
 _INDEXED_VALUE = re.compile(r"(\d+):([^=]+)=(.*)", re.DOTALL)
 _VALUE = re.compile(r"([^=]+)=(.*)", re.DOTALL)
 
@@ -130,7 +130,7 @@ def _value_options(parser: argparse.ArgumentParser) -> None:
         default=[],
         type=Path,
         metavar="FILE.json",
-        help=f"a JSON metadata document, stored as {META_TYPE} at index "
+        help=f"a JSON metadata document, stored as {META_VALUE_TYPE} at index "
         f"{FIRST_METADATA_VALUE_INDEX}+",
     )
 
@@ -227,7 +227,7 @@ def assign_indexes(
         while meta_index in used:
             meta_index += 1
         used.add(meta_index)
-        out.append(value(meta_index, META_TYPE, document))
+        out.append(value(meta_index, META_VALUE_TYPE, document))
     return sorted(out, key=lambda v: v.index)
 
 
@@ -247,8 +247,10 @@ def update_values(record: pb.Record, specs: list[ValueSpec], metas: list[bytes])
             placed.append(spec)
     meta_specs: list[ValueSpec] = []
     remaining_metas = list(metas)
-    if remaining_metas and META_TYPE in by_type:
-        meta_specs.append(ValueSpec(by_type[META_TYPE], META_TYPE, remaining_metas.pop(0)))
+    if remaining_metas and META_VALUE_TYPE in by_type:
+        meta_specs.append(
+            ValueSpec(by_type[META_VALUE_TYPE], META_VALUE_TYPE, remaining_metas.pop(0))
+        )
     taken = {v.index for v in record.values}
     values = assign_indexes([*placed, *meta_specs], remaining_metas, taken - replaced)
     return values
