@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import grpc
@@ -17,21 +17,12 @@ from node.peer_handshake import LocalPeer, answer, check_admissible, check_answe
 from node.peers import SERVER_OPTIONS, PeerEvents, PeerLink, PeerNetwork
 from proto import peer_pb2
 from proto import types_pb2 as pb
+from tests.helpers.waiting import until
 
 CHAIN = "peers-test"
 KEYS = [SigningKey.from_seed(bytes([i + 1]) * 32) for i in range(4)]
 VALIDATORS = frozenset(k.public_key for k in KEYS[:3])
 STRANGER = KEYS[3]
-
-
-async def until(predicate: Callable[[], bool], timeout_s: float = 15.0) -> None:
-    """Wait for a condition (a liveness bound, not a speed assertion)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached")
-        await asyncio.sleep(0.01)
 
 
 @dataclass

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from node.sync import BlockSync, block_source
 from proto import peer_pb2, peer_pb2_grpc
 from tests.helpers.chain import value
 from tests.helpers.ledger import LedgerChain
+from tests.helpers.waiting import until as _until
 
 # ---- block sync ----
 
@@ -134,15 +135,6 @@ class _RelayingPeer(peer_pb2_grpc.PeerServicer):
         await context.write(b_answer)  # B's signature, for Mallory's link, sent to V
         await context.read()  # V's signed answer: V now believes this stream is B
         await asyncio.sleep(30)
-
-
-async def _until(condition: Callable[[], bool], timeout_s: float = 15.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached")
-        await asyncio.sleep(0.01)
 
 
 async def _network(key: SigningKey, peers: list[str]) -> tuple[PeerNetwork, grpc.aio.Server, str]:
