@@ -1,25 +1,36 @@
-# sparkchain — every entry point installs what it needs first (fresh machine, clean clone).
+# sparkchain — every entry point installs what it needs first (fresh machine, clean clone),
+# and installs exactly the versions in requirements.lock (`make lock` refreshes it on purpose).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+LOCK := requirements.lock
 SEEDS ?= 20000
 
-.PHONY: install test lint unit run proto bench sim clean
+.PHONY: install test lint unit run proto bench sim lock docs clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ required"'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/pip check
 	@touch $(STAMP)
 
 install: $(STAMP)
 
+# Resolve pyproject.toml's ranges anew (runtime + dev + the build backend) and pin them with
+# hashes. uv resolves; pip installs, so a fresh machine needs nothing but Python.
+lock:
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet 'uv>=0.9,<1'
+	$(BIN)/uv pip compile pyproject.toml build-requirements.in --extra dev --generate-hashes \
+	    --python-version 3.11 --no-header --quiet -o $(LOCK)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy identifiers consensus
+	$(BIN)/mypy -p sparkchain.identifiers -p sparkchain.consensus
 
 unit: $(STAMP)
 	$(BIN)/pytest -p no:cacheprovider; rc=$$?; [ $$rc -eq 5 ] && exit 0; exit $$rc
@@ -29,14 +40,17 @@ test: lint unit
 run: $(STAMP)
 	$(BIN)/spark node start
 
+# Compiled under the sparkchain namespace (through the sparkchain/proto link), so generated
+# modules import `sparkchain.proto.types_pb2` and descriptor names are unique in a process.
 proto: $(STAMP)
-	$(BIN)/python -m grpc_tools.protoc -I . --python_out=. --pyi_out=. --grpc_python_out=. proto/*.proto
+	$(BIN)/python -m grpc_tools.protoc -I . --python_out=. --pyi_out=. --grpc_python_out=. \
+	    sparkchain/proto/*.proto
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
 sim: $(STAMP)
-	$(BIN)/python -m consensus.sim.cli --seeds $(SEEDS)
+	$(BIN)/python -m sparkchain.consensus.sim.cli --seeds $(SEEDS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

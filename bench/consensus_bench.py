@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import nacl.bindings
 
 from bench.report import print_table, rate
-from consensus import (
+from sparkchain.consensus import (
     Commit,
     ConsensusCore,
     Ed25519Verifier,
@@ -32,11 +32,11 @@ from consensus import (
     Vote,
     VoteType,
 )
-from consensus.signbytes import chain_prefix, proposal_sign_bytes, vote_sign_bytes
-from consensus.sim.plan import Plan
-from consensus.sim.runner import run_plan
-from identifiers.keys import SigningKey
-from identifiers.tags import PROPOSAL_TAG, VOTE_TAG
+from sparkchain.consensus.signbytes import chain_prefix, proposal_sign_bytes, vote_sign_bytes
+from sparkchain.consensus.sim.plan import Plan
+from sparkchain.consensus.sim.runner import run_plan
+from sparkchain.identifiers.keys import SigningKey
+from sparkchain.identifiers.tags import PROPOSAL_TAG, VOTE_TAG
 
 GOAL_OVERHEAD = 0.25
 CHAIN_ID = "bench-chain"

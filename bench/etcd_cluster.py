@@ -15,7 +15,7 @@ from pathlib import Path
 
 import grpc
 
-from node.home import free_loopback_ports
+from sparkchain.node.home import free_loopback_ports
 
 PUT_METHOD = "/etcdserverpb.KV/Put"
 RANGE_METHOD = "/etcdserverpb.KV/Range"

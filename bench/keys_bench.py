@@ -33,8 +33,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from bench.report import print_table, rate, ratio
-from identifiers import keys as spark_keys
-from identifiers.tags import TX_TAG
+from sparkchain.identifiers import keys as spark_keys
+from sparkchain.identifiers.tags import TX_TAG
 
 GOAL_VERIFICATIONS_PER_CORE = 7_500
 MESSAGE_BYTES = 250  # about one signed single-Register tx body

@@ -35,18 +35,18 @@ from typing import TypeVar
 import plyvel
 
 from bench.report import Goal, print_table, rate, ratio
-from consensus.messages import VoteType
-from consensus.signbytes import chain_prefix, vote_sign_bytes
-from identifiers.bid import bid_from_public_key
-from identifiers.keys import SigningKey
-from identifiers.tags import VOTE_TAG
-from identifiers.tx import TxBuilder, value
-from node import schema, smt
-from node.genesis import Genesis, make_genesis
-from node.ledger import BuiltBlock, Ledger
-from node.proof import verify_resolution
-from proto import api_pb2
-from proto import types_pb2 as pb
+from sparkchain.consensus.messages import VoteType
+from sparkchain.consensus.signbytes import chain_prefix, vote_sign_bytes
+from sparkchain.identifiers.bid import bid_from_public_key
+from sparkchain.identifiers.keys import SigningKey
+from sparkchain.identifiers.tags import VOTE_TAG
+from sparkchain.identifiers.tx import TxBuilder, value
+from sparkchain.node import schema, smt
+from sparkchain.node.genesis import Genesis, make_genesis
+from sparkchain.node.ledger import BuiltBlock, Ledger
+from sparkchain.node.proof import verify_resolution
+from sparkchain.proto import api_pb2
+from sparkchain.proto import types_pb2 as pb
 
 PREFIX = "88.608.24161301"
 BLOCK_IDS = 1000

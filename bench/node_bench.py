@@ -37,14 +37,14 @@ from bench.etcd_cluster import (
     range_request,
 )
 from bench.report import print_table, rate, ratio
-from identifiers.bid import bid_from_public_key
-from identifiers.tx import TxBuilder, value
-from node import keystore, launcher
-from node.config import dial_address
-from node.home import NodeHome, WrittenTestnet, init_testnet
-from node.mempool import wall_clock_ms as now_ms
-from proto import api_pb2, api_pb2_grpc
-from proto import types_pb2 as pb
+from sparkchain.identifiers.bid import bid_from_public_key
+from sparkchain.identifiers.tx import TxBuilder, value
+from sparkchain.node import keystore, launcher
+from sparkchain.node.config import dial_address
+from sparkchain.node.home import NodeHome, WrittenTestnet, init_testnet
+from sparkchain.node.mempool import wall_clock_ms as now_ms
+from sparkchain.proto import api_pb2, api_pb2_grpc
+from sparkchain.proto import types_pb2 as pb
 
 VALIDATORS = 4
 IN_FLIGHT = 64

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import grpc
 
-from identifiers.limits import MAX_API_MESSAGE_BYTES
-from proto import api_pb2, api_pb2_grpc
-from proto import types_pb2 as pb
+from sparkchain.identifiers.limits import MAX_API_MESSAGE_BYTES
+from sparkchain.proto import api_pb2, api_pb2_grpc
+from sparkchain.proto import types_pb2 as pb
 
 CHANNEL_OPTIONS = [
     ("grpc.max_send_message_length", MAX_API_MESSAGE_BYTES),

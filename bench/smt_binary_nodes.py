@@ -21,8 +21,8 @@ from __future__ import annotations
 import hashlib
 import threading
 
-from identifiers.tags import SMT_LEAF, SMT_NODE
-from node.smt_nodes import EMPTY, EMPTY_HASH, INNER, LEAF, NodeStore
+from sparkchain.identifiers.tags import SMT_LEAF, SMT_NODE
+from sparkchain.node.smt_nodes import EMPTY, EMPTY_HASH, INNER, LEAF, NodeStore
 
 KEY_BITS = 256
 

@@ -18,15 +18,19 @@ from typing import Any
 
 import grpc
 
-from cli.keys_cmd import load_named_key, read_key
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.keys import SigningKey
-from identifiers.limits import DEFAULT_API_PORT, DEFAULT_SUBMIT_WAIT_MS, MAX_API_MESSAGE_BYTES
-from identifiers.tx import TxBuilder
-from node import keystore
-from node.grpc_errors import from_rpc_error
-from proto import api_pb2, api_pb2_grpc
-from proto import types_pb2 as pb
+from sparkchain.cli.keys_cmd import load_named_key, read_key
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.keys import SigningKey
+from sparkchain.identifiers.limits import (
+    DEFAULT_API_PORT,
+    DEFAULT_SUBMIT_WAIT_MS,
+    MAX_API_MESSAGE_BYTES,
+)
+from sparkchain.identifiers.tx import TxBuilder
+from sparkchain.node import keystore
+from sparkchain.node.grpc_errors import from_rpc_error
+from sparkchain.proto import api_pb2, api_pb2_grpc
+from sparkchain.proto import types_pb2 as pb
 
 DEFAULT_NODE = f"127.0.0.1:{DEFAULT_API_PORT}"
 NODE_ENV = "SPARK_NODE"

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from cli.output import EXIT_OK, add_json_argument, emit_json, fail
-from identifiers.bid import bid_from_public_key, parse_bid, parse_public_key_text
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.handle import Prefix, parse_identifier, parse_prefix
-from identifiers.schemes import SchemeMatch, recognise
+from sparkchain.cli.output import EXIT_OK, add_json_argument, emit_json, fail
+from sparkchain.identifiers.bid import bid_from_public_key, parse_bid, parse_public_key_text
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.handle import Prefix, parse_identifier, parse_prefix
+from sparkchain.identifiers.schemes import SchemeMatch, recognise
 
 _SHOWN_INPUT_CHARS = 80
 

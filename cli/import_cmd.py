@@ -36,23 +36,23 @@ from pathlib import Path
 
 import grpc
 
-from cli.client import (
+from sparkchain.cli.client import (
     NodeClient,
     add_key_arguments,
     add_node_argument,
     load_signing_key,
     now_ms,
 )
-from cli.output import EXIT_ERROR, EXIT_OK, add_json_argument, emit_json, exit_code_for
-from cli.write_cmds import ValueSpec, assign_indexes, parse_value_spec, url_spec
-from identifiers.bid import parse_bid
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.handle import Identifier, parse_identifier
-from identifiers.limits import MAX_BATCH_ITEMS, MAX_TX_BYTES
-from identifiers.tx import TxBuilder
-from node.records import check_values
-from proto import api_pb2
-from proto import types_pb2 as pb
+from sparkchain.cli.output import EXIT_ERROR, EXIT_OK, add_json_argument, emit_json, exit_code_for
+from sparkchain.cli.write_cmds import ValueSpec, assign_indexes, parse_value_spec, url_spec
+from sparkchain.identifiers.bid import parse_bid
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.handle import Identifier, parse_identifier
+from sparkchain.identifiers.limits import MAX_BATCH_ITEMS, MAX_TX_BYTES
+from sparkchain.identifiers.tx import TxBuilder
+from sparkchain.node.records import check_values
+from sparkchain.proto import api_pb2
+from sparkchain.proto import types_pb2 as pb
 
 DEFAULT_WINDOW_BATCHES = 8
 BATCH_BUDGET_BYTES = MAX_TX_BYTES // 2  # room for the envelope and the estimate's slack

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cli.output import add_json_argument, emit_json
-from identifiers.bid import bid_from_public_key
-from node import keystore
-from node.home import DEFAULT_CHAIN_ID, init_home
+from sparkchain.cli.output import add_json_argument, emit_json
+from sparkchain.identifiers.bid import bid_from_public_key
+from sparkchain.node import keystore
+from sparkchain.node.home import DEFAULT_CHAIN_ID, init_home
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -7,11 +7,11 @@ import getpass
 import os
 from pathlib import Path
 
-from cli.output import add_json_argument, emit_json
-from identifiers.bid import bid_from_public_key
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.keys import SigningKey
-from node import keystore
+from sparkchain.cli.output import add_json_argument, emit_json
+from sparkchain.identifiers.bid import bid_from_public_key
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.keys import SigningKey
+from sparkchain.node import keystore
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -9,10 +9,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from cli.output import EXIT_ERROR, EXIT_OK, emit_json
-from node.chain_check import ChainReport, check_chain
-from node.genesis import GENESIS_FILE_NAME, load_genesis
-from node.home import NodeHome
+from sparkchain.cli.output import EXIT_ERROR, EXIT_OK, emit_json
+from sparkchain.node.chain_check import ChainReport, check_chain
+from sparkchain.node.genesis import GENESIS_FILE_NAME, load_genesis
+from sparkchain.node.home import NodeHome
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

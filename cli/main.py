@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from cli import (
+from sparkchain.cli import (
     id_cmd,
     import_cmd,
     init_cmd,
@@ -19,8 +19,8 @@ from cli import (
     testnet_cmd,
     write_cmds,
 )
-from cli.output import fail
-from identifiers.errors import SparkError
+from sparkchain.cli.output import fail
+from sparkchain.identifiers.errors import SparkError
 
 COMMAND_GROUPS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (  # type: ignore[type-arg]
     keys_cmd.register,

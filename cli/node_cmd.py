@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from node import keystore
-from node.config import LOG_LEVELS
-from node.home import DEV_ROOT_PREFIX, NodeHome, dev_home_dir, init_dev_home
+from sparkchain.node import keystore
+from sparkchain.node.config import LOG_LEVELS
+from sparkchain.node.home import DEV_ROOT_PREFIX, NodeHome, dev_home_dir, init_dev_home
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -35,7 +35,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
 
 def _start(args: argparse.Namespace) -> int:
     home = NodeHome(args.home) if args.home is not None else _dev_home()
-    from node.__main__ import run_home  # pulls in the whole runtime; only when starting
+    from sparkchain.node.__main__ import run_home  # pulls in the whole runtime; only when starting
 
     return run_home(home, args.log_level)
 

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.errors import ErrorCode, SparkError
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # the request was understood and refused (rule violation, not found, ...)

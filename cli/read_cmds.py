@@ -14,9 +14,9 @@ import sys
 import time
 from pathlib import Path
 
-from cli.client import NodeClient, add_node_argument
-from cli.output import add_json_argument, emit_json
-from cli.views import (
+from sparkchain.cli.client import NodeClient, add_node_argument
+from sparkchain.cli.output import add_json_argument, emit_json
+from sparkchain.cli.views import (
     history_entry_to_dict,
     record_lines,
     record_to_dict,
@@ -24,12 +24,12 @@ from cli.views import (
     status_to_dict,
     time_text,
 )
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.handle import parse_identifier, parse_prefix
-from identifiers.limits import DEFAULT_LIST_PAGE_SIZE
-from node import keystore
-from node.genesis import Genesis, genesis_to_json, load_genesis, parse_genesis
-from proto import types_pb2 as pb
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.handle import parse_identifier, parse_prefix
+from sparkchain.identifiers.limits import DEFAULT_LIST_PAGE_SIZE
+from sparkchain.node import keystore
+from sparkchain.node.genesis import Genesis, genesis_to_json, load_genesis, parse_genesis
+from sparkchain.proto import types_pb2 as pb
 
 PINNED_DIR_NAME = "pinned"
 
@@ -121,7 +121,7 @@ def _resolve(args: argparse.Namespace) -> int:
 
 
 def _resolve_verified(client: NodeClient, args: argparse.Namespace) -> int:
-    from node.proof import verify_resolution_header  # only verifying clients need it
+    from sparkchain.node.proof import verify_resolution_header  # only verifying clients need it
 
     genesis = trusted_genesis(client, args.genesis)
     failed = f"verification FAILED for {args.identifier} from node {client.target}"

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cli.output import add_json_argument, emit_json
-from identifiers import limits
-from identifiers.errors import ErrorCode, SparkError
-from node import launcher
-from node.config import LOG_LEVELS
-from node.home import TESTNET_CHAIN_ID, NodeHome, find_testnet_homes, init_testnet
+from sparkchain.cli.output import add_json_argument, emit_json
+from sparkchain.identifiers import limits
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.node import launcher
+from sparkchain.node.config import LOG_LEVELS
+from sparkchain.node.home import TESTNET_CHAIN_ID, NodeHome, find_testnet_homes, init_testnet
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from proto import api_pb2
-from proto import types_pb2 as pb
+from sparkchain.proto import api_pb2
+from sparkchain.proto import types_pb2 as pb
 
 
 def time_text(time_ms: int) -> str:

@@ -17,23 +17,23 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from cli.client import (
+from sparkchain.cli.client import (
     NodeClient,
     add_key_arguments,
     add_node_argument,
     load_signing_key,
     now_ms,
 )
-from cli.output import add_json_argument, emit_json
-from cli.views import prefix_lines, prefix_to_dict
-from identifiers.bid import bid_from_public_key, parse_bid
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.handle import parse_identifier, parse_prefix
-from identifiers.keys import SigningKey
-from identifiers.limits import DEFAULT_SUBMIT_WAIT_MS, FIRST_METADATA_VALUE_INDEX
-from identifiers.tx import TxBuilder, value
-from node.records import META_VALUE_TYPE
-from proto import types_pb2 as pb
+from sparkchain.cli.output import add_json_argument, emit_json
+from sparkchain.cli.views import prefix_lines, prefix_to_dict
+from sparkchain.identifiers.bid import bid_from_public_key, parse_bid
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.handle import parse_identifier, parse_prefix
+from sparkchain.identifiers.keys import SigningKey
+from sparkchain.identifiers.limits import DEFAULT_SUBMIT_WAIT_MS, FIRST_METADATA_VALUE_INDEX
+from sparkchain.identifiers.tx import TxBuilder, value
+from sparkchain.node.records import META_VALUE_TYPE
+from sparkchain.proto import types_pb2 as pb
 
 URL_TYPE = "URL"
 _INDEXED_VALUE = re.compile(r"(\d+):([^=]+)=(.*)", re.DOTALL)

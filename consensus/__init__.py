@@ -5,18 +5,18 @@ it returns, in order. `consensus.wire` converts messages to and from protobuf;
 `consensus.sim` is the deterministic fault simulator.
 """
 
-from consensus.app import Application, TimeoutConfig
-from consensus.certificate import (
+from sparkchain.consensus.app import Application, TimeoutConfig
+from sparkchain.consensus.certificate import (
     build_certificate,
     quorum_size,
     skip_threshold,
     verify_certificate,
     verify_evidence,
 )
-from consensus.core import ConsensusCore
-from consensus.crypto import Ed25519Signer, Ed25519Verifier, Signer, Verifier
-from consensus.lastsigned import LastSigned
-from consensus.messages import (
+from sparkchain.consensus.core import ConsensusCore
+from sparkchain.consensus.crypto import Ed25519Signer, Ed25519Verifier, Signer, Verifier
+from sparkchain.consensus.lastsigned import LastSigned
+from sparkchain.consensus.messages import (
     NIL,
     Broadcast,
     Commit,

@@ -4,16 +4,20 @@ height early. What an admitted message means is the core's business."""
 
 from __future__ import annotations
 
-from consensus.app import Application
-from consensus.crypto import Verifier
-from consensus.messages import Message, Proposal, Vote
-from consensus.signbytes import MAX_BLOCK_HASH_BYTES, proposal_sign_bytes, vote_sign_bytes
-from identifiers.limits import (
+from sparkchain.consensus.app import Application
+from sparkchain.consensus.crypto import Verifier
+from sparkchain.consensus.messages import Message, Proposal, Vote
+from sparkchain.consensus.signbytes import (
+    MAX_BLOCK_HASH_BYTES,
+    proposal_sign_bytes,
+    vote_sign_bytes,
+)
+from sparkchain.identifiers.limits import (
     MAX_FUTURE_MESSAGES,
     MAX_FUTURE_MESSAGES_PER_VALIDATOR,
     MAX_FUTURE_PROPOSALS_PER_VALIDATOR,
 )
-from identifiers.tags import PROPOSAL_TAG, VOTE_TAG
+from sparkchain.identifiers.tags import PROPOSAL_TAG, VOTE_TAG
 
 
 class Authenticator:

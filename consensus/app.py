@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from consensus.messages import Step
-from identifiers.limits import (
+from sparkchain.consensus.messages import Step
+from sparkchain.identifiers.limits import (
     DEFAULT_PRECOMMIT_TIMEOUT_MS,
     DEFAULT_PREVOTE_TIMEOUT_MS,
     DEFAULT_PROPOSE_TIMEOUT_MS,

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from consensus.crypto import Ed25519Verifier, Verifier
-from consensus.messages import CommitCertificate, CommitSig, Evidence, Vote, VoteType
-from consensus.signbytes import MAX_BLOCK_HASH_BYTES, chain_prefix, encodable, vote_sign_bytes
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.tags import VOTE_TAG
+from sparkchain.consensus.crypto import Ed25519Verifier, Verifier
+from sparkchain.consensus.messages import CommitCertificate, CommitSig, Evidence, Vote, VoteType
+from sparkchain.consensus.signbytes import (
+    MAX_BLOCK_HASH_BYTES,
+    chain_prefix,
+    encodable,
+    vote_sign_bytes,
+)
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.tags import VOTE_TAG
 
 
 def quorum_size(n: int) -> int:

@@ -32,12 +32,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from consensus.admission import Authenticator, NextHeightBuffer
-from consensus.app import Application, TimeoutConfig
-from consensus.certificate import build_certificate, quorum_size, skip_threshold
-from consensus.crypto import Ed25519Verifier, Signer, Verifier
-from consensus.lastsigned import NO_LOCK, GuardedSigner, LastSigned, Lock
-from consensus.messages import (
+from sparkchain.consensus.admission import Authenticator, NextHeightBuffer
+from sparkchain.consensus.app import Application, TimeoutConfig
+from sparkchain.consensus.certificate import build_certificate, quorum_size, skip_threshold
+from sparkchain.consensus.crypto import Ed25519Verifier, Signer, Verifier
+from sparkchain.consensus.lastsigned import NO_LOCK, GuardedSigner, LastSigned, Lock
+from sparkchain.consensus.messages import (
     NIL,
     Broadcast,
     Commit,
@@ -53,13 +53,13 @@ from consensus.messages import (
     Vote,
     VoteType,
 )
-from consensus.roundlog import RoundLog
-from consensus.signbytes import (
+from sparkchain.consensus.roundlog import RoundLog
+from sparkchain.consensus.signbytes import (
     MAX_ROUND,
     chain_prefix,
 )
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.limits import (
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.limits import (
     MAX_PROPOSALS_PER_ROUND,
     MAX_ROUNDS_AHEAD,
 )

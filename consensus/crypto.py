@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from identifiers.keys import SigningKey, verify
+from sparkchain.identifiers.keys import SigningKey, verify
 
 
 class Signer(Protocol):

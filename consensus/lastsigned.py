@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Final
 
-from consensus.crypto import Signer
-from consensus.messages import NIL, Proposal, Step, Vote, VoteType
-from consensus.signbytes import proposal_sign_bytes, vote_sign_bytes
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.tags import PROPOSAL_TAG, VOTE_TAG
+from sparkchain.consensus.crypto import Signer
+from sparkchain.consensus.messages import NIL, Proposal, Step, Vote, VoteType
+from sparkchain.consensus.signbytes import proposal_sign_bytes, vote_sign_bytes
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.tags import PROPOSAL_TAG, VOTE_TAG
 
 _MAGIC: Final = b"SPLS\x02"
 _FIXED: Final = struct.Struct(">QIBiiB")  # height, round, step, valid_round, locked_round, n

@@ -3,7 +3,7 @@ with running tallies so that every "upon 2f+1 ..." test is a dictionary lookup."
 
 from __future__ import annotations
 
-from consensus.messages import NIL, Proposal, Vote, VoteType
+from sparkchain.consensus.messages import NIL, Proposal, Vote, VoteType
 
 
 class RoundLog:

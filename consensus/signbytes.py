@@ -13,8 +13,8 @@ from __future__ import annotations
 import struct
 from typing import Final
 
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.limits import MAX_CHAIN_ID_BYTES
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.limits import MAX_CHAIN_ID_BYTES
 
 PROPOSAL_KIND: Final = 3
 MAX_BLOCK_HASH_BYTES: Final = 255  # a u8 length prefix

@@ -7,7 +7,7 @@ core verifies signatures and everything else when it receives the message.
 
 from __future__ import annotations
 
-from consensus.messages import (
+from sparkchain.consensus.messages import (
     CommitCertificate,
     CommitSig,
     Evidence,
@@ -15,8 +15,8 @@ from consensus.messages import (
     Vote,
     VoteType,
 )
-from identifiers.errors import ErrorCode, SparkError
-from proto import types_pb2 as pb
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.proto import types_pb2 as pb
 
 
 def vote_to_proto(vote: Vote) -> pb.Vote:

@@ -12,7 +12,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.errors import ErrorCode, SparkError
 
 SPARK_BASE58_ALPHABET = "123456789AbCDEFGHJKLMNPQRSTuVWXYZaBcdefghijkmnopqrstUvwxyz"
 _DIGIT = {ch: i for i, ch in enumerate(SPARK_BASE58_ALPHABET)}

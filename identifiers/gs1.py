@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.errors import ErrorCode, SparkError
 
 GTIN_LENGTHS: Final = (8, 12, 13, 14)
 GTIN_AI: Final = "01"

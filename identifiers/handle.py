@@ -10,8 +10,12 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.limits import MAX_IDENTIFIER_BYTES, MAX_PREFIX_SEGMENTS, MAX_SUFFIX_BYTES
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.limits import (
+    MAX_IDENTIFIER_BYTES,
+    MAX_PREFIX_SEGMENTS,
+    MAX_SUFFIX_BYTES,
+)
 
 _SEGMENT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
 # Unicode category Cc is exactly U+0000–U+001F and U+007F–U+009F; surrogates cannot be

@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.tags import SIGNING_TAGS
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.tags import SIGNING_TAGS
 
 PUBLIC_KEY_BYTES = 32
 SIGNATURE_BYTES = 64

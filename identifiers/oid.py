@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.limits import MAX_OID_CHARS
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.limits import MAX_OID_CHARS
 
 ROOT_ARCS: Final = {0: "itu-t", 1: "iso", 2: "joint-iso-itu-t"}
 MAX_SECOND_ARC_UNDER_0_AND_1: Final = 39

@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.gs1 import (
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.gs1 import (
     CONVENIENCE_NAMES,
     GTIN_AI,
     GTIN_LENGTHS,
@@ -21,7 +21,7 @@ from identifiers.gs1 import (
     parse_digital_link_path,
     parse_gtin,
 )
-from identifiers.oid import ROOT_ARCS, parse_oid
+from sparkchain.identifiers.oid import ROOT_ARCS, parse_oid
 
 GTIN: Final = "gtin"
 DIGITAL_LINK: Final = "gs1-digital-link"

@@ -12,11 +12,11 @@ from collections.abc import Iterable
 
 from google.protobuf.message import DecodeError
 
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.keys import PUBLIC_KEY_BYTES, SIGNATURE_BYTES, SigningKey, verify
-from identifiers.limits import DEFAULT_TX_LIFETIME_MS, MAX_TX_BYTES
-from identifiers.tags import TX_TAG
-from proto import types_pb2 as pb
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.keys import PUBLIC_KEY_BYTES, SIGNATURE_BYTES, SigningKey, verify
+from sparkchain.identifiers.limits import DEFAULT_TX_LIFETIME_MS, MAX_TX_BYTES
+from sparkchain.identifiers.tags import TX_TAG
+from sparkchain.proto import types_pb2 as pb
 
 OPERATIONS = (
     "create_prefix",

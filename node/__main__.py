@@ -1,4 +1,4 @@
-"""`python -m node --home DIR [--log-level L]`: run one node in the foreground."""
+"""`python -m sparkchain.node --home DIR [--log-level L]`: run one node in the foreground."""
 
 from __future__ import annotations
 
@@ -7,13 +7,15 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from identifiers.errors import ErrorCode, SparkError
-from node.config import LOG_LEVELS
-from node.home import NodeHome
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.node.config import LOG_LEVELS
+from sparkchain.node.home import NodeHome
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m node", description="run a sparkchain node")
+    parser = argparse.ArgumentParser(
+        prog="python -m sparkchain.node", description="run a sparkchain node"
+    )
     parser.add_argument("--home", type=Path, required=True, help="the node's home directory")
     parser.add_argument(
         "--log-level", choices=LOG_LEVELS, help="overrides [node].log_level of config.toml"
@@ -35,7 +37,7 @@ def run_home(home: NodeHome, log_level: str | None) -> int:
             f"spark init --home {home.root}",
         )
     config = home.config()
-    from node import runtime  # imported late: `--help` and set-up errors stay fast
+    from sparkchain.node import runtime  # imported late: `--help` and set-up errors stay fast
 
     return runtime.run(home.root, log_level or config.node.log_level)
 

@@ -18,23 +18,23 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.limits import (
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.limits import (
     DEFAULT_LIST_PAGE_SIZE,
     DEFAULT_SUBMIT_WAIT_MS,
     MAX_LIST_PAGE_SIZE,
     MAX_SUBMIT_WAIT_MS,
     SUBMIT_STREAM_WINDOW_TXS,
 )
-from identifiers.tx import tx_id
-from node.blocks import block_hash
-from node.events import CommitBus, prefix_matches, timeout_error
-from node.genesis import genesis_to_json
-from node.grpc_errors import stream_errors, unary_errors
-from node.ledger import Ledger
-from node.mempool import Admission, Mempool
-from proto import api_pb2, api_pb2_grpc
-from proto import types_pb2 as pb
+from sparkchain.identifiers.tx import tx_id
+from sparkchain.node.blocks import block_hash
+from sparkchain.node.events import CommitBus, prefix_matches, timeout_error
+from sparkchain.node.genesis import genesis_to_json
+from sparkchain.node.grpc_errors import stream_errors, unary_errors
+from sparkchain.node.ledger import Ledger
+from sparkchain.node.mempool import Admission, Mempool
+from sparkchain.proto import api_pb2, api_pb2_grpc
+from sparkchain.proto import types_pb2 as pb
 
 log = logging.getLogger(__name__)
 

@@ -11,14 +11,14 @@ import logging
 import time
 from collections.abc import Callable
 
-from identifiers.errors import SparkError
-from identifiers.limits import MIN_PROPOSAL_BYTES, PROPOSAL_BUILD_BUDGET_PERCENT
-from node.blocks import block_hash
-from node.config import ConsensusConfig
-from node.ledger import Ledger, PendingBlock
-from node.logs import round_ms
-from node.mempool import Mempool
-from proto import types_pb2 as pb
+from sparkchain.identifiers.errors import SparkError
+from sparkchain.identifiers.limits import MIN_PROPOSAL_BYTES, PROPOSAL_BUILD_BUDGET_PERCENT
+from sparkchain.node.blocks import block_hash
+from sparkchain.node.config import ConsensusConfig
+from sparkchain.node.ledger import Ledger, PendingBlock
+from sparkchain.node.logs import round_ms
+from sparkchain.node.mempool import Mempool
+from sparkchain.proto import types_pb2 as pb
 
 log = logging.getLogger("spark.consensus")
 

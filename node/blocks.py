@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError
 
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.tags import MERKLE_LEAF, MERKLE_NODE
-from proto import types_pb2 as pb
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.tags import MERKLE_LEAF, MERKLE_NODE
+from sparkchain.proto import types_pb2 as pb
 
 
 def _sha256(data: bytes) -> bytes:
@@ -62,8 +62,8 @@ def verify_commit_certificate(
     certificate's precommits (consensus.certificate does the checking)."""
     # imported here: consensus is written alongside the ledger, and the ledger's other
     # checks must not depend on it being importable
-    from consensus.certificate import verify_certificate
-    from consensus.messages import CommitCertificate, CommitSig
+    from sparkchain.consensus.certificate import verify_certificate
+    from sparkchain.consensus.messages import CommitCertificate, CommitSig
 
     verify_certificate(
         chain_id,

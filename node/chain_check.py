@@ -19,11 +19,11 @@ from pathlib import Path
 
 import plyvel
 
-from identifiers.errors import ErrorCode, SparkError
-from node import blocks, schema
-from node.genesis import Genesis
-from node.ledger import Ledger
-from node.storage import open_db
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.node import blocks, schema
+from sparkchain.node.genesis import Genesis
+from sparkchain.node.ledger import Ledger
+from sparkchain.node.storage import open_db
 
 Progress = Callable[[int, int], None]  # (blocks checked, blocks in the chain)
 

@@ -8,11 +8,11 @@ import logging
 import time
 from collections.abc import Callable
 
-from node.events import CommitBus
-from node.ledger import Ledger, PendingBlock
-from node.logs import round_ms
-from node.mempool import Mempool
-from proto import types_pb2 as pb
+from sparkchain.node.events import CommitBus
+from sparkchain.node.ledger import Ledger, PendingBlock
+from sparkchain.node.logs import round_ms
+from sparkchain.node.mempool import Mempool
+from sparkchain.proto import types_pb2 as pb
 
 log = logging.getLogger("spark.commit")
 

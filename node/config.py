@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from identifiers import limits
-from identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers import limits
+from sparkchain.identifiers.errors import ErrorCode, SparkError
 
 ROLES = ("validator", "observer")
 LOG_LEVELS = ("debug", "info", "warning", "error")

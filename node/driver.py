@@ -31,12 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from consensus import wire
-from consensus.app import TimeoutConfig
-from consensus.core import ConsensusCore
-from consensus.crypto import Ed25519Signer
-from consensus.lastsigned import LastSigned
-from consensus.messages import (
+from sparkchain.consensus import wire
+from sparkchain.consensus.app import TimeoutConfig
+from sparkchain.consensus.core import ConsensusCore
+from sparkchain.consensus.crypto import Ed25519Signer
+from sparkchain.consensus.lastsigned import LastSigned
+from sparkchain.consensus.messages import (
     Broadcast,
     Commit,
     Effect,
@@ -48,21 +48,21 @@ from consensus.messages import (
     Timeout,
     Vote,
 )
-from identifiers.errors import SparkError
-from identifiers.keys import SigningKey
-from identifiers.limits import (
+from sparkchain.identifiers.errors import SparkError
+from sparkchain.identifiers.keys import SigningKey
+from sparkchain.identifiers.limits import (
     PROPOSAL_POOL_WAIT_MS,
     REBROADCAST_INTERVAL_MS,
     RELAY_FULL_RESEND_INTERVALS,
 )
-from node.app import BlockApplication
-from node.commit import Committer
-from node.config import ConsensusConfig
-from node.ledger import Ledger, PendingBlock
-from node.mempool import Mempool, wall_clock_ms
-from node.peers import PeerLink, PeerNetwork
-from proto import peer_pb2
-from proto import types_pb2 as pb
+from sparkchain.node.app import BlockApplication
+from sparkchain.node.commit import Committer
+from sparkchain.node.config import ConsensusConfig
+from sparkchain.node.ledger import Ledger, PendingBlock
+from sparkchain.node.mempool import Mempool, wall_clock_ms
+from sparkchain.node.peers import PeerLink, PeerNetwork
+from sparkchain.proto import peer_pb2
+from sparkchain.proto import types_pb2 as pb
 
 log = logging.getLogger("spark.consensus")
 

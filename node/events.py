@@ -14,10 +14,10 @@ from collections.abc import Iterable, Sequence
 from types import TracebackType
 from typing import TypeVar
 
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.handle import ascii_upper
-from identifiers.limits import RECENT_COMMITS_REMEMBERED, WATCH_QUEUE_EVENTS
-from proto import api_pb2
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.handle import ascii_upper
+from sparkchain.identifiers.limits import RECENT_COMMITS_REMEMBERED, WATCH_QUEUE_EVENTS
+from sparkchain.proto import api_pb2
 
 _V = TypeVar("_V")
 

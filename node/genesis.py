@@ -24,13 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from identifiers.bid import parse_bid
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.handle import parse_prefix
-from identifiers.limits import MAX_CHAIN_ID_BYTES
-from identifiers.tags import GENESIS_TAG
-from node.rules_state import StateView
-from proto import types_pb2 as pb
+from sparkchain.identifiers.bid import parse_bid
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.handle import parse_prefix
+from sparkchain.identifiers.limits import MAX_CHAIN_ID_BYTES
+from sparkchain.identifiers.tags import GENESIS_TAG
+from sparkchain.node.rules_state import StateView
+from sparkchain.proto import types_pb2 as pb
 
 GENESIS_FILE_NAME = "genesis.json"
 MAX_VALIDATOR_NAME_CHARS = 64

@@ -16,7 +16,7 @@ from typing import Any, NoReturn, TypeVar
 
 import grpc
 
-from identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.errors import ErrorCode, SparkError
 
 ERROR_CODE_METADATA_KEY = "spark-error-code"
 

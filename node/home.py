@@ -19,12 +19,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from identifiers import limits
-from identifiers.bid import bid_from_public_key
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.keys import SigningKey
-from node import keystore
-from node.config import (
+from sparkchain.identifiers import limits
+from sparkchain.identifiers.bid import bid_from_public_key
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.keys import SigningKey
+from sparkchain.node import keystore
+from sparkchain.node.config import (
     ApiConfig,
     NodeConfig,
     NodeSection,
@@ -33,8 +33,8 @@ from node.config import (
     load_config,
     write_config,
 )
-from node.genesis import Genesis, genesis_to_json, load_genesis, make_genesis
-from node.mempool import wall_clock_ms
+from sparkchain.node.genesis import Genesis, genesis_to_json, load_genesis, make_genesis
+from sparkchain.node.mempool import wall_clock_ms
 
 DEFAULT_CHAIN_ID = "sparkchain-local"
 DEV_CHAIN_ID = "sparkchain-dev"
@@ -381,7 +381,7 @@ def _prepare_testnet(directory: Path, force: bool) -> None:
 
 
 def _refuse_if_running(home: NodeHome) -> None:
-    from node.launcher import running_pid  # the launcher imports this module
+    from sparkchain.node.launcher import running_pid  # the launcher imports this module
 
     pid = running_pid(home)
     if pid is not None:

@@ -6,8 +6,8 @@ import os
 import re
 from pathlib import Path
 
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.keys import SigningKey
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.keys import SigningKey
 
 KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 KEY_FILE_MODE = 0o600

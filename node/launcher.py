@@ -1,7 +1,7 @@
 """Run node homes as background processes: start (and wait until the node answers), stop,
 status. Used by `spark testnet` and by integration tests and benchmarks.
 
-A started node is `python -m node --home DIR`, in its own session (so a Ctrl-C in the
+A started node is `python -m sparkchain.node --home DIR`, in its own session (so a Ctrl-C in the
 terminal that started it does not reach it), with stdout and stderr appended to
 DIR/node.log and its pid in DIR/node.pid. A node "answers" when its public gRPC API
 serves Chain.Status.
@@ -21,11 +21,11 @@ from pathlib import Path
 
 import grpc
 
-from identifiers import limits
-from identifiers.errors import ErrorCode, SparkError
-from node.config import dial_address
-from node.home import NodeHome
-from proto import api_pb2, api_pb2_grpc
+from sparkchain.identifiers import limits
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.node.config import dial_address
+from sparkchain.node.home import NodeHome
+from sparkchain.proto import api_pb2, api_pb2_grpc
 
 POLL_INTERVAL_S = 0.05
 KILL_WAIT_S = 5.0
@@ -47,7 +47,7 @@ class NodeStatus:
 
 
 def node_command(home: Path, log_level: str | None = None) -> list[str]:
-    command = [sys.executable, "-m", "node", "--home", str(home.resolve())]
+    command = [sys.executable, "-m", "sparkchain.node", "--home", str(home.resolve())]
     if log_level:
         command += ["--log-level", log_level]
     return command
@@ -79,7 +79,7 @@ def running_pid(home: NodeHome) -> int | None:
 def spawn_node(
     home: NodeHome, log_level: str | None = None, command: Sequence[str] | None = None
 ) -> subprocess.Popen[bytes]:
-    """Start the node without waiting for it; `command` replaces `python -m node` (tests)."""
+    """Start the node without waiting for it; `command` replaces the node command (tests)."""
     config = home.config()  # fail here, naming the field, rather than in the log
     pid = running_pid(home)
     if pid is not None:

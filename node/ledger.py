@@ -19,15 +19,15 @@ from pathlib import Path
 
 import plyvel
 
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.tx import tx_id
-from node import blocks, schema, smt
-from node.genesis import Genesis, apply_genesis
-from node.ledger_reads import LedgerReads
-from node.overlay import BlockWrites, Overlay, record_keys_of, state_writes
-from node.rules import Receipt, apply_tx, check_envelope
-from node.storage import TreeNodeStore, open_db
-from proto import types_pb2 as pb
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.tx import tx_id
+from sparkchain.node import blocks, schema, smt
+from sparkchain.node.genesis import Genesis, apply_genesis
+from sparkchain.node.ledger_reads import LedgerReads
+from sparkchain.node.overlay import BlockWrites, Overlay, record_keys_of, state_writes
+from sparkchain.node.rules import Receipt, apply_tx, check_envelope
+from sparkchain.node.storage import TreeNodeStore, open_db
+from sparkchain.proto import types_pb2 as pb
 
 # signatures already verified (by check_tx or the mempool), so a block does not check
 # them again; a tx id, signer and signature together, so no other tx can reuse an entry

@@ -12,17 +12,17 @@ from collections.abc import Collection
 
 import plyvel
 
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.handle import parse_identifier, parse_prefix
-from identifiers.limits import DEFAULT_LIST_PAGE_SIZE, MAX_LIST_PAGE_SIZE
-from identifiers.tx import decode_body, tx_id
-from node import blocks, schema, smt
-from node.genesis import Genesis
-from node.overlay import CHANGE_RECORD, decode_changes
-from node.records import decode_prefix, decode_record, filter_values
-from node.storage import TreeNodeStore, key_after_prefix
-from proto import api_pb2
-from proto import types_pb2 as pb
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.handle import parse_identifier, parse_prefix
+from sparkchain.identifiers.limits import DEFAULT_LIST_PAGE_SIZE, MAX_LIST_PAGE_SIZE
+from sparkchain.identifiers.tx import decode_body, tx_id
+from sparkchain.node import blocks, schema, smt
+from sparkchain.node.genesis import Genesis
+from sparkchain.node.overlay import CHANGE_RECORD, decode_changes
+from sparkchain.node.records import decode_prefix, decode_record, filter_values
+from sparkchain.node.storage import TreeNodeStore, key_after_prefix
+from sparkchain.proto import api_pb2
+from sparkchain.proto import types_pb2 as pb
 
 
 class LedgerReads:

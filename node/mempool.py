@@ -30,19 +30,19 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.limits import (
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.limits import (
     DEFAULT_MEMPOOL_MAX_BYTES,
     DEFAULT_MEMPOOL_MAX_TXS,
     MAX_TX_BYTES,
     MEMPOOL_VERIFY_CHUNK_TXS,
 )
-from identifiers.tx import check_signed_tx, tx_id
-from node.rules import check_expiry
-from proto import types_pb2 as pb
+from sparkchain.identifiers.tx import check_signed_tx, tx_id
+from sparkchain.node.rules import check_expiry
+from sparkchain.proto import types_pb2 as pb
 
 if TYPE_CHECKING:
-    from node.events import CommitBus
+    from sparkchain.node.events import CommitBus
 
 log = logging.getLogger(__name__)
 

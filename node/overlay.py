@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 
 import plyvel
 
-from identifiers.handle import ascii_upper
-from node import schema
-from node.records import decode_prefix, decode_record, encode_prefix, encode_record
-from node.rules import Receipt
-from proto import api_pb2
-from proto import types_pb2 as pb
+from sparkchain.identifiers.handle import ascii_upper
+from sparkchain.node import schema
+from sparkchain.node.records import decode_prefix, decode_record, encode_prefix, encode_record
+from sparkchain.node.rules import Receipt
+from sparkchain.proto import api_pb2
+from sparkchain.proto import types_pb2 as pb
 
 # committed prefix records kept decoded; there are few prefixes and every tx reads one
 PREFIX_CACHE_ENTRIES = 10_000

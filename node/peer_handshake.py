@@ -23,10 +23,10 @@ import os
 import struct
 from dataclasses import dataclass
 
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.keys import PUBLIC_KEY_BYTES, SigningKey, verify
-from identifiers.tags import PEER_HANDSHAKE_TAG
-from proto import peer_pb2
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.keys import PUBLIC_KEY_BYTES, SigningKey, verify
+from sparkchain.identifiers.tags import PEER_HANDSHAKE_TAG
+from sparkchain.proto import peer_pb2
 
 NONCE_BYTES = 32
 

@@ -22,8 +22,8 @@ from typing import Any
 
 import grpc
 
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.limits import (
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.limits import (
     GOSSIP_BATCH_INTERVAL_MS,
     MAX_GOSSIP_BATCH_BYTES,
     MAX_GOSSIP_BATCH_TXS,
@@ -35,9 +35,16 @@ from identifiers.limits import (
     PEER_RECONNECT_MAX_MS,
     PEER_RECONNECT_MIN_MS,
 )
-from node.peer_handshake import LocalPeer, answer, check_admissible, check_answer, hello, new_nonce
-from proto import peer_pb2, peer_pb2_grpc
-from proto import types_pb2 as pb
+from sparkchain.node.peer_handshake import (
+    LocalPeer,
+    answer,
+    check_admissible,
+    check_answer,
+    hello,
+    new_nonce,
+)
+from sparkchain.proto import peer_pb2, peer_pb2_grpc
+from sparkchain.proto import types_pb2 as pb
 
 log = logging.getLogger("spark.peers")
 

@@ -13,11 +13,11 @@ from collections.abc import Sequence
 
 from google.protobuf.message import DecodeError
 
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.handle import parse_identifier
-from node import blocks, schema, smt
-from proto import api_pb2
-from proto import types_pb2 as pb
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.handle import parse_identifier
+from sparkchain.node import blocks, schema, smt
+from sparkchain.proto import api_pb2
+from sparkchain.proto import types_pb2 as pb
 
 
 def _invalid(message: str) -> SparkError:

@@ -12,15 +12,15 @@ import json
 import re
 from collections.abc import Collection, Iterable, Sequence
 
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.limits import (
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.limits import (
     DEFAULT_VALUE_TTL_S,
     MAX_RECORD_BYTES,
     MAX_VALUE_DATA_BYTES,
     MAX_VALUE_TYPE_BYTES,
     MAX_VALUES_PER_RECORD,
 )
-from proto import types_pb2 as pb
+from sparkchain.proto import types_pb2 as pb
 
 # a value of this type carries a JSON object of industry metadata (DESIGN §3)
 META_VALUE_TYPE = "spark.meta"

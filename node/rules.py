@@ -28,15 +28,15 @@ from typing import Any
 
 from google.protobuf.message import Message
 
-from identifiers.bid import bid_from_public_key
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.keys import PUBLIC_KEY_BYTES
-from identifiers.limits import MAX_TX_EXPIRY_AHEAD_MS
-from identifiers.tx import check_signed_tx, tx_id
-from node import rules_prefixes, rules_records
-from node.rules_ops import TxContext
-from node.rules_state import MemoryState, StateView, TxScratch
-from proto import types_pb2 as pb
+from sparkchain.identifiers.bid import bid_from_public_key
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.keys import PUBLIC_KEY_BYTES
+from sparkchain.identifiers.limits import MAX_TX_EXPIRY_AHEAD_MS
+from sparkchain.identifiers.tx import check_signed_tx, tx_id
+from sparkchain.node import rules_prefixes, rules_records
+from sparkchain.node.rules_ops import TxContext
+from sparkchain.node.rules_state import MemoryState, StateView, TxScratch
+from sparkchain.proto import types_pb2 as pb
 
 __all__ = [
     "MemoryState",

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from identifiers.bid import parse_bid
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.handle import Identifier, Prefix
-from node.rules_state import TxScratch
-from proto import types_pb2 as pb
+from sparkchain.identifiers.bid import parse_bid
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.handle import Identifier, Prefix
+from sparkchain.node.rules_state import TxScratch
+from sparkchain.proto import types_pb2 as pb
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,12 +6,12 @@ Each checks its fields, then that its target exists, then the signer, then the s
 
 from __future__ import annotations
 
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.handle import parse_prefix
-from identifiers.limits import MAX_REGISTRARS_PER_PREFIX
-from node.rules_ops import TxContext, checked_bid, existing_prefix, require_prefix_owner
-from node.rules_state import TxScratch
-from proto import types_pb2 as pb
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.handle import parse_prefix
+from sparkchain.identifiers.limits import MAX_REGISTRARS_PER_PREFIX
+from sparkchain.node.rules_ops import TxContext, checked_bid, existing_prefix, require_prefix_owner
+from sparkchain.node.rules_state import TxScratch
+from sparkchain.proto import types_pb2 as pb
 
 
 def create_prefix(scratch: TxScratch, op: pb.CreatePrefix, context: TxContext) -> None:

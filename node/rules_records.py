@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.handle import Identifier, parse_identifier, parse_prefix
-from identifiers.limits import MAX_BATCH_ITEMS, MAX_REVOKE_REASON_BYTES, MAX_VALUES_PER_RECORD
-from node.records import check_record_size, check_values, sorted_by_index, stamp_value
-from node.rules_ops import (
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.handle import Identifier, parse_identifier, parse_prefix
+from sparkchain.identifiers.limits import (
+    MAX_BATCH_ITEMS,
+    MAX_REVOKE_REASON_BYTES,
+    MAX_VALUES_PER_RECORD,
+)
+from sparkchain.node.records import check_record_size, check_values, sorted_by_index, stamp_value
+from sparkchain.node.rules_ops import (
     TxContext,
     checked_bid,
     existing_prefix,
@@ -21,8 +25,8 @@ from node.rules_ops import (
     require_record_controller,
     require_registrant,
 )
-from node.rules_state import TxScratch
-from proto import types_pb2 as pb
+from sparkchain.node.rules_state import TxScratch
+from sparkchain.proto import types_pb2 as pb
 
 
 def _new_record(

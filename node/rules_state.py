@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from proto import types_pb2 as pb
+from sparkchain.proto import types_pb2 as pb
 
 
 class StateView(Protocol):

@@ -20,23 +20,23 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2
 
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.keys import SigningKey
-from identifiers.limits import MAX_API_MESSAGE_BYTES
-from node.api import SERVICE_NAMES, add_services
-from node.commit import Committer
-from node.config import NodeConfig, dial_address
-from node.events import CommitBus
-from node.genesis import Genesis
-from node.home import NodeHome
-from node.ledger import Ledger
-from node.logs import configure_logging
-from node.mempool import Mempool, MempoolLimits, wall_clock_ms
-from node.peer_handshake import LocalPeer
-from node.peers import SERVER_OPTIONS, PeerEvents, PeerLink, PeerNetwork
-from node.sync import BlockSync, block_source
-from proto import api_pb2
-from proto import types_pb2 as pb
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.keys import SigningKey
+from sparkchain.identifiers.limits import MAX_API_MESSAGE_BYTES
+from sparkchain.node.api import SERVICE_NAMES, add_services
+from sparkchain.node.commit import Committer
+from sparkchain.node.config import NodeConfig, dial_address
+from sparkchain.node.events import CommitBus
+from sparkchain.node.genesis import Genesis
+from sparkchain.node.home import NodeHome
+from sparkchain.node.ledger import Ledger
+from sparkchain.node.logs import configure_logging
+from sparkchain.node.mempool import Mempool, MempoolLimits, wall_clock_ms
+from sparkchain.node.peer_handshake import LocalPeer
+from sparkchain.node.peers import SERVER_OPTIONS, PeerEvents, PeerLink, PeerNetwork
+from sparkchain.node.sync import BlockSync, block_source
+from sparkchain.proto import api_pb2
+from sparkchain.proto import types_pb2 as pb
 
 log = logging.getLogger("spark.node")
 
@@ -153,7 +153,9 @@ class Node:
         return cls(home, config, genesis, key)
 
     def _make_driver(self) -> Any:
-        from node.driver import ConsensusDriver  # the consensus package only on validators
+        from sparkchain.node.driver import (
+            ConsensusDriver,  # the consensus package only on validators
+        )
 
         return ConsensusDriver(
             ledger=self.ledger,

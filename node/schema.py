@@ -31,7 +31,7 @@ from __future__ import annotations
 import struct
 from typing import Final
 
-from node import smt
+from sparkchain.node import smt
 
 META: Final = b"m"
 BLOCK: Final = b"b"

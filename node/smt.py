@@ -65,9 +65,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from operator import itemgetter
 
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.tags import SMT_LEAF, SMT_NODE
-from node.smt_nodes import (
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.tags import SMT_LEAF, SMT_NODE
+from sparkchain.node.smt_nodes import (
     EMPTY_HASH,
     NIBBLES,
     BlockUpdate,

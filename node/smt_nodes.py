@@ -26,7 +26,7 @@ import threading
 from bisect import bisect_left
 from typing import Protocol
 
-from identifiers.tags import SMT_LEAF, SMT_NODE
+from sparkchain.identifiers.tags import SMT_LEAF, SMT_NODE
 
 EMPTY_HASH = bytes(32)
 NIBBLES = 64  # a 256-bit key is 64 slots deep at most

@@ -34,8 +34,8 @@ from pathlib import Path
 
 import plyvel
 
-from identifiers.errors import ErrorCode, SparkError
-from node import schema
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.node import schema
 
 BLOOM_FILTER_BITS = 10
 BLOCK_CACHE_BYTES = 32 * 1024 * 1024

@@ -20,19 +20,19 @@ from collections.abc import AsyncIterator, Callable, Sequence
 
 import grpc
 
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.limits import (
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.limits import (
     MAX_GET_BLOCKS_RANGE,
     SYNC_LAG_GRACE_MS,
     SYNC_POLL_INTERVAL_MS,
     SYNC_RANGE_BLOCKS,
 )
-from node.blocks import block_hash
-from node.commit import Committer
-from node.ledger import Ledger
-from node.peers import PeerNetwork, SyncPeer
-from proto import peer_pb2
-from proto import types_pb2 as pb
+from sparkchain.node.blocks import block_hash
+from sparkchain.node.commit import Committer
+from sparkchain.node.ledger import Ledger
+from sparkchain.node.peers import PeerNetwork, SyncPeer
+from sparkchain.proto import peer_pb2
+from sparkchain.proto import types_pb2 as pb
 
 log = logging.getLogger("spark.sync")
 
@@ -41,8 +41,8 @@ GET_BLOCKS_TIMEOUT_S = 60.0
 
 
 def default_certificate_check() -> CertificateCheck:
-    from consensus.certificate import verify_certificate
-    from consensus.wire import certificate_from_proto
+    from sparkchain.consensus.certificate import verify_certificate
+    from sparkchain.consensus.wire import certificate_from_proto
 
     def check(chain_id: str, validators: Sequence[bytes], cert: pb.CommitCertificate) -> None:
         verify_certificate(chain_id, validators, certificate_from_proto(cert))

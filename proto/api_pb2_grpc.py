@@ -3,9 +3,9 @@
 import grpc
 import warnings
 
-from proto import api_pb2 as proto_dot_api__pb2
+from sparkchain.proto import api_pb2 as sparkchain_dot_proto_dot_api__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.85.4'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
@@ -18,7 +18,7 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in proto/api_pb2_grpc.py depends on'
+        + ' but the generated code in sparkchain/proto/api_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
@@ -36,38 +36,38 @@ class IdentifiersStub:
         """
         self.Submit = channel.unary_unary(
                 '/spark.v1.Identifiers/Submit',
-                request_serializer=proto_dot_api__pb2.SubmitRequest.SerializeToString,
-                response_deserializer=proto_dot_api__pb2.SubmitResponse.FromString,
+                request_serializer=sparkchain_dot_proto_dot_api__pb2.SubmitRequest.SerializeToString,
+                response_deserializer=sparkchain_dot_proto_dot_api__pb2.SubmitResponse.FromString,
                 _registered_method=True)
         self.SubmitStream = channel.stream_stream(
                 '/spark.v1.Identifiers/SubmitStream',
-                request_serializer=proto_dot_api__pb2.SubmitRequest.SerializeToString,
-                response_deserializer=proto_dot_api__pb2.SubmitResponse.FromString,
+                request_serializer=sparkchain_dot_proto_dot_api__pb2.SubmitRequest.SerializeToString,
+                response_deserializer=sparkchain_dot_proto_dot_api__pb2.SubmitResponse.FromString,
                 _registered_method=True)
         self.Resolve = channel.unary_unary(
                 '/spark.v1.Identifiers/Resolve',
-                request_serializer=proto_dot_api__pb2.ResolveRequest.SerializeToString,
-                response_deserializer=proto_dot_api__pb2.ResolveResponse.FromString,
+                request_serializer=sparkchain_dot_proto_dot_api__pb2.ResolveRequest.SerializeToString,
+                response_deserializer=sparkchain_dot_proto_dot_api__pb2.ResolveResponse.FromString,
                 _registered_method=True)
         self.History = channel.unary_unary(
                 '/spark.v1.Identifiers/History',
-                request_serializer=proto_dot_api__pb2.HistoryRequest.SerializeToString,
-                response_deserializer=proto_dot_api__pb2.HistoryResponse.FromString,
+                request_serializer=sparkchain_dot_proto_dot_api__pb2.HistoryRequest.SerializeToString,
+                response_deserializer=sparkchain_dot_proto_dot_api__pb2.HistoryResponse.FromString,
                 _registered_method=True)
         self.List = channel.unary_unary(
                 '/spark.v1.Identifiers/List',
-                request_serializer=proto_dot_api__pb2.ListRequest.SerializeToString,
-                response_deserializer=proto_dot_api__pb2.ListResponse.FromString,
+                request_serializer=sparkchain_dot_proto_dot_api__pb2.ListRequest.SerializeToString,
+                response_deserializer=sparkchain_dot_proto_dot_api__pb2.ListResponse.FromString,
                 _registered_method=True)
         self.PrefixInfo = channel.unary_unary(
                 '/spark.v1.Identifiers/PrefixInfo',
-                request_serializer=proto_dot_api__pb2.PrefixInfoRequest.SerializeToString,
-                response_deserializer=proto_dot_api__pb2.PrefixInfoResponse.FromString,
+                request_serializer=sparkchain_dot_proto_dot_api__pb2.PrefixInfoRequest.SerializeToString,
+                response_deserializer=sparkchain_dot_proto_dot_api__pb2.PrefixInfoResponse.FromString,
                 _registered_method=True)
         self.Watch = channel.unary_stream(
                 '/spark.v1.Identifiers/Watch',
-                request_serializer=proto_dot_api__pb2.WatchRequest.SerializeToString,
-                response_deserializer=proto_dot_api__pb2.ChangeEvent.FromString,
+                request_serializer=sparkchain_dot_proto_dot_api__pb2.WatchRequest.SerializeToString,
+                response_deserializer=sparkchain_dot_proto_dot_api__pb2.ChangeEvent.FromString,
                 _registered_method=True)
 
 
@@ -121,38 +121,38 @@ def add_IdentifiersServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Submit': grpc.unary_unary_rpc_method_handler(
                     servicer.Submit,
-                    request_deserializer=proto_dot_api__pb2.SubmitRequest.FromString,
-                    response_serializer=proto_dot_api__pb2.SubmitResponse.SerializeToString,
+                    request_deserializer=sparkchain_dot_proto_dot_api__pb2.SubmitRequest.FromString,
+                    response_serializer=sparkchain_dot_proto_dot_api__pb2.SubmitResponse.SerializeToString,
             ),
             'SubmitStream': grpc.stream_stream_rpc_method_handler(
                     servicer.SubmitStream,
-                    request_deserializer=proto_dot_api__pb2.SubmitRequest.FromString,
-                    response_serializer=proto_dot_api__pb2.SubmitResponse.SerializeToString,
+                    request_deserializer=sparkchain_dot_proto_dot_api__pb2.SubmitRequest.FromString,
+                    response_serializer=sparkchain_dot_proto_dot_api__pb2.SubmitResponse.SerializeToString,
             ),
             'Resolve': grpc.unary_unary_rpc_method_handler(
                     servicer.Resolve,
-                    request_deserializer=proto_dot_api__pb2.ResolveRequest.FromString,
-                    response_serializer=proto_dot_api__pb2.ResolveResponse.SerializeToString,
+                    request_deserializer=sparkchain_dot_proto_dot_api__pb2.ResolveRequest.FromString,
+                    response_serializer=sparkchain_dot_proto_dot_api__pb2.ResolveResponse.SerializeToString,
             ),
             'History': grpc.unary_unary_rpc_method_handler(
                     servicer.History,
-                    request_deserializer=proto_dot_api__pb2.HistoryRequest.FromString,
-                    response_serializer=proto_dot_api__pb2.HistoryResponse.SerializeToString,
+                    request_deserializer=sparkchain_dot_proto_dot_api__pb2.HistoryRequest.FromString,
+                    response_serializer=sparkchain_dot_proto_dot_api__pb2.HistoryResponse.SerializeToString,
             ),
             'List': grpc.unary_unary_rpc_method_handler(
                     servicer.List,
-                    request_deserializer=proto_dot_api__pb2.ListRequest.FromString,
-                    response_serializer=proto_dot_api__pb2.ListResponse.SerializeToString,
+                    request_deserializer=sparkchain_dot_proto_dot_api__pb2.ListRequest.FromString,
+                    response_serializer=sparkchain_dot_proto_dot_api__pb2.ListResponse.SerializeToString,
             ),
             'PrefixInfo': grpc.unary_unary_rpc_method_handler(
                     servicer.PrefixInfo,
-                    request_deserializer=proto_dot_api__pb2.PrefixInfoRequest.FromString,
-                    response_serializer=proto_dot_api__pb2.PrefixInfoResponse.SerializeToString,
+                    request_deserializer=sparkchain_dot_proto_dot_api__pb2.PrefixInfoRequest.FromString,
+                    response_serializer=sparkchain_dot_proto_dot_api__pb2.PrefixInfoResponse.SerializeToString,
             ),
             'Watch': grpc.unary_stream_rpc_method_handler(
                     servicer.Watch,
-                    request_deserializer=proto_dot_api__pb2.WatchRequest.FromString,
-                    response_serializer=proto_dot_api__pb2.ChangeEvent.SerializeToString,
+                    request_deserializer=sparkchain_dot_proto_dot_api__pb2.WatchRequest.FromString,
+                    response_serializer=sparkchain_dot_proto_dot_api__pb2.ChangeEvent.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -180,8 +180,8 @@ class Identifiers:
             request,
             target,
             '/spark.v1.Identifiers/Submit',
-            proto_dot_api__pb2.SubmitRequest.SerializeToString,
-            proto_dot_api__pb2.SubmitResponse.FromString,
+            sparkchain_dot_proto_dot_api__pb2.SubmitRequest.SerializeToString,
+            sparkchain_dot_proto_dot_api__pb2.SubmitResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -207,8 +207,8 @@ class Identifiers:
             request_iterator,
             target,
             '/spark.v1.Identifiers/SubmitStream',
-            proto_dot_api__pb2.SubmitRequest.SerializeToString,
-            proto_dot_api__pb2.SubmitResponse.FromString,
+            sparkchain_dot_proto_dot_api__pb2.SubmitRequest.SerializeToString,
+            sparkchain_dot_proto_dot_api__pb2.SubmitResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -234,8 +234,8 @@ class Identifiers:
             request,
             target,
             '/spark.v1.Identifiers/Resolve',
-            proto_dot_api__pb2.ResolveRequest.SerializeToString,
-            proto_dot_api__pb2.ResolveResponse.FromString,
+            sparkchain_dot_proto_dot_api__pb2.ResolveRequest.SerializeToString,
+            sparkchain_dot_proto_dot_api__pb2.ResolveResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -261,8 +261,8 @@ class Identifiers:
             request,
             target,
             '/spark.v1.Identifiers/History',
-            proto_dot_api__pb2.HistoryRequest.SerializeToString,
-            proto_dot_api__pb2.HistoryResponse.FromString,
+            sparkchain_dot_proto_dot_api__pb2.HistoryRequest.SerializeToString,
+            sparkchain_dot_proto_dot_api__pb2.HistoryResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -288,8 +288,8 @@ class Identifiers:
             request,
             target,
             '/spark.v1.Identifiers/List',
-            proto_dot_api__pb2.ListRequest.SerializeToString,
-            proto_dot_api__pb2.ListResponse.FromString,
+            sparkchain_dot_proto_dot_api__pb2.ListRequest.SerializeToString,
+            sparkchain_dot_proto_dot_api__pb2.ListResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -315,8 +315,8 @@ class Identifiers:
             request,
             target,
             '/spark.v1.Identifiers/PrefixInfo',
-            proto_dot_api__pb2.PrefixInfoRequest.SerializeToString,
-            proto_dot_api__pb2.PrefixInfoResponse.FromString,
+            sparkchain_dot_proto_dot_api__pb2.PrefixInfoRequest.SerializeToString,
+            sparkchain_dot_proto_dot_api__pb2.PrefixInfoResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -342,8 +342,8 @@ class Identifiers:
             request,
             target,
             '/spark.v1.Identifiers/Watch',
-            proto_dot_api__pb2.WatchRequest.SerializeToString,
-            proto_dot_api__pb2.ChangeEvent.FromString,
+            sparkchain_dot_proto_dot_api__pb2.WatchRequest.SerializeToString,
+            sparkchain_dot_proto_dot_api__pb2.ChangeEvent.FromString,
             options,
             channel_credentials,
             insecure,
@@ -366,23 +366,23 @@ class ChainStub:
         """
         self.Status = channel.unary_unary(
                 '/spark.v1.Chain/Status',
-                request_serializer=proto_dot_api__pb2.StatusRequest.SerializeToString,
-                response_deserializer=proto_dot_api__pb2.StatusResponse.FromString,
+                request_serializer=sparkchain_dot_proto_dot_api__pb2.StatusRequest.SerializeToString,
+                response_deserializer=sparkchain_dot_proto_dot_api__pb2.StatusResponse.FromString,
                 _registered_method=True)
         self.GetBlock = channel.unary_unary(
                 '/spark.v1.Chain/GetBlock',
-                request_serializer=proto_dot_api__pb2.GetBlockRequest.SerializeToString,
-                response_deserializer=proto_dot_api__pb2.GetBlockResponse.FromString,
+                request_serializer=sparkchain_dot_proto_dot_api__pb2.GetBlockRequest.SerializeToString,
+                response_deserializer=sparkchain_dot_proto_dot_api__pb2.GetBlockResponse.FromString,
                 _registered_method=True)
         self.GetTx = channel.unary_unary(
                 '/spark.v1.Chain/GetTx',
-                request_serializer=proto_dot_api__pb2.GetTxRequest.SerializeToString,
-                response_deserializer=proto_dot_api__pb2.GetTxResponse.FromString,
+                request_serializer=sparkchain_dot_proto_dot_api__pb2.GetTxRequest.SerializeToString,
+                response_deserializer=sparkchain_dot_proto_dot_api__pb2.GetTxResponse.FromString,
                 _registered_method=True)
         self.Genesis = channel.unary_unary(
                 '/spark.v1.Chain/Genesis',
-                request_serializer=proto_dot_api__pb2.GenesisRequest.SerializeToString,
-                response_deserializer=proto_dot_api__pb2.GenesisResponse.FromString,
+                request_serializer=sparkchain_dot_proto_dot_api__pb2.GenesisRequest.SerializeToString,
+                response_deserializer=sparkchain_dot_proto_dot_api__pb2.GenesisResponse.FromString,
                 _registered_method=True)
 
 
@@ -418,23 +418,23 @@ def add_ChainServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Status': grpc.unary_unary_rpc_method_handler(
                     servicer.Status,
-                    request_deserializer=proto_dot_api__pb2.StatusRequest.FromString,
-                    response_serializer=proto_dot_api__pb2.StatusResponse.SerializeToString,
+                    request_deserializer=sparkchain_dot_proto_dot_api__pb2.StatusRequest.FromString,
+                    response_serializer=sparkchain_dot_proto_dot_api__pb2.StatusResponse.SerializeToString,
             ),
             'GetBlock': grpc.unary_unary_rpc_method_handler(
                     servicer.GetBlock,
-                    request_deserializer=proto_dot_api__pb2.GetBlockRequest.FromString,
-                    response_serializer=proto_dot_api__pb2.GetBlockResponse.SerializeToString,
+                    request_deserializer=sparkchain_dot_proto_dot_api__pb2.GetBlockRequest.FromString,
+                    response_serializer=sparkchain_dot_proto_dot_api__pb2.GetBlockResponse.SerializeToString,
             ),
             'GetTx': grpc.unary_unary_rpc_method_handler(
                     servicer.GetTx,
-                    request_deserializer=proto_dot_api__pb2.GetTxRequest.FromString,
-                    response_serializer=proto_dot_api__pb2.GetTxResponse.SerializeToString,
+                    request_deserializer=sparkchain_dot_proto_dot_api__pb2.GetTxRequest.FromString,
+                    response_serializer=sparkchain_dot_proto_dot_api__pb2.GetTxResponse.SerializeToString,
             ),
             'Genesis': grpc.unary_unary_rpc_method_handler(
                     servicer.Genesis,
-                    request_deserializer=proto_dot_api__pb2.GenesisRequest.FromString,
-                    response_serializer=proto_dot_api__pb2.GenesisResponse.SerializeToString,
+                    request_deserializer=sparkchain_dot_proto_dot_api__pb2.GenesisRequest.FromString,
+                    response_serializer=sparkchain_dot_proto_dot_api__pb2.GenesisResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -462,8 +462,8 @@ class Chain:
             request,
             target,
             '/spark.v1.Chain/Status',
-            proto_dot_api__pb2.StatusRequest.SerializeToString,
-            proto_dot_api__pb2.StatusResponse.FromString,
+            sparkchain_dot_proto_dot_api__pb2.StatusRequest.SerializeToString,
+            sparkchain_dot_proto_dot_api__pb2.StatusResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -489,8 +489,8 @@ class Chain:
             request,
             target,
             '/spark.v1.Chain/GetBlock',
-            proto_dot_api__pb2.GetBlockRequest.SerializeToString,
-            proto_dot_api__pb2.GetBlockResponse.FromString,
+            sparkchain_dot_proto_dot_api__pb2.GetBlockRequest.SerializeToString,
+            sparkchain_dot_proto_dot_api__pb2.GetBlockResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -516,8 +516,8 @@ class Chain:
             request,
             target,
             '/spark.v1.Chain/GetTx',
-            proto_dot_api__pb2.GetTxRequest.SerializeToString,
-            proto_dot_api__pb2.GetTxResponse.FromString,
+            sparkchain_dot_proto_dot_api__pb2.GetTxRequest.SerializeToString,
+            sparkchain_dot_proto_dot_api__pb2.GetTxResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -543,8 +543,8 @@ class Chain:
             request,
             target,
             '/spark.v1.Chain/Genesis',
-            proto_dot_api__pb2.GenesisRequest.SerializeToString,
-            proto_dot_api__pb2.GenesisResponse.FromString,
+            sparkchain_dot_proto_dot_api__pb2.GenesisRequest.SerializeToString,
+            sparkchain_dot_proto_dot_api__pb2.GenesisResponse.FromString,
             options,
             channel_credentials,
             insecure,

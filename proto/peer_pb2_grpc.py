@@ -3,9 +3,9 @@
 import grpc
 import warnings
 
-from proto import peer_pb2 as proto_dot_peer__pb2
+from sparkchain.proto import peer_pb2 as sparkchain_dot_proto_dot_peer__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.85.4'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
@@ -18,7 +18,7 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in proto/peer_pb2_grpc.py depends on'
+        + ' but the generated code in sparkchain/proto/peer_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
@@ -36,13 +36,13 @@ class PeerStub:
         """
         self.Connect = channel.stream_stream(
                 '/spark.v1.Peer/Connect',
-                request_serializer=proto_dot_peer__pb2.PeerMessage.SerializeToString,
-                response_deserializer=proto_dot_peer__pb2.PeerMessage.FromString,
+                request_serializer=sparkchain_dot_proto_dot_peer__pb2.PeerMessage.SerializeToString,
+                response_deserializer=sparkchain_dot_proto_dot_peer__pb2.PeerMessage.FromString,
                 _registered_method=True)
         self.GetBlocks = channel.unary_stream(
                 '/spark.v1.Peer/GetBlocks',
-                request_serializer=proto_dot_peer__pb2.GetBlocksRequest.SerializeToString,
-                response_deserializer=proto_dot_peer__pb2.CommittedBlock.FromString,
+                request_serializer=sparkchain_dot_proto_dot_peer__pb2.GetBlocksRequest.SerializeToString,
+                response_deserializer=sparkchain_dot_proto_dot_peer__pb2.CommittedBlock.FromString,
                 _registered_method=True)
 
 
@@ -66,13 +66,13 @@ def add_PeerServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Connect': grpc.stream_stream_rpc_method_handler(
                     servicer.Connect,
-                    request_deserializer=proto_dot_peer__pb2.PeerMessage.FromString,
-                    response_serializer=proto_dot_peer__pb2.PeerMessage.SerializeToString,
+                    request_deserializer=sparkchain_dot_proto_dot_peer__pb2.PeerMessage.FromString,
+                    response_serializer=sparkchain_dot_proto_dot_peer__pb2.PeerMessage.SerializeToString,
             ),
             'GetBlocks': grpc.unary_stream_rpc_method_handler(
                     servicer.GetBlocks,
-                    request_deserializer=proto_dot_peer__pb2.GetBlocksRequest.FromString,
-                    response_serializer=proto_dot_peer__pb2.CommittedBlock.SerializeToString,
+                    request_deserializer=sparkchain_dot_proto_dot_peer__pb2.GetBlocksRequest.FromString,
+                    response_serializer=sparkchain_dot_proto_dot_peer__pb2.CommittedBlock.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -100,8 +100,8 @@ class Peer:
             request_iterator,
             target,
             '/spark.v1.Peer/Connect',
-            proto_dot_peer__pb2.PeerMessage.SerializeToString,
-            proto_dot_peer__pb2.PeerMessage.FromString,
+            sparkchain_dot_proto_dot_peer__pb2.PeerMessage.SerializeToString,
+            sparkchain_dot_proto_dot_peer__pb2.PeerMessage.FromString,
             options,
             channel_credentials,
             insecure,
@@ -127,8 +127,8 @@ class Peer:
             request,
             target,
             '/spark.v1.Peer/GetBlocks',
-            proto_dot_peer__pb2.GetBlocksRequest.SerializeToString,
-            proto_dot_peer__pb2.CommittedBlock.FromString,
+            sparkchain_dot_proto_dot_peer__pb2.GetBlocksRequest.SerializeToString,
+            sparkchain_dot_proto_dot_peer__pb2.CommittedBlock.FromString,
             options,
             channel_credentials,
             insecure,

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from identifiers.bid import (
+from sparkchain.identifiers.bid import (
     SPARK_BASE58_ALPHABET,
     base58_decode,
     base58_encode,
@@ -16,8 +16,8 @@ from identifiers.bid import (
     parse_bid,
     parse_public_key_text,
 )
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.keys import SigningKey
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.keys import SigningKey
 
 DETERMINISTIC = settings(derandomize=True, deadline=None)
 

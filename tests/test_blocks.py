@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.tags import MERKLE_LEAF, MERKLE_NODE
-from node import blocks
-from proto import types_pb2 as pb
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.tags import MERKLE_LEAF, MERKLE_NODE
+from sparkchain.node import blocks
+from sparkchain.proto import types_pb2 as pb
 from tests.helpers.chain import key
 from tests.helpers.ledger import LedgerChain, certificate, proposer
 

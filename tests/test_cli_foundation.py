@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from cli.main import main
-from identifiers.bid import bid_from_public_key
+from sparkchain.cli.main import main
+from sparkchain.identifiers.bid import bid_from_public_key
 
 # Published pair from CAICT's BIF-RFCs, RFC-008 (BIDComm), §5.3.4 example message
 RFC008_PUBLIC_KEY_TEXT = "b06566014b06ef94821e325e047a880b328aa9276060b97d6b148e16199ab1b1edff11"

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from cli.main import main
-from identifiers.bid import bid_from_public_key
-from node import keystore, launcher
-from node.home import NodeHome, find_testnet_homes, free_loopback_ports
+from sparkchain.cli.main import main
+from sparkchain.identifiers.bid import bid_from_public_key
+from sparkchain.node import keystore, launcher
+from sparkchain.node.home import NodeHome, find_testnet_homes, free_loopback_ports
 
 START_TIMEOUT_S = "60"
 
@@ -85,7 +85,7 @@ def test_node_start_without_home_creates_the_dev_chain_once(
         started.append((home.root, log_level))
         return 0
 
-    monkeypatch.setattr("node.__main__.run_home", fake_run_home)
+    monkeypatch.setattr("sparkchain.node.__main__.run_home", fake_run_home)
     code, out, _ = spark(capsys, "node", "start", "--log-level", "debug")
     assert code == 0
     assert started == [(spark_home / "dev", "debug")]
@@ -111,12 +111,14 @@ def test_node_start_on_a_missing_home_names_the_fix(
 
 
 def test_python_m_node_reports_a_bad_config_by_file_and_field(tmp_path: Path) -> None:
-    spark_init = [sys.executable, "-m", "cli.main", "init", "--home", str(tmp_path)]
+    spark_init = [sys.executable, "-m", "sparkchain.cli.main", "init", "--home", str(tmp_path)]
     subprocess.run(spark_init, check=True, capture_output=True)
     config = NodeHome(tmp_path).config_path
     config.write_text(config.read_text().replace('role = "validator"', 'role = "boss"'))
     result = subprocess.run(
-        [sys.executable, "-m", "node", "--home", str(tmp_path)], capture_output=True, text=True
+        [sys.executable, "-m", "sparkchain.node", "--home", str(tmp_path)],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 1
     assert f"{config}: node.role: 'boss' is not one of" in result.stderr

@@ -15,11 +15,11 @@ from pathlib import Path
 import grpc
 import pytest
 
-from identifiers.keys import SigningKey
-from identifiers.tx import TxBuilder, value
-from node import keystore
-from node.mempool import wall_clock_ms as now_ms
-from proto import api_pb2
+from sparkchain.identifiers.keys import SigningKey
+from sparkchain.identifiers.tx import TxBuilder, value
+from sparkchain.node import keystore
+from sparkchain.node.mempool import wall_clock_ms as now_ms
+from sparkchain.proto import api_pb2
 from tests.helpers.cluster import Cluster, until
 
 pytestmark = pytest.mark.timeout(180)

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from identifiers import limits
-from identifiers.errors import ErrorCode, SparkError
-from node.config import (
+from sparkchain.identifiers import limits
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.node.config import (
     ConsensusConfig,
     MempoolConfig,
     NodeConfig,
@@ -24,7 +24,7 @@ from node.config import (
     split_address,
     write_config,
 )
-from node.home import node_config
+from sparkchain.node.home import node_config
 
 MINIMAL = """
 [node]

@@ -20,10 +20,10 @@ import sys
 import time
 from pathlib import Path
 
-from node import blocks, schema
-from node.chain_check import check_chain
-from node.ledger import Ledger
-from proto import types_pb2 as pb
+from sparkchain.node import blocks, schema
+from sparkchain.node.chain_check import check_chain
+from sparkchain.node.ledger import Ledger
+from sparkchain.proto import types_pb2 as pb
 from tests.helpers.chain import make_test_genesis
 from tests.helpers.crash_child import block_identifiers
 

@@ -15,16 +15,16 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from consensus import wire
-from consensus.messages import Proposal, Vote
-from identifiers.tx import tx_id, value
-from node.commit import Committer
-from node.config import ConsensusConfig
-from node.driver import ConsensusDriver, message_key
-from node.events import CommitBus
-from node.ledger import Ledger
-from node.mempool import Mempool, MempoolLimits
-from proto import peer_pb2
+from sparkchain.consensus import wire
+from sparkchain.consensus.messages import Proposal, Vote
+from sparkchain.identifiers.tx import tx_id, value
+from sparkchain.node.commit import Committer
+from sparkchain.node.config import ConsensusConfig
+from sparkchain.node.driver import ConsensusDriver, message_key
+from sparkchain.node.events import CommitBus
+from sparkchain.node.ledger import Ledger
+from sparkchain.node.mempool import Mempool, MempoolLimits
+from sparkchain.proto import peer_pb2
 from tests.helpers.chain import GENESIS_TIME_MS, TxMaker, key, make_test_genesis
 
 START_MS = GENESIS_TIME_MS + 60_000

@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-from identifiers.errors import ErrorCode, SparkError
-from node.events import CommitBus
-from proto import api_pb2
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.node.events import CommitBus
+from sparkchain.proto import api_pb2
 
 
 def change(height: int, identifier: str) -> api_pb2.ChangeEvent:

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from identifiers.errors import ErrorCode, SparkError
-from node.genesis import (
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.node.genesis import (
     Genesis,
     apply_genesis,
     genesis_to_dict,
@@ -18,7 +18,7 @@ from node.genesis import (
     make_genesis,
     parse_genesis,
 )
-from node.rules import MemoryState
+from sparkchain.node.rules import MemoryState
 from tests.helpers.chain import bid_of, key, make_test_genesis
 
 

@@ -8,8 +8,8 @@ from typing import Any
 import grpc
 import pytest
 
-from identifiers.errors import ErrorCode, SparkError
-from node.grpc_errors import ERROR_CODE_METADATA_KEY, stream_errors, unary_errors
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.node.grpc_errors import ERROR_CODE_METADATA_KEY, stream_errors, unary_errors
 
 
 class RecordingContext:

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.gs1 import (
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.gs1 import (
     check_digit,
     complete_gtin,
     is_valid_gtin,

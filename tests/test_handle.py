@@ -8,8 +8,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.handle import (
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.handle import (
     Identifier,
     ascii_upper,
     identifier_key,
@@ -17,7 +17,11 @@ from identifiers.handle import (
     parse_identifier,
     parse_prefix,
 )
-from identifiers.limits import MAX_IDENTIFIER_BYTES, MAX_PREFIX_SEGMENTS, MAX_SUFFIX_BYTES
+from sparkchain.identifiers.limits import (
+    MAX_IDENTIFIER_BYTES,
+    MAX_PREFIX_SEGMENTS,
+    MAX_SUFFIX_BYTES,
+)
 
 DETERMINISTIC = settings(derandomize=True, deadline=None)
 

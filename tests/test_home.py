@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from identifiers.bid import bid_from_public_key
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.keys import SigningKey
-from node import keystore
-from node.config import split_address
-from node.home import (
+from sparkchain.identifiers.bid import bid_from_public_key
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.keys import SigningKey
+from sparkchain.node import keystore
+from sparkchain.node.config import split_address
+from sparkchain.node.home import (
     DEV_CHAIN_ID,
     NodeHome,
     dev_home_dir,

@@ -11,10 +11,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.keys import SigningKey, verify
-from identifiers.tags import PROPOSAL_TAG, SIGNING_TAGS, TX_TAG, VOTE_TAG
-from node import keystore
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.keys import SigningKey, verify
+from sparkchain.identifiers.tags import PROPOSAL_TAG, SIGNING_TAGS, TX_TAG, VOTE_TAG
+from sparkchain.node import keystore
 
 # RFC 8032 §7.1, TEST 1
 RFC8032_SEED = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from identifiers.errors import ErrorCode, SparkError
-from node import launcher
-from node.home import NodeHome, find_testnet_homes, init_home, init_testnet
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.node import launcher
+from sparkchain.node.home import NodeHome, find_testnet_homes, init_home, init_testnet
 from tests.helpers import fake_node
 
 START_TIMEOUT_S = 20.0  # generous: a slow CI machine must not fail these tests
@@ -146,6 +146,6 @@ def test_init_force_refuses_while_the_node_runs(tmp_path: Path) -> None:
 
 def test_node_command_runs_the_node_package_on_an_absolute_home(tmp_path: Path) -> None:
     command = launcher.node_command(Path("relative/home"), "debug")
-    assert command[:3] == [sys.executable, "-m", "node"]
+    assert command[:3] == [sys.executable, "-m", "sparkchain.node"]
     assert Path(command[command.index("--home") + 1]).is_absolute()
     assert command[-2:] == ["--log-level", "debug"]

@@ -14,15 +14,15 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.handle import Identifier, parse_identifier, parse_identifier_by_rules
-from node import schema, smt
-from node.genesis import apply_genesis
-from node.ledger import Ledger
-from node.overlay import Overlay
-from node.records import encode_prefix, encode_record
-from node.rules import MemoryState
-from proto import types_pb2 as pb
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.handle import Identifier, parse_identifier, parse_identifier_by_rules
+from sparkchain.node import schema, smt
+from sparkchain.node.genesis import apply_genesis
+from sparkchain.node.ledger import Ledger
+from sparkchain.node.overlay import Overlay
+from sparkchain.node.records import encode_prefix, encode_record
+from sparkchain.node.rules import MemoryState
+from sparkchain.proto import types_pb2 as pb
 from tests.helpers.chain import bid_of, make_test_genesis, value
 from tests.helpers.ledger import LedgerChain, certificate, proposer, register_widget
 

@@ -12,12 +12,12 @@ from pathlib import Path
 import plyvel
 import pytest
 
-from cli.main import main
-from identifiers.tx import tx_id
-from node import blocks, schema
-from node.genesis import genesis_to_json
-from node.home import NodeHome
-from proto import types_pb2 as pb
+from sparkchain.cli.main import main
+from sparkchain.identifiers.tx import tx_id
+from sparkchain.node import blocks, schema
+from sparkchain.node.genesis import genesis_to_json
+from sparkchain.node.home import NodeHome
+from sparkchain.proto import types_pb2 as pb
 from tests.helpers.chain import make_test_genesis
 from tests.helpers.ledger import LedgerChain, certificate
 
@@ -70,7 +70,15 @@ def test_a_sound_chain_verifies(home: NodeHome, capsys: pytest.CaptureFixture[st
 def test_the_spark_command_exits_nonzero_on_damage(home: NodeHome) -> None:
     def command() -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "cli.main", "ledger", "verify", "--home", str(home.root)],
+            [
+                sys.executable,
+                "-m",
+                "sparkchain.cli.main",
+                "ledger",
+                "verify",
+                "--home",
+                str(home.root),
+            ],
             cwd=REPO,
             capture_output=True,
             text=True,

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.tx import tx_id, value
-from node.events import CommitBus
-from node.mempool import Mempool, MempoolLimits
-from proto import types_pb2 as pb
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.tx import tx_id, value
+from sparkchain.node.events import CommitBus
+from sparkchain.node.mempool import Mempool, MempoolLimits
+from sparkchain.proto import types_pb2 as pb
 from tests.helpers.chain import TxMaker, key
 from tests.helpers.ledger import LedgerChain, certificate, proposer
 
@@ -237,7 +237,7 @@ async def test_admitted_signatures_are_not_verified_again_by_blocks(chain, monke
     def no_verification(*args: object) -> None:
         raise AssertionError("signature verified twice")
 
-    monkeypatch.setattr("identifiers.tx.signature_is_valid", no_verification)
+    monkeypatch.setattr("sparkchain.identifiers.tx.signature_is_valid", no_verification)
     assert commit(chain, mempool) == [tx_id(t) for t in txs]
 
 

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.limits import MAX_OID_CHARS
-from identifiers.oid import is_valid_oid, parse_oid
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.limits import MAX_OID_CHARS
+from sparkchain.identifiers.oid import is_valid_oid, parse_oid
 
 DETERMINISTIC = settings(derandomize=True, deadline=None)
 

@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 import grpc
 import pytest
 
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.keys import SigningKey
-from node.peer_handshake import LocalPeer, answer, check_admissible, check_answer, hello
-from node.peers import SERVER_OPTIONS, PeerEvents, PeerLink, PeerNetwork
-from proto import peer_pb2
-from proto import types_pb2 as pb
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.keys import SigningKey
+from sparkchain.node.peer_handshake import LocalPeer, answer, check_admissible, check_answer, hello
+from sparkchain.node.peers import SERVER_OPTIONS, PeerEvents, PeerLink, PeerNetwork
+from sparkchain.proto import peer_pb2
+from sparkchain.proto import types_pb2 as pb
 from tests.helpers.waiting import until
 
 CHAIN = "peers-test"

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from identifiers.errors import ErrorCode, SparkError
-from node.proof import verify_resolution
-from node.records import encode_record
-from proto import api_pb2
-from proto import types_pb2 as pb
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.node.proof import verify_resolution
+from sparkchain.node.records import encode_record
+from sparkchain.proto import api_pb2
+from sparkchain.proto import types_pb2 as pb
 from tests.helpers.chain import bid_of, value
 from tests.helpers.ledger import LedgerChain, register_widget
 

@@ -17,14 +17,14 @@ from types import SimpleNamespace
 
 import pytest
 
-from cli import main as cli_main
-from cli.output import EXIT_OK
-from cli.views import time_text
-from identifiers.errors import ErrorCode, SparkError
-from node import keystore, schema, smt
-from node.proof import verify_resolution, verify_resolution_header
-from proto import api_pb2
-from proto import types_pb2 as pb
+from sparkchain.cli import main as cli_main
+from sparkchain.cli.output import EXIT_OK
+from sparkchain.cli.views import time_text
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.node import keystore, schema, smt
+from sparkchain.node.proof import verify_resolution, verify_resolution_header
+from sparkchain.proto import api_pb2
+from sparkchain.proto import types_pb2 as pb
 from tests.helpers.api_node import ApiNode
 from tests.helpers.chain import key, make_test_genesis, value
 from tests.helpers.ledger import LedgerChain, certificate, register_widget

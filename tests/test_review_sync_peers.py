@@ -18,16 +18,16 @@ from typing import Any
 import grpc
 import pytest
 
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.keys import SigningKey
-from node.commit import Committer
-from node.events import CommitBus
-from node.ledger import Ledger
-from node.mempool import Mempool, MempoolLimits
-from node.peer_handshake import LocalPeer, hello, new_nonce
-from node.peers import CHANNEL_OPTIONS, SERVER_OPTIONS, PeerEvents, PeerNetwork
-from node.sync import BlockSync, block_source
-from proto import peer_pb2, peer_pb2_grpc
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.keys import SigningKey
+from sparkchain.node.commit import Committer
+from sparkchain.node.events import CommitBus
+from sparkchain.node.ledger import Ledger
+from sparkchain.node.mempool import Mempool, MempoolLimits
+from sparkchain.node.peer_handshake import LocalPeer, hello, new_nonce
+from sparkchain.node.peers import CHANNEL_OPTIONS, SERVER_OPTIONS, PeerEvents, PeerNetwork
+from sparkchain.node.sync import BlockSync, block_source
+from sparkchain.proto import peer_pb2, peer_pb2_grpc
 from tests.helpers.chain import value
 from tests.helpers.ledger import LedgerChain
 from tests.helpers.waiting import until as _until
@@ -191,7 +191,7 @@ def test_handshake_nonces_are_fresh_and_full_length() -> None:
 
 
 def test_an_answer_made_for_another_peer_is_refused() -> None:
-    from node.peer_handshake import answer, check_answer
+    from sparkchain.node.peer_handshake import answer, check_answer
 
     v = LocalPeer(CHAIN, V_KEY, False, VALIDATORS)
     b = LocalPeer(CHAIN, B_KEY, False, VALIDATORS)

@@ -12,16 +12,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.limits import (
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.limits import (
     DEFAULT_VALUE_TTL_S,
     MAX_BATCH_ITEMS,
     MAX_TX_EXPIRY_AHEAD_MS,
     MAX_VALUE_DATA_BYTES,
 )
-from node.records import _plainly_valid, check_value, filter_values
-from node.rules import check_envelope
-from proto import types_pb2 as pb
+from sparkchain.node.records import _plainly_valid, check_value, filter_values
+from sparkchain.node.rules import check_envelope
+from sparkchain.proto import types_pb2 as pb
 from tests.helpers.chain import (
     CHAIN_ID,
     URL_VALUE,

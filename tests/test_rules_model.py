@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from identifiers.errors import ErrorCode, SparkError
-from proto import types_pb2 as pb
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.proto import types_pb2 as pb
 from tests.helpers.chain import RulesChain, TxMaker, key, make_test_genesis, value
 from tests.helpers.rules_model import (
     BIDS,

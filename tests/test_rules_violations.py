@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from identifiers.bid import bid_from_public_key
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.limits import (
+from sparkchain.identifiers.bid import bid_from_public_key
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.limits import (
     MAX_BATCH_ITEMS,
     MAX_REGISTRARS_PER_PREFIX,
     MAX_REVOKE_REASON_BYTES,
@@ -27,8 +27,8 @@ from identifiers.limits import (
     MAX_VALUE_DATA_BYTES,
     MAX_VALUES_PER_RECORD,
 )
-from identifiers.tx import sign_body, sign_body_bytes
-from proto import types_pb2 as pb
+from sparkchain.identifiers.tx import sign_body, sign_body_bytes
+from sparkchain.proto import types_pb2 as pb
 from tests.helpers.chain import (
     CHAIN_ID,
     URL_VALUE,

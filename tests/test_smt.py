@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.tags import SMT_LEAF, SMT_NODE
-from node import smt
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.tags import SMT_LEAF, SMT_NODE
+from sparkchain.node import smt
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

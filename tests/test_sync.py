@@ -12,18 +12,18 @@ from typing import Any
 import grpc
 import pytest
 
-from identifiers.errors import ErrorCode, SparkError
-from node.blocks import block_hash, encode_header
-from node.commit import Committer
-from node.driver import read_last_signed, write_last_signed
-from node.events import CommitBus
-from node.ledger import Ledger
-from node.mempool import Mempool, MempoolLimits
-from node.peer_handshake import LocalPeer
-from node.peers import SERVER_OPTIONS, PeerEvents, PeerNetwork
-from node.sync import BlockSync, block_source
-from proto import peer_pb2
-from proto import types_pb2 as pb
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.node.blocks import block_hash, encode_header
+from sparkchain.node.commit import Committer
+from sparkchain.node.driver import read_last_signed, write_last_signed
+from sparkchain.node.events import CommitBus
+from sparkchain.node.ledger import Ledger
+from sparkchain.node.mempool import Mempool, MempoolLimits
+from sparkchain.node.peer_handshake import LocalPeer
+from sparkchain.node.peers import SERVER_OPTIONS, PeerEvents, PeerNetwork
+from sparkchain.node.sync import BlockSync, block_source
+from sparkchain.proto import peer_pb2
+from sparkchain.proto import types_pb2 as pb
 from tests.helpers.chain import key, value
 from tests.helpers.ledger import LedgerChain, certificate
 
@@ -180,8 +180,8 @@ async def _until(condition: Any, timeout_s: float = 15.0) -> None:
 
 
 def test_last_signed_record_is_replaced_whole(tmp_path: Path) -> None:
-    from consensus.lastsigned import LastSigned
-    from consensus.messages import Step
+    from sparkchain.consensus.lastsigned import LastSigned
+    from sparkchain.consensus.messages import Step
 
     path = tmp_path / "data" / "last_signed"
     assert read_last_signed(path) is None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from itertools import permutations
 
-from identifiers import tags
+from sparkchain.identifiers import tags
 
 ALL_TAGS = {
     name: value for name, value in vars(tags).items() if name.isupper() and isinstance(value, bytes)

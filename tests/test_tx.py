@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.keys import SigningKey
-from identifiers.limits import MAX_TX_BYTES
-from identifiers.tags import SIGNING_TAGS, TX_TAG
-from identifiers.tx import (
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.keys import SigningKey
+from sparkchain.identifiers.limits import MAX_TX_BYTES
+from sparkchain.identifiers.tags import SIGNING_TAGS, TX_TAG
+from sparkchain.identifiers.tx import (
     DEFAULT_TX_LIFETIME_MS,
     TxBuilder,
     check_signed_tx,
@@ -22,7 +22,7 @@ from identifiers.tx import (
     tx_id,
     value,
 )
-from proto import types_pb2 as pb
+from sparkchain.proto import types_pb2 as pb
 
 DETERMINISTIC = settings(derandomize=True, deadline=None)
 CHAIN = "sparkchain-test"

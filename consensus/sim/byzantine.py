@@ -10,11 +10,11 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from consensus.crypto import Signer
-from consensus.messages import NIL, Message, Proposal, Vote, VoteType
-from consensus.signbytes import proposal_sign_bytes, vote_sign_bytes
-from consensus.sim.chain import value_hash
-from identifiers.tags import PROPOSAL_TAG, VOTE_TAG
+from sparkchain.consensus.crypto import Signer
+from sparkchain.consensus.messages import NIL, Message, Proposal, Vote, VoteType
+from sparkchain.consensus.signbytes import proposal_sign_bytes, vote_sign_bytes
+from sparkchain.consensus.sim.chain import value_hash
+from sparkchain.identifiers.tags import PROPOSAL_TAG, VOTE_TAG
 
 Sends = list[tuple[int, Message]]
 

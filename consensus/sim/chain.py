@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 
-from consensus.messages import CommitCertificate
+from sparkchain.consensus.messages import CommitCertificate
 
 GENESIS_ROOT = hashlib.sha256(b"sim-genesis").digest()
 

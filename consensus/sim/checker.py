@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from consensus.certificate import verify_certificate
-from consensus.crypto import Verifier
-from consensus.lastsigned import LastSigned
-from consensus.messages import CommitCertificate, Message, Proposal, Step, Vote
-from consensus.sim.chain import is_valid_value, next_root, value_hash
-from identifiers.errors import SparkError
+from sparkchain.consensus.certificate import verify_certificate
+from sparkchain.consensus.crypto import Verifier
+from sparkchain.consensus.lastsigned import LastSigned
+from sparkchain.consensus.messages import CommitCertificate, Message, Proposal, Step, Vote
+from sparkchain.consensus.sim.chain import is_valid_value, next_root, value_hash
+from sparkchain.identifiers.errors import SparkError
 
 SAFETY: Final = frozenset({"agreement", "validity", "certificate", "double-sign", "persist-order"})
 LIVENESS: Final = "liveness"

@@ -1,8 +1,8 @@
 """Run many simulated scenarios, or replay one.
 
-    python -m consensus.sim.cli --seeds 20000            # plans random_plan(0..19999)
-    python -m consensus.sim.cli --replay '<plan json>'   # one plan, with a trace
-    python -m consensus.sim.cli --seed 123 --trace       # one seed's plan, with a trace
+    python -m sparkchain.consensus.sim.cli --seeds 20000            # plans random_plan(0..19999)
+    python -m sparkchain.consensus.sim.cli --replay '<plan json>'   # one plan, with a trace
+    python -m sparkchain.consensus.sim.cli --seed 123 --trace       # one seed's plan, with a trace
 
 Exit status 1 when a scenario breaks what its fault budget promises; each failure prints a
 one-line command that replays it alone.
@@ -18,8 +18,8 @@ from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 
-from consensus.sim.plan import Plan, random_plan
-from consensus.sim.runner import Result, run_plan
+from sparkchain.consensus.sim.plan import Plan, random_plan
+from sparkchain.consensus.sim.runner import Result, run_plan
 
 
 def _run_seed(seed: int) -> tuple[int, list[str], str, bool, int]:
@@ -54,7 +54,9 @@ def _report_one(result: Result, trace: bool) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m consensus.sim.cli", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m sparkchain.consensus.sim.cli", description=__doc__
+    )
     parser.add_argument("--seeds", type=int, help="run random plans for seeds 0..N-1")
     parser.add_argument("--start", type=int, default=0, help="first seed (with --seeds)")
     parser.add_argument("--seed", type=int, help="run the random plan of one seed")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 
-from consensus.sim.plan import Plan
+from sparkchain.consensus.sim.plan import Plan
 
 
 class Network:

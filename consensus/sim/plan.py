@@ -2,7 +2,7 @@
 
 A plan plus the simulator's code determines a run exactly (all randomness comes from
 `seed`), so a failing plan printed as JSON replays alone:
-`python -m consensus.sim.cli --replay '<json>'`.
+`python -m sparkchain.consensus.sim.cli --replay '<json>'`.
 """
 
 from __future__ import annotations

@@ -15,12 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from consensus.app import Application, TimeoutConfig
-from consensus.certificate import verify_certificate
-from consensus.core import ConsensusCore
-from consensus.crypto import Ed25519Signer, Ed25519Verifier, Signer, Verifier
-from consensus.lastsigned import LastSigned
-from consensus.messages import (
+from sparkchain.consensus.app import Application, TimeoutConfig
+from sparkchain.consensus.certificate import verify_certificate
+from sparkchain.consensus.core import ConsensusCore
+from sparkchain.consensus.crypto import Ed25519Signer, Ed25519Verifier, Signer, Verifier
+from sparkchain.consensus.lastsigned import LastSigned
+from sparkchain.consensus.messages import (
     Broadcast,
     Commit,
     CommitCertificate,
@@ -32,15 +32,15 @@ from consensus.messages import (
     ScheduleTimeout,
     Vote,
 )
-from consensus.signbytes import chain_prefix
-from consensus.sim.byzantine import SIMPLE_STRATEGIES, Coalition, Strategy
-from consensus.sim.chain import Chain, ChainApp, value_hash
-from consensus.sim.checker import LIVENESS, SAFETY, Checker, Violation
-from consensus.sim.fakecrypto import FakeSigner, FakeVerifier, fake_public_key
-from consensus.sim.network import Network
-from consensus.sim.plan import Plan
-from identifiers.errors import SparkError
-from identifiers.keys import SigningKey
+from sparkchain.consensus.signbytes import chain_prefix
+from sparkchain.consensus.sim.byzantine import SIMPLE_STRATEGIES, Coalition, Strategy
+from sparkchain.consensus.sim.chain import Chain, ChainApp, value_hash
+from sparkchain.consensus.sim.checker import LIVENESS, SAFETY, Checker, Violation
+from sparkchain.consensus.sim.fakecrypto import FakeSigner, FakeVerifier, fake_public_key
+from sparkchain.consensus.sim.network import Network
+from sparkchain.consensus.sim.plan import Plan
+from sparkchain.identifiers.errors import SparkError
+from sparkchain.identifiers.keys import SigningKey
 
 CHAIN_ID: Final = "sim-chain"
 TIMEOUTS: Final = TimeoutConfig(propose_ms=300, prevote_ms=150, precommit_ms=150, delta_ms=100)
@@ -107,7 +107,7 @@ class Result:
 
     @property
     def replay_command(self) -> str:
-        return f"python -m consensus.sim.cli --replay '{self.plan.to_json()}'"
+        return f"python -m sparkchain.consensus.sim.cli --replay '{self.plan.to_json()}'"
 
 
 class SimNode:

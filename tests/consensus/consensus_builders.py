@@ -7,7 +7,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from consensus import (
+from sparkchain.consensus import (
     NIL,
     Broadcast,
     Commit,
@@ -27,10 +27,10 @@ from consensus import (
     Vote,
     VoteType,
 )
-from consensus.signbytes import chain_prefix, proposal_sign_bytes, vote_sign_bytes
-from consensus.sim.fakecrypto import FakeSigner, FakeVerifier, fake_public_key
-from identifiers.keys import SigningKey
-from identifiers.tags import PROPOSAL_TAG, VOTE_TAG
+from sparkchain.consensus.signbytes import chain_prefix, proposal_sign_bytes, vote_sign_bytes
+from sparkchain.consensus.sim.fakecrypto import FakeSigner, FakeVerifier, fake_public_key
+from sparkchain.identifiers.keys import SigningKey
+from sparkchain.identifiers.tags import PROPOSAL_TAG, VOTE_TAG
 
 CHAIN = "test-chain"
 PREFIX = chain_prefix(CHAIN)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from consensus.sim.plan import STRATEGIES, Crash, Partition, Plan
+from sparkchain.consensus.sim.plan import STRATEGIES, Crash, Partition, Plan
 
 FAULTS = (*STRATEGIES, "twin", "crash-for-good", "amnesia")
 HORIZON_MS = 4000  # faults start within this much virtual time

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from consensus.sim.fakecrypto import fake_public_key
-from consensus.sim.plan import Plan
-from consensus.sim.runner import Result, run_plan
+from sparkchain.consensus.sim.fakecrypto import fake_public_key
+from sparkchain.consensus.sim.plan import Plan
+from sparkchain.consensus.sim.runner import Result, run_plan
 
 
 def key_of(validator: int) -> bytes:

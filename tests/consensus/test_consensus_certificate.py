@@ -7,7 +7,7 @@ import struct
 import pytest
 from consensus_builders import CHAIN, Cluster, value_hash
 
-from consensus import (
+from sparkchain.consensus import (
     NIL,
     CommitCertificate,
     CommitSig,
@@ -16,8 +16,8 @@ from consensus import (
     build_certificate,
     verify_certificate,
 )
-from consensus.signbytes import chain_prefix, proposal_sign_bytes, vote_sign_bytes
-from consensus.wire import (
+from sparkchain.consensus.signbytes import chain_prefix, proposal_sign_bytes, vote_sign_bytes
+from sparkchain.consensus.wire import (
     certificate_from_proto,
     certificate_to_proto,
     evidence_from_proto,
@@ -27,8 +27,8 @@ from consensus.wire import (
     vote_from_proto,
     vote_to_proto,
 )
-from identifiers.errors import ErrorCode, SparkError
-from proto import types_pb2 as pb
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.proto import types_pb2 as pb
 
 PRECOMMIT = VoteType.PRECOMMIT
 BLOCK = value_hash(b"block")

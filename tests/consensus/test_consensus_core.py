@@ -19,7 +19,7 @@ from consensus_builders import (
     verifier,
 )
 
-from consensus import (
+from sparkchain.consensus import (
     NIL,
     Broadcast,
     PersistLastSigned,
@@ -33,9 +33,9 @@ from consensus import (
     verify_certificate,
     verify_evidence,
 )
-from consensus.lastsigned import LastSigned, Lock
-from identifiers.errors import ErrorCode, SparkError
-from identifiers.limits import MAX_FUTURE_MESSAGES_PER_VALIDATOR
+from sparkchain.consensus.lastsigned import LastSigned, Lock
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.limits import MAX_FUTURE_MESSAGES_PER_VALIDATOR
 
 PREVOTE, PRECOMMIT = VoteType.PREVOTE, VoteType.PRECOMMIT
 

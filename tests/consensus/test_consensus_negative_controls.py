@@ -10,11 +10,11 @@ from typing import Any
 
 from consensus_scenarios import key_of
 
-from consensus.core import ConsensusCore
-from consensus.messages import Effect, PersistLastSigned
-from consensus.sim.checker import LIVENESS, SAFETY
-from consensus.sim.plan import Crash, Partition, Plan
-from consensus.sim.runner import Result, run_plan
+from sparkchain.consensus.core import ConsensusCore
+from sparkchain.consensus.messages import Effect, PersistLastSigned
+from sparkchain.consensus.sim.checker import LIVENESS, SAFETY
+from sparkchain.consensus.sim.plan import Crash, Partition, Plan
+from sparkchain.consensus.sim.runner import Result, run_plan
 
 
 class LockIgnoringCore(ConsensusCore):

@@ -8,8 +8,8 @@ from consensus_plans import plans
 from consensus_scenarios import check
 from hypothesis import HealthCheck, given, settings
 
-from consensus.sim.plan import Plan
-from consensus.sim.runner import run_plan
+from sparkchain.consensus.sim.plan import Plan
+from sparkchain.consensus.sim.runner import run_plan
 
 SCENARIOS = {1: 200, 4: 1700, 7: 1100}  # 3,000 plans
 

@@ -7,9 +7,9 @@ import random
 
 from consensus_scenarios import check, key_of, run_all, run_ok
 
-from consensus.sim import cli
-from consensus.sim.plan import Crash, Partition, Plan, random_plan
-from consensus.sim.runner import run_plan
+from sparkchain.consensus.sim import cli
+from sparkchain.consensus.sim.plan import Crash, Partition, Plan, random_plan
+from sparkchain.consensus.sim.runner import run_plan
 
 
 def test_leader_in_minority_partition_then_heal():
@@ -153,7 +153,10 @@ def test_a_run_replays_exactly_from_its_plan():
         second.end_ms,
         second.chains,
     )
-    assert first.replay_command == f"python -m consensus.sim.cli --replay '{plan.to_json()}'"
+    assert (
+        first.replay_command
+        == f"python -m sparkchain.consensus.sim.cli --replay '{plan.to_json()}'"
+    )
 
 
 def test_cli_replays_one_plan_and_runs_a_batch(capsys):

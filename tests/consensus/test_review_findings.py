@@ -14,10 +14,10 @@ from consensus_builders import (
     sent_votes,
 )
 
-from consensus import NIL, Proposal, Step, Timeout, Vote, VoteType
-from consensus.lastsigned import NO_LOCK, GuardedSigner
-from consensus.signbytes import chain_prefix
-from identifiers.limits import (
+from sparkchain.consensus import NIL, Proposal, Step, Timeout, Vote, VoteType
+from sparkchain.consensus.lastsigned import NO_LOCK, GuardedSigner
+from sparkchain.consensus.signbytes import chain_prefix
+from sparkchain.identifiers.limits import (
     MAX_FUTURE_PROPOSALS_PER_VALIDATOR,
     MAX_PROPOSALS_PER_ROUND,
     MAX_ROUNDS_AHEAD,

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import grpc
 
-from node.api import add_services
-from node.events import CommitBus
-from node.genesis import Genesis
-from node.mempool import Mempool, MempoolLimits
-from node.mempool import wall_clock_ms as wall_ms
-from proto import api_pb2, types_pb2
+from sparkchain.node.api import add_services
+from sparkchain.node.events import CommitBus
+from sparkchain.node.genesis import Genesis
+from sparkchain.node.mempool import Mempool, MempoolLimits
+from sparkchain.node.mempool import wall_clock_ms as wall_ms
+from sparkchain.proto import api_pb2, types_pb2
 from tests.helpers.chain import make_test_genesis
 from tests.helpers.ledger import LedgerChain, certificate, proposer
 

@@ -10,12 +10,12 @@ import hashlib
 import random
 from collections.abc import Iterable
 
-from identifiers.bid import bid_from_public_key
-from identifiers.keys import SigningKey
-from identifiers.tx import TxBuilder, value
-from node.genesis import Genesis, apply_genesis, make_genesis
-from node.rules import MemoryState, Receipt, execute_tx
-from proto import types_pb2 as pb
+from sparkchain.identifiers.bid import bid_from_public_key
+from sparkchain.identifiers.keys import SigningKey
+from sparkchain.identifiers.tx import TxBuilder, value
+from sparkchain.node.genesis import Genesis, apply_genesis, make_genesis
+from sparkchain.node.rules import MemoryState, Receipt, execute_tx
+from sparkchain.proto import types_pb2 as pb
 
 __all__ = [
     "CHAIN_ID",

@@ -20,13 +20,13 @@ from typing import TypeVar
 
 import grpc
 
-from identifiers.keys import SigningKey
-from node import keystore
-from node.home import NodeHome
-from node.launcher import process_alive as _alive
-from node.launcher import running_pid
-from proto import api_pb2, api_pb2_grpc
-from proto import types_pb2 as pb
+from sparkchain.identifiers.keys import SigningKey
+from sparkchain.node import keystore
+from sparkchain.node.home import NodeHome
+from sparkchain.node.launcher import process_alive as _alive
+from sparkchain.node.launcher import running_pid
+from sparkchain.proto import api_pb2, api_pb2_grpc
+from sparkchain.proto import types_pb2 as pb
 
 T = TypeVar("T")
 CLI_TIMEOUT_S = 60.0
@@ -74,7 +74,7 @@ class Cluster:
         env = dict(os.environ, SPARK_HOME=str(self.spark_home))
         env.pop("SPARK_NODE", None)
         done = subprocess.run(
-            [sys.executable, "-m", "cli.main", *argv],
+            [sys.executable, "-m", "sparkchain.cli.main", *argv],
             capture_output=True,
             text=True,
             env=env,

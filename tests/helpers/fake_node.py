@@ -17,8 +17,8 @@ from pathlib import Path
 
 import grpc
 
-from node.config import load_config
-from proto import api_pb2, api_pb2_grpc
+from sparkchain.node.config import load_config
+from sparkchain.proto import api_pb2, api_pb2_grpc
 
 SCRIPT = Path(__file__).resolve()
 

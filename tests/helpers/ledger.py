@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from consensus.certificate import quorum_size
-from consensus.messages import VoteType
-from consensus.signbytes import chain_prefix, vote_sign_bytes
-from identifiers.tags import VOTE_TAG
-from node.genesis import Genesis
-from node.ledger import BuiltBlock, Ledger
-from proto import types_pb2 as pb
+from sparkchain.consensus.certificate import quorum_size
+from sparkchain.consensus.messages import VoteType
+from sparkchain.consensus.signbytes import chain_prefix, vote_sign_bytes
+from sparkchain.identifiers.tags import VOTE_TAG
+from sparkchain.node.genesis import Genesis
+from sparkchain.node.ledger import BuiltBlock, Ledger
+from sparkchain.proto import types_pb2 as pb
 from tests.helpers.chain import BLOCK_INTERVAL_MS, TxMaker, key, make_test_genesis, value
 
 

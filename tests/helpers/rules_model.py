@@ -14,9 +14,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from identifiers.errors import ErrorCode
-from identifiers.limits import DEFAULT_VALUE_TTL_S, MAX_TX_EXPIRY_AHEAD_MS
-from proto import types_pb2 as pb
+from sparkchain.identifiers.errors import ErrorCode
+from sparkchain.identifiers.limits import DEFAULT_VALUE_TTL_S, MAX_TX_EXPIRY_AHEAD_MS
+from sparkchain.proto import types_pb2 as pb
 from tests.helpers.chain import bid_of
 
 # the cast; the first is the simplest choice, which hypothesis draws most (acme owns 88)

@@ -1,0 +1,56 @@
+"""What a fresh machine installs: one import package, exactly the locked versions."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import zipfile
+from importlib import metadata
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", re.M)
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_wheel_installs_one_top_level_import_package(tmp_path: Path) -> None:
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+         "--wheel-dir", str(tmp_path), str(REPO)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert build.returncode == 0, build.stderr
+    (wheel,) = tmp_path.glob("sparkchain-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        (top_level_file,) = [n for n in names if n.endswith(".dist-info/top_level.txt")]
+        declared = archive.read(top_level_file).decode().split()
+    importable = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
+    assert importable == {"sparkchain"}
+    assert declared == ["sparkchain"]
+    for package in ("node", "cli", "consensus", "identifiers", "proto"):
+        assert f"sparkchain/{package}/__init__.py" in names, f"{package} missing from the wheel"
+    assert "sparkchain/node/__main__.py" in names
+
+
+def test_installed_versions_are_exactly_the_lock() -> None:
+    pins = dict(PIN.findall((REPO / "requirements.lock").read_text()))
+    assert {"grpcio", "grpcio-tools", "protobuf", "plyvel", "pytest"} <= set(pins)
+    wrong = {
+        name: (version, metadata.version(name))
+        for name, version in pins.items()
+        if metadata.version(name) != version
+    }
+    assert not wrong, f"installed versions differ from requirements.lock (pin, installed): {wrong}"
+
+
+def test_lock_pins_every_declared_dependency() -> None:
+    lock = (REPO / "requirements.lock").read_text()
+    pinned = {_canonical(name) for name, _ in PIN.findall(lock)}
+    declared = metadata.requires("sparkchain") or []
+    names = {_canonical(re.split(r"[<>=!~;\[ ]", req, maxsplit=1)[0]) for req in declared}
+    assert names - pinned == set(), f"declared but not locked: {sorted(names - pinned)}"
