@@ -41,10 +41,10 @@ from sparkchain.identifiers.bid import bid_from_public_key
 from sparkchain.identifiers.keys import SigningKey
 from sparkchain.identifiers.tags import VOTE_TAG
 from sparkchain.identifiers.tx import TxBuilder, value
-from sparkchain.node import schema, smt
-from sparkchain.node.genesis import Genesis, make_genesis
+from sparkchain.ledger import smt
+from sparkchain.ledger.genesis import Genesis, make_genesis
+from sparkchain.ledger.proof import verify_resolution
 from sparkchain.node.ledger import BuiltBlock, Ledger
-from sparkchain.node.proof import verify_resolution
 from sparkchain.proto import api_pb2
 from sparkchain.proto import types_pb2 as pb
 
@@ -65,7 +65,7 @@ CACHE_DIR = Path(os.environ.get("SPARK_BENCH_CACHE", "/tmp/sparkchain-bench"))
 # A cached ledger is reused while the storage layout and the tree's node encoding stay the
 # same; bump BENCH_DATA_VERSION when the identifiers or values filled in change.
 BENCH_DATA_VERSION = "1"
-_LAYOUT_CODE = ("node/schema.py", "node/smt.py", "node/smt_nodes.py")
+_LAYOUT_CODE = ("node/schema.py", "ledger/smt.py", "ledger/smt_nodes.py")
 
 
 T = TypeVar("T")
@@ -295,7 +295,7 @@ def measure_size(size: int, scratch: Path, progress: Callable[[str], None]) -> S
 
         header = pb.BlockHeader.FromString(proofs[0].header)
         checks = [
-            (schema.record_tree_key(name.upper()), p.record_bytes, p.state_proof)
+            (smt.record_tree_key(name.upper()), p.record_bytes, p.state_proof)
             for name, p in zip(proof_sample, proofs, strict=True)
         ]
 
@@ -418,7 +418,7 @@ def _print(baseline: float, results: list[SizeFigures], load: str) -> None:
             "smt.verify_proof",
             (f"≥ {GOAL_PROOF_PER_S:,}/s", figures.verify_state.wall >= GOAL_PROOF_PER_S),
         )
-        add(f"client checks/s, proof + certificate, {at}", figures.verify_full, "node/proof.py")
+        add(f"client checks/s, proof + certificate, {at}", figures.verify_full, "ledger/proof.py")
     slowdown = small.resolve.wall / large.resolve.wall
     cpu_slowdown = small.resolve.cpu / large.resolve.cpu
     add(

@@ -33,7 +33,7 @@ from bench import smt_binary
 from bench.report import Goal, print_table, rate
 from bench.smt_binary_nodes import Layout
 from bench.smt_binary_nodes import NodeCache as BinaryNodeCache
-from sparkchain.node import smt
+from sparkchain.ledger import smt
 
 BLOCK_KEYS = 1000
 PROOF_SAMPLE = 5000

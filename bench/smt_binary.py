@@ -27,14 +27,14 @@ from bench.smt_binary_nodes import (
 )
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.tags import SMT_LEAF, SMT_NODE
-from sparkchain.node.smt import (
+from sparkchain.ledger.smt import (
     EMPTY_ROOT,
     PROOF_ABSENT_EMPTY,
     PROOF_ABSENT_OTHER_LEAF,
     PROOF_PRESENT,
     TreeUpdate,
 )
-from sparkchain.node.smt_nodes import EMPTY, EMPTY_HASH, INNER, LEAF, NodeStore
+from sparkchain.ledger.smt_nodes import EMPTY, EMPTY_HASH, INNER, LEAF, NodeStore
 
 LAYOUT = Layout(1)
 

@@ -22,7 +22,7 @@ import hashlib
 import threading
 
 from sparkchain.identifiers.tags import SMT_LEAF, SMT_NODE
-from sparkchain.node.smt_nodes import EMPTY, EMPTY_HASH, INNER, LEAF, NodeStore
+from sparkchain.ledger.smt_nodes import EMPTY, EMPTY_HASH, INNER, LEAF, NodeStore
 
 KEY_BITS = 256
 

@@ -50,7 +50,7 @@ from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.handle import Identifier, parse_identifier
 from sparkchain.identifiers.limits import MAX_BATCH_ITEMS, MAX_TX_BYTES
 from sparkchain.identifiers.tx import TxBuilder
-from sparkchain.node.records import check_values
+from sparkchain.ledger.records import check_values
 from sparkchain.proto import api_pb2
 from sparkchain.proto import types_pb2 as pb
 

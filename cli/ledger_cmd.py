@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from sparkchain.cli.output import EXIT_ERROR, EXIT_OK, emit_json
+from sparkchain.ledger.genesis import GENESIS_FILE_NAME, load_genesis
 from sparkchain.node.chain_check import ChainReport, check_chain
-from sparkchain.node.genesis import GENESIS_FILE_NAME, load_genesis
 from sparkchain.node.home import NodeHome
 
 

@@ -27,8 +27,8 @@ from sparkchain.cli.views import (
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.handle import parse_identifier, parse_prefix
 from sparkchain.identifiers.limits import DEFAULT_LIST_PAGE_SIZE
+from sparkchain.ledger.genesis import Genesis, genesis_to_json, load_genesis, parse_genesis
 from sparkchain.node import keystore
-from sparkchain.node.genesis import Genesis, genesis_to_json, load_genesis, parse_genesis
 from sparkchain.proto import types_pb2 as pb
 
 PINNED_DIR_NAME = "pinned"
@@ -121,7 +121,7 @@ def _resolve(args: argparse.Namespace) -> int:
 
 
 def _resolve_verified(client: NodeClient, args: argparse.Namespace) -> int:
-    from sparkchain.node.proof import verify_resolution_header  # only verifying clients need it
+    from sparkchain.ledger.proof import verify_resolution_header  # only verifying clients need it
 
     genesis = trusted_genesis(client, args.genesis)
     failed = f"verification FAILED for {args.identifier} from node {client.target}"

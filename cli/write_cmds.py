@@ -32,7 +32,7 @@ from sparkchain.identifiers.handle import parse_identifier, parse_prefix
 from sparkchain.identifiers.keys import SigningKey
 from sparkchain.identifiers.limits import DEFAULT_SUBMIT_WAIT_MS, FIRST_METADATA_VALUE_INDEX
 from sparkchain.identifiers.tx import TxBuilder, value
-from sparkchain.node.records import META_VALUE_TYPE
+from sparkchain.ledger.records import META_VALUE_TYPE
 from sparkchain.proto import types_pb2 as pb
 
 URL_TYPE = "URL"

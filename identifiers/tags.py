@@ -20,5 +20,11 @@ SMT_NODE: Final = b"\x03"
 
 SIGNING_TAGS: Final = (TX_TAG, VOTE_TAG, PROPOSAL_TAG, PEER_HANDSHAKE_TAG)
 
-# hashing of the genesis file's canonical form (node/genesis.py)
+# state tree namespaces: the tree key of a record or prefix is
+# SHA-256(len(namespace) || namespace || key) (ledger/smt.py `tree_key`); a client recomputes
+# it from the identifier alone to check a proof, so these bytes are part of the protocol
+TREE_RECORD_NAMESPACE: Final = b"r"
+TREE_PREFIX_NAMESPACE: Final = b"p"
+
+# hashing of the genesis file's canonical form (ledger/genesis.py)
 GENESIS_TAG: Final = b"spark/genesis/v1"

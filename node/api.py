@@ -27,9 +27,9 @@ from sparkchain.identifiers.limits import (
     SUBMIT_STREAM_WINDOW_TXS,
 )
 from sparkchain.identifiers.tx import tx_id
-from sparkchain.node.blocks import block_hash
+from sparkchain.ledger.blocks import block_hash
+from sparkchain.ledger.genesis import genesis_to_json
 from sparkchain.node.events import CommitBus, prefix_matches, timeout_error
-from sparkchain.node.genesis import genesis_to_json
 from sparkchain.node.grpc_errors import stream_errors, unary_errors
 from sparkchain.node.ledger import Ledger
 from sparkchain.node.mempool import Admission, Mempool

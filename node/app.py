@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from sparkchain.identifiers.errors import SparkError
 from sparkchain.identifiers.limits import MIN_PROPOSAL_BYTES, PROPOSAL_BUILD_BUDGET_PERCENT
-from sparkchain.node.blocks import block_hash
+from sparkchain.ledger.blocks import block_hash
 from sparkchain.node.config import ConsensusConfig
 from sparkchain.node.ledger import Ledger, PendingBlock
 from sparkchain.node.logs import round_ms

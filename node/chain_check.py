@@ -20,8 +20,9 @@ from pathlib import Path
 import plyvel
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
-from sparkchain.node import blocks, schema
-from sparkchain.node.genesis import Genesis
+from sparkchain.ledger import blocks
+from sparkchain.ledger.genesis import Genesis
+from sparkchain.node import schema
 from sparkchain.node.ledger import Ledger
 from sparkchain.node.storage import open_db
 

@@ -23,6 +23,7 @@ from sparkchain.identifiers import limits
 from sparkchain.identifiers.bid import bid_from_public_key
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.keys import SigningKey
+from sparkchain.ledger.genesis import Genesis, genesis_to_json, load_genesis, make_genesis
 from sparkchain.node import keystore
 from sparkchain.node.config import (
     ApiConfig,
@@ -33,7 +34,6 @@ from sparkchain.node.config import (
     load_config,
     write_config,
 )
-from sparkchain.node.genesis import Genesis, genesis_to_json, load_genesis, make_genesis
 from sparkchain.node.mempool import wall_clock_ms
 
 DEFAULT_CHAIN_ID = "sparkchain-local"

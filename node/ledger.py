@@ -21,11 +21,12 @@ import plyvel
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.tx import tx_id
-from sparkchain.node import blocks, schema, smt
-from sparkchain.node.genesis import Genesis, apply_genesis
+from sparkchain.ledger import blocks, smt
+from sparkchain.ledger.genesis import Genesis, apply_genesis
+from sparkchain.ledger.rules import Receipt, apply_tx, check_envelope
+from sparkchain.node import schema
 from sparkchain.node.ledger_reads import LedgerReads
 from sparkchain.node.overlay import BlockWrites, Overlay, record_keys_of, state_writes
-from sparkchain.node.rules import Receipt, apply_tx, check_envelope
 from sparkchain.node.storage import TreeNodeStore, open_db
 from sparkchain.proto import types_pb2 as pb
 
@@ -92,6 +93,14 @@ class Ledger(LedgerReads):
             stored = db.get(schema.META_GENESIS_HASH)
             if stored is None:
                 _write_genesis_state(db, genesis)
+            elif (version := db.get(schema.META_SCHEMA_VERSION)) != schema.SCHEMA_VERSION:
+                raise SparkError(
+                    ErrorCode.STORAGE_CORRUPT,
+                    f"{path}: the ledger is in storage schema "
+                    f"{(version or b'?').decode(errors='replace')}, this node reads schema "
+                    f"{schema.SCHEMA_VERSION.decode()}: run the node version that wrote it, "
+                    "or move the folder away and let the node sync the chain from its peers",
+                )
             elif stored != genesis.genesis_hash:
                 raise SparkError(
                     ErrorCode.INVALID_GENESIS,

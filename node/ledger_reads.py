@@ -16,10 +16,10 @@ from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.handle import parse_identifier, parse_prefix
 from sparkchain.identifiers.limits import DEFAULT_LIST_PAGE_SIZE, MAX_LIST_PAGE_SIZE
 from sparkchain.identifiers.tx import decode_body, tx_id
-from sparkchain.node import blocks, schema, smt
-from sparkchain.node.genesis import Genesis
-from sparkchain.node.overlay import CHANGE_RECORD, decode_changes
-from sparkchain.node.records import decode_prefix, decode_record, filter_values
+from sparkchain.ledger import blocks, smt
+from sparkchain.ledger.genesis import Genesis
+from sparkchain.ledger.records import decode_prefix, decode_record, filter_values
+from sparkchain.node import schema
 from sparkchain.node.storage import TreeNodeStore, key_after_prefix
 from sparkchain.proto import api_pb2
 from sparkchain.proto import types_pb2 as pb
@@ -132,7 +132,7 @@ class LedgerReads:
             )
         raw = self._db.get(schema.record_key(key))
         state_proof = smt.prove(
-            self._tree_store, self.state_root, schema.record_tree_key(key), self._tree_cache
+            self._tree_store, self.state_root, smt.record_tree_key(key), self._tree_cache
         )
         proof = api_pb2.ResolveProof(
             record_bytes=raw or b"", state_proof=state_proof, header=self._last_header_bytes
@@ -154,7 +154,7 @@ class LedgerReads:
                 break
         if not raws:
             raise SparkError(ErrorCode.NOT_FOUND, f"identifier {identifier} is not registered")
-        return [api_pb2.HistoryEntry.FromString(raw) for raw in reversed(raws)]
+        return [_history_message(schema.decode_history_entry(raw)) for raw in reversed(raws)]
 
     def list_identifiers(
         self, prefix: str, page_size: int = DEFAULT_LIST_PAGE_SIZE, page_token: str = ""
@@ -254,22 +254,23 @@ class LedgerReads:
             raise SparkError(ErrorCode.STORAGE_CORRUPT, f"block {height} has no change list")
         events = []
         tx_ids: dict[int, bytes] = {}
-        for tx_index, kind, key in decode_changes(raw):
+        for tx_index, kind, key in schema.decode_changes(raw):
             signed = block.txs[tx_index]
             if tx_index not in tx_ids:
                 tx_ids[tx_index] = tx_id(signed)
             event = api_pb2.ChangeEvent(height=height, tx_id=tx_ids[tx_index])
-            if kind == CHANGE_RECORD:
+            if kind == schema.CHANGE_RECORD:
                 entry_raw = self._db.get(schema.history_key(key, height, tx_index))
                 if entry_raw is None:
                     raise SparkError(
                         ErrorCode.STORAGE_CORRUPT, f"no history of {key} at block {height}"
                     )
-                entry = api_pb2.HistoryEntry.FromString(entry_raw)
+                entry = schema.decode_history_entry(entry_raw)
+                record = decode_record(entry.record_bytes)
                 event.operation = entry.operation
-                event.identifier = entry.record.identifier
-                event.prefix = entry.record.identifier.split("/", 1)[0]
-                event.record.CopyFrom(entry.record)
+                event.identifier = record.identifier
+                event.prefix = record.identifier.split("/", 1)[0]
+                event.record.CopyFrom(record)
             else:
                 prefix_raw = self._db.get(schema.prefix_key(key))
                 if prefix_raw is None:
@@ -278,6 +279,17 @@ class LedgerReads:
                 event.prefix = decode_prefix(prefix_raw).prefix
             events.append(event)
         return events
+
+
+def _history_message(entry: schema.HistoryEntry) -> api_pb2.HistoryEntry:
+    return api_pb2.HistoryEntry(
+        height=entry.height,
+        time_ms=entry.time_ms,
+        tx_id=entry.tx_id,
+        operation=entry.operation,
+        signer=entry.signer,
+        record=decode_record(entry.record_bytes),
+    )
 
 
 def _encode_page_token(last_key: bytes) -> str:

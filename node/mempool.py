@@ -38,7 +38,7 @@ from sparkchain.identifiers.limits import (
     MEMPOOL_VERIFY_CHUNK_TXS,
 )
 from sparkchain.identifiers.tx import check_signed_tx, tx_id
-from sparkchain.node.rules import check_expiry
+from sparkchain.ledger.rules import check_expiry
 from sparkchain.proto import types_pb2 as pb
 
 if TYPE_CHECKING:

@@ -8,37 +8,27 @@ turned into `BlockWrites` and written in one batch -- the block is never execute
 
 from __future__ import annotations
 
-import hashlib
-import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import plyvel
 
 from sparkchain.identifiers.handle import ascii_upper
+from sparkchain.ledger import smt
+from sparkchain.ledger.records import decode_prefix, decode_record, encode_prefix, encode_record
+from sparkchain.ledger.rules import Receipt
 from sparkchain.node import schema
-from sparkchain.node.records import decode_prefix, decode_record, encode_prefix, encode_record
-from sparkchain.node.rules import Receipt
-from sparkchain.proto import api_pb2
 from sparkchain.proto import types_pb2 as pb
 
 # committed prefix records kept decoded; there are few prefixes and every tx reads one
 PREFIX_CACHE_ENTRIES = 10_000
-# change list entry: tx index, kind, key length (then the key in UTF-8)
-_CHANGE = struct.Struct(">IBH")
-CHANGE_RECORD = 1
-CHANGE_PREFIX = 2
-# field 6 (record), wire type 2 (length-delimited) of api.HistoryEntry
-_HISTORY_RECORD_TAG = b"\x32"
-_RECORD = schema.RECORD
-_TX = schema.TX
 # a range scan for absent records may step over this many stored keys per key wanted
 # before it gives up (a step costs a fraction of a point lookup)
 _SCAN_STEPS_PER_KEY = 4
 
 
 class Overlay:
-    """A `StateView` (node/rules_state.py): committed state plus this block's writes.
+    """A `StateView` (ledger/rules_state.py): committed state plus this block's writes.
 
     `prefix_cache` is the ledger's cache of committed prefix records (every Register reads
     its prefix): filled here with what LevelDB holds, updated by the ledger on commit.
@@ -63,7 +53,7 @@ class Overlay:
         When the range holds many other records, the scan stops early and nothing is
         learnt: the lookups happen as before.
         """
-        wanted = {_RECORD + key.encode("utf-8"): key for key in keys}
+        wanted = {schema.record_key(key): key for key in keys}
         if len(wanted) < 2:
             return
         limit = _SCAN_STEPS_PER_KEY * len(wanted)
@@ -82,7 +72,7 @@ class Overlay:
             return record
         if key in self._absent:
             return None
-        raw = self._db.get(_RECORD + key.encode("utf-8"))  # schema.record_key
+        raw = self._db.get(schema.record_key(key))
         return None if raw is None else decode_record(raw)
 
     def put_record(self, key: str, record: pb.Record) -> None:
@@ -106,7 +96,7 @@ class Overlay:
         self.prefixes[key] = prefix
 
     def has_tx(self, tx_id: bytes) -> bool:
-        return tx_id in self.tx_ids or self._db.get(_TX + tx_id) is not None  # schema.tx_key
+        return tx_id in self.tx_ids or self._db.get(schema.tx_key(tx_id)) is not None
 
     def add_tx(self, tx_id: bytes) -> None:
         self.tx_ids.add(tx_id)
@@ -139,19 +129,6 @@ class BlockWrites:
     changed_prefixes: dict[str, pb.PrefixRecord] = field(default_factory=dict)
 
 
-def _varint(number: int) -> bytes:
-    if number < 0x80:
-        return bytes((number,))
-    if number < 0x4000:
-        return bytes((number & 0x7F | 0x80, number >> 7))
-    out = bytearray()
-    while number > 0x7F:
-        out.append((number & 0x7F) | 0x80)
-        number >>= 7
-    out.append(number)
-    return bytes(out)
-
-
 def state_writes(
     overlay: Overlay, height: int, receipts: Sequence[tuple[int, Receipt]]
 ) -> BlockWrites:
@@ -166,62 +143,34 @@ def state_writes(
     append = puts.append
     encoded: dict[int, bytes] = {}  # id(record) -> bytes; receipts share the overlay's objects
     changes = bytearray()
-    history, separator, pack = schema.HISTORY, schema.SEPARATOR, _CHANGE.pack
+    history_key, change_entry = schema.history_key, schema.change_entry
     for tx_index, receipt in receipts:
-        entry_head = api_pb2.HistoryEntry(
-            height=receipt.height,
-            time_ms=receipt.time_ms,
-            tx_id=receipt.tx_id,
-            operation=receipt.operation,
-            signer=receipt.signer,
-        ).SerializeToString()
-        location = schema.tx_location(receipt.height, tx_index)
-        entry_head += _HISTORY_RECORD_TAG
+        entry_head = schema.history_entry_head(
+            receipt.height, receipt.time_ms, receipt.tx_id, receipt.operation, receipt.signer
+        )
         for record in receipt.records:
-            record_bytes = record.SerializeToString(deterministic=True)  # encode_record
+            record_bytes = encode_record(record)
             encoded[id(record)] = record_bytes
             key_bytes = record.key.encode("utf-8")
-            append(
-                (
-                    history + key_bytes + separator + location,
-                    entry_head + _varint(len(record_bytes)) + record_bytes,
-                )
-            )
-            changes += pack(tx_index, CHANGE_RECORD, len(key_bytes))
-            changes += key_bytes
+            append((history_key(record.key, receipt.height, tx_index), entry_head + record_bytes))
+            changes += change_entry(tx_index, schema.CHANGE_RECORD, key_bytes)
         for prefix in receipt.prefixes:
             key_bytes = prefix.key.encode("utf-8")
-            changes += _CHANGE.pack(tx_index, CHANGE_PREFIX, len(key_bytes)) + key_bytes
+            changes += change_entry(tx_index, schema.CHANGE_PREFIX, key_bytes)
     puts.append((schema.changes_key(height), bytes(changes)))
     tree = writes.tree_changes
-    record_namespace = schema.RECORD
-    tree_key_head = bytes((len(record_namespace),)) + record_namespace  # smt.tree_key's
-    sha256 = hashlib.sha256
+    record_key, record_tree_key = schema.record_key, smt.record_tree_key
     for key, record in overlay.records.items():
         record_bytes = encoded.get(id(record)) or encode_record(record)
-        key_bytes = key.encode("utf-8")
-        append((record_namespace + key_bytes, record_bytes))  # schema.record_key
-        # schema.record_tree_key, inlined: a block computes a thousand of them
-        tree[sha256(tree_key_head + key_bytes).digest()] = record_bytes
+        append((record_key(key), record_bytes))
+        tree[record_tree_key(key)] = record_bytes
     for key, prefix in overlay.prefixes.items():
         prefix_bytes = encode_prefix(prefix)
         storage_key = schema.prefix_key(key)
         puts.append((storage_key, prefix_bytes))
-        tree[schema.prefix_tree_key(key)] = prefix_bytes
+        tree[smt.prefix_tree_key(key)] = prefix_bytes
         if not overlay.committed_prefix_exists(key):
             parent_key = key.rsplit(".", 1)[0] if "." in key else ""
             puts.append((schema.prefix_child_key(parent_key, key), b""))
         writes.changed_prefixes[key] = prefix
     return writes
-
-
-def decode_changes(raw: bytes) -> list[tuple[int, int, str]]:
-    """(tx index, CHANGE_RECORD | CHANGE_PREFIX, key) in block order."""
-    out = []
-    offset = 0
-    while offset < len(raw):
-        tx_index, kind, size = _CHANGE.unpack_from(raw, offset)
-        offset += _CHANGE.size
-        out.append((tx_index, kind, raw[offset : offset + size].decode("utf-8")))
-        offset += size
-    return out

@@ -23,11 +23,11 @@ from grpc_health.v1 import health_pb2
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.keys import SigningKey
 from sparkchain.identifiers.limits import MAX_API_MESSAGE_BYTES
+from sparkchain.ledger.genesis import Genesis
 from sparkchain.node.api import SERVICE_NAMES, add_services
 from sparkchain.node.commit import Committer
 from sparkchain.node.config import NodeConfig, dial_address
 from sparkchain.node.events import CommitBus
-from sparkchain.node.genesis import Genesis
 from sparkchain.node.home import NodeHome
 from sparkchain.node.ledger import Ledger
 from sparkchain.node.logs import configure_logging

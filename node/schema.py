@@ -13,7 +13,7 @@ Heights and tx indexes are big-endian so that byte order is numeric order.
     r<identifier key>                record bytes (serialized pb.Record)
     p<prefix key>                    prefix record bytes (serialized pb.PrefixRecord)
     k<parent key>\\0<child key>       prefix children index ("" is the parent of top-level)
-    y<identifier key>\\0<height:8><index:4>   history entry (serialized api.HistoryEntry)
+    y<identifier key>\\0<height:8><index:4>   history entry (`encode_history_entry`)
     t<node hash>                     sparse Merkle tree node
 
 Identifiers under a prefix need no index of their own: an identifier key is
@@ -21,17 +21,18 @@ Identifiers under a prefix need no index of their own: an identifier key is
 order, and a listing page is one range scan. Keys never contain NUL (identifier and prefix
 grammar forbid control characters), which makes `\\0` a safe separator.
 
-The state tree key of a record or prefix is `smt.tree_key(namespace, key)` with the same
-namespace byte as its storage key, so a client can compute it from an identifier alone
-(node/proof.py).
+The state tree keys of records and prefixes are not storage keys: they are a hash domain
+that clients verify proofs against, so their namespaces live with the signing tags
+(identifiers/tags.py) and the tree computes them (ledger/smt.py `record_tree_key`).
 """
 
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 from typing import Final
 
-from sparkchain.node import smt
+from sparkchain.identifiers.errors import ErrorCode, SparkError
 
 META: Final = b"m"
 BLOCK: Final = b"b"
@@ -62,13 +63,21 @@ NAMESPACE_NAMES: Final = {
 META_HEAD: Final = META + b"head"
 META_GENESIS_HASH: Final = META + b"genesis"
 META_SCHEMA_VERSION: Final = META + b"schema"
-SCHEMA_VERSION: Final = b"1"
+# 2: history entries in their own encoding (1 stored the public api.HistoryEntry message)
+SCHEMA_VERSION: Final = b"2"
 
 SEPARATOR: Final = b"\x00"
 _HEIGHT = struct.Struct(">Q")
 _TX_LOCATION = struct.Struct(">QI")
 # head: height, last block hash, state root
 _HEAD = struct.Struct(">Q32s32s")
+# history entry: height, time_ms, tx id; then operation and signer (each one length byte
+# and ASCII), then the record bytes after the change, to the end
+_HISTORY_HEAD = struct.Struct(">QQ32s")
+# change list entry: tx index, kind, key length (then the key in UTF-8)
+_CHANGE = struct.Struct(">IBH")
+CHANGE_RECORD: Final = 1
+CHANGE_PREFIX: Final = 2
 
 
 def height_bytes(height: int) -> bytes:
@@ -138,17 +147,77 @@ def history_range(identifier_key: str) -> bytes:
     return HISTORY + identifier_key.encode("utf-8") + SEPARATOR
 
 
+def change_entry(tx_index: int, kind: int, key_bytes: bytes) -> bytes:
+    """One entry of a block's change list (`changes_key`): tx `tx_index` wrote the record
+    (CHANGE_RECORD) or prefix (CHANGE_PREFIX) with key `key_bytes`."""
+    return _CHANGE.pack(tx_index, kind, len(key_bytes)) + key_bytes
+
+
+def decode_changes(raw: bytes) -> list[tuple[int, int, str]]:
+    """(tx index, CHANGE_RECORD | CHANGE_PREFIX, key) in block order."""
+    out = []
+    offset = 0
+    while offset < len(raw):
+        tx_index, kind, size = _CHANGE.unpack_from(raw, offset)
+        offset += _CHANGE.size
+        out.append((tx_index, kind, raw[offset : offset + size].decode("utf-8")))
+        offset += size
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One stored change of an identifier: which tx made it, and the record after it."""
+
+    height: int
+    time_ms: int
+    tx_id: bytes
+    operation: str  # the TxBody op that made the change (register, update, ...)
+    signer: str  # the signer's BID
+    record_bytes: bytes
+
+
+def history_entry_head(
+    height: int, time_ms: int, tx_id: bytes, operation: str, signer: str
+) -> bytes:
+    """Everything of a history entry but its record bytes, which the caller appends (one
+    tx writing a thousand records encodes its head once)."""
+    op, who = operation.encode("ascii"), signer.encode("ascii")
+    return (
+        _HISTORY_HEAD.pack(height, time_ms, tx_id)
+        + bytes((len(op),))
+        + op
+        + bytes((len(who),))
+        + who
+    )
+
+
+def encode_history_entry(entry: HistoryEntry) -> bytes:
+    head = history_entry_head(
+        entry.height, entry.time_ms, entry.tx_id, entry.operation, entry.signer
+    )
+    return head + entry.record_bytes
+
+
+def decode_history_entry(raw: bytes) -> HistoryEntry:
+    try:
+        height, time_ms, tx_id = _HISTORY_HEAD.unpack_from(raw)
+        offset = _HISTORY_HEAD.size
+        op_end = offset + 1 + raw[offset]
+        operation = raw[offset + 1 : op_end].decode("ascii")
+        signer_end = op_end + 1 + raw[op_end]
+        signer = raw[op_end + 1 : signer_end].decode("ascii")
+    except (struct.error, IndexError, UnicodeDecodeError) as exc:
+        raise SparkError(
+            ErrorCode.STORAGE_CORRUPT, f"history entry does not decode: {exc}"
+        ) from None
+    if signer_end > len(raw):
+        raise SparkError(ErrorCode.STORAGE_CORRUPT, "history entry is truncated")
+    return HistoryEntry(height, time_ms, bytes(tx_id), operation, signer, raw[signer_end:])
+
+
 def tree_node_key(node_hash: bytes) -> bytes:
     return TREE_NODE + node_hash
-
-
-def record_tree_key(identifier_key: str) -> bytes:
-    """Where a record sits in the state tree: its key in the record namespace."""
-    return smt.tree_key(RECORD, identifier_key.encode("utf-8"))
-
-
-def prefix_tree_key(prefix: str) -> bytes:
-    return smt.tree_key(PREFIX, prefix.encode("utf-8"))
 
 
 def head_bytes(height: int, block_hash: bytes, state_root: bytes) -> bytes:

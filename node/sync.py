@@ -27,7 +27,7 @@ from sparkchain.identifiers.limits import (
     SYNC_POLL_INTERVAL_MS,
     SYNC_RANGE_BLOCKS,
 )
-from sparkchain.node.blocks import block_hash
+from sparkchain.ledger.blocks import block_hash
 from sparkchain.node.commit import Committer
 from sparkchain.node.ledger import Ledger
 from sparkchain.node.peers import PeerNetwork, SyncPeer

@@ -15,10 +15,10 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from sparkchain.identifiers.bid import bid_from_public_key
 from sparkchain.identifiers.errors import ErrorCode
 from sparkchain.identifiers.tx import tx_id, value
-from sparkchain.node.genesis import parse_genesis
+from sparkchain.ledger.genesis import parse_genesis
+from sparkchain.ledger.proof import verify_resolution
 from sparkchain.node.grpc_errors import ERROR_CODE_METADATA_KEY
 from sparkchain.node.mempool import MempoolLimits
-from sparkchain.node.proof import verify_resolution
 from sparkchain.proto import api_pb2, api_pb2_grpc
 from sparkchain.proto import types_pb2 as pb
 from tests.helpers.api_node import ApiNode, wall_ms

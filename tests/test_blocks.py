@@ -15,7 +15,7 @@ import pytest
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.tags import MERKLE_LEAF, MERKLE_NODE
-from sparkchain.node import blocks
+from sparkchain.ledger import blocks
 from sparkchain.proto import types_pb2 as pb
 from tests.helpers.chain import key
 from tests.helpers.ledger import LedgerChain, certificate, proposer

@@ -18,8 +18,8 @@ from sparkchain.cli.output import EXIT_ERROR, EXIT_OK, EXIT_UNAVAILABLE, EXIT_US
 from sparkchain.cli.write_cmds import ValueSpec, assign_indexes, parse_value_spec, update_values
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.tx import value
+from sparkchain.ledger.genesis import genesis_to_json, make_genesis
 from sparkchain.node import keystore
-from sparkchain.node.genesis import genesis_to_json, make_genesis
 from sparkchain.node.grpc_errors import ERROR_CODE_METADATA_KEY, from_rpc_error, status_for
 from sparkchain.proto import types_pb2 as pb
 from tests.helpers.api_node import ApiNode

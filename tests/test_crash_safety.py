@@ -20,7 +20,8 @@ import sys
 import time
 from pathlib import Path
 
-from sparkchain.node import blocks, schema
+from sparkchain.ledger import blocks
+from sparkchain.node import schema
 from sparkchain.node.chain_check import check_chain
 from sparkchain.node.ledger import Ledger
 from sparkchain.proto import types_pb2 as pb

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
-from sparkchain.node.genesis import (
+from sparkchain.ledger.genesis import (
     Genesis,
     apply_genesis,
     genesis_to_dict,
@@ -18,7 +18,7 @@ from sparkchain.node.genesis import (
     make_genesis,
     parse_genesis,
 )
-from sparkchain.node.rules import MemoryState
+from sparkchain.ledger.rules import MemoryState
 from tests.helpers.chain import bid_of, key, make_test_genesis
 
 

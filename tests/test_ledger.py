@@ -16,12 +16,13 @@ from hypothesis import strategies as st
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.handle import Identifier, parse_identifier, parse_identifier_by_rules
-from sparkchain.node import schema, smt
-from sparkchain.node.genesis import apply_genesis
+from sparkchain.ledger import smt
+from sparkchain.ledger.genesis import apply_genesis
+from sparkchain.ledger.records import encode_prefix, encode_record
+from sparkchain.ledger.rules import MemoryState
+from sparkchain.node import schema
 from sparkchain.node.ledger import Ledger
 from sparkchain.node.overlay import Overlay
-from sparkchain.node.records import encode_prefix, encode_record
-from sparkchain.node.rules import MemoryState
 from sparkchain.proto import types_pb2 as pb
 from tests.helpers.chain import bid_of, make_test_genesis, value
 from tests.helpers.ledger import LedgerChain, certificate, proposer, register_widget
@@ -195,9 +196,9 @@ def _genesis_state(chain: LedgerChain) -> MemoryState:
 def _root_of_state(state: MemoryState) -> bytes:
     changes: dict[bytes, bytes | None] = {}
     for key, record in state.records.items():
-        changes[schema.record_tree_key(key)] = encode_record(record)
+        changes[smt.record_tree_key(key)] = encode_record(record)
     for key, prefix in state.prefixes.items():
-        changes[schema.prefix_tree_key(key)] = encode_prefix(prefix)
+        changes[smt.prefix_tree_key(key)] = encode_prefix(prefix)
     return smt.apply({}, smt.EMPTY_ROOT, changes).root
 
 

@@ -14,8 +14,9 @@ import pytest
 
 from sparkchain.cli.main import main
 from sparkchain.identifiers.tx import tx_id
-from sparkchain.node import blocks, schema
-from sparkchain.node.genesis import genesis_to_json
+from sparkchain.ledger import blocks
+from sparkchain.ledger.genesis import genesis_to_json
+from sparkchain.node import schema
 from sparkchain.node.home import NodeHome
 from sparkchain.proto import types_pb2 as pb
 from tests.helpers.chain import make_test_genesis

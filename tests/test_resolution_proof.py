@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
-from sparkchain.node.proof import verify_resolution
-from sparkchain.node.records import encode_record
+from sparkchain.ledger.proof import verify_resolution
+from sparkchain.ledger.records import encode_record
 from sparkchain.proto import api_pb2
 from sparkchain.proto import types_pb2 as pb
 from tests.helpers.chain import bid_of, value

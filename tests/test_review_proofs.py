@@ -21,8 +21,9 @@ from sparkchain.cli import main as cli_main
 from sparkchain.cli.output import EXIT_OK
 from sparkchain.cli.views import time_text
 from sparkchain.identifiers.errors import ErrorCode, SparkError
-from sparkchain.node import keystore, schema, smt
-from sparkchain.node.proof import verify_resolution, verify_resolution_header
+from sparkchain.ledger import smt
+from sparkchain.ledger.proof import verify_resolution, verify_resolution_header
+from sparkchain.node import keystore
 from sparkchain.proto import api_pb2
 from sparkchain.proto import types_pb2 as pb
 from tests.helpers.api_node import ApiNode
@@ -79,14 +80,14 @@ def test_absence_cannot_be_shown_for_a_present_key_with_a_neighbours_leaf(
     """For a present key, forge "absent: the slot holds another key's leaf" proofs from every
     other leaf of the tree, at every depth, plus the node's genuine absence proofs."""
     _, present = chain.ledger.resolve_with_proof("88/item-7")
-    target = schema.record_tree_key("88/ITEM-7")
+    target = smt.record_tree_key("88/ITEM-7")
     leaves = []
     for name in [*NAMES, "88/Widget-1"]:
         if name == "88/item-7":
             continue
         record, proof = chain.ledger.resolve_with_proof(name)
         assert record is not None
-        leaves.append(schema.record_tree_key(record.key) + smt.value_hash(proof.record_bytes))
+        leaves.append(smt.record_tree_key(record.key) + smt.value_hash(proof.record_bytes))
     path = present.state_proof[2:]  # the genuine path nodes of the present key
     forged = 0
     for leaf in leaves:

@@ -19,8 +19,8 @@ from sparkchain.identifiers.limits import (
     MAX_TX_EXPIRY_AHEAD_MS,
     MAX_VALUE_DATA_BYTES,
 )
-from sparkchain.node.records import _plainly_valid, check_value, filter_values
-from sparkchain.node.rules import check_envelope
+from sparkchain.ledger.records import _plainly_valid, check_value, filter_values
+from sparkchain.ledger.rules import check_envelope
 from sparkchain.proto import types_pb2 as pb
 from tests.helpers.chain import (
     CHAIN_ID,

@@ -495,11 +495,11 @@ def test_violation_is_rejected_with_its_code_and_changes_nothing(violation: Case
 RULE_SOURCES = (
     "identifiers/tx.py",
     "identifiers/handle.py",
-    "node/records.py",
-    "node/rules.py",
-    "node/rules_ops.py",
-    "node/rules_prefixes.py",
-    "node/rules_records.py",
+    "ledger/records.py",
+    "ledger/rules.py",
+    "ledger/rules_ops.py",
+    "ledger/rules_prefixes.py",
+    "ledger/rules_records.py",
 )
 
 

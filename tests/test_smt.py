@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.tags import SMT_LEAF, SMT_NODE
-from sparkchain.node import smt
+from sparkchain.ledger import smt
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -13,7 +13,7 @@ import grpc
 import pytest
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
-from sparkchain.node.blocks import block_hash, encode_header
+from sparkchain.ledger.blocks import block_hash, encode_header
 from sparkchain.node.commit import Committer
 from sparkchain.node.driver import read_last_signed, write_last_signed
 from sparkchain.node.events import CommitBus

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import grpc
 
+from sparkchain.ledger.genesis import Genesis
 from sparkchain.node.api import add_services
 from sparkchain.node.events import CommitBus
-from sparkchain.node.genesis import Genesis
 from sparkchain.node.mempool import Mempool, MempoolLimits
 from sparkchain.node.mempool import wall_clock_ms as wall_ms
 from sparkchain.proto import api_pb2, types_pb2

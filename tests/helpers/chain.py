@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from sparkchain.identifiers.bid import bid_from_public_key
 from sparkchain.identifiers.keys import SigningKey
 from sparkchain.identifiers.tx import TxBuilder, value
-from sparkchain.node.genesis import Genesis, apply_genesis, make_genesis
-from sparkchain.node.rules import MemoryState, Receipt, execute_tx
+from sparkchain.ledger.genesis import Genesis, apply_genesis, make_genesis
+from sparkchain.ledger.rules import MemoryState, Receipt, execute_tx
 from sparkchain.proto import types_pb2 as pb
 
 __all__ = [

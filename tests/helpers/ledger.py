@@ -14,7 +14,7 @@ from sparkchain.consensus.certificate import quorum_size
 from sparkchain.consensus.messages import VoteType
 from sparkchain.consensus.signbytes import chain_prefix, vote_sign_bytes
 from sparkchain.identifiers.tags import VOTE_TAG
-from sparkchain.node.genesis import Genesis
+from sparkchain.ledger.genesis import Genesis
 from sparkchain.node.ledger import BuiltBlock, Ledger
 from sparkchain.proto import types_pb2 as pb
 from tests.helpers.chain import BLOCK_INTERVAL_MS, TxMaker, key, make_test_genesis, value

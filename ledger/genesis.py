@@ -29,7 +29,7 @@ from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.handle import parse_prefix
 from sparkchain.identifiers.limits import MAX_CHAIN_ID_BYTES
 from sparkchain.identifiers.tags import GENESIS_TAG
-from sparkchain.node.rules_state import StateView
+from sparkchain.ledger.rules_state import StateView
 from sparkchain.proto import types_pb2 as pb
 
 GENESIS_FILE_NAME = "genesis.json"

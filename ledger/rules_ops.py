@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sparkchain.identifiers.bid import parse_bid
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.handle import Identifier, Prefix
-from sparkchain.node.rules_state import TxScratch
+from sparkchain.ledger.rules_state import TxScratch
 from sparkchain.proto import types_pb2 as pb
 
 

@@ -9,8 +9,13 @@ from __future__ import annotations
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.handle import parse_prefix
 from sparkchain.identifiers.limits import MAX_REGISTRARS_PER_PREFIX
-from sparkchain.node.rules_ops import TxContext, checked_bid, existing_prefix, require_prefix_owner
-from sparkchain.node.rules_state import TxScratch
+from sparkchain.ledger.rules_ops import (
+    TxContext,
+    checked_bid,
+    existing_prefix,
+    require_prefix_owner,
+)
+from sparkchain.ledger.rules_state import TxScratch
 from sparkchain.proto import types_pb2 as pb
 
 

@@ -15,8 +15,8 @@ from sparkchain.identifiers.limits import (
     MAX_REVOKE_REASON_BYTES,
     MAX_VALUES_PER_RECORD,
 )
-from sparkchain.node.records import check_record_size, check_values, sorted_by_index, stamp_value
-from sparkchain.node.rules_ops import (
+from sparkchain.ledger.records import check_record_size, check_values, sorted_by_index, stamp_value
+from sparkchain.ledger.rules_ops import (
     TxContext,
     checked_bid,
     existing_prefix,
@@ -25,7 +25,7 @@ from sparkchain.node.rules_ops import (
     require_record_controller,
     require_registrant,
 )
-from sparkchain.node.rules_state import TxScratch
+from sparkchain.ledger.rules_state import TxScratch
 from sparkchain.proto import types_pb2 as pb
 
 

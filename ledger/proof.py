@@ -15,7 +15,7 @@ from google.protobuf.message import DecodeError
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.handle import parse_identifier
-from sparkchain.node import blocks, schema, smt
+from sparkchain.ledger import blocks, smt
 from sparkchain.proto import api_pb2
 from sparkchain.proto import types_pb2 as pb
 
@@ -68,7 +68,7 @@ def verify_resolution_header(
         raise _invalid("header names another validator set than the genesis")
     _check_certificate(genesis_validators, chain_id, header, proof)
     value = proof.record_bytes or None
-    tree_key = schema.record_tree_key(key)
+    tree_key = smt.record_tree_key(key)
     if not smt.verify_proof(header.state_root, tree_key, value, proof.state_proof):
         shown = "absence" if value is None else "the record"
         raise _invalid(

@@ -66,8 +66,13 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
-from sparkchain.identifiers.tags import SMT_LEAF, SMT_NODE
-from sparkchain.node.smt_nodes import (
+from sparkchain.identifiers.tags import (
+    SMT_LEAF,
+    SMT_NODE,
+    TREE_PREFIX_NAMESPACE,
+    TREE_RECORD_NAMESPACE,
+)
+from sparkchain.ledger.smt_nodes import (
     EMPTY_HASH,
     NIBBLES,
     BlockUpdate,
@@ -117,6 +122,15 @@ class TreeUpdate:
 def tree_key(namespace: bytes, key: bytes) -> bytes:
     """The 256-bit tree key of `key` in `namespace` (length-prefixed: no two collide)."""
     return _sha256(bytes((len(namespace),)) + namespace + key).digest()
+
+
+def record_tree_key(identifier_key: str) -> bytes:
+    """Where a record sits in the state tree: its identifier key in the record namespace."""
+    return tree_key(TREE_RECORD_NAMESPACE, identifier_key.encode("utf-8"))
+
+
+def prefix_tree_key(prefix_key: str) -> bytes:
+    return tree_key(TREE_PREFIX_NAMESPACE, prefix_key.encode("utf-8"))
 
 
 def value_hash(value: bytes) -> bytes:

@@ -33,9 +33,9 @@ from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.keys import PUBLIC_KEY_BYTES
 from sparkchain.identifiers.limits import MAX_TX_EXPIRY_AHEAD_MS
 from sparkchain.identifiers.tx import check_signed_tx, tx_id
-from sparkchain.node import rules_prefixes, rules_records
-from sparkchain.node.rules_ops import TxContext
-from sparkchain.node.rules_state import MemoryState, StateView, TxScratch
+from sparkchain.ledger import rules_prefixes, rules_records
+from sparkchain.ledger.rules_ops import TxContext
+from sparkchain.ledger.rules_state import MemoryState, StateView, TxScratch
 from sparkchain.proto import types_pb2 as pb
 
 __all__ = [
