@@ -10,9 +10,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from sparkchain.cli.output import EXIT_ERROR, EXIT_OK, emit_json
-from sparkchain.ledger.genesis import GENESIS_FILE_NAME, load_genesis
+from sparkchain.ledger.genesis import GENESIS_FILE_NAME
 from sparkchain.node.chain_check import ChainReport, check_chain
-from sparkchain.node.home import NodeHome
+from sparkchain.node.home import NodeHome, load_genesis
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -27,7 +27,7 @@ from sparkchain.cli.views import (
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.handle import parse_identifier, parse_prefix
 from sparkchain.identifiers.limits import DEFAULT_LIST_PAGE_SIZE
-from sparkchain.ledger.genesis import Genesis, genesis_to_json, load_genesis, parse_genesis
+from sparkchain.ledger.genesis import Genesis, genesis_to_json, parse_genesis
 from sparkchain.node import keystore
 from sparkchain.proto import types_pb2 as pb
 
@@ -183,11 +183,19 @@ def pinned_genesis_path(chain_id: str) -> Path:
     return keystore.spark_home() / PINNED_DIR_NAME / f"{chain_id}.genesis.json"
 
 
+def _read_genesis(path: Path) -> Genesis:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SparkError(ErrorCode.INVALID_GENESIS, f"{path}: cannot read: {exc}") from None
+    return parse_genesis(data, str(path))
+
+
 def trusted_genesis(client: NodeClient, genesis_file: Path | None) -> Genesis:
     """The genesis to verify against: the file given, or the node's genesis checked
     against (or, the first time, pinned as) $SPARK_HOME/pinned/<chain_id>.genesis.json."""
     if genesis_file is not None:
-        genesis = load_genesis(genesis_file)
+        genesis = _read_genesis(genesis_file)
         if genesis.chain_id != client.chain_id:
             raise SparkError(
                 ErrorCode.WRONG_CHAIN,
@@ -204,7 +212,7 @@ def trusted_genesis(client: NodeClient, genesis_file: Path | None) -> Genesis:
         )
     pin = pinned_genesis_path(fetched.chain_id)
     if pin.exists():
-        pinned = load_genesis(pin)
+        pinned = _read_genesis(pin)
         if pinned.genesis_hash != fetched.genesis_hash:
             raise SparkError(
                 ErrorCode.INVALID_GENESIS,

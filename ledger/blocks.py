@@ -1,8 +1,9 @@
-"""Block headers: the tx root, hashes, and the checks a received header must pass (DESIGN §5).
+"""Block headers: the tx root, hashes, and `validate_header`, every check a header must pass
+(DESIGN §5).
 
 A block hash is SHA-256 of the header bytes exactly as received. Block 1 links to the
 genesis: its `prev_hash` is the genesis hash (SHA-256 of the canonical genesis, see
-node/genesis.py) and it carries no `last_commit` (its `last_commit_hash` is empty). Every
+ledger/genesis.py) and it carries no `last_commit` (its `last_commit_hash` is empty). Every
 later block carries the certificate of the block before it, and `last_commit_hash` is
 SHA-256 of that certificate's serialization.
 """
@@ -10,7 +11,7 @@ SHA-256 of that certificate's serialization.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError
@@ -105,10 +106,6 @@ def decode_block(block_bytes: bytes) -> DecodedBlock:
         header.ParseFromString(block.header)
     except DecodeError as exc:
         raise _invalid(f"block does not decode: {exc}") from None
-    if encode_header(header) != block.header:
-        # the certified hash covers the header bytes as received; nodes serve the header
-        # re-encoded, so only the one canonical encoding keeps proofs of this block checkable
-        raise _invalid("header: not in canonical encoding (deterministic protobuf)")
     last_commit = block.last_commit if block.HasField("last_commit") else None
     return DecodedBlock(block, header, block_hash(block.header), last_commit)
 
@@ -146,8 +143,44 @@ def _show(value: object) -> str:
     return repr(value)
 
 
-def check_linkage(header: pb.BlockHeader, parent: Parent) -> None:
-    """The fields of `header` that depend only on its parent, not on execution."""
+def validate_header(
+    block: DecodedBlock,
+    parent: Parent,
+    *,
+    check_certificate: Callable[[pb.CommitCertificate], None],
+    execute: Callable[[], tuple[Sequence[bytes], bytes]],
+) -> None:
+    """Every check of a block's header, cheapest first; the first that fails raises
+    INVALID_BLOCK naming the field (`<field>: expected X got Y`).
+
+    1. encoding: the header bytes are the canonical (deterministic) encoding;
+    2. linkage to `parent`: chain id, height, prev_hash, a later time, the validator set,
+       a proposer from that set;
+    3. last_commit: none for block 1; otherwise a certificate of the parent block whose
+       hash is `last_commit_hash` and which `check_certificate` accepts (a quorum of the
+       parent's validators signed it; it raises if not);
+    4. results, which cost an execution: `execute()` applies the block's txs to the
+       parent's state and returns (tx ids, state root after them); they must give the
+       header's `tx_root` and `state_root`.
+    """
+    header = block.header
+    if encode_header(header) != block.block.header:
+        # the certified hash covers the header bytes as received; nodes serve the header
+        # re-encoded, so only the one canonical encoding keeps proofs of this block checkable
+        raise _invalid("header: not in canonical encoding (deterministic protobuf)")
+    _check_linkage(header, parent)
+    _check_last_commit(header, block.last_commit, parent)
+    if block.last_commit is not None:
+        check_certificate(block.last_commit)
+    tx_ids, state_root = execute()
+    expected_tx_root = tx_root(tx_ids)
+    if header.tx_root != expected_tx_root:
+        raise _mismatch("tx_root", expected_tx_root, header.tx_root)
+    if header.state_root != state_root:
+        raise _mismatch("state_root", state_root, header.state_root)
+
+
+def _check_linkage(header: pb.BlockHeader, parent: Parent) -> None:
     if header.chain_id != parent.chain_id:
         raise _mismatch("chain_id", parent.chain_id, header.chain_id)
     if header.height != parent.height + 1:
@@ -165,14 +198,9 @@ def check_linkage(header: pb.BlockHeader, parent: Parent) -> None:
         raise _invalid(f"proposer: {_show(header.proposer)} is not a validator")
 
 
-def check_last_commit(
+def _check_last_commit(
     header: pb.BlockHeader, last_commit: pb.CommitCertificate | None, parent: Parent
 ) -> None:
-    """`last_commit` names the parent block and matches the header's `last_commit_hash`.
-
-    Whether its signatures form a quorum is checked by the ledger (node/ledger.py), which
-    knows the certificate it stored and has the consensus verifier.
-    """
     if parent.height == 0:
         if last_commit is not None:
             raise _invalid("last_commit: expected none for block 1 got a certificate")
@@ -186,15 +214,6 @@ def check_last_commit(
     expected = certificate_hash(last_commit)
     if header.last_commit_hash != expected:
         raise _mismatch("last_commit_hash", expected, header.last_commit_hash)
-
-
-def check_results(header: pb.BlockHeader, tx_ids: Sequence[bytes], state_root: bytes) -> None:
-    """The fields a validator learns only by re-executing the block."""
-    expected_tx_root = tx_root(tx_ids)
-    if header.tx_root != expected_tx_root:
-        raise _mismatch("tx_root", expected_tx_root, header.tx_root)
-    if header.state_root != state_root:
-        raise _mismatch("state_root", state_root, header.state_root)
 
 
 def build_header(

@@ -21,7 +21,6 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from sparkchain.identifiers.bid import parse_bid
@@ -109,16 +108,6 @@ def make_genesis(
         "prefixes": [{"prefix": prefix, "owner": owner} for prefix, owner in prefixes],
     }
     return genesis_from_dict(data, "genesis")
-
-
-def load_genesis(path: Path) -> Genesis:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SparkError(
-            ErrorCode.INVALID_GENESIS, f"{path}: cannot read: {exc.strerror or exc}"
-        ) from None
-    return parse_genesis(data, str(path))
 
 
 def parse_genesis(data: bytes, source_name: str = GENESIS_FILE_NAME) -> Genesis:

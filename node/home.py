@@ -23,7 +23,7 @@ from sparkchain.identifiers import limits
 from sparkchain.identifiers.bid import bid_from_public_key
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.keys import SigningKey
-from sparkchain.ledger.genesis import Genesis, genesis_to_json, load_genesis, make_genesis
+from sparkchain.ledger.genesis import Genesis, genesis_to_json, make_genesis, parse_genesis
 from sparkchain.node import keystore
 from sparkchain.node.config import (
     ApiConfig,
@@ -405,3 +405,14 @@ def _write_home(
 
 def _with_file(written: WrittenHome, path: Path) -> WrittenHome:
     return dataclasses.replace(written, files=(*written.files, path))
+
+
+def load_genesis(path: Path) -> Genesis:
+    """Read and parse a genesis file; every error names the file."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SparkError(
+            ErrorCode.INVALID_GENESIS, f"{path}: cannot read: {exc.strerror or exc}"
+        ) from None
+    return parse_genesis(data, str(path))

@@ -151,12 +151,16 @@ class Ledger(LedgerReads):
         header = blocks.build_header(
             parent, time_ms, proposer, last_commit, execution.tx_ids, execution.tree.root
         )
-        blocks.check_last_commit(header, last_commit, parent)
-        if last_commit is not None:
-            self._check_last_commit_quorum(last_commit)
         block = pb.Block(header=blocks.encode_header(header), txs=execution.included)
         if last_commit is not None:
             block.last_commit.CopyFrom(last_commit)
+        # the checks every peer will make, so a proposer never builds a block they refuse
+        blocks.validate_header(
+            blocks.DecodedBlock(block, header, blocks.block_hash(block.header), last_commit),
+            parent,
+            check_certificate=self._check_last_commit_quorum,
+            execute=lambda: (execution.tx_ids, execution.tree.root),
+        )
         block_bytes = block.SerializeToString(deterministic=True)
         pending = self._pending_block(block, block_bytes, header, execution)
         return BuiltBlock(block, block_bytes, pending.block_hash, pending, execution.rejected)
@@ -176,20 +180,26 @@ class Ledger(LedgerReads):
             and cached.block_bytes == block_bytes
         ):
             return cached
-        parent = self._parent()
-        header = decoded.header
-        blocks.check_linkage(header, parent)
-        blocks.check_last_commit(header, decoded.last_commit, parent)
-        if decoded.last_commit is not None:
-            self._check_last_commit_quorum(decoded.last_commit)
-        try:
-            execution = self._execute(
-                header.height, header.time_ms, decoded.block.txs, drop_invalid=False
-            )
-        except SparkError as error:
-            raise SparkError(ErrorCode.INVALID_BLOCK, error.message) from error
-        blocks.check_results(header, execution.tx_ids, execution.tree.root)
-        return self._pending_block(decoded.block, block_bytes, header, execution)
+        executions: list[_Execution] = []
+
+        def execute() -> tuple[list[bytes], bytes]:
+            header = decoded.header
+            try:
+                execution = self._execute(
+                    header.height, header.time_ms, decoded.block.txs, drop_invalid=False
+                )
+            except SparkError as error:
+                raise SparkError(ErrorCode.INVALID_BLOCK, error.message) from error
+            executions.append(execution)
+            return execution.tx_ids, execution.tree.root
+
+        blocks.validate_header(
+            decoded,
+            self._parent(),
+            check_certificate=self._check_last_commit_quorum,
+            execute=execute,
+        )
+        return self._pending_block(decoded.block, block_bytes, decoded.header, executions[0])
 
     def commit_block(self, pending: PendingBlock, certificate: pb.CommitCertificate) -> None:
         """Write the block, its certificate and every change it makes in one synced batch."""

@@ -261,3 +261,52 @@ def test_a_valid_block_from_another_node_is_accepted(tmp_path: Path) -> None:
     finally:
         proposer_chain.close()
         validator_chain.close()
+
+
+def _parent_of_block_1(chain: LedgerChain) -> blocks.Parent:
+    validators = tuple(chain.ledger.validators)
+    return blocks.Parent(
+        chain_id=chain.ledger.chain_id,
+        height=0,
+        block_hash=chain.ledger.last_block_hash,
+        time_ms=chain.ledger.last_block_time_ms,
+        validators=validators,
+        validators_hash=blocks.validators_hash(validators),
+    )
+
+
+def test_validate_header_checks_linkage_before_it_pays_for_execution(chain: LedgerChain) -> None:
+    built = chain.build(_registrations(chain, 2))
+    decoded = blocks.decode_block(_tampered(built.block_bytes, _set("prev_hash", bytes(32))))
+    executed: list[bool] = []
+
+    def execute() -> tuple[list[bytes], bytes]:
+        executed.append(True)
+        return list(built.pending.tx_ids), built.pending.header.state_root
+
+    with pytest.raises(SparkError) as refused:
+        blocks.validate_header(
+            decoded, _parent_of_block_1(chain), check_certificate=lambda _: None, execute=execute
+        )
+    assert refused.value.code is ErrorCode.INVALID_BLOCK
+    assert refused.value.message.startswith("prev_hash: expected")
+    assert executed == []
+
+
+def test_validate_header_compares_the_execution_results_last(chain: LedgerChain) -> None:
+    built = chain.build(_registrations(chain, 2))
+    decoded = blocks.decode_block(built.block_bytes)
+    parent = _parent_of_block_1(chain)
+    tx_ids = list(built.pending.tx_ids)
+    root = built.pending.header.state_root
+    blocks.validate_header(
+        decoded, parent, check_certificate=lambda _: None, execute=lambda: (tx_ids, root)
+    )
+    with pytest.raises(SparkError, match=r"^INVALID_BLOCK: tx_root: expected"):
+        blocks.validate_header(
+            decoded, parent, check_certificate=lambda _: None, execute=lambda: (tx_ids[:1], root)
+        )
+    with pytest.raises(SparkError, match=r"^INVALID_BLOCK: state_root: expected"):
+        blocks.validate_header(
+            decoded, parent, check_certificate=lambda _: None, execute=lambda: (tx_ids, bytes(32))
+        )

@@ -14,11 +14,11 @@ from sparkchain.ledger.genesis import (
     apply_genesis,
     genesis_to_dict,
     genesis_to_json,
-    load_genesis,
     make_genesis,
     parse_genesis,
 )
 from sparkchain.ledger.rules import MemoryState
+from sparkchain.node.home import load_genesis
 from tests.helpers.chain import bid_of, key, make_test_genesis
 
 

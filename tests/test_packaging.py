@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -18,9 +19,17 @@ def _canonical(name: str) -> str:
 
 
 def test_wheel_installs_one_top_level_import_package(tmp_path: Path) -> None:
+    # a copy, so setuptools' build/ folder does not land in the work tree
+    source = tmp_path / "source"
+    shutil.copytree(
+        REPO,
+        source,
+        symlinks=True,
+        ignore=shutil.ignore_patterns(".*", "build", "dist", "*.egg-info", "__pycache__"),
+    )
     build = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-         "--wheel-dir", str(tmp_path), str(REPO)],
+         "--wheel-dir", str(tmp_path), str(source)],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert build.returncode == 0, build.stderr
@@ -32,7 +41,7 @@ def test_wheel_installs_one_top_level_import_package(tmp_path: Path) -> None:
     importable = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
     assert importable == {"sparkchain"}
     assert declared == ["sparkchain"]
-    for package in ("node", "cli", "consensus", "identifiers", "proto"):
+    for package in ("node", "cli", "consensus", "identifiers", "ledger", "proto"):
         assert f"sparkchain/{package}/__init__.py" in names, f"{package} missing from the wheel"
     assert "sparkchain/node/__main__.py" in names
 
