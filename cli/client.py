@@ -19,6 +19,7 @@ from typing import Any
 import grpc
 
 from sparkchain.cli.keys_cmd import load_named_key, read_key
+from sparkchain.cli.rpc_errors import from_rpc_error
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.keys import SigningKey
 from sparkchain.identifiers.limits import (
@@ -28,7 +29,6 @@ from sparkchain.identifiers.limits import (
 )
 from sparkchain.identifiers.tx import TxBuilder
 from sparkchain.node import keystore
-from sparkchain.node.grpc_errors import from_rpc_error
 from sparkchain.proto import api_pb2, api_pb2_grpc
 from sparkchain.proto import types_pb2 as pb
 

@@ -13,7 +13,7 @@ all-or-nothing, so when one is refused:
   * EXISTS: its identifiers are resolved; the registered ones are skipped as "already
     registered" (this is what makes re-running after an interruption register only what is
     missing) and the rest are sent again;
-  * an error naming one item (`register_batch.items[N]: ...`): that row fails, the rest go
+  * an error naming one item (its `item_index` field): that row fails, the rest go
     again; an item error without a position: the batch is halved until the row is found;
   * an error about the whole batch (prefix missing, not authorised, ...): every row fails;
   * MEMPOOL_FULL or TIMEOUT: sent again after a pause (a timed-out batch that committed
@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import csv
 import queue
-import re
 import sys
 import time
 from collections import deque
@@ -59,7 +58,6 @@ BATCH_BUDGET_BYTES = MAX_TX_BYTES // 2  # room for the envelope and the estimate
 MAX_RETRIES = 30
 RETRY_PAUSE_S = 0.5
 COMMIT_WAIT_MS = 60_000
-_ITEM_POSITION = re.compile(r"items\[(\d+)\]")
 # refusals that concern the whole batch, not one of its rows
 _BATCH_WIDE = frozenset(
     {
@@ -331,14 +329,15 @@ class Importer:
             return
         code_text, message = response.error_code, response.error_message
         code = ErrorCode(code_text) if code_text in ErrorCode.__members__ else None
+        item = response.error_item_index if response.HasField("error_item_index") else None
         if code is ErrorCode.EXISTS:
-            self._drop_existing(batch, message)
+            self._drop_existing(batch, message, item)
         elif code in _RETRY:
             self._retry(batch, code_text, message)
         elif code in _BATCH_WIDE or code is None:
             self._fail(batch.rows, code_text, message)
         else:
-            self._isolate(batch, code_text, message)
+            self._isolate(batch, code_text, message, item)
 
     def _fail(self, rows: list[Row], code: str, message: str) -> None:
         for row in rows:
@@ -355,13 +354,13 @@ class Importer:
         time.sleep(RETRY_PAUSE_S * min(batch.attempts, 4))
         self._work.appendleft(batch)
 
-    def _isolate(self, batch: Batch, code: str, message: str) -> None:
-        """A row is refused: fail the row the error names, or halve until it is alone."""
+    def _isolate(self, batch: Batch, code: str, message: str, item: int | None) -> None:
+        """A row is refused: fail the row at the position the node names (the error's item
+        index), or halve the batch until the row is alone."""
         rows = batch.rows
-        match = _ITEM_POSITION.search(message)
-        if match and int(match.group(1)) < len(rows):
-            position = int(match.group(1))
-            self._fail([rows[position]], code, _ITEM_POSITION.sub("row", message, count=1))
+        if item is not None and item < len(rows):
+            position = item
+            self._fail([rows[position]], code, _row_message(message, item))
             rest = rows[:position] + rows[position + 1 :]
             if rest:
                 self._work.appendleft(Batch(rest, batch.attempts))
@@ -373,7 +372,7 @@ class Importer:
         self._work.appendleft(Batch(rows[middle:], batch.attempts))
         self._work.appendleft(Batch(rows[:middle], batch.attempts))
 
-    def _drop_existing(self, batch: Batch, message: str) -> None:
+    def _drop_existing(self, batch: Batch, message: str, item: int | None) -> None:
         """Resolve every row of the batch (concurrently): skip the registered ones."""
         pending = [(row, self._client.resolve_future(row.identifier.display)) for row in batch.rows]
         missing: list[Row] = []
@@ -390,9 +389,18 @@ class Importer:
             self._advance(1)
         if len(missing) == len(batch.rows):
             # nothing exists, yet the node said EXISTS: find the row the hard way
-            self._isolate(batch, str(ErrorCode.EXISTS), message)
+            self._isolate(batch, str(ErrorCode.EXISTS), message, item)
         elif missing:
             self._work.appendleft(Batch(missing, batch.attempts))
+
+
+def _row_message(message: str, item: int) -> str:
+    """The node names the item by its place in the batch; the report names the row by its
+    line, so the batch position is dropped from the text."""
+    where = f"register_batch.items[{item}]"
+    if message.startswith(where + ": "):
+        return message[len(where) + 2 :]
+    return message.replace(where, "row", 1)
 
 
 # ---- the command ----

@@ -6,6 +6,7 @@ A code is stable: scripts and other nodes rely on it. Add codes; never rename on
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Final
 
 
 class ErrorCode(StrEnum):
@@ -44,13 +45,25 @@ class ErrorCode(StrEnum):
     INTERNAL = "INTERNAL"  # a bug on the node; the message says what failed
 
 
-class SparkError(Exception):
-    """The one error type a user sees: a stable code and a message naming the problem."""
+# trailing metadata of a refused gRPC call (proto/api.proto, header comment)
+ERROR_CODE_METADATA_KEY: Final = "spark-error-code"
+ERROR_DETAILS_METADATA_KEY: Final = "spark-error-details-bin"
 
-    def __init__(self, code: ErrorCode, message: str) -> None:
+
+class SparkError(Exception):
+    """The one error type a user sees: a stable code and a message naming the problem.
+
+    `item_index` is the position of the item the error concerns when a request holds many
+    (a RegisterBatch item), so that a program reads it from a field, not from the text.
+    """
+
+    def __init__(self, code: ErrorCode, message: str, *, item_index: int | None = None) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+        self.item_index = item_index
 
-    def __reduce__(self) -> tuple[type[SparkError], tuple[ErrorCode, str]]:
-        return (type(self), (self.code, self.message))
+    def __reduce__(
+        self,
+    ) -> tuple[type[SparkError], tuple[ErrorCode, str], dict[str, int | None]]:
+        return (type(self), (self.code, self.message), {"item_index": self.item_index})

@@ -86,17 +86,25 @@ def register_batch(scratch: TxScratch, op: pb.RegisterBatch, context: TxContext)
         )
     identifiers = []
     for number, item in enumerate(op.items):
+        where = f"register_batch.items[{number}]"
         try:
             identifiers.append(parse_identifier(f"{prefix.display}/{item.suffix}"))
+            check_values(item.values, where)
         except SparkError as exc:
-            raise SparkError(exc.code, f"register_batch.items[{number}]: {exc.message}") from None
-        check_values(item.values, f"register_batch.items[{number}]")
+            message = exc.message if exc.message.startswith(where) else f"{where}: {exc.message}"
+            raise SparkError(exc.code, message, item_index=number) from None
     prefix_record = existing_prefix(scratch, prefix)
     require_registrant(prefix_record, context)
-    for identifier, item in zip(identifiers, op.items, strict=True):
+    for number, (identifier, item) in enumerate(zip(identifiers, op.items, strict=True)):
         # an earlier item of this batch is already in the scratch, so a repeat is EXISTS
-        _require_new(scratch, identifier)
-        scratch.put_record(identifier.key, _new_record(identifier, owner, item.values, context))
+        try:
+            _require_new(scratch, identifier)
+            record = _new_record(identifier, owner, item.values, context)
+        except SparkError as exc:
+            raise SparkError(
+                exc.code, f"register_batch.items[{number}]: {exc.message}", item_index=number
+            ) from None
+        scratch.put_record(identifier.key, record)
 
 
 def update(scratch: TxScratch, op: pb.Update, context: TxContext) -> None:

@@ -328,7 +328,10 @@ def _settle(
 
 def _error_response(the_id: bytes, error: SparkError) -> api_pb2.SubmitResponse:
     return api_pb2.SubmitResponse(
-        tx_id=the_id, error_code=str(error.code), error_message=error.message
+        tx_id=the_id,
+        error_code=str(error.code),
+        error_message=error.message,
+        error_item_index=error.item_index,
     )
 
 

@@ -129,7 +129,7 @@ class CommitBus:
         self._remember(self._rejected, tx_id, error)
         for waiter in self._waiters.pop(tx_id, ()):
             if not waiter.done():
-                waiter.set_exception(SparkError(error.code, error.message))
+                waiter.set_exception(_copy(error))
 
     def _remember(self, memory: OrderedDict[bytes, _V], key: bytes, value: _V) -> None:
         memory[key] = value
@@ -166,7 +166,7 @@ class CommitBus:
             return waiter
         error = self._rejected.get(tx_id)
         if error is not None:
-            waiter.set_exception(SparkError(error.code, error.message))
+            waiter.set_exception(_copy(error))
             return waiter
         self._waiters.setdefault(tx_id, []).append(waiter)
         return waiter
@@ -195,3 +195,8 @@ class CommitBus:
     @property
     def subscriber_count(self) -> int:
         return len(self._subscriptions)
+
+
+def _copy(error: SparkError) -> SparkError:
+    """A fresh exception per waiter (one raised exception object must not be shared)."""
+    return SparkError(error.code, error.message, item_index=error.item_index)

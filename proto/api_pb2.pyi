@@ -7,6 +7,16 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ErrorDetails(_message.Message):
+    __slots__ = ("code", "message", "item_index")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    ITEM_INDEX_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    message: str
+    item_index: int
+    def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ..., item_index: _Optional[int] = ...) -> None: ...
+
 class SubmitRequest(_message.Message):
     __slots__ = ("tx", "wait_for_commit", "timeout_ms")
     TX_FIELD_NUMBER: _ClassVar[int]
@@ -18,20 +28,22 @@ class SubmitRequest(_message.Message):
     def __init__(self, tx: _Optional[_Union[_types_pb2.SignedTx, _Mapping]] = ..., wait_for_commit: _Optional[bool] = ..., timeout_ms: _Optional[int] = ...) -> None: ...
 
 class SubmitResponse(_message.Message):
-    __slots__ = ("tx_id", "committed", "height", "index", "error_code", "error_message")
+    __slots__ = ("tx_id", "committed", "height", "index", "error_code", "error_message", "error_item_index")
     TX_ID_FIELD_NUMBER: _ClassVar[int]
     COMMITTED_FIELD_NUMBER: _ClassVar[int]
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
     INDEX_FIELD_NUMBER: _ClassVar[int]
     ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
     ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_ITEM_INDEX_FIELD_NUMBER: _ClassVar[int]
     tx_id: bytes
     committed: bool
     height: int
     index: int
     error_code: str
     error_message: str
-    def __init__(self, tx_id: _Optional[bytes] = ..., committed: _Optional[bool] = ..., height: _Optional[int] = ..., index: _Optional[int] = ..., error_code: _Optional[str] = ..., error_message: _Optional[str] = ...) -> None: ...
+    error_item_index: int
+    def __init__(self, tx_id: _Optional[bytes] = ..., committed: _Optional[bool] = ..., height: _Optional[int] = ..., index: _Optional[int] = ..., error_code: _Optional[str] = ..., error_message: _Optional[str] = ..., error_item_index: _Optional[int] = ...) -> None: ...
 
 class ResolveRequest(_message.Message):
     __slots__ = ("identifier", "types", "indexes", "with_proof")

@@ -12,12 +12,16 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from sparkchain.cli.rpc_errors import from_rpc_error
 from sparkchain.identifiers.bid import bid_from_public_key
-from sparkchain.identifiers.errors import ErrorCode
+from sparkchain.identifiers.errors import (
+    ERROR_CODE_METADATA_KEY,
+    ERROR_DETAILS_METADATA_KEY,
+    ErrorCode,
+)
 from sparkchain.identifiers.tx import tx_id, value
 from sparkchain.ledger.genesis import parse_genesis
 from sparkchain.ledger.proof import verify_resolution
-from sparkchain.node.grpc_errors import ERROR_CODE_METADATA_KEY
 from sparkchain.node.mempool import MempoolLimits
 from sparkchain.proto import api_pb2, api_pb2_grpc
 from sparkchain.proto import types_pb2 as pb
@@ -255,6 +259,27 @@ async def test_submit_stream_carries_register_batches(node, client):
     assert answer.committed, answer.error_message
     listed = await client.ids.List(api_pb2.ListRequest(prefix="88", page_size=1000))
     assert len(listed.records) == 200
+
+
+async def test_a_refused_batch_names_its_item_in_the_error_details(node, client):
+    items = [(f"E{i}", [value(1, "URL", f"u{i}")]) for i in range(5)]
+    items[3] = ("E\x07", [value(1, "URL", "u")])
+    batch = maker(node).register_batch("88", items, now_ms=wall_ms())
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await client.ids.Submit(api_pb2.SubmitRequest(tx=batch))
+    trailing = dict(caught.value.trailing_metadata())
+    details = api_pb2.ErrorDetails.FromString(trailing[ERROR_DETAILS_METADATA_KEY])
+    assert details.code == ErrorCode.INVALID_IDENTIFIER and details.item_index == 3
+    # the CLI's translation carries the field on
+    translated = from_rpc_error(caught.value, node.address)
+    assert (translated.code, translated.item_index) == (ErrorCode.INVALID_IDENTIFIER, 3)
+
+    async def send() -> AsyncIterator[api_pb2.SubmitRequest]:
+        yield api_pb2.SubmitRequest(tx=batch, wait_for_commit=True)
+
+    (answer,) = [a async for a in client.ids.SubmitStream(send())]
+    assert answer.error_code == ErrorCode.INVALID_IDENTIFIER
+    assert answer.HasField("error_item_index") and answer.error_item_index == 3
 
 
 # ---- reads ----

@@ -14,13 +14,17 @@ import grpc
 import pytest
 
 from sparkchain.cli import main as cli_main
+from sparkchain.cli.import_cmd import Batch, Importer, ImportReport, Row
 from sparkchain.cli.output import EXIT_ERROR, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE
+from sparkchain.cli.rpc_errors import from_rpc_error
 from sparkchain.cli.write_cmds import ValueSpec, assign_indexes, parse_value_spec, update_values
-from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.errors import ERROR_CODE_METADATA_KEY, ErrorCode, SparkError
+from sparkchain.identifiers.handle import parse_identifier
 from sparkchain.identifiers.tx import value
 from sparkchain.ledger.genesis import genesis_to_json, make_genesis
 from sparkchain.node import keystore
-from sparkchain.node.grpc_errors import ERROR_CODE_METADATA_KEY, from_rpc_error, status_for
+from sparkchain.node.grpc_errors import status_for
+from sparkchain.proto import api_pb2
 from sparkchain.proto import types_pb2 as pb
 from tests.helpers.api_node import ApiNode
 from tests.helpers.chain import bid_of, key
@@ -378,3 +382,33 @@ def test_error_codes_map_to_grpc_status_and_back():
     unreachable = from_rpc_error(FakeRpcError(grpc.StatusCode.UNAVAILABLE, "refused"), "h:1")
     assert unreachable.code is ErrorCode.UNAVAILABLE
     assert unreachable.message.startswith("cannot reach node at h:1")
+
+
+def test_import_fails_the_row_at_the_item_index_the_node_reports() -> None:
+    rows = [Row(i + 2, parse_identifier(f"88/R{i}"), ()) for i in range(6)]
+    report = ImportReport(rows=len(rows))
+    importer = Importer(None, None, "", 1, report, lambda _: None)  # type: ignore[arg-type]
+    refusal = api_pb2.SubmitResponse(
+        error_code="INVALID_VALUE",
+        error_message="register_batch.items[4]: the message text need not say where",
+        error_item_index=4,
+    )
+    importer._settle(Batch(rows), refusal)
+    assert [(f.line, f.message) for f in report.failures] == [
+        (6, "the message text need not say where")
+    ]
+    # the other five rows go again together: found from the field, without halving
+    (again,) = importer._work
+    assert again.rows == rows[:4] + rows[5:]
+
+
+def test_import_without_an_item_index_halves_the_batch_to_find_the_row() -> None:
+    rows = [Row(i + 2, parse_identifier(f"88/R{i}"), ()) for i in range(6)]
+    report = ImportReport(rows=len(rows))
+    importer = Importer(None, None, "", 1, report, lambda _: None)  # type: ignore[arg-type]
+    refusal = api_pb2.SubmitResponse(
+        error_code="INVALID_VALUE", error_message="register_batch.items[4]: not a field"
+    )
+    importer._settle(Batch(rows), refusal)
+    assert report.failures == []
+    assert [batch.rows for batch in importer._work] == [rows[:3], rows[3:]]

@@ -8,8 +8,14 @@ from typing import Any
 import grpc
 import pytest
 
-from sparkchain.identifiers.errors import ErrorCode, SparkError
-from sparkchain.node.grpc_errors import ERROR_CODE_METADATA_KEY, stream_errors, unary_errors
+from sparkchain.identifiers.errors import (
+    ERROR_CODE_METADATA_KEY,
+    ERROR_DETAILS_METADATA_KEY,
+    ErrorCode,
+    SparkError,
+)
+from sparkchain.node.grpc_errors import stream_errors, unary_errors
+from sparkchain.proto import api_pb2
 
 
 class RecordingContext:
@@ -43,7 +49,15 @@ async def test_a_spark_error_keeps_its_code_and_status() -> None:
     assert context.aborted == (
         grpc.StatusCode.PERMISSION_DENIED,
         "UNAUTHORIZED: not the prefix owner",
-        ((ERROR_CODE_METADATA_KEY, "UNAUTHORIZED"),),
+        (
+            (ERROR_CODE_METADATA_KEY, "UNAUTHORIZED"),
+            (
+                ERROR_DETAILS_METADATA_KEY,
+                api_pb2.ErrorDetails(
+                    code="UNAUTHORIZED", message="not the prefix owner"
+                ).SerializeToString(),
+            ),
+        ),
     )
 
 
@@ -55,7 +69,10 @@ async def test_an_unexpected_exception_is_internal_with_its_code() -> None:
     code, details, metadata = context.aborted
     assert code is grpc.StatusCode.INTERNAL
     assert details == "INTERNAL: internal error: boom"
-    assert metadata == ((ERROR_CODE_METADATA_KEY, "INTERNAL"),)
+    assert metadata[0] == (ERROR_CODE_METADATA_KEY, "INTERNAL")
+    assert api_pb2.ErrorDetails.FromString(dict(metadata)[ERROR_DETAILS_METADATA_KEY]).code == (
+        "INTERNAL"
+    )
 
 
 async def test_a_stream_that_fails_after_sending_is_internal() -> None:

@@ -7,6 +7,7 @@ Names used: `root` is the genesis root authority, `acme` owns prefix `88` (genes
 from __future__ import annotations
 
 import copy
+import pickle
 
 import pytest
 from hypothesis import given, settings
@@ -255,3 +256,35 @@ def _check_each_rule(values: list[pb.Value]) -> None:
         check_value(one, f"value {position}")
         assert one.index not in seen
         seen.add(one.index)
+
+
+@pytest.mark.parametrize(
+    ("suffixes", "position", "code"),
+    [
+        (["a", "b\x07d", "c"], 1, ErrorCode.INVALID_IDENTIFIER),
+        (["a", "b", "c", "B"], 3, ErrorCode.EXISTS),  # repeats item 1 (ASCII case-insensitive)
+        (["Widget-0", "x"], 0, ErrorCode.EXISTS),  # registered before the batch
+    ],
+)
+def test_a_refused_register_batch_names_the_failing_item_in_a_field(
+    chain: RulesChain, suffixes: list[str], position: int, code: ErrorCode
+) -> None:
+    given_record(chain, "88/Widget-0")
+    items = [(suffix, [URL_VALUE]) for suffix in suffixes]
+    with pytest.raises(SparkError) as caught:
+        chain.apply(chain.signer("acme").register_batch("88", items, now_ms=chain.now_ms))
+    assert caught.value.code is code
+    assert caught.value.item_index == position
+
+
+def test_a_refusal_of_the_whole_batch_names_no_item(chain: RulesChain) -> None:
+    items = [("a", [URL_VALUE])]
+    with pytest.raises(SparkError) as caught:
+        chain.apply(chain.signer("mallory").register_batch("88", items, now_ms=chain.now_ms))
+    assert caught.value.code is ErrorCode.UNAUTHORIZED
+    assert caught.value.item_index is None
+
+
+def test_the_item_index_survives_pickling_across_processes() -> None:
+    error = pickle.loads(pickle.dumps(SparkError(ErrorCode.EXISTS, "x", item_index=7)))
+    assert (error.code, error.message, error.item_index) == (ErrorCode.EXISTS, "x", 7)
