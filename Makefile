@@ -46,6 +46,10 @@ proto: $(STAMP)
 	$(BIN)/python -m grpc_tools.protoc -I . --python_out=. --pyi_out=. --grpc_python_out=. \
 	    sparkchain/proto/*.proto
 
+# docs/cli.md from the CLI's argument parser (tests/test_docs.py fails when it is stale).
+docs: $(STAMP)
+	$(BIN)/python -m sparkchain.cli.docs_gen --output docs/cli.md
+
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
