@@ -28,6 +28,7 @@ from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.handle import parse_identifier, parse_prefix
 from sparkchain.identifiers.limits import DEFAULT_LIST_PAGE_SIZE
 from sparkchain.ledger.genesis import Genesis, genesis_to_json, parse_genesis
+from sparkchain.ledger.records import filter_values
 from sparkchain.node import keystore
 from sparkchain.proto import types_pb2 as pb
 
@@ -96,16 +97,6 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
 
 
 # ---- resolve ----
-
-
-def filter_values(record: pb.Record, types: list[str], indexes: list[int]) -> pb.Record:
-    if not types and not indexes:
-        return record
-    out = pb.Record()
-    out.CopyFrom(record)
-    del out.values[:]
-    out.values.extend(v for v in record.values if v.type in types or v.index in indexes)
-    return out
 
 
 def _resolve(args: argparse.Namespace) -> int:

@@ -189,18 +189,17 @@ def check_record_size(record: pb.Record) -> None:
 def filter_values(
     record: pb.Record, types: Collection[str] = (), indexes: Collection[int] = ()
 ) -> pb.Record:
-    """A copy of `record` keeping the values asked for, as Handle resolution does.
-
-    No filter keeps every value; otherwise a value is kept when its type is in `types` or
-    its index is in `indexes`.
-    """
-    out = pb.Record()
-    out.CopyFrom(record)
+    """The values asked for, as Handle resolution filters them: with no filter, `record`
+    itself; otherwise a copy keeping each value whose type is in `types` or whose index is
+    in `indexes` (the two filters are OR-ed)."""
     if not types and not indexes:
-        return out
+        return record
     wanted_types = set(types)
     wanted_indexes = set(indexes)
-    kept = [v for v in record.values if v.type in wanted_types or v.index in wanted_indexes]
+    out = pb.Record()
+    out.CopyFrom(record)
     del out.values[:]
-    out.values.extend(kept)
+    out.values.extend(
+        v for v in record.values if v.type in wanted_types or v.index in wanted_indexes
+    )
     return out

@@ -29,6 +29,7 @@ from sparkchain.identifiers.limits import (
 from sparkchain.identifiers.tx import tx_id
 from sparkchain.ledger.blocks import block_hash
 from sparkchain.ledger.genesis import genesis_to_json
+from sparkchain.ledger.records import filter_values
 from sparkchain.node.events import CommitBus, prefix_matches, timeout_error
 from sparkchain.node.grpc_errors import stream_errors, unary_errors
 from sparkchain.node.ledger import Ledger
@@ -57,21 +58,6 @@ class StatusSource(Protocol):
     def validator_key(self) -> bytes:
         """This node's validator public key; b"" on an observer."""
         ...
-
-
-def _filter_record(record: pb.Record, types: Sequence[str], indexes: Sequence[int]) -> pb.Record:
-    """Keep the values matching any of the types or indexes (Handle resolution filters)."""
-    if not types and not indexes:
-        return record
-    wanted_types = set(types)
-    wanted_indexes = set(indexes)
-    out = pb.Record()
-    out.CopyFrom(record)
-    del out.values[:]
-    out.values.extend(
-        v for v in record.values if v.type in wanted_types or v.index in wanted_indexes
-    )
-    return out
 
 
 def _wait_seconds(timeout_ms: int) -> float:
@@ -202,7 +188,7 @@ class IdentifiersService(api_pb2_grpc.IdentifiersServicer):
             height=header.height, found=record_or_none is not None, proof=proof
         )
         if record_or_none is not None:
-            response.record.CopyFrom(_filter_record(record_or_none, request.types, request.indexes))
+            response.record.CopyFrom(filter_values(record_or_none, request.types, request.indexes))
         return response
 
     @unary_errors

@@ -115,10 +115,7 @@ class LedgerReads:
         raw = self._db.get(schema.record_key(key))
         if raw is None:
             raise SparkError(ErrorCode.NOT_FOUND, f"identifier {identifier} is not registered")
-        record = decode_record(raw)
-        if types or indexes:
-            return filter_values(record, types, indexes)
-        return record
+        return filter_values(decode_record(raw), types, indexes)
 
     def resolve_with_proof(self, identifier: str) -> tuple[pb.Record | None, api_pb2.ResolveProof]:
         """The record (None when absent) and the proof of that answer at the last block:
