@@ -22,7 +22,10 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     init.add_argument("--dir", type=Path, required=True)
     init.add_argument("--validators", type=int, required=True, metavar="N")
     init.add_argument("--observers", type=int, default=0, metavar="M")
-    init.add_argument("--chain-id", default=TESTNET_CHAIN_ID, help=f"default {TESTNET_CHAIN_ID}")
+    init.add_argument(
+        "--chain-id",
+        help=f"default: a new one for each testnet, {TESTNET_CHAIN_ID}-<8 random hex digits>",
+    )
     init.add_argument("--base-api-port", type=int, help="consecutive API ports from here")
     init.add_argument("--base-p2p-port", type=int, help="consecutive p2p ports from here")
     init.add_argument(

@@ -39,6 +39,7 @@ class ErrorCode(StrEnum):
     INVALID_PROOF = "INVALID_PROOF"
     STORAGE_CORRUPT = "STORAGE_CORRUPT"
     # node runtime
+    ADDRESS_IN_USE = "ADDRESS_IN_USE"  # a listen address another process holds; nothing started
     MEMPOOL_FULL = "MEMPOOL_FULL"
     UNAVAILABLE = "UNAVAILABLE"
     TIMEOUT = "TIMEOUT"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import secrets
 import shutil
 import socket
 from collections.abc import Sequence
@@ -38,7 +39,7 @@ from sparkchain.node.mempool import wall_clock_ms
 
 DEFAULT_CHAIN_ID = "sparkchain-local"
 DEV_CHAIN_ID = "sparkchain-dev"
-TESTNET_CHAIN_ID = "sparkchain-testnet"
+TESTNET_CHAIN_ID = "sparkchain-testnet"  # the stem: each testnet adds random hex to it
 DEV_ROOT_PREFIX = "88"
 LOOPBACK = "127.0.0.1"
 
@@ -245,7 +246,7 @@ def init_testnet(
     directory: Path,
     validators: int,
     observers: int = 0,
-    chain_id: str = TESTNET_CHAIN_ID,
+    chain_id: str | None = None,
     base_api_port: int | None = None,
     base_p2p_port: int | None = None,
     force: bool = False,
@@ -253,7 +254,8 @@ def init_testnet(
 ) -> WrittenTestnet:
     """Homes for `validators` + `observers` nodes on loopback, sharing one genesis whose
     root authority is DIR/keys/root.pem. Every node lists every other node as a peer.
-    Ports are consecutive from the base ports when given, else free ports from the OS."""
+    Ports are consecutive from the base ports when given, else free ports from the OS.
+    Without `chain_id`, a new one from `new_testnet_chain_id()`."""
     if validators < 1:
         raise SparkError(ErrorCode.INVALID_ARGUMENT, "a testnet needs at least 1 validator")
     if observers < 0:
@@ -270,6 +272,7 @@ def init_testnet(
         )
     _prepare_testnet(directory, force)
 
+    chain_id = chain_id if chain_id is not None else new_testnet_chain_id()
     root = SigningKey.generate()
     root_bid = bid_from_public_key(root.public_key)
     keys = {name: SigningKey.generate() for name in names}
@@ -293,6 +296,13 @@ def init_testnet(
     root_key_path = keystore.key_path("root", directory)
     keystore.write_key_file(root_key_path, root)
     return WrittenTestnet(directory, root_key_path, root_bid, genesis, tuple(written))
+
+
+def new_testnet_chain_id() -> str:
+    """A chain id no earlier testnet had, e.g. sparkchain-testnet-3f9a01c2. A re-created
+    testnet is a new chain; under the old fixed id, `spark resolve --verify` compared it
+    with the genesis pinned (by chain id) for the testnet before, and refused it."""
+    return f"{TESTNET_CHAIN_ID}-{secrets.token_hex(4)}"
 
 
 _NODE_DIR = re.compile(r"(node|observer)(\d+)")

@@ -60,6 +60,8 @@ CHANNEL_OPTIONS: list[tuple[str, Any]] = [
     ("grpc.max_reconnect_backoff_ms", PEER_RECONNECT_MAX_MS),
 ]
 SERVER_OPTIONS: list[tuple[str, Any]] = [
+    # gRPC sets SO_REUSEPORT by default: a second node on this port would share it silently
+    ("grpc.so_reuseport", 0),
     ("grpc.max_send_message_length", MAX_PEER_MESSAGE_BYTES),
     ("grpc.max_receive_message_length", MAX_PEER_MESSAGE_BYTES),
     ("grpc.keepalive_permit_without_calls", 1),

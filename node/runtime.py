@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import random
 import signal
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +28,7 @@ from sparkchain.identifiers.limits import MAX_API_MESSAGE_BYTES
 from sparkchain.ledger.genesis import Genesis
 from sparkchain.node.api import SERVICE_NAMES, add_services
 from sparkchain.node.commit import Committer
-from sparkchain.node.config import NodeConfig, dial_address
+from sparkchain.node.config import NodeConfig, dial_address, split_address
 from sparkchain.node.events import CommitBus
 from sparkchain.node.home import NodeHome
 from sparkchain.node.ledger import Ledger
@@ -41,6 +43,8 @@ from sparkchain.proto import types_pb2 as pb
 log = logging.getLogger("spark.node")
 
 API_SERVER_OPTIONS: list[tuple[str, Any]] = [
+    # gRPC sets SO_REUSEPORT by default: a second node on this port would share it silently
+    ("grpc.so_reuseport", 0),
     ("grpc.max_send_message_length", MAX_API_MESSAGE_BYTES),
     ("grpc.max_receive_message_length", MAX_API_MESSAGE_BYTES),
 ]
@@ -173,10 +177,22 @@ class Node:
     async def start(self) -> None:
         p2p = grpc.aio.server(options=SERVER_OPTIONS)
         self.network.add_to_server(p2p)
-        _listen(p2p, self.config.p2p.listen, "p2p.listen")
         api = grpc.aio.server(options=API_SERVER_OPTIONS)
         self._health = add_services(api, self.ledger, self.mempool, self.bus, self)
-        _listen(api, self.config.api.listen, "api.listen")
+        # both ports are bound before anything runs; if one fails, the other is let go
+        bound: list[grpc.aio.Server] = []
+        try:
+            for server, address, field in (
+                (p2p, self.config.p2p.listen, "p2p.listen"),
+                (api, self.config.api.listen, "api.listen"),
+            ):
+                _listen(server, address, field, self.home.config_path)
+                bound.append(server)
+        except BaseException:
+            for server in bound:
+                with contextlib.suppress(Exception):  # the first error is the one to report
+                    await _release(server)
+            raise
         self._servers = [p2p, api]
         await p2p.start()
         self.network.start()
@@ -287,12 +303,59 @@ class Node:
         return self.key.public_key if self.is_validator else b""
 
 
-def _listen(server: grpc.aio.Server, address: str, field: str) -> None:
+def _listen(server: grpc.aio.Server, address: str, field: str, config_path: Path) -> None:
+    """Bind `address` on `server`, or raise: ADDRESS_IN_USE when another process holds it
+    (checked first, so gRPC logs nothing; and again after a failed bind, which may have
+    lost a race), else UNAVAILABLE with what gRPC said. grpc reports a failed bind by
+    returning 0 or raising RuntimeError, depending on its version."""
+    if _in_use(address):
+        raise _address_in_use(address, field, config_path)
     try:
         port = server.add_insecure_port(address)
+        detail = ""
     except RuntimeError as exc:
-        raise SparkError(
-            ErrorCode.UNAVAILABLE, f"config.toml: {field}: cannot listen on {address}: {exc}"
-        ) from None
+        port, detail = 0, f": {exc}"
     if port == 0:
-        raise SparkError(ErrorCode.UNAVAILABLE, f"config.toml: {field}: cannot listen on {address}")
+        if _in_use(address):
+            raise _address_in_use(address, field, config_path)
+        raise SparkError(
+            ErrorCode.UNAVAILABLE, f"{config_path}: {field}: cannot listen on {address}{detail}"
+        )
+
+
+def _in_use(address: str) -> bool:
+    """Whether binding `address` as a gRPC server does (SO_REUSEADDR, no SO_REUSEPORT)
+    fails because the address is in use. Other failures (an unknown host, an address not
+    on this machine) are left for gRPC's own bind to report."""
+    try:
+        host, port = split_address(address)
+        found = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except (ValueError, OSError):
+        return False
+    for family, kind, proto, _name, sockaddr in found:
+        try:
+            with socket.socket(family, kind, proto) as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind(sockaddr)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return True
+    return False
+
+
+def _address_in_use(address: str, field: str, config_path: Path) -> SparkError:
+    return SparkError(
+        ErrorCode.ADDRESS_IN_USE,
+        f"{address} is already in use; another node may be running there: stop it, or "
+        f"choose a free port in {field} of {config_path}",
+    )
+
+
+async def _release(server: grpc.aio.Server) -> None:
+    """Close the listening socket of a server that never started. grpc.aio (1.85) keeps
+    it open after stop() and garbage collection alike, until the server has started; so
+    start it and stop it at once, without grace."""
+    await server.start()
+    await server.stop(None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -150,6 +151,31 @@ def test_testnet_init_then_status_shows_every_node_down(
     code, out, _ = spark(capsys, "testnet", "status", "--dir", directory)
     assert code == 0
     assert out.count("down") == 5
+
+
+def test_testnet_init_picks_a_new_chain_id_unless_given_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A re-created testnet is a new chain: with one fixed id, `spark resolve --verify`
+    refused it against the genesis pinned (by chain id) for the testnet before."""
+    chain_ids = []
+    for name in ("first", "second"):
+        directory = tmp_path / name
+        init = ("testnet", "init", "--dir", str(directory), "--validators", "1", "--json")
+        code, out, _ = spark(capsys, *init)
+        assert code == 0
+        chain_id = json.loads(out)["chain_id"]
+        assert NodeHome(directory / "node1").genesis().chain_id == chain_id
+        chain_ids.append(chain_id)
+    assert chain_ids[0] != chain_ids[1]
+    assert all(re.fullmatch(r"sparkchain-testnet-[0-9a-f]{8}", c) for c in chain_ids)
+
+    directory = tmp_path / "named"
+    init = ("testnet", "init", "--dir", str(directory), "--validators", "1")
+    code, out, _ = spark(capsys, *init, "--chain-id", "acme-net", "--json")
+    assert code == 0
+    assert json.loads(out)["chain_id"] == "acme-net"
+    assert NodeHome(directory / "node1").genesis().chain_id == "acme-net"
 
 
 def test_testnet_commands_name_an_unknown_node(
