@@ -257,6 +257,18 @@ class ConsensusCore:
         self.valid_round, self.valid_value, self.valid_hash = lock.round, lock.value, lock.hash
         self._values[lock.hash] = lock.value
         log = self._log(lock.round)
+        proposal = lock.proposal
+        if (
+            proposal is not None
+            and (proposal.height, proposal.round) == (self.height, log.round)
+            and proposal.block_hash == lock.hash
+            and proposal.proposer == self._proposer(self.height, log.round)
+            and proposal.block_hash not in log.proposals
+            and self._authentic.proposal(proposal)
+        ):
+            # the round's proposal, so that peers can count the polka's prevotes again
+            # (see consensus/lastsigned.py) once the relay offers it to them
+            self._store_proposal(log, proposal)
         for vote in lock.votes:
             if (
                 vote.type is _PREVOTE
@@ -501,6 +513,7 @@ class ConsensusCore:
                         proposal.block_hash,
                         proposal.value,
                         tuple(log.prevotes_for(proposal.block_hash)),
+                        proposal,
                     )
                     self._vote(_PRECOMMIT, proposal.block_hash)
                     self.step = Step.PRECOMMIT

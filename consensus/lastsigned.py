@@ -8,7 +8,14 @@ the quorum of prevotes that justified it:
 - without the value and its prevotes, validators that all restarted locked on a value no
   one still holds would refuse every other value forever (liveness: the simulator found
   this with a cluster that restarted as a whole). With them, a locked proposer proposes
-  the value again with its valid round, and its peers accept it by line 28.
+  the value again with its valid round, and its peers accept it by line 28;
+- without the signed proposal of the locked round, a correct peer that took a faulty
+  validator's nil prevote first keeps that validator's later prevote for the value only
+  if the round's proposal is in its log (core `_second_vote`): after the lock holders
+  restarted nobody held that proposal any more, the peer never saw the polka, refused the
+  re-proposal at line 28, and the height halted (an outside review's replay, kept as a
+  regression test). The restart puts the proposal back in the round's log and the relay
+  carries it again.
 The node writes `to_bytes()` durably (fsync) when the core returns PersistLastSigned, before
 it sends the message that the record covers. The record is small except between a lock and
 the end of its height, when it holds that block.
@@ -28,21 +35,26 @@ from sparkchain.consensus.signbytes import proposal_sign_bytes, vote_sign_bytes
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.tags import PROPOSAL_TAG, VOTE_TAG
 
-_MAGIC: Final = b"SPLS\x02"
+_MAGIC: Final = b"SPLS\x03"
+# version 2 had no proposal of the locked round: read for a node upgraded mid-height
+_MAGIC_V2: Final = b"SPLS\x02"
 _FIXED: Final = struct.Struct(">QIBiiB")  # height, round, step, valid_round, locked_round, n
 _VOTE: Final = struct.Struct(">BQI")  # type, height, round
 _LENGTH: Final = struct.Struct(">I")
 _CRC: Final = struct.Struct(">I")
+_LOCK_PROPOSAL: Final = struct.Struct(">Bi")  # present (0/1), valid_round
 
 
 @dataclass(frozen=True, slots=True)
 class Lock:
-    """lockedRound_p and lockedValue_p (with its hash), and the 2f+1 prevotes behind them."""
+    """lockedRound_p and lockedValue_p (with its hash), the 2f+1 prevotes behind them, and
+    the signed proposal of that round (its round, hash and value are the lock's)."""
 
     round: int = -1
     hash: bytes = NIL
     value: bytes = b""
     votes: tuple[Vote, ...] = ()
+    proposal: Proposal | None = None
 
 
 NO_LOCK: Final = Lock()
@@ -85,13 +97,24 @@ class LastSigned:
                 _short(vote.validator),
                 _short(vote.signature),
             )
+        proposal = self.lock.proposal
+        if proposal is None:
+            parts.append(_LOCK_PROPOSAL.pack(0, -1))
+        else:
+            parts += (
+                _LOCK_PROPOSAL.pack(1, proposal.valid_round),
+                _short(proposal.proposer),
+                _short(proposal.signature),
+            )
         body = b"".join(parts)
         return body + _CRC.pack(zlib.crc32(body))
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> LastSigned:
         """Parse a record; raises SparkError(STORAGE_CORRUPT) for anything but a whole one."""
-        if len(raw) < len(_MAGIC) + _FIXED.size + _CRC.size or not raw.startswith(_MAGIC):
+        if len(raw) < len(_MAGIC) + _FIXED.size + _CRC.size or not raw.startswith(
+            (_MAGIC, _MAGIC_V2)
+        ):
             raise SparkError(ErrorCode.STORAGE_CORRUPT, "last-signed record: not a record")
         body, (crc,) = raw[: -_CRC.size], _CRC.unpack(raw[-_CRC.size :])
         if zlib.crc32(body) != crc:
@@ -127,6 +150,22 @@ def _parse(body: bytes) -> LastSigned:
         votes.append(
             Vote(VoteType(kind), vote_height, vote_round, vote_hash, validator, vote_signature)
         )
+    proposal = None
+    if body.startswith(_MAGIC):
+        present, proposal_valid_round = _LOCK_PROPOSAL.unpack_from(body, at)
+        at += _LOCK_PROPOSAL.size
+        if present:
+            proposer, at = _read_short(body, at)
+            proposal_signature, at = _read_short(body, at)
+            proposal = Proposal(
+                height,
+                locked_round,
+                proposal_valid_round,
+                locked_hash,
+                locked_value,
+                proposer,
+                proposal_signature,
+            )
     if at != len(body) or len(public_key) != key_len or len(locked_value) != value_len:
         raise ValueError("wrong length")
     if step > Step.PRECOMMIT:
@@ -139,7 +178,7 @@ def _parse(body: bytes) -> LastSigned:
         block_hash,
         valid_round,
         signature,
-        Lock(locked_round, locked_hash, locked_value, tuple(votes)),
+        Lock(locked_round, locked_hash, locked_value, tuple(votes), proposal),
     )
 
 
