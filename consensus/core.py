@@ -205,6 +205,13 @@ class ConsensusCore:
             self._progress()
         return self._finish()
 
+    def is_signed_by_a_validator(self, message: Message) -> bool:
+        """Whether `message` carries a valid signature of one of the validators (for the
+        driver, before it lets a message of a later height steer block sync)."""
+        if isinstance(message, Vote):
+            return message.validator in self._members and self._authentic.vote(message)
+        return message.proposer in self._members and self._authentic.proposal(message)
+
     def own_messages(self) -> list[Message]:
         """This validator's signed messages of the current and previous round (to send again
         after a peer reconnects or while the height is stuck)."""

@@ -24,6 +24,7 @@ commits well within an interval and relays nothing.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 from collections.abc import Callable
@@ -82,7 +83,12 @@ def write_last_signed(path: Path, record: bytes) -> None:
     temporary = path.with_name(path.name + ".tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        os.write(fd, record)
+        written = 0
+        while written < len(record):  # a write may be short (a disk filling up part-way)
+            count = os.write(fd, record[written:])
+            if count <= 0:
+                raise OSError(errno.EIO, f"short write of {temporary}: {written} of {len(record)}")
+            written += count
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -129,6 +135,7 @@ class ConsensusDriver:
         config: ConsensusConfig,
         last_signed_path: Path,
         on_future_height: Callable[[int], None] = lambda _height: None,
+        on_fail_stop: Callable[[str], None] = lambda _reason: None,
         clock_ms: Callable[[], int] = wall_clock_ms,
         relay_interval_ms: int = REBROADCAST_INTERVAL_MS,
     ) -> None:
@@ -140,6 +147,8 @@ class ConsensusDriver:
         self._config = config
         self._last_signed_path = last_signed_path
         self._on_future_height = on_future_height
+        self._on_fail_stop = on_fail_stop
+        self.halted: str | None = None  # why signing stopped for good (fail-stop)
         self._clock_ms = clock_ms
         self.app = BlockApplication(ledger, mempool, key.public_key, config, clock_ms)
         self._core: ConsensusCore | None = None
@@ -240,13 +249,16 @@ class ConsensusDriver:
         if core is None or message.height <= self._ledger.height:
             return  # decided already
         if message.height > core.height + 1:
-            self._on_future_height(message.height - 1)  # the sender committed height - 1
+            # the sender committed height - 1: worth a sync, but only if a validator signed
+            # it (an unverified height would let anyone steer our block sync)
+            if core.is_signed_by_a_validator(message):
+                self._on_future_height(message.height - 1)
             return
         # the core keeps verified messages of its next height and replays them in start()
         if isinstance(message, Proposal):
-            self._execute(core.on_proposal(message))
+            self._step(lambda: core.on_proposal(message))
         else:
-            self._execute(core.on_vote(message))
+            self._step(lambda: core.on_vote(message))
         if message.height == self._ledger.height + 1 and self._pacing is not None:
             self._start_next_height()  # a peer is already there: no reason to wait
 
@@ -258,7 +270,7 @@ class ConsensusDriver:
             "timeout",
             extra={"height": timeout.height, "round": timeout.round, "step": timeout.step.name},
         )
-        self._execute(core.on_timeout(timeout))
+        self._step(lambda: core.on_timeout(timeout))
 
     def _on_admitted(self, _txs: list[pb.SignedTx], _origin: str | None) -> None:
         if self._pacing is not None and self._pacing_ready_for_txs:
@@ -268,14 +280,15 @@ class ConsensusDriver:
 
     def _begin(self, height: int) -> None:
         core = self._core
-        assert core is not None
+        if core is None:
+            return  # not started, or halted for good
         if self._pacing is not None:
             self._pacing.cancel()
             self._pacing = None
         self._cancel_timers()
         self.height = height
         self.app.forget_below(height)
-        self._execute(core.start(height))
+        self._step(lambda: core.start(height))
 
     def _after_commit(self) -> None:
         """Wait `block_interval_ms`, then for something to do, then start the next height."""
@@ -300,10 +313,51 @@ class ConsensusDriver:
 
     # ---- effects ----
 
+    def _step(self, handler: Callable[[], list[Effect]]) -> None:
+        """Run one core handler and execute its effects, or fail-stop.
+
+        A handler that raises (the application's validate or propose failing, a bug) may
+        have signed already: its effects, a record to persist among them, are lost while
+        the signer moved on, and a later repeat of that signature would be sent with no
+        record on disk. So the validator stops signing instead of going on."""
+        if self.halted is not None or self._core is None:
+            return
+        try:
+            effects = handler()
+        except Exception as exc:
+            log.exception("consensus_handler_failed")
+            self._fail_stop(f"a consensus handler failed: {exc!r}")
+            return
+        self._execute(effects)
+
+    def _fail_stop(self, reason: str) -> None:
+        """Stop signing at once and for good: nothing that was not persisted leaves."""
+        if self.halted is not None:
+            return
+        self.halted = reason
+        self._core = None  # no handler runs again, and the relay has nothing to send
+        self._cancel_timers()
+        if self._pacing is not None:
+            self._pacing.cancel()
+            self._pacing = None
+        if self._relay_task is not None:
+            self._relay_task.cancel()
+        log.critical("fail_stop", extra={"reason": reason})
+        self._on_fail_stop(reason)
+
     def _execute(self, effects: list[Effect]) -> None:
         for effect in effects:
+            if self.halted is not None:
+                return
             if isinstance(effect, PersistLastSigned):
-                write_last_signed(self._last_signed_path, effect.record)
+                try:
+                    write_last_signed(self._last_signed_path, effect.record)
+                except OSError as exc:
+                    # the messages this record covers must never leave (DESIGN §6)
+                    self._fail_stop(
+                        f"cannot persist the last-signed record {self._last_signed_path}: {exc}"
+                    )
+                    return
             elif isinstance(effect, Broadcast):
                 self._broadcast(effect.message)
             elif isinstance(effect, ScheduleTimeout):

@@ -77,14 +77,16 @@ async def _serve(home: NodeHome) -> int:
     except BaseException:
         await node.stop()
         raise
-    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
+        loop.add_signal_handler(signum, node.stopping.set)
+    await node.stopping.wait()
     log.info("stopping")
     await node.stop()
     log.info("stopped")
+    if node.fail_stop_reason is not None:
+        print(f"error: fail-stop: {node.fail_stop_reason}", file=sys.stderr, flush=True)
+        return 1
     return 0
 
 
@@ -98,6 +100,8 @@ class Node:
         self.key = key
         self.is_validator = config.node.is_validator
         self._names = {v.public_key: v.name for v in genesis.validators}
+        self.stopping = asyncio.Event()  # set by SIGINT/SIGTERM, or by a fail-stop
+        self.fail_stop_reason: str | None = None
         self.ledger = Ledger.open(home.ledger_dir, genesis)
         self.executor = ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="verify")
         self.bus = CommitBus()
@@ -170,6 +174,7 @@ class Node:
             config=self.config.consensus,
             last_signed_path=self.home.last_signed_path,
             on_future_height=self.sync.notice_height,
+            on_fail_stop=self._fail_stop,
         )
 
     # ---- lifecycle ----
@@ -241,6 +246,12 @@ class Node:
         )
         self.executor.shutdown(wait=True, cancel_futures=True)
         self.ledger.close()
+
+    def _fail_stop(self, reason: str) -> None:
+        """The validator stopped signing for good (it could not persist what it signed):
+        the process stops and exits non-zero, for the operator to look at (operating.md)."""
+        self.fail_stop_reason = reason
+        self.stopping.set()
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.create_task(coroutine)
