@@ -28,7 +28,6 @@ import errno
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,14 +46,13 @@ from sparkchain.consensus.messages import (
     Proposal,
     ScheduleTimeout,
     Timeout,
-    Vote,
 )
+from sparkchain.consensus.relay import MessageKey, PeerView, Relay, message_key
 from sparkchain.identifiers.errors import SparkError
 from sparkchain.identifiers.keys import SigningKey
 from sparkchain.identifiers.limits import (
     PROPOSAL_POOL_WAIT_MS,
     REBROADCAST_INTERVAL_MS,
-    RELAY_FULL_RESEND_INTERVALS,
 )
 from sparkchain.node.app import BlockApplication
 from sparkchain.node.commit import Committer
@@ -100,29 +98,6 @@ def write_last_signed(path: Path, record: bytes) -> None:
         os.close(directory)
 
 
-MessageKey = tuple[int, int, bytes, bytes]
-
-
-def message_key(message: Message) -> MessageKey:
-    """What tells messages of one height apart: (0 for a proposal or the vote type, round,
-    signer, block hash). The signature is left out: a signer signs one message per key."""
-    if isinstance(message, Vote):
-        return (int(message.type), message.round, message.validator, message.block_hash)
-    return (0, message.round, message.proposer, message.block_hash)
-
-
-@dataclass(slots=True)
-class _Relay:
-    """What we know of one peer link for relaying: the heights when we last looked, how
-    many intervals they stayed the same, and which messages of the height it was sent."""
-
-    link: PeerLink
-    peer_height: int  # the peer's last committed height (link.height)
-    our_height: int  # the height of our core
-    stuck_intervals: int = 0
-    sent: set[MessageKey] = field(default_factory=set)
-
-
 class ConsensusDriver:
     def __init__(
         self,
@@ -157,7 +132,7 @@ class ConsensusDriver:
         self._pacing: asyncio.TimerHandle | None = None
         self._relay_interval_ms = relay_interval_ms
         self._relay_task: asyncio.Task[None] | None = None
-        self._relays: dict[bytes, _Relay] = {}  # by peer key
+        self._relay = Relay()
         self._deferred: set[asyncio.Task[None]] = set()  # proposals waiting for the pool
         self.relayed = 0  # messages sent by the relay (not first broadcasts), for tests and logs
         self._pacing_ready_for_txs = False  # pacing waits for the first admitted tx
@@ -231,18 +206,12 @@ class ConsensusDriver:
         self._receive(message)
 
     def on_link_up(self, link: PeerLink) -> None:
-        """A (re)connected validator that works on our height gets every message of it we
-        hold (it may have restarted and lost them), others our own latest messages, so that
-        a healed partition resumes where it stopped."""
+        """A (re)connected validator: what the relay says it needs (consensus/relay.py)."""
         core = self._core
         if link.observer or core is None:
             return
-        relay = self._relays[link.key] = _Relay(link, link.height, core.height)
-        if link.height + 1 == core.height:
-            self._relay_to(relay, core.height_messages(), {})
-        else:
-            for message in core.own_messages():
-                link.send(_peer_message(message))
+        for message in self._relay.link_up(_peer_view(link), core):
+            link.send(_peer_message(message))
 
     def _receive(self, message: Message) -> None:
         core = self._core
@@ -413,63 +382,39 @@ class ConsensusDriver:
                 log.exception("relay_failed")
 
     def relay_tick(self) -> int:
-        """One relay interval passed: relay to each validator peer that made no progress
-        since the last one and works on the height of our core. Returns messages sent."""
+        """One relay interval passed: send what the relay picks for each validator peer
+        (consensus/relay.py). Returns the messages sent."""
         core = self._core
         if core is None:
             return 0
-        relays: dict[bytes, _Relay] = {}
-        height_messages: list[Message] | None = None
+        links = {link.key: link for link in self._network.links() if not link.observer}
         converted: dict[MessageKey, peer_pb2.PeerMessage] = {}
         sent = 0
-        for link in self._network.links():
-            if link.observer:
-                continue
-            relay = self._relays.get(link.key)
-            if (
-                relay is None
-                or relay.link is not link
-                or relay.peer_height != link.height
-                or relay.our_height != core.height
-            ):
-                relays[link.key] = _Relay(link, link.height, core.height)  # progress: look again
-                continue
-            relays[link.key] = relay
-            relay.stuck_intervals += 1
-            if link.height + 1 != core.height:
-                continue  # it is ahead (we sync) or behind (it syncs first, then we relay)
-            if relay.stuck_intervals % RELAY_FULL_RESEND_INTERVALS == 0:
-                relay.sent.clear()
-            if height_messages is None:
-                height_messages = core.height_messages()
-            sent += self._relay_to(relay, height_messages, converted)
-        self._relays = relays
+        for order in self._relay.tick(map(_peer_view, links.values()), core):
+            link = links[order.peer]
+            if order.announce_height:
+                link.send(_height_message(self._ledger.height))
+            messages = order.messages
+            for message in messages:
+                key = message_key(message)
+                wire_message = converted.get(key)
+                if wire_message is None:
+                    wire_message = converted[key] = _peer_message(message)
+                link.send(wire_message)
+            sent += len(messages)
+        self.relayed += sent
         if sent:
             log.debug("relayed", extra={"height": core.height, "messages": sent})
         return sent
 
-    def _relay_to(
-        self,
-        relay: _Relay,
-        messages: list[Message],
-        converted: dict[MessageKey, peer_pb2.PeerMessage],
-    ) -> int:
-        """Send `relay.link` the messages it was not sent yet, and our own latest again."""
-        assert self._core is not None
-        own = {message_key(m) for m in self._core.own_messages()}
-        sent = 0
-        for message in messages:
-            key = message_key(message)
-            if key in relay.sent and key not in own:
-                continue
-            relay.sent.add(key)
-            wire_message = converted.get(key)
-            if wire_message is None:
-                wire_message = converted[key] = _peer_message(message)
-            relay.link.send(wire_message)
-            sent += 1
-        self.relayed += sent
-        return sent
+
+def _height_message(committed: int) -> peer_pb2.PeerMessage:
+    return peer_pb2.PeerMessage(status=peer_pb2.PeerStatus(height=committed))
+
+
+def _peer_view(link: PeerLink) -> PeerView:
+    # a re-established link is a new PeerLink object (compared by identity)
+    return PeerView(link.key, link, link.height)
 
 
 def _peer_message(message: Message) -> peer_pb2.PeerMessage:

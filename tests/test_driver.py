@@ -17,10 +17,11 @@ from typing import Any
 
 from sparkchain.consensus import wire
 from sparkchain.consensus.messages import Proposal, Vote
+from sparkchain.consensus.relay import message_key
 from sparkchain.identifiers.tx import tx_id, value
 from sparkchain.node.commit import Committer
 from sparkchain.node.config import ConsensusConfig
-from sparkchain.node.driver import ConsensusDriver, message_key
+from sparkchain.node.driver import ConsensusDriver
 from sparkchain.node.events import CommitBus
 from sparkchain.node.ledger import Ledger
 from sparkchain.node.mempool import Mempool, MempoolLimits

@@ -2,8 +2,11 @@
 
 Single-threaded, virtual time in ms, every random draw from one Random seeded by the plan.
 Each simulated node is a thin model of the node runtime: it executes the core's effects in
-order, keeps a durable chain and last-signed record across crashes, re-sends what a lagging
-peer lacks (gossip), and catches up with certified blocks (block sync).
+order, keeps a durable chain and last-signed record across crashes, announces its committed
+height to its peers, re-sends what a lagging peer lacks with the node's own relay
+(consensus/relay.py: link-up and stuck-interval re-sends), and catches up with certified
+blocks (block sync) from a peer that announced a greater height or sent a message of a
+later height.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from sparkchain.consensus.messages import (
     ScheduleTimeout,
     Vote,
 )
+from sparkchain.consensus.relay import PeerView, Relay
 from sparkchain.consensus.signbytes import chain_prefix
 from sparkchain.consensus.sim.byzantine import SIMPLE_STRATEGIES, Coalition, Strategy
 from sparkchain.consensus.sim.chain import Chain, ChainApp, value_hash
@@ -44,8 +48,8 @@ from sparkchain.identifiers.keys import SigningKey
 
 CHAIN_ID: Final = "sim-chain"
 TIMEOUTS: Final = TimeoutConfig(propose_ms=300, prevote_ms=150, precommit_ms=150, delta_ms=100)
-GOSSIP_INTERVAL_MS: Final = 400  # a node stuck this long tells its peers where it is
-STATUS_COOLDOWN_MS: Final = 150  # at most one status to a peer this often
+GOSSIP_INTERVAL_MS: Final = 400  # the relay interval (the node's, scaled like the timeouts)
+SYNC_COOLDOWN_MS: Final = 150  # at most one block request to a peer this often
 SYNC_BLOCKS: Final = 16  # certified blocks sent to a lagging peer at once
 MAX_EVENTS: Final = 2_000_000
 HEIGHTS_PAST_TARGET: Final = 2  # nodes stop starting heights this far past the plan's target
@@ -57,22 +61,22 @@ _DELIVER, _TIMER, _GOSSIP, _CRASH, _RESTART = range(5)
 
 
 @dataclass(frozen=True)
-class Status:
-    """Gossip: where a node is and which messages of its height it already has."""
+class Height:
+    """A peer's announcement of its last committed height (the node: PeerMessage height)."""
 
-    height: int
-    have: frozenset[tuple[int, int, bytes, bytes]]
+    committed: int
+
+
+@dataclass(frozen=True)
+class SyncRequest:
+    """Block sync: certified blocks from `first` on, please (the node: Peer.GetBlocks)."""
+
+    first: int
 
 
 @dataclass(frozen=True)
 class SyncBlocks:
     blocks: tuple[tuple[int, bytes, CommitCertificate], ...]
-
-
-def message_key(message: Message) -> tuple[int, int, bytes, bytes]:
-    if isinstance(message, Vote):
-        return (int(message.type), message.round, message.validator, message.block_hash)
-    return (0, message.round, message.proposer, message.block_hash)
 
 
 @dataclass
@@ -127,7 +131,10 @@ class SimNode:
         self.up = True
         self.incarnation = 0
         self.last_progress_ms = 0
-        self.status_sent: dict[int, int] = {}
+        self.relay = Relay()
+        self.peer_heights: dict[int, int] = {}  # last committed height each peer announced
+        self.links: dict[int, tuple[int, int, int]] = {}  # peer -> (incarnations, link epoch)
+        self.sync_asked: dict[int, int] = {}  # peer -> when we last asked it for blocks
 
 
 class Simulation:
@@ -183,6 +190,7 @@ class Simulation:
             self.verifier,
         )
         self.network = Network(plan, self.rng)
+        self._link_epochs: dict[tuple[int, int], int] = {}  # a pair's reconnections
         self.now = 0
         self._queue: list[tuple[int, int, int, int, Any]] = []
         self._seq = 0
@@ -259,7 +267,7 @@ class Simulation:
                     self._execute(node, node.core.on_timeout(payload[1]))
             elif kind == _GOSSIP:
                 if node.up and payload == node.incarnation:
-                    self._gossip(node)
+                    self._relay_tick(node)
             elif kind == _CRASH:
                 self._crash(node)
             else:
@@ -340,6 +348,9 @@ class Simulation:
         self.commit_times[(node.id, height)] = self.now
         node.last_progress_ms = self.now
         self.decisions += 1
+        if node.strategy.relays:
+            for peer in self._peers(node):  # the node announces every commit to its peers
+                self._send(node.id, peer, Height(height))
         if node.core is None or height >= self.plan.heights + HEIGHTS_PAST_TARGET:
             return []  # others catch up by sync; n = 1 would otherwise commit forever
         return node.core.start(height + 1)
@@ -375,54 +386,77 @@ class Simulation:
                 self._coalition_known.setdefault(
                     (payload.height, payload.round), payload.block_hash
                 )
-            if payload.height > core.height:
-                self._maybe_status(node, src)
+            if payload.height > core.height + 1:
+                # as the driver: a later height steers block sync, once a validator signed it
+                if core.is_signed_by_a_validator(payload):
+                    self._ask_blocks(node, src)
+                return
             self._execute(node, core.on_message(payload))
-        elif isinstance(payload, Status):
-            self._on_status(node, src, payload)
+        elif isinstance(payload, Height):
+            node.peer_heights[src] = payload.committed
+            if payload.committed > node.chain.height:
+                self._ask_blocks(node, src)
+        elif isinstance(payload, SyncRequest):
+            self._on_sync_request(node, src, payload)
         elif isinstance(payload, SyncBlocks):
             self._on_blocks(node, payload)
 
-    def _status(self, node: SimNode) -> Status:
-        assert node.core is not None
-        have = frozenset(message_key(m) for m in node.core.height_messages())
-        return Status(node.chain.height + 1, have)
+    def _ask_blocks(self, node: SimNode, peer: int) -> None:
+        last = node.sync_asked.get(peer)
+        if last is None or self.now - last >= SYNC_COOLDOWN_MS:
+            node.sync_asked[peer] = self.now
+            self._send(node.id, peer, SyncRequest(node.chain.height + 1))
 
-    def _maybe_status(self, node: SimNode, peer: int) -> None:
-        last = node.status_sent.get(peer)
-        if last is None or self.now - last >= STATUS_COOLDOWN_MS:
-            node.status_sent[peer] = self.now
-            self._send(node.id, peer, self._status(node))
+    def _connected(self, a: int, b: int) -> bool:
+        return self.nodes[a].up and self.nodes[b].up and not self.network.separated(a, b, self.now)
 
-    def _gossip(self, node: SimNode) -> None:
+    def _relay_tick(self, node: SimNode) -> None:
+        """The node's relay interval: links that came up get what the relay says, then the
+        relay repairs stuck peers (consensus/relay.py, as the node's driver runs it)."""
         self._push(self.now + GOSSIP_INTERVAL_MS, _GOSSIP, node.id, node.incarnation)
-        if not node.strategy.relays or node.core is None:
+        core = node.core
+        if core is None:
             return
-        if self.now - node.last_progress_ms < GOSSIP_INTERVAL_MS:
-            return  # the height is moving: nothing to repair
-        status = self._status(node)
+        views = []
         for peer in self._peers(node):
-            node.status_sent[peer] = self.now
-            self._send(node.id, peer, status)
-
-    def _on_status(self, node: SimNode, src: int, status: Status) -> None:
-        if not node.strategy.relays or node.core is None:
+            pair = (min(node.id, peer), max(node.id, peer))
+            if not self._connected(node.id, peer):
+                if node.links.pop(peer, None) is not None:
+                    self._link_epochs[pair] = self._link_epochs.get(pair, 0) + 1
+                continue
+            other = self.nodes[peer]
+            connection = (node.incarnation, other.incarnation, self._link_epochs.get(pair, 0))
+            # the handshake of a new link carries the peer's committed height
+            is_new = node.links.get(peer) != connection
+            if is_new:
+                node.links[peer] = connection
+                node.peer_heights[peer] = other.chain.height
+            view = PeerView(_peer_key(peer), connection, node.peer_heights.get(peer, 0))
+            views.append(view)
+            if is_new and node.strategy.relays:
+                for message in node.relay.link_up(view, core):
+                    self._send(node.id, peer, message)
+        if not node.strategy.relays:
             return
-        mine = node.chain.height + 1
-        if status.height == mine:
-            for message in node.core.height_messages():
-                if message_key(message) not in status.have:
-                    self._send(node.id, src, message)
-        elif status.height < mine:
-            chain = node.chain
-            first = status.height
-            last = min(chain.height, first + SYNC_BLOCKS - 1)
-            blocks = tuple(
-                (h, chain.values[h - 1], chain.certificates[h - 1]) for h in range(first, last + 1)
-            )
-            self._send(node.id, src, SyncBlocks(blocks))
-        else:
-            self._maybe_status(node, src)
+        for order in node.relay.tick(views, core):
+            peer = int.from_bytes(order.peer, "big")
+            if order.announce_height:
+                self._send(node.id, peer, Height(node.chain.height))
+            for message in order.messages:
+                self._send(node.id, peer, message)
+
+    def _on_sync_request(self, node: SimNode, src: int, request: SyncRequest) -> None:
+        if not node.strategy.relays:
+            return
+        chain = node.chain
+        first = request.first
+        last = min(chain.height, first + SYNC_BLOCKS - 1)
+        if first > last:
+            return
+        blocks = tuple(
+            (h, chain.values[h - 1], chain.certificates[h - 1]) for h in range(first, last + 1)
+        )
+        self._send(node.id, src, SyncBlocks(blocks))
 
     def _on_blocks(self, node: SimNode, sync: SyncBlocks) -> None:
         """Block sync as the node runtime does it: certificate, hash, then validation."""
@@ -457,10 +491,17 @@ class Simulation:
         node.up = True
         node.incarnation += 1
         node.last_progress_ms = self.now
-        node.status_sent.clear()
+        node.sync_asked.clear()
+        node.links.clear()  # every link is new after a restart
+        node.relay = Relay()
         node.core = self._new_core(node, record)
         self._push(self.now + GOSSIP_INTERVAL_MS, _GOSSIP, node.id, node.incarnation)
         self._execute(node, node.core.start(node.chain.height + 1))
+
+
+def _peer_key(node_id: int) -> bytes:
+    """The relay's name for a peer: its node id (twins share a validator key)."""
+    return node_id.to_bytes(4, "big")
 
 
 def _describe(message: Message) -> str:

@@ -50,7 +50,7 @@ def test_restart_without_last_signed_record_is_caught():
         return Plan(seed=seed, n=4, heights=2, crashes=(crash,), partitions=(cut,))
 
     caught = None
-    for seed in range(60):
+    for seed in range(200):
         result = check(run_plan(plan(seed, keep_record=False)))
         if key_of(2) in result.evidence_against:
             caught = seed

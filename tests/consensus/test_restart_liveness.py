@@ -27,7 +27,7 @@ REVIEW_REPLAY = (
 def test_the_reviewers_replay_commits() -> None:
     result = run_ok(Plan.from_json(REVIEW_REPLAY))
     assert result.finished
-    assert set(result.heights.values()) == {1}
+    assert min(result.heights.values()) >= 1
 
 
 def _lock_holders_restart(n: int, seed: int, faulty: str) -> Plan:
