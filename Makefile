@@ -30,7 +30,7 @@ lock:
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy -p sparkchain.identifiers -p sparkchain.consensus
+	$(BIN)/mypy -p sparkchain
 
 unit: $(STAMP)
 	$(BIN)/pytest -p no:cacheprovider; rc=$$?; [ $$rc -eq 5 ] && exit 0; exit $$rc
