@@ -65,7 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--out", type=Path, default=REPO, help="output root (default: the repository)"
     )
     args = parser.parse_args(argv)
-    run = generate(args.out.resolve())  # protoc runs in the repository root
+    out_dir = args.out.resolve()  # protoc runs in the repository root
+    out_dir.mkdir(parents=True, exist_ok=True)  # protoc makes the folders below it
+    run = generate(out_dir)
     sys.stderr.write(run.stderr)
     return run.returncode
 
