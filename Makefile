@@ -30,7 +30,7 @@ lock:
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy -p sparkchain.identifiers -p sparkchain.consensus
+	$(BIN)/mypy -p sparkchain
 
 unit: $(STAMP)
 	$(BIN)/pytest -p no:cacheprovider; rc=$$?; [ $$rc -eq 5 ] && exit 0; exit $$rc
@@ -40,11 +40,9 @@ test: lint unit
 run: $(STAMP)
 	$(BIN)/spark node start
 
-# Compiled under the sparkchain namespace (through the sparkchain/proto link), so generated
-# modules import `sparkchain.proto.types_pb2` and descriptor names are unique in a process.
+# Modules and their typed stubs, by the one command that tests/test_proto_fresh.py also runs.
 proto: $(STAMP)
-	$(BIN)/python -m grpc_tools.protoc -I . --python_out=. --pyi_out=. --grpc_python_out=. \
-	    sparkchain/proto/*.proto
+	$(BIN)/python -m sparkchain.proto.generate
 
 # docs/cli.md from the CLI's argument parser (tests/test_docs.py fails when it is stale).
 docs: $(STAMP)

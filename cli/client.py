@@ -12,9 +12,9 @@ import argparse
 import os
 import secrets
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 import grpc
 
@@ -31,6 +31,9 @@ from sparkchain.identifiers.tx import TxBuilder
 from sparkchain.node import keystore
 from sparkchain.proto import api_pb2, api_pb2_grpc
 from sparkchain.proto import types_pb2 as pb
+
+Request = TypeVar("Request")
+Response = TypeVar("Response")
 
 DEFAULT_NODE = f"127.0.0.1:{DEFAULT_API_PORT}"
 NODE_ENV = "SPARK_NODE"
@@ -108,7 +111,12 @@ class NodeClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def call(self, method: Callable[..., Any], request: Any, timeout_s: float | None = None) -> Any:
+    def call(
+        self,
+        method: grpc.UnaryUnaryMultiCallable[Request, Response],
+        request: Request,
+        timeout_s: float | None = None,
+    ) -> Response:
         try:
             return method(request, timeout=timeout_s or self.timeout_s)
         except grpc.RpcError as error:
@@ -173,7 +181,7 @@ class NodeClient:
         )
         return self.call(self.identifiers.Resolve, request)
 
-    def resolve_future(self, identifier: str) -> Any:
+    def resolve_future(self, identifier: str) -> grpc.Future[api_pb2.ResolveResponse]:
         """A Resolve in flight (grpc future); `result()` raises grpc.RpcError."""
         return self.identifiers.Resolve.future(
             api_pb2.ResolveRequest(identifier=identifier), timeout=self.timeout_s

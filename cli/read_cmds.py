@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from sparkchain.cli.client import NodeClient, add_node_argument
@@ -268,7 +269,7 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_list_rows(records: list[pb.Record]) -> None:
+def _print_list_rows(records: Sequence[pb.Record]) -> None:
     for record in records:
         status = "" if record.status == pb.ACTIVE else f"  [{pb.RecordStatus.Name(record.status)}]"
         urls = [v.data.decode("utf-8", "replace") for v in record.values if v.type == "URL"]

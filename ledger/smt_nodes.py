@@ -275,7 +275,10 @@ class BlockUpdate(TreeReader):
                 assert leaf_key is not None
                 leaves |= 1 << slot
                 keys.append(leaf_key)
-        return self._store_inner(occupied, b"".join(children), leaves, b"".join(keys), depth, None)
+        node_hash = self._store_inner(
+            occupied, b"".join(children), leaves, b"".join(keys), depth, None
+        )
+        return node_hash, INNER, None
 
     def _leaf(self, key: bytes, vh: bytes) -> bytes:
         encoded = SMT_LEAF + key + vh
@@ -293,9 +296,9 @@ class BlockUpdate(TreeReader):
             256 - (int.from_bytes(low, "big") ^ int.from_bytes(high, "big")).bit_length()
         ) >> 2
         both = 1 << nibble(low, differ) | 1 << nibble(high, differ)
-        node_hash = self._store_inner(both, low_hash + high_hash, both, low + high, differ, None)[0]
+        node_hash = self._store_inner(both, low_hash + high_hash, both, low + high, differ, None)
         for up in range(differ - 1, depth - 1, -1):
-            node_hash = self._store_inner(1 << nibble(low, up), node_hash, 0, b"", up, None)[0]
+            node_hash = self._store_inner(1 << nibble(low, up), node_hash, 0, b"", up, None)
         return node_hash, INNER, None
 
     def _update_inner(self, node_hash: bytes, depth: int, lo: int, hi: int) -> Subtree:
@@ -357,7 +360,7 @@ class BlockUpdate(TreeReader):
             return _EMPTY_SUBTREE
         if leaves and not occupied & (occupied - 1):
             return children, LEAF, keys  # a lone leaf rises into the parent's slot
-        return self._store_inner(occupied, children, leaves, keys, depth, node_hash)
+        return self._store_inner(occupied, children, leaves, keys, depth, node_hash), INNER, None
 
     def _groups(self, depth: int, lo: int, hi: int) -> list[tuple[int, int, int]]:
         """(slot at `depth`, start, end) of each run of items[lo:hi] sharing a slot.
@@ -403,7 +406,8 @@ class BlockUpdate(TreeReader):
         keys: bytes,
         depth: int,
         replaces: bytes | None,
-    ) -> Subtree:
+    ) -> bytes:
+        """Stores a new internal node (replacing the cached `replaces`); its hash."""
         hashed = SMT_NODE + occupied.to_bytes(2, "big") + children
         node_hash = _sha256(hashed).digest()
         encoded = hashed + leaves.to_bytes(2, "big") + keys
@@ -412,7 +416,7 @@ class BlockUpdate(TreeReader):
             if replaces is not None:
                 self._uncached.append(replaces)
             self._to_cache.append((node_hash, encoded))
-        return node_hash, INNER, None
+        return node_hash
 
 
 _SMT_NODE_BYTE = SMT_NODE[0]

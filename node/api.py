@@ -75,7 +75,9 @@ class IdentifiersService(api_pb2_grpc.IdentifiersServicer):
 
     @unary_errors
     async def Submit(
-        self, request: api_pb2.SubmitRequest, context: grpc.aio.ServicerContext
+        self,
+        request: api_pb2.SubmitRequest,
+        context: grpc.aio.ServicerContext[api_pb2.SubmitRequest, api_pb2.SubmitResponse],
     ) -> api_pb2.SubmitResponse:
         if not request.HasField("tx"):
             raise SparkError(ErrorCode.INVALID_TX, "SubmitRequest has no tx")
@@ -88,7 +90,7 @@ class IdentifiersService(api_pb2_grpc.IdentifiersServicer):
     async def SubmitStream(
         self,
         request_iterator: AsyncIterator[api_pb2.SubmitRequest],
-        context: grpc.aio.ServicerContext,
+        context: grpc.aio.ServicerContext[api_pb2.SubmitRequest, api_pb2.SubmitResponse],
     ) -> AsyncIterator[api_pb2.SubmitResponse]:
         """One response per request, in request order. Requests are admitted in batches as
         they arrive (one signature round in the thread pool per batch); a request waiting
@@ -175,7 +177,9 @@ class IdentifiersService(api_pb2_grpc.IdentifiersServicer):
 
     @unary_errors
     async def Resolve(
-        self, request: api_pb2.ResolveRequest, context: grpc.aio.ServicerContext
+        self,
+        request: api_pb2.ResolveRequest,
+        context: grpc.aio.ServicerContext[api_pb2.ResolveRequest, api_pb2.ResolveResponse],
     ) -> api_pb2.ResolveResponse:
         if not request.with_proof:
             height = self._ledger.height
@@ -193,14 +197,18 @@ class IdentifiersService(api_pb2_grpc.IdentifiersServicer):
 
     @unary_errors
     async def History(
-        self, request: api_pb2.HistoryRequest, context: grpc.aio.ServicerContext
+        self,
+        request: api_pb2.HistoryRequest,
+        context: grpc.aio.ServicerContext[api_pb2.HistoryRequest, api_pb2.HistoryResponse],
     ) -> api_pb2.HistoryResponse:
         entries = self._ledger.history(request.identifier, limit=request.limit)
         return api_pb2.HistoryResponse(entries=entries)
 
     @unary_errors
     async def List(
-        self, request: api_pb2.ListRequest, context: grpc.aio.ServicerContext
+        self,
+        request: api_pb2.ListRequest,
+        context: grpc.aio.ServicerContext[api_pb2.ListRequest, api_pb2.ListResponse],
     ) -> api_pb2.ListResponse:
         page_size = min(request.page_size or DEFAULT_LIST_PAGE_SIZE, MAX_LIST_PAGE_SIZE)
         records, next_token = self._ledger.list_identifiers(
@@ -210,14 +218,18 @@ class IdentifiersService(api_pb2_grpc.IdentifiersServicer):
 
     @unary_errors
     async def PrefixInfo(
-        self, request: api_pb2.PrefixInfoRequest, context: grpc.aio.ServicerContext
+        self,
+        request: api_pb2.PrefixInfoRequest,
+        context: grpc.aio.ServicerContext[api_pb2.PrefixInfoRequest, api_pb2.PrefixInfoResponse],
     ) -> api_pb2.PrefixInfoResponse:
         prefix, children = self._ledger.prefix_info(request.prefix)
         return api_pb2.PrefixInfoResponse(prefix=prefix, children=children)
 
     @stream_errors
     async def Watch(
-        self, request: api_pb2.WatchRequest, context: grpc.aio.ServicerContext
+        self,
+        request: api_pb2.WatchRequest,
+        context: grpc.aio.ServicerContext[api_pb2.WatchRequest, api_pb2.ChangeEvent],
     ) -> AsyncIterator[api_pb2.ChangeEvent]:
         # subscribe before replaying so that no block falls between the two
         with self._bus.subscribe(request.prefix) as subscription:
@@ -329,7 +341,9 @@ class ChainService(api_pb2_grpc.ChainServicer):
 
     @unary_errors
     async def Status(
-        self, request: api_pb2.StatusRequest, context: grpc.aio.ServicerContext
+        self,
+        request: api_pb2.StatusRequest,
+        context: grpc.aio.ServicerContext[api_pb2.StatusRequest, api_pb2.StatusResponse],
     ) -> api_pb2.StatusResponse:
         ledger = self._ledger
         header = ledger.last_header()
@@ -349,7 +363,9 @@ class ChainService(api_pb2_grpc.ChainServicer):
 
     @unary_errors
     async def GetBlock(
-        self, request: api_pb2.GetBlockRequest, context: grpc.aio.ServicerContext
+        self,
+        request: api_pb2.GetBlockRequest,
+        context: grpc.aio.ServicerContext[api_pb2.GetBlockRequest, api_pb2.GetBlockResponse],
     ) -> api_pb2.GetBlockResponse:
         which = request.WhichOneof("by")
         if which == "hash":
@@ -370,14 +386,18 @@ class ChainService(api_pb2_grpc.ChainServicer):
 
     @unary_errors
     async def GetTx(
-        self, request: api_pb2.GetTxRequest, context: grpc.aio.ServicerContext
+        self,
+        request: api_pb2.GetTxRequest,
+        context: grpc.aio.ServicerContext[api_pb2.GetTxRequest, api_pb2.GetTxResponse],
     ) -> api_pb2.GetTxResponse:
         signed, height, index = self._ledger.get_tx(request.tx_id)
         return api_pb2.GetTxResponse(tx=signed, tx_id=tx_id(signed), height=height, index=index)
 
     @unary_errors
     async def Genesis(
-        self, request: api_pb2.GenesisRequest, context: grpc.aio.ServicerContext
+        self,
+        request: api_pb2.GenesisRequest,
+        context: grpc.aio.ServicerContext[api_pb2.GenesisRequest, api_pb2.GenesisResponse],
     ) -> api_pb2.GenesisResponse:
         return api_pb2.GenesisResponse(
             genesis_json=genesis_to_json(self._ledger.genesis).encode("utf-8")
@@ -415,7 +435,7 @@ def add_services(
 def set_health_now(
     health_servicer: health.aio.HealthServicer,
     service: str,
-    status: health_pb2.HealthCheckResponse.ServingStatus.ValueType,
+    status: int,  # a HealthCheckResponse.ServingStatus
 ) -> None:
     """Set a health status from synchronous code. The servicer's `set` is a coroutine that
     only suspends to wake Watch callers; before the server starts there are none, so it

@@ -61,7 +61,7 @@ def error_details(error: SparkError) -> api_pb2.ErrorDetails:
     )
 
 
-async def abort(context: grpc.aio.ServicerContext, error: SparkError) -> NoReturn:
+async def abort(context: grpc.aio.ServicerContext[Any, Any], error: SparkError) -> NoReturn:
     await context.abort(
         status_for(error.code),
         details_for(error),
@@ -73,12 +73,15 @@ async def abort(context: grpc.aio.ServicerContext, error: SparkError) -> NoRetur
     raise AssertionError("context.abort returned")  # pragma: no cover
 
 
-_Handler = TypeVar("_Handler", bound=Callable[..., Awaitable[Any]])
-_StreamHandler = TypeVar("_StreamHandler", bound=Callable[..., AsyncIterator[Any]])
+_Servicer = TypeVar("_Servicer")
+_Request = TypeVar("_Request")
+_Response = TypeVar("_Response")
 
 
 @contextlib.asynccontextmanager
-async def _status_for_errors(context: grpc.aio.ServicerContext, where: str) -> AsyncIterator[None]:
+async def _status_for_errors(
+    context: grpc.aio.ServicerContext[Any, Any], where: str
+) -> AsyncIterator[None]:
     """SparkError → its status; anything unexpected → INTERNAL, logged."""
     try:
         yield
@@ -91,26 +94,44 @@ async def _status_for_errors(context: grpc.aio.ServicerContext, where: str) -> A
         await abort(context, SparkError(ErrorCode.INTERNAL, f"internal error: {exc}"))
 
 
-def unary_errors(handler: _Handler) -> _Handler:
+def unary_errors(
+    handler: Callable[
+        [_Servicer, _Request, grpc.aio.ServicerContext[_Request, _Response]],
+        Awaitable[_Response],
+    ],
+) -> Callable[
+    [_Servicer, _Request, grpc.aio.ServicerContext[_Request, _Response]],
+    Awaitable[_Response],
+]:
     """Servicer method decorator: SparkError → status; anything else → INTERNAL, logged."""
 
     @functools.wraps(handler)
-    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+    async def wrapper(
+        self: _Servicer, request: _Request, context: grpc.aio.ServicerContext[_Request, _Response]
+    ) -> _Response:
         async with _status_for_errors(context, handler.__qualname__):
             return await handler(self, request, context)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
-def stream_errors(handler: _StreamHandler) -> _StreamHandler:
+def stream_errors(
+    handler: Callable[
+        [_Servicer, _Request, grpc.aio.ServicerContext[_Request, _Response]],
+        AsyncIterator[_Response],
+    ],
+) -> Callable[
+    [_Servicer, _Request, grpc.aio.ServicerContext[_Request, _Response]],
+    AsyncIterator[_Response],
+]:
     """Like unary_errors for async-generator (server-streaming) servicer methods."""
 
     @functools.wraps(handler)
     async def wrapper(
-        self: Any, request: Any, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[Any]:
+        self: _Servicer, request: _Request, context: grpc.aio.ServicerContext[_Request, _Response]
+    ) -> AsyncIterator[_Response]:
         async with _status_for_errors(context, handler.__qualname__):
             async for response in handler(self, request, context):
                 yield response
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper

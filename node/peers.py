@@ -69,7 +69,8 @@ SERVER_OPTIONS: list[tuple[str, Any]] = [
     ("grpc.http2.max_pings_without_data", 0),
 ]
 
-ReadFn = Callable[[], Awaitable[Any]]
+# the next message of a stream, or grpc.aio.EOF once it ended (typeshed types that as object)
+ReadFn = Callable[[], Awaitable[object]]
 WriteFn = Callable[[peer_pb2.PeerMessage], Awaitable[None]]
 BlockSource = Callable[[peer_pb2.GetBlocksRequest], AsyncIterator[peer_pb2.CommittedBlock]]
 
@@ -156,7 +157,7 @@ class PeerLink:
 class _Dialer:
     address: str
     channel: grpc.aio.Channel
-    stub: peer_pb2_grpc.PeerStub
+    stub: peer_pb2_grpc.PeerAsyncStub
     remote_key: bytes | None = None
     last_error: str = ""
     attempts: int = 0
@@ -170,7 +171,7 @@ class SyncPeer:
     key: bytes
     address: str
     height: int
-    stub: peer_pb2_grpc.PeerStub
+    stub: peer_pb2_grpc.PeerAsyncStub
 
 
 class PeerNetwork:
@@ -344,7 +345,9 @@ class PeerNetwork:
             finally:
                 call.cancel()
 
-    async def _dial(self, dialer: _Dialer) -> tuple[Any, PeerLink]:
+    async def _dial(
+        self, dialer: _Dialer
+    ) -> tuple[grpc.aio.StreamStreamCall[peer_pb2.PeerMessage, peer_pb2.PeerMessage], PeerLink]:
         call = dialer.stub.Connect()
         try:
             nonce = new_nonce()
@@ -367,7 +370,9 @@ class PeerNetwork:
         )
         return call, link
 
-    async def accept(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+    async def accept(
+        self, context: grpc.aio.ServicerContext[peer_pb2.PeerMessage, peer_pb2.PeerMessage]
+    ) -> None:
         """The acceptor side of Connect: handshake, then run the link until it ends."""
         try:
             first = await _read_handshake(context.read)
@@ -438,7 +443,7 @@ class PeerNetwork:
         try:
             while True:
                 message = await read()
-                if message is grpc.aio.EOF:
+                if not isinstance(message, peer_pb2.PeerMessage):  # grpc.aio.EOF
                     return
                 self._dispatch(link, message)
         except (grpc.aio.AioRpcError, asyncio.InvalidStateError):
@@ -468,13 +473,20 @@ class _PeerServicer(peer_pb2_grpc.PeerServicer):
     def __init__(self, network: PeerNetwork) -> None:
         self._network = network
 
-    async def Connect(
-        self, request_iterator: Any, context: grpc.aio.ServicerContext[Any, Any]
+    # The link reads and writes through the context (grpc.aio's reader/writer form of a
+    # stream-stream handler: a coroutine that returns None). The generated stub only knows
+    # the iterator form, so it wants an iterator back.
+    async def Connect(  # type: ignore[override]
+        self,
+        request_iterator: AsyncIterator[peer_pb2.PeerMessage],
+        context: grpc.aio.ServicerContext[peer_pb2.PeerMessage, peer_pb2.PeerMessage],
     ) -> None:
         await self._network.accept(context)
 
     async def GetBlocks(
-        self, request: peer_pb2.GetBlocksRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self,
+        request: peer_pb2.GetBlocksRequest,
+        context: grpc.aio.ServicerContext[peer_pb2.GetBlocksRequest, peer_pb2.CommittedBlock],
     ) -> AsyncIterator[peer_pb2.CommittedBlock]:
         source = self._network._block_source
         if source is None:
@@ -486,10 +498,10 @@ class _PeerServicer(peer_pb2_grpc.PeerServicer):
 
 async def _read_handshake(read: ReadFn) -> peer_pb2.Handshake:
     message = await asyncio.wait_for(read(), PEER_HANDSHAKE_TIMEOUT_MS / 1000)
-    if message is grpc.aio.EOF or message.WhichOneof("kind") != "handshake":
+    # not a PeerMessage: grpc.aio.EOF, the stream ended
+    if not isinstance(message, peer_pb2.PeerMessage) or message.WhichOneof("kind") != "handshake":
         raise SparkError(ErrorCode.INVALID_ARGUMENT, "peer did not start with a handshake")
-    handshake: peer_pb2.Handshake = message.handshake
-    return handshake
+    return message.handshake
 
 
 def _describe(exc: BaseException) -> str:

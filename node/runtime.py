@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from grpc_health.v1 import health_pb2
+from grpc_health.v1 import health, health_pb2
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.keys import SigningKey
@@ -143,7 +143,7 @@ class Node:
         self.mempool.on_admitted.append(self._gossip)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._servers: list[grpc.aio.Server] = []
-        self._health: Any = None
+        self._health: health.aio.HealthServicer | None = None
 
     @classmethod
     def open(cls, home: NodeHome) -> Node:

@@ -2,36 +2,17 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
+from sparkchain.proto.generate import GENERATED_SUFFIXES, generate, proto_sources
+
 REPO = Path(__file__).resolve().parent.parent
-GENERATED_SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py")
 
 
 def test_generated_protobuf_code_is_fresh(tmp_path: Path) -> None:
-    # Compiled through the sparkchain/proto link, as `make proto` does, so the generated
-    # imports read `from sparkchain.proto import ...`.
-    protos = sorted(f"sparkchain/proto/{p.name}" for p in (REPO / "proto").glob("*.proto"))
-    assert protos, "no .proto files found"
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "grpc_tools.protoc",
-            "-I",
-            str(REPO),
-            f"--python_out={tmp_path}",
-            f"--pyi_out={tmp_path}",
-            f"--grpc_python_out={tmp_path}",
-            *protos,
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    # the command `make proto` runs (sparkchain.proto.generate), written elsewhere
+    assert proto_sources(REPO), "no .proto files found"
+    run = generate(tmp_path, REPO)
     assert run.returncode == 0, run.stderr
 
     fresh = {p.name: p.read_bytes() for p in (tmp_path / "sparkchain" / "proto").iterdir()}
