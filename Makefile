@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 LOCK := requirements.lock
 SEEDS ?= 20000
+START ?= 0
+REPLAY ?=
 
 .PHONY: install test lint unit run proto bench sim lock docs clean
 
@@ -51,8 +53,14 @@ docs: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+# make sim [SEEDS=N] [START=S]: random plans for seeds S..S+N-1; make sim REPLAY='<plan json>'
+# runs one plan with a trace (the replay line a failure prints).
 sim: $(STAMP)
-	$(BIN)/python -m sparkchain.consensus.sim.cli --seeds $(SEEDS)
+ifneq ($(strip $(REPLAY)),)
+	$(BIN)/python -m sparkchain.consensus.sim.cli --trace --replay '$(REPLAY)'
+else
+	$(BIN)/python -m sparkchain.consensus.sim.cli --seeds $(SEEDS) --start $(START)
+endif
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
