@@ -223,7 +223,7 @@ class ConsensusCore:
             log = self._rounds.get(round_)
             if log is None:
                 continue
-            found.extend(p for p in log.proposals.values() if p.proposer == me)
+            found.extend(p for p in log.proposals_by_hash.values() if p.proposer == me)
             for votes in (log.prevotes, log.precommits):
                 vote = votes.get(me)
                 if vote is not None:
@@ -270,7 +270,7 @@ class ConsensusCore:
             and (proposal.height, proposal.round) == (self.height, log.round)
             and proposal.block_hash == lock.hash
             and proposal.proposer == self._proposer(self.height, log.round)
-            and proposal.block_hash not in log.proposals
+            and proposal.block_hash not in log.proposals_by_hash
             and self._authentic.proposal(proposal)
         ):
             # the round's proposal, so that peers can count the polka's prevotes again
@@ -370,7 +370,8 @@ class ConsensusCore:
             return
         log = self._rounds.get(round_)
         if log is not None and (
-            proposal.block_hash in log.proposals or len(log.proposals) >= MAX_PROPOSALS_PER_ROUND
+            proposal.block_hash in log.proposals_by_hash
+            or len(log.proposals_by_hash) >= MAX_PROPOSALS_PER_ROUND
         ):
             return
         if not verified and not self._authentic.proposal(proposal):
@@ -400,16 +401,16 @@ class ConsensusCore:
         if not verified and not self._authentic.vote(vote):
             return
         self._equivocation(prior, vote)
-        if vote.block_hash != NIL and vote.block_hash not in log.proposals:
+        if vote.block_hash != NIL and vote.block_hash not in log.proposals_by_hash:
             return
         log.add_extra(vote, self.quorum)
         self._note_committable(log)
         self._after_message(log)
 
     def _store_proposal(self, log: RoundLog, proposal: Proposal) -> None:
-        log.proposals[proposal.block_hash] = proposal
-        if log.proposal is None:
-            log.proposal = proposal
+        log.proposals_by_hash[proposal.block_hash] = proposal
+        if log.first_proposal is None:
+            log.first_proposal = proposal
         log.senders.add(proposal.proposer)
         self._values.setdefault(proposal.block_hash, proposal.value)
 
@@ -502,13 +503,26 @@ class ConsensusCore:
                 return
 
     def _round_rules(self, log: RoundLog) -> None:
+        """The upon-rules of the current round, in one pass whose order matters:
+
+        1. lines 22/28 (step propose): they may move the step to prevote, and then line 36
+           can fire in the same pass (a proposal that arrives after its polka);
+        2. line 36 before lines 34 and 44: a process with a polka for the proposal locks and
+           precommits it, which leaves the prevote step, so it neither starts the prevote
+           timeout (34) nor precommits nil (44) for a round it already precommitted in;
+        3. lines 34 and 44, only while still in the prevote step;
+        4. line 47 (any step), then line 49 last: a decision ends the height, after which
+           nothing else of the round matters.
+        Each rule is guarded by its own condition ("for the first time" flags on the log),
+        so running the pass again on the next message is harmless.
+        """
         quorum = self.quorum
         if self.step is Step.PROPOSE:
-            proposal = log.proposal
+            proposal = log.first_proposal
             if proposal is not None:
                 self._on_proposal_in_propose_step(proposal)
         if self.step is not Step.PROPOSE and not log.line36_done and log.polka is not None:
-            proposal = log.proposals.get(log.polka)
+            proposal = log.proposals_by_hash.get(log.polka)
             if proposal is not None and self._valid(proposal.block_hash, proposal.value):
                 # line 36: upon PROPOSAL(h, round_p, v, *) and 2f+1 PREVOTE(h, round_p, id(v))
                 # while valid(v) and step_p >= prevote, for the first time

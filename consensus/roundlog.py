@@ -10,6 +10,7 @@ class RoundLog:
     __slots__ = (
         "commit_hash",
         "extras",
+        "first_proposal",
         "line36_done",
         "polka",
         "precommit_tally",
@@ -18,16 +19,18 @@ class RoundLog:
         "prevote_tally",
         "prevote_timeout_set",
         "prevotes",
-        "proposal",
-        "proposals",
+        "proposals_by_hash",
         "round",
         "senders",
     )
 
     def __init__(self, round: int) -> None:
         self.round = round
-        self.proposal: Proposal | None = None  # the first from the proposer: lines 22/28 act on it
-        self.proposals: dict[bytes, Proposal] = {}  # every signed one, by block hash (bounded)
+        # the first proposal from the round's proposer: the one lines 22/28 act on
+        self.first_proposal: Proposal | None = None
+        # every signed proposal of the round, by block hash (bounded): lines 36/49 look up
+        # the value a quorum names here, whichever of a proposer's proposals came first
+        self.proposals_by_hash: dict[bytes, Proposal] = {}
         self.prevotes: dict[bytes, Vote] = {}  # by validator: the first vote counts
         self.precommits: dict[bytes, Vote] = {}
         # a validator's further votes of one step, for other values (evidence of
@@ -37,8 +40,13 @@ class RoundLog:
         self.prevote_tally: dict[bytes, int] = {}  # by block hash, NIL included
         self.precommit_tally: dict[bytes, int] = {}
         self.senders: set[bytes] = set()  # distinct validators heard from (line 55)
-        self.polka: bytes | None = None  # a non-nil hash with a quorum of prevotes
-        self.commit_hash: bytes | None = None  # a non-nil hash with a quorum of precommits
+        # A non-nil hash with a quorum of prevotes, and one with a quorum of precommits. One
+        # slot each: with at most f faulty validators no two values reach a quorum in one
+        # round and step (two quorums share f+1 validators, so a correct one, which votes
+        # once per step). With more than f, a second value's quorum is not recorded, but
+        # safety is lost then anyway; the simulator's checker reports it.
+        self.polka: bytes | None = None
+        self.commit_hash: bytes | None = None
         self.prevote_timeout_set = False  # line 34 "for the first time"
         self.precommit_timeout_set = False  # line 47 "for the first time"
         self.line36_done = False  # line 36 "for the first time"
@@ -85,7 +93,7 @@ class RoundLog:
         return self.prevote_tally.get(NIL, 0)
 
     def messages(self) -> list[Proposal | Vote]:
-        found: list[Proposal | Vote] = list(self.proposals.values())
+        found: list[Proposal | Vote] = list(self.proposals_by_hash.values())
         found.extend(self.prevotes.values())
         found.extend(self.precommits.values())
         found.extend(self.extras.values())
