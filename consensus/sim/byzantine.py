@@ -1,8 +1,9 @@
 """Byzantine validators: an honest core whose outgoing messages a strategy rewrites.
 
 Each strategy sees every message its core broadcasts and decides who gets what; it may sign
-extra messages with its own key (never with another's). Twins and amnesia are not here:
-the runner builds those from honest nodes.
+extra messages with its own key (never with another's), and it sees what its node receives
+(`observe`), so it can craft votes for values that were really proposed. Twins and amnesia
+are not here: the runner builds those from honest nodes.
 """
 
 from __future__ import annotations
@@ -27,12 +28,15 @@ def sign_vote(
     return Vote(kind, height, round, block_hash, signer.public_key, signature)
 
 
-def sign_proposal(signer: Signer, prefix: bytes, like: Proposal, value: bytes) -> Proposal:
+def sign_proposal(
+    signer: Signer, prefix: bytes, like: Proposal, value: bytes, valid_round: int | None = None
+) -> Proposal:
     block_hash = value_hash(value)
-    message = proposal_sign_bytes(prefix, like.height, like.round, like.valid_round, block_hash)
+    valid_round = like.valid_round if valid_round is None else valid_round
+    message = proposal_sign_bytes(prefix, like.height, like.round, valid_round, block_hash)
     signature = signer.sign(PROPOSAL_TAG, message)
     return Proposal(
-        like.height, like.round, like.valid_round, block_hash, value, signer.public_key, signature
+        like.height, like.round, valid_round, block_hash, value, signer.public_key, signature
     )
 
 
@@ -49,6 +53,9 @@ class Strategy:
 
     def outbound(self, message: Message, peers: Sequence[int]) -> Sends:
         return [(peer, message) for peer in peers]
+
+    def observe(self, message: Message) -> None:
+        """A message its node received (before its core handles it)."""
 
     def _halves(self, peers: Sequence[int]) -> tuple[list[int], list[int]]:
         shuffled = list(peers)
@@ -163,7 +170,87 @@ class Coalition(EquivocatingProposer):
         return [(p, for_b if p in self._group_b else for_a) for p in peers]
 
 
+class SplitVoter(Strategy):
+    """Conflicting prevotes and precommits for values really proposed in the round (or nil):
+    each half of its peers gets a vote for a different one, so both votes can count."""
+
+    name = "split-voter"
+
+    def __init__(self, signer: Signer, prefix: bytes, rng: random.Random) -> None:
+        super().__init__(signer, prefix, rng)
+        self._proposed: dict[tuple[int, int], list[bytes]] = {}
+
+    def observe(self, message: Message) -> None:
+        if isinstance(message, Proposal):
+            seen = self._proposed.setdefault((message.height, message.round), [])
+            if message.block_hash not in seen:
+                seen.append(message.block_hash)
+
+    def outbound(self, message: Message, peers: Sequence[int]) -> Sends:
+        if isinstance(message, Proposal):
+            self.observe(message)
+            return [(peer, message) for peer in peers]
+        choices = [NIL, *self._proposed.get((message.height, message.round), ())]
+        others = [h for h in choices if h != message.block_hash]
+        if not others:  # a nil vote in a round whose proposal it has not seen
+            return [(peer, message) for peer in peers]
+        second = self._vote(message, self.rng.choice(others))
+        first_half, second_half = self._halves(peers)
+        sends: Sends = [(p, message) for p in first_half]
+        return sends + [(p, second) for p in second_half]
+
+
+class RoundHopper(Strategy):
+    """Honest votes, plus votes of the same step for past and future rounds (for the same
+    value or nil), each to a random subset of its peers."""
+
+    name = "round-hopper"
+
+    def outbound(self, message: Message, peers: Sequence[int]) -> Sends:
+        sends: Sends = [(peer, message) for peer in peers]
+        if isinstance(message, Proposal):
+            return sends
+        for offset in (-2, -1, 1, 2, 5):
+            round_ = message.round + offset
+            if round_ < 0:
+                continue
+            block_hash = self.rng.choice((message.block_hash, NIL))
+            hop = sign_vote(
+                self.signer, self.prefix, message.type, message.height, round_, block_hash
+            )
+            sends += [(p, hop) for p in peers if self.rng.random() < 0.5]
+        return sends
+
+
+class ValidRoundLiar(Strategy):
+    """As proposer, signs its proposal with an arbitrary valid round (-1 .. round-1) for a
+    random half of its peers; the other half gets the honest one."""
+
+    name = "valid-round-liar"
+
+    def outbound(self, message: Message, peers: Sequence[int]) -> Sends:
+        if not isinstance(message, Proposal) or message.round == 0:
+            return [(peer, message) for peer in peers]
+        lie = self.rng.randint(-1, message.round - 1)
+        if lie == message.valid_round:
+            return [(peer, message) for peer in peers]
+        liar = sign_proposal(self.signer, self.prefix, message, message.value, lie)
+        first_half, second_half = self._halves(peers)
+        sends: Sends = [(p, message) for p in first_half]
+        return sends + [(p, liar) for p in second_half]
+
+
 SIMPLE_STRATEGIES: dict[str, type[Strategy]] = {
     cls.name: cls
-    for cls in (Strategy, Silent, InvalidProposer, UnknownVoter, DoubleVoter, EquivocatingProposer)
+    for cls in (
+        Strategy,
+        Silent,
+        InvalidProposer,
+        UnknownVoter,
+        DoubleVoter,
+        EquivocatingProposer,
+        SplitVoter,
+        RoundHopper,
+        ValidRoundLiar,
+    )
 }

@@ -2,8 +2,12 @@
 
 Safety: agreement (and identical state roots), validity (with hash-chain linkage),
 certificate validity, no correct signer signs two different messages for one
-(height, round, step), and no message leaves before the record that covers it is
-persisted. Liveness is judged at the end of a run by the runner.
+(height, round, step), no message leaves before the record that covers it is persisted,
+and no potential fork: two different values at one height that could each gather a quorum
+of precommits in some round, counting the precommits correct validators signed plus every
+faulty key (which could sign anything). That catches a broken lock before an actual fork
+needs the byzantine keys to play along. Liveness is judged at the end of a run by the
+runner.
 """
 
 from __future__ import annotations
@@ -11,14 +15,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from sparkchain.consensus.certificate import verify_certificate
+from sparkchain.consensus.certificate import quorum_size, verify_certificate
 from sparkchain.consensus.crypto import Verifier
 from sparkchain.consensus.lastsigned import LastSigned
-from sparkchain.consensus.messages import CommitCertificate, Message, Proposal, Step, Vote
+from sparkchain.consensus.messages import (
+    NIL,
+    CommitCertificate,
+    Message,
+    Proposal,
+    Step,
+    Vote,
+    VoteType,
+)
 from sparkchain.consensus.sim.chain import is_valid_value, next_root, value_hash
 from sparkchain.identifiers.errors import SparkError
 
-SAFETY: Final = frozenset({"agreement", "validity", "certificate", "double-sign", "persist-order"})
+SAFETY: Final = frozenset(
+    {"agreement", "validity", "certificate", "double-sign", "persist-order", "potential-fork"}
+)
+# a run goes on after these (something could happen, not yet did), so that what follows
+# (an actual fork) is seen too
+WARNINGS: Final = frozenset({"potential-fork"})
 LIVENESS: Final = "liveness"
 
 
@@ -46,6 +63,12 @@ class Checker:
         self._verifier = verifier
         self._decided: dict[int, tuple[bytes, bytes, int]] = {}  # height -> value, root, node
         self._signed: dict[tuple[bytes, int, int, int], bytes] = {}
+        self._faulty_keys = len(set(validators) - correct_keys)
+        self._quorum = quorum_size(len(validators))
+        # (height, round, hash) -> correct validators that precommitted it
+        self._precommitted: dict[tuple[int, int, bytes], set[bytes]] = {}
+        self._committable: dict[int, tuple[bytes, int]] = {}  # height -> (hash, round)
+        self._forkable: set[int] = set()  # heights reported as potential forks
         self.violations: list[Violation] = []
         self.double_signers: set[bytes] = set()  # every key seen signing twice, faulty too
         self.now = 0
@@ -90,6 +113,13 @@ class Checker:
         else:
             key = (message.proposer, message.height, message.round, int(Step.PROPOSE))
         signed = message.block_hash
+        if (
+            isinstance(message, Vote)
+            and message.type is VoteType.PRECOMMIT
+            and signed != NIL
+            and message.validator in self._correct
+        ):
+            self._note_precommit(message)
         earlier = self._signed.setdefault(key, signed)
         if earlier != signed:
             self.double_signers.add(key[0])
@@ -99,6 +129,21 @@ class Checker:
                     f"node {node} signed two messages for height {key[1]} round {key[2]} "
                     f"step {Step(key[3]).name}",
                 )
+
+    def _note_precommit(self, vote: Vote) -> None:
+        signers = self._precommitted.setdefault((vote.height, vote.round, vote.block_hash), set())
+        signers.add(vote.validator)
+        if len(signers) + self._faulty_keys < self._quorum:
+            return
+        first = self._committable.setdefault(vote.height, (vote.block_hash, vote.round))
+        if first[0] != vote.block_hash and vote.height not in self._forkable:
+            self._forkable.add(vote.height)
+            self._violate(
+                "potential-fork",
+                f"height {vote.height}: {first[0][:4].hex()} (round {first[1]}) and "
+                f"{vote.block_hash[:4].hex()} (round {vote.round}) could each be committed "
+                f"with the {self._faulty_keys} faulty keys' precommits",
+            )
 
     def on_broadcast(self, node: int, message: Message, record: LastSigned | None) -> None:
         """A correct node's own message must be covered by its persisted record."""

@@ -19,7 +19,11 @@ STRATEGIES: Final = (
     "invalid-proposer",  # proposes values that fail validation
     "unknown-voter",  # votes for block hashes nobody has seen
     "coalition",  # with its partners: pulls one half of the peers to a value, the other away
+    "split-voter",  # conflicting votes for values really proposed, one to each half
+    "round-hopper",  # also votes for past and future rounds
+    "valid-round-liar",  # proposals with arbitrary valid rounds
 )
+SIZES: Final = tuple(range(1, 11))  # validator counts random plans draw from
 
 
 @dataclass(frozen=True)
@@ -130,7 +134,7 @@ class Plan:
         return replace(self, **changes)
 
 
-def random_plan(seed: int, sizes: tuple[int, ...] = (1, 4, 7)) -> Plan:
+def random_plan(seed: int, sizes: tuple[int, ...] = SIZES) -> Plan:
     """A plan drawn from `seed` alone (what `make sim SEEDS=N` runs, for seeds 0..N-1).
 
     Faults stay within what the protocol promises to survive (at most f byzantine or
@@ -141,7 +145,8 @@ def random_plan(seed: int, sizes: tuple[int, ...] = (1, 4, 7)) -> Plan:
     f = (n - 1) // 3
     validators = list(range(n))
     rng.shuffle(validators)
-    budget = rng.randint(0, f)
+    # half the plans use the whole fault budget: coalitions of exactly f (amnesiacs count)
+    budget = f if rng.random() < 0.5 else rng.randint(0, f)
     faulty = validators[:budget]
     byzantine: list[tuple[int, str]] = []
     twins: list[int] = []

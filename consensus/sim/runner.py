@@ -39,7 +39,7 @@ from sparkchain.consensus.relay import PeerView, Relay
 from sparkchain.consensus.signbytes import chain_prefix
 from sparkchain.consensus.sim.byzantine import SIMPLE_STRATEGIES, Coalition, Strategy
 from sparkchain.consensus.sim.chain import Chain, ChainApp, value_hash
-from sparkchain.consensus.sim.checker import LIVENESS, SAFETY, Checker, Violation
+from sparkchain.consensus.sim.checker import LIVENESS, SAFETY, WARNINGS, Checker, Violation
 from sparkchain.consensus.sim.fakecrypto import FakeSigner, FakeVerifier, fake_public_key
 from sparkchain.consensus.sim.network import Network
 from sparkchain.consensus.sim.plan import Plan
@@ -272,7 +272,9 @@ class Simulation:
                 self._crash(node)
             else:
                 self._restart(node, payload)
-            if self.checker.violations and any(v.kind in SAFETY for v in self.checker.violations):
+            if self.checker.violations and any(
+                v.kind in SAFETY and v.kind not in WARNINGS for v in self.checker.violations
+            ):
                 break
         finished = self._finished()
         if not finished and not self.checker.violations:
@@ -382,6 +384,7 @@ class Simulation:
         if core is None:
             return
         if isinstance(payload, Vote | Proposal):
+            node.strategy.observe(payload)
             if isinstance(payload, Proposal) and isinstance(node.strategy, Coalition):
                 self._coalition_known.setdefault(
                     (payload.height, payload.round), payload.block_hash

@@ -79,6 +79,24 @@ def test_checker_catches_a_core_that_ignores_the_lock():
     assert fixed.violations == [], fixed.replay_command
 
 
+def test_the_potential_fork_checker_sees_a_broken_lock_that_did_not_fork_yet():
+    # two committable values at one height, counting the faulty keys' possible precommits:
+    # the lock-ignoring core shows it in seeds where no actual fork happened (seed 147 is
+    # the first), and before the fork where one did
+    only_potential = None
+    for seed in range(400):
+        plan = _lossy_plan(seed)
+        kinds = [v.kind for v in run_plan(plan, LockIgnoringCore).violations]
+        if "agreement" in kinds:
+            assert "potential-fork" in kinds
+            assert kinds.index("potential-fork") < kinds.index("agreement")
+        elif "potential-fork" in kinds and only_potential is None:
+            only_potential = plan
+    assert only_potential is not None, "no seed in 0..399 showed a potential fork alone"
+    assert only_potential.expects_safety
+    assert run_plan(only_potential).violations == []
+
+
 def test_f_plus_one_twins_can_fork_and_the_fork_is_detected():
     # validators 0 and 1 each run twice (nodes 4 and 5); a partition puts one copy of
     # each on either side, and each side holds a quorum of keys
