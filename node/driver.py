@@ -47,6 +47,7 @@ from sparkchain.consensus.messages import (
     ScheduleTimeout,
     Timeout,
 )
+from sparkchain.consensus.pacing import START_NOW, Pacing
 from sparkchain.consensus.relay import MessageKey, PeerView, Relay, message_key
 from sparkchain.identifiers.errors import SparkError
 from sparkchain.identifiers.keys import SigningKey
@@ -129,13 +130,13 @@ class ConsensusDriver:
         self._core: ConsensusCore | None = None
         self.height = 0  # the height the core works on; 0 before the first start
         self._timers: set[asyncio.TimerHandle] = set()
-        self._pacing: asyncio.TimerHandle | None = None
+        self._pacing = Pacing(config.block_interval_ms, config.empty_block_interval_ms)
+        self._pacing_timer: asyncio.TimerHandle | None = None
         self._relay_interval_ms = relay_interval_ms
         self._relay_task: asyncio.Task[None] | None = None
         self._relay = Relay()
         self._deferred: set[asyncio.Task[None]] = set()  # proposals waiting for the pool
         self.relayed = 0  # messages sent by the relay (not first broadcasts), for tests and logs
-        self._pacing_ready_for_txs = False  # pacing waits for the first admitted tx
         mempool.on_admitted.append(self._on_admitted)
 
     # ---- lifecycle ----
@@ -161,8 +162,7 @@ class ConsensusDriver:
 
     async def close(self) -> None:
         self._cancel_timers()
-        if self._pacing is not None:
-            self._pacing.cancel()
+        self._cancel_pacing_timer()
         tasks = [*self._deferred, *([self._relay_task] if self._relay_task else [])]
         for task in tasks:
             task.cancel()
@@ -228,8 +228,8 @@ class ConsensusDriver:
             self._step(lambda: core.on_proposal(message))
         else:
             self._step(lambda: core.on_vote(message))
-        if message.height == self._ledger.height + 1 and self._pacing is not None:
-            self._start_next_height()  # a peer is already there: no reason to wait
+        if message.height == self._ledger.height + 1 and self._pacing.peer_moved_on():
+            self._start_next_height()
 
     def _on_timeout(self, timeout: Timeout) -> None:
         core = self._core
@@ -242,7 +242,7 @@ class ConsensusDriver:
         self._step(lambda: core.on_timeout(timeout))
 
     def _on_admitted(self, _txs: list[pb.SignedTx], _origin: str | None) -> None:
-        if self._pacing is not None and self._pacing_ready_for_txs:
+        if self._pacing.txs_arrived():
             self._start_next_height()
 
     # ---- heights ----
@@ -251,32 +251,39 @@ class ConsensusDriver:
         core = self._core
         if core is None:
             return  # not started, or halted for good
-        if self._pacing is not None:
-            self._pacing.cancel()
-            self._pacing = None
+        self._cancel_pacing_timer()
+        self._pacing.started()
         self._cancel_timers()
         self.height = height
         self.app.forget_below(height)
         self._step(lambda: core.start(height))
 
     def _after_commit(self) -> None:
-        """Wait `block_interval_ms`, then for something to do, then start the next height."""
+        """Start the next height when pacing says (consensus/pacing.py)."""
         self._cancel_timers()
-        self._pacing_ready_for_txs = False
-        loop = asyncio.get_running_loop()
-        self._pacing = loop.call_later(self._config.block_interval_ms / 1000, self._paced)
+        self._set_pacing_timer(self._pacing.committed())
 
     def _paced(self) -> None:
-        idle_ms = self._clock_ms() - self._ledger.last_block_time_ms
-        if len(self._mempool) or idle_ms >= self._config.empty_block_interval_ms:
+        self._pacing_timer = None
+        has_txs = len(self._mempool) > 0
+        wait_ms = self._pacing.wake(self._clock_ms(), self._ledger.last_block_time_ms, has_txs)
+        if wait_ms == START_NOW:
             self._start_next_height()
-            return
-        self._pacing_ready_for_txs = True
-        wait_ms = self._config.empty_block_interval_ms - idle_ms
-        self._pacing = asyncio.get_running_loop().call_later(wait_ms / 1000, self._paced)
+        else:
+            self._set_pacing_timer(wait_ms)
+
+    def _set_pacing_timer(self, wait_ms: int) -> None:
+        self._cancel_pacing_timer()
+        loop = asyncio.get_running_loop()
+        self._pacing_timer = loop.call_later(wait_ms / 1000, self._paced)
+
+    def _cancel_pacing_timer(self) -> None:
+        if self._pacing_timer is not None:
+            self._pacing_timer.cancel()
+            self._pacing_timer = None
 
     def _start_next_height(self) -> None:
-        if self._pacing is None:
+        if not self._pacing.waiting:
             return  # already running a height; the message will be replayed from the buffer
         self._begin(self._ledger.height + 1)
 
@@ -306,9 +313,8 @@ class ConsensusDriver:
         self.halted = reason
         self._core = None  # no handler runs again, and the relay has nothing to send
         self._cancel_timers()
-        if self._pacing is not None:
-            self._pacing.cancel()
-            self._pacing = None
+        self._cancel_pacing_timer()
+        self._pacing.started()
         if self._relay_task is not None:
             self._relay_task.cancel()
         log.critical("fail_stop", extra={"reason": reason})

@@ -35,6 +35,7 @@ from sparkchain.consensus.messages import (
     ScheduleTimeout,
     Vote,
 )
+from sparkchain.consensus.pacing import START_NOW, Pacing
 from sparkchain.consensus.relay import PeerView, Relay
 from sparkchain.consensus.signbytes import chain_prefix
 from sparkchain.consensus.sim.byzantine import SIMPLE_STRATEGIES, Coalition, Strategy
@@ -56,8 +57,12 @@ HEIGHTS_PAST_TARGET: Final = 2  # nodes stop starting heights this far past the 
 
 CoreFactory = Callable[..., ConsensusCore]
 
+# the node's pacing (consensus/pacing.py), scaled like the timeouts; the simulated
+# application always has a value to propose
+BLOCK_INTERVAL_MS: Final = 20
+
 # event kinds
-_DELIVER, _TIMER, _GOSSIP, _CRASH, _RESTART = range(5)
+_DELIVER, _TIMER, _GOSSIP, _CRASH, _RESTART, _PACE = range(6)
 
 
 @dataclass(frozen=True)
@@ -132,6 +137,7 @@ class SimNode:
         self.incarnation = 0
         self.last_progress_ms = 0
         self.relay = Relay()
+        self.pacing = Pacing(BLOCK_INTERVAL_MS, 0)
         self.peer_heights: dict[int, int] = {}  # last committed height each peer announced
         self.links: dict[int, tuple[int, int, int]] = {}  # peer -> (incarnations, link epoch)
         self.sync_asked: dict[int, int] = {}  # peer -> when we last asked it for blocks
@@ -268,6 +274,9 @@ class Simulation:
             elif kind == _GOSSIP:
                 if node.up and payload == node.incarnation:
                     self._relay_tick(node)
+            elif kind == _PACE:
+                if node.up and payload == node.incarnation:
+                    self._paced(node)
             elif kind == _CRASH:
                 self._crash(node)
             else:
@@ -355,7 +364,19 @@ class Simulation:
                 self._send(node.id, peer, Height(height))
         if node.core is None or height >= self.plan.heights + HEIGHTS_PAST_TARGET:
             return []  # others catch up by sync; n = 1 would otherwise commit forever
-        return node.core.start(height + 1)
+        wait_ms = node.pacing.committed()
+        self._push(self.now + wait_ms, _PACE, node.id, node.incarnation)
+        return []
+
+    def _paced(self, node: SimNode) -> None:
+        if node.pacing.wake(self.now, self.now, has_txs=True) == START_NOW:
+            self._start_next_height(node)
+
+    def _start_next_height(self, node: SimNode) -> None:
+        if node.core is None or not node.pacing.waiting:
+            return
+        node.pacing.started()
+        self._execute(node, node.core.start(node.chain.height + 1))
 
     def _peers(self, node: SimNode) -> list[int]:
         return [other for other in range(len(self.nodes)) if other != node.id]
@@ -395,6 +416,8 @@ class Simulation:
                     self._ask_blocks(node, src)
                 return
             self._execute(node, core.on_message(payload))
+            if payload.height == node.chain.height + 1 and node.pacing.peer_moved_on():
+                self._start_next_height(node)  # a peer is already there
         elif isinstance(payload, Height):
             node.peer_heights[src] = payload.committed
             if payload.committed > node.chain.height:
@@ -497,6 +520,7 @@ class Simulation:
         node.sync_asked.clear()
         node.links.clear()  # every link is new after a restart
         node.relay = Relay()
+        node.pacing.started()
         node.core = self._new_core(node, record)
         self._push(self.now + GOSSIP_INTERVAL_MS, _GOSSIP, node.id, node.incarnation)
         self._execute(node, node.core.start(node.chain.height + 1))

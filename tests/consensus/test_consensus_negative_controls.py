@@ -67,13 +67,15 @@ def _lossy_plan(seed: int) -> Plan:
 
 
 def test_checker_catches_a_core_that_ignores_the_lock():
-    for seed in range(400):
+    # actual forks of this core are rare (the potential-fork checker below sees its broken
+    # lock far more often): seed 1266 is the first since the relay and pacing are shared
+    for seed in range(1200, 1400):
         plan = _lossy_plan(seed)
         broken = run_plan(plan, LockIgnoringCore)
         if "agreement" in _kinds(broken):
             break
     else:
-        raise AssertionError("no seed in 0..399 made the lock-ignoring core fork")
+        raise AssertionError("no seed in 1200..1399 made the lock-ignoring core fork")
     assert plan.expects_safety  # the fault stayed within f: the core is to blame
     fixed = run_plan(plan)
     assert fixed.violations == [], fixed.replay_command
@@ -81,7 +83,7 @@ def test_checker_catches_a_core_that_ignores_the_lock():
 
 def test_the_potential_fork_checker_sees_a_broken_lock_that_did_not_fork_yet():
     # two committable values at one height, counting the faulty keys' possible precommits:
-    # the lock-ignoring core shows it in seeds where no actual fork happened (seed 147 is
+    # the lock-ignoring core shows it in seeds where no actual fork happened (seed 129 is
     # the first), and before the fork where one did
     only_potential = None
     for seed in range(400):
