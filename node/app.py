@@ -1,8 +1,8 @@
 """The Application the consensus core agrees through: values are serialized blocks.
 
 propose builds the next block from the mempool; validate re-executes a proposed block on the
-ledger's overlay; both keep the resulting PendingBlock by block hash so the decided one is
-committed without executing it again.
+ledger's overlay. The ledger keeps each executed PendingBlock (its one cache of executed
+blocks), so the decided one is committed without executing it again.
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ class BlockApplication:
         self._proposer = proposer
         self._config = config
         self._clock_ms = clock_ms
-        self._pending: dict[bytes, PendingBlock] = {}
         self._hashes: dict[bytes, bytes] = {}  # value -> block hash, for this height's values
         self._build_ms_per_byte = 0.0  # moving average of what building a block cost here
 
@@ -54,7 +53,7 @@ class BlockApplication:
         self._learn_build_cost(sum(tx.ByteSize() for tx in txs), time.perf_counter() - started)
         if built.rejected:
             self._mempool.drop_rejected(built.rejected)
-        self._keep(built.block_bytes, built.pending)
+        self._hashes[built.block_bytes] = built.block_hash
         log.debug(
             "proposed",
             extra={
@@ -94,7 +93,7 @@ class BlockApplication:
         except SparkError as error:
             log.warning("invalid_block", extra={"height": height, "error": str(error)})
             return False
-        self._keep(value, pending)
+        self._hashes[value] = pending.block_hash
         log.debug(
             "validated",
             extra={"height": height, "txs": len(pending.tx_ids), "ms": round_ms(started)},
@@ -109,16 +108,10 @@ class BlockApplication:
         return known
 
     def pending_for(self, value: bytes) -> PendingBlock:
-        pending = self._pending.get(self.value_hash(value))
-        if pending is None:
-            pending = self._ledger.validate_block(value)
-        return pending
+        """The executed block of a decided value: from the ledger's cache of executed
+        blocks, or executed now (a block decided by others' votes we never validated)."""
+        return self._ledger.validate_block(value)
 
     def forget_below(self, height: int) -> None:
-        self._pending = {h: p for h, p in self._pending.items() if p.height >= height}
-        if not self._pending:
-            self._hashes.clear()
-
-    def _keep(self, value: bytes, pending: PendingBlock) -> None:
-        self._pending[pending.block_hash] = pending
-        self._hashes[value] = pending.block_hash
+        """A new height starts: the values of earlier heights are done with."""
+        self._hashes.clear()
