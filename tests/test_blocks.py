@@ -16,8 +16,9 @@ import pytest
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.tags import MERKLE_LEAF, MERKLE_NODE
 from sparkchain.ledger import blocks
+from sparkchain.ledger.proof import verify_resolution
 from sparkchain.proto import types_pb2 as pb
-from tests.helpers.chain import key
+from tests.helpers.chain import key, value
 from tests.helpers.ledger import LedgerChain, certificate, proposer
 
 
@@ -252,6 +253,43 @@ def test_bytes_that_are_not_a_block_are_invalid(ledger_chain: LedgerChain) -> No
     with pytest.raises(SparkError, match="block does not decode") as caught:
         ledger_chain.ledger.validate_block(b"\xff\xff\xff")
     assert caught.value.code == ErrorCode.INVALID_BLOCK
+
+
+def test_a_block_with_a_non_canonical_header_encoding_is_refused(
+    ledger_chain: LedgerChain,
+) -> None:
+    # nodes serve headers re-encoded; a header whose certified bytes differ from that
+    # encoding would make every proof of its block unverifiable, so validators refuse it
+    acme = ledger_chain.signer("acme")
+    built = ledger_chain.build(
+        [acme.register("88/a", [value(1, "URL", "https://e")], now_ms=ledger_chain.next_time_ms)]
+    )
+    header = pb.BlockHeader.FromString(built.block.header)
+    parts = []
+    for field, field_value in header.ListFields():
+        one = pb.BlockHeader()
+        setattr(one, field.name, field_value)
+        parts.append(one.SerializeToString())
+    raw = b"".join(reversed(parts))  # the same header, fields in reverse order
+    assert pb.BlockHeader.FromString(raw) == header and raw != built.block.header
+    block = pb.Block()
+    block.CopyFrom(built.block)
+    block.header = raw
+    with pytest.raises(SparkError) as refused:
+        ledger_chain.ledger.validate_block(block.SerializeToString(deterministic=True))
+    assert refused.value.code is ErrorCode.INVALID_BLOCK
+    assert "canonical" in refused.value.message
+    # the canonical block itself is accepted, and its proofs verify
+    pending = ledger_chain.ledger.validate_block(built.block_bytes)
+    ledger_chain.ledger.commit_block(
+        pending, certificate(ledger_chain.genesis, 1, pending.block_hash)
+    )
+    _, proof = ledger_chain.ledger.resolve_with_proof("88/a")
+    record, height = verify_resolution(
+        ledger_chain.ledger.validators, ledger_chain.genesis.chain_id, "88/a", proof
+    )
+    assert record is not None
+    assert record.key == "88/A" and height == 1
 
 
 def test_a_valid_block_from_another_node_is_accepted(tmp_path: Path) -> None:
