@@ -1,14 +1,34 @@
-"""Fixtures shared by more than one test file. The builders behind them live in
-tests/helpers/; a fixture used by one file only stays in that file."""
+"""Fixtures shared by more than one test file, and the `virtual_clock` marker. The builders
+behind them live in tests/helpers/; a fixture used by one file only stays in that file."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
 
 from tests.helpers.ledger import LedgerChain
+from tests.helpers.virtual_clock import VirtualClockLoop
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "virtual_clock: run this async test and its async fixtures on a loop whose time "
+        "jumps to the next timer when nothing is runnable (tests/helpers/virtual_clock.py)",
+    )
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """pytest-asyncio's hook: which loop each async test runs on (one per test, so its
+    id is unchanged). Unmarked tests get the ordinary loop, as without this hook."""
+    if item.get_closest_marker("virtual_clock") is not None:
+        return {"virtual_clock": VirtualClockLoop}
+    return {"asyncio": asyncio.new_event_loop}
 
 
 @pytest.fixture
