@@ -37,3 +37,13 @@ def ledger_chain(tmp_path: Path) -> Iterator[LedgerChain]:
     chain = LedgerChain(tmp_path / "ledger")
     yield chain
     chain.close()
+
+
+@pytest.fixture
+def spark_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """SPARK_HOME for the CLI this test runs: a directory of its own (not yet made), and
+    no key passphrase inherited from the shell that runs the tests."""
+    home = tmp_path / "spark-home"
+    monkeypatch.setenv("SPARK_HOME", str(home))
+    monkeypatch.delenv("SPARK_KEY_PASSPHRASE", raising=False)
+    return home
