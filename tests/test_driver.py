@@ -1,5 +1,6 @@
 """The consensus driver with real cores, ledgers and mempools, over an in-process network on
-a virtual clock (no gRPC, no real waiting: time jumps to the next timer when nothing runs).
+a virtual clock (tests/helpers/virtual_clock.py; no gRPC, no real waiting: time jumps to
+the next timer when nothing runs).
 
 The relay: in a line of three validators A - B - C (A and C cannot reach each other, and
 n = 3 needs all three votes), A hears C's messages only through B relaying them, and C
@@ -9,11 +10,12 @@ hears A's likewise. Without the relay no height can ever commit.
 from __future__ import annotations
 
 import asyncio
-import selectors
 from collections import Counter
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from sparkchain.consensus import wire
 from sparkchain.consensus.messages import Proposal, Vote
@@ -28,47 +30,9 @@ from sparkchain.node.mempool import Mempool, MempoolLimits
 from sparkchain.proto import peer_pb2
 from tests.helpers.chain import GENESIS_TIME_MS, TxMaker, key, make_test_genesis
 
+pytestmark = pytest.mark.virtual_clock
+
 START_MS = GENESIS_TIME_MS + 60_000
-
-
-# ---- a virtual clock for asyncio ----
-
-
-class _VirtualSelector(selectors.DefaultSelector):
-    """Never blocks: where the loop would wait `timeout` seconds, the clock jumps instead."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.loop: VirtualClockLoop | None = None
-
-    def select(self, timeout: float | None = None) -> list[Any]:
-        events = super().select(0)
-        if events or timeout == 0:
-            return events
-        if timeout is None:
-            raise AssertionError("the loop would wait forever: nothing is scheduled")
-        assert self.loop is not None
-        self.loop.now += timeout
-        return events
-
-
-class VirtualClockLoop(asyncio.SelectorEventLoop):
-    def __init__(self) -> None:
-        selector = _VirtualSelector()
-        super().__init__(selector)
-        selector.loop = self
-        self.now = 0.0
-
-    def time(self) -> float:
-        return self.now
-
-
-def run_virtual(scenario: Callable[[VirtualClockLoop], Coroutine[Any, Any, None]]) -> None:
-    loop = VirtualClockLoop()
-    try:
-        loop.run_until_complete(scenario(loop))
-    finally:
-        loop.close()
 
 
 # ---- an in-process network of nodes ----
@@ -94,7 +58,7 @@ class Node:
     `links()`, `broadcast()` and `announce_height()`)."""
 
     def __init__(
-        self, number: int, home: Path, genesis: Any, loop: VirtualClockLoop, relay: bool
+        self, number: int, home: Path, genesis: Any, loop: asyncio.AbstractEventLoop, relay: bool
     ) -> None:
         self.name = f"n{number}"
         self.key = key(f"validator{number}")
@@ -169,7 +133,7 @@ class Node:
 class Line:
     """Three validators in a line, n1 - n2 - n3: n1 and n3 have no link."""
 
-    def __init__(self, tmp_path: Path, loop: VirtualClockLoop, relay: bool = True) -> None:
+    def __init__(self, tmp_path: Path, loop: asyncio.AbstractEventLoop, relay: bool = True) -> None:
         genesis = make_test_genesis(validators=3)
         self.nodes = [Node(i, tmp_path / f"n{i}", genesis, loop, relay) for i in (1, 2, 3)]
         first, middle, last = self.nodes
@@ -204,142 +168,134 @@ def register(node: Node, seed: int, name: str):  # type: ignore[no-untyped-def]
 # ---- tests ----
 
 
-def test_the_ends_of_a_line_commit_only_through_the_relay(tmp_path: Path) -> None:
-    async def scenario(loop: VirtualClockLoop) -> None:
-        line = Line(tmp_path, loop)
-        first, middle, last = line.nodes
+async def test_the_ends_of_a_line_commit_only_through_the_relay(tmp_path: Path) -> None:
+    loop = asyncio.get_running_loop()
+    line = Line(tmp_path, loop)
+    first, middle, last = line.nodes
+    for node in line.nodes:
+        node.driver.start()
+    try:
+        tx = register(first, 1, "LINE")
+        await first.mempool.add(tx)
+        for node in (middle, last):  # as gossip would
+            await node.mempool.add_from_peer([tx], "n1")
+        assert await line.run_until(
+            lambda: (
+                all(n.bus.committed(tx_id(tx)) for n in line.nodes) and min(line.heights()) >= 3
+            ),
+            virtual_s=300,
+        )
+        assert "n3" not in first.heard_from and "n1" not in last.heard_from
+        assert middle.driver.relayed > 0
+        # every node committed the same blocks, the tx among them
+        assert len({node.ledger.get_block(3)[1] for node in line.nodes}) == 1
         for node in line.nodes:
-            node.driver.start()
-        try:
-            tx = register(first, 1, "LINE")
-            await first.mempool.add(tx)
-            for node in (middle, last):  # as gossip would
-                await node.mempool.add_from_peer([tx], "n1")
-            assert await line.run_until(
-                lambda: (
-                    all(n.bus.committed(tx_id(tx)) for n in line.nodes) and min(line.heights()) >= 3
-                ),
-                virtual_s=300,
-            )
-            assert "n3" not in first.heard_from and "n1" not in last.heard_from
-            assert middle.driver.relayed > 0
-            # every node committed the same blocks, the tx among them
-            assert len({node.ledger.get_block(3)[1] for node in line.nodes}) == 1
-            for node in line.nodes:
-                assert node.ledger.get_tx(tx_id(tx))[1] >= 1
-        finally:
-            await line.close()
-
-    run_virtual(scenario)
+            assert node.ledger.get_tx(tx_id(tx))[1] >= 1
+    finally:
+        await line.close()
 
 
-def test_without_the_relay_the_same_line_never_commits(tmp_path: Path) -> None:
-    async def scenario(loop: VirtualClockLoop) -> None:
-        line = Line(tmp_path, loop, relay=False)
-        first, middle, _ = line.nodes
-        for node in line.nodes:
-            node.driver.start()
-        try:
-            await first.mempool.add(register(first, 1, "LINE"))
-            assert not await line.run_until(lambda: max(line.heights()) >= 1, virtual_s=120)
-            assert middle.driver.relayed == 0
-            assert middle.driver._core is not None and middle.driver._core.round > 3
-        finally:
-            await line.close()
-
-    run_virtual(scenario)
+async def test_without_the_relay_the_same_line_never_commits(tmp_path: Path) -> None:
+    loop = asyncio.get_running_loop()
+    line = Line(tmp_path, loop, relay=False)
+    first, middle, _ = line.nodes
+    for node in line.nodes:
+        node.driver.start()
+    try:
+        await first.mempool.add(register(first, 1, "LINE"))
+        assert not await line.run_until(lambda: max(line.heights()) >= 1, virtual_s=120)
+        assert middle.driver.relayed == 0
+        assert middle.driver._core is not None and middle.driver._core.round > 3
+    finally:
+        await line.close()
 
 
-def test_a_stuck_peer_is_sent_each_message_once_and_ours_again(tmp_path: Path) -> None:
-    async def scenario(loop: VirtualClockLoop) -> None:
-        line = Line(tmp_path, loop, relay=False)
-        middle = line.nodes[1]
-        for node in line.nodes:
-            node.driver.start()
-        try:
-            await line.run_until(lambda: False, virtual_s=1.5)  # round 0 runs, nothing commits
-            driver = middle.driver
-            core = driver._core
-            assert core is not None
-            everything = core.height_messages()
-            own = core.own_messages()
-            signers = {m.validator if isinstance(m, Vote) else m.proposer for m in everything}
-            assert signers == {n.key.public_key for n in line.nodes}  # others' too
-            assert driver.relay_tick() == 0  # first look: no interval without progress yet
-            assert driver.relay_tick() == 2 * len(everything)  # both ends of the line
-            assert driver.relay_tick() == 2 * len(own)  # then only our own latest again
-            assert driver.relay_tick() == 2 * len(own)
-            assert driver.relay_tick() == 2 * len(own)
-            assert driver.relay_tick() == 2 * len(everything)  # every fifth: all again
-            # a peer that moves on is left alone until it stays put for an interval
-            middle.peers["n3"].height = 5
-            assert driver.relay_tick() == len(own)
-            assert driver.relay_tick() == len(own)
-        finally:
-            await line.close()
-
-    run_virtual(scenario)
+async def test_a_stuck_peer_is_sent_each_message_once_and_ours_again(tmp_path: Path) -> None:
+    loop = asyncio.get_running_loop()
+    line = Line(tmp_path, loop, relay=False)
+    middle = line.nodes[1]
+    for node in line.nodes:
+        node.driver.start()
+    try:
+        await line.run_until(lambda: False, virtual_s=1.5)  # round 0 runs, nothing commits
+        driver = middle.driver
+        core = driver._core
+        assert core is not None
+        everything = core.height_messages()
+        own = core.own_messages()
+        signers = {m.validator if isinstance(m, Vote) else m.proposer for m in everything}
+        assert signers == {n.key.public_key for n in line.nodes}  # others' too
+        assert driver.relay_tick() == 0  # first look: no interval without progress yet
+        assert driver.relay_tick() == 2 * len(everything)  # both ends of the line
+        assert driver.relay_tick() == 2 * len(own)  # then only our own latest again
+        assert driver.relay_tick() == 2 * len(own)
+        assert driver.relay_tick() == 2 * len(own)
+        assert driver.relay_tick() == 2 * len(everything)  # every fifth: all again
+        # a peer that moves on is left alone until it stays put for an interval
+        middle.peers["n3"].height = 5
+        assert driver.relay_tick() == len(own)
+        assert driver.relay_tick() == len(own)
+    finally:
+        await line.close()
 
 
-def test_a_reconnected_peer_at_our_height_gets_the_whole_height(tmp_path: Path) -> None:
-    async def scenario(loop: VirtualClockLoop) -> None:
-        line = Line(tmp_path, loop, relay=False)
-        first, middle, last = line.nodes
-        for node in line.nodes:
-            node.driver.start()
-        try:
-            await line.run_until(lambda: False, virtual_s=1.5)
-            core = middle.driver._core
-            assert core is not None
-            sent: list[peer_pb2.PeerMessage] = []
-            link = FakeLink(middle, last)
-            link.send = sent.append  # type: ignore[method-assign]
-            middle.driver.on_link_up(link)  # type: ignore[arg-type]
-            keys = {message_key(_from_wire(m)) for m in sent}
-            assert keys == {message_key(m) for m in core.height_messages()}
-            assert any(
-                isinstance(_from_wire(m), Vote) and _from_wire(m).validator == first.key.public_key
-                for m in sent
-            )
-            sent.clear()
-            link.height = 7  # a peer ahead of us needs blocks, not votes: only our own
-            middle.driver.on_link_up(link)  # type: ignore[arg-type]
-            assert {message_key(_from_wire(m)) for m in sent} == {
-                message_key(m) for m in core.own_messages()
-            }
-        finally:
-            await line.close()
-
-    run_virtual(scenario)
+async def test_a_reconnected_peer_at_our_height_gets_the_whole_height(tmp_path: Path) -> None:
+    loop = asyncio.get_running_loop()
+    line = Line(tmp_path, loop, relay=False)
+    first, middle, last = line.nodes
+    for node in line.nodes:
+        node.driver.start()
+    try:
+        await line.run_until(lambda: False, virtual_s=1.5)
+        core = middle.driver._core
+        assert core is not None
+        sent: list[peer_pb2.PeerMessage] = []
+        link = FakeLink(middle, last)
+        link.send = sent.append  # type: ignore[method-assign]
+        middle.driver.on_link_up(link)  # type: ignore[arg-type]
+        keys = {message_key(_from_wire(m)) for m in sent}
+        assert keys == {message_key(m) for m in core.height_messages()}
+        assert any(
+            isinstance(_from_wire(m), Vote) and _from_wire(m).validator == first.key.public_key
+            for m in sent
+        )
+        sent.clear()
+        link.height = 7  # a peer ahead of us needs blocks, not votes: only our own
+        middle.driver.on_link_up(link)  # type: ignore[arg-type]
+        assert {message_key(_from_wire(m)) for m in sent} == {
+            message_key(m) for m in core.own_messages()
+        }
+    finally:
+        await line.close()
 
 
-def test_a_proposal_waits_for_the_signature_checks_in_flight_but_not_long(tmp_path: Path) -> None:
+async def test_a_proposal_waits_for_the_signature_checks_in_flight_but_not_long(
+    tmp_path: Path,
+) -> None:
     def proposals(node: Node) -> list[Proposal]:
         core = node.driver._core
         assert core is not None
         return [m for m in core.height_messages() if isinstance(m, Proposal)]
 
-    async def scenario(loop: VirtualClockLoop) -> None:
-        line = Line(tmp_path, loop, relay=False)
-        first, _, last = line.nodes  # n2 proposes height 1, round 0
-        pool: asyncio.Future[None] = loop.create_future()
-        first.mempool.verifications_in_flight = lambda: [pool]  # type: ignore[method-assign]
-        never: asyncio.Future[None] = loop.create_future()
-        last.mempool.verifications_in_flight = lambda: [never]  # type: ignore[method-assign]
-        for node in line.nodes:
-            node.driver.start()
-        try:
-            await asyncio.sleep(0.01)
-            assert proposals(first) == [] and proposals(last) == []
-            pool.set_result(None)
-            await asyncio.sleep(0.01)
-            assert len(proposals(first)) == 1 and proposals(last) == []
-            await asyncio.sleep(0.3)  # a pool that never finishes holds it back only so long
-            assert len(proposals(last)) == 1
-        finally:
-            await line.close()
-
-    run_virtual(scenario)
+    loop = asyncio.get_running_loop()
+    line = Line(tmp_path, loop, relay=False)
+    first, _, last = line.nodes  # n2 proposes height 1, round 0
+    pool: asyncio.Future[None] = loop.create_future()
+    first.mempool.verifications_in_flight = lambda: [pool]  # type: ignore[method-assign]
+    never: asyncio.Future[None] = loop.create_future()
+    last.mempool.verifications_in_flight = lambda: [never]  # type: ignore[method-assign]
+    for node in line.nodes:
+        node.driver.start()
+    try:
+        await asyncio.sleep(0.01)
+        assert proposals(first) == [] and proposals(last) == []
+        pool.set_result(None)
+        await asyncio.sleep(0.01)
+        assert len(proposals(first)) == 1 and proposals(last) == []
+        await asyncio.sleep(0.3)  # a pool that never finishes holds it back only so long
+        assert len(proposals(last)) == 1
+    finally:
+        await line.close()
 
 
 def _from_wire(message: peer_pb2.PeerMessage) -> Proposal | Vote:
