@@ -49,7 +49,7 @@ from sparkchain.consensus.messages import (
 )
 from sparkchain.consensus.pacing import START_NOW, Pacing
 from sparkchain.consensus.relay import MessageKey, PeerView, Relay, message_key
-from sparkchain.identifiers.errors import SparkError
+from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.keys import SigningKey
 from sparkchain.identifiers.limits import (
     PROPOSAL_POOL_WAIT_MS,
@@ -72,6 +72,10 @@ def read_last_signed(path: Path) -> LastSigned | None:
         raw = path.read_bytes()
     except FileNotFoundError:
         return None
+    except OSError as exc:
+        raise SparkError(
+            ErrorCode.STORAGE_CORRUPT, f"{path}: cannot read the last-signed record: {exc}"
+        ) from None
     return LastSigned.from_bytes(raw)
 
 

@@ -18,8 +18,11 @@ from typing import Any
 import pytest
 
 from sparkchain.consensus import wire
-from sparkchain.consensus.messages import Proposal, Vote
+from sparkchain.consensus.crypto import Ed25519Signer
+from sparkchain.consensus.messages import Proposal, Vote, VoteType
 from sparkchain.consensus.relay import message_key
+from sparkchain.consensus.signbytes import chain_prefix, vote_sign_bytes
+from sparkchain.identifiers.tags import VOTE_TAG
 from sparkchain.identifiers.tx import tx_id, value
 from sparkchain.node.commit import Committer
 from sparkchain.node.config import ConsensusConfig
@@ -302,3 +305,83 @@ def _from_wire(message: peer_pb2.PeerMessage) -> Proposal | Vote:
     if message.WhichOneof("kind") == "proposal":
         return wire.proposal_from_proto(message.proposal)
     return wire.vote_from_proto(message.vote)
+
+
+# ---- fail-stop signing (DESIGN §6) ----
+
+
+def _consensus_sent(node: Node) -> int:
+    return node.sent["proposal"] + node.sent["vote"]
+
+
+async def test_a_record_that_cannot_be_written_stops_signing_before_anything_leaves(
+    tmp_path: Path,
+) -> None:
+    line = Line(tmp_path, asyncio.get_running_loop())
+    middle = line.nodes[1]  # the proposer of height 1, round 0
+    sent_when_stopped: list[int] = []
+    middle.driver._on_fail_stop = lambda _reason: sent_when_stopped.append(_consensus_sent(middle))
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    for node in line.nodes:
+        node.driver.start()  # signs (and persists, then sends) its proposal
+    middle.driver._last_signed_path = blocker / "last_signed"  # from now on writes raise
+    try:
+        await line.run_until(lambda: False, virtual_s=20)
+        assert middle.driver.halted is not None and "last-signed" in middle.driver.halted
+        assert len(sent_when_stopped) == 1
+        # the vote whose record failed, and everything after, never left
+        assert _consensus_sent(middle) == sent_when_stopped[0]
+        assert middle.driver.relay_tick() == 0  # and the relay has nothing to send
+        assert max(line.heights()) == 0  # n = 3 needs all three
+    finally:
+        await line.close()
+
+
+async def test_a_handler_that_fails_half_way_stops_signing(tmp_path: Path) -> None:
+    line = Line(tmp_path, asyncio.get_running_loop())
+    first = line.nodes[0]
+    stops: list[str] = []
+    first.driver._on_fail_stop = stops.append
+
+    def broken_validate(height: int, value: bytes) -> bool:
+        raise RuntimeError("the ledger went away")
+
+    first.driver.app.validate = broken_validate  # type: ignore[method-assign]
+    for node in line.nodes:
+        node.driver.start()
+    try:
+        await line.run_until(lambda: first.driver.halted is not None, virtual_s=10)
+        assert first.driver.halted is not None and "the ledger went away" in first.driver.halted
+        sent_at_halt = _consensus_sent(first)
+        await line.run_until(lambda: False, virtual_s=20)
+        assert _consensus_sent(first) == sent_at_halt  # nothing more leaves it
+        assert len(stops) == 1
+    finally:
+        await line.close()
+
+
+async def test_only_a_validators_signed_message_of_a_later_height_steers_block_sync(
+    tmp_path: Path,
+) -> None:
+    line = Line(tmp_path, asyncio.get_running_loop(), relay=False)
+    first, middle, _ = line.nodes
+    asked: list[int] = []
+    first.driver._on_future_height = asked.append
+    first.driver.start()
+    try:
+        prefix = chain_prefix(first.ledger.chain_id)
+        sign_bytes = vote_sign_bytes(prefix, VoteType.PREVOTE, 9, 0, b"h" * 32)
+
+        def vote(signer: Any, signature: bytes | None = None) -> Vote:
+            signed = signature or Ed25519Signer(signer).sign(VOTE_TAG, sign_bytes)
+            return Vote(VoteType.PREVOTE, 9, 0, b"h" * 32, signer.public_key, signed)
+
+        outsider = key("outsider")
+        for forged in (vote(outsider), vote(middle.key, b"\x01" * 64)):
+            first.driver.on_vote(wire.vote_to_proto(forged))
+        assert asked == []  # neither an outsider nor a bad signature moves our sync
+        first.driver.on_vote(wire.vote_to_proto(vote(middle.key)))
+        assert asked == [8]  # the validator committed height 8
+    finally:
+        await line.close()
