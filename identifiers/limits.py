@@ -66,6 +66,10 @@ MAX_LIST_PAGE_SIZE: Final = 1000
 WATCH_QUEUE_EVENTS: Final = 10_000  # a Watch stream this far behind is closed
 RECENT_COMMITS_REMEMBERED: Final = 100_000  # tx ids the CommitBus can still answer for
 
+# what outsiders can make us write (identifiers/errors.py, node/logs.py)
+# an error's message is cut to this (with "…" and the original length): it may quote input
+MAX_ERROR_TEXT_CHARS: Final = 1024
+
 # identifier schemes (identifiers/oid.py)
 # far above any OID in use (a 2.25.<UUID> OID is ~45); bounds the work of parsing one
 MAX_OID_CHARS: Final = 1024
