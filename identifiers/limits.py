@@ -31,6 +31,15 @@ DEFAULT_MAX_BLOCK_TXS: Final = 5000
 DEFAULT_MAX_BLOCK_BYTES: Final = 8 * 1024 * 1024
 DEFAULT_MEMPOOL_MAX_TXS: Final = 50_000
 DEFAULT_MEMPOOL_MAX_BYTES: Final = 128 * 1024 * 1024
+# the most config.toml accepts for each (a typo like 1000000000000 must not start a node
+# that waits for ages, or overflows the event loop's timer arithmetic)
+MAX_CONSENSUS_TIMEOUT_MS: Final = 60_000  # propose/prevote/precommit timeouts and their delta
+MAX_BLOCK_INTERVAL_MS: Final = 60_000
+MAX_EMPTY_BLOCK_INTERVAL_MS: Final = 24 * 60 * 60 * 1000
+MAX_BLOCK_TXS: Final = 100_000
+MAX_BLOCK_BYTES: Final = 16 * 1024 * 1024  # half of MAX_PEER_MESSAGE_BYTES: a proposal must fit
+MAX_MEMPOOL_TXS: Final = 10_000_000
+MAX_MEMPOOL_BYTES: Final = 16 * 1024 * 1024 * 1024
 DEFAULT_API_PORT: Final = 7100
 DEFAULT_P2P_PORT: Final = 7200
 NODE_START_TIMEOUT_S: Final = 30.0  # launcher: wait this long for a started node to answer

@@ -5,14 +5,30 @@ bounded size, and the log a bounded number of lines."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import grpc
 import pytest
 
+from sparkchain.identifiers import limits
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.limits import MAX_ERROR_TEXT_CHARS
+from sparkchain.node.config import parse_config
+from sparkchain.node.home import init_home, load_genesis
 from sparkchain.proto import api_pb2, api_pb2_grpc
 from tests.helpers.api_node import ApiNode
+
+MINIMAL_CONFIG = """
+[node]
+name = "node1"
+role = "validator"
+
+[api]
+listen = "127.0.0.1:7100"
+
+[p2p]
+listen = "127.0.0.1:7200"
+"""
 
 
 @pytest.fixture
@@ -44,3 +60,70 @@ async def test_a_megabyte_hash_does_not_come_back_as_two_megabytes_of_hex(node) 
     assert details.startswith("NOT_FOUND: no committed tx with id 0101")
     assert len(details) <= len("NOT_FOUND: ") + MAX_ERROR_TEXT_CHARS
     assert details.endswith(f"… ({2 * 1024 * 1024 + len('no committed tx with id ')} chars)")
+
+
+# ---- local files (finding 14) ----
+
+
+def test_a_deeply_nested_genesis_is_invalid_genesis_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "genesis.json"
+    path.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    with pytest.raises(SparkError) as caught:
+        load_genesis(path)
+    assert caught.value.code is ErrorCode.INVALID_GENESIS
+    assert caught.value.message == f"{path}: nested too deeply to be a genesis"
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o620])
+def test_a_validator_key_open_to_others_is_refused_naming_the_file_and_the_fix(
+    tmp_path: Path, mode: int
+) -> None:
+    written = init_home(tmp_path / "home")
+    home = written.home
+    path = home.validator_key_path
+    path.chmod(mode)
+    with pytest.raises(SparkError) as caught:
+        home.node_key()
+    assert caught.value.code is ErrorCode.INVALID_KEY
+    assert str(path) in caught.value.message and f"mode {mode:04o}" in caught.value.message
+    assert caught.value.message.endswith(f"chmod 600 {path}")
+    path.chmod(0o600)
+    assert home.node_key().public_key == written.node_public_key
+
+
+def _with_table(table: str, key: str, value: str) -> str:
+    return MINIMAL_CONFIG + f"\n[{table}]\n{key} = {value}\n"
+
+
+@pytest.mark.parametrize(
+    ("table", "key", "most"),
+    [
+        ("consensus", "propose_timeout_ms", limits.MAX_CONSENSUS_TIMEOUT_MS),
+        ("consensus", "prevote_timeout_ms", limits.MAX_CONSENSUS_TIMEOUT_MS),
+        ("consensus", "precommit_timeout_ms", limits.MAX_CONSENSUS_TIMEOUT_MS),
+        ("consensus", "timeout_delta_ms", limits.MAX_CONSENSUS_TIMEOUT_MS),
+        ("consensus", "block_interval_ms", limits.MAX_BLOCK_INTERVAL_MS),
+        ("consensus", "empty_block_interval_ms", limits.MAX_EMPTY_BLOCK_INTERVAL_MS),
+        ("consensus", "max_block_txs", limits.MAX_BLOCK_TXS),
+        ("consensus", "max_block_bytes", limits.MAX_BLOCK_BYTES),
+        ("mempool", "max_txs", limits.MAX_MEMPOOL_TXS),
+        ("mempool", "max_bytes", limits.MAX_MEMPOOL_BYTES),
+    ],
+)
+def test_every_integer_config_key_has_a_maximum(table: str, key: str, most: int) -> None:
+    assert getattr(getattr(parse_config(_with_table(table, key, str(most))), table), key) == most
+    for too_big in (most + 1, 10**20):
+        with pytest.raises(SparkError) as caught:
+            parse_config(_with_table(table, key, str(too_big)), "home/config.toml")
+        assert caught.value.code is ErrorCode.INVALID_CONFIG
+        assert caught.value.message == (
+            f"home/config.toml: {table}.{key}: must be at most {most}, got {too_big}"
+        )
+
+
+def test_a_float_timeout_is_invalid_config_naming_the_field() -> None:
+    with pytest.raises(SparkError) as caught:
+        parse_config(_with_table("consensus", "propose_timeout_ms", "1e20"), "home/config.toml")
+    assert caught.value.message == (
+        "home/config.toml: consensus.propose_timeout_ms: must be an integer, got a float"
+    )
