@@ -78,6 +78,10 @@ RECENT_COMMITS_REMEMBERED: Final = 100_000  # tx ids the CommitBus can still ans
 # what outsiders can make us write (identifiers/errors.py, node/logs.py)
 # an error's message is cut to this (with "…" and the original length): it may quote input
 MAX_ERROR_TEXT_CHARS: Final = 1024
+# a line about refused input (malformed requests, a peer's bad messages): one per key
+# (a gRPC method, a peer) per interval, the next one counting those left out
+LOG_RATE_INTERVAL_MS: Final = 10_000
+LOG_RATE_KEYS: Final = 1024  # keys remembered at once; the oldest is forgotten first
 
 # identifier schemes (identifiers/oid.py)
 # far above any OID in use (a 2.25.<UUID> OID is ~45); bounds the work of parsing one

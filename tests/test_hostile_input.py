@@ -4,6 +4,7 @@ bounded size, and the log a bounded number of lines."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.limits import MAX_ERROR_TEXT_CHARS
 from sparkchain.node.config import parse_config
 from sparkchain.node.home import init_home, load_genesis
+from sparkchain.node.logs import RateLimitedLog
 from sparkchain.proto import api_pb2, api_pb2_grpc
 from tests.helpers.api_node import ApiNode
 
@@ -127,3 +129,31 @@ def test_a_float_timeout_is_invalid_config_naming_the_field() -> None:
     assert caught.value.message == (
         "home/config.toml: consensus.propose_timeout_ms: must be an integer, got a float"
     )
+
+
+# ---- rate-limited lines (findings 8 and 15) ----
+
+
+def test_a_rate_limited_log_writes_one_line_per_key_per_interval_and_counts_the_rest(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [0]
+    lines = RateLimitedLog(
+        logging.getLogger("test.rate"), 1000, max_keys=2, clock_ms=lambda: now[0]
+    )
+    caplog.set_level("DEBUG", logger="test.rate")
+    written = [lines.log(logging.INFO, "peer-a", "refused", {}) for _ in range(5)]
+    assert written == [True, False, False, False, False]
+    assert lines.log(logging.INFO, "peer-b", "refused", {})  # another key has its own window
+    now[0] = 1000
+    assert lines.log(logging.INFO, "peer-a", "refused", {})
+    assert [r.__dict__["left_out"] for r in caplog.records] == [0, 0, 4]
+
+
+def test_a_rate_limited_log_forgets_the_oldest_key_beyond_its_bound() -> None:
+    lines = RateLimitedLog(logging.getLogger("test.rate"), 1000, max_keys=2, clock_ms=lambda: 0)
+    assert lines.log(logging.INFO, "peer-a", "refused", {})
+    assert lines.log(logging.INFO, "peer-b", "refused", {})
+    assert lines.log(logging.INFO, "peer-c", "refused", {})  # peer-a is forgotten
+    assert not lines.log(logging.INFO, "peer-b", "refused", {})
+    assert lines.log(logging.INFO, "peer-a", "refused", {})

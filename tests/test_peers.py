@@ -273,3 +273,26 @@ async def test_get_blocks_streams_the_requested_range(endpoints: Endpoints) -> N
         async for c in peer.stub.GetBlocks(peer_pb2.GetBlocksRequest(from_height=3, to_height=6))
     ]
     assert got == [3, 4, 5, 6]
+
+
+async def test_a_peers_refused_messages_make_one_log_line_per_interval_without_traceback(
+    endpoints: Endpoints, caplog: pytest.LogCaptureFixture
+) -> None:
+    a = await endpoints.start(KEYS[0])
+    b = await endpoints.start(KEYS[1], [a.address])
+    await until(lambda: bool(a.network.links()) and bool(b.network.links()))
+
+    def refuse(_link: PeerLink, _proposal: pb.Proposal) -> None:
+        raise SparkError(ErrorCode.INVALID_BLOCK, "block does not decode")
+
+    a.network.events.on_proposal = refuse
+    caplog.set_level("DEBUG", logger="spark.peers")
+    for height in range(1, 51):
+        b.network.broadcast(peer_pb2.PeerMessage(proposal=pb.Proposal(height=height)))
+    (link,) = a.network.links()
+    await until(lambda: link.received["proposal"] == 50)
+    lines = [r for r in caplog.records if r.getMessage().startswith("peer_message")]
+    assert [r.getMessage() for r in lines] == ["peer_message_refused"]
+    assert not lines[0].exc_info
+    assert lines[0].__dict__["error"] == "INVALID_BLOCK: block does not decode"
+    assert lines[0].__dict__["peer"] == KEYS[1].public_key.hex()[:12]
