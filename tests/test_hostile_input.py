@@ -12,7 +12,7 @@ import grpc
 import pytest
 
 from sparkchain.identifiers import limits
-from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.errors import ERROR_CODE_METADATA_KEY, ErrorCode, SparkError
 from sparkchain.identifiers.limits import MAX_ERROR_TEXT_CHARS
 from sparkchain.node.config import parse_config
 from sparkchain.node.home import init_home, load_genesis
@@ -157,3 +157,51 @@ def test_a_rate_limited_log_forgets_the_oldest_key_beyond_its_bound() -> None:
     assert lines.log(logging.INFO, "peer-c", "refused", {})  # peer-a is forgotten
     assert not lines.log(logging.INFO, "peer-b", "refused", {})
     assert lines.log(logging.INFO, "peer-a", "refused", {})
+
+
+# ---- malformed request messages (finding 8) ----
+
+GARBAGE = b"\xff\xff\xff\xff"  # field 31, wire type 7: no such wire type
+API_METHODS = [
+    f"/{service.full_name}/{method.name}"
+    for service in api_pb2.DESCRIPTOR.services_by_name.values()
+    for method in service.methods
+] + [
+    "/grpc.health.v1.Health/Check",
+    "/grpc.health.v1.Health/Watch",
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+]
+
+
+async def send_garbage(address: str, method: str) -> grpc.aio.AioRpcError:
+    """`GARBAGE` as the one request message of `method` (raw bytes, no serializer)."""
+    async with grpc.aio.insecure_channel(address) as channel:
+        call = channel.unary_unary(method, request_serializer=None, response_deserializer=None)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await call(GARBAGE, timeout=10)
+    return caught.value
+
+
+def assert_invalid_argument(error: grpc.aio.AioRpcError, method: str) -> None:
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
+    assert (error.details() or "").startswith(
+        f"INVALID_ARGUMENT: {method}: request does not decode"
+    )
+    assert (ERROR_CODE_METADATA_KEY, "INVALID_ARGUMENT") in tuple(error.trailing_metadata() or ())
+
+
+async def test_a_request_that_does_not_decode_is_invalid_argument_on_every_api_method(
+    node: ApiNode, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    assert len(API_METHODS) == 14
+    for method in API_METHODS:
+        for _ in range(3):
+            assert_invalid_argument(await send_garbage(node.address, method), method)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    lines = [r for r in caplog.records if r.getMessage() == "malformed_request"]
+    assert [r.__dict__["method"] for r in lines] == API_METHODS  # one line per method
+    assert all(r.levelno == logging.DEBUG and not r.exc_info for r in lines)
+    async with grpc.aio.insecure_channel(node.address) as channel:  # still serving
+        status = await api_pb2_grpc.ChainStub(channel).Status(api_pb2.StatusRequest())
+    assert status.height == node.ledger.height

@@ -4,6 +4,7 @@ batched tx gossip, observer links, reconnects and the GetBlocks stream."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ import pytest
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.keys import SigningKey
+from sparkchain.node.grpc_errors import new_server
 from sparkchain.node.peer_handshake import LocalPeer, answer, check_admissible, check_answer, hello
 from sparkchain.node.peers import SERVER_OPTIONS, PeerEvents, PeerLink, PeerNetwork
 from sparkchain.proto import peer_pb2
@@ -86,7 +88,7 @@ class Endpoints:
             block_source=source,
             rng=random.Random(self._seed),
         )
-        server = grpc.aio.server(options=SERVER_OPTIONS)
+        server = new_server(SERVER_OPTIONS)
         network.add_to_server(server)
         bound = server.add_insecure_port(f"127.0.0.1:{port}")
         await server.start()
@@ -296,3 +298,18 @@ async def test_a_peers_refused_messages_make_one_log_line_per_interval_without_t
     assert not lines[0].exc_info
     assert lines[0].__dict__["error"] == "INVALID_BLOCK: block does not decode"
     assert lines[0].__dict__["peer"] == KEYS[1].public_key.hex()[:12]
+
+
+@pytest.mark.parametrize("method", ["/spark.v1.Peer/Connect", "/spark.v1.Peer/GetBlocks"])
+async def test_a_request_that_does_not_decode_is_invalid_argument_on_the_peer_port(
+    endpoints: Endpoints, method: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    a = await endpoints.start(KEYS[0])
+    caplog.set_level("DEBUG")
+    async with grpc.aio.insecure_channel(a.address) as channel:
+        call = channel.unary_unary(method, request_serializer=None, response_deserializer=None)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await call(b"\xff\xff\xff\xff", timeout=10)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (caught.value.details() or "").startswith(f"INVALID_ARGUMENT: {method}: ")
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
