@@ -21,8 +21,9 @@ from sparkchain.consensus import wire
 from sparkchain.consensus.crypto import Ed25519Signer
 from sparkchain.consensus.messages import Proposal, Vote, VoteType
 from sparkchain.consensus.relay import message_key
-from sparkchain.consensus.signbytes import chain_prefix, vote_sign_bytes
-from sparkchain.identifiers.tags import VOTE_TAG
+from sparkchain.consensus.signbytes import chain_prefix, proposal_sign_bytes, vote_sign_bytes
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.tags import PROPOSAL_TAG, VOTE_TAG
 from sparkchain.identifiers.tx import tx_id, value
 from sparkchain.node.commit import Committer
 from sparkchain.node.config import ConsensusConfig
@@ -31,6 +32,7 @@ from sparkchain.node.events import CommitBus
 from sparkchain.node.ledger import Ledger
 from sparkchain.node.mempool import Mempool, MempoolLimits
 from sparkchain.proto import peer_pb2
+from sparkchain.proto import types_pb2 as pb
 from tests.helpers.chain import GENESIS_TIME_MS, TxMaker, key, make_test_genesis
 
 pytestmark = pytest.mark.virtual_clock
@@ -383,5 +385,46 @@ async def test_only_a_validators_signed_message_of_a_later_height_steers_block_s
         assert asked == []  # neither an outsider nor a bad signature moves our sync
         first.driver.on_vote(wire.vote_to_proto(vote(middle.key)))
         assert asked == [8]  # the validator committed height 8
+    finally:
+        await line.close()
+
+
+def _proposal_with_value(node: Node, height: int, block: bytes) -> pb.Proposal:
+    """A proposal signed by the proposer of (height, round 0), carrying `block` as its value.
+    The signature covers the block hash, not the block: anyone relaying a genuine proposal
+    could swap the block for garbage."""
+    core = node.driver._core
+    assert core is not None
+    proposer = core.validators[height % core.n]
+    signer = Ed25519Signer(next(k for k in _VALIDATOR_KEYS if k.public_key == proposer))
+    block_hash = bytes(32)
+    sign_bytes = proposal_sign_bytes(chain_prefix(node.ledger.chain_id), height, 0, -1, block_hash)
+    return pb.Proposal(
+        height=height,
+        round=0,
+        valid_round=-1,
+        block_hash=block_hash,
+        block=block,
+        proposer=proposer,
+        signature=signer.sign(PROPOSAL_TAG, sign_bytes),
+    )
+
+
+_VALIDATOR_KEYS = [key(f"validator{number}") for number in (1, 2, 3)]
+
+
+async def test_a_signed_proposal_whose_block_does_not_decode_is_refused_and_signing_goes_on(
+    tmp_path: Path,
+) -> None:
+    line = Line(tmp_path, asyncio.get_running_loop(), relay=False)
+    first = line.nodes[0]
+    first.driver.start()
+    try:
+        for height in (1, 5):  # this height (the core), a later one (the sync trigger)
+            with pytest.raises(SparkError) as caught:
+                first.driver.on_proposal(_proposal_with_value(first, height, b"\xff" * 64))
+            assert caught.value.code is ErrorCode.INVALID_BLOCK
+            assert "does not decode" in caught.value.message
+        assert first.driver.halted is None and first.driver._core is not None
     finally:
         await line.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ import pytest
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.keys import SigningKey
+from sparkchain.node.grpc_errors import new_server
 from sparkchain.node.peer_handshake import (
     LocalPeer,
     answer,
@@ -96,7 +98,7 @@ class Endpoints:
             block_source=source,
             rng=random.Random(self._seed),
         )
-        server = grpc.aio.server(options=SERVER_OPTIONS)
+        server = new_server(SERVER_OPTIONS)
         network.add_to_server(server)
         bound = server.add_insecure_port(f"127.0.0.1:{port}")
         await server.start()
@@ -345,3 +347,41 @@ async def test_a_peer_cannot_pass_off_another_validators_handshake_as_its_own(
         await until(lambda: bool(v.network.links()) or bool(v.network.dial_errors()))
         assert v.network.link_to(b_key.public_key) is None, "V took Mallory's stream for B's"
         assert "BAD_SIGNATURE" in v.network.dial_errors()[m_address]
+
+
+async def test_a_peers_refused_messages_make_one_log_line_per_interval_without_traceback(
+    endpoints: Endpoints, caplog: pytest.LogCaptureFixture
+) -> None:
+    a = await endpoints.start(KEYS[0])
+    b = await endpoints.start(KEYS[1], [a.address])
+    await until(lambda: bool(a.network.links()) and bool(b.network.links()))
+
+    def refuse(_link: PeerLink, _proposal: pb.Proposal) -> None:
+        raise SparkError(ErrorCode.INVALID_BLOCK, "block does not decode")
+
+    a.network.events.on_proposal = refuse
+    caplog.set_level("DEBUG", logger="spark.peers")
+    for height in range(1, 51):
+        b.network.broadcast(peer_pb2.PeerMessage(proposal=pb.Proposal(height=height)))
+    (link,) = a.network.links()
+    await until(lambda: link.received["proposal"] == 50)
+    lines = [r for r in caplog.records if r.getMessage().startswith("peer_message")]
+    assert [r.getMessage() for r in lines] == ["peer_message_refused"]
+    assert not lines[0].exc_info
+    assert lines[0].__dict__["error"] == "INVALID_BLOCK: block does not decode"
+    assert lines[0].__dict__["peer"] == KEYS[1].public_key.hex()[:12]
+
+
+@pytest.mark.parametrize("method", ["/spark.v1.Peer/Connect", "/spark.v1.Peer/GetBlocks"])
+async def test_a_request_that_does_not_decode_is_invalid_argument_on_the_peer_port(
+    endpoints: Endpoints, method: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    a = await endpoints.start(KEYS[0])
+    caplog.set_level("DEBUG")
+    async with grpc.aio.insecure_channel(a.address) as channel:
+        call = channel.unary_unary(method, request_serializer=None, response_deserializer=None)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await call(b"\xff\xff\xff\xff", timeout=10)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (caught.value.details() or "").startswith(f"INVALID_ARGUMENT: {method}: ")
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
