@@ -1,7 +1,8 @@
 """Build, sign and check `SignedTx` envelopes exactly as DESIGN §4 says.
 
-The signature covers TX_TAG then the body bytes as sent; nobody re-serializes a body to
-check it. Tx id = SHA-256(body).
+The signature covers TX_TAG then the body bytes as sent. Tx id = SHA-256(body). A body must
+be canonical: re-encoding the parsed body gives exactly the bytes signed (no unknown fields,
+no second operation), or the tx is INVALID_TX.
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ def check_signed_tx(
 
 
 def decode_body(body_bytes: bytes) -> pb.TxBody:
+    """The body's message, if `body_bytes` are its one canonical encoding (DESIGN §4)."""
     body = pb.TxBody()
     try:
         body.ParseFromString(body_bytes)
@@ -90,7 +92,70 @@ def decode_body(body_bytes: bytes) -> pb.TxBody:
         raise SparkError(ErrorCode.INVALID_TX, f"tx body does not decode: {exc}") from exc
     if body.WhichOneof("op") is None:
         raise SparkError(ErrorCode.INVALID_TX, "tx body has no operation")
+    # A parser forgives what a signer never meant: of two operations it keeps the last (a
+    # Register signed with a Revoke behind it would run as the Revoke), and it skips fields
+    # it does not know. Only the bytes that re-encoding the parsed body gives are accepted,
+    # so what was signed is exactly what runs.
+    body.DiscardUnknownFields()
+    if body.SerializeToString() != body_bytes:
+        raise SparkError(
+            ErrorCode.INVALID_TX, f"tx body is not canonical: {_why_not_canonical(body_bytes)}"
+        )
     return body
+
+
+_OPERATION_FIELDS = {
+    field.number: field.name for field in pb.TxBody.DESCRIPTOR.oneofs_by_name["op"].fields
+}
+
+
+def _why_not_canonical(body_bytes: bytes) -> str:
+    parsed = pb.TxBody.FromString(body_bytes)
+    operations = [
+        _OPERATION_FIELDS[n] for n in _top_level_field_numbers(body_bytes) if n in _OPERATION_FIELDS
+    ]
+    if len(operations) > 1:
+        return f"it holds {len(operations)} operations ({', '.join(operations)}); one is allowed"
+    with_unknown = parsed.SerializeToString()
+    parsed.DiscardUnknownFields()
+    if parsed.SerializeToString() != with_unknown:
+        return "it has unknown fields"
+    return (
+        "re-encoding it gives other bytes than those signed (fields out of order, repeated "
+        "or written with their default value, or a non-minimal encoding)"
+    )
+
+
+def _top_level_field_numbers(data: bytes) -> list[int]:
+    """The field numbers of a protobuf message's top-level fields, in wire order (`data`
+    parsed already, so it is well formed; fields inside unknown groups are skipped)."""
+    numbers: list[int] = []
+    position = group_depth = 0
+    while position < len(data):
+        tag, position = _varint(data, position)
+        wire_type = tag & 7
+        if wire_type == 0:
+            _, position = _varint(data, position)
+        elif wire_type == 2:
+            length, position = _varint(data, position)
+            position += length
+        elif wire_type in (1, 5):
+            position += 8 if wire_type == 1 else 4
+        group_depth += {3: 1, 4: -1}.get(wire_type, 0)
+        if group_depth == 0 and wire_type != 4:
+            numbers.append(tag >> 3)
+    return numbers
+
+
+def _varint(data: bytes, position: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[position]
+        value |= (byte & 0x7F) << shift
+        position += 1
+        shift += 7
+        if not byte & 0x80:
+            return value, position
 
 
 class TxBuilder:

@@ -107,7 +107,7 @@ def _roots_of_tuple(root_authorities: tuple[str, ...]) -> frozenset[str]:
 
 
 def check_envelope(signed: pb.SignedTx, chain_id: str, verify_signature: bool = True) -> pb.TxBody:
-    """Size, signer, signature and chain id of a SignedTx; returns its decoded body.
+    """Size, canonical body, signer, signature and chain id of a SignedTx; returns its body.
 
     Raises TOO_LARGE, INVALID_TX, BAD_SIGNATURE or WRONG_CHAIN. With `verify_signature`
     False the signature's length is still checked but not the signature itself.

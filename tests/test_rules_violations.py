@@ -99,6 +99,21 @@ def _(c: RulesChain) -> pb.SignedTx:
     return sign_body_bytes(b"\xff\xff\xff", key("acme"))
 
 
+@case("register_bytes_followed_by_revoke_bytes_is_invalid", ErrorCode.INVALID_TX)
+def _(c: RulesChain) -> pb.SignedTx:
+    # one signature over two operations: protobuf would keep the Revoke (finding 10)
+    given_record(c)
+    register = _body("register", pb.Register(identifier="88/new"), c.now_ms)
+    revoke = _body("revoke", pb.Revoke(identifier="88/p-1"), c.now_ms)
+    return sign_body_bytes(register.SerializeToString() + revoke.SerializeToString(), key("acme"))
+
+
+@case("body_with_unknown_fields_is_invalid", ErrorCode.INVALID_TX)
+def _(c: RulesChain) -> pb.SignedTx:
+    body = _body("register", pb.Register(identifier="88/x"), c.now_ms)
+    return sign_body_bytes(body.SerializeToString() + b"\xa0\x06\x01", key("acme"))
+
+
 @case("signer_of_wrong_length_is_invalid", ErrorCode.INVALID_TX)
 def _(c: RulesChain) -> pb.SignedTx:
     signed = c.signer("acme").register("88/x", now_ms=c.now_ms)

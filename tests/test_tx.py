@@ -106,22 +106,68 @@ def test_a_signature_made_under_another_domain_tag_fails(tag: bytes) -> None:
     assert caught.value.code is ErrorCode.BAD_SIGNATURE
 
 
-def test_the_body_is_checked_as_sent_never_re_serialized() -> None:
-    # the same message, its fields in an order the serializer would not choose
+def canonical_body(operation: pb.Register | pb.Revoke) -> bytes:
+    body = pb.TxBody(chain_id=CHAIN, nonce=7, expires_at_ms=NOW_MS)
+    getattr(body, type(operation).__name__.lower()).CopyFrom(operation)
+    return body.SerializeToString()
+
+
+def unknown_field(number: int = 100) -> bytes:
+    """A varint field `number` = 1, which no message of types.proto defines."""
+    tag = number << 3
+    return bytes([0x80 | (tag & 0x7F), tag >> 7, 1])
+
+
+def refused_as_non_canonical(body_bytes: bytes) -> str:
+    with pytest.raises(SparkError) as caught:
+        check_signed_tx(sign_body_bytes(body_bytes, KEY), CHAIN)
+    assert caught.value.code is ErrorCode.INVALID_TX
+    return caught.value.message
+
+
+def test_register_bytes_followed_by_revoke_bytes_are_refused_not_run_as_the_revoke() -> None:
+    # protobuf keeps the last member of a oneof: the signer saw a Register, the chain would run
+    # the Revoke (finding 10)
+    register = canonical_body(pb.Register(identifier="88.608/SN-0001"))
+    revoke = canonical_body(pb.Revoke(identifier="88.608/SN-0001"))
+    assert pb.TxBody.FromString(register + revoke).WhichOneof("op") == "revoke"
+    message = refused_as_non_canonical(register + revoke)
+    assert "2 operations (register, revoke)" in message
+
+
+def test_a_body_with_unknown_fields_is_refused() -> None:
+    top_level = canonical_body(pb.Revoke(identifier="88/x")) + unknown_field()
+    assert "unknown field" in refused_as_non_canonical(top_level)
+    operation = pb.Register(identifier="88/x").SerializeToString() + unknown_field()
+    header = pb.TxBody(chain_id=CHAIN, nonce=7, expires_at_ms=NOW_MS).SerializeToString()
+    nested = header + bytes([13 << 3 | 2, len(operation)]) + operation
+    assert pb.TxBody.FromString(nested).register.identifier == "88/x"
+    assert "unknown field" in refused_as_non_canonical(nested)
+
+
+def test_a_body_whose_fields_are_out_of_order_is_refused() -> None:
+    # the same message, its fields in an order the serializer would not choose: the bytes
+    # signed are not the body's one encoding (DESIGN §4)
     header = pb.TxBody(chain_id=CHAIN, nonce=7, expires_at_ms=NOW_MS)
     operation = pb.TxBody()
     operation.revoke.identifier = "88.608/SN-0001"
     body_bytes = operation.SerializeToString() + header.SerializeToString()
-    decoded = pb.TxBody.FromString(body_bytes)
-    assert decoded.SerializeToString() != body_bytes
+    assert pb.TxBody.FromString(body_bytes).SerializeToString() != body_bytes
+    assert "not canonical" in refused_as_non_canonical(body_bytes)
 
-    signed = sign_body_bytes(body_bytes, KEY)
-    assert check_signed_tx(signed, CHAIN) == decoded
-    assert tx_id(signed) == hashlib.sha256(body_bytes).digest()
-    canonical = pb.SignedTx(
-        body=decoded.SerializeToString(), signer=signed.signer, signature=signed.signature
-    )
-    assert not signature_is_valid(canonical)
+
+def test_a_body_with_a_default_value_written_out_is_refused() -> None:
+    # proto3 never writes a zero scalar; a body that does has a second encoding
+    explicit_zero_nonce = bytes([2 << 3, 0])
+    body_bytes = canonical_body(pb.Revoke(identifier="88/x")) + explicit_zero_nonce
+    assert pb.TxBody.FromString(body_bytes).nonce == 0
+    assert "not canonical" in refused_as_non_canonical(body_bytes)
+
+
+def test_the_signature_covers_the_body_as_sent() -> None:
+    signed = registration()
+    assert signature_is_valid(signed)
+    assert tx_id(signed) == hashlib.sha256(signed.body).digest()
 
 
 @pytest.mark.parametrize(
