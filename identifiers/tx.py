@@ -1,8 +1,9 @@
 """Build, sign and check `SignedTx` envelopes exactly as DESIGN §4 says.
 
-The signature covers TX_TAG then the body bytes as sent. Tx id = SHA-256(body). A body must
-be canonical: re-encoding the parsed body gives exactly the bytes signed (no unknown fields,
-no second operation), or the tx is INVALID_TX.
+The signature, by the key the body names as its signer, covers TX_TAG then the body bytes as
+sent. Tx id = SHA-256(body), so the id binds the signer. A body must be canonical:
+re-encoding the parsed body gives exactly the bytes signed (no unknown fields, no second
+operation), or the tx is INVALID_TX.
 """
 
 from __future__ import annotations
@@ -36,18 +37,17 @@ def tx_id(signed: pb.SignedTx) -> bytes:
 
 
 def sign_body(body: pb.TxBody, key: SigningKey) -> pb.SignedTx:
-    body_bytes = body.SerializeToString()
-    return sign_body_bytes(body_bytes, key)
+    """Sign `body` as it is: its `signer` must already name `key` for the tx to check."""
+    return sign_body_bytes(body.SerializeToString(), key)
 
 
 def sign_body_bytes(body_bytes: bytes, key: SigningKey) -> pb.SignedTx:
-    return pb.SignedTx(
-        body=body_bytes, signer=key.public_key, signature=key.sign(TX_TAG, body_bytes)
-    )
+    return pb.SignedTx(body=body_bytes, signature=key.sign(TX_TAG, body_bytes))
 
 
-def signature_is_valid(signed: pb.SignedTx) -> bool:
-    return verify(signed.signer, TX_TAG, signed.body, signed.signature)
+def signature_is_valid(signed: pb.SignedTx, body: pb.TxBody) -> bool:
+    """Did `body.signer` sign `signed.body`? (`body` is `signed.body` decoded.)"""
+    return verify(body.signer, TX_TAG, signed.body, signed.signature)
 
 
 def check_signed_tx(
@@ -64,18 +64,21 @@ def check_signed_tx(
             ErrorCode.TOO_LARGE,
             f"tx body is {len(signed.body)} bytes, at most {MAX_TX_BYTES} allowed",
         )
-    if len(signed.signer) != PUBLIC_KEY_BYTES:
-        raise SparkError(
-            ErrorCode.INVALID_TX, f"signer must be a 32-byte public key, got {len(signed.signer)}"
-        )
     if len(signed.signature) != SIGNATURE_BYTES:
         raise SparkError(
             ErrorCode.BAD_SIGNATURE,
             f"signature must be {SIGNATURE_BYTES} bytes, got {len(signed.signature)}",
         )
     body = decode_body(signed.body)
-    if verify_signature and not signature_is_valid(signed):
-        raise SparkError(ErrorCode.BAD_SIGNATURE, "signature does not match signer and body")
+    if len(body.signer) != PUBLIC_KEY_BYTES:
+        raise SparkError(
+            ErrorCode.INVALID_TX,
+            f"tx body's signer must be a 32-byte public key, got {len(body.signer)} bytes",
+        )
+    if verify_signature and not signature_is_valid(signed, body):
+        raise SparkError(
+            ErrorCode.BAD_SIGNATURE, "signature is not the body's signer's signature of the body"
+        )
     if chain_id is not None and body.chain_id != chain_id:
         raise SparkError(
             ErrorCode.WRONG_CHAIN, f"tx is for chain {body.chain_id!r}, this is {chain_id!r}"
@@ -174,6 +177,7 @@ class TxBuilder:
     def _body(self, now_ms: int, lifetime_ms: int) -> pb.TxBody:
         return pb.TxBody(
             chain_id=self.chain_id,
+            signer=self.key.public_key,
             nonce=self.rng.getrandbits(64),
             expires_at_ms=now_ms + lifetime_ms,
         )

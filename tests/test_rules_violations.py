@@ -62,7 +62,9 @@ def case(name: str, code: ErrorCode) -> Callable[[Callable[[RulesChain], pb.Sign
 
 
 def _body(op: str, message: object, now_ms: int, chain_id: str = CHAIN_ID) -> pb.TxBody:
-    body = pb.TxBody(chain_id=chain_id, nonce=7, expires_at_ms=now_ms + 60_000)
+    body = pb.TxBody(
+        chain_id=chain_id, signer=key("acme").public_key, nonce=7, expires_at_ms=now_ms + 60_000
+    )
     getattr(body, op).CopyFrom(message)
     return body
 
@@ -70,9 +72,7 @@ def _body(op: str, message: object, now_ms: int, chain_id: str = CHAIN_ID) -> pb
 # envelope
 @case("signature_from_another_key_is_bad", ErrorCode.BAD_SIGNATURE)
 def _(c: RulesChain) -> pb.SignedTx:
-    signed = c.signer("acme").register("88/x", now_ms=c.now_ms)
-    signed.signer = key("mallory").public_key
-    return signed
+    return sign_body_bytes(c.signer("acme").register("88/x", now_ms=c.now_ms).body, key("mallory"))
 
 
 @case("signature_of_wrong_length_is_bad", ErrorCode.BAD_SIGNATURE)
@@ -116,14 +116,14 @@ def _(c: RulesChain) -> pb.SignedTx:
 
 @case("signer_of_wrong_length_is_invalid", ErrorCode.INVALID_TX)
 def _(c: RulesChain) -> pb.SignedTx:
-    signed = c.signer("acme").register("88/x", now_ms=c.now_ms)
-    signed.signer = b"short"
-    return signed
+    body = _body("register", pb.Register(identifier="88/x"), c.now_ms)
+    body.signer = b"short"
+    return sign_body(body, key("acme"))
 
 
 @case("body_over_max_tx_bytes_is_too_large", ErrorCode.TOO_LARGE)
 def _(c: RulesChain) -> pb.SignedTx:
-    return pb.SignedTx(body=bytes(MAX_TX_BYTES + 1), signer=key("acme").public_key)
+    return pb.SignedTx(body=bytes(MAX_TX_BYTES + 1), signature=bytes(64))
 
 
 # replay and expiry
