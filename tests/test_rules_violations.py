@@ -270,6 +270,18 @@ def _(c: RulesChain) -> pb.SignedTx:
     return c.signer("acme").register("88/gone", [URL_VALUE], now_ms=c.now_ms)
 
 
+@case("register_with_bidi_override_is_invalid_identifier", ErrorCode.INVALID_IDENTIFIER)
+def _(c: RulesChain) -> pb.SignedTx:
+    # finding 12: shows as 88.1/A0exe.jpg
+    return c.signer("acme").register("88/A0\u202egpj.exe", [URL_VALUE], now_ms=c.now_ms)
+
+
+@case("register_of_nfd_twin_of_a_record_is_invalid_identifier", ErrorCode.INVALID_IDENTIFIER)
+def _(c: RulesChain) -> pb.SignedTx:
+    given_record(c, "88/Caf\u00e9")
+    return c.signer("acme").register("88/Cafe\u0301", [URL_VALUE], now_ms=c.now_ms)
+
+
 @case("register_without_slash_is_invalid_identifier", ErrorCode.INVALID_IDENTIFIER)
 def _(c: RulesChain) -> pb.SignedTx:
     return c.signer("acme").register("88-no-suffix", [URL_VALUE], now_ms=c.now_ms)
@@ -365,6 +377,11 @@ def _(c: RulesChain) -> pb.SignedTx:
 @case("batch_item_with_control_character_is_invalid_identifier", ErrorCode.INVALID_IDENTIFIER)
 def _(c: RulesChain) -> pb.SignedTx:
     return c.signer("acme").register_batch("88", [("ok", ()), ("b\x07d", ())], now_ms=c.now_ms)
+
+
+@case("batch_item_with_zero_width_space_is_invalid_identifier", ErrorCode.INVALID_IDENTIFIER)
+def _(c: RulesChain) -> pb.SignedTx:
+    return c.signer("acme").register_batch("88", [("SN\u200b1", ())], now_ms=c.now_ms)
 
 
 @case("batch_with_bad_prefix_is_invalid_prefix", ErrorCode.INVALID_PREFIX)
