@@ -272,7 +272,7 @@ def _(c: RulesChain) -> pb.SignedTx:
 
 @case("register_with_bidi_override_is_invalid_identifier", ErrorCode.INVALID_IDENTIFIER)
 def _(c: RulesChain) -> pb.SignedTx:
-    # finding 12: shows as 88.1/A0exe.jpg
+    # finding 12: shows as 88/A0exe.jpg
     return c.signer("acme").register("88/A0\u202egpj.exe", [URL_VALUE], now_ms=c.now_ms)
 
 
