@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from sparkchain.cli.output import EXIT_OK, add_json_argument, emit_json, fail
+from sparkchain.cli.output import EXIT_OK, add_json_argument, emit_json, emit_text, fail
 from sparkchain.identifiers.bid import bid_from_public_key, parse_bid, parse_public_key_text
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.handle import Prefix, parse_identifier, parse_prefix
@@ -82,7 +82,7 @@ def _bid(args: argparse.Namespace) -> int:
     if args.json:
         emit_json({"bid": bid, "public_key": public_key.hex(), "acsn": args.acsn})
     else:
-        print(bid)
+        emit_text(bid)
     return EXIT_OK
 
 
@@ -140,26 +140,26 @@ def explain(text: str) -> dict[str, Any]:
 
 
 def _print_text(info: dict[str, Any]) -> None:
-    print(info["display"])
-    print(f"  kind:    {info['kind']}")
+    emit_text(info["display"])
+    emit_text(f"  kind:    {info['kind']}")
     if "key" in info:
-        print(f"  key:     {info['key']}")
+        emit_text(f"  key:     {info['key']}")
     if info["kind"] == "bid":
-        print(f"  acsn:    {info['acsn'] or '(main chain)'}")
+        emit_text(f"  acsn:    {info['acsn'] or '(main chain)'}")
     if "prefix_chain" in info:
-        print(f"  prefix:  {' -> '.join(info['prefix_chain'])}")
+        emit_text(f"  prefix:  {' -> '.join(info['prefix_chain'])}")
     if "suffix" in info:
-        print(f"  suffix:  {info['suffix']}")
+        emit_text(f"  suffix:  {info['suffix']}")
         if not info["schemes"]:
-            print("  scheme:  none recognised")
+            emit_text("  scheme:  none recognised")
     for scheme in info["schemes"]:
         if scheme["valid"]:
-            print(f"  scheme:  {scheme['summary']}")
+            emit_text(f"  scheme:  {scheme['summary']}")
             for name, value in scheme["fields"].items():
-                print(f"           {name}: {value}")
+                emit_text(f"           {name}: {value}")
         else:
             error = scheme["error"]
-            print(f"  scheme:  {scheme['summary']}: {error['code']}: {error['message']}")
+            emit_text(f"  scheme:  {scheme['summary']}: {error['code']}: {error['message']}")
 
 
 def _fail_input(text: str, error: SparkError) -> int:
@@ -190,7 +190,7 @@ def _check(args: argparse.Namespace) -> int:
                     exit_code = exit_code or failed
         if not args.json:
             if printed:
-                print()
+                emit_text()
             _print_text(info)
             printed += 1
     if args.json:

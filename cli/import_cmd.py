@@ -42,11 +42,25 @@ from sparkchain.cli.client import (
     load_signing_key,
     now_ms,
 )
-from sparkchain.cli.output import EXIT_ERROR, EXIT_OK, add_json_argument, emit_json, exit_code_for
-from sparkchain.cli.write_cmds import ValueSpec, assign_indexes, parse_value_spec, url_spec
+from sparkchain.cli.output import (
+    EXIT_ERROR,
+    EXIT_OK,
+    add_json_argument,
+    emit_json,
+    emit_text,
+    exit_code_for,
+    note,
+)
+from sparkchain.cli.write_cmds import (
+    ValueSpec,
+    assign_indexes,
+    identifier_in_nfc,
+    parse_value_spec,
+    url_spec,
+)
 from sparkchain.identifiers.bid import parse_bid
 from sparkchain.identifiers.errors import ErrorCode, SparkError
-from sparkchain.identifiers.handle import Identifier, parse_identifier
+from sparkchain.identifiers.handle import Identifier
 from sparkchain.identifiers.limits import MAX_BATCH_ITEMS, MAX_TX_BYTES
 from sparkchain.identifiers.tx import TxBuilder
 from sparkchain.ledger.records import check_values
@@ -121,6 +135,7 @@ class RowFailure:
 class ParsedFile:
     rows: list[Row] = field(default_factory=list)
     failures: list[RowFailure] = field(default_factory=list)
+    normalised: int = 0  # identifiers written in another form than Unicode NFC
 
 
 def _cell_specs(header: list[str] | None, cells: list[str]) -> list[ValueSpec]:
@@ -185,7 +200,7 @@ def _read_row(
     first_line: dict[str, int],
 ) -> None:
     try:
-        identifier = parse_identifier(text)
+        identifier, normalised = identifier_in_nfc(text)
         values = assign_indexes(_cell_specs(header, cells), [])
         check_values(values, "row")
     except SparkError as error:
@@ -200,6 +215,7 @@ def _read_row(
         )
         return
     first_line[identifier.key] = line
+    parsed.normalised += normalised
     parsed.rows.append(Row(line, identifier, tuple(values)))
 
 
@@ -415,6 +431,10 @@ def _import(args: argparse.Namespace) -> int:
         owner = args.owner
     key = load_signing_key(args)
     parsed = read_rows(args.file)
+    if parsed.normalised:
+        count = parsed.normalised
+        plural = "identifier" if count == 1 else "identifiers"
+        note(f"{count} {plural} normalised to Unicode NFC before signing")
     report = ImportReport(rows=len(parsed.rows) + len(parsed.failures))
     report.failures.extend(parsed.failures)
     batches = make_batches(parsed.rows, args.batch_size)
@@ -477,14 +497,14 @@ def _print_report(
         emit_json(out)
         return
     for failure in sorted(report.failures, key=lambda f: f.line):
-        print(failure.text())
-    print(
+        emit_text(failure.text())
+    emit_text(
         f"{report.rows} rows: {report.registered} registered, "
         f"{report.already_registered} already registered, {len(report.failures)} failed "
         f"({elapsed_s:.1f} s, {len(report.heights)} blocks)"
     )
     if stopped is not None:
-        print(
+        emit_text(
             f"stopped early with {report.rows - settled} rows unsettled: {stopped}; "
             "run the same import again to finish (rows already registered are skipped)",
             file=sys.stderr,

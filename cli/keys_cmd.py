@@ -7,7 +7,7 @@ import getpass
 import os
 from pathlib import Path
 
-from sparkchain.cli.output import add_json_argument, emit_json
+from sparkchain.cli.output import add_json_argument, emit_json, emit_text
 from sparkchain.identifiers.bid import bid_from_public_key
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.keys import SigningKey
@@ -94,10 +94,10 @@ def _print(info: dict[str, str], as_json: bool) -> None:
     if as_json:
         emit_json(info)
     else:
-        print(f"name:       {info['name']}")
-        print(f"bid:        {info['bid']}")
-        print(f"public key: {info['public_key']}")
-        print(f"file:       {info['path']}")
+        emit_text(f"name:       {info['name']}")
+        emit_text(f"bid:        {info['bid']}")
+        emit_text(f"public key: {info['public_key']}")
+        emit_text(f"file:       {info['path']}")
 
 
 def _new(args: argparse.Namespace) -> int:
@@ -114,10 +114,10 @@ def _list(args: argparse.Namespace) -> int:
     if args.json:
         emit_json([{"name": n, "path": str(keystore.key_path(n))} for n in names])
     elif not names:
-        print(f"no keys in {keystore.key_dir()} (create one with: spark keys new NAME)")
+        emit_text(f"no keys in {keystore.key_dir()} (create one with: spark keys new NAME)")
     else:
         for n in names:
-            print(n)
+            emit_text(n)
     return 0
 
 

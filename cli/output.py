@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+import unicodedata
+from typing import Any, TextIO
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 
@@ -33,7 +34,41 @@ def emit_json(data: Any) -> None:
     sys.stdout.write("\n")
 
 
+# Shown as escapes in text output: controls (a newline in a value would print a forged row),
+# format characters (a bidi override reorders what follows), line and paragraph separators.
+_ESCAPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(text: str) -> str:
+    """`text` safe for a terminal line: control and format characters as escapes (U+000A as
+    `\\n`, U+202E as `\\u202e`), everything else as it is. --json output needs none of this:
+    JSON escapes control characters itself."""
+    if text.isprintable():
+        return text
+    return "".join(
+        _escape(ch) if unicodedata.category(ch) in _ESCAPED_CATEGORIES else ch for ch in text
+    )
+
+
+def _escape(ch: str) -> str:
+    if ch in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[ch]
+    code = ord(ch)
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def emit_text(line: str = "", *, file: TextIO | None = None) -> None:
+    """Print one line of text output (data from a node or a file may hold anything)."""
+    print(printable(line), file=file)
+
+
+def note(message: str) -> None:
+    """A one-line remark on stderr, beside the command's output."""
+    emit_text(f"note: {message}", file=sys.stderr)
+
+
 def fail(error: SparkError) -> int:
     message = " ".join(str(error).split())  # always one line
-    print(f"error: {message}", file=sys.stderr)
+    emit_text(f"error: {message}", file=sys.stderr)
     return exit_code_for(error)

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sparkchain.cli.client import NodeClient, add_node_argument
-from sparkchain.cli.output import add_json_argument, emit_json
+from sparkchain.cli.output import add_json_argument, emit_json, emit_text
 from sparkchain.cli.views import (
     history_entry_to_dict,
     record_lines,
@@ -158,8 +158,8 @@ def _resolve_verified(client: NodeClient, args: argparse.Namespace) -> int:
     }
     _print_record(shown, args.json, extra=extra)
     if not args.json:
-        print(f"state as of {as_of} ({age_s:.0f} s ago)")
-        print(f"verified at height {height}")
+        emit_text(f"state as of {as_of} ({age_s:.0f} s ago)")
+        emit_text(f"verified at height {height}")
     return 0
 
 
@@ -168,7 +168,7 @@ def _print_record(record: pb.Record, as_json: bool, extra: dict[str, object]) ->
         emit_json({**record_to_dict(record), **extra})
         return
     for line in record_lines(record):
-        print(line)
+        emit_text(line)
 
 
 def pinned_genesis_path(chain_id: str) -> Path:
@@ -216,7 +216,7 @@ def trusted_genesis(client: NodeClient, genesis_file: Path | None) -> Genesis:
         return pinned
     pin.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     pin.write_text(genesis_to_json(fetched), encoding="utf-8")
-    print(
+    emit_text(
         f"pinned the genesis of chain {fetched.chain_id!r} "
         f"(hash {fetched.genesis_hash.hex()[:16]}…) at {pin}; later verifications trust it",
         file=sys.stderr,
@@ -236,7 +236,7 @@ def _history(args: argparse.Namespace) -> int:
         return 0
     for entry in entries:
         status = pb.RecordStatus.Name(entry.record.status)
-        print(
+        emit_text(
             f"height {entry.height:<8} {time_text(entry.time_ms)}  {entry.operation:<9} "
             f"by {entry.signer}  tx {entry.tx_id.hex()[:16]}  -> {status}, "
             f"owner {entry.record.owner}, {len(entry.record.values)} values"
@@ -265,7 +265,7 @@ def _list(args: argparse.Namespace) -> int:
         return 0
     _print_list_rows(records)
     if token:
-        print(f"(more: --page-token {token} or --all)", file=sys.stderr)
+        emit_text(f"(more: --page-token {token} or --all)", file=sys.stderr)
     return 0
 
 
@@ -273,7 +273,7 @@ def _print_list_rows(records: Sequence[pb.Record]) -> None:
     for record in records:
         status = "" if record.status == pb.ACTIVE else f"  [{pb.RecordStatus.Name(record.status)}]"
         urls = [v.data.decode("utf-8", "replace") for v in record.values if v.type == "URL"]
-        print(f"{record.identifier}  {urls[0] if urls else ''}{status}".rstrip())
+        emit_text(f"{record.identifier}  {urls[0] if urls else ''}{status}".rstrip())
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -282,7 +282,7 @@ def _status(args: argparse.Namespace) -> int:
     if args.json:
         emit_json({"node": client.target, **status_to_dict(status)})
     else:
-        print(f"node:       {client.target}")
+        emit_text(f"node:       {client.target}")
         for line in status_lines(status):
-            print(line)
+            emit_text(line)
     return 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,11 +25,11 @@ from sparkchain.cli.client import (
     load_signing_key,
     now_ms,
 )
-from sparkchain.cli.output import add_json_argument, emit_json
+from sparkchain.cli.output import add_json_argument, emit_json, emit_text, note
 from sparkchain.cli.views import prefix_lines, prefix_to_dict
 from sparkchain.identifiers.bid import bid_from_public_key, parse_bid
 from sparkchain.identifiers.errors import ErrorCode, SparkError
-from sparkchain.identifiers.handle import parse_identifier, parse_prefix
+from sparkchain.identifiers.handle import Identifier, parse_identifier, parse_prefix
 from sparkchain.identifiers.keys import SigningKey
 from sparkchain.identifiers.limits import DEFAULT_SUBMIT_WAIT_MS, FIRST_METADATA_VALUE_INDEX
 from sparkchain.identifiers.tx import TxBuilder, value
@@ -264,6 +265,28 @@ def _check_bid(text: str, what: str) -> str:
     return text
 
 
+# ---- identifiers ----
+
+
+def identifier_in_nfc(text: str) -> tuple[Identifier, bool]:
+    """`text` parsed in Unicode NFC, and whether that changed it. The node refuses other
+    forms (DESIGN §2: `e` + U+0301 and `é` would otherwise be two identifiers that look the
+    same); what a keyboard or a file system wrote in NFD is meant as its NFC form."""
+    normal = unicodedata.normalize("NFC", text)
+    return parse_identifier(normal), normal != text
+
+
+def identifier_to_sign(text: str) -> Identifier:
+    """The identifier a write command signs, with a note when it is not `text` as typed."""
+    identifier, normalised = identifier_in_nfc(text)
+    if normalised:
+        note(
+            f"identifier normalised to Unicode NFC before signing: {text!a} -> "
+            f"{identifier.display!a} ({identifier.display})"
+        )
+    return identifier
+
+
 # ---- submitting ----
 
 
@@ -282,9 +305,9 @@ def submit_and_report(
             }
         )
     elif response.committed:
-        print(f"{done} at height {response.height} (tx {response.tx_id.hex()})")
+        emit_text(f"{done} at height {response.height} (tx {response.tx_id.hex()})")
     else:
-        print(f"submitted tx {response.tx_id.hex()} (not waiting for its commit)")
+        emit_text(f"submitted tx {response.tx_id.hex()} (not waiting for its commit)")
     return 0
 
 
@@ -322,7 +345,7 @@ def _prefix_show(args: argparse.Namespace) -> int:
         emit_json(prefix_to_dict(info.prefix, children))
     else:
         for line in prefix_lines(info.prefix, children):
-            print(line)
+            emit_text(line)
     return 0
 
 
@@ -350,7 +373,7 @@ def _prefix_transfer(args: argparse.Namespace) -> int:
 
 
 def _register(args: argparse.Namespace) -> int:
-    identifier = parse_identifier(args.identifier)
+    identifier = identifier_to_sign(args.identifier)
     specs, metas = value_specs(args)
     values = assign_indexes(specs, metas)
     owner = _check_bid(args.owner, "--owner") if args.owner else ""
@@ -362,7 +385,7 @@ def _register(args: argparse.Namespace) -> int:
 
 
 def _update(args: argparse.Namespace) -> int:
-    identifier = parse_identifier(args.identifier)
+    identifier = identifier_to_sign(args.identifier)
     specs, metas = value_specs(args)
     if not specs and not metas and not args.remove_index:
         raise SparkError(
@@ -382,7 +405,7 @@ def _update(args: argparse.Namespace) -> int:
 
 
 def _transfer(args: argparse.Namespace) -> int:
-    identifier = parse_identifier(args.identifier)
+    identifier = identifier_to_sign(args.identifier)
     new_owner = _check_bid(args.new_owner, "new owner")
     return _sign_and_submit(
         args,
@@ -392,7 +415,7 @@ def _transfer(args: argparse.Namespace) -> int:
 
 
 def _revoke(args: argparse.Namespace) -> int:
-    identifier = parse_identifier(args.identifier)
+    identifier = identifier_to_sign(args.identifier)
     return _sign_and_submit(
         args,
         lambda b: b.revoke(identifier.display, args.reason, now_ms=now_ms()),

@@ -124,8 +124,43 @@ def check_suffix(suffix: str) -> None:
             ErrorCode.INVALID_IDENTIFIER,
             f"suffix contains {kind} U+{ord(ch):04X} at byte {byte_pos}",
         )
+    if not suffix.isascii():
+        _check_looks_like_one_identifier(suffix)
     if suffix != suffix.strip():
         raise SparkError(ErrorCode.INVALID_IDENTIFIER, "suffix has leading or trailing whitespace")
+
+
+def _check_looks_like_one_identifier(suffix: str) -> None:
+    """Two suffixes that look the same must be the same (DESIGN §2): no format characters
+    (category Cf: bidi controls such as U+202E, zero-width characters, BOM) and Unicode NFC,
+    so `é` is not also `e` + U+0301. ASCII text passes both checks by construction."""
+    for position, ch in enumerate(suffix):
+        if unicodedata.category(ch) == "Cf":
+            raise SparkError(
+                ErrorCode.INVALID_IDENTIFIER,
+                f"suffix contains format character {_code_point(ch)} at byte "
+                f"{_byte_offset(suffix, position)}",
+            )
+    if not unicodedata.is_normalized("NFC", suffix):
+        normal = unicodedata.normalize("NFC", suffix)
+        position = next(
+            (i for i, (a, b) in enumerate(zip(suffix, normal, strict=False)) if a != b),
+            min(len(suffix), len(normal)) - 1,
+        )
+        raise SparkError(
+            ErrorCode.INVALID_IDENTIFIER,
+            f"suffix is not in Unicode NFC (normalise it first) from byte "
+            f"{_byte_offset(suffix, position)}, at {_code_point(suffix[position])}",
+        )
+
+
+def _code_point(ch: str) -> str:
+    name = unicodedata.name(ch, "")
+    return f"U+{ord(ch):04X}" + (f" ({name})" if name else "")
+
+
+def _byte_offset(text: str, position: int) -> str:
+    return str(len(text[:position].encode("utf-8", errors="surrogatepass")))
 
 
 # The all-ASCII identifiers that parse_identifier accepts, as one regular expression: 1-8

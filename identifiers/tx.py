@@ -1,7 +1,9 @@
 """Build, sign and check `SignedTx` envelopes exactly as DESIGN §4 says.
 
-The signature covers TX_TAG then the body bytes as sent; nobody re-serializes a body to
-check it. Tx id = SHA-256(body).
+The signature, by the key the body names as its signer, covers TX_TAG then the body bytes as
+sent. Tx id = SHA-256(body), so the id binds the signer. A body must be canonical:
+re-encoding the parsed body gives exactly the bytes signed (no unknown fields, no second
+operation), or the tx is INVALID_TX.
 """
 
 from __future__ import annotations
@@ -35,18 +37,17 @@ def tx_id(signed: pb.SignedTx) -> bytes:
 
 
 def sign_body(body: pb.TxBody, key: SigningKey) -> pb.SignedTx:
-    body_bytes = body.SerializeToString()
-    return sign_body_bytes(body_bytes, key)
+    """Sign `body` as it is: its `signer` must already name `key` for the tx to check."""
+    return sign_body_bytes(body.SerializeToString(), key)
 
 
 def sign_body_bytes(body_bytes: bytes, key: SigningKey) -> pb.SignedTx:
-    return pb.SignedTx(
-        body=body_bytes, signer=key.public_key, signature=key.sign(TX_TAG, body_bytes)
-    )
+    return pb.SignedTx(body=body_bytes, signature=key.sign(TX_TAG, body_bytes))
 
 
-def signature_is_valid(signed: pb.SignedTx) -> bool:
-    return verify(signed.signer, TX_TAG, signed.body, signed.signature)
+def signature_is_valid(signed: pb.SignedTx, body: pb.TxBody) -> bool:
+    """Did `body.signer` sign `signed.body`? (`body` is `signed.body` decoded.)"""
+    return verify(body.signer, TX_TAG, signed.body, signed.signature)
 
 
 def check_signed_tx(
@@ -63,18 +64,21 @@ def check_signed_tx(
             ErrorCode.TOO_LARGE,
             f"tx body is {len(signed.body)} bytes, at most {MAX_TX_BYTES} allowed",
         )
-    if len(signed.signer) != PUBLIC_KEY_BYTES:
-        raise SparkError(
-            ErrorCode.INVALID_TX, f"signer must be a 32-byte public key, got {len(signed.signer)}"
-        )
     if len(signed.signature) != SIGNATURE_BYTES:
         raise SparkError(
             ErrorCode.BAD_SIGNATURE,
             f"signature must be {SIGNATURE_BYTES} bytes, got {len(signed.signature)}",
         )
     body = decode_body(signed.body)
-    if verify_signature and not signature_is_valid(signed):
-        raise SparkError(ErrorCode.BAD_SIGNATURE, "signature does not match signer and body")
+    if len(body.signer) != PUBLIC_KEY_BYTES:
+        raise SparkError(
+            ErrorCode.INVALID_TX,
+            f"tx body's signer must be a 32-byte public key, got {len(body.signer)} bytes",
+        )
+    if verify_signature and not signature_is_valid(signed, body):
+        raise SparkError(
+            ErrorCode.BAD_SIGNATURE, "signature is not the body's signer's signature of the body"
+        )
     if chain_id is not None and body.chain_id != chain_id:
         raise SparkError(
             ErrorCode.WRONG_CHAIN, f"tx is for chain {body.chain_id!r}, this is {chain_id!r}"
@@ -83,6 +87,7 @@ def check_signed_tx(
 
 
 def decode_body(body_bytes: bytes) -> pb.TxBody:
+    """The body's message, if `body_bytes` are its one canonical encoding (DESIGN §4)."""
     body = pb.TxBody()
     try:
         body.ParseFromString(body_bytes)
@@ -90,7 +95,70 @@ def decode_body(body_bytes: bytes) -> pb.TxBody:
         raise SparkError(ErrorCode.INVALID_TX, f"tx body does not decode: {exc}") from exc
     if body.WhichOneof("op") is None:
         raise SparkError(ErrorCode.INVALID_TX, "tx body has no operation")
+    # A parser forgives what a signer never meant: of two operations it keeps the last (a
+    # Register signed with a Revoke behind it would run as the Revoke), and it skips fields
+    # it does not know. Only the bytes that re-encoding the parsed body gives are accepted,
+    # so what was signed is exactly what runs.
+    body.DiscardUnknownFields()
+    if body.SerializeToString() != body_bytes:
+        raise SparkError(
+            ErrorCode.INVALID_TX, f"tx body is not canonical: {_why_not_canonical(body_bytes)}"
+        )
     return body
+
+
+_OPERATION_FIELDS = {
+    field.number: field.name for field in pb.TxBody.DESCRIPTOR.oneofs_by_name["op"].fields
+}
+
+
+def _why_not_canonical(body_bytes: bytes) -> str:
+    parsed = pb.TxBody.FromString(body_bytes)
+    operations = [
+        _OPERATION_FIELDS[n] for n in _top_level_field_numbers(body_bytes) if n in _OPERATION_FIELDS
+    ]
+    if len(operations) > 1:
+        return f"it holds {len(operations)} operations ({', '.join(operations)}); one is allowed"
+    with_unknown = parsed.SerializeToString()
+    parsed.DiscardUnknownFields()
+    if parsed.SerializeToString() != with_unknown:
+        return "it has unknown fields"
+    return (
+        "re-encoding it gives other bytes than those signed (fields out of order, repeated "
+        "or written with their default value, or a non-minimal encoding)"
+    )
+
+
+def _top_level_field_numbers(data: bytes) -> list[int]:
+    """The field numbers of a protobuf message's top-level fields, in wire order (`data`
+    parsed already, so it is well formed; fields inside unknown groups are skipped)."""
+    numbers: list[int] = []
+    position = group_depth = 0
+    while position < len(data):
+        tag, position = _varint(data, position)
+        wire_type = tag & 7
+        if wire_type == 0:
+            _, position = _varint(data, position)
+        elif wire_type == 2:
+            length, position = _varint(data, position)
+            position += length
+        elif wire_type in (1, 5):
+            position += 8 if wire_type == 1 else 4
+        group_depth += {3: 1, 4: -1}.get(wire_type, 0)
+        if group_depth == 0 and wire_type != 4:
+            numbers.append(tag >> 3)
+    return numbers
+
+
+def _varint(data: bytes, position: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[position]
+        value |= (byte & 0x7F) << shift
+        position += 1
+        shift += 7
+        if not byte & 0x80:
+            return value, position
 
 
 class TxBuilder:
@@ -109,6 +177,7 @@ class TxBuilder:
     def _body(self, now_ms: int, lifetime_ms: int) -> pb.TxBody:
         return pb.TxBody(
             chain_id=self.chain_id,
+            signer=self.key.public_key,
             nonce=self.rng.getrandbits(64),
             expires_at_ms=now_ms + lifetime_ms,
         )

@@ -107,7 +107,7 @@ def _roots_of_tuple(root_authorities: tuple[str, ...]) -> frozenset[str]:
 
 
 def check_envelope(signed: pb.SignedTx, chain_id: str, verify_signature: bool = True) -> pb.TxBody:
-    """Size, signer, signature and chain id of a SignedTx; returns its decoded body.
+    """Size, canonical body, signer, signature and chain id of a SignedTx; returns its body.
 
     Raises TOO_LARGE, INVALID_TX, BAD_SIGNATURE or WRONG_CHAIN. With `verify_signature`
     False the signature's length is still checked but not the signature itself.
@@ -146,12 +146,12 @@ def apply_tx(
     if state.has_tx(the_tx_id):
         raise SparkError(ErrorCode.DUPLICATE_TX, f"tx {the_tx_id.hex()} is already in the ledger")
     check_expiry(body.expires_at_ms, block_time_ms)
-    if len(signed.signer) != PUBLIC_KEY_BYTES:
-        raise SparkError(ErrorCode.INVALID_TX, "signer must be a 32-byte public key")
+    if len(body.signer) != PUBLIC_KEY_BYTES:
+        raise SparkError(ErrorCode.INVALID_TX, "tx body's signer must be a 32-byte public key")
     operation = body.WhichOneof("op")
     if operation is None or operation not in OPERATIONS:
         raise SparkError(ErrorCode.INVALID_TX, "tx body has no operation")
-    signer = _signer_bid(signed.signer)
+    signer = _signer_bid(body.signer)
     context = _context(signer, block_height, block_time_ms, _roots(root_authorities))
     scratch = TxScratch(state)
     op_message: Message = getattr(body, operation)

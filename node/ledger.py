@@ -31,7 +31,8 @@ from sparkchain.node.storage import TreeNodeStore, open_db
 from sparkchain.proto import types_pb2 as pb
 
 # signatures already verified (by check_tx or the mempool), so a block does not check
-# them again; a tx id, signer and signature together, so no other tx can reuse an entry
+# them again; a tx id (which binds the signer: it is inside the body) and the signature
+# together, so no other tx can reuse an entry
 VERIFIED_SIGNATURE_CACHE_ENTRIES = 200_000
 # executed blocks of the next height kept for commit (one per round is typical)
 MAX_PENDING_BLOCKS = 16
@@ -385,7 +386,7 @@ class Ledger(LedgerReads):
 
 
 def _signature_key(signed: pb.SignedTx) -> bytes:
-    return tx_id(signed) + signed.signer + signed.signature
+    return tx_id(signed) + signed.signature
 
 
 def _write_genesis_state(db: plyvel.DB, genesis: Genesis) -> None:

@@ -405,11 +405,16 @@ Global___Revoke: _TypeAlias = Revoke  # noqa: Y015
 
 @_typing.final
 class TxBody(_message.Message):
+    """`signer` is inside what is signed, so the tx id binds it: nobody can sign someone else's
+    body as their own (DESIGN §4).
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CHAIN_ID_FIELD_NUMBER: _builtins.int
     NONCE_FIELD_NUMBER: _builtins.int
     EXPIRES_AT_MS_FIELD_NUMBER: _builtins.int
+    SIGNER_FIELD_NUMBER: _builtins.int
     CREATE_PREFIX_FIELD_NUMBER: _builtins.int
     SET_REGISTRARS_FIELD_NUMBER: _builtins.int
     TRANSFER_PREFIX_FIELD_NUMBER: _builtins.int
@@ -421,6 +426,8 @@ class TxBody(_message.Message):
     chain_id: _builtins.str
     nonce: _builtins.int
     expires_at_ms: _builtins.int
+    signer: _builtins.bytes
+    """32-byte Ed25519 public key"""
     @_builtins.property
     def create_prefix(self) -> Global___CreatePrefix: ...
     @_builtins.property
@@ -443,6 +450,7 @@ class TxBody(_message.Message):
         chain_id: _builtins.str = ...,
         nonce: _builtins.int = ...,
         expires_at_ms: _builtins.int = ...,
+        signer: _builtins.bytes = ...,
         create_prefix: Global___CreatePrefix | None = ...,
         set_registrars: Global___SetRegistrars | None = ...,
         transfer_prefix: Global___TransferPrefix | None = ...,
@@ -454,7 +462,7 @@ class TxBody(_message.Message):
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_prefix", b"create_prefix", "op", b"op", "register", b"register", "register_batch", b"register_batch", "revoke", b"revoke", "set_registrars", b"set_registrars", "transfer", b"transfer", "transfer_prefix", b"transfer_prefix", "update", b"update"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chain_id", b"chain_id", "create_prefix", b"create_prefix", "expires_at_ms", b"expires_at_ms", "nonce", b"nonce", "op", b"op", "register", b"register", "register_batch", b"register_batch", "revoke", b"revoke", "set_registrars", b"set_registrars", "transfer", b"transfer", "transfer_prefix", b"transfer_prefix", "update", b"update"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chain_id", b"chain_id", "create_prefix", b"create_prefix", "expires_at_ms", b"expires_at_ms", "nonce", b"nonce", "op", b"op", "register", b"register", "register_batch", b"register_batch", "revoke", b"revoke", "set_registrars", b"set_registrars", "signer", b"signer", "transfer", b"transfer", "transfer_prefix", b"transfer_prefix", "update", b"update"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_op: _TypeAlias = _typing.Literal["create_prefix", "set_registrars", "transfer_prefix", "register", "register_batch", "update", "transfer", "revoke"]  # noqa: Y015
     _WhichOneofArgType_op: _TypeAlias = _typing.Literal["op", b"op"]  # noqa: Y015
@@ -464,29 +472,25 @@ Global___TxBody: _TypeAlias = TxBody  # noqa: Y015
 
 @_typing.final
 class SignedTx(_message.Message):
-    """The signature covers the tag "spark/tx/v1" then `body` exactly as sent.
-    Tx id = SHA-256(body).
+    """The signature, by `TxBody.signer`, covers the tag "spark/tx/v1" then `body` exactly as
+    sent; `body` must be the canonical encoding of its TxBody. Tx id = SHA-256(body).
     """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     BODY_FIELD_NUMBER: _builtins.int
-    SIGNER_FIELD_NUMBER: _builtins.int
     SIGNATURE_FIELD_NUMBER: _builtins.int
     body: _builtins.bytes
-    signer: _builtins.bytes
-    """32-byte Ed25519 public key"""
     signature: _builtins.bytes
     def __init__(
         self,
         *,
         body: _builtins.bytes = ...,
-        signer: _builtins.bytes = ...,
         signature: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "signature", b"signature", "signer", b"signer"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "signature", b"signature"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -15,7 +15,7 @@ import pytest
 
 from sparkchain.cli import main as cli_main
 from sparkchain.cli.import_cmd import Batch, Importer, ImportReport, Row
-from sparkchain.cli.output import EXIT_ERROR, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE
+from sparkchain.cli.output import EXIT_ERROR, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE, printable
 from sparkchain.cli.rpc_errors import from_rpc_error
 from sparkchain.cli.views import time_text
 from sparkchain.cli.write_cmds import ValueSpec, assign_indexes, parse_value_spec, update_values
@@ -247,6 +247,50 @@ async def test_an_old_genuine_proof_shows_its_block_time_and_max_age_refuses_it(
     assert "INVALID_PROOF" in refused.err and "older than --max-age" in refused.err
 
 
+# ---- text that could pass for other text (finding 12) ----
+
+
+async def test_writes_sign_the_nfc_form_of_an_identifier_and_say_so(node, spark):
+    decomposed, composed = "88/Cafe\u0301", "88/Caf\u00e9"
+    done = await spark("register", decomposed, "--url", "https://cafe")
+    assert done.code == EXIT_OK, done.err
+    assert done.out.startswith(f"registered {composed} at height")
+    note = done.err.strip().splitlines()
+    assert len(note) == 1 and note[0].startswith("note: ") and "NFC" in note[0], done.err
+    assert (await spark.json("resolve", composed))["identifier"] == composed
+    revoked = await spark("revoke", decomposed, "--reason", "typo")
+    assert revoked.code == EXIT_OK and "NFC" in revoked.err, revoked.err
+    quiet = await spark("register", "88/plain")
+    assert quiet.code == EXIT_OK and quiet.err == ""
+
+
+async def test_text_output_escapes_control_characters_so_data_cannot_forge_rows(node, spark):
+    forged = "ok\nidentifier: 88/FORGED\nstatus:     ACTIVE"
+    done = await spark(
+        "register",
+        "88/N",
+        "--url",
+        "https://n/\r\n88/FAKE  https://evil",
+        "--value",
+        f"NOTE={forged}",
+    )
+    assert done.code == EXIT_OK, done.err
+    assert (await spark("revoke", "88/N", "--reason", "a\nowner:      mallory")).code == EXIT_OK
+    shown = await spark("resolve", "88/N")
+    listed = await spark("list", "88")
+    for output in (shown.out, listed.out):
+        lines = output.splitlines()
+        assert not any(
+            line.startswith(("identifier: 88/FORGED", "owner:      mallory")) for line in lines
+        )
+        assert not any(line.startswith("88/FAKE") for line in lines)
+    assert "ok\\nidentifier: 88/FORGED\\nstatus:     ACTIVE" in shown.out
+    assert "reason:     a\\nowner:      mallory" in shown.out
+    assert "https://n/\\r\\n88/FAKE  https://evil" in listed.out
+    as_json = await spark.json("resolve", "88/N")  # JSON escapes by itself, and keeps the data
+    assert [v["data"] for v in as_json["values"] if v["type"] == "NOTE"] == [forged]
+
+
 # ---- errors a user can cause ----
 
 
@@ -457,3 +501,19 @@ def test_import_without_an_item_index_halves_the_batch_to_find_the_row() -> None
     importer._settle(Batch(rows), refusal)
     assert report.failures == []
     assert [batch.rows for batch in importer._work] == [rows[:3], rows[3:]]
+
+
+def test_printable_escapes_controls_and_format_characters_and_nothing_else():
+    assert printable("88.1/A0\u202egpj.exe") == "88.1/A0\\u202egpj.exe"
+    assert printable("a\nb\r\tc\x00\u200b\u2028") == "a\\nb\\r\\tc\\u0000\\u200b\\u2028"
+    assert printable("\U000e0041") == "\\U000e0041"  # a tag character (Cf) beyond the BMP
+    kept = "Café 中文\u3000标识 \\n"  # letters, ideographic space, a backslash as typed
+    assert printable(kept) == kept
+
+
+async def test_import_signs_the_nfc_form_and_says_how_many_it_changed(node, spark, tmp_path):
+    csv_file = write_csv(tmp_path / "nfd.csv", ["88/Cafe\u0301,https://c", "88/plain,https://p"])
+    result = await spark("import", str(csv_file), "--no-progress")
+    assert result.code == EXIT_OK, result.err
+    assert "note: 1 identifier normalised to Unicode NFC before signing" in result.err
+    assert (await spark.json("resolve", "88/Caf\u00e9"))["identifier"] == "88/Caf\u00e9"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import unicodedata
 
 import pytest
 from hypothesis import assume, given, settings
@@ -28,9 +29,13 @@ DETERMINISTIC = settings(derandomize=True, deadline=None)
 SEGMENT_ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-"
 segments = st.text(alphabet=SEGMENT_ALPHABET, min_size=1, max_size=12)
 prefixes = st.lists(segments, min_size=1, max_size=MAX_PREFIX_SEGMENTS).map(".".join)
-suffixes = st.text(
-    alphabet=st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=60
-).filter(lambda s: s == s.strip() and len(s.encode()) <= MAX_SUFFIX_BYTES)
+suffixes = (
+    st.text(
+        alphabet=st.characters(blacklist_categories=("Cc", "Cf", "Cs")), min_size=1, max_size=60
+    )
+    .map(lambda s: unicodedata.normalize("NFC", s))
+    .filter(lambda s: s == s.strip() and len(s.encode()) <= MAX_SUFFIX_BYTES)
+)
 
 
 @st.composite
@@ -160,6 +165,13 @@ def test_limits_are_inclusive() -> None:
         ("88.608/é\x00", "control character U+0000 at byte 2"),  # bytes, not characters
         ("88.608/a\x85", "control character U+0085 at byte 1"),  # C1 controls too
         ("88.608/\ud800", "lone surrogate U+D800 at byte 0"),
+        # finding 12: text that looks like another identifier (DESIGN §2)
+        ("88.1/A0\u202egpj.exe", "format character U+202E (RIGHT-TO-LEFT OVERRIDE) at byte 2"),
+        ("88.1/SN\u200b1", "format character U+200B (ZERO WIDTH SPACE) at byte 2"),
+        ("88.1/\ufeffSN", "format character U+FEFF (ZERO WIDTH NO-BREAK SPACE) at byte 0"),
+        ("88.1/\u00e9\u00ad", "format character U+00AD (SOFT HYPHEN) at byte 2"),
+        ("88.1/Cafe\u0301", "not in Unicode NFC (normalise it first) from byte 3"),
+        ("88.1/\u212b", "not in Unicode NFC (normalise it first) from byte 0"),
         ("88.608/ x", "leading or trailing whitespace"),
         ("88.608/x\u3000", "leading or trailing whitespace"),
         ("88/" + "s" * (MAX_SUFFIX_BYTES + 1), "201 bytes of UTF-8, at most 200"),

@@ -256,9 +256,7 @@ def test_a_verified_signature_does_not_cover_another_body(ledger_chain: LedgerCh
     ledger_chain.ledger.mark_signatures_verified([genuine])
     altered = pb.TxBody.FromString(genuine.body)
     altered.register.identifier = "88/b"
-    reused = pb.SignedTx(
-        body=altered.SerializeToString(), signer=genuine.signer, signature=genuine.signature
-    )
+    reused = pb.SignedTx(body=altered.SerializeToString(), signature=genuine.signature)
     built = ledger_chain.build([reused, genuine])
     assert list(built.block.txs) == [genuine]
     assert built.rejected[0][1].code == ErrorCode.BAD_SIGNATURE

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
-from sparkchain.identifiers.tx import tx_id, value
+from sparkchain.identifiers.tx import sign_body_bytes, tx_id, value
 from sparkchain.node.events import CommitBus
 from sparkchain.node.mempool import Mempool, MempoolLimits
 from sparkchain.proto import types_pb2 as pb
@@ -296,3 +296,15 @@ async def test_gossiped_txs_are_checked_for_signature_expiry_and_replay(ledger_c
     assert caught.value.code is ErrorCode.DUPLICATE_TX
     assert commit(ledger_chain, mempool, bus) == [tx_id(fine)]
     assert len(mempool) == 0
+
+
+async def test_a_pending_body_re_signed_by_another_key_cannot_crowd_out_the_real_tx(ledger_chain):
+    # finding 11: a copy of acme's body signed by mallory, gossiped in first, took the tx id,
+    # so acme's own tx was refused as a duplicate
+    mempool = make_mempool(ledger_chain)
+    (real,) = registrations(ledger_chain, 1)
+    stolen = sign_body_bytes(real.body, key("mallory"))
+    (result,) = await mempool.add_from_peer([stolen], peer="node2")
+    assert result.error is not None and result.error.code is ErrorCode.BAD_SIGNATURE
+    assert await mempool.add(real) == tx_id(real)
+    assert commit(ledger_chain, mempool) == [tx_id(real)]

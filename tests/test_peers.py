@@ -133,7 +133,7 @@ def vote(height: int) -> peer_pb2.PeerMessage:
 
 
 def signed_tx(i: int) -> pb.SignedTx:
-    return pb.SignedTx(body=i.to_bytes(4, "big"), signer=b"s" * 32, signature=b"x" * 64)
+    return pb.SignedTx(body=i.to_bytes(4, "big"), signature=b"x" * 64)
 
 
 # ---- the handshake itself (pure) ----

@@ -20,6 +20,7 @@ from sparkchain.identifiers.limits import (
     MAX_TX_EXPIRY_AHEAD_MS,
     MAX_VALUE_DATA_BYTES,
 )
+from sparkchain.identifiers.tx import sign_body, sign_body_bytes, tx_id
 from sparkchain.ledger.records import _plainly_valid, check_value, filter_values
 from sparkchain.ledger.rules import check_envelope
 from sparkchain.proto import types_pb2 as pb
@@ -30,6 +31,7 @@ from tests.helpers.chain import (
     bid_of,
     given_record,
     given_registrar,
+    key,
     value,
 )
 
@@ -288,3 +290,22 @@ def test_a_refusal_of_the_whole_batch_names_no_item(chain: RulesChain) -> None:
 def test_the_item_index_survives_pickling_across_processes() -> None:
     error = pickle.loads(pickle.dumps(SparkError(ErrorCode.EXISTS, "x", item_index=7)))
     assert (error.code, error.message, error.item_index) == (ErrorCode.EXISTS, "x", 7)
+
+
+def test_a_pending_body_re_signed_by_another_key_cannot_take_the_real_txs_place(
+    chain: RulesChain,
+) -> None:
+    # finding 11: a registrar who sees acme's pending Register re-signs the same body; before
+    # the signer was part of the body, that copy ran first and acme's tx became DUPLICATE_TX
+    given_registrar(chain)
+    real = chain.signer("acme").register(
+        "88/front", [URL_VALUE], bid_of("acme"), now_ms=chain.now_ms
+    )
+    with pytest.raises(SparkError) as caught:
+        chain.apply(sign_body_bytes(real.body, key("reg")))
+    assert caught.value.code is ErrorCode.BAD_SIGNATURE
+    copy_body = pb.TxBody.FromString(real.body)
+    copy_body.signer = key("reg").public_key
+    assert tx_id(sign_body(copy_body, key("reg"))) != tx_id(real)
+    receipt = chain.apply(real)
+    assert receipt.tx_id == tx_id(real) and receipt.signer == bid_of("acme")

@@ -62,7 +62,9 @@ def case(name: str, code: ErrorCode) -> Callable[[Callable[[RulesChain], pb.Sign
 
 
 def _body(op: str, message: object, now_ms: int, chain_id: str = CHAIN_ID) -> pb.TxBody:
-    body = pb.TxBody(chain_id=chain_id, nonce=7, expires_at_ms=now_ms + 60_000)
+    body = pb.TxBody(
+        chain_id=chain_id, signer=key("acme").public_key, nonce=7, expires_at_ms=now_ms + 60_000
+    )
     getattr(body, op).CopyFrom(message)
     return body
 
@@ -70,9 +72,7 @@ def _body(op: str, message: object, now_ms: int, chain_id: str = CHAIN_ID) -> pb
 # envelope
 @case("signature_from_another_key_is_bad", ErrorCode.BAD_SIGNATURE)
 def _(c: RulesChain) -> pb.SignedTx:
-    signed = c.signer("acme").register("88/x", now_ms=c.now_ms)
-    signed.signer = key("mallory").public_key
-    return signed
+    return sign_body_bytes(c.signer("acme").register("88/x", now_ms=c.now_ms).body, key("mallory"))
 
 
 @case("signature_of_wrong_length_is_bad", ErrorCode.BAD_SIGNATURE)
@@ -99,16 +99,31 @@ def _(c: RulesChain) -> pb.SignedTx:
     return sign_body_bytes(b"\xff\xff\xff", key("acme"))
 
 
+@case("register_bytes_followed_by_revoke_bytes_is_invalid", ErrorCode.INVALID_TX)
+def _(c: RulesChain) -> pb.SignedTx:
+    # one signature over two operations: protobuf would keep the Revoke (finding 10)
+    given_record(c)
+    register = _body("register", pb.Register(identifier="88/new"), c.now_ms)
+    revoke = _body("revoke", pb.Revoke(identifier="88/p-1"), c.now_ms)
+    return sign_body_bytes(register.SerializeToString() + revoke.SerializeToString(), key("acme"))
+
+
+@case("body_with_unknown_fields_is_invalid", ErrorCode.INVALID_TX)
+def _(c: RulesChain) -> pb.SignedTx:
+    body = _body("register", pb.Register(identifier="88/x"), c.now_ms)
+    return sign_body_bytes(body.SerializeToString() + b"\xa0\x06\x01", key("acme"))
+
+
 @case("signer_of_wrong_length_is_invalid", ErrorCode.INVALID_TX)
 def _(c: RulesChain) -> pb.SignedTx:
-    signed = c.signer("acme").register("88/x", now_ms=c.now_ms)
-    signed.signer = b"short"
-    return signed
+    body = _body("register", pb.Register(identifier="88/x"), c.now_ms)
+    body.signer = b"short"
+    return sign_body(body, key("acme"))
 
 
 @case("body_over_max_tx_bytes_is_too_large", ErrorCode.TOO_LARGE)
 def _(c: RulesChain) -> pb.SignedTx:
-    return pb.SignedTx(body=bytes(MAX_TX_BYTES + 1), signer=key("acme").public_key)
+    return pb.SignedTx(body=bytes(MAX_TX_BYTES + 1), signature=bytes(64))
 
 
 # replay and expiry
@@ -255,6 +270,18 @@ def _(c: RulesChain) -> pb.SignedTx:
     return c.signer("acme").register("88/gone", [URL_VALUE], now_ms=c.now_ms)
 
 
+@case("register_with_bidi_override_is_invalid_identifier", ErrorCode.INVALID_IDENTIFIER)
+def _(c: RulesChain) -> pb.SignedTx:
+    # finding 12: shows as 88/A0exe.jpg
+    return c.signer("acme").register("88/A0\u202egpj.exe", [URL_VALUE], now_ms=c.now_ms)
+
+
+@case("register_of_nfd_twin_of_a_record_is_invalid_identifier", ErrorCode.INVALID_IDENTIFIER)
+def _(c: RulesChain) -> pb.SignedTx:
+    given_record(c, "88/Caf\u00e9")
+    return c.signer("acme").register("88/Cafe\u0301", [URL_VALUE], now_ms=c.now_ms)
+
+
 @case("register_without_slash_is_invalid_identifier", ErrorCode.INVALID_IDENTIFIER)
 def _(c: RulesChain) -> pb.SignedTx:
     return c.signer("acme").register("88-no-suffix", [URL_VALUE], now_ms=c.now_ms)
@@ -350,6 +377,11 @@ def _(c: RulesChain) -> pb.SignedTx:
 @case("batch_item_with_control_character_is_invalid_identifier", ErrorCode.INVALID_IDENTIFIER)
 def _(c: RulesChain) -> pb.SignedTx:
     return c.signer("acme").register_batch("88", [("ok", ()), ("b\x07d", ())], now_ms=c.now_ms)
+
+
+@case("batch_item_with_zero_width_space_is_invalid_identifier", ErrorCode.INVALID_IDENTIFIER)
+def _(c: RulesChain) -> pb.SignedTx:
+    return c.signer("acme").register_batch("88", [("SN\u200b1", ())], now_ms=c.now_ms)
 
 
 @case("batch_with_bad_prefix_is_invalid_prefix", ErrorCode.INVALID_PREFIX)
