@@ -30,6 +30,10 @@ Every block is written with one `WriteBatch(sync=True)` (see node/ledger.py).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import plyvel
@@ -43,27 +47,93 @@ WRITE_BUFFER_BYTES = 32 * 1024 * 1024
 MAX_OPEN_FILES = 500
 
 
+# the files that make a directory a LevelDB (its info log LOG and its LOCK do not: LevelDB
+# writes those before anything else, so a crash while creating a ledger can leave them alone)
+_LEDGER_FILE_PATTERNS = ("CURRENT", "MANIFEST-*", "*.ldb", "*.sst", "*.log")
+
+
+def holds_ledger(path: Path) -> bool:
+    """Whether `path` holds any of a LevelDB's files (even a damaged one's)."""
+    return any(next(path.glob(pattern), None) is not None for pattern in _LEDGER_FILE_PATTERNS)
+
+
+def resync_advice(path: Path) -> str:
+    """The recovery from a damaged ledger at `path`, for every STORAGE_CORRUPT about it."""
+    # a node's ledger is HOME/data/ledger (node/home.py); a copy elsewhere names no home
+    home = str(path.parent.parent) if path.parts[-2:] == ("data", "ledger") else "HOME"
+    return (
+        f"the ledger is damaged: stop the node and run `spark node resync --home {home}`, "
+        "which moves it aside so that the node fetches the chain again from its peers "
+        "(a chain of one node has none: restore a backup)"
+    )
+
+
+def storage_corrupt(path: Path, detail: object) -> SparkError:
+    return SparkError(ErrorCode.STORAGE_CORRUPT, f"{path}: {detail}; {resync_advice(path)}")
+
+
+@contextlib.contextmanager
+def reporting_damage(path: Path) -> Iterator[None]:
+    """Turn LevelDB's errors while reading the ledger at `path` into STORAGE_CORRUPT with the
+    recovery, rather than a traceback (LevelDB's own details are in `path`/LOG)."""
+    try:
+        yield
+    except plyvel.Error as exc:
+        raise storage_corrupt(path, f"LevelDB reports damage: {_leveldb_message(exc)}") from exc
+
+
 def open_db(path: Path, *, create: bool = True) -> plyvel.DB:
-    if create:
+    """Open the LevelDB at `path`, with paranoid checks: damage found on open (a log record
+    that fails its checksum, a table LevelDB cannot read) is an error, never a ledger that
+    silently ends earlier. A new LevelDB is created only when `create` and the directory
+    holds none of LevelDB's files: a ledger that lost its CURRENT file is damaged, not new.
+    """
+    existing = holds_ledger(path)
+    if existing and not (path / "CURRENT").is_file():
+        raise storage_corrupt(path, "LevelDB files but no CURRENT file")
+    if create and not existing:
         path.mkdir(parents=True, exist_ok=True)
     try:
         return plyvel.DB(
             str(path),
-            create_if_missing=create,
+            create_if_missing=create and not existing,
+            paranoid_checks=True,
             bloom_filter_bits=BLOOM_FILTER_BITS,
             lru_cache_size=BLOCK_CACHE_BYTES,
             write_buffer_size=WRITE_BUFFER_BYTES,
             max_open_files=MAX_OPEN_FILES,
         )
     except plyvel.IOError as exc:
-        hint = (
-            " (is a node running on it? LevelDB allows one process)" if "lock" in str(exc) else ""
-        )
+        if "lock" not in str(exc):
+            raise storage_corrupt(path, f"cannot open the ledger: {_leveldb_message(exc)}") from exc
         raise SparkError(
-            ErrorCode.UNAVAILABLE, f"{path}: cannot open the ledger: {exc}{hint}"
+            ErrorCode.UNAVAILABLE,
+            f"{path}: cannot open the ledger: {_leveldb_message(exc)} "
+            "(is a node running on it? LevelDB allows one process)",
         ) from exc
     except plyvel.Error as exc:
-        raise SparkError(ErrorCode.STORAGE_CORRUPT, f"{path}: {exc}") from exc
+        raise storage_corrupt(path, f"LevelDB reports damage: {_leveldb_message(exc)}") from exc
+
+
+def ledger_in_use(path: Path) -> bool:
+    """Whether a process holds the LevelDB lock of the ledger at `path` (a running node),
+    asked the way LevelDB takes it (fcntl), so it works on a ledger too damaged to open."""
+    try:
+        fd = os.open(path / "LOCK", os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # closing it lets go of the lock, if we took it
+    return False
+
+
+def _leveldb_message(exc: plyvel.Error) -> str:
+    raw = exc.args[0] if exc.args else exc
+    return raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
 
 
 class TreeNodeStore:

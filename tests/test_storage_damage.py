@@ -1,0 +1,171 @@
+"""Storage damage is never silent (DESIGN §11, issue 10 finding 6): on real LevelDB files,
+a ledger that lost its CURRENT file, a damaged log or a corrupt table is refused with
+STORAGE_CORRUPT, the directory and the recovery (`spark node resync`), never replaced by a
+new ledger, never opened below the height the node acknowledged, never a traceback.
+
+The node processes here are observers of a test chain with no peers: an observer needs no
+validator key in the genesis, and its start-up opens the ledger exactly as a validator's.
+Damage is seeded; replay one seed alone with `DAMAGE_SEED=<seed> pytest ...`.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import plyvel
+import pytest
+
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.keys import SigningKey
+from sparkchain.ledger.genesis import genesis_to_json
+from sparkchain.node import keystore
+from sparkchain.node.config import write_config
+from sparkchain.node.home import NodeHome, free_loopback_ports, node_config
+from sparkchain.node.ledger import Ledger
+from tests.helpers.chain import make_test_genesis
+from tests.helpers.ledger import LedgerChain
+
+SEED = int(os.environ.get("DAMAGE_SEED", "20261206"))
+BLOCKS = 7
+DAMAGES_PER_KIND = 6
+START_TIMEOUT_S = 30.0
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _stopped_node(root: Path, *, compact: bool = False) -> NodeHome:
+    """An observer's home whose ledger holds BLOCKS blocks, as a node leaves it when
+    stopped. `compact`: everything in table files (.ldb) rather than the log."""
+    home = NodeHome(root)
+    root.mkdir(parents=True)
+    genesis = make_test_genesis()
+    home.genesis_path.write_text(genesis_to_json(genesis))
+    keystore.write_key_file(home.observer_key_path, SigningKey.from_seed(b"o" * 32))
+    api_port, p2p_port = free_loopback_ports(2)
+    config = node_config("observer1", "observer", f"127.0.0.1:{api_port}", f"127.0.0.1:{p2p_port}")
+    write_config(home.config_path, config)
+    chain = LedgerChain(home.ledger_dir, genesis)
+    acme = chain.signer("acme")
+    for height in range(1, BLOCKS + 1):
+        now = chain.next_time_ms
+        chain.commit([acme.register(f"88/d{height}-{i}", now_ms=now) for i in range(40)])
+    chain.close()
+    if compact:
+        db = plyvel.DB(str(home.ledger_dir))
+        db.compact_range()
+        db.close()
+    return home
+
+
+def _run(*argv: str) -> subprocess.CompletedProcess[str]:
+    """Run a command that must exit by itself (a node refusing to start). A node that
+    started instead is stopped by the timeout, which fails the test."""
+    return subprocess.run(
+        [sys.executable, "-m", *argv],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=START_TIMEOUT_S,
+        check=False,
+    )
+
+
+def _assert_refused(run: subprocess.CompletedProcess[str], *expected: str) -> None:
+    assert run.returncode != 0, run.stderr[-2000:]
+    assert "Traceback" not in run.stderr, run.stderr[-3000:]
+    (line,) = [line for line in run.stderr.splitlines() if line.startswith("error: ")]
+    assert line.startswith("error: STORAGE_CORRUPT: "), line
+    for text in expected:
+        assert text in line, line
+
+
+def _start_commands(home: NodeHome) -> list[tuple[str, ...]]:
+    root = str(home.root)
+    return [
+        ("sparkchain.node", "--home", root),
+        ("sparkchain.cli.main", "node", "start", "--home", root),
+    ]
+
+
+def _damage_bytes(path: Path, rng: random.Random) -> None:
+    data = bytearray(path.read_bytes())
+    offset = rng.randrange(len(data) - 32)
+    data[offset : offset + 32] = rng.randbytes(32)
+    path.write_bytes(bytes(data))
+
+
+def _the_file(home: NodeHome, pattern: str) -> Path:
+    (found,) = [p for p in home.ledger_dir.glob(pattern) if p.stat().st_size > 0]
+    return found
+
+
+# ---- a ledger that lost its CURRENT file ----
+
+
+def test_a_ledger_without_current_is_refused_not_replaced(tmp_path: Path) -> None:
+    home = _stopped_node(tmp_path / "node")
+    (home.ledger_dir / "CURRENT").unlink()
+    files = {p.name: p.read_bytes() for p in home.ledger_dir.iterdir() if p.name != "LOG"}
+
+    with pytest.raises(SparkError) as caught:
+        Ledger.open(home.ledger_dir, make_test_genesis())
+    assert caught.value.code is ErrorCode.STORAGE_CORRUPT
+    assert str(home.ledger_dir) in caught.value.message
+    assert f"spark node resync --home {home.root}" in caught.value.message
+    # nothing was created or deleted: the old files are all there, unchanged
+    assert not (home.ledger_dir / "CURRENT").exists()
+    after = {p.name: p.read_bytes() for p in home.ledger_dir.iterdir() if p.name != "LOG"}
+    assert after == files
+
+
+def test_node_start_refuses_a_ledger_without_current(tmp_path: Path) -> None:
+    home = _stopped_node(tmp_path / "node")
+    (home.ledger_dir / "CURRENT").unlink()
+    for command in _start_commands(home):
+        _assert_refused(_run(*command), str(home.ledger_dir), "no CURRENT", "spark node resync")
+    assert not (home.ledger_dir / "CURRENT").exists()
+
+
+def test_an_empty_ledger_directory_is_still_created_from_genesis(tmp_path: Path) -> None:
+    ledger_dir = tmp_path / "ledger"
+    ledger_dir.mkdir()
+    (ledger_dir / "LOG").write_text("a crash before LevelDB wrote anything else\n")
+    with Ledger.open(ledger_dir, make_test_genesis()) as ledger:
+        assert ledger.height == 0
+
+
+# ---- a corrupt table file ----
+
+
+def test_a_corrupt_table_stops_node_start_and_ledger_verify_with_a_typed_error(
+    tmp_path: Path,
+) -> None:
+    home = _stopped_node(tmp_path / "node", compact=True)
+    table = _the_file(home, "*.ldb")
+    rng = random.Random(SEED)
+    data = bytearray(table.read_bytes())
+    for offset in range(0, len(data) - 64, 1024):  # every block of the table is hit
+        data[offset : offset + 32] = rng.randbytes(32)
+    table.write_bytes(bytes(data))
+
+    for command in _start_commands(home):
+        _assert_refused(_run(*command), str(home.ledger_dir), "spark node resync")
+    verify = _run("sparkchain.cli.main", "ledger", "verify", "--home", str(home.root))
+    _assert_refused(verify, str(home.ledger_dir), "spark node resync")
+
+
+@pytest.mark.parametrize("attempt", range(DAMAGES_PER_KIND))
+def test_ledger_verify_reports_random_bytes_in_a_table_as_damage(
+    tmp_path: Path, attempt: int
+) -> None:
+    """Reads check each block's checksum: damage is STORAGE_CORRUPT or an inconsistency,
+    exit 1 either way, never a traceback."""
+    home = _stopped_node(tmp_path / "node", compact=True)
+    _damage_bytes(_the_file(home, "*.ldb"), random.Random(SEED * 1000 + attempt))
+    verify = _run("sparkchain.cli.main", "ledger", "verify", "--home", str(home.root))
+    assert verify.returncode == 1, verify.stdout + verify.stderr
+    assert "Traceback" not in verify.stderr, verify.stderr[-3000:]
+    assert "error: STORAGE_CORRUPT: " in verify.stderr or "inconsistency at block" in verify.stderr
