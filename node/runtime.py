@@ -29,6 +29,7 @@ from sparkchain.ledger.genesis import Genesis
 from sparkchain.node.api import SERVICE_NAMES, add_services
 from sparkchain.node.commit import Committer
 from sparkchain.node.config import NodeConfig, dial_address, split_address
+from sparkchain.node.durable import AcknowledgedHeight
 from sparkchain.node.events import CommitBus
 from sparkchain.node.home import NodeHome
 from sparkchain.node.ledger import Ledger
@@ -102,12 +103,12 @@ class Node:
         self._names = {v.public_key: v.name for v in genesis.validators}
         self.stopping = asyncio.Event()  # set by SIGINT/SIGTERM, or by a fail-stop
         self.fail_stop_reason: str | None = None
-        self.ledger = Ledger.open(home.ledger_dir, genesis)
+        self.ledger, acknowledged = open_ledger(home, genesis)
         self.executor = ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="verify")
         self.bus = CommitBus()
         limits = MempoolLimits(config.mempool.max_txs, config.mempool.max_bytes)
         self.mempool = Mempool(self.ledger, limits, self.executor, bus=self.bus)
-        self.committer = Committer(self.ledger, self.mempool, self.bus)
+        self.committer = Committer(self.ledger, self.mempool, self.bus, acknowledged)
         local = LocalPeer(
             genesis.chain_id,
             key,
@@ -312,6 +313,19 @@ class Node:
 
     def validator_key(self) -> bytes:
         return self.key.public_key if self.is_validator else b""
+
+
+def open_ledger(home: NodeHome, genesis: Genesis) -> tuple[Ledger, AcknowledgedHeight]:
+    """The node's ledger, refused (STORAGE_CORRUPT) when it is below the height this node
+    has acknowledged (DESIGN §11); and the record of that height, for the committer."""
+    ledger = Ledger.open(home.ledger_dir, genesis)
+    acknowledged = AcknowledgedHeight(home.acknowledged_height_path, home.ledger_dir)
+    try:
+        acknowledged.check(ledger.height)
+    except BaseException:
+        ledger.close()
+        raise
+    return ledger, acknowledged
 
 
 def _listen(server: grpc.aio.Server, address: str, field: str, config_path: Path) -> None:

@@ -24,8 +24,10 @@ from sparkchain.identifiers.keys import SigningKey
 from sparkchain.ledger.genesis import genesis_to_json
 from sparkchain.node import keystore
 from sparkchain.node.config import write_config
+from sparkchain.node.durable import AcknowledgedHeight
 from sparkchain.node.home import NodeHome, free_loopback_ports, node_config
 from sparkchain.node.ledger import Ledger
+from sparkchain.node.runtime import open_ledger
 from tests.helpers.chain import make_test_genesis
 from tests.helpers.ledger import LedgerChain
 
@@ -37,8 +39,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _stopped_node(root: Path, *, compact: bool = False) -> NodeHome:
-    """An observer's home whose ledger holds BLOCKS blocks, as a node leaves it when
-    stopped. `compact`: everything in table files (.ldb) rather than the log."""
+    """An observer's home whose ledger holds BLOCKS blocks, all acknowledged, as a node
+    leaves it when stopped. `compact`: everything in table files (.ldb) rather than the log."""
     home = NodeHome(root)
     root.mkdir(parents=True)
     genesis = make_test_genesis()
@@ -57,6 +59,7 @@ def _stopped_node(root: Path, *, compact: bool = False) -> NodeHome:
         db = plyvel.DB(str(home.ledger_dir))
         db.compact_range()
         db.close()
+    AcknowledgedHeight(home.acknowledged_height_path, home.ledger_dir).record(BLOCKS)
     return home
 
 
@@ -135,6 +138,58 @@ def test_an_empty_ledger_directory_is_still_created_from_genesis(tmp_path: Path)
     (ledger_dir / "LOG").write_text("a crash before LevelDB wrote anything else\n")
     with Ledger.open(ledger_dir, make_test_genesis()) as ledger:
         assert ledger.height == 0
+
+
+# ---- a damaged log ----
+
+
+@pytest.mark.parametrize("attempt", range(DAMAGES_PER_KIND))
+def test_random_bytes_in_the_log_never_open_below_the_acknowledged_height(
+    tmp_path: Path, attempt: int
+) -> None:
+    home = _stopped_node(tmp_path / "node")
+    rng = random.Random(SEED * 1000 + attempt)
+    _damage_bytes(_the_file(home, "*.log"), rng)
+    _assert_never_below_acknowledged(home)
+
+
+@pytest.mark.parametrize("keep", [0.2, 0.5, 0.9, 0.999])
+def test_a_truncated_log_never_opens_below_the_acknowledged_height(
+    tmp_path: Path, keep: float
+) -> None:
+    home = _stopped_node(tmp_path / "node")
+    log = _the_file(home, "*.log")
+    with log.open("r+b") as file:
+        file.truncate(int(log.stat().st_size * keep))
+    _assert_never_below_acknowledged(home)
+
+
+def _assert_never_below_acknowledged(home: NodeHome) -> None:
+    """A clean refusal, or the ledger at the acknowledged height: what a node opens."""
+    try:
+        ledger, _ = open_ledger(home, make_test_genesis())
+    except SparkError as error:
+        assert error.code is ErrorCode.STORAGE_CORRUPT, error
+        assert str(home.ledger_dir) in error.message
+        assert "spark node resync" in error.message
+        return
+    with ledger:
+        assert ledger.height == BLOCKS
+
+
+def test_node_start_refuses_a_ledger_below_the_acknowledged_height(tmp_path: Path) -> None:
+    home = _stopped_node(tmp_path / "node")
+    log = _the_file(home, "*.log")
+    with log.open("r+b") as file:  # a log cut short loses its last blocks without an error
+        file.truncate(log.stat().st_size // 2)
+    with Ledger.open(home.ledger_dir, make_test_genesis()) as ledger:
+        below = ledger.height
+    assert below < BLOCKS
+    _assert_refused(
+        _run("sparkchain.node", "--home", str(home.root)),
+        f"ledger at height {below} but height {BLOCKS} was acknowledged",
+        f"spark node resync --home {home.root}",
+    )
 
 
 # ---- a corrupt table file ----
