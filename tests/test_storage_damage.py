@@ -27,6 +27,7 @@ from sparkchain.node.config import write_config
 from sparkchain.node.durable import AcknowledgedHeight
 from sparkchain.node.home import NodeHome, free_loopback_ports, node_config
 from sparkchain.node.ledger import Ledger
+from sparkchain.node.resync import resync
 from sparkchain.node.runtime import open_ledger
 from tests.helpers.chain import make_test_genesis
 from tests.helpers.ledger import LedgerChain
@@ -224,3 +225,65 @@ def test_ledger_verify_reports_random_bytes_in_a_table_as_damage(
     assert verify.returncode == 1, verify.stdout + verify.stderr
     assert "Traceback" not in verify.stderr, verify.stderr[-3000:]
     assert "error: STORAGE_CORRUPT: " in verify.stderr or "inconsistency at block" in verify.stderr
+
+
+# ---- spark node resync ----
+
+
+def test_resync_moves_the_ledger_and_acknowledged_height_aside_and_keeps_last_signed(
+    tmp_path: Path,
+) -> None:
+    home = _stopped_node(tmp_path / "node")
+    (home.ledger_dir / "CURRENT").unlink()
+    home.last_signed_path.write_bytes(b"what the validator signed last")
+    ledger_files = sorted(p.name for p in home.ledger_dir.iterdir())
+
+    run = _run("sparkchain.cli.main", "node", "resync", "--home", str(home.root))
+
+    assert run.returncode == 0, run.stderr
+    (moved,) = home.data_dir.glob("ledger.damaged-*")
+    assert sorted(p.name for p in moved.iterdir()) == ledger_files  # nothing deleted
+    assert not home.ledger_dir.exists()
+    (marker,) = home.data_dir.glob("acknowledged_height.damaged-*")
+    assert marker.read_text() == f"{BLOCKS}\n"
+    assert not home.acknowledged_height_path.exists()
+    assert home.last_signed_path.read_bytes() == b"what the validator signed last"
+    assert str(moved) in run.stdout and "peers" in run.stdout
+    # the next start creates a fresh ledger, which the acknowledged height does not refuse
+    ledger, _ = open_ledger(home, make_test_genesis())
+    with ledger:
+        assert ledger.height == 0
+
+
+def test_resync_twice_keeps_both_damaged_ledgers(tmp_path: Path) -> None:
+    home = _stopped_node(tmp_path / "node")
+    resync(home, now_s=0)
+    home.ledger_dir.mkdir()
+    (home.ledger_dir / "CURRENT").write_text("MANIFEST-000002\n")
+    resync(home, now_s=0)
+    assert len(list(home.data_dir.glob("ledger.damaged-*"))) == 2
+
+
+def test_resync_refuses_while_a_process_holds_the_ledger(tmp_path: Path) -> None:
+    home = _stopped_node(tmp_path / "node")
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import plyvel, sys; db = plyvel.DB(sys.argv[1]); print('open', flush=True); "
+            "sys.stdin.read()",
+            str(home.ledger_dir),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "open\n"
+        run = _run("sparkchain.cli.main", "node", "resync", "--home", str(home.root))
+    finally:
+        holder.communicate("", timeout=10)
+    assert run.returncode == 3, run.stderr
+    assert "error: UNAVAILABLE: " in run.stderr and "is running" in run.stderr
+    assert (home.ledger_dir / "CURRENT").exists()
+    assert not list(home.data_dir.glob("ledger.damaged-*"))
