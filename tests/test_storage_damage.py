@@ -21,7 +21,6 @@ import pytest
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.keys import SigningKey
-from sparkchain.ledger.genesis import genesis_to_json
 from sparkchain.node import keystore
 from sparkchain.node.config import write_config
 from sparkchain.node.durable import AcknowledgedHeight
@@ -30,7 +29,7 @@ from sparkchain.node.ledger import Ledger
 from sparkchain.node.resync import resync
 from sparkchain.node.runtime import open_ledger
 from tests.helpers.chain import make_test_genesis
-from tests.helpers.ledger import LedgerChain
+from tests.helpers.ledger import stopped_node_home
 
 SEED = int(os.environ.get("DAMAGE_SEED", "20261206"))
 BLOCKS = 7
@@ -42,20 +41,11 @@ REPO = Path(__file__).resolve().parent.parent
 def _stopped_node(root: Path, *, compact: bool = False) -> NodeHome:
     """An observer's home whose ledger holds BLOCKS blocks, all acknowledged, as a node
     leaves it when stopped. `compact`: everything in table files (.ldb) rather than the log."""
-    home = NodeHome(root)
-    root.mkdir(parents=True)
-    genesis = make_test_genesis()
-    home.genesis_path.write_text(genesis_to_json(genesis))
+    home = stopped_node_home(root, BLOCKS, registrations_per_block=40)
     keystore.write_key_file(home.observer_key_path, SigningKey.from_seed(b"o" * 32))
     api_port, p2p_port = free_loopback_ports(2)
     config = node_config("observer1", "observer", f"127.0.0.1:{api_port}", f"127.0.0.1:{p2p_port}")
     write_config(home.config_path, config)
-    chain = LedgerChain(home.ledger_dir, genesis)
-    acme = chain.signer("acme")
-    for height in range(1, BLOCKS + 1):
-        now = chain.next_time_ms
-        chain.commit([acme.register(f"88/d{height}-{i}", now_ms=now) for i in range(40)])
-    chain.close()
     if compact:
         db = plyvel.DB(str(home.ledger_dir))
         db.compact_range()
