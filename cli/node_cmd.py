@@ -60,7 +60,8 @@ def _resync(args: argparse.Namespace) -> int:
 
     home = NodeHome(args.home if args.home is not None else dev_home_dir(keystore.spark_home()))
     done = resync(home)
-    print(f"moved the ledger {home.ledger_dir} to {done.ledger_moved_to}")
+    if done.ledger_moved_to is not None:
+        print(f"moved the ledger {home.ledger_dir} to {done.ledger_moved_to}")
     if done.acknowledged_moved_to is not None:
         print(
             f"moved the acknowledged height ({done.acknowledged_height}) to "

@@ -288,7 +288,8 @@ class Ledger(LedgerReads):
         """Load the cached top levels of the state tree now rather than one LevelDB read at a
         time in the first few hundred blocks: with it a block of 1000 new identifiers at 1M
         reads ~250 tree nodes from LevelDB instead of ~1,400 (~1 s at startup at 1M)."""
-        # a damaged tree is reported by the reads and `spark ledger verify` that meet it
+        # a tree node that does not decode is reported by the reads and `spark ledger
+        # verify` that meet it; LevelDB damage met here stops the open (reporting_damage)
         with contextlib.suppress(SparkError):
             smt.warm_cache(self._tree_store, self.state_root, self._tree_cache)
 

@@ -25,7 +25,7 @@ from sparkchain.node.storage import ledger_in_use
 class Resynced:
     """What `resync` moved, for the CLI to print."""
 
-    ledger_moved_to: Path
+    ledger_moved_to: Path | None  # None: there was no ledger (only the acknowledged height)
     acknowledged_height: int  # what the old ledger had been acknowledged up to
     acknowledged_moved_to: Path | None
 
@@ -42,22 +42,25 @@ def resync(home: NodeHome, now_s: float | None = None) -> Resynced:
             f"the node in {home.root} is running{which}: stop it first "
             "(LevelDB allows one process)",
         )
-    if not home.ledger_dir.exists():
+    marker = AcknowledgedHeight(home.acknowledged_height_path, home.ledger_dir)
+    if not home.ledger_dir.exists() and not marker.path.exists():
         raise SparkError(
             ErrorCode.NOT_FOUND,
-            f"{home.ledger_dir}: no ledger here; the next start creates one and syncs",
+            f"{home.ledger_dir}: no ledger and no acknowledged height: nothing to set aside; "
+            "the next start creates the ledger and syncs",
         )
-    suffix = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now_s))
-    ledger_to = _free_name(home.ledger_dir, f".damaged-{suffix}")
-    marker = AcknowledgedHeight(home.acknowledged_height_path, home.ledger_dir)
     try:
         acknowledged = marker.read()
     except SparkError:
         acknowledged = 0  # a damaged marker is moved aside like a sound one
-    home.ledger_dir.rename(ledger_to)
+    suffix = f".damaged-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(now_s))}"
+    ledger_to = None
+    if home.ledger_dir.exists():
+        ledger_to = _free_name(home.ledger_dir, suffix)
+        home.ledger_dir.rename(ledger_to)
     acknowledged_to = None
     if marker.path.exists():
-        acknowledged_to = _free_name(marker.path, f".damaged-{suffix}")
+        acknowledged_to = _free_name(marker.path, suffix)
         marker.path.rename(acknowledged_to)
     return Resynced(ledger_to, acknowledged, acknowledged_to)
 

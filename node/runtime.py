@@ -37,6 +37,7 @@ from sparkchain.node.logs import configure_logging
 from sparkchain.node.mempool import Mempool, MempoolLimits, wall_clock_ms
 from sparkchain.node.peer_handshake import LocalPeer
 from sparkchain.node.peers import SERVER_OPTIONS, PeerEvents, PeerLink, PeerNetwork
+from sparkchain.node.storage import holds_ledger
 from sparkchain.node.sync import BlockSync, block_source
 from sparkchain.proto import api_pb2
 from sparkchain.proto import types_pb2 as pb
@@ -317,9 +318,12 @@ class Node:
 
 def open_ledger(home: NodeHome, genesis: Genesis) -> tuple[Ledger, AcknowledgedHeight]:
     """The node's ledger, refused (STORAGE_CORRUPT) when it is below the height this node
-    has acknowledged (DESIGN §11); and the record of that height, for the committer."""
-    ledger = Ledger.open(home.ledger_dir, genesis)
+    has acknowledged (DESIGN §11); and the record of that height, for the committer. A
+    ledger gone altogether is refused before a new one is created in its place."""
     acknowledged = AcknowledgedHeight(home.acknowledged_height_path, home.ledger_dir)
+    if not holds_ledger(home.ledger_dir):
+        acknowledged.check(0)
+    ledger = Ledger.open(home.ledger_dir, genesis)
     try:
         acknowledged.check(ledger.height)
     except BaseException:

@@ -50,6 +50,11 @@ MAX_OPEN_FILES = 500
 # the files that make a directory a LevelDB (its info log LOG and its LOCK do not: LevelDB
 # writes those before anything else, so a crash while creating a ledger can leave them alone)
 _LEDGER_FILE_PATTERNS = ("CURRENT", "MANIFEST-*", "*.ldb", "*.sst", "*.log")
+# LevelDB's IOErrors that are not damage, and what to check instead
+_NOT_DAMAGE = {
+    "lock": "is a node running on it? LevelDB allows one process",
+    "Permission denied": "check the owner and mode of the directory and its files",
+}
 
 
 def holds_ledger(path: Path) -> bool:
@@ -104,13 +109,14 @@ def open_db(path: Path, *, create: bool = True) -> plyvel.DB:
             max_open_files=MAX_OPEN_FILES,
         )
     except plyvel.IOError as exc:
-        if "lock" not in str(exc):
-            raise storage_corrupt(path, f"cannot open the ledger: {_leveldb_message(exc)}") from exc
-        raise SparkError(
-            ErrorCode.UNAVAILABLE,
-            f"{path}: cannot open the ledger: {_leveldb_message(exc)} "
-            "(is a node running on it? LevelDB allows one process)",
-        ) from exc
+        message = _leveldb_message(exc)
+        # not damage: another process holds the ledger, or this user may not open it
+        for cause, hint in _NOT_DAMAGE.items():
+            if cause in message:
+                raise SparkError(
+                    ErrorCode.UNAVAILABLE, f"{path}: cannot open the ledger: {message} ({hint})"
+                ) from exc
+        raise storage_corrupt(path, f"cannot open the ledger: {message}") from exc
     except plyvel.Error as exc:
         raise storage_corrupt(path, f"LevelDB reports damage: {_leveldb_message(exc)}") from exc
 

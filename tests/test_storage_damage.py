@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -128,6 +129,25 @@ def test_an_empty_ledger_directory_is_still_created_from_genesis(tmp_path: Path)
     ledger_dir.mkdir()
     (ledger_dir / "LOG").write_text("a crash before LevelDB wrote anything else\n")
     with Ledger.open(ledger_dir, make_test_genesis()) as ledger:
+        assert ledger.height == 0
+
+
+def test_a_node_whose_ledger_is_gone_refuses_until_resync_and_creates_nothing(
+    tmp_path: Path,
+) -> None:
+    home = _stopped_node(tmp_path / "node")
+    shutil.rmtree(home.ledger_dir)
+
+    with pytest.raises(SparkError) as caught:
+        open_ledger(home, make_test_genesis())
+    assert caught.value.code is ErrorCode.STORAGE_CORRUPT
+    assert f"ledger at height 0 but height {BLOCKS} was acknowledged" in caught.value.message
+    assert not home.ledger_dir.exists()
+
+    done = resync(home)
+    assert done.ledger_moved_to is None and done.acknowledged_height == BLOCKS
+    ledger, _ = open_ledger(home, make_test_genesis())
+    with ledger:
         assert ledger.height == 0
 
 
