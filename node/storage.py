@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,6 +46,8 @@ BLOOM_FILTER_BITS = 10
 BLOCK_CACHE_BYTES = 32 * 1024 * 1024
 WRITE_BUFFER_BYTES = 32 * 1024 * 1024
 MAX_OPEN_FILES = 500
+# how much of the end of LevelDB's info log is read for the name of a damaged file
+INFO_LOG_TAIL_BYTES = 64 * 1024
 
 
 # the files that make a directory a LevelDB (its info log LOG and its LOCK do not: LevelDB
@@ -84,7 +87,7 @@ def reporting_damage(path: Path) -> Iterator[None]:
     try:
         yield
     except plyvel.Error as exc:
-        raise storage_corrupt(path, f"LevelDB reports damage: {_leveldb_message(exc)}") from exc
+        raise _damage_reported(path, exc) from exc
 
 
 def open_db(path: Path, *, create: bool = True) -> plyvel.DB:
@@ -118,7 +121,7 @@ def open_db(path: Path, *, create: bool = True) -> plyvel.DB:
                 ) from exc
         raise storage_corrupt(path, f"cannot open the ledger: {message}") from exc
     except plyvel.Error as exc:
-        raise storage_corrupt(path, f"LevelDB reports damage: {_leveldb_message(exc)}") from exc
+        raise _damage_reported(path, exc) from exc
 
 
 def ledger_in_use(path: Path) -> bool:
@@ -135,6 +138,31 @@ def ledger_in_use(path: Path) -> bool:
     finally:
         os.close(fd)  # closing it lets go of the lock, if we took it
     return False
+
+
+def _damage_reported(path: Path, exc: plyvel.Error) -> SparkError:
+    damaged = _file_named_in_info_log(path)
+    where = f" in {damaged}" if damaged else f" (see {path / 'LOG'})"
+    return storage_corrupt(path, f"LevelDB reports damage{where}: {_leveldb_message(exc)}")
+
+
+def _file_named_in_info_log(path: Path) -> str | None:
+    """The damaged file, when LevelDB's info log (`path`/LOG) named one last: it does for
+    what it meets while recovering a log or a manifest, not for a damaged table read."""
+    try:
+        with (path / "LOG").open("rb") as info_log:
+            info_log.seek(0, os.SEEK_END)
+            info_log.seek(max(0, info_log.tell() - INFO_LOG_TAIL_BYTES))
+            tail = info_log.read().decode(errors="replace")
+    except OSError:
+        return None
+    named = re.compile(re.escape(str(path)) + r"/[^\s:]+")
+    for line in reversed(tail.splitlines()):
+        if "Corruption" in line or "error" in line.lower():
+            found = named.search(line)
+            if found:
+                return found.group()
+    return None
 
 
 def _leveldb_message(exc: plyvel.Error) -> str:

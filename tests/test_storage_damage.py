@@ -164,6 +164,18 @@ def test_random_bytes_in_the_log_never_open_below_the_acknowledged_height(
     _assert_never_below_acknowledged(home)
 
 
+def test_a_log_record_failing_its_checksum_is_refused_naming_the_log(tmp_path: Path) -> None:
+    """Paranoid checks: without them LevelDB drops the record and what follows it, and the
+    ledger opens at an earlier block as if nothing happened."""
+    home = _stopped_node(tmp_path / "node")
+    log = _the_file(home, "*.log")
+    _damage_bytes(log, random.Random(SEED))
+    with pytest.raises(SparkError) as caught:
+        Ledger.open(home.ledger_dir, make_test_genesis())
+    assert caught.value.code is ErrorCode.STORAGE_CORRUPT
+    assert f"LevelDB reports damage in {log}: Corruption" in caught.value.message
+
+
 @pytest.mark.parametrize("keep", [0.2, 0.5, 0.9, 0.999])
 def test_a_truncated_log_never_opens_below_the_acknowledged_height(
     tmp_path: Path, keep: float
