@@ -1,4 +1,5 @@
 """`spark node start [--home DIR] [--log-level L]`: run a node in the foreground.
+`spark node resync [--home DIR]`: set a stopped node's damaged ledger aside to re-sync it.
 
 Without --home it runs the development chain in $SPARK_HOME/dev, created on first use: one
 validator on the CLI's default address, root prefix 88 owned by the dev key that the CLI
@@ -32,12 +33,44 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     )
     start.set_defaults(handler=_start)
 
+    resync = sub.add_parser(
+        "resync",
+        help="move a stopped node's damaged ledger aside so that it syncs again from peers",
+        description=(
+            "For a node that refuses to start with STORAGE_CORRUPT: move data/ledger to "
+            "data/ledger.damaged-<UTC time> (nothing is deleted) and the acknowledged height "
+            "beside it, so that the next start creates a fresh ledger from genesis.json and "
+            "fetches every block from its peers. data/last_signed is kept. Refused while "
+            "the node runs."
+        ),
+    )
+    resync.add_argument("--home", type=Path, help="node home (default: $SPARK_HOME/dev)")
+    resync.set_defaults(handler=_resync)
+
 
 def _start(args: argparse.Namespace) -> int:
     home = NodeHome(args.home) if args.home is not None else _dev_home()
     from sparkchain.node.__main__ import run_home  # pulls in the whole runtime; only when starting
 
     return run_home(home, args.log_level)
+
+
+def _resync(args: argparse.Namespace) -> int:
+    from sparkchain.node.resync import resync
+
+    home = NodeHome(args.home if args.home is not None else dev_home_dir(keystore.spark_home()))
+    done = resync(home)
+    if done.ledger_moved_to is not None:
+        print(f"moved the ledger {home.ledger_dir} to {done.ledger_moved_to}")
+    if done.acknowledged_moved_to is not None:
+        print(
+            f"moved the acknowledged height ({done.acknowledged_height}) to "
+            f"{done.acknowledged_moved_to}"
+        )
+    print(f"kept {home.last_signed_path.name} (what this validator signed last)")
+    print("next: start the node; it creates a fresh ledger from genesis.json and fetches")
+    print("every block from its peers (`synced` in its log; `spark status` shows its height)")
+    return 0
 
 
 def _dev_home() -> NodeHome:

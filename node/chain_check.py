@@ -24,7 +24,7 @@ from sparkchain.ledger import blocks
 from sparkchain.ledger.genesis import Genesis
 from sparkchain.node import schema
 from sparkchain.node.ledger import Ledger
-from sparkchain.node.storage import open_db
+from sparkchain.node.storage import holds_ledger, open_db, reporting_damage
 
 Progress = Callable[[int, int], None]  # (blocks checked, blocks in the chain)
 
@@ -53,7 +53,7 @@ def check_chain(
 
     `verify_signatures=False` skips the tx signatures (tests that only care about state).
     """
-    if not (ledger_dir / "CURRENT").exists():
+    if not holds_ledger(ledger_dir):
         raise SparkError(ErrorCode.NOT_FOUND, f"{ledger_dir}: no ledger here")
     stored = open_db(ledger_dir, create=False)
     try:
@@ -62,7 +62,8 @@ def check_chain(
                 Path(scratch) / "replay", genesis, verify_signatures=verify_signatures
             )
             try:
-                return _check(stored, replay, progress or _no_progress)
+                with reporting_damage(ledger_dir):
+                    return _check(stored, replay, progress or _no_progress)
             finally:
                 replay.close()
     finally:
@@ -75,11 +76,11 @@ def _no_progress(done: int, total: int) -> None:
 
 def _check(stored: plyvel.DB, replay: Ledger, progress: Progress) -> ChainReport:
     genesis = replay.genesis
-    head_raw = stored.get(schema.META_HEAD)
+    head_raw = _get(stored, schema.META_HEAD)
     if head_raw is None:
         return ChainReport(0, 0, "the ledger has no head record", 0)
     head_height, head_hash, head_root = schema.head_from_bytes(head_raw)
-    stored_genesis = stored.get(schema.META_GENESIS_HASH)
+    stored_genesis = _get(stored, schema.META_GENESIS_HASH)
     if stored_genesis != genesis.genesis_hash:
         return ChainReport(
             head_height,
@@ -109,10 +110,10 @@ def _check(stored: plyvel.DB, replay: Ledger, progress: Progress) -> ChainReport
 
 
 def _check_block(stored: plyvel.DB, replay: Ledger, height: int) -> str | None:
-    block_bytes = stored.get(schema.block_key(height))
+    block_bytes = _get(stored, schema.block_key(height))
     if block_bytes is None:
         return f"block {height} is missing"
-    cert_raw = stored.get(schema.certificate_key(height))
+    cert_raw = _get(stored, schema.certificate_key(height))
     if cert_raw is None:
         return f"block {height} has no certificate"
     try:
@@ -124,7 +125,7 @@ def _check_block(stored: plyvel.DB, replay: Ledger, height: int) -> str | None:
                 f"({certificate.block_hash.hex()}), not {pending.block_hash.hex()}"
             )
         blocks.verify_commit_certificate(replay.chain_id, replay.validators, certificate)
-        indexed = stored.get(schema.block_hash_key(pending.block_hash))
+        indexed = _get(stored, schema.block_hash_key(pending.block_hash))
         if indexed != schema.height_bytes(height):
             return f"block hash index: {pending.block_hash.hex()} does not lead to {height}"
         replay.commit_block(pending, certificate)
@@ -133,10 +134,17 @@ def _check_block(stored: plyvel.DB, replay: Ledger, height: int) -> str | None:
     return None
 
 
+def _get(stored: plyvel.DB, key: bytes) -> bytes | None:
+    """A read that checks the block's checksum, so damage is reported as such rather than
+    as bytes that differ from the replay."""
+    value: bytes | None = stored.get(key, verify_checksums=True)
+    return value
+
+
 def _compare_state(stored: plyvel.DB, replay: Ledger) -> str | None:
     """Every stored key and value must be the replay's: records, prefixes, indexes,
     history, change lists and tree nodes are all derived from the blocks."""
-    pairs = zip_longest(stored.iterator(), replay.db.iterator())
+    pairs = zip_longest(stored.iterator(verify_checksums=True), replay.db.iterator())
     for mine, expected in pairs:
         if mine == expected:
             continue

@@ -1,6 +1,6 @@
 """The one way a block enters this node's chain, whether consensus decided it here or block
-sync fetched it with its certificate: write it, tell waiters and watchers, forget its txs
-in the mempool, and tell peers our new height."""
+sync fetched it with its certificate: write it, record the acknowledged height, tell
+waiters and watchers, forget its txs in the mempool, and tell peers our new height."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from sparkchain.node.durable import AcknowledgedHeight
 from sparkchain.node.events import CommitBus
 from sparkchain.node.ledger import Ledger, PendingBlock
 from sparkchain.node.logs import round_ms
@@ -20,8 +21,15 @@ CommitHook = Callable[[PendingBlock], None]
 
 
 class Committer:
-    def __init__(self, ledger: Ledger, mempool: Mempool, bus: CommitBus) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        mempool: Mempool,
+        bus: CommitBus,
+        acknowledged: AcknowledgedHeight | None = None,
+    ) -> None:
         self._ledger = ledger
+        self._acknowledged = acknowledged
         self._mempool = mempool
         self._bus = bus
         self.on_commit: list[CommitHook] = []
@@ -32,6 +40,17 @@ class Committer:
         started = time.perf_counter()
         self._ledger.commit_block(pending, certificate)
         height = pending.height
+        if self._acknowledged is not None:
+            # before anyone hears of the block; a node found below it later refuses to start
+            try:
+                self._acknowledged.record(height)
+            except OSError as exc:
+                # the block is committed; what is lost is the guard against a ledger that
+                # later loses it, so this is loud but does not stop the node
+                log.error(
+                    "acknowledged_height_not_saved",
+                    extra={"height": height, "error": str(exc)},
+                )
         # change events cost reads; build them only when someone watches
         changes = self._ledger.changes_at(height) if self._bus.subscriber_count else []
         self._bus.publish_block(height, pending.tx_ids, changes)

@@ -24,9 +24,7 @@ commits well within an interval and relays nothing.
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -58,6 +56,7 @@ from sparkchain.identifiers.limits import (
 from sparkchain.node.app import BlockApplication
 from sparkchain.node.commit import Committer
 from sparkchain.node.config import ConsensusConfig
+from sparkchain.node.durable import write_durably
 from sparkchain.node.ledger import Ledger, PendingBlock
 from sparkchain.node.mempool import Mempool, wall_clock_ms
 from sparkchain.node.peers import PeerLink, PeerNetwork
@@ -79,28 +78,8 @@ def read_last_signed(path: Path) -> LastSigned | None:
     return LastSigned.from_bytes(raw)
 
 
-def write_last_signed(path: Path, record: bytes) -> None:
-    """Durable before it returns: write a temp file, fsync it, rename it over the old one,
-    fsync the directory. A crash leaves the old record or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        written = 0
-        while written < len(record):  # a write may be short (a disk filling up part-way)
-            count = os.write(fd, record[written:])
-            if count <= 0:
-                raise OSError(errno.EIO, f"short write of {temporary}: {written} of {len(record)}")
-            written += count
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(temporary, path)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+# the record is one small file, written like every file the node must not lose
+write_last_signed = write_durably
 
 
 class ConsensusDriver:

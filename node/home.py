@@ -3,7 +3,7 @@ development chain, local testnets).
 
 One home:  config.toml, genesis.json, keys/validator.pem (validators) or keys/node.pem
 (observers; the key that signs peer handshakes), data/ledger/, data/last_signed,
-node.log, node.pid.
+data/acknowledged_height, node.log, node.pid.
 A testnet: keys/root.pem (the root authority) and one home per node, node1..nodeN
 (validators) and observer1..observerM, all with the same genesis.json.
 """
@@ -85,6 +85,10 @@ class NodeHome:
     @property
     def last_signed_path(self) -> Path:
         return self.data_dir / "last_signed"
+
+    @property
+    def acknowledged_height_path(self) -> Path:
+        return self.data_dir / "acknowledged_height"
 
     @property
     def log_path(self) -> Path:

@@ -27,7 +27,7 @@ from sparkchain.ledger.rules import Receipt, apply_tx, check_envelope
 from sparkchain.node import schema
 from sparkchain.node.ledger_reads import LedgerReads
 from sparkchain.node.overlay import BlockWrites, Overlay, record_keys_of, state_writes
-from sparkchain.node.storage import TreeNodeStore, open_db
+from sparkchain.node.storage import TreeNodeStore, open_db, reporting_damage, storage_corrupt
 from sparkchain.proto import types_pb2 as pb
 
 # signatures already verified (by check_tx or the mempool), so a block does not check
@@ -91,27 +91,37 @@ class Ledger(LedgerReads):
         """
         db = open_db(path)
         try:
-            stored = db.get(schema.META_GENESIS_HASH)
-            if stored is None:
-                _write_genesis_state(db, genesis)
-            elif (version := db.get(schema.META_SCHEMA_VERSION)) != schema.SCHEMA_VERSION:
-                raise SparkError(
-                    ErrorCode.STORAGE_CORRUPT,
-                    f"{path}: the ledger is in storage schema "
-                    f"{(version or b'?').decode(errors='replace')}, this node reads schema "
-                    f"{schema.SCHEMA_VERSION.decode()}: run the node version that wrote it, "
-                    "or move the folder away and let the node sync the chain from its peers",
-                )
-            elif stored != genesis.genesis_hash:
-                raise SparkError(
-                    ErrorCode.INVALID_GENESIS,
-                    f"{path}: the ledger was created from genesis {stored.hex()}, "
-                    f"the genesis given has hash {genesis.genesis_hash.hex()}",
-                )
-            return cls(db, genesis, verify_signatures=verify_signatures)
+            with reporting_damage(path):
+                return cls._checked(db, path, genesis, verify_signatures)
         except BaseException:
             db.close()
             raise
+
+    @classmethod
+    def _checked(
+        cls, db: plyvel.DB, path: Path, genesis: Genesis, verify_signatures: bool
+    ) -> Ledger:
+        stored = db.get(schema.META_GENESIS_HASH)
+        if stored is None:
+            with db.iterator(include_value=False) as keys:
+                if next(keys, None) is not None:
+                    raise storage_corrupt(path, "the ledger holds keys but no genesis hash")
+            _write_genesis_state(db, genesis)
+        elif (version := db.get(schema.META_SCHEMA_VERSION)) != schema.SCHEMA_VERSION:
+            raise SparkError(
+                ErrorCode.STORAGE_CORRUPT,
+                f"{path}: the ledger is in storage schema "
+                f"{(version or b'?').decode(errors='replace')}, this node reads schema "
+                f"{schema.SCHEMA_VERSION.decode()}: run the node version that wrote it, "
+                "or move the folder away and let the node sync the chain from its peers",
+            )
+        elif stored != genesis.genesis_hash:
+            raise SparkError(
+                ErrorCode.INVALID_GENESIS,
+                f"{path}: the ledger was created from genesis {stored.hex()}, "
+                f"the genesis given has hash {genesis.genesis_hash.hex()}",
+            )
+        return cls(db, genesis, verify_signatures=verify_signatures)
 
     def close(self) -> None:
         self._pending.clear()
@@ -279,7 +289,8 @@ class Ledger(LedgerReads):
         """Load the cached top levels of the state tree now rather than one LevelDB read at a
         time in the first few hundred blocks: with it a block of 1000 new identifiers at 1M
         reads ~250 tree nodes from LevelDB instead of ~1,400 (~1 s at startup at 1M)."""
-        # a damaged tree is reported by the reads and `spark ledger verify` that meet it
+        # a tree node that does not decode is reported by the reads and `spark ledger
+        # verify` that meet it; LevelDB damage met here stops the open (reporting_damage)
         with contextlib.suppress(SparkError):
             smt.warm_cache(self._tree_store, self.state_root, self._tree_cache)
 

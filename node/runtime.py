@@ -29,6 +29,7 @@ from sparkchain.ledger.genesis import Genesis
 from sparkchain.node.api import SERVICE_NAMES, add_services
 from sparkchain.node.commit import Committer
 from sparkchain.node.config import NodeConfig, dial_address, split_address
+from sparkchain.node.durable import AcknowledgedHeight
 from sparkchain.node.events import CommitBus
 from sparkchain.node.grpc_errors import new_server
 from sparkchain.node.home import NodeHome
@@ -37,6 +38,7 @@ from sparkchain.node.logs import configure_logging
 from sparkchain.node.mempool import Mempool, MempoolLimits, wall_clock_ms
 from sparkchain.node.peer_handshake import LocalPeer
 from sparkchain.node.peers import SERVER_OPTIONS, PeerEvents, PeerLink, PeerNetwork
+from sparkchain.node.storage import holds_ledger
 from sparkchain.node.sync import BlockSync, block_source
 from sparkchain.proto import api_pb2
 from sparkchain.proto import types_pb2 as pb
@@ -103,12 +105,12 @@ class Node:
         self._names = {v.public_key: v.name for v in genesis.validators}
         self.stopping = asyncio.Event()  # set by SIGINT/SIGTERM, or by a fail-stop
         self.fail_stop_reason: str | None = None
-        self.ledger = Ledger.open(home.ledger_dir, genesis)
+        self.ledger, acknowledged = open_ledger(home, genesis)
         self.executor = ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="verify")
         self.bus = CommitBus()
         limits = MempoolLimits(config.mempool.max_txs, config.mempool.max_bytes)
         self.mempool = Mempool(self.ledger, limits, self.executor, bus=self.bus)
-        self.committer = Committer(self.ledger, self.mempool, self.bus)
+        self.committer = Committer(self.ledger, self.mempool, self.bus, acknowledged)
         local = LocalPeer(
             genesis.chain_id,
             key,
@@ -313,6 +315,22 @@ class Node:
 
     def validator_key(self) -> bytes:
         return self.key.public_key if self.is_validator else b""
+
+
+def open_ledger(home: NodeHome, genesis: Genesis) -> tuple[Ledger, AcknowledgedHeight]:
+    """The node's ledger, refused (STORAGE_CORRUPT) when it is below the height this node
+    has acknowledged (DESIGN §11); and the record of that height, for the committer. A
+    ledger gone altogether is refused before a new one is created in its place."""
+    acknowledged = AcknowledgedHeight(home.acknowledged_height_path, home.ledger_dir)
+    if not holds_ledger(home.ledger_dir):
+        acknowledged.check(0)
+    ledger = Ledger.open(home.ledger_dir, genesis)
+    try:
+        acknowledged.check(ledger.height)
+    except BaseException:
+        ledger.close()
+        raise
+    return ledger, acknowledged
 
 
 def _listen(server: grpc.aio.Server, address: str, field: str, config_path: Path) -> None:

@@ -30,6 +30,11 @@ Every block is written with one `WriteBatch(sync=True)` (see node/ledger.py).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import plyvel
@@ -41,29 +46,128 @@ BLOOM_FILTER_BITS = 10
 BLOCK_CACHE_BYTES = 32 * 1024 * 1024
 WRITE_BUFFER_BYTES = 32 * 1024 * 1024
 MAX_OPEN_FILES = 500
+# how much of the end of LevelDB's info log is read for the name of a damaged file
+INFO_LOG_TAIL_BYTES = 64 * 1024
+
+
+# the files that make a directory a LevelDB (its info log LOG and its LOCK do not: LevelDB
+# writes those before anything else, so a crash while creating a ledger can leave them alone)
+_LEDGER_FILE_PATTERNS = ("CURRENT", "MANIFEST-*", "*.ldb", "*.sst", "*.log")
+# LevelDB's IOErrors that are not damage, and what to check instead
+_NOT_DAMAGE = {
+    "lock": "is a node running on it? LevelDB allows one process",
+    "Permission denied": "check the owner and mode of the directory and its files",
+}
+
+
+def holds_ledger(path: Path) -> bool:
+    """Whether `path` holds any of a LevelDB's files (even a damaged one's)."""
+    return any(next(path.glob(pattern), None) is not None for pattern in _LEDGER_FILE_PATTERNS)
+
+
+def resync_advice(path: Path) -> str:
+    """The recovery from a damaged ledger at `path`, for every STORAGE_CORRUPT about it."""
+    # a node's ledger is HOME/data/ledger (node/home.py); a copy elsewhere names no home
+    home = str(path.parent.parent) if path.parts[-2:] == ("data", "ledger") else "HOME"
+    return (
+        f"the ledger is damaged: stop the node and run `spark node resync --home {home}`, "
+        "which moves it aside so that the node fetches the chain again from its peers "
+        "(a chain of one node has none: restore a backup)"
+    )
+
+
+def storage_corrupt(path: Path, detail: object) -> SparkError:
+    return SparkError(ErrorCode.STORAGE_CORRUPT, f"{path}: {detail}; {resync_advice(path)}")
+
+
+@contextlib.contextmanager
+def reporting_damage(path: Path) -> Iterator[None]:
+    """Turn LevelDB's errors while reading the ledger at `path` into STORAGE_CORRUPT with the
+    recovery, rather than a traceback (LevelDB's own details are in `path`/LOG)."""
+    try:
+        yield
+    except plyvel.Error as exc:
+        raise _damage_reported(path, exc) from exc
 
 
 def open_db(path: Path, *, create: bool = True) -> plyvel.DB:
-    if create:
+    """Open the LevelDB at `path`, with paranoid checks: damage found on open (a log record
+    that fails its checksum, a table LevelDB cannot read) is an error, never a ledger that
+    silently ends earlier. A new LevelDB is created only when `create` and the directory
+    holds none of LevelDB's files: a ledger that lost its CURRENT file is damaged, not new.
+    """
+    existing = holds_ledger(path)
+    if existing and not (path / "CURRENT").is_file():
+        raise storage_corrupt(path, "LevelDB files but no CURRENT file")
+    if create and not existing:
         path.mkdir(parents=True, exist_ok=True)
     try:
         return plyvel.DB(
             str(path),
-            create_if_missing=create,
+            create_if_missing=create and not existing,
+            paranoid_checks=True,
             bloom_filter_bits=BLOOM_FILTER_BITS,
             lru_cache_size=BLOCK_CACHE_BYTES,
             write_buffer_size=WRITE_BUFFER_BYTES,
             max_open_files=MAX_OPEN_FILES,
         )
     except plyvel.IOError as exc:
-        hint = (
-            " (is a node running on it? LevelDB allows one process)" if "lock" in str(exc) else ""
-        )
-        raise SparkError(
-            ErrorCode.UNAVAILABLE, f"{path}: cannot open the ledger: {exc}{hint}"
-        ) from exc
+        message = _leveldb_message(exc)
+        # not damage: another process holds the ledger, or this user may not open it
+        for cause, hint in _NOT_DAMAGE.items():
+            if cause in message:
+                raise SparkError(
+                    ErrorCode.UNAVAILABLE, f"{path}: cannot open the ledger: {message} ({hint})"
+                ) from exc
+        raise storage_corrupt(path, f"cannot open the ledger: {message}") from exc
     except plyvel.Error as exc:
-        raise SparkError(ErrorCode.STORAGE_CORRUPT, f"{path}: {exc}") from exc
+        raise _damage_reported(path, exc) from exc
+
+
+def ledger_in_use(path: Path) -> bool:
+    """Whether a process holds the LevelDB lock of the ledger at `path` (a running node),
+    asked the way LevelDB takes it (fcntl), so it works on a ledger too damaged to open."""
+    try:
+        fd = os.open(path / "LOCK", os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # closing it lets go of the lock, if we took it
+    return False
+
+
+def _damage_reported(path: Path, exc: plyvel.Error) -> SparkError:
+    damaged = _file_named_in_info_log(path)
+    where = f" in {damaged}" if damaged else f" (see {path / 'LOG'})"
+    return storage_corrupt(path, f"LevelDB reports damage{where}: {_leveldb_message(exc)}")
+
+
+def _file_named_in_info_log(path: Path) -> str | None:
+    """The damaged file, when LevelDB's info log (`path`/LOG) named one last: it does for
+    what it meets while recovering a log or a manifest, not for a damaged table read."""
+    try:
+        with (path / "LOG").open("rb") as info_log:
+            info_log.seek(0, os.SEEK_END)
+            info_log.seek(max(0, info_log.tell() - INFO_LOG_TAIL_BYTES))
+            tail = info_log.read().decode(errors="replace")
+    except OSError:
+        return None
+    named = re.compile(re.escape(str(path)) + r"/[^\s:]+")
+    for line in reversed(tail.splitlines()):
+        if "Corruption" in line or "error" in line.lower():
+            found = named.search(line)
+            if found:
+                return found.group()
+    return None
+
+
+def _leveldb_message(exc: plyvel.Error) -> str:
+    raw = exc.args[0] if exc.args else exc
+    return raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
 
 
 class TreeNodeStore:

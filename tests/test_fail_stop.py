@@ -32,7 +32,7 @@ def test_a_short_write_fails_and_keeps_the_good_record(
             return real_write(fd, data[:5])  # a short write, then nothing more fits
         return 0
 
-    monkeypatch.setattr(driver.os, "write", disk_fills_part_way)
+    monkeypatch.setattr(os, "write", disk_fills_part_way)
     with pytest.raises(OSError, match="short write"):
         driver.write_last_signed(path, b"a newer record that does not fit")
     assert path.read_bytes() == b"the good record"
@@ -43,7 +43,7 @@ def test_a_write_that_goes_through_in_pieces_is_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     real_write = os.write
-    monkeypatch.setattr(driver.os, "write", lambda fd, data: real_write(fd, data[:3]))
+    monkeypatch.setattr(os, "write", lambda fd, data: real_write(fd, data[:3]))
     path = tmp_path / "last_signed"
     driver.write_last_signed(path, b"0123456789abcdef")
     assert path.read_bytes() == b"0123456789abcdef"

@@ -20,7 +20,7 @@ from sparkchain.node import schema
 from sparkchain.node.home import NodeHome
 from sparkchain.proto import types_pb2 as pb
 from tests.helpers.chain import make_test_genesis
-from tests.helpers.ledger import LedgerChain, certificate
+from tests.helpers.ledger import certificate, stopped_node_home
 
 REPO = Path(__file__).resolve().parent.parent
 BLOCKS = 4
@@ -29,17 +29,7 @@ BLOCKS = 4
 @pytest.fixture
 def home(tmp_path: Path) -> NodeHome:
     """A stopped node's home holding a 4-block chain."""
-    home = NodeHome(tmp_path / "node")
-    home.root.mkdir()
-    genesis = make_test_genesis()
-    home.genesis_path.write_text(genesis_to_json(genesis))
-    chain = LedgerChain(home.ledger_dir, genesis)
-    acme = chain.signer("acme")
-    for height in range(1, BLOCKS + 1):
-        now = chain.next_time_ms
-        chain.commit([acme.register(f"88/v{height}-{i}", now_ms=now) for i in range(3)])
-    chain.close()
-    return home
+    return stopped_node_home(tmp_path / "node", BLOCKS, registrations_per_block=3)
 
 
 def _verify(home: NodeHome, *extra: str) -> int:

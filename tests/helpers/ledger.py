@@ -14,7 +14,8 @@ from sparkchain.consensus.certificate import quorum_size
 from sparkchain.consensus.messages import VoteType
 from sparkchain.consensus.signbytes import chain_prefix, vote_sign_bytes
 from sparkchain.identifiers.tags import VOTE_TAG
-from sparkchain.ledger.genesis import Genesis
+from sparkchain.ledger.genesis import Genesis, genesis_to_json
+from sparkchain.node.home import NodeHome
 from sparkchain.node.ledger import BuiltBlock, Ledger
 from sparkchain.proto import types_pb2 as pb
 from tests.helpers.chain import BLOCK_INTERVAL_MS, TxMaker, key, make_test_genesis, value
@@ -91,3 +92,20 @@ def register_widget(chain: LedgerChain) -> BuiltBlock:
     ]
     acme = chain.signer("acme")
     return chain.commit([acme.register("88/Widget-1", values, now_ms=chain.next_time_ms)])
+
+
+def stopped_node_home(root: Path, blocks: int, registrations_per_block: int) -> NodeHome:
+    """A stopped node's home (genesis.json and data/ledger/) whose chain holds `blocks`
+    blocks of registrations `88/v<height>-<i>` by acme; no config or key."""
+    home = NodeHome(root)
+    root.mkdir(parents=True)
+    genesis = make_test_genesis()
+    home.genesis_path.write_text(genesis_to_json(genesis))
+    chain = LedgerChain(home.ledger_dir, genesis)
+    acme = chain.signer("acme")
+    for height in range(1, blocks + 1):
+        now = chain.next_time_ms
+        names = [f"88/v{height}-{i}" for i in range(registrations_per_block)]
+        chain.commit([acme.register(name, now_ms=now) for name in names])
+    chain.close()
+    return home
