@@ -7,6 +7,9 @@ MAX_SUFFIX_BYTES: Final = 200
 MAX_IDENTIFIER_BYTES: Final = 255
 MAX_VALUES_PER_RECORD: Final = 64
 MAX_VALUE_DATA_BYTES: Final = 16 * 1024
+# a spark.meta JSON document may nest objects and arrays this deep: checked before parsing,
+# so every validator decides the same way whatever its parser's recursion limit and stack
+MAX_META_JSON_DEPTH: Final = 32
 MAX_VALUE_TYPE_BYTES: Final = 128
 MAX_RECORD_BYTES: Final = 64 * 1024
 DEFAULT_VALUE_TTL_S: Final = 86400

@@ -15,6 +15,7 @@ from collections.abc import Collection, Iterable, Sequence
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.limits import (
     DEFAULT_VALUE_TTL_S,
+    MAX_META_JSON_DEPTH,
     MAX_RECORD_BYTES,
     MAX_VALUE_DATA_BYTES,
     MAX_VALUE_TYPE_BYTES,
@@ -52,11 +53,49 @@ def _reject_constant(name: str) -> object:
     raise ValueError(f"{name} is not JSON")
 
 
+def json_depth(text: str) -> int:
+    """How deep objects and arrays nest in JSON `text` (brackets inside strings do not
+    count). Only a bound: the parser still judges whether the text is JSON."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
 def check_meta_data(data: bytes, where: str) -> None:
-    """`spark.meta` data must be one JSON object in UTF-8."""
+    """`spark.meta` data must be one JSON object in UTF-8, nested at most
+    MAX_META_JSON_DEPTH deep (checked before parsing: a consensus rule must not depend on
+    the parser's recursion limit, which depends on the stack the check runs on)."""
     try:
-        parsed = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError) as exc:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SparkError(
+            ErrorCode.INVALID_VALUE, f"{where}: {META_VALUE_TYPE} data is not JSON: {exc}"
+        ) from None
+    depth = json_depth(text)
+    if depth > MAX_META_JSON_DEPTH:
+        raise SparkError(
+            ErrorCode.INVALID_VALUE,
+            f"{where}: {META_VALUE_TYPE} data nests {depth} deep, "
+            f"at most {MAX_META_JSON_DEPTH} allowed",
+        )
+    try:
+        parsed = json.loads(text, parse_constant=_reject_constant)
+    except ValueError as exc:
         raise SparkError(
             ErrorCode.INVALID_VALUE, f"{where}: {META_VALUE_TYPE} data is not JSON: {exc}"
         ) from None

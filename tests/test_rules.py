@@ -17,11 +17,18 @@ from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.limits import (
     DEFAULT_VALUE_TTL_S,
     MAX_BATCH_ITEMS,
+    MAX_META_JSON_DEPTH,
     MAX_TX_EXPIRY_AHEAD_MS,
     MAX_VALUE_DATA_BYTES,
 )
 from sparkchain.identifiers.tx import sign_body, sign_body_bytes, tx_id
-from sparkchain.ledger.records import _plainly_valid, check_value, filter_values
+from sparkchain.ledger.records import (
+    META_VALUE_TYPE,
+    _plainly_valid,
+    check_value,
+    filter_values,
+    json_depth,
+)
 from sparkchain.ledger.rules import check_envelope
 from sparkchain.proto import types_pb2 as pb
 from tests.helpers.chain import (
@@ -309,3 +316,29 @@ def test_a_pending_body_re_signed_by_another_key_cannot_take_the_real_txs_place(
     assert tx_id(sign_body(copy_body, key("reg"))) != tx_id(real)
     receipt = chain.apply(real)
     assert receipt.tx_id == tx_id(real) and receipt.signer == bid_of("acme")
+
+
+def test_meta_data_nested_deeper_than_the_limit_is_invalid_value_whatever_the_stack(
+    chain: RulesChain,
+) -> None:
+    # 5,000 nested arrays used to escape the rules as RecursionError (INTERNAL at the API),
+    # and whether the parser hit its limit depended on the stack the check ran on: a
+    # validator could disagree with another about one block
+    deep = b'{"x":' + b"[" * 5000 + b"]" * 5000 + b"}"
+    meta = value(2000, META_VALUE_TYPE, deep.decode())
+    with pytest.raises(SparkError) as caught:
+        chain.apply(chain.signer("acme").register("88/deep", [meta], now_ms=chain.now_ms))
+    assert caught.value.code is ErrorCode.INVALID_VALUE
+    assert f"at most {MAX_META_JSON_DEPTH} allowed" in caught.value.message
+    limit = b'{"x":' + b"[" * (MAX_META_JSON_DEPTH - 1) + b"]" * (MAX_META_JSON_DEPTH - 1) + b"}"
+    shallow = value(2000, META_VALUE_TYPE, limit.decode())
+    chain.apply(chain.signer("acme").register("88/deep", [shallow], now_ms=chain.now_ms))
+    assert chain.record("88/DEEP") is not None
+
+
+@pytest.mark.parametrize(
+    ("text", "depth"),
+    [("{}", 1), ('{"a":[1,{"b":2}]}', 3), ('{"a":"[[[{{"}', 1), ('{"a":"\\"[["}', 1), ("1", 0)],
+)
+def test_json_depth_counts_brackets_outside_strings(text: str, depth: int) -> None:
+    assert json_depth(text) == depth
