@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from sparkchain.identifiers.errors import SparkError
+from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.limits import MIN_PROPOSAL_BYTES, PROPOSAL_BUILD_BUDGET_PERCENT
 from sparkchain.ledger import blocks
 from sparkchain.ledger.blocks import block_hash
@@ -92,7 +92,16 @@ class BlockApplication:
         try:
             pending = self._ledger.validate_block(value)
         except SparkError as error:
+            if error.code is ErrorCode.STORAGE_CORRUPT:
+                raise  # our own ledger is damaged: the driver fail-stops
             log.warning("invalid_block", extra={"height": height, "error": str(error)})
+            return False
+        except (OSError, MemoryError):
+            raise  # this node cannot work (disk, memory): the driver fail-stops
+        except Exception:
+            # a proposer's block hit a bug in our rules: refusing it keeps us signing, while
+            # letting it out would fail-stop every honest validator that sees the block
+            log.exception("block_validation_failed", extra={"height": height})
             return False
         self._hashes[value] = pending.block_hash
         log.debug(

@@ -428,3 +428,29 @@ async def test_a_signed_proposal_whose_block_does_not_decode_is_refused_and_sign
         assert first.driver.halted is None and first.driver._core is not None
     finally:
         await line.close()
+
+
+@pytest.mark.parametrize(
+    ("failure", "halts"),
+    [(lambda: RuntimeError("a bug the block hit"), False), (lambda: OSError(5, "EIO"), True)],
+    ids=["bug", "disk"],
+)
+async def test_a_block_that_breaks_our_rules_is_refused_but_a_broken_disk_stops_us(
+    tmp_path: Path, failure: Callable[[], Exception], halts: bool
+) -> None:
+    line = Line(tmp_path, asyncio.get_running_loop())
+    first = line.nodes[0]  # n2 proposes height 1: n1 validates its block
+
+    def validate_block(block_bytes: bytes) -> Any:
+        raise failure()
+
+    first.ledger.validate_block = validate_block  # type: ignore[method-assign]
+    for node in line.nodes:
+        node.driver.start()
+    try:
+        await line.run_until(lambda: first.driver.halted is not None, virtual_s=10)
+        assert (first.driver.halted is not None) is halts
+        if not halts:  # it prevoted nil and went on voting, round after round
+            assert first.sent["vote"] >= 4
+    finally:
+        await line.close()
