@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.limits import (
+    DEFAULT_MAX_BLOCK_BYTES,
     DEFAULT_MEMPOOL_MAX_BYTES,
     DEFAULT_MEMPOOL_MAX_TXS,
     MAX_TX_BYTES,
@@ -64,6 +65,8 @@ class AdmissionLedger(Protocol):
 class MempoolLimits:
     max_txs: int = DEFAULT_MEMPOOL_MAX_TXS
     max_bytes: int = DEFAULT_MEMPOOL_MAX_BYTES
+    # the node's consensus.max_block_bytes: a tx larger than a block could never leave
+    max_block_bytes: int = DEFAULT_MAX_BLOCK_BYTES
 
 
 class Admission(NamedTuple):
@@ -205,6 +208,13 @@ class Mempool:
                 ErrorCode.TOO_LARGE,
                 f"tx body is {len(signed.body)} bytes, at most {MAX_TX_BYTES} allowed",
             )
+        if size > self.limits.max_block_bytes:
+            # admitted, it would wait in every mempool until it expired, never proposed
+            raise SparkError(
+                ErrorCode.TOO_LARGE,
+                f"tx is {size} bytes, larger than a block of this node "
+                f"(consensus.max_block_bytes = {self.limits.max_block_bytes})",
+            )
         if the_id in self._entries or the_id in self._verifying or the_id in claimed:
             raise SparkError(
                 ErrorCode.DUPLICATE_TX, f"tx {the_id.hex()} is already waiting in the mempool"
@@ -283,8 +293,14 @@ class Mempool:
 
     # ---- block building and clean-up ----
 
-    def take(self, max_txs: int, max_bytes: int) -> list[pb.SignedTx]:
-        """The oldest txs that fit, in arrival order; they stay until removed."""
+    def take(
+        self, max_txs: int, max_bytes: int, budget_bytes: int | None = None
+    ) -> list[pb.SignedTx]:
+        """The oldest txs, in arrival order, within `budget_bytes` (`max_bytes` if None);
+        they stay until removed. The oldest tx is taken even when it alone exceeds the
+        budget (never `max_bytes`): a block may pass its budget by that one tx, but a tx
+        larger than any budget would otherwise wait forever while empty blocks go by."""
+        budget = max_bytes if budget_bytes is None else min(budget_bytes, max_bytes)
         out: list[pb.SignedTx] = []
         used = 0
         for entry in self._entries.values():
@@ -292,7 +308,7 @@ class Mempool:
                 break
             if entry.size > max_bytes:
                 continue  # can never fit a block: it must not hold back the ones behind it
-            if used + entry.size > max_bytes:
+            if out and used + entry.size > budget:
                 break
             out.append(entry.signed)
             used += entry.size

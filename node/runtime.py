@@ -105,7 +105,11 @@ class Node:
         self.ledger = Ledger.open(home.ledger_dir, genesis)
         self.executor = ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="verify")
         self.bus = CommitBus()
-        limits = MempoolLimits(config.mempool.max_txs, config.mempool.max_bytes)
+        limits = MempoolLimits(
+            config.mempool.max_txs,
+            config.mempool.max_bytes,
+            max_block_bytes=config.consensus.max_block_bytes,
+        )
         self.mempool = Mempool(self.ledger, limits, self.executor, bus=self.bus)
         self.committer = Committer(self.ledger, self.mempool, self.bus)
         local = LocalPeer(

@@ -18,6 +18,7 @@ from typing import Any
 from sparkchain.consensus import wire
 from sparkchain.consensus.messages import Proposal, Vote
 from sparkchain.consensus.relay import message_key
+from sparkchain.identifiers.limits import MAX_VALUE_DATA_BYTES, MIN_PROPOSAL_BYTES
 from sparkchain.identifiers.tx import tx_id, value
 from sparkchain.node.commit import Committer
 from sparkchain.node.config import ConsensusConfig
@@ -336,6 +337,43 @@ def test_a_proposal_waits_for_the_signature_checks_in_flight_but_not_long(tmp_pa
             assert len(proposals(first)) == 1 and proposals(last) == []
             await asyncio.sleep(0.3)  # a pool that never finishes holds it back only so long
             assert len(proposals(last)) == 1
+        finally:
+            await line.close()
+
+    run_virtual(scenario)
+
+
+def big_batch(node: Node, seed: int, items: int) -> Any:
+    """A RegisterBatch of `items` identifiers with 3 values of 16 KB each (~49 KB per item)."""
+    maker = TxMaker(node.ledger.chain_id, key("acme"), seed)
+    values = [value(i, "DATA", "x" * MAX_VALUE_DATA_BYTES) for i in (1, 2, 3)]
+    return maker.register_batch(
+        "88", [(f"BIG-{i}", values) for i in range(items)], now_ms=node.clock_ms()
+    )
+
+
+def test_a_tx_larger_than_the_learned_budget_commits_and_no_empty_blocks_spin(
+    tmp_path: Path,
+) -> None:
+    async def scenario(loop: VirtualClockLoop) -> None:
+        line = Line(tmp_path, loop)
+        for node in line.nodes:
+            # a slow machine: the proposers learnt to build only MIN_PROPOSAL_BYTES
+            node.driver.app._build_ms_per_byte = 1.0
+            node.driver.start()
+        try:
+            big = big_batch(line.nodes[0], 1, items=6)  # ~300 KB
+            assert big.ByteSize() > MIN_PROPOSAL_BYTES
+            for node in line.nodes:
+                await node.mempool.add(big)
+            assert await line.run_until(
+                lambda: all(n.bus.committed(tx_id(big)) for n in line.nodes), virtual_s=60
+            )
+            # once it committed, the idle chain waits for the empty-block interval
+            heights = line.heights()
+            await line.run_until(lambda: False, virtual_s=2)
+            assert line.heights() == heights
+            assert all(len(node.mempool) == 0 for node in line.nodes)
         finally:
             await line.close()
 

@@ -187,6 +187,33 @@ async def test_take_keeps_arrival_order_and_limits_and_remove_frees_room(chain):
     assert len(mempool) == 4
 
 
+async def test_the_oldest_tx_is_taken_even_beyond_the_budget_but_never_beyond_a_block(chain):
+    mempool = make_mempool(chain)
+    txs = registrations(chain, 3)
+    for tx in txs:
+        await mempool.add(tx)
+    size = txs[0].ByteSize()
+    # a learned budget smaller than the oldest tx: it still goes, alone
+    assert mempool.take(10, 1 << 20, budget_bytes=size - 1) == txs[:1]
+    assert mempool.take(10, 1 << 20, budget_bytes=size + 1) == txs[:1]
+    assert mempool.take(10, 1 << 20, budget_bytes=2 * size) == txs[:2]
+    smallest = min(tx.ByteSize() for tx in txs)
+    assert mempool.take(10, smallest - 1, budget_bytes=1 << 20) == []  # never past max_bytes
+
+
+async def test_a_tx_that_can_never_fit_a_block_is_refused_too_large(chain):
+    (tx,) = registrations(chain, 1)
+    limit = tx.ByteSize() - 1
+    mempool = make_mempool(chain, limits=MempoolLimits(max_block_bytes=limit))
+    with pytest.raises(SparkError) as raised:
+        await mempool.add(tx)
+    (from_peer,) = await mempool.add_from_peer([tx], "peer")
+    for error in (raised.value, from_peer.error):
+        assert error is not None and error.code is ErrorCode.TOO_LARGE
+        assert f"consensus.max_block_bytes = {limit}" in error.message
+    assert len(mempool) == 0
+
+
 async def test_rejected_and_expired_txs_leave_and_their_waiters_hear_why(chain):
     bus = CommitBus()
     clock = Clock()
