@@ -95,7 +95,13 @@ class Node:
     `links()`, `broadcast()` and `announce_height()`)."""
 
     def __init__(
-        self, number: int, home: Path, genesis: Any, loop: VirtualClockLoop, relay: bool
+        self,
+        number: int,
+        home: Path,
+        genesis: Any,
+        loop: VirtualClockLoop,
+        relay: bool,
+        config: ConsensusConfig,
     ) -> None:
         self.name = f"n{number}"
         self.key = key(f"validator{number}")
@@ -113,7 +119,7 @@ class Node:
             committer=self.committer,
             network=self,  # type: ignore[arg-type]
             key=self.key,
-            config=ConsensusConfig(empty_block_interval_ms=3000),
+            config=config,
             last_signed_path=home / "last_signed",
             on_future_height=lambda _height: self.catch_up(),
             clock_ms=clock,
@@ -170,9 +176,14 @@ class Node:
 class Line:
     """Three validators in a line, n1 - n2 - n3: n1 and n3 have no link."""
 
-    def __init__(self, tmp_path: Path, loop: VirtualClockLoop, relay: bool = True) -> None:
+    def __init__(
+        self, tmp_path: Path, loop: VirtualClockLoop, relay: bool = True, **config: Any
+    ) -> None:
         genesis = make_test_genesis(validators=3)
-        self.nodes = [Node(i, tmp_path / f"n{i}", genesis, loop, relay) for i in (1, 2, 3)]
+        consensus = ConsensusConfig(**{"empty_block_interval_ms": 3000, **config})
+        self.nodes = [
+            Node(i, tmp_path / f"n{i}", genesis, loop, relay, consensus) for i in (1, 2, 3)
+        ]
         first, middle, last = self.nodes
         for a, b in ((first, middle), (middle, last)):
             a.peers[b.name] = FakeLink(a, b)
@@ -374,6 +385,31 @@ def test_a_tx_larger_than_the_learned_budget_commits_and_no_empty_blocks_spin(
             await line.run_until(lambda: False, virtual_s=2)
             assert line.heights() == heights
             assert all(len(node.mempool) == 0 for node in line.nodes)
+        finally:
+            await line.close()
+
+    run_virtual(scenario)
+
+
+def test_a_tx_no_block_can_take_does_not_start_heights(tmp_path: Path) -> None:
+    async def scenario(loop: VirtualClockLoop) -> None:
+        line = Line(tmp_path, loop, max_block_bytes=MIN_PROPOSAL_BYTES)
+        first, _, last = line.nodes
+        first.peers[last.name] = FakeLink(first, last)  # a triangle: a height takes ms
+        last.peers[first.name] = FakeLink(last, first)
+        for node in line.nodes:
+            node.driver.start()
+        try:
+            assert await line.run_until(lambda: min(line.heights()) >= 1, virtual_s=10)
+            big = big_batch(line.nodes[0], 1, items=6)  # larger than these nodes' blocks
+            for node in line.nodes:  # (their mempools were told of a larger block)
+                await node.mempool.add(big)
+            # only the empty-block interval (3 s) moves the chain, not the tx it cannot take
+            assert await line.run_until(lambda: min(line.heights()) >= 2, virtual_s=10)
+            heights = line.heights()
+            await line.run_until(lambda: False, virtual_s=2)
+            assert max(line.heights()) <= max(heights) + 1
+            assert len(line.nodes[0].mempool) == 1
         finally:
             await line.close()
 
