@@ -459,7 +459,9 @@ class PeerNetwork:
                 self.events.on_proposal(link, message.proposal)
             elif kind == "vote" and not link.observer:
                 self.events.on_vote(link, message.vote)
-            elif kind == "txs":
+            elif kind == "txs" and not link.observer:
+                # txs travel between validators only (DESIGN §11): an observer's client
+                # submits to a validator's API, where the tx is checked like any other
                 self.events.on_txs(link, list(message.txs.txs[:MAX_GOSSIP_BATCH_TXS]))
             elif kind == "status":
                 link.height = message.status.height

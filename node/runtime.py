@@ -117,6 +117,7 @@ class Node:
             key,
             observer=not self.is_validator,
             validators=frozenset(genesis.validator_keys),
+            observers=frozenset(bytes.fromhex(k) for k in config.p2p.observers),
         )
         events = PeerEvents(
             on_proposal=self._peer_proposal,

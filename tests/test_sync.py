@@ -135,8 +135,10 @@ async def test_certified_block_with_a_false_state_root_is_refused(
 async def test_follower_fetches_from_a_peer_over_grpc(tmp_path: Path, source: LedgerChain) -> None:
     validators = frozenset(source.genesis.validator_keys)
     chain_id = source.genesis.chain_id
+    observer_key = key("observer").public_key
     serving = PeerNetwork(
-        LocalPeer(chain_id, key("validator1"), False, validators),
+        # the validator lists the observer (DESIGN §11: unlisted observers are refused)
+        LocalPeer(chain_id, key("validator1"), False, validators, frozenset({observer_key})),
         [],
         PeerEvents(),
         lambda: source.ledger.height,
