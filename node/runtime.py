@@ -110,7 +110,9 @@ class Node:
             config.mempool.max_bytes,
             max_block_bytes=config.consensus.max_block_bytes,
         )
-        self.mempool = Mempool(self.ledger, limits, self.executor, bus=self.bus)
+        self.mempool = Mempool(
+            self.ledger, limits, self.executor, bus=self.bus, takes_client_txs=self.is_validator
+        )
         self.committer = Committer(self.ledger, self.mempool, self.bus)
         local = LocalPeer(
             genesis.chain_id,
