@@ -39,6 +39,9 @@ NODE_STOP_GRACE_S: Final = 10.0  # launcher: SIGTERM, then SIGKILL after this lo
 # peer links and block sync (node/peers.py, node/sync.py)
 MAX_PEER_MESSAGE_BYTES: Final = 32 * 1024 * 1024  # a proposal carries a whole block
 PEER_OUTBOUND_QUEUE_MESSAGES: Final = 4096
+# observer links a node keeps open at once (validators' links are not counted): each costs
+# a stream, its queue and a line in Status, and observers only follow heights here
+MAX_OBSERVER_LINKS: Final = 32
 PEER_HANDSHAKE_TIMEOUT_MS: Final = 5000
 PEER_RECONNECT_MIN_MS: Final = 100
 PEER_RECONNECT_MAX_MS: Final = 5000

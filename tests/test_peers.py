@@ -13,6 +13,7 @@ import pytest
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.keys import SigningKey
+from sparkchain.node import peers as peer_module
 from sparkchain.node.peer_handshake import LocalPeer, answer, check_admissible, check_answer, hello
 from sparkchain.node.peers import SERVER_OPTIONS, PeerEvents, PeerLink, PeerNetwork
 from sparkchain.proto import peer_pb2
@@ -274,6 +275,24 @@ async def test_a_listed_observer_follows_heights_but_its_txs_and_votes_are_ignor
     assert observer.heard.votes == []
     assert link_at_observer.height == 42
     assert link_at_observer.received["vote"] == 0
+
+
+async def test_observer_links_beyond_the_cap_are_refused_and_back_off(
+    endpoints: Endpoints, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(peer_module, "MAX_OBSERVER_LINKS", 1)
+    second = SigningKey.from_seed(b"\x09" * 32)
+    listed = frozenset({STRANGER.public_key, second.public_key})
+    a = await endpoints.start(KEYS[0], observers=listed)
+    first_observer = await endpoints.start(STRANGER, [a.address], observer=True)
+    await until(lambda: len(a.network.links()) == 1)
+    second_observer = await endpoints.start(second, [a.address], observer=True)
+    await until(lambda: bool(second_observer.network.dial_errors()))
+    error = second_observer.network.dial_errors()[a.address]
+    assert "RESOURCE_EXHAUSTED" in error and "MAX_OBSERVER_LINKS = 1" in error
+    assert [link.key for link in a.network.links()] == [STRANGER.public_key]
+    await endpoints.stop(first_observer)  # a place frees up: the refused one gets in
+    await until(lambda: [link.key for link in a.network.links()] == [second.public_key], 10)
 
 
 async def test_restarted_peer_is_redialed_and_link_up_fires_again(endpoints: Endpoints) -> None:
