@@ -8,6 +8,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Final
 
+from sparkchain.identifiers.limits import MAX_ERROR_TEXT_CHARS
+
 
 class ErrorCode(StrEnum):
     # input that does not parse
@@ -56,9 +58,13 @@ class SparkError(Exception):
 
     `item_index` is the position of the item the error concerns when a request holds many
     (a RegisterBatch item), so that a program reads it from a field, not from the text.
+
+    A message often quotes the input it refuses, which an outsider may make as long as a
+    request allows: it is cut to MAX_ERROR_TEXT_CHARS here, where every error is made.
     """
 
     def __init__(self, code: ErrorCode, message: str, *, item_index: int | None = None) -> None:
+        message = bounded_error_text(message)
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
@@ -68,3 +74,12 @@ class SparkError(Exception):
         self,
     ) -> tuple[type[SparkError], tuple[ErrorCode, str], dict[str, int | None]]:
         return (type(self), (self.code, self.message), {"item_index": self.item_index})
+
+
+def bounded_error_text(text: str, limit: int = MAX_ERROR_TEXT_CHARS) -> str:
+    """`text`, or its start with "…" and the original length when it is longer than
+    `limit` characters (the result is never longer)."""
+    if len(text) <= limit:
+        return text
+    tail = f"… ({len(text)} chars)"
+    return text[: max(0, limit - len(tail))] + tail

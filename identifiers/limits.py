@@ -31,6 +31,15 @@ DEFAULT_MAX_BLOCK_TXS: Final = 5000
 DEFAULT_MAX_BLOCK_BYTES: Final = 8 * 1024 * 1024
 DEFAULT_MEMPOOL_MAX_TXS: Final = 50_000
 DEFAULT_MEMPOOL_MAX_BYTES: Final = 128 * 1024 * 1024
+# the most config.toml accepts for each (a typo like 1000000000000 must not start a node
+# that waits for ages, or overflows the event loop's timer arithmetic)
+MAX_CONSENSUS_TIMEOUT_MS: Final = 60_000  # propose/prevote/precommit timeouts and their delta
+MAX_BLOCK_INTERVAL_MS: Final = 60_000
+MAX_EMPTY_BLOCK_INTERVAL_MS: Final = 24 * 60 * 60 * 1000
+MAX_BLOCK_TXS: Final = 100_000
+MAX_BLOCK_BYTES: Final = 16 * 1024 * 1024  # half of MAX_PEER_MESSAGE_BYTES: a proposal must fit
+MAX_MEMPOOL_TXS: Final = 10_000_000
+MAX_MEMPOOL_BYTES: Final = 16 * 1024 * 1024 * 1024
 DEFAULT_API_PORT: Final = 7100
 DEFAULT_P2P_PORT: Final = 7200
 NODE_START_TIMEOUT_S: Final = 30.0  # launcher: wait this long for a started node to answer
@@ -71,6 +80,14 @@ DEFAULT_LIST_PAGE_SIZE: Final = 100
 MAX_LIST_PAGE_SIZE: Final = 1000
 WATCH_QUEUE_EVENTS: Final = 10_000  # a Watch stream this far behind is closed
 RECENT_COMMITS_REMEMBERED: Final = 100_000  # tx ids the CommitBus can still answer for
+
+# what outsiders can make us write (identifiers/errors.py, node/logs.py)
+# an error's message is cut to this (with "…" and the original length): it may quote input
+MAX_ERROR_TEXT_CHARS: Final = 1024
+# a line about refused input (malformed requests, a peer's bad messages): one per key
+# (a gRPC method, a peer) per interval, the next one counting those left out
+LOG_RATE_INTERVAL_MS: Final = 10_000
+LOG_RATE_KEYS: Final = 1024  # keys remembered at once; the oldest is forgotten first
 
 # identifier schemes (identifiers/oid.py)
 # far above any OID in use (a 2.25.<UUID> OID is ~45); bounds the work of parsing one

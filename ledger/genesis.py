@@ -124,6 +124,9 @@ def parse_genesis(data: bytes, source_name: str = GENESIS_FILE_NAME) -> Genesis:
         ) from None
     except _DuplicateKey as exc:
         raise _error(source_name, "", f"key {exc.args[0]!r} appears twice in one object") from None
+    except RecursionError:
+        # a genesis is three levels deep; json's parser recurses once per level
+        raise _error(source_name, "", "nested too deeply to be a genesis") from None
     return genesis_from_dict(parsed, source_name)
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from sparkchain.identifiers.errors import SparkError
 from sparkchain.identifiers.limits import MIN_PROPOSAL_BYTES, PROPOSAL_BUILD_BUDGET_PERCENT
+from sparkchain.ledger import blocks
 from sparkchain.ledger.blocks import block_hash
 from sparkchain.node.config import ConsensusConfig
 from sparkchain.node.ledger import Ledger, PendingBlock
@@ -100,6 +101,11 @@ class BlockApplication:
             extra={"height": height, "txs": len(pending.tx_ids), "ms": round_ms(started)},
         )
         return True
+
+    def check_value(self, value: bytes) -> None:
+        """Raise SparkError(INVALID_BLOCK) unless `value` decodes as a block (a peer's
+        proposal, before the core sees it)."""
+        blocks.decode_block(value)
 
     def value_hash(self, value: bytes) -> bytes:
         known = self._hashes.get(value)

@@ -170,6 +170,7 @@ def parse_config(text: str, source: str = "config.toml") -> NodeConfig:
                 getattr(defaults, f.name),
                 # 0 means "no minimum gap" between blocks; every other value must be > 0
                 minimum=0 if f.name == "block_interval_ms" else 1,
+                maximum=_CONSENSUS_MAXIMA[f.name],
             )
             for f in dataclasses.fields(ConsensusConfig)
         }
@@ -178,12 +179,29 @@ def parse_config(text: str, source: str = "config.toml") -> NodeConfig:
 
     mempool = _Section(source, "mempool", document)
     mempool_config = MempoolConfig(
-        max_txs=mempool.integer("max_txs", limits.DEFAULT_MEMPOOL_MAX_TXS),
-        max_bytes=mempool.integer("max_bytes", limits.DEFAULT_MEMPOOL_MAX_BYTES),
+        max_txs=mempool.integer(
+            "max_txs", limits.DEFAULT_MEMPOOL_MAX_TXS, maximum=limits.MAX_MEMPOOL_TXS
+        ),
+        max_bytes=mempool.integer(
+            "max_bytes", limits.DEFAULT_MEMPOOL_MAX_BYTES, maximum=limits.MAX_MEMPOOL_BYTES
+        ),
     )
     mempool.finish()
 
     return NodeConfig(node_section, api_config, p2p_config, consensus_config, mempool_config)
+
+
+# the most each [consensus] key accepts (identifiers/limits.py)
+_CONSENSUS_MAXIMA: dict[str, int] = {
+    "propose_timeout_ms": limits.MAX_CONSENSUS_TIMEOUT_MS,
+    "prevote_timeout_ms": limits.MAX_CONSENSUS_TIMEOUT_MS,
+    "precommit_timeout_ms": limits.MAX_CONSENSUS_TIMEOUT_MS,
+    "timeout_delta_ms": limits.MAX_CONSENSUS_TIMEOUT_MS,
+    "block_interval_ms": limits.MAX_BLOCK_INTERVAL_MS,
+    "empty_block_interval_ms": limits.MAX_EMPTY_BLOCK_INTERVAL_MS,
+    "max_block_txs": limits.MAX_BLOCK_TXS,
+    "max_block_bytes": limits.MAX_BLOCK_BYTES,
+}
 
 
 def _error(source: str, where: str, problem: str) -> SparkError:
@@ -225,12 +243,14 @@ class _Section:
             raise self.error(key, f"{value!r} is not one of {', '.join(choices)}")
         return value
 
-    def integer(self, key: str, default: int, minimum: int = 1) -> int:
+    def integer(self, key: str, default: int, *, minimum: int = 1, maximum: int) -> int:
         value = self._get(key, default)
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.error(key, f"must be an integer, got {_toml_type(value)}")
         if value < minimum:
             raise self.error(key, f"must be at least {minimum}, got {value}")
+        if value > maximum:
+            raise self.error(key, f"must be at most {maximum}, got {value}")
         return value
 
     def address(self, key: str, default: Any = _REQUIRED) -> str:

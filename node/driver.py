@@ -49,7 +49,7 @@ from sparkchain.consensus.messages import (
 )
 from sparkchain.consensus.pacing import START_NOW, Pacing
 from sparkchain.consensus.relay import MessageKey, PeerView, Relay, message_key
-from sparkchain.identifiers.errors import SparkError
+from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.keys import SigningKey
 from sparkchain.identifiers.limits import (
     PROPOSAL_POOL_WAIT_MS,
@@ -72,6 +72,10 @@ def read_last_signed(path: Path) -> LastSigned | None:
         raw = path.read_bytes()
     except FileNotFoundError:
         return None
+    except OSError as exc:
+        raise SparkError(
+            ErrorCode.STORAGE_CORRUPT, f"{path}: cannot read the last-signed record: {exc}"
+        ) from None
     return LastSigned.from_bytes(raw)
 
 
@@ -176,11 +180,13 @@ class ConsensusDriver:
     # ---- input ----
 
     def on_proposal(self, proposal: pb.Proposal) -> None:
-        try:
-            message = wire.proposal_from_proto(proposal)
-        except (SparkError, ValueError) as exc:
-            log.debug("bad_proposal", extra={"error": str(exc)})
-            return
+        """A peer's proposal. Raises SparkError when it is not one: the peer link logs
+        that refusal (node/peers.py), rate-limited per peer."""
+        message = wire.proposal_from_proto(proposal)
+        # the core hashes the value of any proposal whose signature holds (and the signature
+        # covers the block hash, not the block): a value that is no block would fail there,
+        # and a failing handler stops the validator for good (_step)
+        self.app.check_value(message.value)
         checking = self._mempool.verifications_in_flight()
         if checking and message.height > self._ledger.height:
             # its txs are likely among those whose signatures the pool checks right now
@@ -198,12 +204,8 @@ class ConsensusDriver:
         self._receive(message)
 
     def on_vote(self, vote: pb.Vote) -> None:
-        try:
-            message = wire.vote_from_proto(vote)
-        except (SparkError, ValueError) as exc:
-            log.debug("bad_vote", extra={"error": str(exc)})
-            return
-        self._receive(message)
+        """A peer's vote; raises SparkError when it is not one (as on_proposal)."""
+        self._receive(wire.vote_from_proto(vote))
 
     def on_link_up(self, link: PeerLink) -> None:
         """A (re)connected validator: what the relay says it needs (consensus/relay.py)."""

@@ -4,17 +4,24 @@ A SparkError ends the call with the gRPC status of its class, details "CODE: mes
 the trailing metadata ("spark-error-code", CODE) and ("spark-error-details-bin",
 ErrorDetails), which holds the code, the message and the item index in fields. The client
 side, status → SparkError, is cli/rpc_errors.py.
+
+A request message that does not decode never reaches a servicer: gRPC decodes it first and
+would answer UNKNOWN, with a traceback in the log. Every server the node runs is built by
+`new_server`, whose interceptor answers it INVALID_ARGUMENT, as any other SparkError, and
+logs it at debug, one line per method per interval.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, NoReturn, TypeVar
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from sparkchain.identifiers.errors import (
     ERROR_CODE_METADATA_KEY,
@@ -22,6 +29,7 @@ from sparkchain.identifiers.errors import (
     ErrorCode,
     SparkError,
 )
+from sparkchain.node.logs import RateLimitedLog
 from sparkchain.proto import api_pb2
 
 log = logging.getLogger(__name__)
@@ -87,7 +95,7 @@ async def _status_for_errors(
         yield
     except SparkError as error:
         await abort(context, error)
-    except (grpc.aio.AbortError, grpc.aio.UsageError, KeyboardInterrupt):
+    except (grpc.aio.AbortError, grpc.aio.UsageError, MalformedRequest, KeyboardInterrupt):
         raise
     except Exception as exc:
         log.exception("internal error in %s", where)
@@ -135,3 +143,117 @@ def stream_errors(
                 yield response
 
     return wrapper
+
+
+# ---------------------------------------------------------------------------- malformed requests
+
+
+def new_server(options: Sequence[tuple[str, Any]]) -> grpc.aio.Server:
+    """A grpc.aio server whose every method (ours, health, reflection) answers a request
+    that does not decode with INVALID_ARGUMENT."""
+    return grpc.aio.server(options=options, interceptors=[RefuseMalformedRequests()])
+
+
+class MalformedRequest(Exception):
+    """Request bytes that do not decode as the method's message. A unary method gets this
+    in place of its request (gRPC decodes before the handler runs); a request stream
+    raises it where the handler reads."""
+
+    def __init__(self, error: SparkError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+class RefuseMalformedRequests(grpc.aio.ServerInterceptor):
+    def __init__(self) -> None:
+        self._lines = RateLimitedLog(log)
+        # method -> (grpc's handler, ours): one wrapping per method, not one per call
+        self._guarded: dict[
+            str, tuple[grpc.RpcMethodHandler[Any, Any], grpc.RpcMethodHandler[Any, Any]]
+        ] = {}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
+        ],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        method = handler_call_details.method
+        known = self._guarded.get(method)
+        if known is None or known[0] is not handler:
+            known = self._guarded[method] = (handler, self._guard(handler, method))
+        return known[1]
+
+    def _guard(
+        self, method_handler: grpc.RpcMethodHandler[Any, Any], method: str
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        """`method_handler` with its request decoder and its behaviour wrapped; an async
+        behaviour only (all of ours are)."""
+        handler: Any = method_handler  # grpc builds them as named tuples (grpc._utilities)
+        kind = (
+            ("stream" if handler.request_streaming else "unary")
+            + "_"
+            + ("stream" if handler.response_streaming else "unary")
+        )
+        behaviour = getattr(handler, kind)
+        decode = handler.request_deserializer
+        if decode is None or not (
+            inspect.iscoroutinefunction(behaviour) or inspect.isasyncgenfunction(behaviour)
+        ):
+            return method_handler
+
+        def checked_decode(raw: bytes) -> object:
+            try:
+                return decode(raw)
+            except DecodeError as exc:
+                malformed = MalformedRequest(
+                    SparkError(
+                        ErrorCode.INVALID_ARGUMENT, f"{method}: request does not decode: {exc}"
+                    )
+                )
+                if handler.request_streaming:
+                    raise malformed from None
+                return malformed
+
+        async def refuse(
+            context: grpc.aio.ServicerContext[Any, Any], malformed: MalformedRequest
+        ) -> NoReturn:
+            self._lines.log(
+                logging.DEBUG,
+                method,
+                "malformed_request",
+                {"method": method, "peer": context.peer(), "error": malformed.error.message},
+            )
+            await abort(context, malformed.error)
+
+        if inspect.isasyncgenfunction(behaviour):
+
+            async def guarded_stream(request: Any, context: Any) -> AsyncIterator[Any]:
+                if isinstance(request, MalformedRequest):
+                    await refuse(context, request)
+                try:
+                    async for response in behaviour(request, context):
+                        yield response
+                except MalformedRequest as malformed:
+                    await refuse(context, malformed)
+
+            guarded: Callable[..., Any] = guarded_stream
+        else:
+
+            async def guarded_call(request: Any, context: Any) -> Any:
+                if isinstance(request, MalformedRequest):
+                    await refuse(context, request)
+                try:
+                    return await behaviour(request, context)
+                except MalformedRequest as malformed:
+                    await refuse(context, malformed)
+
+            guarded = guarded_call
+        guarded_handler: grpc.RpcMethodHandler[Any, Any] = handler._replace(
+            request_deserializer=checked_decode, **{kind: guarded}
+        )
+        return guarded_handler

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from pathlib import Path
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
@@ -48,8 +49,18 @@ def write_key_file(path: Path, key: SigningKey, passphrase: bytes | None = None)
 
 
 def read_key_file(path: Path, passphrase: bytes | None = None) -> SigningKey:
+    """The key in `path`; refused, as ssh refuses a private key, when the file is readable
+    or writable by anyone but its owner (a key others could read is no longer secret)."""
     try:
-        pem = path.read_bytes()
+        with path.open("rb") as fh:
+            mode = os.fstat(fh.fileno()).st_mode
+            if mode & 0o077:
+                raise SparkError(
+                    ErrorCode.INVALID_KEY,
+                    f"key file {path} is open to others (mode {stat.S_IMODE(mode):04o}); "
+                    f"make it private with: chmod 600 {path}",
+                )
+            pem = fh.read()
     except FileNotFoundError:
         raise SparkError(ErrorCode.NOT_FOUND, f"key file {path} does not exist") from None
     except OSError as exc:

@@ -36,6 +36,7 @@ from sparkchain.identifiers.limits import (
     PEER_RECONNECT_MAX_MS,
     PEER_RECONNECT_MIN_MS,
 )
+from sparkchain.node.logs import RateLimitedLog
 from sparkchain.node.peer_handshake import (
     LocalPeer,
     answer,
@@ -198,6 +199,7 @@ class PeerNetwork:
         self._flush_handle: asyncio.TimerHandle | None = None
         self._closing = False
         self.stats: Counter[str] = Counter()  # broadcasts and gossip, counted once each
+        self._refusals = RateLimitedLog(log)  # lines about peers' bad messages, per peer
         self.messages_sent: Counter[str] = Counter()  # messages written, over every link
 
     # ---- lifecycle ----
@@ -489,9 +491,24 @@ class PeerNetwork:
             elif kind == "status":
                 link.height = message.status.height
                 self.events.on_height(link, link.height)
+        except SparkError as refusal:
+            # a message that is not what it claims (an undecodable block): the peer's
+            # fault, so one line per peer per interval and no traceback
+            self._refusals.log(
+                logging.WARNING,
+                link.key,
+                "peer_message_refused",
+                {"peer": link.key.hex()[:12], "kind": kind, "error": str(refusal)},
+            )
         except Exception:
             # a bad message from one peer must not take the link (or the node) down
-            log.exception("peer_message_handler_failed", extra={"kind": kind})
+            self._refusals.log(
+                logging.ERROR,
+                link.key,
+                "peer_message_handler_failed",
+                {"peer": link.key.hex()[:12], "kind": kind},
+                exc_info=True,
+            )
 
 
 class _PeerServicer(peer_pb2_grpc.PeerServicer):

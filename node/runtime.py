@@ -30,6 +30,7 @@ from sparkchain.node.api import SERVICE_NAMES, add_services
 from sparkchain.node.commit import Committer
 from sparkchain.node.config import NodeConfig, dial_address, split_address
 from sparkchain.node.events import CommitBus
+from sparkchain.node.grpc_errors import new_server
 from sparkchain.node.home import NodeHome
 from sparkchain.node.ledger import Ledger
 from sparkchain.node.logs import configure_logging
@@ -187,9 +188,9 @@ class Node:
     # ---- lifecycle ----
 
     async def start(self) -> None:
-        p2p = grpc.aio.server(options=SERVER_OPTIONS)
+        p2p = new_server(SERVER_OPTIONS)
         self.network.add_to_server(p2p)
-        api = grpc.aio.server(options=API_SERVER_OPTIONS)
+        api = new_server(API_SERVER_OPTIONS)
         self._health = add_services(api, self.ledger, self.mempool, self.bus, self)
         # both ports are bound before anything runs; if one fails, the other is let go
         bound: list[grpc.aio.Server] = []

@@ -17,6 +17,7 @@ from sparkchain.cli import main as cli_main
 from sparkchain.cli.import_cmd import Batch, Importer, ImportReport, Row
 from sparkchain.cli.output import EXIT_ERROR, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE
 from sparkchain.cli.rpc_errors import from_rpc_error
+from sparkchain.cli.views import time_text
 from sparkchain.cli.write_cmds import ValueSpec, assign_indexes, parse_value_spec, update_values
 from sparkchain.identifiers.errors import ERROR_CODE_METADATA_KEY, ErrorCode, SparkError
 from sparkchain.identifiers.handle import parse_identifier
@@ -28,6 +29,7 @@ from sparkchain.proto import api_pb2
 from sparkchain.proto import types_pb2 as pb
 from tests.helpers.api_node import ApiNode
 from tests.helpers.chain import bid_of, key
+from tests.helpers.ledger import LedgerChain, register_widget
 
 
 @pytest.fixture
@@ -200,6 +202,49 @@ async def test_resolve_verify_fails_loudly_on_another_chains_genesis(node, spark
     failed = await spark("resolve", "88/V", "--genesis", str(given))
     assert failed.code == EXIT_ERROR
     assert "INVALID_PROOF" in failed.err and "verification FAILED" in failed.err
+
+
+async def test_a_node_saying_not_found_without_a_proof_is_not_a_verified_absence(
+    node: ApiNode, spark: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The node controls its error's code and text: it can word it as the CLI words a
+    verified absence. With --verify, only a checked proof may say "not registered"."""
+    assert (await spark("register", "88/V", "--url", "https://v")).code == EXIT_OK
+
+    def lie(identifier: str) -> object:
+        raise SparkError(
+            ErrorCode.NOT_FOUND, f"{identifier} is not registered (absence verified at height 1)"
+        )
+
+    monkeypatch.setattr(node.ledger, "resolve_with_proof", lie)
+    result = await spark("resolve", "88/V", "--verify")
+    assert result.code != EXIT_OK
+    assert "error: INVALID_PROOF: verification FAILED" in result.err, result.err
+    assert "without a proof" in result.err
+
+
+async def test_an_old_genuine_proof_shows_its_block_time_and_max_age_refuses_it(
+    node: ApiNode, spark: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A lying node answers with a genuine proof of the same chain, one block old, a year
+    ago (block times near the genesis time)."""
+    old = LedgerChain(tmp_path / "old", node.genesis)
+    try:
+        register_widget(old)
+        answer = old.ledger.resolve_with_proof("88/Widget-1")
+        block_time = old.ledger.last_block_time_ms
+    finally:
+        old.close()
+    monkeypatch.setattr(node.ledger, "resolve_with_proof", lambda _identifier: answer)
+    shown = await spark("resolve", "88/widget-1", "--verify")
+    assert shown.code == EXIT_OK, shown.err
+    assert time_text(block_time) in shown.out and "'sparkchain-test'" in shown.out
+    assert shown.out.rstrip().endswith("verified at height 1")
+    as_json = await spark("resolve", "88/widget-1", "--verify", "--json")
+    assert json.loads(as_json.out)["verified_time_ms"] == block_time
+    refused = await spark("resolve", "88/widget-1", "--verify", "--max-age", "3600")
+    assert refused.code != EXIT_OK
+    assert "INVALID_PROOF" in refused.err and "older than --max-age" in refused.err
 
 
 # ---- errors a user can cause ----

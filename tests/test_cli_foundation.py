@@ -13,23 +13,13 @@ import pytest
 
 from sparkchain.cli.main import main
 from sparkchain.identifiers.bid import bid_from_public_key
+from tests.helpers.cli import spark
+
+pytestmark = pytest.mark.usefixtures("spark_home")  # every test: a SPARK_HOME of its own
 
 # Published pair from CAICT's BIF-RFCs, RFC-008 (BIDComm), §5.3.4 example message
 RFC008_PUBLIC_KEY_TEXT = "b06566014b06ef94821e325e047a880b328aa9276060b97d6b148e16199ab1b1edff11"
 RFC008_BID = "did:bid:efCB2YndSDRHrMF7mTbGVkpbatAdybKW"
-
-
-@pytest.fixture(autouse=True)
-def spark_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("SPARK_HOME", str(tmp_path))
-    monkeypatch.delenv("SPARK_KEY_PASSPHRASE", raising=False)
-    return tmp_path
-
-
-def spark(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 # --- keys -----------------------------------------------------------------------------------

@@ -15,22 +15,11 @@ from sparkchain.cli.main import main
 from sparkchain.identifiers.bid import bid_from_public_key
 from sparkchain.node import keystore, launcher
 from sparkchain.node.home import NodeHome, find_testnet_homes, free_loopback_ports
+from tests.helpers.cli import spark
+
+pytestmark = pytest.mark.usefixtures("spark_home")  # every test: a SPARK_HOME of its own
 
 START_TIMEOUT_S = "60"
-
-
-@pytest.fixture(autouse=True)
-def spark_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    home = tmp_path / "spark-home"
-    monkeypatch.setenv("SPARK_HOME", str(home))
-    return home
-
-
-def spark(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_init_writes_a_home_and_says_what_it_wrote(

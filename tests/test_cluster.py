@@ -18,6 +18,7 @@ import pytest
 from sparkchain.identifiers.keys import SigningKey
 from sparkchain.identifiers.tx import TxBuilder, value
 from sparkchain.node import keystore
+from sparkchain.node.config import dial_address, load_config
 from sparkchain.node.mempool import wall_clock_ms as now_ms
 from sparkchain.proto import api_pb2
 from tests.helpers.cluster import Cluster, until
@@ -218,3 +219,24 @@ def test_forged_foreign_and_stale_txs_are_refused_with_their_codes(net: Cluster)
         assert error.details().startswith(f"{error_code}: ")  # type: ignore[attr-defined]
         metadata = dict(error.trailing_metadata() or ())  # type: ignore[attr-defined]
         assert metadata.get("spark-error-code") == error_code
+
+
+def test_request_bytes_that_do_not_decode_are_invalid_argument_without_a_traceback(
+    net: Cluster,
+) -> None:
+    home = net.nodes["node2"].home
+    p2p = dial_address(load_config(home / "config.toml").p2p.listen)
+    for address, method in (
+        (api(net, "node2"), "/spark.v1.Chain/GetTx"),
+        (api(net, "node2"), "/spark.v1.Identifiers/SubmitStream"),
+        (p2p, "/spark.v1.Peer/Connect"),
+        (p2p, "/spark.v1.Peer/GetBlocks"),
+    ):
+        with grpc.insecure_channel(address) as channel:
+            call = channel.unary_unary(method, request_serializer=None, response_deserializer=None)
+            with pytest.raises(grpc.RpcError) as refused:
+                call(b"\xff\xff\xff\xff", timeout=10)
+        error = refused.value
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, (method, error.details())  # type: ignore[attr-defined]
+        assert error.details().startswith(f"INVALID_ARGUMENT: {method}: ")  # type: ignore[attr-defined]
+    assert "DecodeError" not in (home / "node.log").read_text(encoding="utf-8")

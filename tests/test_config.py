@@ -202,3 +202,44 @@ def test_clients_dial_loopback_for_wildcard_listen_addresses() -> None:
     assert dial_address("0.0.0.0:7100") == "127.0.0.1:7100"
     assert dial_address("[::]:7100") == "[::1]:7100"
     assert dial_address("10.1.2.3:7100") == "10.1.2.3:7100"
+
+
+# ---- every integer key has a maximum ----
+
+
+def _with_table(table: str, key: str, value: str) -> str:
+    return MINIMAL + f"\n[{table}]\n{key} = {value}\n"
+
+
+@pytest.mark.parametrize(
+    ("table", "key", "most"),
+    [
+        ("consensus", "propose_timeout_ms", limits.MAX_CONSENSUS_TIMEOUT_MS),
+        ("consensus", "prevote_timeout_ms", limits.MAX_CONSENSUS_TIMEOUT_MS),
+        ("consensus", "precommit_timeout_ms", limits.MAX_CONSENSUS_TIMEOUT_MS),
+        ("consensus", "timeout_delta_ms", limits.MAX_CONSENSUS_TIMEOUT_MS),
+        ("consensus", "block_interval_ms", limits.MAX_BLOCK_INTERVAL_MS),
+        ("consensus", "empty_block_interval_ms", limits.MAX_EMPTY_BLOCK_INTERVAL_MS),
+        ("consensus", "max_block_txs", limits.MAX_BLOCK_TXS),
+        ("consensus", "max_block_bytes", limits.MAX_BLOCK_BYTES),
+        ("mempool", "max_txs", limits.MAX_MEMPOOL_TXS),
+        ("mempool", "max_bytes", limits.MAX_MEMPOOL_BYTES),
+    ],
+)
+def test_every_integer_config_key_has_a_maximum(table: str, key: str, most: int) -> None:
+    assert getattr(getattr(parse_config(_with_table(table, key, str(most))), table), key) == most
+    for too_big in (most + 1, 10**20):
+        with pytest.raises(SparkError) as caught:
+            parse_config(_with_table(table, key, str(too_big)), "home/config.toml")
+        assert caught.value.code is ErrorCode.INVALID_CONFIG
+        assert caught.value.message == (
+            f"home/config.toml: {table}.{key}: must be at most {most}, got {too_big}"
+        )
+
+
+def test_a_float_timeout_is_invalid_config_naming_the_field() -> None:
+    with pytest.raises(SparkError) as caught:
+        parse_config(_with_table("consensus", "propose_timeout_ms", "1e20"), "home/config.toml")
+    assert caught.value.message == (
+        "home/config.toml: consensus.propose_timeout_ms: must be an integer, got a float"
+    )

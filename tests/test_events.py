@@ -1,4 +1,7 @@
-"""CommitBus: commit waiters, rejection, timeouts and change subscriptions by prefix."""
+"""CommitBus: commit waiters, rejection, timeouts and change subscriptions by prefix.
+
+All in-process on the loop alone, so on the virtual clock (tests/helpers/virtual_clock.py):
+a waiter's timeout fires at its deadline on the loop's clock, without waiting for it."""
 
 from __future__ import annotations
 
@@ -9,6 +12,8 @@ import pytest
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.node.events import CommitBus
 from sparkchain.proto import api_pb2
+
+pytestmark = pytest.mark.virtual_clock
 
 
 def change(height: int, identifier: str) -> api_pb2.ChangeEvent:
@@ -38,9 +43,12 @@ async def test_late_waiter_is_answered_from_recent_commits_and_memory_is_bounded
 
 async def test_timeout_is_a_timeout_error_and_leaves_no_waiter():
     bus = CommitBus()
+    loop = asyncio.get_running_loop()
+    start = loop.time()
     with pytest.raises(SparkError) as caught:
         await bus.wait_for_tx(b"x", 0.01)
     assert caught.value.code is ErrorCode.TIMEOUT and "78" in caught.value.message
+    assert loop.time() - start == pytest.approx(0.01)  # at its deadline, not before
     assert bus.pending_waiters() == 0
 
 

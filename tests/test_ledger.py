@@ -7,8 +7,6 @@ stranger. Blocks are committed with real quorum certificates (tests/helpers/ledg
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from hypothesis import example, given
@@ -28,13 +26,6 @@ from tests.helpers.chain import bid_of, make_test_genesis, value
 from tests.helpers.ledger import LedgerChain, certificate, proposer, register_widget
 
 
-@pytest.fixture
-def chain(tmp_path: Path) -> Iterator[LedgerChain]:
-    chain = LedgerChain(tmp_path / "ledger")
-    yield chain
-    chain.close()
-
-
 def _code(error: pytest.ExceptionInfo[SparkError]) -> ErrorCode:
     return error.value.code
 
@@ -42,47 +33,55 @@ def _code(error: pytest.ExceptionInfo[SparkError]) -> ErrorCode:
 # ---- opening ----
 
 
-def test_a_new_ledger_holds_the_genesis_state_at_height_0(chain: LedgerChain) -> None:
-    ledger = chain.ledger
+def test_a_new_ledger_holds_the_genesis_state_at_height_0(ledger_chain: LedgerChain) -> None:
+    ledger = ledger_chain.ledger
     assert ledger.height == 0
-    assert ledger.last_block_hash == chain.genesis.genesis_hash
+    assert ledger.last_block_hash == ledger_chain.genesis.genesis_hash
     assert ledger.last_header() is None
-    assert ledger.validators == [v.public_key for v in chain.genesis.validators]
+    assert ledger.validators == [v.public_key for v in ledger_chain.genesis.validators]
     prefix, children = ledger.prefix_info("88")
     assert prefix.owner == bid_of("acme") and prefix.created_height == 0
     assert children == []
-    assert ledger.state_root == _root_of_state(_genesis_state(chain))
+    assert ledger.state_root == _root_of_state(_genesis_state(ledger_chain))
 
 
-def test_reopening_keeps_the_head(chain: LedgerChain) -> None:
-    chain.commit(_register(chain, "88/a"))
-    chain.commit(_register(chain, "88/b"))
-    head = (chain.ledger.height, chain.ledger.last_block_hash, chain.ledger.state_root)
-    header = chain.ledger.last_header()
-    chain.reopen()
-    assert (chain.ledger.height, chain.ledger.last_block_hash, chain.ledger.state_root) == head
-    assert chain.ledger.last_header() == header
+def test_reopening_keeps_the_head(ledger_chain: LedgerChain) -> None:
+    ledger_chain.commit(_register(ledger_chain, "88/a"))
+    ledger_chain.commit(_register(ledger_chain, "88/b"))
+    head = (
+        ledger_chain.ledger.height,
+        ledger_chain.ledger.last_block_hash,
+        ledger_chain.ledger.state_root,
+    )
+    header = ledger_chain.ledger.last_header()
+    ledger_chain.reopen()
+    assert (
+        ledger_chain.ledger.height,
+        ledger_chain.ledger.last_block_hash,
+        ledger_chain.ledger.state_root,
+    ) == head
+    assert ledger_chain.ledger.last_header() == header
 
 
-def test_opening_with_another_genesis_is_refused(chain: LedgerChain) -> None:
-    chain.close()
+def test_opening_with_another_genesis_is_refused(ledger_chain: LedgerChain) -> None:
+    ledger_chain.close()
     other = make_test_genesis(chain_id="another-chain")
     with pytest.raises(SparkError, match="was created from genesis") as caught:
-        Ledger.open(chain.path, other)
+        Ledger.open(ledger_chain.path, other)
     assert _code(caught) == ErrorCode.INVALID_GENESIS
 
 
-def test_a_ledger_open_in_another_handle_is_unavailable(chain: LedgerChain) -> None:
+def test_a_ledger_open_in_another_handle_is_unavailable(ledger_chain: LedgerChain) -> None:
     with pytest.raises(SparkError) as caught:
-        Ledger.open(chain.path, chain.genesis)
+        Ledger.open(ledger_chain.path, ledger_chain.genesis)
     assert _code(caught) == ErrorCode.UNAVAILABLE
 
 
-def test_a_ledger_without_head_is_reported_corrupt(chain: LedgerChain) -> None:
-    chain.ledger.db.delete(schema.META_HEAD)
-    chain.close()
+def test_a_ledger_without_head_is_reported_corrupt(ledger_chain: LedgerChain) -> None:
+    ledger_chain.ledger.db.delete(schema.META_HEAD)
+    ledger_chain.close()
     with pytest.raises(SparkError, match="no head record") as caught:
-        Ledger.open(chain.path, chain.genesis)
+        Ledger.open(ledger_chain.path, ledger_chain.genesis)
     assert _code(caught) == ErrorCode.STORAGE_CORRUPT
 
 
@@ -94,14 +93,14 @@ def _register(chain: LedgerChain, identifier: str, signer: str = "acme") -> list
     return [maker.register(identifier, [value(1, "URL", "https://x")], now_ms=chain.next_time_ms)]
 
 
-def test_build_block_drops_invalid_txs_with_their_error(chain: LedgerChain) -> None:
-    acme, mallory = chain.signer("acme"), chain.signer("mallory")
-    now = chain.next_time_ms
+def test_build_block_drops_invalid_txs_with_their_error(ledger_chain: LedgerChain) -> None:
+    acme, mallory = ledger_chain.signer("acme"), ledger_chain.signer("mallory")
+    now = ledger_chain.next_time_ms
     good = [acme.register(f"88/ok-{i}", now_ms=now) for i in range(3)]
     stranger = mallory.register("88/theirs", now_ms=now)
     no_prefix = acme.register("77/x", now_ms=now)
     twice = acme.register("88/ok-1", now_ms=now)
-    built = chain.build([good[0], stranger, good[1], no_prefix, twice, good[2]])
+    built = ledger_chain.build([good[0], stranger, good[1], no_prefix, twice, good[2]])
     assert list(built.block.txs) == good
     assert [(tx, error.code) for tx, error in built.rejected] == [
         (stranger, ErrorCode.UNAUTHORIZED),
@@ -110,66 +109,70 @@ def test_build_block_drops_invalid_txs_with_their_error(chain: LedgerChain) -> N
     ]
 
 
-def test_build_block_raises_a_stale_clock_above_the_previous_block(chain: LedgerChain) -> None:
-    chain.commit()
-    last = chain.ledger.last_block_time_ms
-    built = chain.ledger.build_block([], last - 5000, proposer(chain.genesis))
+def test_build_block_raises_a_stale_clock_above_the_previous_block(
+    ledger_chain: LedgerChain,
+) -> None:
+    ledger_chain.commit()
+    last = ledger_chain.ledger.last_block_time_ms
+    built = ledger_chain.ledger.build_block([], last - 5000, proposer(ledger_chain.genesis))
     assert pb.BlockHeader.FromString(built.block.header).time_ms == last + 1
 
 
-def test_build_block_refuses_a_proposer_that_is_not_a_validator(chain: LedgerChain) -> None:
+def test_build_block_refuses_a_proposer_that_is_not_a_validator(ledger_chain: LedgerChain) -> None:
     with pytest.raises(SparkError) as caught:
-        chain.ledger.build_block([], chain.next_time_ms, b"\x01" * 32)
+        ledger_chain.ledger.build_block([], ledger_chain.next_time_ms, b"\x01" * 32)
     assert _code(caught) == ErrorCode.INVALID_ARGUMENT
 
 
 def test_nothing_is_written_before_commit_and_discarded_proposals_leave_no_trace(
-    chain: LedgerChain,
+    ledger_chain: LedgerChain,
 ) -> None:
-    round0 = chain.build(_register(chain, "88/round-0"))
-    round1 = chain.build(_register(chain, "88/round-1"))
-    assert chain.ledger.height == 0
+    round0 = ledger_chain.build(_register(ledger_chain, "88/round-0"))
+    round1 = ledger_chain.build(_register(ledger_chain, "88/round-1"))
+    assert ledger_chain.ledger.height == 0
     with pytest.raises(SparkError):
-        chain.ledger.resolve("88/round-0")
-    chain.ledger.commit_block(
-        round1.pending, certificate(chain.genesis, 1, round1.block_hash, round_=1)
+        ledger_chain.ledger.resolve("88/round-0")
+    ledger_chain.ledger.commit_block(
+        round1.pending, certificate(ledger_chain.genesis, 1, round1.block_hash, round_=1)
     )
-    assert chain.ledger.resolve("88/round-1").identifier == "88/round-1"
+    assert ledger_chain.ledger.resolve("88/round-1").identifier == "88/round-1"
     with pytest.raises(SparkError):
-        chain.ledger.resolve("88/round-0")
+        ledger_chain.ledger.resolve("88/round-0")
     with pytest.raises(SparkError, match="does not follow the last committed block") as caught:
-        chain.ledger.commit_block(round0.pending, certificate(chain.genesis, 1, round0.block_hash))
+        ledger_chain.ledger.commit_block(
+            round0.pending, certificate(ledger_chain.genesis, 1, round0.block_hash)
+        )
     assert _code(caught) == ErrorCode.INVALID_BLOCK
 
 
-def test_validating_the_same_block_twice_executes_it_once(chain: LedgerChain) -> None:
-    built = chain.build(_register(chain, "88/a"))
-    chain.reopen()
-    first = chain.ledger.validate_block(built.block_bytes)
-    assert chain.ledger.validate_block(built.block_bytes) is first
-    chain.ledger.commit_block(first, certificate(chain.genesis, 1, first.block_hash))
-    assert chain.ledger.state_root == built.pending.header.state_root
+def test_validating_the_same_block_twice_executes_it_once(ledger_chain: LedgerChain) -> None:
+    built = ledger_chain.build(_register(ledger_chain, "88/a"))
+    ledger_chain.reopen()
+    first = ledger_chain.ledger.validate_block(built.block_bytes)
+    assert ledger_chain.ledger.validate_block(built.block_bytes) is first
+    ledger_chain.ledger.commit_block(first, certificate(ledger_chain.genesis, 1, first.block_hash))
+    assert ledger_chain.ledger.state_root == built.pending.header.state_root
 
 
-def test_commit_refuses_a_certificate_for_another_block(chain: LedgerChain) -> None:
-    built = chain.build()
+def test_commit_refuses_a_certificate_for_another_block(ledger_chain: LedgerChain) -> None:
+    built = ledger_chain.build()
     for cert in (
-        certificate(chain.genesis, 1, b"\x02" * 32),
-        certificate(chain.genesis, 2, built.block_hash),
+        certificate(ledger_chain.genesis, 1, b"\x02" * 32),
+        certificate(ledger_chain.genesis, 2, built.block_hash),
     ):
         with pytest.raises(SparkError) as caught:
-            chain.ledger.commit_block(built.pending, cert)
+            ledger_chain.ledger.commit_block(built.pending, cert)
         assert _code(caught) == ErrorCode.INVALID_CERTIFICATE
-    assert chain.ledger.height == 0
+    assert ledger_chain.ledger.height == 0
 
 
-def test_the_state_root_is_the_tree_of_every_record_and_prefix(chain: LedgerChain) -> None:
+def test_the_state_root_is_the_tree_of_every_record_and_prefix(ledger_chain: LedgerChain) -> None:
     """The one-pass per-block update gives the root of a tree built from scratch."""
     rng = random.Random(7)
-    model = _genesis_state(chain)
-    acme, root = chain.signer("acme"), chain.signer("root")
+    model = _genesis_state(ledger_chain)
+    acme, root = ledger_chain.signer("acme"), ledger_chain.signer("root")
     for height in range(1, 6):
-        now = chain.next_time_ms
+        now = ledger_chain.next_time_ms
         txs = [acme.register(f"88/{rng.randrange(10**6)}-{i}", now_ms=now) for i in range(20)]
         txs.append(root.create_prefix(f"{height}0", bid_of("acme"), now_ms=now))
         if height > 1:
@@ -177,14 +180,14 @@ def test_the_state_root_is_the_tree_of_every_record_and_prefix(chain: LedgerChai
                 acme.update(f"88/first-{height - 1}", [value(2, "EMAIL", "a@b")], now_ms=now)
             )
         txs.append(acme.register(f"88/first-{height}", now_ms=now))
-        built = chain.commit(txs)
+        built = ledger_chain.commit(txs)
         assert built.rejected == []
         for receipt in built.pending.receipts:
             for record in receipt.records:
                 model.records[record.key] = record
             for prefix in receipt.prefixes:
                 model.prefixes[prefix.key] = prefix
-        assert chain.ledger.state_root == _root_of_state(model)
+        assert ledger_chain.ledger.state_root == _root_of_state(model)
 
 
 def _genesis_state(chain: LedgerChain) -> MemoryState:
@@ -205,56 +208,58 @@ def _root_of_state(state: MemoryState) -> bytes:
 # ---- check_tx ----
 
 
-def test_check_tx_applies_the_rules_to_the_latest_state(chain: LedgerChain) -> None:
-    committed = _register(chain, "88/taken")
-    chain.commit(committed)
-    acme = chain.signer("acme")
-    now = chain.next_time_ms
-    body = chain.ledger.check_tx(acme.register("88/free", now_ms=now), now)
+def test_check_tx_applies_the_rules_to_the_latest_state(ledger_chain: LedgerChain) -> None:
+    committed = _register(ledger_chain, "88/taken")
+    ledger_chain.commit(committed)
+    acme = ledger_chain.signer("acme")
+    now = ledger_chain.next_time_ms
+    body = ledger_chain.ledger.check_tx(acme.register("88/free", now_ms=now), now)
     assert body.register.identifier == "88/free"
     cases = [
         (committed[0], ErrorCode.DUPLICATE_TX),
         (acme.register("88/taken", now_ms=now), ErrorCode.EXISTS),
-        (chain.signer("mallory").register("88/x", now_ms=now), ErrorCode.UNAUTHORIZED),
+        (ledger_chain.signer("mallory").register("88/x", now_ms=now), ErrorCode.UNAUTHORIZED),
         (acme.register("88/late", now_ms=now - 10**7), ErrorCode.EXPIRED),
     ]
     for tx, code in cases:
         with pytest.raises(SparkError) as caught:
-            chain.ledger.check_tx(tx, now)
+            ledger_chain.ledger.check_tx(tx, now)
         assert _code(caught) == code, tx
     # nothing of what check_tx executed reached the state
     with pytest.raises(SparkError):
-        chain.ledger.resolve("88/free")
+        ledger_chain.ledger.resolve("88/free")
 
 
-def test_check_tx_checks_signature_and_chain(chain: LedgerChain) -> None:
-    now = chain.next_time_ms
-    forged = chain.signer("acme").register("88/a", now_ms=now)
+def test_check_tx_checks_signature_and_chain(ledger_chain: LedgerChain) -> None:
+    now = ledger_chain.next_time_ms
+    forged = ledger_chain.signer("acme").register("88/a", now_ms=now)
     forged.signature = bytes(64)
     with pytest.raises(SparkError) as caught:
-        chain.ledger.check_tx(forged, now)
+        ledger_chain.ledger.check_tx(forged, now)
     assert _code(caught) == ErrorCode.BAD_SIGNATURE
-    chain.ledger.check_tx(forged, now, verify_signature=False)
-    other_chain = LedgerChain(chain.path.parent / "other", make_test_genesis(chain_id="other"))
+    ledger_chain.ledger.check_tx(forged, now, verify_signature=False)
+    other_chain = LedgerChain(
+        ledger_chain.path.parent / "other", make_test_genesis(chain_id="other")
+    )
     try:
         foreign = other_chain.signer("acme").register("88/a", now_ms=now)
     finally:
         other_chain.close()
     with pytest.raises(SparkError) as caught:
-        chain.ledger.check_tx(foreign, now)
+        ledger_chain.ledger.check_tx(foreign, now)
     assert _code(caught) == ErrorCode.WRONG_CHAIN
 
 
-def test_a_verified_signature_does_not_cover_another_body(chain: LedgerChain) -> None:
-    now = chain.next_time_ms
-    genuine = chain.signer("acme").register("88/a", now_ms=now)
-    chain.ledger.mark_signatures_verified([genuine])
+def test_a_verified_signature_does_not_cover_another_body(ledger_chain: LedgerChain) -> None:
+    now = ledger_chain.next_time_ms
+    genuine = ledger_chain.signer("acme").register("88/a", now_ms=now)
+    ledger_chain.ledger.mark_signatures_verified([genuine])
     altered = pb.TxBody.FromString(genuine.body)
     altered.register.identifier = "88/b"
     reused = pb.SignedTx(
         body=altered.SerializeToString(), signer=genuine.signer, signature=genuine.signature
     )
-    built = chain.build([reused, genuine])
+    built = ledger_chain.build([reused, genuine])
     assert list(built.block.txs) == [genuine]
     assert built.rejected[0][1].code == ErrorCode.BAD_SIGNATURE
 
@@ -262,9 +267,9 @@ def test_a_verified_signature_does_not_cover_another_body(chain: LedgerChain) ->
 # ---- reads ----
 
 
-def test_resolve_is_case_insensitive_and_filters_like_handle(chain: LedgerChain) -> None:
-    register_widget(chain)
-    ledger = chain.ledger
+def test_resolve_is_case_insensitive_and_filters_like_handle(ledger_chain: LedgerChain) -> None:
+    register_widget(ledger_chain)
+    ledger = ledger_chain.ledger
     record = ledger.resolve("88/widget-1")
     assert record.identifier == "88/Widget-1" and [v.index for v in record.values] == [1, 2, 1001]
     assert [v.index for v in ledger.resolve("88/WIDGET-1", types=["URL"]).values] == [1, 1001]
@@ -302,78 +307,84 @@ def test_the_identifier_fast_path_agrees_with_the_rules(text: str) -> None:
     assert got == expected
 
 
-def test_resolve_errors(chain: LedgerChain) -> None:
+def test_resolve_errors(ledger_chain: LedgerChain) -> None:
     with pytest.raises(SparkError) as caught:
-        chain.ledger.resolve("88/missing")
+        ledger_chain.ledger.resolve("88/missing")
     assert _code(caught) == ErrorCode.NOT_FOUND
     with pytest.raises(SparkError) as caught:
-        chain.ledger.resolve("no-slash")
+        ledger_chain.ledger.resolve("no-slash")
     assert _code(caught) == ErrorCode.INVALID_IDENTIFIER
 
 
-def test_history_lists_every_change_with_its_tx_and_signer(chain: LedgerChain) -> None:
-    acme = chain.signer("acme")
+def test_history_lists_every_change_with_its_tx_and_signer(ledger_chain: LedgerChain) -> None:
+    acme = ledger_chain.signer("acme")
     txs = []
-    txs.append(chain.commit([acme.register("88/h", now_ms=chain.next_time_ms)]).block.txs[0])
+    txs.append(
+        ledger_chain.commit([acme.register("88/h", now_ms=ledger_chain.next_time_ms)]).block.txs[0]
+    )
     upsert = [value(5, "URL", "https://new")]
-    txs.append(chain.commit([acme.update("88/h", upsert, now_ms=chain.next_time_ms)]).block.txs[0])
-    chain.commit()  # an empty block changes nothing
-    transfer = acme.transfer("88/h", bid_of("bob"), now_ms=chain.next_time_ms)
-    txs.append(chain.commit([transfer]).block.txs[0])
-    revoke = chain.signer("bob").revoke("88/h", "recalled", now_ms=chain.next_time_ms)
-    txs.append(chain.commit([revoke]).block.txs[0])
-    history = chain.ledger.history("88/H")
+    txs.append(
+        ledger_chain.commit(
+            [acme.update("88/h", upsert, now_ms=ledger_chain.next_time_ms)]
+        ).block.txs[0]
+    )
+    ledger_chain.commit()  # an empty block changes nothing
+    transfer = acme.transfer("88/h", bid_of("bob"), now_ms=ledger_chain.next_time_ms)
+    txs.append(ledger_chain.commit([transfer]).block.txs[0])
+    revoke = ledger_chain.signer("bob").revoke("88/h", "recalled", now_ms=ledger_chain.next_time_ms)
+    txs.append(ledger_chain.commit([revoke]).block.txs[0])
+    history = ledger_chain.ledger.history("88/H")
     assert [e.operation for e in history] == ["register", "update", "transfer", "revoke"]
     assert [e.height for e in history] == [1, 2, 4, 5]
     assert [e.signer for e in history] == [bid_of("acme")] * 3 + [bid_of("bob")]
-    assert [chain.ledger.get_tx(e.tx_id)[0] for e in history] == txs
+    assert [ledger_chain.ledger.get_tx(e.tx_id)[0] for e in history] == txs
     assert history[1].record.values[-1].index == 5
     assert history[3].record.status == pb.REVOKED and history[3].record.owner == bid_of("bob")
     assert history[0].time_ms < history[1].time_ms
-    assert chain.ledger.history("88/h", limit=2) == history[2:]
+    assert ledger_chain.ledger.history("88/h", limit=2) == history[2:]
     with pytest.raises(SparkError) as caught:
-        chain.ledger.history("88/never")
+        ledger_chain.ledger.history("88/never")
     assert _code(caught) == ErrorCode.NOT_FOUND
     with pytest.raises(SparkError) as caught:
-        chain.ledger.history("88/h", limit=-1)
+        ledger_chain.ledger.history("88/h", limit=-1)
     assert _code(caught) == ErrorCode.INVALID_ARGUMENT
     with pytest.raises(SparkError) as caught:
-        chain.ledger.history("88/ bad")
+        ledger_chain.ledger.history("88/ bad")
     assert _code(caught) == ErrorCode.INVALID_IDENTIFIER
 
 
-def test_list_identifiers_pages_in_key_order(chain: LedgerChain) -> None:
-    acme, root = chain.signer("acme"), chain.signer("root")
-    now = chain.next_time_ms
+def test_list_identifiers_pages_in_key_order(ledger_chain: LedgerChain) -> None:
+    acme, root = ledger_chain.signer("acme"), ledger_chain.signer("root")
+    now = ledger_chain.next_time_ms
     suffixes = [f"item-{i:02d}" for i in range(25)]
     rng = random.Random(3)
     rng.shuffle(suffixes)
     batch = acme.register_batch("88", [(s, []) for s in suffixes], now_ms=now)
     sub = acme.create_prefix("88.1", bid_of("acme"), now_ms=now)
     other_top = root.create_prefix("880", bid_of("acme"), now_ms=now)
-    chain.commit([batch, sub, other_top])
-    now = chain.next_time_ms
-    chain.commit(
+    ledger_chain.commit([batch, sub, other_top])
+    now = ledger_chain.next_time_ms
+    ledger_chain.commit(
         [acme.register("88.1/below", now_ms=now), acme.register("880/next-door", now_ms=now)]
     )
     pages = []
     token = ""
     while True:
-        records, token = chain.ledger.list_identifiers("88", page_size=10, page_token=token)
+        records, token = ledger_chain.ledger.list_identifiers("88", page_size=10, page_token=token)
         pages.append([r.identifier for r in records])
         if not token:
             break
     assert [len(p) for p in pages] == [10, 10, 5]
     assert [i for p in pages for i in p] == [f"88/item-{i:02d}" for i in range(25)]
-    records, token = chain.ledger.list_identifiers("88", page_size=25)
+    records, token = ledger_chain.ledger.list_identifiers("88", page_size=25)
     assert len(records) == 25 and token == ""
-    records, token = chain.ledger.list_identifiers("88")
+    records, token = ledger_chain.ledger.list_identifiers("88")
     assert len(records) == 25 and token == ""
-    assert [r.identifier for r in chain.ledger.list_identifiers("88.1")[0]] == ["88.1/below"]
+    assert [r.identifier for r in ledger_chain.ledger.list_identifiers("88.1")[0]] == ["88.1/below"]
 
 
-def test_list_identifiers_errors(chain: LedgerChain) -> None:
-    chain.commit(_register(chain, "88/a"))
+def test_list_identifiers_errors(ledger_chain: LedgerChain) -> None:
+    ledger_chain.commit(_register(ledger_chain, "88/a"))
     cases = [
         (("77",), ErrorCode.NOT_FOUND),
         (("8 8",), ErrorCode.INVALID_PREFIX),
@@ -382,77 +393,81 @@ def test_list_identifiers_errors(chain: LedgerChain) -> None:
     ]
     for args, code in cases:
         with pytest.raises(SparkError) as caught:
-            chain.ledger.list_identifiers(*args)  # type: ignore[arg-type]
+            ledger_chain.ledger.list_identifiers(*args)  # type: ignore[arg-type]
         assert _code(caught) == code, args
-    _, token = chain.ledger.list_identifiers("88", page_size=1)
+    _, token = ledger_chain.ledger.list_identifiers("88", page_size=1)
     assert token == ""
-    chain.commit(_register(chain, "88/b"))
-    _, token = chain.ledger.list_identifiers("88", page_size=1)
+    ledger_chain.commit(_register(ledger_chain, "88/b"))
+    _, token = ledger_chain.ledger.list_identifiers("88", page_size=1)
     assert token
-    root = chain.signer("root")
-    chain.commit([root.create_prefix("99", bid_of("acme"), now_ms=chain.next_time_ms)])
+    root = ledger_chain.signer("root")
+    ledger_chain.commit(
+        [root.create_prefix("99", bid_of("acme"), now_ms=ledger_chain.next_time_ms)]
+    )
     with pytest.raises(SparkError, match="does not belong to prefix 99"):
-        chain.ledger.list_identifiers("99", page_size=1, page_token=token)
+        ledger_chain.ledger.list_identifiers("99", page_size=1, page_token=token)
 
 
-def test_prefix_info_gives_owner_registrars_and_children(chain: LedgerChain) -> None:
-    acme = chain.signer("acme")
-    now = chain.next_time_ms
-    chain.commit(
+def test_prefix_info_gives_owner_registrars_and_children(ledger_chain: LedgerChain) -> None:
+    acme = ledger_chain.signer("acme")
+    now = ledger_chain.next_time_ms
+    ledger_chain.commit(
         [
             acme.create_prefix("88.608", bid_of("acme"), now_ms=now),
             acme.create_prefix("88.100", bid_of("bob"), now_ms=now),
             acme.set_registrars("88", add=[bid_of("reg")], now_ms=now),
         ]
     )
-    chain.commit([acme.create_prefix("88.608.1", bid_of("acme"), now_ms=chain.next_time_ms)])
-    prefix, children = chain.ledger.prefix_info("88")
+    ledger_chain.commit(
+        [acme.create_prefix("88.608.1", bid_of("acme"), now_ms=ledger_chain.next_time_ms)]
+    )
+    prefix, children = ledger_chain.ledger.prefix_info("88")
     assert prefix.owner == bid_of("acme") and list(prefix.registrars) == [bid_of("reg")]
     assert children == ["88.100", "88.608"]
-    info, grandchildren = chain.ledger.prefix_info("88.608")
+    info, grandchildren = ledger_chain.ledger.prefix_info("88.608")
     assert info.created_height == 1 and grandchildren == ["88.608.1"]
     with pytest.raises(SparkError) as caught:
-        chain.ledger.prefix_info("88.7")
+        ledger_chain.ledger.prefix_info("88.7")
     assert _code(caught) == ErrorCode.NOT_FOUND
     with pytest.raises(SparkError) as caught:
-        chain.ledger.prefix_info("88..7")
+        ledger_chain.ledger.prefix_info("88..7")
     assert _code(caught) == ErrorCode.INVALID_PREFIX
 
 
-def test_blocks_and_txs_are_found_by_height_hash_and_id(chain: LedgerChain) -> None:
-    built1 = chain.commit(_register(chain, "88/a"))
-    built2 = chain.commit(_register(chain, "88/b") + _register(chain, "88/c"))
-    block, raw, cert = chain.ledger.get_block(2)
+def test_blocks_and_txs_are_found_by_height_hash_and_id(ledger_chain: LedgerChain) -> None:
+    built1 = ledger_chain.commit(_register(ledger_chain, "88/a"))
+    built2 = ledger_chain.commit(_register(ledger_chain, "88/b") + _register(ledger_chain, "88/c"))
+    block, raw, cert = ledger_chain.ledger.get_block(2)
     assert raw == built2.block_bytes and block == built2.block
-    assert cert == certificate(chain.genesis, 2, built2.block_hash)
-    assert block.last_commit == chain.ledger.get_block(1)[2]
-    assert chain.ledger.block_height(built1.block_hash) == 1
-    assert chain.ledger.block_height(built2.block_hash) == 2
+    assert cert == certificate(ledger_chain.genesis, 2, built2.block_hash)
+    assert block.last_commit == ledger_chain.ledger.get_block(1)[2]
+    assert ledger_chain.ledger.block_height(built1.block_hash) == 1
+    assert ledger_chain.ledger.block_height(built2.block_hash) == 2
     tx_c = built2.block.txs[1]
-    assert chain.ledger.get_tx(built2.pending.tx_ids[1]) == (tx_c, 2, 1)
+    assert ledger_chain.ledger.get_tx(built2.pending.tx_ids[1]) == (tx_c, 2, 1)
     for height in (0, 3):
         with pytest.raises(SparkError) as caught:
-            chain.ledger.get_block(height)
+            ledger_chain.ledger.get_block(height)
         assert _code(caught) == ErrorCode.NOT_FOUND
     with pytest.raises(SparkError) as caught:
-        chain.ledger.block_height(b"\x00" * 32)
+        ledger_chain.ledger.block_height(b"\x00" * 32)
     assert _code(caught) == ErrorCode.NOT_FOUND
     with pytest.raises(SparkError) as caught:
-        chain.ledger.get_tx(b"\x00" * 32)
+        ledger_chain.ledger.get_tx(b"\x00" * 32)
     assert _code(caught) == ErrorCode.NOT_FOUND
 
 
-def test_changes_at_lists_what_a_block_changed_in_order(chain: LedgerChain) -> None:
-    acme = chain.signer("acme")
-    now = chain.next_time_ms
-    built = chain.commit(
+def test_changes_at_lists_what_a_block_changed_in_order(ledger_chain: LedgerChain) -> None:
+    acme = ledger_chain.signer("acme")
+    now = ledger_chain.next_time_ms
+    built = ledger_chain.commit(
         [
             acme.register("88/one", now_ms=now),
             acme.create_prefix("88.5", bid_of("acme"), now_ms=now),
             acme.register_batch("88", [("two", []), ("three", [])], now_ms=now),
         ]
     )
-    events = chain.ledger.changes_at(1)
+    events = ledger_chain.ledger.changes_at(1)
     assert [(e.operation, e.identifier, e.prefix) for e in events] == [
         ("register", "88/one", "88"),
         ("create_prefix", "", "88.5"),
@@ -461,12 +476,12 @@ def test_changes_at_lists_what_a_block_changed_in_order(chain: LedgerChain) -> N
     ]
     ids = built.pending.tx_ids
     assert [e.tx_id for e in events] == [ids[0], ids[1], ids[2], ids[2]]
-    assert events[0].record == chain.ledger.resolve("88/one")
+    assert events[0].record == ledger_chain.ledger.resolve("88/one")
     assert all(e.height == 1 for e in events)
-    chain.commit()
-    assert chain.ledger.changes_at(2) == []
+    ledger_chain.commit()
+    assert ledger_chain.ledger.changes_at(2) == []
     with pytest.raises(SparkError) as caught:
-        chain.ledger.changes_at(3)
+        ledger_chain.ledger.changes_at(3)
     assert _code(caught) == ErrorCode.NOT_FOUND
 
 
@@ -474,35 +489,35 @@ def test_changes_at_lists_what_a_block_changed_in_order(chain: LedgerChain) -> N
 
 
 def test_a_scan_learns_which_records_are_absent_and_changes_no_answer(
-    chain: LedgerChain,
+    ledger_chain: LedgerChain,
 ) -> None:
-    acme = chain.signer("acme")
+    acme = ledger_chain.signer("acme")
     stored = [f"88/sn-{n:03d}" for n in range(0, 40, 3)]
-    chain.commit([acme.register(name, now_ms=chain.next_time_ms) for name in stored])
+    ledger_chain.commit([acme.register(name, now_ms=ledger_chain.next_time_ms) for name in stored])
     asked = [f"88/SN-{n:03d}" for n in range(45)]
-    scanned = Overlay(chain.ledger.db)
+    scanned = Overlay(ledger_chain.ledger.db)
     scanned.learn_absent_records(asked)
     assert len(scanned._absent) == 45 - len(stored)
-    plain = Overlay(chain.ledger.db)
+    plain = Overlay(ledger_chain.ledger.db)
     for key in asked:
         assert scanned.get_record(key) == plain.get_record(key)
     # a range holding many more stored records than keys asked: the scan gives up
-    sparse = Overlay(chain.ledger.db)
+    sparse = Overlay(ledger_chain.ledger.db)
     sparse.learn_absent_records(["88/SN-000", "88/SN-0395"])
     assert not sparse._absent
     assert sparse.get_record("88/SN-000") == plain.get_record("88/SN-000")
 
 
 def test_a_batch_repeating_a_committed_identifier_is_refused_whatever_its_case(
-    chain: LedgerChain,
+    ledger_chain: LedgerChain,
 ) -> None:
-    acme = chain.signer("acme")
-    chain.commit([acme.register("88/lot-5", now_ms=chain.next_time_ms)])
-    now = chain.next_time_ms
+    acme = ledger_chain.signer("acme")
+    ledger_chain.commit([acme.register("88/lot-5", now_ms=ledger_chain.next_time_ms)])
+    now = ledger_chain.next_time_ms
     items = [(f"Lot-{n}", [value(1, "URL", "https://x")]) for n in range(3, 8)]
     batch = acme.register_batch("88", items, now_ms=now)
     fresh = acme.register_batch("88", items[:2], now_ms=now)
-    built = chain.commit([batch, fresh])
+    built = ledger_chain.commit([batch, fresh])
     assert [signed.body for signed in built.block.txs] == [fresh.body]
     assert [error.code for _, error in built.rejected] == [ErrorCode.EXISTS]
-    assert chain.ledger.resolve("88/lot-3").identifier == "88/Lot-3"
+    assert ledger_chain.ledger.resolve("88/lot-3").identifier == "88/Lot-3"

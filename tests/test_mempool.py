@@ -44,13 +44,6 @@ class Clock:
 
 
 @pytest.fixture
-def chain(tmp_path) -> Iterator[LedgerChain]:
-    made = LedgerChain(tmp_path / "ledger")
-    yield made
-    made.close()
-
-
-@pytest.fixture
 def executor() -> Iterator[CountingExecutor]:
     pool = CountingExecutor()
     yield pool
@@ -94,13 +87,13 @@ def commit(chain: LedgerChain, mempool: Mempool, bus: CommitBus | None = None) -
     return ids
 
 
-async def test_admission_checks_the_signature_in_the_thread_pool(chain, executor):
-    mempool = make_mempool(chain, executor)
-    (tx,) = registrations(chain, 1)
+async def test_admission_checks_the_signature_in_the_thread_pool(ledger_chain, executor):
+    mempool = make_mempool(ledger_chain, executor)
+    (tx,) = registrations(ledger_chain, 1)
     assert await mempool.add(tx) == tx_id(tx)
     assert executor.tasks == 1 and len(mempool) == 1
     forged = pb.SignedTx()
-    forged.CopyFrom(registrations(chain, 1, seed=8)[0])
+    forged.CopyFrom(registrations(ledger_chain, 1, seed=8)[0])
     forged.signature = bytes(reversed(forged.signature))
     with pytest.raises(SparkError) as caught:
         await mempool.add(forged)
@@ -108,10 +101,12 @@ async def test_admission_checks_the_signature_in_the_thread_pool(chain, executor
     assert len(mempool) == 1
 
 
-async def test_a_batch_is_verified_in_chunks_and_each_tx_gets_its_answer(chain, executor):
-    mempool = make_mempool(chain, executor)
-    txs = registrations(chain, 150)
-    txs[3] = TxMaker(chain.genesis.chain_id, key("mallory"), 1).register("88/M", now_ms=NOW_MS)
+async def test_a_batch_is_verified_in_chunks_and_each_tx_gets_its_answer(ledger_chain, executor):
+    mempool = make_mempool(ledger_chain, executor)
+    txs = registrations(ledger_chain, 150)
+    txs[3] = TxMaker(ledger_chain.genesis.chain_id, key("mallory"), 1).register(
+        "88/M", now_ms=NOW_MS
+    )
     results = await mempool.add_many(txs)
     assert executor.tasks == 3  # 150 signatures in chunks of 64
     assert [r.tx_id for r in results] == [tx_id(t) for t in txs]
@@ -119,12 +114,12 @@ async def test_a_batch_is_verified_in_chunks_and_each_tx_gets_its_answer(chain, 
     assert sum(r.error is None for r in results) == 149 == len(mempool)
 
 
-async def test_rules_are_checked_against_the_latest_state(chain):
-    mempool = make_mempool(chain)
-    first, second = registrations(chain, 1, seed=1)[0], None
+async def test_rules_are_checked_against_the_latest_state(ledger_chain):
+    mempool = make_mempool(ledger_chain)
+    first, second = registrations(ledger_chain, 1, seed=1)[0], None
     await mempool.add(first)
-    commit(chain, mempool)
-    second = acme(chain, seed=2).register("88/N1-0", now_ms=NOW_MS)  # same identifier
+    commit(ledger_chain, mempool)
+    second = acme(ledger_chain, seed=2).register("88/N1-0", now_ms=NOW_MS)  # same identifier
     with pytest.raises(SparkError) as caught:
         await mempool.add(second)
     assert caught.value.code is ErrorCode.EXISTS
@@ -133,9 +128,9 @@ async def test_rules_are_checked_against_the_latest_state(chain):
     assert caught.value.code is ErrorCode.DUPLICATE_TX
 
 
-async def test_the_same_tx_twice_at_once_is_admitted_once(chain, executor):
-    mempool = make_mempool(chain, executor)
-    (tx,) = registrations(chain, 1)
+async def test_the_same_tx_twice_at_once_is_admitted_once(ledger_chain, executor):
+    mempool = make_mempool(ledger_chain, executor)
+    (tx,) = registrations(ledger_chain, 1)
     results = await asyncio.gather(mempool.add(tx), mempool.add(tx), return_exceptions=True)
     errors = [r for r in results if isinstance(r, SparkError)]
     assert len(errors) == 1 and errors[0].code is ErrorCode.DUPLICATE_TX
@@ -144,9 +139,9 @@ async def test_the_same_tx_twice_at_once_is_admitted_once(chain, executor):
     assert again.error is not None and again.error.code is ErrorCode.DUPLICATE_TX
 
 
-async def test_expired_and_too_early_txs_are_refused(chain):
-    mempool = make_mempool(chain)
-    maker = acme(chain)
+async def test_expired_and_too_early_txs_are_refused(ledger_chain):
+    mempool = make_mempool(ledger_chain)
+    maker = acme(ledger_chain)
     stale = maker.register("88/OLD", now_ms=NOW_MS - 10_000, lifetime_ms=1000)
     early = maker.register("88/FAR", now_ms=NOW_MS, lifetime_ms=2 * 3_600_000)
     for tx in (stale, early):
@@ -156,11 +151,11 @@ async def test_expired_and_too_early_txs_are_refused(chain):
     assert len(mempool) == 0
 
 
-async def test_full_by_count_or_bytes_refuses_with_mempool_full(chain):
+async def test_full_by_count_or_bytes_refuses_with_mempool_full(ledger_chain):
     by_count = make_mempool(
-        chain, limits=MempoolLimits(max_txs=3, max_bytes=1 << 20, signer_share_percent=100)
+        ledger_chain, limits=MempoolLimits(max_txs=3, max_bytes=1 << 20, signer_share_percent=100)
     )
-    txs = registrations(chain, 4)
+    txs = registrations(ledger_chain, 4)
     for tx in txs[:3]:
         await by_count.add(tx)
     with pytest.raises(SparkError) as caught:
@@ -169,7 +164,8 @@ async def test_full_by_count_or_bytes_refuses_with_mempool_full(chain):
 
     size = txs[0].ByteSize()
     by_bytes = make_mempool(
-        chain, limits=MempoolLimits(max_txs=100, max_bytes=2 * size + 10, signer_share_percent=100)
+        ledger_chain,
+        limits=MempoolLimits(max_txs=100, max_bytes=2 * size + 10, signer_share_percent=100),
     )
     results = await by_bytes.add_many(txs)
     assert [r.error is None for r in results] == [True, True, False, False]
@@ -177,11 +173,11 @@ async def test_full_by_count_or_bytes_refuses_with_mempool_full(chain):
     assert by_bytes.size_bytes == txs[0].ByteSize() + txs[1].ByteSize()
 
 
-async def test_take_keeps_arrival_order_and_limits_and_remove_frees_room(chain):
+async def test_take_keeps_arrival_order_and_limits_and_remove_frees_room(ledger_chain):
     mempool = make_mempool(
-        chain, limits=MempoolLimits(max_txs=5, max_bytes=1 << 20, signer_share_percent=100)
+        ledger_chain, limits=MempoolLimits(max_txs=5, max_bytes=1 << 20, signer_share_percent=100)
     )
-    txs = registrations(chain, 5)
+    txs = registrations(ledger_chain, 5)
     for tx in txs:
         await mempool.add(tx)
     assert mempool.take(3, 1 << 20) == txs[:3]
@@ -189,13 +185,13 @@ async def test_take_keeps_arrival_order_and_limits_and_remove_frees_room(chain):
     assert mempool.take(10, 1) == []
     assert mempool.remove([tx_id(txs[0]), tx_id(txs[1]), b"unknown"]) == 2
     assert mempool.take(10, 1 << 20) == txs[2:]
-    await mempool.add(registrations(chain, 1, seed=9)[0])
+    await mempool.add(registrations(ledger_chain, 1, seed=9)[0])
     assert len(mempool) == 4
 
 
-async def test_the_oldest_tx_is_taken_even_beyond_the_budget_but_never_beyond_a_block(chain):
-    mempool = make_mempool(chain)
-    txs = registrations(chain, 3)
+async def test_the_oldest_tx_is_taken_even_beyond_the_budget_but_never_beyond_a_block(ledger_chain):
+    mempool = make_mempool(ledger_chain)
+    txs = registrations(ledger_chain, 3)
     for tx in txs:
         await mempool.add(tx)
     size = txs[0].ByteSize()
@@ -207,10 +203,10 @@ async def test_the_oldest_tx_is_taken_even_beyond_the_budget_but_never_beyond_a_
     assert mempool.take(10, smallest - 1, budget_bytes=1 << 20) == []  # never past max_bytes
 
 
-async def test_a_tx_that_can_never_fit_a_block_is_refused_too_large(chain):
-    (tx,) = registrations(chain, 1)
+async def test_a_tx_that_can_never_fit_a_block_is_refused_too_large(ledger_chain):
+    (tx,) = registrations(ledger_chain, 1)
     limit = tx.ByteSize() - 1
-    mempool = make_mempool(chain, limits=MempoolLimits(max_block_bytes=limit))
+    mempool = make_mempool(ledger_chain, limits=MempoolLimits(max_block_bytes=limit))
     with pytest.raises(SparkError) as raised:
         await mempool.add(tx)
     (from_peer,) = await mempool.add_from_peer([tx], "peer")
@@ -231,38 +227,38 @@ def prefixes_by_root(
     ]
 
 
-async def test_one_signer_holds_at_most_its_share_of_the_mempool(chain):
+async def test_one_signer_holds_at_most_its_share_of_the_mempool(ledger_chain):
     # 25% of 8 txs: 2 txs per signer
-    mempool = make_mempool(chain, limits=MempoolLimits(max_txs=8, signer_share_percent=25))
-    flood = registrations(chain, 3)
+    mempool = make_mempool(ledger_chain, limits=MempoolLimits(max_txs=8, signer_share_percent=25))
+    flood = registrations(ledger_chain, 3)
     results = await mempool.add_from_peer(flood, "node2")
     assert [r.error is None for r in results] == [True, True, False]
     error = results[2].error
     assert error is not None and error.code is ErrorCode.MEMPOOL_FULL
     assert "MEMPOOL_SIGNER_SHARE_PERCENT" in error.message
     assert "mempool.max_txs = 2" in error.message
-    await mempool.add(prefixes_by_root(chain, 1)[0])  # another signer still gets in
+    await mempool.add(prefixes_by_root(ledger_chain, 1)[0])  # another signer still gets in
     size = flood[0].ByteSize()
     by_bytes = make_mempool(
-        chain, limits=MempoolLimits(max_bytes=4 * size - 4, signer_share_percent=25)
+        ledger_chain, limits=MempoolLimits(max_bytes=4 * size - 4, signer_share_percent=25)
     )
     with pytest.raises(SparkError) as caught:
         await by_bytes.add(flood[0])  # a quarter of the bytes is just short of one tx
     assert "mempool.max_bytes" in caught.value.message
 
 
-async def test_a_full_mempool_drops_expired_txs_to_make_room(chain):
+async def test_a_full_mempool_drops_expired_txs_to_make_room(ledger_chain):
     bus = CommitBus()
     clock = Clock()
     limits = MempoolLimits(max_txs=2, signer_share_percent=100)
-    mempool = make_mempool(chain, limits=limits, bus=bus, clock=clock)
-    short_lived = prefixes_by_root(chain, 2, lifetime_ms=1000)
+    mempool = make_mempool(ledger_chain, limits=limits, bus=bus, clock=clock)
+    short_lived = prefixes_by_root(ledger_chain, 2, lifetime_ms=1000)
     for tx in short_lived:
         await mempool.add(tx)
     waiter = asyncio.ensure_future(bus.wait_for_tx(tx_id(short_lived[0]), 5))
     await asyncio.sleep(0)
     clock.now_ms += 2000  # they expired; nobody swept yet
-    fresh = acme(chain).register("88/FRESH", now_ms=clock.now_ms)
+    fresh = acme(ledger_chain).register("88/FRESH", now_ms=clock.now_ms)
     assert await mempool.add(fresh) == tx_id(fresh)
     assert len(mempool) == 1
     with pytest.raises(SparkError) as caught:
@@ -270,17 +266,17 @@ async def test_a_full_mempool_drops_expired_txs_to_make_room(chain):
     assert caught.value.code is ErrorCode.EXPIRED
 
 
-async def test_a_full_mempool_evicts_the_newest_tx_of_the_signer_holding_most(chain):
+async def test_a_full_mempool_evicts_the_newest_tx_of_the_signer_holding_most(ledger_chain):
     bus = CommitBus()
     mempool = make_mempool(
-        chain, limits=MempoolLimits(max_txs=3, signer_share_percent=100), bus=bus
+        ledger_chain, limits=MempoolLimits(max_txs=3, signer_share_percent=100), bus=bus
     )
-    first_come = registrations(chain, 3)
+    first_come = registrations(ledger_chain, 3)
     for tx in first_come:
         await mempool.add(tx)
     waiter = asyncio.ensure_future(bus.wait_for_tx(tx_id(first_come[2]), 5))
     await asyncio.sleep(0)
-    late, later = prefixes_by_root(chain, 2)
+    late, later = prefixes_by_root(ledger_chain, 2)
     assert await mempool.add(late) == tx_id(late)  # acme held 3, root none: acme's newest goes
     assert tx_id(first_come[2]) not in mempool and len(mempool) == 3
     with pytest.raises(SparkError) as caught:
@@ -292,21 +288,21 @@ async def test_a_full_mempool_evicts_the_newest_tx_of_the_signer_holding_most(ch
     assert mempool.take(10, 1 << 20) == [*first_come[:2], late]
 
 
-async def test_an_observer_refuses_client_txs_it_could_not_pass_on(chain):
-    mempool = Mempool(chain.ledger, MempoolLimits(), None, takes_client_txs=False)
+async def test_an_observer_refuses_client_txs_it_could_not_pass_on(ledger_chain):
+    mempool = Mempool(ledger_chain.ledger, MempoolLimits(), None, takes_client_txs=False)
     with pytest.raises(SparkError) as caught:
-        await mempool.add(registrations(chain, 1)[0])
+        await mempool.add(registrations(ledger_chain, 1)[0])
     assert caught.value.code is ErrorCode.UNAVAILABLE and "validator" in caught.value.message
     assert len(mempool) == 0
 
 
-async def test_rejected_and_expired_txs_leave_and_their_waiters_hear_why(chain):
+async def test_rejected_and_expired_txs_leave_and_their_waiters_hear_why(ledger_chain):
     bus = CommitBus()
     clock = Clock()
-    mempool = make_mempool(chain, bus=bus, clock=clock)
-    maker = acme(chain)
+    mempool = make_mempool(ledger_chain, bus=bus, clock=clock)
+    maker = acme(ledger_chain)
     first = maker.register("88/R", now_ms=NOW_MS)
-    rival = acme(chain, seed=99).register("88/R", now_ms=NOW_MS)
+    rival = acme(ledger_chain, seed=99).register("88/R", now_ms=NOW_MS)
     short = maker.register("88/SHORT", now_ms=NOW_MS, lifetime_ms=500)
     for tx in (first, rival, short):
         await mempool.add(tx)
@@ -317,7 +313,7 @@ async def test_rejected_and_expired_txs_leave_and_their_waiters_hear_why(chain):
     with pytest.raises(SparkError) as caught:
         await short_wait
     assert caught.value.code is ErrorCode.EXPIRED
-    committed = commit(chain, mempool, bus)
+    committed = commit(ledger_chain, mempool, bus)
     assert committed == [tx_id(first)]
     with pytest.raises(SparkError) as caught:
         await rival_wait
@@ -325,8 +321,8 @@ async def test_rejected_and_expired_txs_leave_and_their_waiters_hear_why(chain):
     assert len(mempool) == 0 and mempool.size_bytes == 0
 
 
-async def test_admitted_hooks_fire_once_per_batch_with_the_origin(chain, caplog):
-    mempool = make_mempool(chain)
+async def test_admitted_hooks_fire_once_per_batch_with_the_origin(ledger_chain, caplog):
+    mempool = make_mempool(ledger_chain)
     seen: list[tuple[int, str | None]] = []
 
     def broken_hook(txs: list[pb.SignedTx], origin: str | None) -> None:
@@ -334,44 +330,46 @@ async def test_admitted_hooks_fire_once_per_batch_with_the_origin(chain, caplog)
 
     mempool.on_admitted.append(lambda txs, origin: seen.append((len(txs), origin)))
     mempool.on_admitted.append(broken_hook)
-    txs = registrations(chain, 3)
+    txs = registrations(ledger_chain, 3)
     results = await mempool.add_from_peer([*txs, txs[0]], peer="node2")
     assert [r.error is None for r in results] == [True, True, True, False]
-    await mempool.add(registrations(chain, 1, seed=3)[0])
+    await mempool.add(registrations(ledger_chain, 1, seed=3)[0])
     assert seen == [(3, "node2"), (1, None)]
     assert "gossip is down" in caplog.text
 
 
-async def test_admitted_signatures_are_not_verified_again_by_blocks(chain, monkeypatch):
-    mempool = make_mempool(chain)
-    txs = registrations(chain, 3)
+async def test_admitted_signatures_are_not_verified_again_by_blocks(ledger_chain, monkeypatch):
+    mempool = make_mempool(ledger_chain)
+    txs = registrations(ledger_chain, 3)
     await mempool.add_many(txs)
 
     def no_verification(*args: object) -> None:
         raise AssertionError("signature verified twice")
 
     monkeypatch.setattr("sparkchain.identifiers.tx.signature_is_valid", no_verification)
-    assert commit(chain, mempool) == [tx_id(t) for t in txs]
+    assert commit(ledger_chain, mempool) == [tx_id(t) for t in txs]
 
 
-async def test_a_gossiped_tx_that_breaks_a_rule_is_refused_before_it_takes_room(chain):
-    mempool = make_mempool(chain)
-    foreign = TxMaker(chain.genesis.chain_id, key("mallory"), 1).register("88/M", now_ms=NOW_MS)
-    good = registrations(chain, 1)
+async def test_a_gossiped_tx_that_breaks_a_rule_is_refused_before_it_takes_room(ledger_chain):
+    mempool = make_mempool(ledger_chain)
+    foreign = TxMaker(ledger_chain.genesis.chain_id, key("mallory"), 1).register(
+        "88/M", now_ms=NOW_MS
+    )
+    good = registrations(ledger_chain, 1)
     results = await mempool.add_from_peer([foreign, *good], peer="node2")
     assert [r.error.code if r.error else None for r in results] == [ErrorCode.UNAUTHORIZED, None]
     assert len(mempool) == 1 and mempool.size_bytes == good[0].ByteSize()
 
 
-async def test_gossiped_txs_are_checked_for_signature_expiry_and_replay(chain):
+async def test_gossiped_txs_are_checked_for_signature_expiry_and_replay(ledger_chain):
     bus = CommitBus()
-    mempool = make_mempool(chain, bus=bus)
-    old, recent = registrations(chain, 2, seed=5)
+    mempool = make_mempool(ledger_chain, bus=bus)
+    old, recent = registrations(ledger_chain, 2, seed=5)
     await mempool.add(old)
-    commit(chain, mempool)  # the bus does not hear of it: only the ledger knows
+    commit(ledger_chain, mempool)  # the bus does not hear of it: only the ledger knows
     await mempool.add(recent)
-    commit(chain, mempool, bus)
-    maker = acme(chain, seed=6)
+    commit(ledger_chain, mempool, bus)
+    maker = acme(ledger_chain, seed=6)
     forged = pb.SignedTx()
     forged.CopyFrom(maker.register("88/FORGED", now_ms=NOW_MS))
     forged.signature = bytes(reversed(forged.signature))
@@ -388,5 +386,5 @@ async def test_gossiped_txs_are_checked_for_signature_expiry_and_replay(chain):
         ErrorCode.DUPLICATE_TX,  # committed before the bus remembers: the ledger knows it
         None,
     ]
-    assert commit(chain, mempool, bus) == [tx_id(fine)]
+    assert commit(ledger_chain, mempool, bus) == [tx_id(fine)]
     assert len(mempool) == 0

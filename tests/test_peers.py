@@ -1,12 +1,16 @@
-"""Peer links between in-process endpoints on loopback: handshake, one stream per pair,
-batched tx gossip, observer links, reconnects and the GetBlocks stream."""
+"""Peer links between in-process endpoints on loopback: handshake (a relayed one refused),
+one stream per pair, batched tx gossip, observer links, reconnects and the GetBlocks
+stream."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 import pytest
@@ -14,9 +18,17 @@ import pytest
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.keys import SigningKey
 from sparkchain.node import peers as peer_module
-from sparkchain.node.peer_handshake import LocalPeer, answer, check_admissible, check_answer, hello
-from sparkchain.node.peers import SERVER_OPTIONS, PeerEvents, PeerLink, PeerNetwork
-from sparkchain.proto import peer_pb2
+from sparkchain.node.grpc_errors import new_server
+from sparkchain.node.peer_handshake import (
+    LocalPeer,
+    answer,
+    check_admissible,
+    check_answer,
+    hello,
+    new_nonce,
+)
+from sparkchain.node.peers import CHANNEL_OPTIONS, SERVER_OPTIONS, PeerEvents, PeerLink, PeerNetwork
+from sparkchain.proto import peer_pb2, peer_pb2_grpc
 from sparkchain.proto import types_pb2 as pb
 from tests.helpers.waiting import until
 
@@ -88,7 +100,7 @@ class Endpoints:
             block_source=source,
             rng=random.Random(self._seed),
         )
-        server = grpc.aio.server(options=SERVER_OPTIONS)
+        server = new_server(SERVER_OPTIONS)
         network.add_to_server(server)
         bound = server.add_insecure_port(f"127.0.0.1:{port}")
         await server.start()
@@ -188,6 +200,22 @@ def test_handshake_from_a_listed_observer_is_admitted() -> None:
 def test_handshake_with_itself_is_rejected() -> None:
     with pytest.raises(SparkError):
         check_admissible(local(KEYS[0]), hello(local(KEYS[0]), b"n" * 32, 0))
+
+
+def test_handshake_nonces_are_fresh_and_full_length() -> None:
+    nonces = {new_nonce() for _ in range(64)}
+    assert len(nonces) == 64 and {len(n) for n in nonces} == {32}
+
+
+def test_an_answer_made_for_another_peer_is_refused() -> None:
+    """The answer names the peer it is for: one a validator made for Mallory does not
+    authenticate it to V, though the challenge is the same."""
+    v, b, mallory = local(KEYS[0]), local(KEYS[1]), local(KEYS[2])
+    challenge = new_nonce()
+    check_answer(v, answer(b, new_nonce(), challenge, 0, v.key.public_key), challenge)
+    with pytest.raises(SparkError) as caught:
+        check_answer(v, answer(b, new_nonce(), challenge, 0, mallory.key.public_key), challenge)
+    assert caught.value.code == ErrorCode.BAD_SIGNATURE
 
 
 # ---- links on loopback ----
@@ -321,3 +349,87 @@ async def test_get_blocks_streams_the_requested_range(endpoints: Endpoints) -> N
         async for c in peer.stub.GetBlocks(peer_pb2.GetBlocksRequest(from_height=3, to_height=6))
     ]
     assert got == [3, 4, 5, 6]
+
+
+# ---- a relayed handshake (identity misbinding) ----
+
+
+class RelayingPeer(peer_pb2_grpc.PeerServicer):
+    """Mallory (a validator herself) is dialed by V. She opens her own, honest link to B and
+    uses V's challenge as her nonce there; B's signed answer to *her* is forwarded to V as if
+    B had answered V."""
+
+    def __init__(self, mallory: LocalPeer, b_address: str) -> None:
+        self.mallory = mallory
+        self.channel = grpc.aio.insecure_channel(b_address, CHANNEL_OPTIONS)
+        self._b = peer_pb2_grpc.PeerStub(self.channel)
+        self.calls: list[Any] = []
+
+    async def Connect(self, request_iterator: Any, context: Any) -> None:  # gRPC's name
+        first = await context.read()
+        v_nonce = first.handshake.nonce
+        call = self._b.Connect()
+        self.calls.append(call)
+        await call.write(peer_pb2.PeerMessage(handshake=hello(self.mallory, v_nonce, 0)))
+        b_answer = await call.read()
+        await context.write(b_answer)  # B's signature, for Mallory's link, sent to V
+        await context.read()  # V's signed answer: V now believes this stream is B
+        await asyncio.sleep(30)  # hold the stream open; the server's stop cancels this
+
+
+async def test_a_peer_cannot_pass_off_another_validators_handshake_as_its_own(
+    endpoints: Endpoints,
+) -> None:
+    v_key, b_key, mallory_key = KEYS[:3]  # all three validators
+    b = await endpoints.start(b_key)
+    async with contextlib.AsyncExitStack() as cleanup:
+        relay = RelayingPeer(local(mallory_key), b.address)
+        cleanup.push_async_callback(relay.channel.close, None)
+        m_server = grpc.aio.server(options=SERVER_OPTIONS)
+        peer_pb2_grpc.add_PeerServicer_to_server(relay, m_server)
+        m_address = f"127.0.0.1:{m_server.add_insecure_port('127.0.0.1:0')}"
+        await m_server.start()
+        cleanup.push_async_callback(m_server.stop, None)
+        v = await endpoints.start(v_key, [m_address])
+        cleanup.push_async_callback(endpoints.stop, v)
+        await until(lambda: bool(v.network.links()) or bool(v.network.dial_errors()))
+        assert v.network.link_to(b_key.public_key) is None, "V took Mallory's stream for B's"
+        assert "BAD_SIGNATURE" in v.network.dial_errors()[m_address]
+
+
+async def test_a_peers_refused_messages_make_one_log_line_per_interval_without_traceback(
+    endpoints: Endpoints, caplog: pytest.LogCaptureFixture
+) -> None:
+    a = await endpoints.start(KEYS[0])
+    b = await endpoints.start(KEYS[1], [a.address])
+    await until(lambda: bool(a.network.links()) and bool(b.network.links()))
+
+    def refuse(_link: PeerLink, _proposal: pb.Proposal) -> None:
+        raise SparkError(ErrorCode.INVALID_BLOCK, "block does not decode")
+
+    a.network.events.on_proposal = refuse
+    caplog.set_level("DEBUG", logger="spark.peers")
+    for height in range(1, 51):
+        b.network.broadcast(peer_pb2.PeerMessage(proposal=pb.Proposal(height=height)))
+    (link,) = a.network.links()
+    await until(lambda: link.received["proposal"] == 50)
+    lines = [r for r in caplog.records if r.getMessage().startswith("peer_message")]
+    assert [r.getMessage() for r in lines] == ["peer_message_refused"]
+    assert not lines[0].exc_info
+    assert lines[0].__dict__["error"] == "INVALID_BLOCK: block does not decode"
+    assert lines[0].__dict__["peer"] == KEYS[1].public_key.hex()[:12]
+
+
+@pytest.mark.parametrize("method", ["/spark.v1.Peer/Connect", "/spark.v1.Peer/GetBlocks"])
+async def test_a_request_that_does_not_decode_is_invalid_argument_on_the_peer_port(
+    endpoints: Endpoints, method: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    a = await endpoints.start(KEYS[0])
+    caplog.set_level("DEBUG")
+    async with grpc.aio.insecure_channel(a.address) as channel:
+        call = channel.unary_unary(method, request_serializer=None, response_deserializer=None)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await call(b"\xff\xff\xff\xff", timeout=10)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (caught.value.details() or "").startswith(f"INVALID_ARGUMENT: {method}: ")
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]

@@ -1,9 +1,9 @@
-"""Block sync: a follower commits a peer's blocks only with a valid certificate and the
-same re-executed state root; the serving side streams ranges from the ledger."""
+"""Block sync: a follower commits a peer's blocks only with a valid certificate, the same
+re-executed state root and tx signatures it checked itself; the serving side streams
+ranges from the ledger."""
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +26,7 @@ from sparkchain.proto import peer_pb2
 from sparkchain.proto import types_pb2 as pb
 from tests.helpers.chain import key, value
 from tests.helpers.ledger import LedgerChain, certificate
+from tests.helpers.waiting import until
 
 BLOCKS = 6
 
@@ -132,6 +133,53 @@ async def test_certified_block_with_a_false_state_root_is_refused(
     assert follower.ledger.height == 0
 
 
+# ---- a peer that swaps tx signatures in a certified block ----
+#
+# A block's hash covers its header only, and the header's tx_root covers tx ids, which are
+# SHA-256 of the tx *bodies*: nothing a quorum signed covers a tx's `signer` or
+# `signature`. So a peer serving a certified block can swap those freely, and a follower
+# must check every tx signature itself.
+
+
+async def test_certified_block_with_a_swapped_tx_signature_is_refused(
+    source: LedgerChain, follower: Follower
+) -> None:
+    """The certificate and tx_root still match (they do not cover signatures); the follower
+    must not commit, store and re-serve a tx whose signature nobody made."""
+    (committed,) = await served(source, 1, 1)
+    committed.block.txs[0].signature = bytes(64)
+    with pytest.raises(SparkError) as refused:
+        follower.sync.apply(committed)
+    assert "signature" in refused.value.message.lower()
+    assert follower.ledger.height == 0
+
+
+async def test_refused_sync_block_leaves_no_signature_trusted(
+    source: LedgerChain, follower: Follower
+) -> None:
+    """A genuine certificate with a foreign body: the block is refused, and the forged tx it
+    carried must not be remembered as signature-checked (else a byzantine proposer's block
+    holding it would pass this validator's re-execution unverified)."""
+    (committed,) = await served(source, 1, 1)
+    acme = source.signer("acme", seed=99)
+    now_ms = source.genesis.genesis_time_ms + 1000  # valid at the follower's next block
+    forged = acme.register("88/stolen", [value(1, "URL", "https://evil")], now_ms=now_ms)
+    forged.signature = bytes(64)  # anyone can write this: acme never signed it
+    del committed.block.txs[:]
+    committed.block.txs.append(forged)
+    with pytest.raises(SparkError):
+        follower.sync.apply(committed)
+    with pytest.raises(SparkError) as checked:
+        follower.ledger.check_tx(forged, now_ms)
+    assert checked.value.code == ErrorCode.BAD_SIGNATURE
+    built = follower.ledger.build_block([forged], now_ms, source.genesis.validators[0].public_key)
+    assert list(built.block.txs) == []
+    assert [error.code for _, error in built.rejected] == [ErrorCode.BAD_SIGNATURE]
+
+
+# ---- fetching from a peer over gRPC ----
+
+
 async def test_follower_fetches_from_a_peer_over_grpc(tmp_path: Path, source: LedgerChain) -> None:
     validators = frozenset(source.genesis.validator_keys)
     chain_id = source.genesis.chain_id
@@ -162,8 +210,8 @@ async def test_follower_fetches_from_a_peer_over_grpc(tmp_path: Path, source: Le
     observer.start()
     follower.sync.start()
     try:
-        await _until(lambda: follower.ledger.height == BLOCKS)
-        await _until(lambda: follower.caught_up == [BLOCKS])
+        await until(lambda: follower.ledger.height == BLOCKS)
+        await until(lambda: follower.caught_up == [BLOCKS])
         assert follower.ledger.state_root == source.ledger.state_root
     finally:
         await follower.sync.close()
@@ -173,12 +221,7 @@ async def test_follower_fetches_from_a_peer_over_grpc(tmp_path: Path, source: Le
         follower.ledger.close()
 
 
-async def _until(condition: Any, timeout_s: float = 15.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not condition():
-        assert loop.time() < deadline, "condition not reached"
-        await asyncio.sleep(0.01)
+# ---- the consensus driver's last-signed record on disk (node/driver.py) ----
 
 
 def test_last_signed_record_is_replaced_whole(tmp_path: Path) -> None:

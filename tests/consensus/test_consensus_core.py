@@ -33,7 +33,8 @@ from sparkchain.consensus import (
     verify_certificate,
     verify_evidence,
 )
-from sparkchain.consensus.lastsigned import LastSigned, Lock
+from sparkchain.consensus.lastsigned import NO_LOCK, GuardedSigner, LastSigned, Lock
+from sparkchain.consensus.signbytes import chain_prefix
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.limits import MAX_FUTURE_MESSAGES_PER_VALIDATOR
 
@@ -251,6 +252,32 @@ def test_a_locked_validator_prevotes_nil_for_another_value_until_a_later_polka()
     assert [x.block_hash for x in sent_votes(effects, PREVOTE)] == [w.block_hash]
 
 
+def test_a_lock_from_a_later_round_than_the_valid_round_refuses_the_value():
+    # line 29: lockedRound_p <= vr or lockedValue_p = v; here lockedRound 1 > vr 0
+    cluster = Cluster(4)
+    core = cluster.core(0)
+    core.start(1)
+    w = cluster.proposal(1, 0, b"w")
+    core.on_timeout(Timeout(1, 0, Step.PROPOSE))  # w never reached us: prevote nil
+    feed(core, cluster.votes([1, 2, 3], PREVOTE, 1, 0, w.block_hash))  # a polka for w
+    core.on_timeout(Timeout(1, 0, Step.PREVOTE))
+    core.on_timeout(Timeout(1, 0, Step.PRECOMMIT))
+    v = cluster.proposal(1, 1, b"v")
+    feed(core, [v, *cluster.votes([2, 3], PREVOTE, 1, 1, v.block_hash)])
+    assert (core.locked_round, core.locked_hash) == (1, v.block_hash)
+    core.on_timeout(Timeout(1, 1, Step.PRECOMMIT))
+    again = cluster.proposal(1, 2, b"w", valid_round=0)
+    effects = core.on_proposal(again)
+    assert [x.block_hash for x in sent_votes(effects, PREVOTE)] == [NIL]
+    # control: unlocked, the same proposal with the same polka is prevoted (line 30)
+    fresh = cluster.core(0)
+    fresh.start(1)
+    feed(fresh, cluster.votes([1, 2, 3], PREVOTE, 1, 0, w.block_hash))
+    feed(fresh, cluster.votes([1, 2], PRECOMMIT, 1, 2))  # skip to round 2
+    effects = fresh.on_proposal(again)
+    assert [x.block_hash for x in sent_votes(effects, PREVOTE)] == [w.block_hash]
+
+
 def test_proposer_re_proposes_its_valid_value_with_its_valid_round():
     cluster = Cluster(4)
     core = cluster.core(3)  # proposer of height 1 round 2
@@ -358,6 +385,33 @@ def test_restarted_locked_proposer_proposes_its_locked_value_again_and_peers_acc
     feed(peer, cluster.votes([1, 2], PRECOMMIT, 1, 2))
     effects = feed(peer, [proposal, *restarted.height_messages()])
     assert [x.block_hash for x in sent_votes(effects, PREVOTE)] == [v.block_hash]  # line 28
+
+
+def test_restarted_proposer_whose_application_now_proposes_another_value_signs_nothing():
+    cluster = Cluster(4)
+    core = cluster.core(1, app=CountingApp(tag=b"a"))  # proposer of height 1 round 0
+    record = persisted(core.start(1))[0]  # it crashed after its proposal left
+    assert record.step is Step.PROPOSE
+    restarted = cluster.core(1, app=CountingApp(tag=b"b"), last_signed=record)
+    effects = restarted.start(1)
+    assert sent(effects) == [] and persisted(effects) == []  # refused, not re-signed
+    effects = restarted.on_timeout(Timeout(1, 0, Step.PROPOSE))
+    assert [x.block_hash for x in sent_votes(effects, PREVOTE)] == [NIL]
+
+
+def test_guarded_signer_signs_each_step_once_and_never_goes_back():
+    signer = Cluster(1).signers[0]
+    guard = GuardedSigner(signer, chain_prefix("c"), None)
+    h1, h2 = b"1" * 32, b"2" * 32
+    signed = guard.vote(PREVOTE, 1, 0, h1, NO_LOCK)
+    assert signed is not None and signed[1] is not None
+    assert guard.vote(PREVOTE, 1, 0, h2, NO_LOCK) is None  # conflicting
+    repeat = guard.vote(PREVOTE, 1, 0, h1, NO_LOCK)
+    assert repeat is not None and repeat == (signed[0], None)  # the same, not persisted again
+    assert guard.vote(PRECOMMIT, 1, 0, NIL, NO_LOCK) is not None
+    assert guard.vote(PREVOTE, 1, 0, h1, NO_LOCK) is None  # an earlier step
+    assert guard.proposal(1, 0, -1, b"x", h1, NO_LOCK) is None  # an earlier step
+    assert guard.proposal(1, 1, -1, b"x", h1, NO_LOCK) is not None
 
 
 def test_last_signed_record_round_trips_and_damage_is_detected():
