@@ -275,13 +275,18 @@ async def test_key_outside_validator_set_is_refused(endpoints: Endpoints) -> Non
     assert a.network.links() == []
 
 
-async def test_an_unlisted_observer_is_refused(endpoints: Endpoints) -> None:
+async def test_an_unlisted_observer_is_refused_and_the_refusal_logged(
+    endpoints: Endpoints, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="spark.peers")
     a = await endpoints.start(KEYS[0])
     observer = await endpoints.start(STRANGER, [a.address], observer=True)
     await until(lambda: bool(observer.network.dial_errors()))
     assert "UNAUTHORIZED" in observer.network.dial_errors()[a.address]
     assert "[p2p] observers" in observer.network.dial_errors()[a.address]
     assert a.network.links() == []
+    rejected = [r for r in caplog.records if r.getMessage() == "peer_rejected"]
+    assert rejected and STRANGER.public_key.hex() in rejected[0].error  # type: ignore[attr-defined]
 
 
 async def test_a_listed_observer_follows_heights_but_its_txs_and_votes_are_ignored(
