@@ -51,6 +51,9 @@ NODE_STOP_GRACE_S: Final = 10.0  # launcher: SIGTERM, then SIGKILL after this lo
 # peer links and block sync (node/peers.py, node/sync.py)
 MAX_PEER_MESSAGE_BYTES: Final = 32 * 1024 * 1024  # a proposal carries a whole block
 PEER_OUTBOUND_QUEUE_MESSAGES: Final = 4096
+# observer links a node keeps open at once (validators' links are not counted): each costs
+# a stream, its queue and a line in Status, and observers only follow heights here
+MAX_OBSERVER_LINKS: Final = 32
 PEER_HANDSHAKE_TIMEOUT_MS: Final = 5000
 PEER_RECONNECT_MIN_MS: Final = 100
 PEER_RECONNECT_MAX_MS: Final = 5000
@@ -70,6 +73,9 @@ PEER_KEEPALIVE_TIMEOUT_MS: Final = 5000
 
 # mempool and public API (node/mempool.py, node/events.py, node/api.py)
 MEMPOOL_VERIFY_CHUNK_TXS: Final = 64  # signatures checked per thread-pool task
+# with no fees, one signer's txs hold at most this share of mempool.max_txs and of
+# mempool.max_bytes (12,500 txs and 32 MiB by default): a flood from one key cannot fill it
+MEMPOOL_SIGNER_SHARE_PERCENT: Final = 25
 DEFAULT_SUBMIT_WAIT_MS: Final = 30_000  # Submit(wait_for_commit) when timeout_ms is 0
 MAX_SUBMIT_WAIT_MS: Final = 10 * 60 * 1000
 SUBMIT_STREAM_WINDOW_TXS: Final = 4096  # SubmitStream requests in flight before reading pauses

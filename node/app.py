@@ -48,7 +48,8 @@ class BlockApplication:
 
     def propose(self, height: int, round: int) -> bytes:
         started = time.perf_counter()
-        txs = self._mempool.take(self._config.max_block_txs, self._byte_budget())
+        config = self._config
+        txs = self._mempool.take(config.max_block_txs, config.max_block_bytes, self._byte_budget())
         time_ms = max(self._clock_ms(), self._ledger.last_block_time_ms + 1)
         built = self._ledger.build_block(txs, time_ms, self._proposer)
         self._learn_build_cost(sum(tx.ByteSize() for tx in txs), time.perf_counter() - started)

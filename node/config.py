@@ -25,6 +25,7 @@ from sparkchain.identifiers.errors import ErrorCode, SparkError
 ROLES = ("validator", "observer")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 NODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+PUBLIC_KEY_HEX = re.compile(r"[0-9A-Fa-f]{64}")
 _WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
 
 
@@ -48,6 +49,8 @@ class ApiConfig:
 class P2pConfig:
     listen: str  # host:port of the peer-to-peer gRPC server
     peers: tuple[str, ...] = ()  # every other node's p2p address
+    # the observers' public keys (hex) this node links with; other observers are refused
+    observers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +150,11 @@ def parse_config(text: str, source: str = "config.toml") -> NodeConfig:
     api.finish()
 
     p2p = _Section(source, "p2p", document)
-    p2p_config = P2pConfig(listen=p2p.address("listen"), peers=p2p.addresses("peers"))
+    p2p_config = P2pConfig(
+        listen=p2p.address("listen"),
+        peers=p2p.addresses("peers"),
+        observers=p2p.public_keys("observers"),
+    )
     p2p.finish()
     if p2p_config.listen in p2p_config.peers:
         raise _error(source, "p2p.peers", f"lists this node's own address {p2p_config.listen}")
@@ -270,6 +277,25 @@ class _Section:
                 raise self.error(where, f"{item} is listed twice")
             seen.add(item)
         return tuple(value)
+
+    def public_keys(self, key: str) -> tuple[str, ...]:
+        """A list of Ed25519 public keys, each 64 hex digits, kept in lower case."""
+        value = self._get(key, [])
+        if not isinstance(value, list):
+            raise self.error(key, f"must be a list of public keys (hex), got {_toml_type(value)}")
+        keys: list[str] = []
+        for i, item in enumerate(value):
+            where = f"{key}[{i}]"
+            if not isinstance(item, str):
+                raise self.error(where, f"must be a string, got {_toml_type(item)}")
+            if not PUBLIC_KEY_HEX.fullmatch(item):
+                raise self.error(
+                    where, f"{item!r} is not a public key: 64 hex digits (32 bytes) expected"
+                )
+            if item.lower() in keys:
+                raise self.error(where, f"{item} is listed twice")
+            keys.append(item.lower())
+        return tuple(keys)
 
     def finish(self) -> None:
         unknown = sorted(set(self.table) - self.used)

@@ -246,7 +246,9 @@ class ConsensusDriver:
 
     def _paced(self) -> None:
         self._pacing_timer = None
-        has_txs = len(self._mempool) > 0
+        # txs this node could put in a block, not merely txs held: one no block can take
+        # would start empty heights until it expired
+        has_txs = bool(self._mempool.take(1, self._config.max_block_bytes))
         wait_ms = self._pacing.wake(self._clock_ms(), self._ledger.last_block_time_ms, has_txs)
         if wait_ms == START_NOW:
             self._start_next_height()

@@ -234,12 +234,17 @@ def init_dev_home(spark_home: Path) -> WrittenHome:
 
 
 def node_config(
-    name: str, role: str, api_listen: str, p2p_listen: str, peers: Sequence[str] = ()
+    name: str,
+    role: str,
+    api_listen: str,
+    p2p_listen: str,
+    peers: Sequence[str] = (),
+    observers: Sequence[str] = (),
 ) -> NodeConfig:
     return NodeConfig(
         node=NodeSection(name=name, role=role),
         api=ApiConfig(listen=api_listen),
-        p2p=P2pConfig(listen=p2p_listen, peers=tuple(peers)),
+        p2p=P2pConfig(listen=p2p_listen, peers=tuple(peers), observers=tuple(observers)),
     )
 
 
@@ -257,7 +262,8 @@ def init_testnet(
     genesis_time_ms: int | None = None,
 ) -> WrittenTestnet:
     """Homes for `validators` + `observers` nodes on loopback, sharing one genesis whose
-    root authority is DIR/keys/root.pem. Every node lists every other node as a peer.
+    root authority is DIR/keys/root.pem. Every node lists every other node as a peer, and
+    every observer's key in `[p2p] observers`.
     Ports are consecutive from the base ports when given, else free ports from the OS.
     Without `chain_id`, a new one from `new_testnet_chain_id()`."""
     if validators < 1:
@@ -286,6 +292,7 @@ def init_testnet(
         [(name, keys[name].public_key) for name in names[:validators]],
         root_authorities=[root_bid],
     )
+    observer_names = names[validators:]
     p2p = {name: join_address(LOOPBACK, port) for name, port in zip(names, p2p_ports, strict=True)}
     written = []
     for index, name in enumerate(names):
@@ -295,6 +302,8 @@ def init_testnet(
             join_address(LOOPBACK, api_ports[index]),
             p2p[name],
             peers=[p2p[other] for other in names if other != name],
+            # nodes refuse observers not listed (DESIGN §11): list the testnet's own
+            observers=[keys[other].public_key.hex() for other in observer_names if other != name],
         )
         written.append(_write_home(NodeHome(directory / name), config, genesis, keys[name]))
     root_key_path = keystore.key_path("root", directory)

@@ -1,23 +1,22 @@
-"""Transactions admitted but not yet committed (DESIGN §7 "Mempool").
+"""Transactions admitted but not yet committed (DESIGN §7 "Mempool", §11).
 
-Admission, in order: cheap envelope checks and duplicates on the event loop; the
+Admission, in order: cheap envelope checks, duplicates and room on the event loop; the
 signature (once, in a thread pool: cryptography's Ed25519 releases the GIL, so other
-requests keep being served meanwhile); then what can be checked against the latest state.
-How much of that depends on where the tx comes from:
-- from a local client, everything: the rules through `ledger.check_tx(...,
-  verify_signature=False)`, which also rejects a tx id already in the ledger and a tx
-  outside its validity window, so that the user hears of a mistake at once;
-- from a peer, the expiry and whether it committed recently (the commit bus remembers),
-  but not the rules: the node that took it from its client checked them, and running them
-  here too would double the cost of every tx (the block runs them once more anyway). A tx
-  that breaks a rule, or committed long ago, is dropped when a block is built
-  (`BuiltBlock.rejected`, see `drop_rejected`), and anyone waiting for it hears the error
-  then.
+requests keep being served meanwhile); then the rules against the latest state, through
+`ledger.check_tx(..., verify_signature=False)`, which also rejects a tx id already in the
+ledger and a tx outside its validity window. That holds for a local client's tx (so that
+the user hears of a mistake at once) and for a peer's alike: a gossiped tx that breaks a
+rule would otherwise take room until a block dropped it, and room is what an attacker
+wants (issue 10). The rules run on the event loop, a chunk of txs at a time with a yield
+between chunks, so a large gossip batch does not stall consensus.
 Admitted txs are kept in arrival order until a block commits them, a proposer rejects them,
 or they expire.
 
-Bounded by count and by bytes: a full mempool refuses new txs with MEMPOOL_FULL (the API
-answers RESOURCE_EXHAUSTED) rather than evicting ones already accepted.
+Bounded by count and by bytes, in total and per signer (`MEMPOOL_SIGNER_SHARE_PERCENT`:
+with no fees, fairness between signers is what decides who waits). A full mempool first
+drops the txs that expired, then makes room for a signer that holds less than another by
+evicting that other's newest txs (their waiters hear MEMPOOL_FULL); failing both it refuses
+the new tx with MEMPOOL_FULL (the API answers RESOURCE_EXHAUSTED) naming the limit.
 """
 
 from __future__ import annotations
@@ -32,13 +31,14 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.limits import (
+    DEFAULT_MAX_BLOCK_BYTES,
     DEFAULT_MEMPOOL_MAX_BYTES,
     DEFAULT_MEMPOOL_MAX_TXS,
     MAX_TX_BYTES,
+    MEMPOOL_SIGNER_SHARE_PERCENT,
     MEMPOOL_VERIFY_CHUNK_TXS,
 )
-from sparkchain.identifiers.tx import check_signed_tx, tx_id
-from sparkchain.ledger.rules import check_expiry
+from sparkchain.identifiers.tx import check_signed_tx, decode_body, tx_id
 from sparkchain.proto import types_pb2 as pb
 
 if TYPE_CHECKING:
@@ -64,6 +64,17 @@ class AdmissionLedger(Protocol):
 class MempoolLimits:
     max_txs: int = DEFAULT_MEMPOOL_MAX_TXS
     max_bytes: int = DEFAULT_MEMPOOL_MAX_BYTES
+    # the node's consensus.max_block_bytes: a tx larger than a block could never leave
+    max_block_bytes: int = DEFAULT_MAX_BLOCK_BYTES
+    signer_share_percent: int = MEMPOOL_SIGNER_SHARE_PERCENT
+
+    @property
+    def signer_max_txs(self) -> int:
+        return max(1, self.max_txs * self.signer_share_percent // 100)
+
+    @property
+    def signer_max_bytes(self) -> int:
+        return self.max_bytes * self.signer_share_percent // 100
 
 
 class Admission(NamedTuple):
@@ -78,6 +89,15 @@ class _Entry:
     signed: pb.SignedTx
     size: int
     expires_at_ms: int
+    signer: bytes
+
+
+@dataclass(slots=True)
+class _SignerShare:
+    """What one signer holds: its tx ids in arrival order, and their bytes."""
+
+    tx_ids: dict[bytes, None]
+    size: int = 0
 
 
 # Called with the txs just admitted and where they came from (None: a local client, else
@@ -109,10 +129,12 @@ class Mempool:
         *,
         bus: CommitBus | None = None,
         clock_ms: Callable[[], int] = wall_clock_ms,
+        takes_client_txs: bool = True,
     ) -> None:
         """`verify_executor` None verifies on the calling thread (tests, tiny tools).
-        With a `bus`, txs dropped as rejected or expired fail their `wait_for_tx` waiters
-        at once instead of at their timeout."""
+        With a `bus`, txs dropped as rejected, expired or evicted fail their `wait_for_tx`
+        waiters at once instead of at their timeout. `takes_client_txs` False (observers):
+        a local client's tx is refused, since no validator takes txs from an observer."""
         self._ledger = ledger
         self.limits = limits
         self._executor = verify_executor
@@ -122,6 +144,11 @@ class Mempool:
         self._verifying: set[bytes] = set()  # ids between the duplicate check and insertion
         self._verifications: set[asyncio.Future[list[list[pb.TxBody | SparkError]]]] = set()
         self._bytes = 0
+        self._by_signer: dict[bytes, _SignerShare] = {}
+        # no entry expires before this (it may be earlier than the true first expiry, after
+        # removals): a full mempool looks for expired txs without a scan per refusal
+        self._first_expiry_ms = 0
+        self._takes_client_txs = takes_client_txs
         self.on_admitted: list[AdmittedHook] = []
 
     # ---- size ----
@@ -161,8 +188,15 @@ class Mempool:
         self, txs: Sequence[pb.SignedTx], origin: str | None = None
     ) -> list[Admission]:
         """Admit a batch: one result per tx, in order. Hooks fire once for the batch.
-        `origin` None is a local client (every rule checked), else the peer that sent it."""
+        `origin` None is a local client, else the peer that sent it."""
         ids = [tx_id(signed) for signed in txs]
+        if origin is None and not self._takes_client_txs:
+            refusal = SparkError(
+                ErrorCode.UNAVAILABLE,
+                "this node is an observer and takes no txs (validators take txs only from "
+                "their clients and each other): submit to a validator's API",
+            )
+            return [Admission(the_id, refusal) for the_id in ids]
         results: list[Admission | None] = [None] * len(txs)
         to_verify: list[int] = []
         claimed: set[bytes] = set()
@@ -175,23 +209,24 @@ class Mempool:
             claimed.add(the_id)
             to_verify.append(i)
         self._verifying |= claimed
+        admitted: list[pb.SignedTx] = []
         try:
             bodies = await self._verify([txs[i] for i in to_verify])
+            for done, (i, body) in enumerate(zip(to_verify, bodies, strict=True)):
+                if done and done % MEMPOOL_VERIFY_CHUNK_TXS == 0:
+                    await asyncio.sleep(0)  # the rules run on the loop: let others in
+                signed, the_id = txs[i], ids[i]
+                try:
+                    if isinstance(body, SparkError):
+                        raise body
+                    self._admit(signed, the_id, self._clock_ms())
+                except SparkError as error:
+                    results[i] = Admission(the_id, error)
+                    continue
+                admitted.append(signed)
+                results[i] = Admission(the_id, None)
         finally:
             self._verifying -= claimed
-        now_ms = self._clock_ms()
-        admitted: list[pb.SignedTx] = []
-        for i, body in zip(to_verify, bodies, strict=True):
-            signed, the_id = txs[i], ids[i]
-            try:
-                if isinstance(body, SparkError):
-                    raise body
-                self._admit(signed, the_id, body, now_ms, local=origin is None)
-            except SparkError as error:
-                results[i] = Admission(the_id, error)
-                continue
-            admitted.append(signed)
-            results[i] = Admission(the_id, None)
         if admitted:
             # blocks holding these txs need not verify them again (DESIGN §7: "once")
             self._ledger.mark_signatures_verified(admitted)
@@ -205,6 +240,13 @@ class Mempool:
                 ErrorCode.TOO_LARGE,
                 f"tx body is {len(signed.body)} bytes, at most {MAX_TX_BYTES} allowed",
             )
+        if size > self.limits.max_block_bytes:
+            # admitted, it would wait in every mempool until it expired, never proposed
+            raise SparkError(
+                ErrorCode.TOO_LARGE,
+                f"tx is {size} bytes, larger than a block of this node "
+                f"(consensus.max_block_bytes = {self.limits.max_block_bytes})",
+            )
         if the_id in self._entries or the_id in self._verifying or the_id in claimed:
             raise SparkError(
                 ErrorCode.DUPLICATE_TX, f"tx {the_id.hex()} is already waiting in the mempool"
@@ -212,20 +254,95 @@ class Mempool:
         if self._bus is not None and self._bus.committed(the_id) is not None:
             # gossip that arrives after the block: no need to check its signature again
             raise SparkError(ErrorCode.DUPLICATE_TX, f"tx {the_id.hex()} is already in the ledger")
-        self._check_room(size)
+        # the signer is not verified yet: evict nothing for it, only refuse what cannot fit
+        self._check_room(size, bytes(decode_body(signed.body).signer), evict=False)
 
-    def _check_room(self, size: int) -> None:
-        if len(self._entries) >= self.limits.max_txs:
+    def _check_room(self, size: int, signer: bytes, *, evict: bool) -> None:
+        """Raise MEMPOOL_FULL unless a tx of `size` bytes from `signer` fits: after the
+        expired txs go, and (with `evict`) other signers' newest txs that a fair share
+        does not cover. Without `evict`, only what eviction could not fix is refused."""
+        limits = self.limits
+        held_txs, held_bytes = self._held(signer)
+        over_share = (
+            held_txs >= limits.signer_max_txs or held_bytes + size > limits.signer_max_bytes
+        )
+        if over_share or self._is_full(size):
+            self.drop_expired(self._clock_ms())
+            held_txs, held_bytes = self._held(signer)
+        if limits.signer_share_percent < 100:  # else the totals below say it better
+            self._check_share(signer, size, held_txs, held_bytes)
+        while self._is_full(size):
+            heavier = self._heavier_signer(size, held_txs, held_bytes)
+            if heavier is None:
+                break
+            if not evict:
+                return  # room can be made, once the tx proved its signer and its rules
+            self._evict_newest(heavier)
+        if len(self._entries) >= limits.max_txs:
             raise SparkError(
                 ErrorCode.MEMPOOL_FULL,
-                f"mempool is full ({len(self._entries)} txs, limit {self.limits.max_txs}); "
-                "retry after the next blocks commit",
+                f"mempool is full ({len(self._entries)} txs, limit {limits.max_txs} of "
+                "mempool.max_txs); retry after the next blocks commit",
             )
-        if self._bytes + size > self.limits.max_bytes:
+        if self._bytes + size > limits.max_bytes:
             raise SparkError(
                 ErrorCode.MEMPOOL_FULL,
                 f"mempool is full ({self._bytes} bytes held, this tx needs {size} more, "
-                f"limit {self.limits.max_bytes}); retry after the next blocks commit",
+                f"limit {limits.max_bytes} of mempool.max_bytes); retry after the next "
+                "blocks commit",
+            )
+
+    def _check_share(self, signer: bytes, size: int, held_txs: int, held_bytes: int) -> None:
+        limits = self.limits
+        if held_txs >= limits.signer_max_txs:
+            raise SparkError(
+                ErrorCode.MEMPOOL_FULL,
+                f"signer {signer.hex()} holds {held_txs} txs, its share of this mempool "
+                f"(MEMPOOL_SIGNER_SHARE_PERCENT: {limits.signer_share_percent}% of "
+                f"mempool.max_txs = {limits.signer_max_txs}); retry after the next blocks commit",
+            )
+        if held_bytes + size > limits.signer_max_bytes:
+            raise SparkError(
+                ErrorCode.MEMPOOL_FULL,
+                f"signer {signer.hex()} holds {held_bytes} bytes and this tx needs {size} "
+                f"more, past its share of this mempool (MEMPOOL_SIGNER_SHARE_PERCENT: "
+                f"{limits.signer_share_percent}% of "
+                f"mempool.max_bytes = {limits.signer_max_bytes}); retry after the next "
+                "blocks commit",
+            )
+
+    def _is_full(self, size: int) -> bool:
+        limits = self.limits
+        return len(self._entries) >= limits.max_txs or self._bytes + size > limits.max_bytes
+
+    def _held(self, signer: bytes) -> tuple[int, int]:
+        """(txs, bytes) that `signer` holds here."""
+        share = self._by_signer.get(signer)
+        return (len(share.tx_ids), share.size) if share is not None else (0, 0)
+
+    def _heavier_signer(self, size: int, held_txs: int, held_bytes: int) -> bytes | None:
+        """The signer holding the most (txs if the count is full, else bytes), if it holds
+        more than the newcomer's signer would with its tx: eviction then evens out shares
+        and can never go back and forth."""
+        if not self._by_signer:
+            return None
+        if len(self._entries) >= self.limits.max_txs:
+            signer, share = max(self._by_signer.items(), key=lambda item: len(item[1].tx_ids))
+            return signer if len(share.tx_ids) > held_txs + 1 else None
+        signer, share = max(self._by_signer.items(), key=lambda item: item[1].size)
+        return signer if share.size > held_bytes + size else None
+
+    def _evict_newest(self, signer: bytes) -> None:
+        the_id = next(reversed(self._by_signer[signer].tx_ids))
+        self.remove([the_id])
+        if self._bus is not None:
+            self._bus.publish_rejected(
+                the_id,
+                SparkError(
+                    ErrorCode.MEMPOOL_FULL,
+                    "evicted from a full mempool to make room for a signer holding less "
+                    "(MEMPOOL_SIGNER_SHARE_PERCENT); submit it again later",
+                ),
             )
 
     async def _verify(self, txs: Sequence[pb.SignedTx]) -> list[pb.TxBody | SparkError]:
@@ -251,28 +368,22 @@ class Mempool:
         proposal wait for them (a signature is checked once per node, DESIGN §7)."""
         return list(self._verifications)
 
-    def _admit(
-        self, signed: pb.SignedTx, the_id: bytes, body: pb.TxBody, now_ms: int, *, local: bool
-    ) -> None:
+    def _admit(self, signed: pb.SignedTx, the_id: bytes, now_ms: int) -> None:
         # the state may have moved while the signature was checked: re-check what can change
         if the_id in self._entries:
             raise SparkError(
                 ErrorCode.DUPLICATE_TX, f"tx {the_id.hex()} is already waiting in the mempool"
             )
+        body = self._ledger.check_tx(signed, now_ms, verify_signature=False)
         size = signed.ByteSize()
-        self._check_room(size)
-        if local:
-            body = self._ledger.check_tx(signed, now_ms, verify_signature=False)
-        else:
-            self._check_from_peer(body, now_ms)
-        self._entries[the_id] = _Entry(signed, size, body.expires_at_ms)
+        signer = bytes(body.signer)
+        self._check_room(size, signer, evict=True)
+        self._entries[the_id] = _Entry(signed, size, body.expires_at_ms, signer)
+        self._first_expiry_ms = min(self._first_expiry_ms, body.expires_at_ms)
         self._bytes += size
-
-    def _check_from_peer(self, body: pb.TxBody, now_ms: int) -> None:
-        """What a gossiped tx is checked for besides its envelope, signature and duplicates
-        (see the module notes). A tx committed longer ago than the commit bus remembers is
-        not looked up in the ledger (a read per tx); the block refuses it if it comes."""
-        check_expiry(body.expires_at_ms, now_ms)
+        share = self._by_signer.setdefault(signer, _SignerShare({}))
+        share.tx_ids[the_id] = None
+        share.size += size
 
     def _run_hooks(self, admitted: list[pb.SignedTx], origin: str | None) -> None:
         for hook in self.on_admitted:
@@ -283,8 +394,14 @@ class Mempool:
 
     # ---- block building and clean-up ----
 
-    def take(self, max_txs: int, max_bytes: int) -> list[pb.SignedTx]:
-        """The oldest txs that fit, in arrival order; they stay until removed."""
+    def take(
+        self, max_txs: int, max_bytes: int, budget_bytes: int | None = None
+    ) -> list[pb.SignedTx]:
+        """The oldest txs, in arrival order, within `budget_bytes` (`max_bytes` if None);
+        they stay until removed. The oldest tx is taken even when it alone exceeds the
+        budget (never `max_bytes`): a block may pass its budget by that one tx, but a tx
+        larger than any budget would otherwise wait forever while empty blocks go by."""
+        budget = max_bytes if budget_bytes is None else min(budget_bytes, max_bytes)
         out: list[pb.SignedTx] = []
         used = 0
         for entry in self._entries.values():
@@ -292,7 +409,7 @@ class Mempool:
                 break
             if entry.size > max_bytes:
                 continue  # can never fit a block: it must not hold back the ones behind it
-            if used + entry.size > max_bytes:
+            if out and used + entry.size > budget:
                 break
             out.append(entry.signed)
             used += entry.size
@@ -305,6 +422,11 @@ class Mempool:
             entry = self._entries.pop(the_id, None)
             if entry is not None:
                 self._bytes -= entry.size
+                share = self._by_signer[entry.signer]
+                del share.tx_ids[the_id]
+                share.size -= entry.size
+                if not share.tx_ids:
+                    del self._by_signer[entry.signer]
                 removed += 1
         return removed
 
@@ -319,6 +441,8 @@ class Mempool:
         return removed
 
     def drop_expired(self, now_ms: int) -> int:
+        if now_ms <= self._first_expiry_ms:
+            return 0
         expired = [i for i, e in self._entries.items() if e.expires_at_ms < now_ms]
         for the_id in expired:
             self.remove([the_id])
@@ -326,4 +450,7 @@ class Mempool:
                 self._bus.publish_rejected(
                     the_id, SparkError(ErrorCode.EXPIRED, "tx expired before a block took it")
                 )
+        self._first_expiry_ms = min(
+            (e.expires_at_ms for e in self._entries.values()), default=now_ms
+        )
         return len(expired)

@@ -39,6 +39,7 @@ class LocalPeer:
     key: SigningKey
     observer: bool
     validators: frozenset[bytes]
+    observers: frozenset[bytes] = frozenset()  # the keys of config.toml's [p2p] observers
 
 
 def new_nonce() -> bytes:
@@ -84,7 +85,8 @@ def check_admissible(local: LocalPeer, remote: peer_pb2.Handshake) -> None:
     """Reject a remote of another chain, a malformed key, ourselves, or a stranger.
 
     Validators link to validators; a key outside the validator set is admitted only as an
-    observer link, which never carries consensus messages.
+    observer link (which never carries consensus messages or txs), and only if the operator
+    listed it in `[p2p] observers` (DESIGN §11): otherwise anyone could hold links open.
     """
     if remote.chain_id != local.chain_id:
         raise SparkError(
@@ -98,9 +100,16 @@ def check_admissible(local: LocalPeer, remote: peer_pb2.Handshake) -> None:
         raise SparkError(ErrorCode.INVALID_ARGUMENT, "connected to itself")
     if len(remote.nonce) != NONCE_BYTES:
         raise SparkError(ErrorCode.INVALID_ARGUMENT, "handshake nonce must be 32 bytes")
-    if key not in local.validators and not remote.observer:
+    if key in local.validators:
+        return
+    if not remote.observer:
         raise SparkError(
             ErrorCode.UNAUTHORIZED, f"peer key {key.hex()} is not in the validator set"
+        )
+    if key not in local.observers:
+        raise SparkError(
+            ErrorCode.UNAUTHORIZED,
+            f"observer key {key.hex()} is not in this node's [p2p] observers",
         )
 
 

@@ -27,6 +27,7 @@ from sparkchain.identifiers.limits import (
     GOSSIP_BATCH_INTERVAL_MS,
     MAX_GOSSIP_BATCH_BYTES,
     MAX_GOSSIP_BATCH_TXS,
+    MAX_OBSERVER_LINKS,
     MAX_PEER_MESSAGE_BYTES,
     PEER_HANDSHAKE_TIMEOUT_MS,
     PEER_KEEPALIVE_INTERVAL_MS,
@@ -358,6 +359,9 @@ class PeerNetwork:
             )
             remote = await _read_handshake(call.read)
             check_answer(self.local, remote, nonce)
+            no_room = self._no_observer_room(bytes(remote.public_key), remote.observer)
+            if no_room:  # raised, so that the dial loop backs off
+                raise SparkError(ErrorCode.UNAVAILABLE, f"not linking to an observer: {no_room}")
             reply = answer(self.local, nonce, remote.nonce, self._height(), remote.public_key)
             await call.write(peer_pb2.PeerMessage(handshake=reply))
         except BaseException:
@@ -379,6 +383,12 @@ class PeerNetwork:
         try:
             first = await _read_handshake(context.read)
             check_admissible(self.local, first)
+            no_room = self._no_observer_room(bytes(first.public_key), first.observer)
+            if no_room:
+                refusal = f"RESOURCE_EXHAUSTED: {no_room}; try another node or later"
+                log.info("peer_rejected", extra={"address": context.peer(), "error": refusal})
+                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, refusal)
+                return
             nonce = new_nonce()
             reply = answer(self.local, nonce, first.nonce, self._height(), first.public_key)
             await context.write(peer_pb2.PeerMessage(handshake=reply))
@@ -406,7 +416,20 @@ class PeerNetwork:
     def _key(self) -> bytes:
         return self.local.key.public_key
 
+    def _no_observer_room(self, key: bytes, observer: bool) -> str:
+        """Why a link to this observer is refused now ("" if it is not): observer links
+        are capped (MAX_OBSERVER_LINKS), so that their streams, queues and Status lines
+        stay bounded however many observers the operator lists."""
+        if not observer or key in self.local.validators:
+            return ""
+        held = sum(1 for link in self.links() if link.observer and link.key != key)
+        if held < MAX_OBSERVER_LINKS:
+            return ""
+        return f"this node holds {held} observer links, MAX_OBSERVER_LINKS = {MAX_OBSERVER_LINKS}"
+
     def _register(self, link: PeerLink) -> bool:
+        if self._no_observer_room(link.key, link.observer):
+            return False  # others got in during this link's handshake
         existing = self.link_to(link.key)
         if existing is not None:
             # both ends apply the same rule, so both keep the same stream of the pair
@@ -461,7 +484,9 @@ class PeerNetwork:
                 self.events.on_proposal(link, message.proposal)
             elif kind == "vote" and not link.observer:
                 self.events.on_vote(link, message.vote)
-            elif kind == "txs":
+            elif kind == "txs" and not link.observer:
+                # txs travel between validators only (DESIGN §11): an observer's client
+                # submits to a validator's API, where the tx is checked like any other
                 self.events.on_txs(link, list(message.txs.txs[:MAX_GOSSIP_BATCH_TXS]))
             elif kind == "status":
                 link.height = message.status.height

@@ -108,14 +108,21 @@ class Node:
         self.ledger, acknowledged = open_ledger(home, genesis)
         self.executor = ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="verify")
         self.bus = CommitBus()
-        limits = MempoolLimits(config.mempool.max_txs, config.mempool.max_bytes)
-        self.mempool = Mempool(self.ledger, limits, self.executor, bus=self.bus)
+        limits = MempoolLimits(
+            config.mempool.max_txs,
+            config.mempool.max_bytes,
+            max_block_bytes=config.consensus.max_block_bytes,
+        )
+        self.mempool = Mempool(
+            self.ledger, limits, self.executor, bus=self.bus, takes_client_txs=self.is_validator
+        )
         self.committer = Committer(self.ledger, self.mempool, self.bus, acknowledged)
         local = LocalPeer(
             genesis.chain_id,
             key,
             observer=not self.is_validator,
             validators=frozenset(genesis.validator_keys),
+            observers=frozenset(bytes.fromhex(k) for k in config.p2p.observers),
         )
         events = PeerEvents(
             on_proposal=self._peer_proposal,

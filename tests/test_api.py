@@ -175,9 +175,9 @@ async def test_submit_wait_times_out_with_deadline_exceeded(node, client):
 
 
 async def test_full_mempool_is_resource_exhausted(tmp_path):
-    node = await ApiNode(tmp_path / "ledger", limits=MempoolLimits(max_txs=2)).start(
-        auto_commit=False
-    )
+    node = await ApiNode(
+        tmp_path / "ledger", limits=MempoolLimits(max_txs=2, signer_share_percent=100)
+    ).start(auto_commit=False)
     try:
         async with grpc.aio.insecure_channel(node.address) as channel:
             ids = api_pb2_grpc.IdentifiersStub(channel)

@@ -44,7 +44,7 @@ def test_minimal_config_takes_defaults_for_consensus_and_mempool() -> None:
     assert config.node.name == "node1"
     assert config.node.is_validator
     assert config.node.log_level == "info"
-    assert config.p2p.peers == ()
+    assert config.p2p.peers == () and config.p2p.observers == ()
     assert config.consensus.propose_timeout_ms == limits.DEFAULT_PROPOSE_TIMEOUT_MS
     assert config.mempool.max_txs == limits.DEFAULT_MEMPOOL_MAX_TXS
 
@@ -57,6 +57,7 @@ def test_every_field_round_trips_through_the_writer(tmp_path: Path) -> None:
             "[::1]:9100",
             "0.0.0.0:9200",
             peers=["10.0.0.1:7200", "[fe80::1]:7201"],
+            observers=["ab" * 32, "01" * 32],
         ),
         consensus=ConsensusConfig(
             propose_timeout_ms=3,
@@ -136,6 +137,11 @@ def _replace_line(old: str, new: str) -> str:
         (MINIMAL + 'peers = ["127.0.0.1:7200"]\n', "p2p.peers", "own address"),
         (MINIMAL + 'peers = "a:1"\n', "p2p.peers", "list"),
         (MINIMAL + "peers = [1]\n", "p2p.peers[0]", "must be a string"),
+        (MINIMAL + f'observers = ["{"ab" * 32}", "{"AB" * 32}"]\n', "p2p.observers[1]", "twice"),
+        (MINIMAL + f'observers = ["{"ab" * 31}"]\n', "p2p.observers[0]", "64 hex digits"),
+        (MINIMAL + f'observers = ["{"xy" * 32}"]\n', "p2p.observers[0]", "64 hex digits"),
+        (MINIMAL + "observers = [7]\n", "p2p.observers[0]", "must be a string"),
+        (MINIMAL + f'observers = "{"ab" * 32}"\n', "p2p.observers", "list of public keys"),
         (MINIMAL + "[consensus]\npropose_timout_ms = 5\n", "consensus.propose_timout_ms",
          "unknown key"),
         (MINIMAL + "[consensus]\nmax_block_txs = 0\n", "consensus.max_block_txs", "at least 1"),

@@ -23,6 +23,7 @@ from sparkchain.consensus.messages import Proposal, Vote, VoteType
 from sparkchain.consensus.relay import message_key
 from sparkchain.consensus.signbytes import chain_prefix, proposal_sign_bytes, vote_sign_bytes
 from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.limits import MAX_VALUE_DATA_BYTES, MIN_PROPOSAL_BYTES
 from sparkchain.identifiers.tags import PROPOSAL_TAG, VOTE_TAG
 from sparkchain.identifiers.tx import tx_id, value
 from sparkchain.node.commit import Committer
@@ -63,7 +64,13 @@ class Node:
     `links()`, `broadcast()` and `announce_height()`)."""
 
     def __init__(
-        self, number: int, home: Path, genesis: Any, loop: asyncio.AbstractEventLoop, relay: bool
+        self,
+        number: int,
+        home: Path,
+        genesis: Any,
+        loop: asyncio.AbstractEventLoop,
+        relay: bool,
+        config: ConsensusConfig,
     ) -> None:
         self.name = f"n{number}"
         self.key = key(f"validator{number}")
@@ -81,7 +88,7 @@ class Node:
             committer=self.committer,
             network=self,  # type: ignore[arg-type]
             key=self.key,
-            config=ConsensusConfig(empty_block_interval_ms=3000),
+            config=config,
             last_signed_path=home / "last_signed",
             on_future_height=lambda _height: self.catch_up(),
             clock_ms=clock,
@@ -138,9 +145,14 @@ class Node:
 class Line:
     """Three validators in a line, n1 - n2 - n3: n1 and n3 have no link."""
 
-    def __init__(self, tmp_path: Path, loop: asyncio.AbstractEventLoop, relay: bool = True) -> None:
+    def __init__(
+        self, tmp_path: Path, loop: asyncio.AbstractEventLoop, relay: bool = True, **config: Any
+    ) -> None:
         genesis = make_test_genesis(validators=3)
-        self.nodes = [Node(i, tmp_path / f"n{i}", genesis, loop, relay) for i in (1, 2, 3)]
+        consensus = ConsensusConfig(**{"empty_block_interval_ms": 3000, **config})
+        self.nodes = [
+            Node(i, tmp_path / f"n{i}", genesis, loop, relay, consensus) for i in (1, 2, 3)
+        ]
         first, middle, last = self.nodes
         for a, b in ((first, middle), (middle, last)):
             a.peers[b.name] = FakeLink(a, b)
@@ -452,5 +464,64 @@ async def test_a_block_that_breaks_our_rules_is_refused_but_a_broken_disk_stops_
         assert (first.driver.halted is not None) is halts
         if not halts:  # it prevoted nil and went on voting, round after round
             assert first.sent["vote"] >= 4
+    finally:
+        await line.close()
+
+
+# ---- a tx larger than the proposer's budget, or than its blocks (issue 10, finding 1) ----
+
+
+def big_batch(node: Node, seed: int, items: int) -> Any:
+    """A RegisterBatch of `items` identifiers with 3 values of 16 KB each (~49 KB per item)."""
+    maker = TxMaker(node.ledger.chain_id, key("acme"), seed)
+    values = [value(i, "DATA", "x" * MAX_VALUE_DATA_BYTES) for i in (1, 2, 3)]
+    return maker.register_batch(
+        "88", [(f"BIG-{i}", values) for i in range(items)], now_ms=node.clock_ms()
+    )
+
+
+async def test_a_tx_larger_than_the_learned_budget_commits_and_no_empty_blocks_spin(
+    tmp_path: Path,
+) -> None:
+    line = Line(tmp_path, asyncio.get_running_loop())
+    for node in line.nodes:
+        # a slow machine: the proposers learnt to build only MIN_PROPOSAL_BYTES
+        node.driver.app._build_ms_per_byte = 1.0
+        node.driver.start()
+    try:
+        big = big_batch(line.nodes[0], 1, items=6)  # ~300 KB
+        assert big.ByteSize() > MIN_PROPOSAL_BYTES
+        for node in line.nodes:
+            await node.mempool.add(big)
+        assert await line.run_until(
+            lambda: all(n.bus.committed(tx_id(big)) for n in line.nodes), virtual_s=60
+        )
+        # once it committed, the idle chain waits for the empty-block interval
+        heights = line.heights()
+        await line.run_until(lambda: False, virtual_s=2)
+        assert line.heights() == heights
+        assert all(len(node.mempool) == 0 for node in line.nodes)
+    finally:
+        await line.close()
+
+
+async def test_a_tx_no_block_can_take_does_not_start_heights(tmp_path: Path) -> None:
+    line = Line(tmp_path, asyncio.get_running_loop(), max_block_bytes=MIN_PROPOSAL_BYTES)
+    first, _, last = line.nodes
+    first.peers[last.name] = FakeLink(first, last)  # a triangle: a height takes ms
+    last.peers[first.name] = FakeLink(last, first)
+    for node in line.nodes:
+        node.driver.start()
+    try:
+        assert await line.run_until(lambda: min(line.heights()) >= 1, virtual_s=10)
+        big = big_batch(line.nodes[0], 1, items=6)  # larger than these nodes' blocks
+        for node in line.nodes:  # (their mempools were told of a larger block)
+            await node.mempool.add(big)
+        # only the empty-block interval (3 s) moves the chain, not the tx it cannot take
+        assert await line.run_until(lambda: min(line.heights()) >= 2, virtual_s=10)
+        heights = line.heights()
+        await line.run_until(lambda: False, virtual_s=2)
+        assert max(line.heights()) <= max(heights) + 1
+        assert len(line.nodes[0].mempool) == 1
     finally:
         await line.close()

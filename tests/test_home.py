@@ -158,6 +158,9 @@ def test_testnet_of_four_validators_and_one_observer(tmp_path: Path) -> None:
     for config in configs:
         assert set(config.p2p.peers) == every_p2p - {config.p2p.listen}
         assert len(config.p2p.peers) == 4
+    # the validators let the testnet's observer in (nodes refuse unlisted observers)
+    observer_key = public_key_in(observer.observer_key_path).hex()
+    assert [c.p2p.observers for c in configs] == [(observer_key,)] * 4 + [()]
 
 
 def test_testnet_with_base_ports_uses_consecutive_ports(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ import pytest
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.keys import SigningKey
+from sparkchain.node import peers as peer_module
 from sparkchain.node.grpc_errors import new_server
 from sparkchain.node.peer_handshake import (
     LocalPeer,
@@ -77,6 +78,7 @@ class Endpoints:
         *,
         chain_id: str = CHAIN,
         observer: bool = False,
+        observers: frozenset[bytes] = frozenset(),
         port: int = 0,
         height: int = 0,
         blocks: list[peer_pb2.CommittedBlock] | None = None,
@@ -89,7 +91,7 @@ class Endpoints:
                 if req.from_height <= committed.commit.height <= (req.to_height or 2**63):
                     yield committed
 
-        local = LocalPeer(chain_id, key, observer, VALIDATORS)
+        local = LocalPeer(chain_id, key, observer, VALIDATORS, observers)
         network = PeerNetwork(
             local,
             peers,
@@ -124,8 +126,13 @@ async def endpoints() -> AsyncIterator[Endpoints]:
     await built.close()
 
 
-def local(key: SigningKey, chain_id: str = CHAIN, observer: bool = False) -> LocalPeer:
-    return LocalPeer(chain_id, key, observer, VALIDATORS)
+def local(
+    key: SigningKey,
+    chain_id: str = CHAIN,
+    observer: bool = False,
+    observers: frozenset[bytes] = frozenset(),
+) -> LocalPeer:
+    return LocalPeer(chain_id, key, observer, VALIDATORS, observers)
 
 
 def vote(height: int) -> peer_pb2.PeerMessage:
@@ -175,8 +182,19 @@ def test_handshake_from_key_outside_validator_set_is_unauthorized() -> None:
     assert caught.value.code == ErrorCode.UNAUTHORIZED
 
 
-def test_handshake_from_declared_observer_outside_validator_set_is_admitted() -> None:
-    check_admissible(local(KEYS[0]), hello(local(STRANGER, observer=True), b"n" * 32, 0))
+def test_handshake_from_an_unlisted_observer_is_unauthorized() -> None:
+    with pytest.raises(SparkError) as caught:
+        check_admissible(local(KEYS[0]), hello(local(STRANGER, observer=True), b"n" * 32, 0))
+    assert caught.value.code == ErrorCode.UNAUTHORIZED
+    assert "[p2p] observers" in caught.value.message
+
+
+def test_handshake_from_a_listed_observer_is_admitted() -> None:
+    listed = local(KEYS[0], observers=frozenset({STRANGER.public_key}))
+    check_admissible(listed, hello(local(STRANGER, observer=True), b"n" * 32, 0))
+    with pytest.raises(SparkError) as caught:  # listed as an observer, not as a validator
+        check_admissible(listed, hello(local(STRANGER), b"n" * 32, 0))
+    assert caught.value.code == ErrorCode.UNAUTHORIZED
 
 
 def test_handshake_with_itself_is_rejected() -> None:
@@ -257,22 +275,57 @@ async def test_key_outside_validator_set_is_refused(endpoints: Endpoints) -> Non
     assert a.network.links() == []
 
 
-async def test_observer_link_follows_heights_and_forwards_txs_but_gets_no_votes(
+async def test_an_unlisted_observer_is_refused_and_the_refusal_logged(
+    endpoints: Endpoints, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="spark.peers")
+    a = await endpoints.start(KEYS[0])
+    observer = await endpoints.start(STRANGER, [a.address], observer=True)
+    await until(lambda: bool(observer.network.dial_errors()))
+    assert "UNAUTHORIZED" in observer.network.dial_errors()[a.address]
+    assert "[p2p] observers" in observer.network.dial_errors()[a.address]
+    assert a.network.links() == []
+    rejected = [r for r in caplog.records if r.getMessage() == "peer_rejected"]
+    assert rejected and STRANGER.public_key.hex() in rejected[0].error  # type: ignore[attr-defined]
+
+
+async def test_a_listed_observer_follows_heights_but_its_txs_and_votes_are_ignored(
     endpoints: Endpoints,
 ) -> None:
-    a = await endpoints.start(KEYS[0])
+    a = await endpoints.start(KEYS[0], observers=frozenset({STRANGER.public_key}))
     observer = await endpoints.start(STRANGER, [a.address], observer=True)
     await until(lambda: bool(a.network.links()) and bool(observer.network.links()))
     (link_at_a,) = a.network.links()
     assert link_at_a.observer
     a.network.broadcast(vote(3))
     a.network.announce_height(42)
-    observer.network.gossip([signed_tx(1)])
-    await until(lambda: observer.heard.heights == [42] and len(a.heard.txs) == 1)
-    assert observer.heard.votes == []
     (link_at_observer,) = observer.network.links()
+    link_at_observer.send(peer_pb2.PeerMessage(txs=peer_pb2.TxBatch(txs=[signed_tx(1)])))
+    link_at_observer.send(vote(4))
+    await until(lambda: observer.heard.heights == [42] and link_at_a.received["vote"] == 1)
+    await until(lambda: link_at_a.received["txs"] == 1)
+    assert a.heard.txs == [] and a.heard.votes == []  # txs travel between validators only
+    assert observer.heard.votes == []
     assert link_at_observer.height == 42
     assert link_at_observer.received["vote"] == 0
+
+
+async def test_observer_links_beyond_the_cap_are_refused_and_back_off(
+    endpoints: Endpoints, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(peer_module, "MAX_OBSERVER_LINKS", 1)
+    second = SigningKey.from_seed(b"\x09" * 32)
+    listed = frozenset({STRANGER.public_key, second.public_key})
+    a = await endpoints.start(KEYS[0], observers=listed)
+    first_observer = await endpoints.start(STRANGER, [a.address], observer=True)
+    await until(lambda: len(a.network.links()) == 1)
+    second_observer = await endpoints.start(second, [a.address], observer=True)
+    await until(lambda: bool(second_observer.network.dial_errors()))
+    error = second_observer.network.dial_errors()[a.address]
+    assert "RESOURCE_EXHAUSTED" in error and "MAX_OBSERVER_LINKS = 1" in error
+    assert [link.key for link in a.network.links()] == [STRANGER.public_key]
+    await endpoints.stop(first_observer)  # a place frees up: the refused one gets in
+    await until(lambda: [link.key for link in a.network.links()] == [second.public_key], 10)
 
 
 async def test_restarted_peer_is_redialed_and_link_up_fires_again(endpoints: Endpoints) -> None:

@@ -183,8 +183,10 @@ async def test_refused_sync_block_leaves_no_signature_trusted(
 async def test_follower_fetches_from_a_peer_over_grpc(tmp_path: Path, source: LedgerChain) -> None:
     validators = frozenset(source.genesis.validator_keys)
     chain_id = source.genesis.chain_id
+    observer_key = key("observer").public_key
     serving = PeerNetwork(
-        LocalPeer(chain_id, key("validator1"), False, validators),
+        # the validator lists the observer (DESIGN §11: unlisted observers are refused)
+        LocalPeer(chain_id, key("validator1"), False, validators, frozenset({observer_key})),
         [],
         PeerEvents(),
         lambda: source.ledger.height,
