@@ -120,6 +120,10 @@ MAX_API_REQUEST_BYTES: Final = MAX_TX_BYTES + API_REQUEST_FRAMING_BYTES
 # request is read. So unary request bytes in flight stay below
 # MAX_API_CONCURRENT_RPCS × MAX_API_REQUEST_BYTES (~1 GiB).
 MAX_API_CONCURRENT_RPCS: Final = 256
+# SubmitStream requests read but not yet admitted, over all streams of a node: beyond,
+# streams stop reading (flow control holds the client), so a stream's bytes in flight
+# stay within this plus one request of its own
+SUBMIT_STREAM_WINDOW_BYTES: Final = 32 * 1024 * 1024
 # connections (each one descriptor): the API's is config.toml [api] max_connections
 DEFAULT_API_MAX_CONNECTIONS: Final = 1024
 MAX_API_CONNECTIONS: Final = 1_000_000  # the most config.toml accepts

@@ -32,11 +32,13 @@ from sparkchain.identifiers.limits import (
     MAX_TX_BYTES,
     MAX_VALUE_DATA_BYTES,
     RESERVED_DESCRIPTORS,
+    SUBMIT_STREAM_WINDOW_BYTES,
 )
 from sparkchain.identifiers.tx import value
 from sparkchain.node.config import parse_config
 from sparkchain.node.descriptors import plan_descriptors
 from sparkchain.node.home import NodeHome, free_loopback_ports
+from sparkchain.node.mempool import Admission
 from sparkchain.proto import api_pb2, api_pb2_grpc, peer_pb2
 from sparkchain.proto import types_pb2 as pb
 from tests.helpers.api_node import ApiNode, wall_ms
@@ -146,6 +148,39 @@ async def test_calls_beyond_the_concurrent_call_limit_are_resource_exhausted(
         finally:
             for stream in streams:
                 stream.cancel()
+
+
+async def test_a_submit_stream_stops_reading_when_the_unadmitted_bytes_fill_the_window(
+    node: ApiNode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admitting = asyncio.Event()  # admission is held up until the test lets it go
+    add_many = node.mempool.add_many
+
+    async def held_up(txs: list[pb.SignedTx], origin: str | None) -> list[Admission]:
+        await admitting.wait()
+        return await add_many(txs, origin=origin)
+
+    monkeypatch.setattr(node.mempool, "add_many", held_up)
+    request_bytes = 1024 * 1024
+    request = api_pb2.SubmitRequest(tx=pb.SignedTx(body=b"b" * request_bytes))
+    sent = 0
+    async with grpc.aio.insecure_channel(node.address) as channel:
+        stream = api_pb2_grpc.IdentifiersStub(channel).SubmitStream()
+        # the window, plus what the connection's buffers take, but not all of it
+        for _ in range(3 * SUBMIT_STREAM_WINDOW_BYTES // request_bytes):
+            write = asyncio.ensure_future(stream.write(request))
+            done, _ = await asyncio.wait({write}, timeout=2.0)
+            if not done:
+                break  # not cancelled: that would cancel the call
+            sent += 1
+        assert sent < 2 * SUBMIT_STREAM_WINDOW_BYTES // request_bytes, sent
+        assert sent >= SUBMIT_STREAM_WINDOW_BYTES // request_bytes, sent
+        admitting.set()  # every request read so far is answered, then the rest are read
+        await write
+        await stream.done_writing()
+        answers = [answer async for answer in stream]
+    assert len(answers) >= sent
+    assert all(answer.error_code for answer in answers)  # junk bodies, each one refused
 
 
 # ---------------------------------------------------------------------------- node processes
