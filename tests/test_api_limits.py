@@ -43,6 +43,7 @@ from sparkchain.proto import api_pb2, api_pb2_grpc, peer_pb2
 from sparkchain.proto import types_pb2 as pb
 from tests.helpers.api_node import ApiNode, wall_ms
 from tests.helpers.chain import TxMaker, key
+from tests.helpers.cluster import until
 
 START_TIMEOUT_S = 30.0
 CALL_TIMEOUT_S = 30.0
@@ -223,17 +224,16 @@ class NodeProcess:
         )
         return answer
 
+    def answers(self, channel: grpc.Channel) -> bool:
+        assert self.process is not None and self.process.poll() is None, self.log()
+        try:
+            self.status(channel)
+        except grpc.RpcError:
+            return False
+        return True
+
     def wait_started(self, channel: grpc.Channel) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            assert self.process is not None and self.process.poll() is None, self.log()
-            try:
-                self.status(channel)
-                return
-            except grpc.RpcError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+        until(lambda: self.answers(channel), START_TIMEOUT_S, "the node answering")
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")[-4000:]
@@ -371,10 +371,11 @@ def test_connections_beyond_the_cap_are_closed_while_the_validator_keeps_signing
             # our channel holds one connection; the others beyond the cap were closed
             assert closed >= len(held) - (cap - 1), closed
             height = node.status(channel).height
-            deadline = time.monotonic() + START_TIMEOUT_S
-            while node.status(channel).height < height + 3:  # ~200 ms per empty block
-                assert time.monotonic() < deadline, node.log()
-                time.sleep(0.2)
+            until(  # ~200 ms per empty block
+                lambda: node.status(channel).height >= height + 3,
+                START_TIMEOUT_S,
+                "three more blocks",
+            )
         (planned,) = node.log_events("open_files")
         assert planned["api_connections"] == cap
     finally:
