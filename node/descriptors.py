@@ -11,7 +11,8 @@ The peer port gets MAX_PEER_CONNECTIONS, or half of what is left when that is le
 API gets `[api] max_connections`, or what is left after that. gRPC closes a connection
 beyond its server's cap as soon as it is accepted (grpc.max_allowed_incoming_connections).
 A soft limit too small for LevelDB's files and the reserve is INVALID_CONFIG: the node
-does not start rather than fail on its first busy minute.
+does not start rather than fail on its first busy minute. The `started` log line says what
+was set.
 
 Not bounded here: connections per client (gRPC has no such option; a firewall rule such as
 iptables `connlimit` does it), and descriptors the node opens itself beyond the reserve.
@@ -19,6 +20,7 @@ iptables `connlimit` does it), and descriptors the node opens itself beyond the 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import resource
 from dataclasses import dataclass
@@ -42,6 +44,7 @@ class DescriptorBudget:
     soft_limit: int
     api_connections: int
     peer_connections: int
+    soft_limit_before: int = 0  # what the node found at start, before raising it
 
 
 def plan_descriptors(soft_limit: int, api_max_connections: int) -> DescriptorBudget:
@@ -56,7 +59,7 @@ def plan_descriptors(soft_limit: int, api_max_connections: int) -> DescriptorBud
             "limit (`ulimit -Hn`, LimitNOFILE= in a systemd unit)",
         )
     peer = min(MAX_PEER_CONNECTIONS, left // 2)
-    return DescriptorBudget(soft_limit, min(api_max_connections, left - peer), peer)
+    return DescriptorBudget(soft_limit, min(api_max_connections, left - peer), peer, soft_limit)
 
 
 def raise_soft_limit() -> tuple[int, int]:
@@ -73,20 +76,9 @@ def raise_soft_limit() -> tuple[int, int]:
 
 
 def descriptor_budget(api_max_connections: int) -> DescriptorBudget:
-    """Raise the soft limit, plan under it and log the plan (event `open_files`)."""
+    """Raise the soft limit and plan under it; the runtime logs the plan with `started`."""
     before, soft = raise_soft_limit()
     if soft == resource.RLIM_INFINITY:
         soft = NOFILE_SOFT_LIMIT_WHEN_UNLIMITED
     budget = plan_descriptors(soft, api_max_connections)
-    log.info(
-        "open_files",
-        extra={
-            "soft_limit_before": before,
-            "soft_limit": soft,
-            "leveldb_files": LEVELDB_MAX_OPEN_FILES,
-            "reserved": RESERVED_DESCRIPTORS,
-            "api_connections": budget.api_connections,
-            "peer_connections": budget.peer_connections,
-        },
-    )
-    return budget
+    return dataclasses.replace(budget, soft_limit_before=before)

@@ -231,6 +231,11 @@ class Node:
                 "api": self.config.api.listen,
                 "p2p": self.config.p2p.listen,
                 "key": self.key.public_key.hex(),
+                # what node/descriptors.py set: the open-files limit and the connection caps
+                "open_files_limit_before": self.descriptors.soft_limit_before,
+                "open_files_limit": self.descriptors.soft_limit,
+                "api_max_connections": self.descriptors.api_connections,
+                "peer_max_connections": self.descriptors.peer_connections,
             },
         )
 

@@ -329,9 +329,9 @@ def test_start_raises_the_open_files_soft_limit_to_the_hard_limit(
     limits = Path(f"/proc/{process.pid}/limits").read_text(encoding="ascii")
     (line,) = [line for line in limits.splitlines() if line.startswith("Max open files")]
     assert line.split()[3:5] == ["4096", "4096"], line
-    (planned,) = node_process.log_events("open_files")
-    assert planned["soft_limit_before"] == 256
-    assert planned["soft_limit"] == 4096
+    (started,) = node_process.log_events("started")
+    assert started["open_files_limit_before"] == 256
+    assert started["open_files_limit"] == 4096
 
 
 def test_a_node_whose_open_files_limit_cannot_cover_leveldb_and_the_reserve_does_not_start(
@@ -376,8 +376,8 @@ def test_connections_beyond_the_cap_are_closed_while_the_validator_keeps_signing
                 START_TIMEOUT_S,
                 "three more blocks",
             )
-        (planned,) = node.log_events("open_files")
-        assert planned["api_connections"] == cap
+        (started,) = node.log_events("started")
+        assert started["api_max_connections"] == cap
     finally:
         for connection in held:
             connection.close()
