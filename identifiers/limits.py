@@ -40,7 +40,7 @@ MAX_CONSENSUS_TIMEOUT_MS: Final = 60_000  # propose/prevote/precommit timeouts a
 MAX_BLOCK_INTERVAL_MS: Final = 60_000
 MAX_EMPTY_BLOCK_INTERVAL_MS: Final = 24 * 60 * 60 * 1000
 MAX_BLOCK_TXS: Final = 100_000
-MAX_BLOCK_BYTES: Final = 16 * 1024 * 1024  # half of MAX_PEER_MESSAGE_BYTES: a proposal must fit
+MAX_BLOCK_BYTES: Final = 16 * 1024 * 1024  # a proposal must fit MAX_PEER_MESSAGE_BYTES
 MAX_MEMPOOL_TXS: Final = 10_000_000
 MAX_MEMPOOL_BYTES: Final = 16 * 1024 * 1024 * 1024
 DEFAULT_API_PORT: Final = 7100
@@ -49,7 +49,11 @@ NODE_START_TIMEOUT_S: Final = 30.0  # launcher: wait this long for a started nod
 NODE_STOP_GRACE_S: Final = 10.0  # launcher: SIGTERM, then SIGKILL after this long
 
 # peer links and block sync (node/peers.py, node/sync.py)
-MAX_PEER_MESSAGE_BYTES: Final = 32 * 1024 * 1024  # a proposal carries a whole block
+# the largest legal peer message is a proposal of a block of MAX_BLOCK_BYTES of txs; on top:
+# each tx's field tag and length (at most 5 bytes, counted as 8), the header, the last
+# commit certificate and the proposal's own fields (256 KiB: a certificate of ~2,000 votes)
+PEER_MESSAGE_FRAMING_BYTES: Final = MAX_BLOCK_TXS * 8 + 256 * 1024
+MAX_PEER_MESSAGE_BYTES: Final = MAX_BLOCK_BYTES + PEER_MESSAGE_FRAMING_BYTES  # ~17 MiB
 PEER_OUTBOUND_QUEUE_MESSAGES: Final = 4096
 # observer links a node keeps open at once (validators' links are not counted): each costs
 # a stream, its queue and a line in Status, and observers only follow heights here
@@ -95,7 +99,8 @@ LOG_RATE_KEYS: Final = 1024  # keys remembered at once; the oldest is forgotten 
 # identifier schemes (identifiers/oid.py)
 # far above any OID in use (a 2.25.<UUID> OID is ~45); bounds the work of parsing one
 MAX_OID_CHARS: Final = 1024
-MAX_API_MESSAGE_BYTES: Final = 80 * 1024 * 1024  # a List page of large records; > MAX_TX_BYTES
+# what the API sends at most (a List page of large records); it receives far less, below
+MAX_API_MESSAGE_BYTES: Final = 80 * 1024 * 1024
 MAX_GET_BLOCKS_RANGE: Final = 1024  # blocks one GetBlocks call streams at most
 SYNC_POLL_INTERVAL_MS: Final = 1000  # block sync re-checks peer heights this often
 
@@ -109,3 +114,30 @@ SYNC_LAG_GRACE_MS: Final = 1000  # a validator one block behind waits this long 
 # peers need about as long again to check the block); never less than MIN_PROPOSAL_BYTES
 PROPOSAL_BUILD_BUDGET_PERCENT: Final = 40
 MIN_PROPOSAL_BYTES: Final = 128 * 1024  # two RegisterBatch txs of 1,000 identifiers
+
+# what outsiders can make the node hold (DESIGN §11; node/runtime.py, node/descriptors.py)
+# The largest legal API request is a SubmitRequest holding one tx of MAX_TX_BYTES: its
+# signature, field tags and lengths and the request's own fields fit in the framing with
+# room to spare (every other request is a few KiB at most). A bigger one is refused with
+# RESOURCE_EXHAUSTED by gRPC before it is read whole.
+API_REQUEST_FRAMING_BYTES: Final = 64 * 1024
+MAX_API_REQUEST_BYTES: Final = MAX_TX_BYTES + API_REQUEST_FRAMING_BYTES
+# API calls served at once (streams included); the next gets RESOURCE_EXHAUSTED before its
+# request is read. So unary request bytes in flight stay below
+# MAX_API_CONCURRENT_RPCS × MAX_API_REQUEST_BYTES (~1 GiB).
+MAX_API_CONCURRENT_RPCS: Final = 256
+# SubmitStream requests read but not yet admitted, over all streams of a node: beyond,
+# streams stop reading (flow control holds the client), so a stream's bytes in flight
+# stay within this plus one request of its own
+SUBMIT_STREAM_WINDOW_BYTES: Final = 32 * 1024 * 1024
+# connections (each one descriptor): the API's is config.toml [api] max_connections
+DEFAULT_API_MAX_CONNECTIONS: Final = 1024
+MAX_API_CONNECTIONS: Final = 1_000_000  # the most config.toml accepts
+MAX_PEER_CONNECTIONS: Final = 256  # to the peer port: validators, observers, block sync
+LEVELDB_MAX_OPEN_FILES: Final = 500  # LevelDB's table files open at once (node/storage.py)
+# descriptors kept for everything else: LevelDB's log, manifest and lock, the durable
+# writes of last_signed and the acknowledged height, the node's own dials to its peers, the
+# listening sockets, gRPC's and the event loop's internal ones, logs
+RESERVED_DESCRIPTORS: Final = 256
+# at start the soft RLIMIT_NOFILE is raised to the hard one; when that is unlimited, to this
+NOFILE_SOFT_LIMIT_WHEN_UNLIMITED: Final = 1024 * 1024

@@ -24,6 +24,7 @@ from sparkchain.identifiers.limits import (
     DEFAULT_SUBMIT_WAIT_MS,
     MAX_LIST_PAGE_SIZE,
     MAX_SUBMIT_WAIT_MS,
+    SUBMIT_STREAM_WINDOW_BYTES,
     SUBMIT_STREAM_WINDOW_TXS,
 )
 from sparkchain.identifiers.tx import tx_id
@@ -70,6 +71,9 @@ class IdentifiersService(api_pb2_grpc.IdentifiersServicer):
         self._ledger = ledger
         self._mempool = mempool
         self._bus = bus
+        # shared by every SubmitStream: what a client sends faster than txs are admitted
+        # waits in its connection (flow control), not in our memory
+        self._stream_window = ByteWindow(SUBMIT_STREAM_WINDOW_BYTES)
 
     # ---- writes ----
 
@@ -105,9 +109,17 @@ class IdentifiersService(api_pb2_grpc.IdentifiersServicer):
         waits: set[asyncio.Task[None]] = set()
         commits = _CommitWaits(self._bus, loop)
 
+        window = self._stream_window
+        unadmitted = 0  # this stream's share of the window, given back when it ends
+        ended = False
+
         async def read() -> None:
+            nonlocal unadmitted
             try:
                 async for request in request_iterator:
+                    size = request.ByteSize()
+                    await window.take(size)
+                    unadmitted += size
                     answer: asyncio.Future[api_pb2.SubmitResponse] = loop.create_future()
                     await outbox.put(answer)
                     inbox.put_nowait((request, answer))
@@ -123,8 +135,17 @@ class IdentifiersService(api_pb2_grpc.IdentifiersServicer):
                 while len(batch) < SUBMIT_STREAM_BATCH_TXS and not inbox.empty():
                     batch.append(inbox.get_nowait())
                 await slots.acquire()
+                size = sum(request.ByteSize() for request, _ in batch)
                 task = asyncio.create_task(self._admit_stream_batch(batch, commits))
-                task.add_done_callback(lambda _: slots.release())
+
+                def admitted(_: object, size: int = size) -> None:
+                    nonlocal unadmitted
+                    slots.release()
+                    if not ended:  # else the stream's end gave it back
+                        unadmitted -= size
+                        window.give_back(size)
+
+                task.add_done_callback(admitted)
                 waits.add(task)
                 task.add_done_callback(waits.discard)
 
@@ -143,6 +164,8 @@ class IdentifiersService(api_pb2_grpc.IdentifiersServicer):
             for task in waits:
                 task.cancel()
             commits.close()
+            ended = True
+            window.give_back(unadmitted)  # read, and not admitted before the end
 
     async def _admit_stream_batch(
         self,
@@ -243,6 +266,27 @@ class IdentifiersService(api_pb2_grpc.IdentifiersServicer):
             async for event in subscription:
                 if event.height > replayed_to:
                     yield event
+
+
+class ByteWindow:
+    """Bytes of requests read but not yet handled, at most `limit`; a request larger than
+    what is free waits until the window is empty, so the largest legal request still
+    passes. So at most `limit` plus one request per reader are held."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+        self._freed = asyncio.Event()
+
+    async def take(self, size: int) -> None:
+        while self.held and self.held + size > self.limit:
+            self._freed.clear()
+            await self._freed.wait()
+        self.held += size
+
+    def give_back(self, size: int) -> None:
+        self.held -= size
+        self._freed.set()
 
 
 class _CommitWaits:

@@ -43,6 +43,8 @@ class NodeSection:
 @dataclass(frozen=True, slots=True)
 class ApiConfig:
     listen: str  # host:port of the public gRPC API
+    # connections held at once, at most (fewer when the open-files limit is low)
+    max_connections: int = limits.DEFAULT_API_MAX_CONNECTIONS
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +148,14 @@ def parse_config(text: str, source: str = "config.toml") -> NodeConfig:
     node.finish()
 
     api = _Section(source, "api", document)
-    api_config = ApiConfig(listen=api.address("listen"))
+    api_config = ApiConfig(
+        listen=api.address("listen"),
+        max_connections=api.integer(
+            "max_connections",
+            limits.DEFAULT_API_MAX_CONNECTIONS,
+            maximum=limits.MAX_API_CONNECTIONS,
+        ),
+    )
     api.finish()
 
     p2p = _Section(source, "p2p", document)

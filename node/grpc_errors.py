@@ -148,10 +148,17 @@ def stream_errors(
 # ---------------------------------------------------------------------------- malformed requests
 
 
-def new_server(options: Sequence[tuple[str, Any]]) -> grpc.aio.Server:
+def new_server(
+    options: Sequence[tuple[str, Any]], maximum_concurrent_rpcs: int | None = None
+) -> grpc.aio.Server:
     """A grpc.aio server whose every method (ours, health, reflection) answers a request
-    that does not decode with INVALID_ARGUMENT."""
-    return grpc.aio.server(options=options, interceptors=[RefuseMalformedRequests()])
+    that does not decode with INVALID_ARGUMENT; beyond `maximum_concurrent_rpcs` calls at
+    once, grpc.aio answers RESOURCE_EXHAUSTED before it reads the request."""
+    return grpc.aio.server(
+        options=options,
+        interceptors=[RefuseMalformedRequests()],
+        maximum_concurrent_rpcs=maximum_concurrent_rpcs,
+    )
 
 
 class MalformedRequest(Exception):

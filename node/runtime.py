@@ -24,11 +24,16 @@ from grpc_health.v1 import health, health_pb2
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.keys import SigningKey
-from sparkchain.identifiers.limits import MAX_API_MESSAGE_BYTES
+from sparkchain.identifiers.limits import (
+    MAX_API_CONCURRENT_RPCS,
+    MAX_API_MESSAGE_BYTES,
+    MAX_API_REQUEST_BYTES,
+)
 from sparkchain.ledger.genesis import Genesis
 from sparkchain.node.api import SERVICE_NAMES, add_services
 from sparkchain.node.commit import Committer
 from sparkchain.node.config import NodeConfig, dial_address, split_address
+from sparkchain.node.descriptors import DescriptorBudget, descriptor_budget
 from sparkchain.node.durable import AcknowledgedHeight
 from sparkchain.node.events import CommitBus
 from sparkchain.node.grpc_errors import new_server
@@ -49,8 +54,11 @@ API_SERVER_OPTIONS: list[tuple[str, Any]] = [
     # gRPC sets SO_REUSEPORT by default: a second node on this port would share it silently
     ("grpc.so_reuseport", 0),
     ("grpc.max_send_message_length", MAX_API_MESSAGE_BYTES),
-    ("grpc.max_receive_message_length", MAX_API_MESSAGE_BYTES),
+    # a request larger than the largest legal one is refused (RESOURCE_EXHAUSTED) unread
+    ("grpc.max_receive_message_length", MAX_API_REQUEST_BYTES),
 ]
+# gRPC closes a connection beyond this many as soon as it accepts it (node/descriptors.py)
+MAX_CONNECTIONS_OPTION = "grpc.max_allowed_incoming_connections"
 EXPIRY_SWEEP_S = 1.0
 SHUTDOWN_GRACE_S = 2.0
 
@@ -105,6 +113,8 @@ class Node:
         self._names = {v.public_key: v.name for v in genesis.validators}
         self.stopping = asyncio.Event()  # set by SIGINT/SIGTERM, or by a fail-stop
         self.fail_stop_reason: str | None = None
+        # before LevelDB opens its files: the soft limit is raised and split here
+        self.descriptors: DescriptorBudget = descriptor_budget(config.api.max_connections)
         self.ledger, acknowledged = open_ledger(home, genesis)
         self.executor = ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="verify")
         self.bus = CommitBus()
@@ -190,9 +200,11 @@ class Node:
     # ---- lifecycle ----
 
     async def start(self) -> None:
-        p2p = new_server(SERVER_OPTIONS)
+        p2p = new_server(
+            [*SERVER_OPTIONS, (MAX_CONNECTIONS_OPTION, self.descriptors.peer_connections)]
+        )
         self.network.add_to_server(p2p)
-        api = new_server(API_SERVER_OPTIONS)
+        api = new_api_server(self.descriptors.api_connections)
         self._health = add_services(api, self.ledger, self.mempool, self.bus, self)
         # both ports are bound before anything runs; if one fails, the other is let go
         bound: list[grpc.aio.Server] = []
@@ -226,6 +238,11 @@ class Node:
                 "api": self.config.api.listen,
                 "p2p": self.config.p2p.listen,
                 "key": self.key.public_key.hex(),
+                # what node/descriptors.py set: the open-files limit and the connection caps
+                "open_files_limit_before": self.descriptors.soft_limit_before,
+                "open_files_limit": self.descriptors.soft_limit,
+                "api_max_connections": self.descriptors.api_connections,
+                "peer_max_connections": self.descriptors.peer_connections,
             },
         )
 
@@ -322,6 +339,15 @@ class Node:
 
     def validator_key(self) -> bytes:
         return self.key.public_key if self.is_validator else b""
+
+
+def new_api_server(max_connections: int) -> grpc.aio.Server:
+    """The public API's server: requests no larger than the largest legal one, at most
+    MAX_API_CONCURRENT_RPCS calls at once and `max_connections` connections (DESIGN §11)."""
+    return new_server(
+        [*API_SERVER_OPTIONS, (MAX_CONNECTIONS_OPTION, max_connections)],
+        maximum_concurrent_rpcs=MAX_API_CONCURRENT_RPCS,
+    )
 
 
 def open_ledger(home: NodeHome, genesis: Genesis) -> tuple[Ledger, AcknowledgedHeight]:

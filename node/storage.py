@@ -40,12 +40,12 @@ from pathlib import Path
 import plyvel
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.limits import LEVELDB_MAX_OPEN_FILES
 from sparkchain.node import schema
 
 BLOOM_FILTER_BITS = 10
 BLOCK_CACHE_BYTES = 32 * 1024 * 1024
 WRITE_BUFFER_BYTES = 32 * 1024 * 1024
-MAX_OPEN_FILES = 500
 # how much of the end of LevelDB's info log is read for the name of a damaged file
 INFO_LOG_TAIL_BYTES = 64 * 1024
 
@@ -109,7 +109,7 @@ def open_db(path: Path, *, create: bool = True) -> plyvel.DB:
             bloom_filter_bits=BLOOM_FILTER_BITS,
             lru_cache_size=BLOCK_CACHE_BYTES,
             write_buffer_size=WRITE_BUFFER_BYTES,
-            max_open_files=MAX_OPEN_FILES,
+            max_open_files=LEVELDB_MAX_OPEN_FILES,  # counted in node/descriptors.py
         )
     except plyvel.IOError as exc:
         message = _leveldb_message(exc)

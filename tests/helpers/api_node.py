@@ -14,12 +14,13 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from sparkchain.identifiers.limits import DEFAULT_API_MAX_CONNECTIONS
 from sparkchain.ledger.genesis import Genesis
 from sparkchain.node.api import add_services
 from sparkchain.node.events import CommitBus
-from sparkchain.node.grpc_errors import new_server
 from sparkchain.node.mempool import Mempool, MempoolLimits
 from sparkchain.node.mempool import wall_clock_ms as wall_ms
+from sparkchain.node.runtime import new_api_server
 from sparkchain.proto import api_pb2, types_pb2
 from tests.helpers.chain import make_test_genesis
 from tests.helpers.ledger import LedgerChain, certificate, proposer
@@ -68,7 +69,8 @@ class ApiNode:
             self.ledger, limits or MempoolLimits(), self.executor, bus=self.bus, clock_ms=wall_ms
         )
         self.status = FakeStatus(validator=proposer(self.genesis))
-        self.server = new_server([])
+        # the options the node runs its API with: message sizes, calls and connections
+        self.server = new_api_server(DEFAULT_API_MAX_CONNECTIONS)
         self.health = add_services(self.server, self.ledger, self.mempool, self.bus, self.status)
         self.port = self.server.add_insecure_port("127.0.0.1:0")
         self.address = f"127.0.0.1:{self.port}"
