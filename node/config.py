@@ -46,6 +46,10 @@ class NodeSection:
 @dataclass(frozen=True, slots=True)
 class ApiConfig:
     listen: str  # host:port of the public gRPC API
+    # TLS on the API (server side only) when both are set: PEM files, relative to the home
+    # unless absolute; "" serves plaintext
+    tls_cert: str = ""
+    tls_key: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,8 +158,15 @@ def parse_config(text: str, source: str = "config.toml") -> NodeConfig:
     node.finish()
 
     api = _Section(source, "api", document)
-    api_config = ApiConfig(listen=api.address("listen"))
+    api_config = ApiConfig(
+        listen=api.address("listen"),
+        tls_cert=api.string("tls_cert", ""),
+        tls_key=api.string("tls_key", ""),
+    )
     api.finish()
+    if bool(api_config.tls_cert) != bool(api_config.tls_key):
+        missing = "tls_key" if api_config.tls_cert else "tls_cert"
+        raise _error(source, f"api.{missing}", "missing: set both tls_cert and tls_key, or neither")
 
     p2p = _Section(source, "p2p", document)
     p2p_config = P2pConfig(

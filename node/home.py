@@ -99,7 +99,20 @@ class NodeHome:
             key_pem=keystore.read_private_file(self.file(p2p.tls_key)),
         )
 
-    def _read_tls_file(self, configured: str, field: str) -> bytes:
+    def api_tls(self, config: NodeConfig | None = None) -> tuple[bytes, bytes] | None:
+        """The public API's certificate chain and key (PEM), or None to serve plaintext."""
+        api = (config or self.config()).api
+        if not api.tls_cert:
+            return None
+        cert = self._read_tls_file(api.tls_cert, "api.tls_cert", "the API's TLS files")
+        return cert, keystore.read_private_file(self.file(api.tls_key))
+
+    def _read_tls_file(
+        self,
+        configured: str,
+        field: str,
+        needed_by: str = "peer links need TLS files; `spark init` writes them",
+    ) -> bytes:
         path = self.file(configured)
         try:
             return path.read_bytes()
@@ -107,7 +120,7 @@ class NodeHome:
             raise SparkError(
                 ErrorCode.INVALID_CONFIG,
                 f"{self.config_path}: {field}: cannot read {path}: {exc.strerror or exc} "
-                "(peer links need TLS files; `spark init` writes them)",
+                f"({needed_by})",
             ) from None
 
     @property

@@ -40,6 +40,7 @@ from sparkchain.node.peer_handshake import LocalPeer
 from sparkchain.node.peers import SERVER_OPTIONS, PeerEvents, PeerLink, PeerNetwork
 from sparkchain.node.storage import holds_ledger
 from sparkchain.node.sync import BlockSync, block_source
+from sparkchain.node.tls import api_server_credentials
 from sparkchain.proto import api_pb2
 from sparkchain.proto import types_pb2 as pb
 
@@ -140,6 +141,7 @@ class Node:
             block_source=block_source(self.ledger),
             rng=random.Random(),
         )
+        self._api_tls = home.api_tls(config)
         self.sync = BlockSync(
             self.ledger,
             self.committer,
@@ -200,7 +202,7 @@ class Node:
         try:
             for server, address, field, credentials in (
                 (p2p, self.config.p2p.listen, "p2p.listen", self.network.server_credentials()),
-                (api, self.config.api.listen, "api.listen", None),
+                (api, self.config.api.listen, "api.listen", self._api_credentials()),
             ):
                 _listen(server, address, field, self.home.config_path, credentials)
                 bound.append(server)
@@ -229,6 +231,11 @@ class Node:
                 "key": self.key.public_key.hex(),
             },
         )
+
+    def _api_credentials(self) -> grpc.ServerCredentials | None:
+        if self._api_tls is None:
+            return None
+        return api_server_credentials(*self._api_tls)
 
     async def stop(self) -> None:
         if self._health is not None:

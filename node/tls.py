@@ -155,6 +155,22 @@ def issue_node_certificate(
     return PeerTls(authority.cert_pem, cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
 
 
+def api_server_credentials(cert_pem: bytes, key_pem: bytes) -> grpc.ServerCredentials:
+    """TLS on the public API: the operator's certificate, no client certificates."""
+    return grpc.ssl_server_credentials([(key_pem, cert_pem)])
+
+
+def first_dns_name(cert_pem: bytes) -> str | None:
+    """The first DNS name in the first certificate of `cert_pem`, or None."""
+    try:
+        cert = x509.load_pem_x509_certificate(cert_pem)
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (ValueError, x509.ExtensionNotFound):
+        return None
+    dns = names.get_values_for_type(x509.DNSName)
+    return dns[0] if dns else None
+
+
 def node_key_in_certificate(cert_pem: bytes) -> bytes | None:
     """The node key a certificate is bound to (its `spark:node:` URI), or None."""
     try:
