@@ -162,21 +162,15 @@ def api_server_credentials(cert_pem: bytes, key_pem: bytes) -> grpc.ServerCreden
 
 def first_dns_name(cert_pem: bytes) -> str | None:
     """The first DNS name in the first certificate of `cert_pem`, or None."""
-    try:
-        cert = x509.load_pem_x509_certificate(cert_pem)
-        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except (ValueError, x509.ExtensionNotFound):
-        return None
-    dns = names.get_values_for_type(x509.DNSName)
+    names = _alt_names(cert_pem)
+    dns = names.get_values_for_type(x509.DNSName) if names is not None else []
     return dns[0] if dns else None
 
 
 def node_key_in_certificate(cert_pem: bytes) -> bytes | None:
     """The node key a certificate is bound to (its `spark:node:` URI), or None."""
-    try:
-        cert = x509.load_pem_x509_certificate(cert_pem)
-        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except (ValueError, x509.ExtensionNotFound):
+    names = _alt_names(cert_pem)
+    if names is None:
         return None
     found = [
         uri[len(NODE_URI_PREFIX) :]
@@ -190,6 +184,15 @@ def node_key_in_certificate(cert_pem: bytes) -> bytes | None:
     except ValueError:
         return None
     return key if len(key) == PUBLIC_KEY_BYTES else None
+
+
+def _alt_names(cert_pem: bytes) -> x509.SubjectAlternativeName | None:
+    """The SubjectAltName of the first certificate in `cert_pem`, or None."""
+    try:
+        cert = x509.load_pem_x509_certificate(cert_pem)
+        return cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (ValueError, x509.ExtensionNotFound):
+        return None
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
