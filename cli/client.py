@@ -2,6 +2,8 @@
 arrive as SparkError with the node's own error code (node/grpc_errors.py).
 
 Node: --node HOST:PORT, else $SPARK_NODE, else the local development node 127.0.0.1:7100.
+TLS: --tls-ca FILE, else $SPARK_TLS_CA: dial the node over TLS, trusting the CA
+certificates in FILE; with neither, plaintext.
 Key: --key NAME (from the key directory), --key-file PATH, else the development key
 $SPARK_HOME/keys/dev.pem that `spark node start` creates for the development chain.
 """
@@ -37,6 +39,7 @@ Response = TypeVar("Response")
 
 DEFAULT_NODE = f"127.0.0.1:{DEFAULT_API_PORT}"
 NODE_ENV = "SPARK_NODE"
+TLS_CA_ENV = "SPARK_TLS_CA"
 CALL_TIMEOUT_S = 15.0
 # a write that waits for its commit gets the node's wait plus this much for the answer
 WAIT_MARGIN_S = 5.0
@@ -61,6 +64,27 @@ def add_node_argument(parser: argparse.ArgumentParser) -> None:
         metavar="HOST:PORT",
         help=f"node to talk to (default ${NODE_ENV} or {DEFAULT_NODE})",
     )
+    parser.add_argument(
+        "--tls-ca",
+        metavar="FILE",
+        type=Path,
+        help=f"dial the node over TLS, trusting the CA certificates (PEM) in FILE "
+        f"(default ${TLS_CA_ENV}; with neither, plaintext)",
+    )
+
+
+def tls_ca(explicit: Path | None) -> bytes | None:
+    """The CA certificates to check a TLS API with, or None to dial in plaintext."""
+    env = os.environ.get(TLS_CA_ENV)
+    path = explicit if explicit is not None else (Path(env).expanduser() if env else None)
+    if path is None:
+        return None
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise SparkError(
+            ErrorCode.NOT_FOUND, f"--tls-ca: cannot read {path}: {exc.strerror or exc}"
+        ) from None
 
 
 def add_key_arguments(parser: argparse.ArgumentParser) -> None:
@@ -90,17 +114,26 @@ def load_signing_key(args: argparse.Namespace) -> SigningKey:
 class NodeClient:
     """One channel to one node; every failure is a SparkError."""
 
-    def __init__(self, target: str, timeout_s: float = CALL_TIMEOUT_S) -> None:
+    def __init__(
+        self, target: str, timeout_s: float = CALL_TIMEOUT_S, tls_ca: bytes | None = None
+    ) -> None:
         self.target = target
         self.timeout_s = timeout_s
-        self._channel = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+        if tls_ca is None:
+            self._channel = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+        else:
+            credentials = grpc.ssl_channel_credentials(root_certificates=tls_ca)
+            self._channel = grpc.secure_channel(target, credentials, options=CHANNEL_OPTIONS)
         self.identifiers = api_pb2_grpc.IdentifiersStub(self._channel)
         self.chain = api_pb2_grpc.ChainStub(self._channel)
         self._status: api_pb2.StatusResponse | None = None
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> NodeClient:
-        return cls(node_target(getattr(args, "node", None)))
+        return cls(
+            node_target(getattr(args, "node", None)),
+            tls_ca=tls_ca(getattr(args, "tls_ca", None)),
+        )
 
     def close(self) -> None:
         self._channel.close()

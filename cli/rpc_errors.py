@@ -57,8 +57,7 @@ def from_rpc_error(error: grpc.RpcError, target: str) -> SparkError:
         reason = _unreachable_reason(details)
         return SparkError(
             ErrorCode.UNAVAILABLE,
-            f"cannot reach node at {target} ({reason}); is it running? "
-            "(set --node HOST:PORT or $SPARK_NODE)",
+            f"cannot reach node at {target} ({reason}); {_unreachable_hint(details)}",
         )
     if status is grpc.StatusCode.DEADLINE_EXCEEDED:
         return SparkError(ErrorCode.TIMEOUT, f"node at {target} did not answer in time")
@@ -107,6 +106,22 @@ def _status_and_details(error: grpc.RpcError) -> tuple[grpc.StatusCode | None, s
     return status, details
 
 
+_TLS_FAILURES = ("handshake failed", "CERTIFICATE_VERIFY_FAILED", "WRONG_VERSION_NUMBER")
+
+
+def _unreachable_hint(details: str) -> str:
+    """What to try: a node that closes the connection at once may serve TLS to a
+    plaintext client; a failed TLS handshake wants another --tls-ca."""
+    if any(marker in details for marker in _TLS_FAILURES):
+        return (
+            "does --tls-ca (or $SPARK_TLS_CA) hold the CA that issued the node's certificate, "
+            "and does the node serve TLS?"
+        )
+    if "Socket closed" in details:
+        return "is it running? if it serves TLS, pass --tls-ca FILE or set $SPARK_TLS_CA"
+    return "is it running? (set --node HOST:PORT or $SPARK_NODE)"
+
+
 def _unreachable_reason(details: str) -> str:
     """gRPC's connection details, cut to what a user can act on."""
     text = " ".join(details.split())
@@ -116,6 +131,9 @@ def _unreachable_reason(details: str) -> str:
         ("lookup", "host name not found"),
         ("Deadline Exceeded", "no answer in time"),
         ("Network is unreachable", "network unreachable"),
+        ("CERTIFICATE_VERIFY_FAILED", "TLS: the node's certificate is not from the given CA"),
+        ("handshake failed", "TLS handshake failed"),
+        ("Socket closed", "the node closed the connection"),
     ):
         if marker in text:
             return reason

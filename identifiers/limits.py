@@ -59,6 +59,10 @@ PEER_OUTBOUND_QUEUE_MESSAGES: Final = 4096
 # a stream, its queue and a line in Status, and observers only follow heights here
 MAX_OBSERVER_LINKS: Final = 32
 PEER_HANDSHAKE_TIMEOUT_MS: Final = 5000
+# how long the peer-port TLS certificates that `spark init` / `spark testnet init` write
+# stay valid (node/tls.py); renewing them means issuing new ones from the network CA
+TLS_CA_VALID_DAYS: Final = 20 * 365
+TLS_NODE_CERT_VALID_DAYS: Final = 10 * 365
 PEER_RECONNECT_MIN_MS: Final = 100
 PEER_RECONNECT_MAX_MS: Final = 5000
 GOSSIP_BATCH_INTERVAL_MS: Final = 50  # a batch per peer per 50 ms, not a message per tx

@@ -26,6 +26,9 @@ ROLES = ("validator", "observer")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 NODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 PUBLIC_KEY_HEX = re.compile(r"[0-9A-Fa-f]{64}")
+DEFAULT_P2P_TLS_CA = "keys/tls-ca.pem"
+DEFAULT_P2P_TLS_CERT = "keys/tls-cert.pem"
+DEFAULT_P2P_TLS_KEY = "keys/tls-key.pem"
 _WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
 
 
@@ -45,6 +48,10 @@ class ApiConfig:
     listen: str  # host:port of the public gRPC API
     # connections held at once, at most (fewer when the open-files limit is low)
     max_connections: int = limits.DEFAULT_API_MAX_CONNECTIONS
+    # TLS on the API (server side only) when both are set: PEM files, relative to the home
+    # unless absolute; "" serves plaintext
+    tls_cert: str = ""
+    tls_key: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +60,11 @@ class P2pConfig:
     peers: tuple[str, ...] = ()  # every other node's p2p address
     # the observers' public keys (hex) this node links with; other observers are refused
     observers: tuple[str, ...] = ()
+    # mutual TLS on the peer port (node/tls.py): files, relative to the node home unless
+    # absolute. Peer links are TLS only; a node whose files are missing does not start.
+    tls_ca: str = DEFAULT_P2P_TLS_CA  # the network CA's certificate
+    tls_cert: str = DEFAULT_P2P_TLS_CERT  # this node's certificate, bound to its node key
+    tls_key: str = DEFAULT_P2P_TLS_KEY  # its TLS private key (mode 0600)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,14 +167,22 @@ def parse_config(text: str, source: str = "config.toml") -> NodeConfig:
             limits.DEFAULT_API_MAX_CONNECTIONS,
             maximum=limits.MAX_API_CONNECTIONS,
         ),
+        tls_cert=api.string("tls_cert", ""),
+        tls_key=api.string("tls_key", ""),
     )
     api.finish()
+    if bool(api_config.tls_cert) != bool(api_config.tls_key):
+        missing = "tls_key" if api_config.tls_cert else "tls_cert"
+        raise _error(source, f"api.{missing}", "missing: set both tls_cert and tls_key, or neither")
 
     p2p = _Section(source, "p2p", document)
     p2p_config = P2pConfig(
         listen=p2p.address("listen"),
         peers=p2p.addresses("peers"),
         observers=p2p.public_keys("observers"),
+        tls_ca=p2p.path("tls_ca", DEFAULT_P2P_TLS_CA),
+        tls_cert=p2p.path("tls_cert", DEFAULT_P2P_TLS_CERT),
+        tls_key=p2p.path("tls_key", DEFAULT_P2P_TLS_KEY),
     )
     p2p.finish()
     if p2p_config.listen in p2p_config.peers:
@@ -260,6 +280,12 @@ class _Section:
             raise self.error(key, f"must be at least {minimum}, got {value}")
         if value > maximum:
             raise self.error(key, f"must be at most {maximum}, got {value}")
+        return value
+
+    def path(self, key: str, default: str) -> str:
+        value = self.string(key, default)
+        if not value or "\x00" in value:
+            raise self.error(key, "must be a file path")
         return value
 
     def address(self, key: str, default: Any = _REQUIRED) -> str:

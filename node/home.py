@@ -2,10 +2,13 @@
 development chain, local testnets).
 
 One home:  config.toml, genesis.json, keys/validator.pem (validators) or keys/node.pem
-(observers; the key that signs peer handshakes), data/ledger/, data/last_signed,
-data/acknowledged_height, node.log, node.pid.
-A testnet: keys/root.pem (the root authority) and one home per node, node1..nodeN
-(validators) and observer1..observerM, all with the same genesis.json.
+(observers; the key that signs peer handshakes), the peer port's TLS files
+keys/tls-ca.pem (the network CA), keys/tls-cert.pem and keys/tls-key.pem (this node's
+certificate, bound to its node key, and its TLS key; node/tls.py), data/ledger/,
+data/last_signed, data/acknowledged_height, node.log, node.pid.
+A testnet: keys/root.pem (the root authority), keys/tls-ca.pem and keys/tls-ca-key.pem
+(the testnet's TLS CA, which issued every node's certificate) and one home per node,
+node1..nodeN (validators) and observer1..observerM, all with the same genesis.json.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ from sparkchain.identifiers.keys import SigningKey
 from sparkchain.ledger.genesis import Genesis, genesis_to_json, make_genesis, parse_genesis
 from sparkchain.node import keystore
 from sparkchain.node.config import (
+    DEFAULT_P2P_TLS_CA,
+    DEFAULT_P2P_TLS_CERT,
+    DEFAULT_P2P_TLS_KEY,
     ApiConfig,
     NodeConfig,
     NodeSection,
@@ -36,6 +42,7 @@ from sparkchain.node.config import (
     write_config,
 )
 from sparkchain.node.mempool import wall_clock_ms
+from sparkchain.node.tls import PeerTls, TlsAuthority, issue_node_certificate, new_authority
 
 DEFAULT_CHAIN_ID = "sparkchain-local"
 DEV_CHAIN_ID = "sparkchain-dev"
@@ -73,6 +80,48 @@ class NodeHome:
     @property
     def root_key_path(self) -> Path:
         return self.keys_dir / "root.pem"  # only in homes written by `spark init`
+
+    @property
+    def tls_ca_key_path(self) -> Path:
+        # only in homes written by `spark init`: issues certificates for further nodes
+        return self.keys_dir / "tls-ca-key.pem"
+
+    def file(self, configured: str) -> Path:
+        """A path from config.toml: relative to the home unless absolute."""
+        return self.root / Path(configured).expanduser()
+
+    def peer_tls(self, config: NodeConfig | None = None) -> PeerTls:
+        """The peer port's TLS files named in `[p2p]`; an error names the missing one."""
+        p2p = (config or self.config()).p2p
+        return PeerTls(
+            ca_pem=self._read_tls_file(p2p.tls_ca, "p2p.tls_ca"),
+            cert_pem=self._read_tls_file(p2p.tls_cert, "p2p.tls_cert"),
+            key_pem=keystore.read_private_file(self.file(p2p.tls_key)),
+        )
+
+    def api_tls(self, config: NodeConfig | None = None) -> tuple[bytes, bytes] | None:
+        """The public API's certificate chain and key (PEM), or None to serve plaintext."""
+        api = (config or self.config()).api
+        if not api.tls_cert:
+            return None
+        cert = self._read_tls_file(api.tls_cert, "api.tls_cert", "the API's TLS files")
+        return cert, keystore.read_private_file(self.file(api.tls_key))
+
+    def _read_tls_file(
+        self,
+        configured: str,
+        field: str,
+        needed_by: str = "peer links need TLS files; `spark init` writes them",
+    ) -> bytes:
+        path = self.file(configured)
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise SparkError(
+                ErrorCode.INVALID_CONFIG,
+                f"{self.config_path}: {field}: cannot read {path}: {exc.strerror or exc} "
+                f"({needed_by})",
+            ) from None
 
     @property
     def data_dir(self) -> Path:
@@ -123,6 +172,10 @@ class NodeHome:
             self.validator_key_path,
             self.observer_key_path,
             self.root_key_path,
+            self.file(DEFAULT_P2P_TLS_CA),
+            self.file(DEFAULT_P2P_TLS_CERT),
+            self.file(DEFAULT_P2P_TLS_KEY),
+            self.tls_ca_key_path,
             self.data_dir,
             self.log_path,
             self.pid_path,
@@ -179,9 +232,13 @@ def init_home(
         api_listen or join_address(LOOPBACK, limits.DEFAULT_API_PORT),
         p2p_listen or join_address(LOOPBACK, limits.DEFAULT_P2P_PORT),
     )
-    written = _write_home(home, config, genesis, validator)
+    # a single-node chain is its own TLS CA; its CA key stays in the home, to issue the
+    # certificates of nodes that join later
+    authority = new_authority(f"{chain_id} peer CA")
+    written = _write_home(home, config, genesis, validator, authority)
     keystore.write_key_file(home.root_key_path, root)
-    return _with_file(written, home.root_key_path)
+    keystore.write_private_file(home.tls_ca_key_path, authority.key_pem)
+    return _with_file(_with_file(written, home.root_key_path), home.tls_ca_key_path)
 
 
 def dev_home_dir(spark_home: Path) -> Path:
@@ -223,13 +280,24 @@ def init_dev_home(spark_home: Path) -> WrittenHome:
     shutil.rmtree(building, ignore_errors=True)
     building.mkdir(parents=True, mode=0o700)
     try:
-        _write_home(NodeHome(building), config, genesis, validator)
+        # the dev chain has no peers, but its peer port is TLS like every other: a CA of its
+        # own, whose key is not kept
+        authority = new_authority(f"{DEV_CHAIN_ID} peer CA")
+        _write_home(NodeHome(building), config, genesis, validator, authority)
         os.rename(building, target)
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)
         raise
     home = NodeHome(target)
-    files = (home.config_path, home.genesis_path, home.validator_key_path, dev_key_path)
+    files = (
+        home.config_path,
+        home.genesis_path,
+        home.validator_key_path,
+        home.file(DEFAULT_P2P_TLS_CA),
+        home.file(DEFAULT_P2P_TLS_CERT),
+        home.file(DEFAULT_P2P_TLS_KEY),
+        dev_key_path,
+    )
     return WrittenHome(home, config, genesis, validator.public_key, files)
 
 
@@ -292,6 +360,7 @@ def init_testnet(
         [(name, keys[name].public_key) for name in names[:validators]],
         root_authorities=[root_bid],
     )
+    authority = new_authority(f"{chain_id} peer CA")
     observer_names = names[validators:]
     p2p = {name: join_address(LOOPBACK, port) for name, port in zip(names, p2p_ports, strict=True)}
     written = []
@@ -305,10 +374,21 @@ def init_testnet(
             # nodes refuse observers not listed (DESIGN §11): list the testnet's own
             observers=[keys[other].public_key.hex() for other in observer_names if other != name],
         )
-        written.append(_write_home(NodeHome(directory / name), config, genesis, keys[name]))
+        home = NodeHome(directory / name)
+        written.append(_write_home(home, config, genesis, keys[name], authority))
     root_key_path = keystore.key_path("root", directory)
     keystore.write_key_file(root_key_path, root)
+    keystore.write_private_file(testnet_tls_ca_key_path(directory), authority.key_pem)
+    testnet_tls_ca_path(directory).write_bytes(authority.cert_pem)
     return WrittenTestnet(directory, root_key_path, root_bid, genesis, tuple(written))
+
+
+def testnet_tls_ca_path(directory: Path) -> Path:
+    return keystore.key_dir(directory) / "tls-ca.pem"
+
+
+def testnet_tls_ca_key_path(directory: Path) -> Path:
+    return keystore.key_dir(directory) / "tls-ca-key.pem"
 
 
 def new_testnet_chain_id() -> str:
@@ -400,6 +480,8 @@ def _prepare_testnet(directory: Path, force: bool) -> None:
         for home in homes:
             shutil.rmtree(home.root)
         keystore.key_path("root", directory).unlink(missing_ok=True)
+        testnet_tls_ca_path(directory).unlink(missing_ok=True)
+        testnet_tls_ca_key_path(directory).unlink(missing_ok=True)
     directory.mkdir(parents=True, exist_ok=True)
 
 
@@ -414,15 +496,25 @@ def _refuse_if_running(home: NodeHome) -> None:
 
 
 def _write_home(
-    home: NodeHome, config: NodeConfig, genesis: Genesis, node_key: SigningKey
+    home: NodeHome,
+    config: NodeConfig,
+    genesis: Genesis,
+    node_key: SigningKey,
+    authority: TlsAuthority,
 ) -> WrittenHome:
     home.root.mkdir(parents=True, exist_ok=True)
     home.data_dir.mkdir(exist_ok=True, mode=0o700)
     key_path = home.node_key_path(config)
     keystore.write_key_file(key_path, node_key)
+    tls = issue_node_certificate(authority, config.node.name, node_key.public_key)
+    tls_files = tuple(home.file(p) for p in (DEFAULT_P2P_TLS_CA, DEFAULT_P2P_TLS_CERT))
+    for path, pem in zip(tls_files, (tls.ca_pem, tls.cert_pem), strict=True):
+        path.write_bytes(pem)
+    tls_key_path = home.file(DEFAULT_P2P_TLS_KEY)
+    keystore.write_private_file(tls_key_path, tls.key_pem)
     home.genesis_path.write_text(genesis_to_json(genesis), encoding="utf-8")
     write_config(home.config_path, config)  # last: a home "exists" once its config does
-    files = (home.config_path, home.genesis_path, key_path)
+    files = (home.config_path, home.genesis_path, key_path, *tls_files, tls_key_path)
     return WrittenHome(home, config, genesis, node_key.public_key, files)
 
 

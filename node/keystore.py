@@ -37,20 +37,35 @@ def check_key_name(name: str) -> str:
 
 def write_key_file(path: Path, key: SigningKey, passphrase: bytes | None = None) -> None:
     """Create `path` with mode 0600 from the start (never world-readable, even briefly)."""
+    write_private_file(path, key.to_pem(passphrase))
+
+
+def write_private_file(path: Path, data: bytes) -> None:
+    """Create `path` (which must not exist) with mode 0600 from the start."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, KEY_FILE_MODE)
     except FileExistsError:
         raise SparkError(ErrorCode.EXISTS, f"key file {path} already exists") from None
     with os.fdopen(fd, "wb") as fh:
-        fh.write(key.to_pem(passphrase))
+        fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
 
 
 def read_key_file(path: Path, passphrase: bytes | None = None) -> SigningKey:
-    """The key in `path`; refused, as ssh refuses a private key, when the file is readable
-    or writable by anyone but its owner (a key others could read is no longer secret)."""
+    """The key in `path`; refused like any private file open to others."""
+    pem = read_private_file(path)
+    try:
+        return SigningKey.from_pem(pem, passphrase)
+    except SparkError as exc:
+        raise SparkError(exc.code, f"{path}: {exc.message}") from None
+
+
+def read_private_file(path: Path) -> bytes:
+    """The bytes of a private key file; refused, as ssh refuses a private key, when the
+    file is readable or writable by anyone but its owner (a key others could read is no
+    longer secret)."""
     try:
         with path.open("rb") as fh:
             mode = os.fstat(fh.fileno()).st_mode
@@ -60,15 +75,11 @@ def read_key_file(path: Path, passphrase: bytes | None = None) -> SigningKey:
                     f"key file {path} is open to others (mode {stat.S_IMODE(mode):04o}); "
                     f"make it private with: chmod 600 {path}",
                 )
-            pem = fh.read()
+            return fh.read()
     except FileNotFoundError:
         raise SparkError(ErrorCode.NOT_FOUND, f"key file {path} does not exist") from None
     except OSError as exc:
         raise SparkError(ErrorCode.INVALID_KEY, f"cannot read key file {path}: {exc}") from exc
-    try:
-        return SigningKey.from_pem(pem, passphrase)
-    except SparkError as exc:
-        raise SparkError(exc.code, f"{path}: {exc.message}") from None
 
 
 def key_path(name: str, home: Path | None = None) -> Path:

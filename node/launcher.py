@@ -23,8 +23,9 @@ import grpc
 
 from sparkchain.identifiers import limits
 from sparkchain.identifiers.errors import ErrorCode, SparkError
-from sparkchain.node.config import dial_address
+from sparkchain.node.config import NodeConfig, dial_address
 from sparkchain.node.home import NodeHome
+from sparkchain.node.tls import first_dns_name
 from sparkchain.proto import api_pb2, api_pb2_grpc
 
 POLL_INTERVAL_S = 0.05
@@ -53,9 +54,13 @@ def node_command(home: Path, log_level: str | None = None) -> list[str]:
     return command
 
 
-def query_status(address: str, timeout_s: float = 1.0) -> api_pb2.StatusResponse | None:
-    """The node's Chain.Status, or None when nothing answers at `address` in time."""
-    with grpc.insecure_channel(address) as channel:
+def query_status(
+    address: str, timeout_s: float = 1.0, root_certificates: bytes | None = None
+) -> api_pb2.StatusResponse | None:
+    """The node's Chain.Status, or None when nothing answers at `address` in time. With
+    `root_certificates`, over TLS, checking the name in the first of them (the node's own
+    certificate chain, so a probe works whichever host name the certificate gives)."""
+    with _api_channel(address, root_certificates) as channel:
         try:
             response: api_pb2.StatusResponse = api_pb2_grpc.ChainStub(channel).Status(
                 api_pb2.StatusRequest(), timeout=timeout_s
@@ -63,6 +68,22 @@ def query_status(address: str, timeout_s: float = 1.0) -> api_pb2.StatusResponse
         except grpc.RpcError:
             return None
     return response
+
+
+def _api_channel(address: str, root_certificates: bytes | None) -> grpc.Channel:
+    if root_certificates is None:
+        return grpc.insecure_channel(address)
+    name = first_dns_name(root_certificates)
+    options = [("grpc.ssl_target_name_override", name)] if name else []
+    credentials = grpc.ssl_channel_credentials(root_certificates)
+    return grpc.secure_channel(address, credentials, options=options)
+
+
+def api_trust(home: NodeHome, config: NodeConfig) -> bytes | None:
+    """What the local tools trust on this home's TLS API: its own certificate file (which
+    must hold the chain up to its CA, or be self-signed). None: the API is plaintext."""
+    api_tls = home.api_tls(config)
+    return api_tls[0] if api_tls is not None else None
 
 
 def running_pid(home: NodeHome) -> int | None:
@@ -108,6 +129,7 @@ def wait_until_answering(
     """Poll Chain.Status until the node answers; fail early if `process` exits."""
     config = home.config()
     address = dial_address(config.api.listen)
+    trust = api_trust(home, config)
     deadline = time.monotonic() + timeout_s
     while True:
         if process is not None and process.poll() is not None:
@@ -124,7 +146,7 @@ def wait_until_answering(
                 f"node {config.node.name} did not answer on {address} within {timeout_s:g} s;"
                 f" see {home.log_path}",
             )
-        status = query_status(address, timeout_s=min(1.0, max(remaining, 0.05)))
+        status = query_status(address, min(1.0, max(remaining, 0.05)), trust)
         if status is not None:
             return status
         time.sleep(min(POLL_INTERVAL_S, max(remaining, 0)))
@@ -197,7 +219,7 @@ def node_status(home: NodeHome, timeout_s: float = 1.0) -> NodeStatus:
     address = dial_address(config.api.listen)
     pid = running_pid(home)
     # a node started in the foreground has no pid file but may still answer
-    answer = query_status(address, timeout_s)
+    answer = query_status(address, timeout_s, api_trust(home, config))
     return NodeStatus(
         name=config.node.name,
         role=config.node.role,

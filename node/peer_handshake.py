@@ -11,10 +11,14 @@ peer M could take V's challenge to validator B on M's own link to B and hand B's
 answer (made for M) to V as B's answer to V. Each side signs for the key it was told
 (hello / answer), and checks that the answer it got was signed for its own key.
 
-What it does not give: a channel. Streams are plain gRPC; someone on the network path can
-still relay a whole session between two honest peers and inject messages after the
-handshake. Consensus messages carry their own signatures; status heights and tx gossip do
-not (a peer's claimed height only makes us ask it for blocks, which are certified).
+What it does not give by itself: a channel. The stream runs over mutual TLS (node/tls.py),
+and the acceptor checks that the key of the hello is the one in the dialer's certificate
+(node/peers.py), so that a relay of the handshake cannot ride on another node's TLS
+session; the dialer cannot see the acceptor's certificate (grpc.aio), and relies on this
+signed answer naming it. The signature does not cover the TLS channel itself (grpc.aio
+exposes no channel binding). Consensus messages carry their own signatures; status heights
+and tx gossip do not (a peer's claimed height only makes us ask it for blocks, which are
+certified).
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """Peer links: one long-lived gRPC stream per pair of nodes (DESIGN §7).
 
 Each node dials every configured peer address (reconnecting with exponential backoff and
-jitter) and accepts inbound streams. After the handshake (node/peer_handshake.py) a stream
-is a `PeerLink` bound to the remote key. When both nodes dialed each other, both keep the
+jitter) and accepts inbound streams, over mutual TLS only (node/tls.py: both ends show a
+certificate of the network CA). After the handshake (node/peer_handshake.py) a stream
+is a `PeerLink` bound to the remote key; an acceptor also checks that this key is the one
+in the dialer's TLS certificate. When both nodes dialed each other, both keep the
 stream dialed by the smaller key, so a pair ends with one stream.
 
 Cost model (DESIGN §7): a gRPC message costs as much as several signature checks, so txs
@@ -45,6 +47,12 @@ from sparkchain.node.peer_handshake import (
     hello,
     new_nonce,
 )
+from sparkchain.node.tls import (
+    CLIENT_CERT_PROPERTY,
+    PEER_SERVER_NAME,
+    PeerTls,
+    node_key_in_certificate,
+)
 from sparkchain.proto import peer_pb2, peer_pb2_grpc
 from sparkchain.proto import types_pb2 as pb
 
@@ -60,6 +68,8 @@ CHANNEL_OPTIONS: list[tuple[str, Any]] = [
     # our dial loop owns the backoff; a short channel backoff lets it see a restarted peer
     ("grpc.initial_reconnect_backoff_ms", PEER_RECONNECT_MIN_MS),
     ("grpc.max_reconnect_backoff_ms", PEER_RECONNECT_MAX_MS),
+    # peers are dialed by address; every node certificate names PEER_SERVER_NAME
+    ("grpc.ssl_target_name_override", PEER_SERVER_NAME),
 ]
 SERVER_OPTIONS: list[tuple[str, Any]] = [
     # gRPC sets SO_REUSEPORT by default: a second node on this port would share it silently
@@ -183,11 +193,13 @@ class PeerNetwork:
         peer_addresses: Sequence[str],
         events: PeerEvents,
         height: Callable[[], int],
+        tls: PeerTls,
         *,
         block_source: BlockSource | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.local = local
+        self.tls = tls
         self.events = events
         self._height = height
         self._block_source = block_source
@@ -205,7 +217,11 @@ class PeerNetwork:
     # ---- lifecycle ----
 
     def add_to_server(self, server: grpc.aio.Server) -> None:
+        """Add the Peer service; bind the server's port with `server_credentials()`."""
         peer_pb2_grpc.add_PeerServicer_to_server(_PeerServicer(self), server)
+
+    def server_credentials(self) -> grpc.ServerCredentials:
+        return self.tls.server_credentials()
 
     def start(self) -> None:
         for dialer in self._dialers:
@@ -312,7 +328,9 @@ class PeerNetwork:
     # ---- links ----
 
     def _new_dialer(self, address: str) -> _Dialer:
-        channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+        channel = grpc.aio.secure_channel(
+            address, self.tls.channel_credentials(), options=CHANNEL_OPTIONS
+        )
         return _Dialer(address, channel, peer_pb2_grpc.PeerStub(channel))
 
     def _backoff_s(self, attempts: int) -> float:
@@ -383,6 +401,7 @@ class PeerNetwork:
         try:
             first = await _read_handshake(context.read)
             check_admissible(self.local, first)
+            _check_certificate_names(context, bytes(first.public_key))
             no_room = self._no_observer_room(bytes(first.public_key), first.observer)
             if no_room:
                 refusal = f"RESOURCE_EXHAUSTED: {no_room}; try another node or later"
@@ -536,6 +555,24 @@ class _PeerServicer(peer_pb2_grpc.PeerServicer):
             return
         async for committed in source(request):
             yield committed
+
+
+def _check_certificate_names(
+    context: grpc.aio.ServicerContext[peer_pb2.PeerMessage, peer_pb2.PeerMessage], key: bytes
+) -> None:
+    """The dialer's TLS certificate (checked against our CA by gRPC) must be bound to the
+    key it shakes hands with: a stolen certificate without its node key, or a node key
+    with another node's certificate, is refused."""
+    certificates = list(context.auth_context().get(CLIENT_CERT_PROPERTY, []))
+    if not certificates:
+        raise SparkError(ErrorCode.UNAUTHORIZED, "peer showed no TLS client certificate")
+    bound = node_key_in_certificate(certificates[0])
+    if bound != key:
+        named = bound.hex() if bound is not None else "no node key"
+        raise SparkError(
+            ErrorCode.UNAUTHORIZED,
+            f"peer key {key.hex()} is not the key in its TLS certificate ({named})",
+        )
 
 
 async def _read_handshake(read: ReadFn) -> peer_pb2.Handshake:

@@ -45,6 +45,7 @@ from sparkchain.node.peer_handshake import LocalPeer
 from sparkchain.node.peers import SERVER_OPTIONS, PeerEvents, PeerLink, PeerNetwork
 from sparkchain.node.storage import holds_ledger
 from sparkchain.node.sync import BlockSync, block_source
+from sparkchain.node.tls import api_server_credentials
 from sparkchain.proto import api_pb2
 from sparkchain.proto import types_pb2 as pb
 
@@ -146,9 +147,11 @@ class Node:
             [dial_address(address) for address in config.p2p.peers],
             events,
             lambda: self.ledger.height,
+            home.peer_tls(config),
             block_source=block_source(self.ledger),
             rng=random.Random(),
         )
+        self._api_tls = home.api_tls(config)
         self.sync = BlockSync(
             self.ledger,
             self.committer,
@@ -209,11 +212,11 @@ class Node:
         # both ports are bound before anything runs; if one fails, the other is let go
         bound: list[grpc.aio.Server] = []
         try:
-            for server, address, field in (
-                (p2p, self.config.p2p.listen, "p2p.listen"),
-                (api, self.config.api.listen, "api.listen"),
+            for server, address, field, credentials in (
+                (p2p, self.config.p2p.listen, "p2p.listen", self.network.server_credentials()),
+                (api, self.config.api.listen, "api.listen", self._api_credentials()),
             ):
-                _listen(server, address, field, self.home.config_path)
+                _listen(server, address, field, self.home.config_path, credentials)
                 bound.append(server)
         except BaseException:
             for server in bound:
@@ -245,6 +248,11 @@ class Node:
                 "peer_max_connections": self.descriptors.peer_connections,
             },
         )
+
+    def _api_credentials(self) -> grpc.ServerCredentials | None:
+        if self._api_tls is None:
+            return None
+        return api_server_credentials(*self._api_tls)
 
     async def stop(self) -> None:
         if self._health is not None:
@@ -366,15 +374,25 @@ def open_ledger(home: NodeHome, genesis: Genesis) -> tuple[Ledger, AcknowledgedH
     return ledger, acknowledged
 
 
-def _listen(server: grpc.aio.Server, address: str, field: str, config_path: Path) -> None:
-    """Bind `address` on `server`, or raise: ADDRESS_IN_USE when another process holds it
+def _listen(
+    server: grpc.aio.Server,
+    address: str,
+    field: str,
+    config_path: Path,
+    credentials: grpc.ServerCredentials | None = None,
+) -> None:
+    """Bind `address` on `server` (with TLS when `credentials` are given), or raise:
+    ADDRESS_IN_USE when another process holds it
     (checked first, so gRPC logs nothing; and again after a failed bind, which may have
     lost a race), else UNAVAILABLE with what gRPC said. grpc reports a failed bind by
     returning 0 or raising RuntimeError, depending on its version."""
     if _in_use(address):
         raise _address_in_use(address, field, config_path)
     try:
-        port = server.add_insecure_port(address)
+        if credentials is None:
+            port = server.add_insecure_port(address)
+        else:
+            port = server.add_secure_port(address, credentials)
         detail = ""
     except RuntimeError as exc:
         port, detail = 0, f": {exc}"

@@ -39,6 +39,7 @@ from sparkchain.node.config import parse_config
 from sparkchain.node.descriptors import plan_descriptors
 from sparkchain.node.home import NodeHome, free_loopback_ports
 from sparkchain.node.mempool import Admission
+from sparkchain.node.tls import PEER_SERVER_NAME
 from sparkchain.proto import api_pb2, api_pb2_grpc, peer_pb2
 from sparkchain.proto import types_pb2 as pb
 from tests.helpers.api_node import ApiNode, wall_ms
@@ -304,7 +305,11 @@ def test_a_peer_message_one_byte_over_the_largest_legal_one_is_refused_unread(
     node_process.start()
     with grpc.insecure_channel(f"127.0.0.1:{node_process.api_port}") as api:
         node_process.wait_started(api)
-    with grpc.insecure_channel(f"127.0.0.1:{node_process.p2p_port}") as channel:
+    # the peer port takes mutual TLS only: dial it as the node itself would
+    credentials = node_process.home.peer_tls().channel_credentials()
+    override = [("grpc.ssl_target_name_override", PEER_SERVER_NAME)]
+    address = f"127.0.0.1:{node_process.p2p_port}"
+    with grpc.secure_channel(address, credentials, options=override) as channel:
         connect = channel.stream_stream(
             "/spark.v1.Peer/Connect", request_serializer=_raw, response_deserializer=_raw
         )

@@ -47,7 +47,16 @@ def test_init_json_lists_keys_and_files(tmp_path: Path, capsys: pytest.CaptureFi
     assert summary["root_authority"] == home.genesis().root_authorities[0]
     assert sorted(summary["files"]) == sorted(
         str(p)
-        for p in (home.config_path, home.genesis_path, home.validator_key_path, home.root_key_path)
+        for p in (
+            home.config_path,
+            home.genesis_path,
+            home.validator_key_path,
+            home.root_key_path,
+            home.file("keys/tls-ca.pem"),
+            home.file("keys/tls-cert.pem"),
+            home.file("keys/tls-key.pem"),
+            home.tls_ca_key_path,
+        )
     )
 
 

@@ -19,7 +19,9 @@ from sparkchain.identifiers.keys import SigningKey
 from sparkchain.identifiers.tx import TxBuilder, value
 from sparkchain.node import keystore
 from sparkchain.node.config import dial_address, load_config
+from sparkchain.node.home import NodeHome
 from sparkchain.node.mempool import wall_clock_ms as now_ms
+from sparkchain.node.tls import PEER_SERVER_NAME
 from sparkchain.proto import api_pb2
 from tests.helpers.cluster import Cluster, until
 
@@ -221,6 +223,25 @@ def test_forged_foreign_and_stale_txs_are_refused_with_their_codes(net: Cluster)
         assert metadata.get("spark-error-code") == error_code
 
 
+def _channel_as_node1(net: Cluster, address: str, *, peer_port: bool) -> grpc.Channel:
+    """A channel to an API port, or to a peer port with node1's TLS certificate."""
+    if not peer_port:
+        return grpc.insecure_channel(address)
+    tls = NodeHome(net.nodes["node1"].home).peer_tls()
+    options = [("grpc.ssl_target_name_override", PEER_SERVER_NAME)]
+    return grpc.secure_channel(address, tls.channel_credentials(), options=options)
+
+
+def test_the_peer_port_refuses_plaintext(net: Cluster) -> None:
+    home = net.nodes["node2"].home
+    p2p = dial_address(load_config(home / "config.toml").p2p.listen)
+    with grpc.insecure_channel(p2p) as channel:
+        call = channel.unary_unary("/spark.v1.Peer/GetBlocks")
+        with pytest.raises(grpc.RpcError) as refused:
+            call(b"", timeout=10)
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
+
+
 def test_request_bytes_that_do_not_decode_are_invalid_argument_without_a_traceback(
     net: Cluster,
 ) -> None:
@@ -232,7 +253,7 @@ def test_request_bytes_that_do_not_decode_are_invalid_argument_without_a_traceba
         (p2p, "/spark.v1.Peer/Connect"),
         (p2p, "/spark.v1.Peer/GetBlocks"),
     ):
-        with grpc.insecure_channel(address) as channel:
+        with _channel_as_node1(net, address, peer_port=address == p2p) as channel:
             call = channel.unary_unary(method, request_serializer=None, response_deserializer=None)
             with pytest.raises(grpc.RpcError) as refused:
                 call(b"\xff\xff\xff\xff", timeout=10)

@@ -6,6 +6,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 
 from sparkchain.identifiers.bid import bid_from_public_key
 from sparkchain.identifiers.errors import ErrorCode, SparkError
@@ -22,6 +23,7 @@ from sparkchain.node.home import (
     init_home,
     init_testnet,
 )
+from sparkchain.node.tls import node_key_in_certificate
 
 
 def mode(path: Path) -> int:
@@ -40,10 +42,16 @@ def test_init_home_writes_a_single_validator_chain(tmp_path: Path) -> None:
         home.genesis_path,
         home.validator_key_path,
         home.root_key_path,
+        home.root / "keys" / "tls-ca.pem",
+        home.root / "keys" / "tls-cert.pem",
+        home.root / "keys" / "tls-key.pem",
+        home.tls_ca_key_path,
     }
     assert all(path.is_file() for path in written.files)
     assert mode(home.validator_key_path) == 0o600
     assert mode(home.root_key_path) == 0o600
+    assert mode(home.root / "keys" / "tls-key.pem") == 0o600
+    assert mode(home.tls_ca_key_path) == 0o600
 
     genesis = home.genesis()
     assert genesis.chain_id == "my-chain"
@@ -161,6 +169,22 @@ def test_testnet_of_four_validators_and_one_observer(tmp_path: Path) -> None:
     # the validators let the testnet's observer in (nodes refuse unlisted observers)
     observer_key = public_key_in(observer.observer_key_path).hex()
     assert [c.p2p.observers for c in configs] == [(observer_key,)] * 4 + [()]
+
+
+def test_every_testnet_node_has_a_certificate_of_the_testnet_ca_bound_to_its_key(
+    tmp_path: Path,
+) -> None:
+    init_testnet(tmp_path, validators=2, observers=1)
+    ca_pem = (tmp_path / "keys" / "tls-ca.pem").read_bytes()
+    ca = x509.load_pem_x509_certificate(ca_pem)
+    assert mode(tmp_path / "keys" / "tls-ca-key.pem") == 0o600
+    for home in find_testnet_homes(tmp_path):
+        tls = home.peer_tls()
+        assert tls.ca_pem == ca_pem
+        assert mode(home.root / "keys" / "tls-key.pem") == 0o600
+        cert = x509.load_pem_x509_certificate(tls.cert_pem)
+        cert.verify_directly_issued_by(ca)
+        assert node_key_in_certificate(tls.cert_pem) == home.node_key().public_key
 
 
 def test_testnet_with_base_ports_uses_consecutive_ports(tmp_path: Path) -> None:

@@ -28,8 +28,10 @@ from sparkchain.node.peer_handshake import (
     new_nonce,
 )
 from sparkchain.node.peers import CHANNEL_OPTIONS, SERVER_OPTIONS, PeerEvents, PeerLink, PeerNetwork
+from sparkchain.node.tls import new_authority
 from sparkchain.proto import peer_pb2, peer_pb2_grpc
 from sparkchain.proto import types_pb2 as pb
+from tests.helpers.tls import peer_channel, peer_tls, peer_tls_for
 from tests.helpers.waiting import until
 
 CHAIN = "peers-test"
@@ -97,12 +99,13 @@ class Endpoints:
             peers,
             heard.events(),
             lambda: height,
+            peer_tls_for(key),
             block_source=source,
             rng=random.Random(self._seed),
         )
         server = new_server(SERVER_OPTIONS)
         network.add_to_server(server)
-        bound = server.add_insecure_port(f"127.0.0.1:{port}")
+        bound = server.add_secure_port(f"127.0.0.1:{port}", network.server_credentials())
         await server.start()
         network.start()
         endpoint = Endpoint(network, server, f"127.0.0.1:{bound}", heard)
@@ -366,7 +369,8 @@ class RelayingPeer(peer_pb2_grpc.PeerServicer):
 
     def __init__(self, mallory: LocalPeer, b_address: str) -> None:
         self.mallory = mallory
-        self.channel = grpc.aio.insecure_channel(b_address, CHANNEL_OPTIONS)
+        # Mallory dials B with her own certificate: she is a member of the network
+        self.channel = peer_channel(b_address, peer_tls_for(mallory.key))
         self._b = peer_pb2_grpc.PeerStub(self.channel)
         self.calls: list[Any] = []
 
@@ -392,7 +396,10 @@ async def test_a_peer_cannot_pass_off_another_validators_handshake_as_its_own(
         cleanup.push_async_callback(relay.channel.close, None)
         m_server = grpc.aio.server(options=SERVER_OPTIONS)
         peer_pb2_grpc.add_PeerServicer_to_server(relay, m_server)
-        m_address = f"127.0.0.1:{m_server.add_insecure_port('127.0.0.1:0')}"
+        m_port = m_server.add_secure_port(
+            "127.0.0.1:0", peer_tls_for(mallory_key).server_credentials()
+        )
+        m_address = f"127.0.0.1:{m_port}"
         await m_server.start()
         cleanup.push_async_callback(m_server.stop, None)
         v = await endpoints.start(v_key, [m_address])
@@ -431,10 +438,61 @@ async def test_a_request_that_does_not_decode_is_invalid_argument_on_the_peer_po
 ) -> None:
     a = await endpoints.start(KEYS[0])
     caplog.set_level("DEBUG")
-    async with grpc.aio.insecure_channel(a.address) as channel:
+    async with peer_channel(a.address, peer_tls_for(KEYS[1])) as channel:
         call = channel.unary_unary(method, request_serializer=None, response_deserializer=None)
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await call(b"\xff\xff\xff\xff", timeout=10)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert (caught.value.details() or "").startswith(f"INVALID_ARGUMENT: {method}: ")
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+# ---- mutual TLS on the peer port ----
+
+
+async def _connect_as(
+    address: str, channel: grpc.aio.Channel, key: SigningKey
+) -> peer_pb2.PeerMessage:
+    """Dial `address` on `channel` and say hello as `key`; the acceptor's first answer."""
+    call = peer_pb2_grpc.PeerStub(channel).Connect()
+    await call.write(peer_pb2.PeerMessage(handshake=hello(local(key), new_nonce(), 0)))
+    message = await call.read()
+    assert isinstance(message, peer_pb2.PeerMessage)
+    return message
+
+
+async def test_a_plaintext_peer_is_refused(endpoints: Endpoints) -> None:
+    a = await endpoints.start(KEYS[0])
+    async with grpc.aio.insecure_channel(a.address, CHANNEL_OPTIONS) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await asyncio.wait_for(_connect_as(a.address, channel, KEYS[1]), 10)
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert a.network.links() == []
+
+
+async def test_a_certificate_of_another_ca_is_refused(endpoints: Endpoints) -> None:
+    a = await endpoints.start(KEYS[0])
+    outsider = peer_tls(KEYS[1].public_key, new_authority("another network"))
+    async with peer_channel(a.address, outsider) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await asyncio.wait_for(_connect_as(a.address, channel, KEYS[1]), 10)
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert a.network.links() == []
+
+
+async def test_a_certificate_bound_to_another_node_key_is_refused(endpoints: Endpoints) -> None:
+    a = await endpoints.start(KEYS[0])
+    # validator 2's certificate, with validator 1's key in the handshake
+    async with peer_channel(a.address, peer_tls_for(KEYS[2])) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await asyncio.wait_for(_connect_as(a.address, channel, KEYS[1]), 10)
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "is not the key in its TLS certificate" in (caught.value.details() or "")
+    assert a.network.links() == []
+
+
+async def test_the_certificates_own_key_gets_an_answer(endpoints: Endpoints) -> None:
+    a = await endpoints.start(KEYS[0])
+    async with peer_channel(a.address, peer_tls_for(KEYS[1])) as channel:
+        message = await asyncio.wait_for(_connect_as(a.address, channel, KEYS[1]), 10)
+    assert message.handshake.public_key == KEYS[0].public_key

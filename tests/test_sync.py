@@ -26,6 +26,7 @@ from sparkchain.proto import peer_pb2
 from sparkchain.proto import types_pb2 as pb
 from tests.helpers.chain import key, value
 from tests.helpers.ledger import LedgerChain, certificate
+from tests.helpers.tls import peer_tls_for
 from tests.helpers.waiting import until
 
 BLOCKS = 6
@@ -190,12 +191,13 @@ async def test_follower_fetches_from_a_peer_over_grpc(tmp_path: Path, source: Le
         [],
         PeerEvents(),
         lambda: source.ledger.height,
+        peer_tls_for(key("validator1")),
         block_source=block_source(source.ledger),
         rng=random.Random(1),
     )
     server = grpc.aio.server(options=SERVER_OPTIONS)
     serving.add_to_server(server)
-    port = server.add_insecure_port("127.0.0.1:0")
+    port = server.add_secure_port("127.0.0.1:0", serving.server_credentials())
     await server.start()
     events = PeerEvents()
     observer = PeerNetwork(
@@ -203,6 +205,7 @@ async def test_follower_fetches_from_a_peer_over_grpc(tmp_path: Path, source: Le
         [f"127.0.0.1:{port}"],
         events,
         lambda: 0,
+        peer_tls_for(key("observer")),
         rng=random.Random(2),
     )
     follower = Follower(tmp_path / "observer", source, observer)
