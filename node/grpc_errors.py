@@ -40,6 +40,7 @@ _STATUS_BY_CODE: dict[ErrorCode, grpc.StatusCode] = {
     ErrorCode.EXISTS: grpc.StatusCode.ALREADY_EXISTS,
     ErrorCode.DUPLICATE_TX: grpc.StatusCode.ALREADY_EXISTS,
     ErrorCode.MEMPOOL_FULL: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ErrorCode.LIMIT_EXCEEDED: grpc.StatusCode.RESOURCE_EXHAUSTED,
     ErrorCode.REVOKED: grpc.StatusCode.FAILED_PRECONDITION,
     ErrorCode.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
     ErrorCode.TIMEOUT: grpc.StatusCode.DEADLINE_EXCEEDED,
