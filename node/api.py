@@ -232,7 +232,8 @@ class IdentifiersService(api_pb2_grpc.IdentifiersServicer):
         context: grpc.aio.ServicerContext[api_pb2.WatchRequest, api_pb2.ChangeEvent],
     ) -> AsyncIterator[api_pb2.ChangeEvent]:
         # subscribe before replaying so that no block falls between the two
-        with self._bus.subscribe(request.prefix) as subscription:
+        client = client_host(context.peer())
+        with self._bus.subscribe(request.prefix, client) as subscription:
             replayed_to = 0
             if request.from_height:
                 replayed_to = self._ledger.height
@@ -243,6 +244,15 @@ class IdentifiersService(api_pb2_grpc.IdentifiersServicer):
             async for event in subscription:
                 if event.height > replayed_to:
                     yield event
+
+
+def client_host(peer: str) -> str:
+    """The client's host in a gRPC peer string, without its port: "ipv4:10.0.0.5:51234" →
+    "10.0.0.5", "ipv6:[::1]:51234" → "[::1]"; any other form (unix sockets) whole."""
+    scheme, _, address = peer.partition(":")
+    if scheme in ("ipv4", "ipv6") and ":" in address:
+        return address.rsplit(":", 1)[0]
+    return peer
 
 
 class _CommitWaits:

@@ -1,22 +1,35 @@
-"""Commit notifications inside one node process (DESIGN §7).
+"""Commit notifications inside one node process (DESIGN §7, §11).
 
 The runtime publishes each committed block once; the API waits on it for
 Submit(wait_for_commit) and streams its change events to Watch subscribers. Everything runs
 on the node's event loop: no locks, and a waiter registered right after admission cannot
 miss its commit (the bus also remembers the most recent commits, for late waiters).
+
+Watch costs the commit nothing per subscriber: `publish_block` appends the block's changes
+once to one shared log (bounded by WATCH_BACKLOG_EVENTS, the newest block always whole)
+and completes one future; each Subscription holds only a cursor into the log and does its
+own prefix filtering in its own task. A subscriber that never reads pins no changes: the
+log forgets them, and when it reads again it finds its cursor gone and is closed, to
+resume with from_height. Streams are capped in total and per client (MAX_WATCH_STREAMS,
+MAX_WATCH_STREAMS_PER_CLIENT): over a cap `subscribe` refuses with LIMIT_EXCEEDED.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Iterable, Sequence
 from types import TracebackType
 from typing import TypeVar
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.handle import ascii_upper
-from sparkchain.identifiers.limits import RECENT_COMMITS_REMEMBERED, WATCH_QUEUE_EVENTS
+from sparkchain.identifiers.limits import (
+    MAX_WATCH_STREAMS,
+    MAX_WATCH_STREAMS_PER_CLIENT,
+    RECENT_COMMITS_REMEMBERED,
+    WATCH_BACKLOG_EVENTS,
+)
 from sparkchain.proto import api_pb2
 
 _V = TypeVar("_V")
@@ -31,49 +44,51 @@ def prefix_matches(watched_key: str, event: api_pb2.ChangeEvent) -> bool:
 
 
 class Subscription:
-    """An async iterator of ChangeEvents under one prefix. Close it (or use `with`)."""
+    """An async iterator of ChangeEvents under one prefix, from the bus's shared change log.
+    Close it (or use `with`)."""
 
-    def __init__(self, bus: CommitBus, prefix_key: str, max_queued: int) -> None:
+    def __init__(self, bus: CommitBus, prefix_key: str, client: str, cursor: int) -> None:
         self._bus = bus
         self.prefix_key = prefix_key
-        self._queue: asyncio.Queue[api_pb2.ChangeEvent | None] = asyncio.Queue()
-        self._max_queued = max_queued
-        self._overflowed = False
+        self.client = client
+        self._cursor = cursor  # the sequence number of the next change this reader takes
+        self._closing: asyncio.Future[None] | None = None  # wakes a waiting reader on close
         self.closed = False
-
-    def _offer(self, event: api_pb2.ChangeEvent) -> None:
-        if self.closed or self._overflowed:
-            return
-        if self._queue.qsize() >= self._max_queued:
-            # a reader this slow would hold memory without bound: end it, it can resume
-            self._overflowed = True
-            self._queue.put_nowait(None)
-            return
-        self._queue.put_nowait(event)
 
     def __aiter__(self) -> Subscription:
         return self
 
     async def __anext__(self) -> api_pb2.ChangeEvent:
-        if self.closed:
-            raise StopAsyncIteration
-        event = await self._queue.get()
-        if event is None:
-            self.close()
-            if self._overflowed:
+        bus = self._bus
+        while not self.closed:
+            if self._cursor < bus._log_first_seq:
+                self.close()
                 raise SparkError(
-                    ErrorCode.UNAVAILABLE,
-                    f"watch stream fell more than {self._max_queued} changes behind and was "
+                    ErrorCode.LIMIT_EXCEEDED,
+                    f"WATCH_BACKLOG_EVENTS ({bus._backlog_events}): this watch stream fell "
+                    "further behind the chain than the node keeps changes for and was "
                     "closed; reconnect with from_height set to the last height you saw + 1",
                 )
-            raise StopAsyncIteration
-        return event
+            if self._cursor < bus._next_seq:
+                event = bus._log[self._cursor - bus._log_first_seq]
+                self._cursor += 1
+                if prefix_matches(self.prefix_key, event):
+                    return event
+                continue
+            if self._closing is None:
+                self._closing = asyncio.get_running_loop().create_future()
+            # asyncio.wait never cancels the shared future, whoever cancels this reader
+            await asyncio.wait(
+                (bus._next_publish(), self._closing), return_when=asyncio.FIRST_COMPLETED
+            )
+        raise StopAsyncIteration
 
     def close(self) -> None:
         if not self.closed:
             self.closed = True
-            self._bus._subscriptions.discard(self)
-            self._queue.put_nowait(None)
+            self._bus._unsubscribe(self)
+            if self._closing is not None and not self._closing.done():
+                self._closing.set_result(None)
 
     def __enter__(self) -> Subscription:
         return self
@@ -96,12 +111,28 @@ def timeout_error(tx_id: bytes, timeout_s: float) -> SparkError:
 
 
 class CommitBus:
-    def __init__(self, remembered: int = RECENT_COMMITS_REMEMBERED) -> None:
+    def __init__(
+        self,
+        remembered: int = RECENT_COMMITS_REMEMBERED,
+        *,
+        backlog_events: int = WATCH_BACKLOG_EVENTS,
+        max_streams: int = MAX_WATCH_STREAMS,
+        max_streams_per_client: int = MAX_WATCH_STREAMS_PER_CLIENT,
+    ) -> None:
         self._remembered = remembered
         self._committed: OrderedDict[bytes, tuple[int, int]] = OrderedDict()
         self._rejected: OrderedDict[bytes, SparkError] = OrderedDict()
         self._waiters: dict[bytes, list[asyncio.Future[tuple[int, int]]]] = {}
+        # the shared change log: change number `seq` is _log[seq - _log_first_seq]
+        self._backlog_events = backlog_events
+        self._log: deque[api_pb2.ChangeEvent] = deque()
+        self._log_first_seq = 0
+        self._next_seq = 0
+        self._published: asyncio.Future[None] | None = None  # done at the next publish
+        self._max_streams = max_streams
+        self._max_streams_per_client = max_streams_per_client
         self._subscriptions: set[Subscription] = set()
+        self._streams_by_client: dict[str, int] = {}
 
     # ---- publishing (the runtime, after ledger.commit_block) ----
 
@@ -118,11 +149,16 @@ class CommitBus:
             for waiter in self._waiters.pop(the_id, ()):
                 if not waiter.done():
                     waiter.set_result(where)
-        if self._subscriptions:
-            for event in changes:
-                for subscription in list(self._subscriptions):
-                    if prefix_matches(subscription.prefix_key, event):
-                        subscription._offer(event)
+        # O(changes) and O(1) in subscribers: readers take the changes in their own tasks
+        newest_block_seq = self._next_seq
+        self._log.extend(changes)
+        self._next_seq = self._log_first_seq + len(self._log)
+        while len(self._log) > self._backlog_events and self._log_first_seq < newest_block_seq:
+            self._log.popleft()
+            self._log_first_seq += 1
+        published, self._published = self._published, None
+        if published is not None and not published.done():
+            published.set_result(None)
 
     def publish_rejected(self, tx_id: bytes, error: SparkError) -> None:
         """An admitted tx will never commit (a proposer rejected it, or it expired)."""
@@ -186,15 +222,52 @@ class CommitBus:
 
     # ---- watching ----
 
-    def subscribe(self, prefix: str = "", max_queued: int = WATCH_QUEUE_EVENTS) -> Subscription:
-        """Changes under `prefix` (its key or display form; "" for all) from now on."""
-        subscription = Subscription(self, ascii_upper(prefix), max_queued)
+    def subscribe(self, prefix: str = "", client: str = "") -> Subscription:
+        """Changes under `prefix` (its key or display form; "" for all) from now on, for
+        `client` (who asks, for the per-client cap; "" in-process). SparkError
+        LIMIT_EXCEEDED when the node or this client has as many streams as allowed."""
+        if len(self._subscriptions) >= self._max_streams:
+            raise SparkError(
+                ErrorCode.LIMIT_EXCEEDED,
+                f"MAX_WATCH_STREAMS ({self._max_streams}): this node has as many Watch streams "
+                "open as it allows; try again later or use another node",
+            )
+        held = self._streams_by_client.get(client, 0)
+        if held >= self._max_streams_per_client:
+            raise SparkError(
+                ErrorCode.LIMIT_EXCEEDED,
+                f"MAX_WATCH_STREAMS_PER_CLIENT ({self._max_streams_per_client}): client "
+                f"{client or '(in-process)'} has as many Watch streams open as it may; close "
+                "one, or watch a shorter prefix with one stream",
+            )
+        subscription = Subscription(self, ascii_upper(prefix), client, self._next_seq)
         self._subscriptions.add(subscription)
+        self._streams_by_client[client] = held + 1
         return subscription
+
+    def _unsubscribe(self, subscription: Subscription) -> None:
+        if subscription in self._subscriptions:
+            self._subscriptions.remove(subscription)
+            held = self._streams_by_client[subscription.client] - 1
+            if held:
+                self._streams_by_client[subscription.client] = held
+            else:
+                del self._streams_by_client[subscription.client]
+
+    def _next_publish(self) -> asyncio.Future[None]:
+        """One future for every reader waiting at the head, done at the next publish."""
+        if self._published is None:
+            self._published = asyncio.get_running_loop().create_future()
+        return self._published
 
     @property
     def subscriber_count(self) -> int:
         return len(self._subscriptions)
+
+    @property
+    def logged_changes(self) -> int:
+        """Changes the shared log holds for readers (all subscribers together)."""
+        return len(self._log)
 
 
 def _copy(error: SparkError) -> SparkError:
