@@ -150,6 +150,9 @@ class CommitBus:
                 if not waiter.done():
                     waiter.set_result(where)
         # O(changes) and O(1) in subscribers: readers take the changes in their own tasks
+        if not self._subscriptions:  # nobody reads: hold no changes (the committer sends none)
+            self._log.clear()
+            self._log_first_seq = self._next_seq
         newest_block_seq = self._next_seq
         self._log.extend(changes)
         self._next_seq = self._log_first_seq + len(self._log)

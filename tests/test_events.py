@@ -119,6 +119,8 @@ async def test_the_newest_block_stays_whole_however_many_changes_it_has():
         f"88/{i}" for i in range(5)
     ]
     reader.close()
+    bus.publish_block(2, [], [change(2, "88/5")])
+    assert bus.logged_changes == 1  # with nobody reading, older changes are let go
 
 
 async def test_a_reader_waiting_at_the_head_wakes_on_the_next_block_and_on_close():
