@@ -82,6 +82,9 @@ MAX_LIST_PAGE_SIZE: Final = 1000
 # from_height. At the ~0.3 ms a stream message costs (DESIGN §7) a stream drains it in
 # under a second: one further behind is not keeping up with the chain.
 WATCH_BACKLOG_EVENTS: Final = 2048
+# a stream stuck writing to a client that does not read is found and closed this long after
+# its next change left the log (one pass over the streams, off the commit path)
+WATCH_SWEEP_INTERVAL_MS: Final = 1000
 MAX_WATCH_STREAMS: Final = 1000  # open Watch streams on a node, all clients together
 # from one client host (the address of context.peer() without its port); clients behind
 # one NAT share it, so it is generous for one program and small against a flood

@@ -31,7 +31,7 @@ from sparkchain.ledger.blocks import block_hash
 from sparkchain.ledger.genesis import genesis_to_json
 from sparkchain.ledger.records import filter_values
 from sparkchain.node.events import CommitBus, prefix_matches, timeout_error
-from sparkchain.node.grpc_errors import stream_errors, unary_errors
+from sparkchain.node.grpc_errors import abort_stuck_call, stream_errors, unary_errors
 from sparkchain.node.ledger import Ledger
 from sparkchain.node.mempool import Admission, Mempool
 from sparkchain.proto import api_pb2, api_pb2_grpc
@@ -70,6 +70,7 @@ class IdentifiersService(api_pb2_grpc.IdentifiersServicer):
         self._ledger = ledger
         self._mempool = mempool
         self._bus = bus
+        self._ending_calls: set[asyncio.Task[None]] = set()  # Watch calls ended from outside
 
     # ---- writes ----
 
@@ -233,7 +234,16 @@ class IdentifiersService(api_pb2_grpc.IdentifiersServicer):
     ) -> AsyncIterator[api_pb2.ChangeEvent]:
         # subscribe before replaying so that no block falls between the two
         client = client_host(context.peer())
-        with self._bus.subscribe(request.prefix, client) as subscription:
+        # a stream stuck writing to a client that does not read falls behind the log while
+        # it waits in gRPC: the bus ends its call then, so it does not keep its place
+        call = asyncio.current_task()
+
+        def end_stuck_call(error: SparkError) -> None:
+            ending = asyncio.create_task(abort_stuck_call(context, call, error))
+            self._ending_calls.add(ending)
+            ending.add_done_callback(self._ending_calls.discard)
+
+        with self._bus.subscribe(request.prefix, client, end_stuck_call) as subscription:
             replayed_to = 0
             if request.from_height:
                 replayed_to = self._ledger.height

@@ -10,15 +10,18 @@ once to one shared log (bounded by WATCH_BACKLOG_EVENTS, the newest block always
 and completes one future; each Subscription holds only a cursor into the log and does its
 own prefix filtering in its own task. A subscriber that never reads pins no changes: the
 log forgets them, and when it reads again it finds its cursor gone and is closed, to
-resume with from_height. Streams are capped in total and per client (MAX_WATCH_STREAMS,
-MAX_WATCH_STREAMS_PER_CLIENT): over a cap `subscribe` refuses with LIMIT_EXCEEDED.
+resume with from_height; one that stays away (a stream stuck writing to a client that does
+not read) is closed by a sweep, off the commit path, at most WATCH_SWEEP_INTERVAL_MS after
+it fell behind, and its owner told (`on_fell_behind`). Streams are capped in total and
+per client (MAX_WATCH_STREAMS, MAX_WATCH_STREAMS_PER_CLIENT): over a cap `subscribe`
+refuses with LIMIT_EXCEEDED.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 from typing import TypeVar
 
@@ -29,6 +32,7 @@ from sparkchain.identifiers.limits import (
     MAX_WATCH_STREAMS_PER_CLIENT,
     RECENT_COMMITS_REMEMBERED,
     WATCH_BACKLOG_EVENTS,
+    WATCH_SWEEP_INTERVAL_MS,
 )
 from sparkchain.proto import api_pb2
 
@@ -47,12 +51,21 @@ class Subscription:
     """An async iterator of ChangeEvents under one prefix, from the bus's shared change log.
     Close it (or use `with`)."""
 
-    def __init__(self, bus: CommitBus, prefix_key: str, client: str, cursor: int) -> None:
+    def __init__(
+        self,
+        bus: CommitBus,
+        prefix_key: str,
+        client: str,
+        cursor: int,
+        on_fell_behind: Callable[[SparkError], object] | None,
+    ) -> None:
         self._bus = bus
         self.prefix_key = prefix_key
         self.client = client
         self._cursor = cursor  # the sequence number of the next change this reader takes
+        self._on_fell_behind = on_fell_behind
         self._closing: asyncio.Future[None] | None = None  # wakes a waiting reader on close
+        self._fell_behind = False
         self.closed = False
 
     def __aiter__(self) -> Subscription:
@@ -60,15 +73,11 @@ class Subscription:
 
     async def __anext__(self) -> api_pb2.ChangeEvent:
         bus = self._bus
-        while not self.closed:
-            if self._cursor < bus._log_first_seq:
+        while not self.closed or self._fell_behind:
+            if self._fell_behind or self._cursor < bus._log_first_seq:
+                self._fell_behind = False  # said once; the next call ends the iteration
                 self.close()
-                raise SparkError(
-                    ErrorCode.LIMIT_EXCEEDED,
-                    f"WATCH_BACKLOG_EVENTS ({bus._backlog_events}): this watch stream fell "
-                    "further behind the chain than the node keeps changes for and was "
-                    "closed; reconnect with from_height set to the last height you saw + 1",
-                )
+                raise bus._fell_behind_error()
             if self._cursor < bus._next_seq:
                 event = bus._log[self._cursor - bus._log_first_seq]
                 self._cursor += 1
@@ -82,6 +91,14 @@ class Subscription:
                 (bus._next_publish(), self._closing), return_when=asyncio.FIRST_COMPLETED
             )
         raise StopAsyncIteration
+
+    def _fall_behind(self) -> None:
+        """Its next change has left the log while its reader was away (a stream stuck
+        writing to a client that does not read): close it now, not when it reads again."""
+        self._fell_behind = True
+        self.close()
+        if self._on_fell_behind is not None:
+            self._on_fell_behind(self._bus._fell_behind_error())
 
     def close(self) -> None:
         if not self.closed:
@@ -133,6 +150,7 @@ class CommitBus:
         self._max_streams_per_client = max_streams_per_client
         self._subscriptions: set[Subscription] = set()
         self._streams_by_client: dict[str, int] = {}
+        self._sweep: asyncio.TimerHandle | None = None  # closes fallen-behind streams, later
 
     # ---- publishing (the runtime, after ledger.commit_block) ----
 
@@ -156,9 +174,13 @@ class CommitBus:
         newest_block_seq = self._next_seq
         self._log.extend(changes)
         self._next_seq = self._log_first_seq + len(self._log)
+        trimmed = False
         while len(self._log) > self._backlog_events and self._log_first_seq < newest_block_seq:
             self._log.popleft()
             self._log_first_seq += 1
+            trimmed = True
+        if trimmed and self._subscriptions and self._sweep is None:
+            self._schedule_sweep()
         published, self._published = self._published, None
         if published is not None and not published.done():
             published.set_result(None)
@@ -225,10 +247,19 @@ class CommitBus:
 
     # ---- watching ----
 
-    def subscribe(self, prefix: str = "", client: str = "") -> Subscription:
+    def subscribe(
+        self,
+        prefix: str = "",
+        client: str = "",
+        on_fell_behind: Callable[[SparkError], object] | None = None,
+    ) -> Subscription:
         """Changes under `prefix` (its key or display form; "" for all) from now on, for
         `client` (who asks, for the per-client cap; "" in-process). SparkError
-        LIMIT_EXCEEDED when the node or this client has as many streams as allowed."""
+        LIMIT_EXCEEDED when the node or this client has as many streams as allowed.
+
+        `on_fell_behind(error)` is called when the subscription is closed because its
+        reader, away from it, fell behind the log (the API ends the stream's call with
+        `error`, the one the reader would get)."""
         if len(self._subscriptions) >= self._max_streams:
             raise SparkError(
                 ErrorCode.LIMIT_EXCEEDED,
@@ -243,7 +274,9 @@ class CommitBus:
                 f"{client or '(in-process)'} has as many Watch streams open as it may; close "
                 "one, or watch a shorter prefix with one stream",
             )
-        subscription = Subscription(self, ascii_upper(prefix), client, self._next_seq)
+        subscription = Subscription(
+            self, ascii_upper(prefix), client, self._next_seq, on_fell_behind
+        )
         self._subscriptions.add(subscription)
         self._streams_by_client[client] = held + 1
         return subscription
@@ -256,6 +289,28 @@ class CommitBus:
                 self._streams_by_client[subscription.client] = held
             else:
                 del self._streams_by_client[subscription.client]
+
+    def _schedule_sweep(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # published outside a loop (a test): readers find out themselves
+            return
+        self._sweep = loop.call_later(WATCH_SWEEP_INTERVAL_MS / 1000, self._close_fallen_behind)
+
+    def _close_fallen_behind(self) -> None:
+        """Off the commit path, at most once per WATCH_SWEEP_INTERVAL_MS: a stream whose
+        next change has left the log is closed (a reader at the head is never behind)."""
+        self._sweep = None
+        for subscription in [s for s in self._subscriptions if s._cursor < self._log_first_seq]:
+            subscription._fall_behind()
+
+    def _fell_behind_error(self) -> SparkError:
+        return SparkError(
+            ErrorCode.LIMIT_EXCEEDED,
+            f"WATCH_BACKLOG_EVENTS ({self._backlog_events}): this watch stream fell further "
+            "behind the chain than the node keeps changes for and was closed; reconnect with "
+            "from_height set to the last height you saw + 1",
+        )
 
     def _next_publish(self) -> asyncio.Future[None]:
         """One future for every reader waiting at the head, done at the next publish."""

@@ -437,6 +437,47 @@ async def test_watch_streams_over_the_node_cap_are_resource_exhausted(tmp_path):
         await node.stop()
 
 
+async def test_a_watch_stream_whose_client_stops_reading_is_ended_with_its_reason(tmp_path):
+    """Issue 10 finding 3: a client that opens Watch and never reads. Once gRPC's flow
+    control stops the server's writes and the stream's next change has left the node's
+    log, the node ends the call (it neither waits for a read that never comes nor holds
+    the stream's place); the client, reading at last, gets what it was sent and then
+    RESOURCE_EXHAUSTED naming WATCH_BACKLOG_EVENTS."""
+    node = await ApiNode(tmp_path / "ledger", bus=CommitBus(backlog_events=10)).start(
+        auto_commit=False
+    )
+    channel = grpc.aio.insecure_channel(node.address)
+    client = Client(api_pb2_grpc.IdentifiersStub(channel), api_pb2_grpc.ChainStub(channel), channel)
+    try:
+        (stream,) = await open_watch_streams(node, client, 1)
+        acme = maker(node)
+        large = "x" * 16_000  # ~48 kB a change: a few blocks fill the flow-control window
+        for block in range(8):
+            items = [
+                (f"BIG{block}-{i}", [value(index, "URL", large) for index in (1, 2, 3)])
+                for i in range(50)
+            ]
+            node.commit_now([acme.register_batch("88", items, now_ms=wall_ms())])
+            await asyncio.sleep(0.05)
+        for _ in range(1000):
+            if node.bus.subscriber_count == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert node.bus.subscriber_count == 0  # ended without the client reading
+        received = 0
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            async for _event in stream:
+                received += 1
+        assert 0 < received < 8 * 50
+        error = caught.value
+        assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, error.details()
+        assert error.details().startswith("LIMIT_EXCEEDED: WATCH_BACKLOG_EVENTS (10)")
+        assert "from_height" in error.details()
+    finally:
+        await channel.close()
+        await node.stop()
+
+
 async def test_status_get_block_get_tx_and_genesis(node, client):
     tx = register_tx(node, "C")
     committed = await client.ids.Submit(api_pb2.SubmitRequest(tx=tx, wait_for_commit=True))

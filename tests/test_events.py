@@ -11,7 +11,7 @@ import tracemalloc
 import pytest
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
-from sparkchain.identifiers.limits import WATCH_BACKLOG_EVENTS
+from sparkchain.identifiers.limits import WATCH_BACKLOG_EVENTS, WATCH_SWEEP_INTERVAL_MS
 from sparkchain.node.events import CommitBus
 from sparkchain.proto import api_pb2
 
@@ -109,6 +109,30 @@ async def test_a_subscriber_that_falls_behind_the_shared_log_is_closed_with_a_re
     assert bus.subscriber_count == 0
     with pytest.raises(StopAsyncIteration):
         await slow.__anext__()
+
+
+async def test_a_subscriber_stuck_away_from_the_log_is_closed_within_a_sweep_interval():
+    """A Watch stream stuck writing to a client that does not read never comes back to
+    find out: the bus closes it and tells its owner, one sweep interval after it fell
+    behind, without waiting for the next block."""
+    bus = CommitBus(backlog_events=2)
+    told: list[SparkError] = []
+    stuck = bus.subscribe("", "10.0.0.1", told.append)
+    keeping_up = bus.subscribe("", "10.0.0.2", told.append)
+    bus.publish_block(1, [], [change(1, "88/0"), change(1, "88/1")])
+    assert [(await keeping_up.__anext__()).identifier for _ in range(2)] == ["88/0", "88/1"]
+    bus.publish_block(2, [], [change(2, "88/2"), change(2, "88/3")])  # 88/0 left the log
+    assert told == [] and bus.subscriber_count == 2  # the sweep runs later, not in publish
+    await asyncio.sleep(WATCH_SWEEP_INTERVAL_MS / 1000)
+    assert bus.subscriber_count == 1 and stuck.closed and not keeping_up.closed
+    assert [error.code for error in told] == [ErrorCode.LIMIT_EXCEEDED]
+    assert "WATCH_BACKLOG_EVENTS (2)" in told[0].message
+    with pytest.raises(SparkError) as caught:  # and its reader, back at last, hears why
+        await stuck.__anext__()
+    assert caught.value.code is ErrorCode.LIMIT_EXCEEDED
+    with pytest.raises(StopAsyncIteration):
+        await stuck.__anext__()
+    keeping_up.close()
 
 
 async def test_the_newest_block_stays_whole_however_many_changes_it_has():
