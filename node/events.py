@@ -23,7 +23,7 @@ import asyncio
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.handle import ascii_upper
@@ -41,10 +41,22 @@ _V = TypeVar("_V")
 
 def prefix_matches(watched_key: str, event: api_pb2.ChangeEvent) -> bool:
     """Is the event's prefix the watched prefix or under it? ("" watches everything)."""
+    return key_under(watched_key, ascii_upper(event.prefix))
+
+
+def key_under(watched_key: str, prefix_key: str) -> bool:
+    """Is `prefix_key` the watched prefix key or under it? ("" watches everything)."""
     if not watched_key:
         return True
-    event_key = ascii_upper(event.prefix)
-    return event_key == watched_key or event_key.startswith(watched_key + ".")
+    return prefix_key == watched_key or prefix_key.startswith(watched_key + ".")
+
+
+class _LoggedBlock(NamedTuple):
+    """What the log keeps once per block, so that a reader skips a block of changes none of
+    which it watches in one step, not one prefix check per change."""
+
+    end_seq: int  # the sequence number after its last change
+    prefix_keys: frozenset[str]  # the prefixes its changes are under, as keys
 
 
 class Subscription:
@@ -63,6 +75,7 @@ class Subscription:
         self.prefix_key = prefix_key
         self.client = client
         self._cursor = cursor  # the sequence number of the next change this reader takes
+        self._watched_block_end = cursor  # changes before this are in a block it watches
         self._on_fell_behind = on_fell_behind
         self._closing: asyncio.Future[None] | None = None  # wakes a waiting reader on close
         self._fell_behind = False
@@ -79,7 +92,12 @@ class Subscription:
                 self.close()
                 raise bus._fell_behind_error()
             if self._cursor < bus._next_seq:
-                event = bus._log[self._cursor - bus._log_first_seq]
+                event, block = bus._log[self._cursor - bus._log_first_seq]
+                if self._cursor >= self._watched_block_end:
+                    if not any(key_under(self.prefix_key, key) for key in block.prefix_keys):
+                        self._cursor = block.end_seq
+                        continue
+                    self._watched_block_end = block.end_seq
                 self._cursor += 1
                 if prefix_matches(self.prefix_key, event):
                     return event
@@ -140,9 +158,10 @@ class CommitBus:
         self._committed: OrderedDict[bytes, tuple[int, int]] = OrderedDict()
         self._rejected: OrderedDict[bytes, SparkError] = OrderedDict()
         self._waiters: dict[bytes, list[asyncio.Future[tuple[int, int]]]] = {}
-        # the shared change log: change number `seq` is _log[seq - _log_first_seq]
+        # the shared change log: change number `seq` and its block are
+        # _log[seq - _log_first_seq]
         self._backlog_events = backlog_events
-        self._log: deque[api_pb2.ChangeEvent] = deque()
+        self._log: deque[tuple[api_pb2.ChangeEvent, _LoggedBlock]] = deque()
         self._log_first_seq = 0
         self._next_seq = 0
         self._published: asyncio.Future[None] | None = None  # done at the next publish
@@ -172,7 +191,12 @@ class CommitBus:
             self._log.clear()
             self._log_first_seq = self._next_seq
         newest_block_seq = self._next_seq
-        self._log.extend(changes)
+        block_changes = list(changes)
+        block = _LoggedBlock(
+            newest_block_seq + len(block_changes),
+            frozenset(ascii_upper(event.prefix) for event in block_changes),
+        )
+        self._log.extend((event, block) for event in block_changes)
         self._next_seq = self._log_first_seq + len(self._log)
         trimmed = False
         while len(self._log) > self._backlog_events and self._log_first_seq < newest_block_seq:

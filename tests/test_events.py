@@ -175,6 +175,29 @@ async def test_a_cancelled_reader_does_not_disturb_the_others():
     second.close()
 
 
+async def test_a_reader_skips_a_block_it_does_not_watch_in_one_step(monkeypatch):
+    """Each reader filters in its own task, but still on the node's one event loop: a
+    reader of one prefix must not check every change of a busy chain one by one."""
+    from sparkchain.node import events
+
+    bus = CommitBus()
+    reader = bus.subscribe("99")
+    bus.publish_block(1, [], [change(1, f"88/{i}") for i in range(100)])
+    bus.publish_block(2, [], [change(2, "88/x"), change(2, "99/y")])
+    checks = 0
+    checked = events.prefix_matches
+
+    def counting_prefix_matches(watched_key: str, event: api_pb2.ChangeEvent) -> bool:
+        nonlocal checks
+        checks += 1
+        return checked(watched_key, event)
+
+    monkeypatch.setattr(events, "prefix_matches", counting_prefix_matches)
+    assert (await reader.__anext__()).identifier == "99/y"
+    assert checks == 2  # block 2's two changes; none of block 1's hundred
+    reader.close()
+
+
 async def test_a_thousand_never_reading_subscribers_cost_the_commit_nothing(monkeypatch):
     """Issue 10 finding 3: with every change fanned out per subscriber on the commit path,
     4,000 Watch streams that never read froze the chain. Now publishing touches no
