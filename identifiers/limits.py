@@ -77,11 +77,14 @@ DEFAULT_LIST_PAGE_SIZE: Final = 100
 MAX_LIST_PAGE_SIZE: Final = 1000
 # Watch (node/events.py): the committer appends a block's changes once to one shared log
 # that every stream reads in its own task. The log keeps the newest block whole and at most
-# this many changes of older blocks (~0.6 MB at ~300 B a change, once per node, not per
-# stream); a stream whose next change has left the log is closed and resumes with
+# this many changes of older blocks (~0.6 MB at a typical ~300 B a change, once per node,
+# not per stream); a stream whose next change has left the log is closed and resumes with
 # from_height. At the ~0.3 ms a stream message costs (DESIGN §7) a stream drains it in
 # under a second: one further behind is not keeping up with the chain.
 WATCH_BACKLOG_EVENTS: Final = 2048
+# and at most this many bytes of them: a change carries its record, up to MAX_RECORD_BYTES,
+# so 2048 changes alone could hold 128 MiB
+WATCH_BACKLOG_BYTES: Final = 16 * 1024 * 1024
 # a stream stuck writing to a client that does not read is found and closed this long after
 # its next change left the log (one pass over the streams, off the commit path)
 WATCH_SWEEP_INTERVAL_MS: Final = 1000

@@ -6,7 +6,8 @@ on the node's event loop: no locks, and a waiter registered right after admissio
 miss its commit (the bus also remembers the most recent commits, for late waiters).
 
 Watch costs the commit nothing per subscriber: `publish_block` appends the block's changes
-once to one shared log (bounded by WATCH_BACKLOG_EVENTS, the newest block always whole)
+once to one shared log (bounded by WATCH_BACKLOG_EVENTS and WATCH_BACKLOG_BYTES, the
+newest block always whole)
 and completes one future; each Subscription holds only a cursor into the log and does its
 own prefix filtering in its own task. A subscriber that never reads pins no changes: the
 log forgets them, and when it reads again it finds its cursor gone and is closed, to
@@ -31,6 +32,7 @@ from sparkchain.identifiers.limits import (
     MAX_WATCH_STREAMS,
     MAX_WATCH_STREAMS_PER_CLIENT,
     RECENT_COMMITS_REMEMBERED,
+    WATCH_BACKLOG_BYTES,
     WATCH_BACKLOG_EVENTS,
     WATCH_SWEEP_INTERVAL_MS,
 )
@@ -92,7 +94,7 @@ class Subscription:
                 self.close()
                 raise bus._fell_behind_error()
             if self._cursor < bus._next_seq:
-                event, block = bus._log[self._cursor - bus._log_first_seq]
+                event, block, _ = bus._log[self._cursor - bus._log_first_seq]
                 if self._cursor >= self._watched_block_end:
                     if not any(key_under(self.prefix_key, key) for key in block.prefix_keys):
                         self._cursor = block.end_seq
@@ -151,6 +153,7 @@ class CommitBus:
         remembered: int = RECENT_COMMITS_REMEMBERED,
         *,
         backlog_events: int = WATCH_BACKLOG_EVENTS,
+        backlog_bytes: int = WATCH_BACKLOG_BYTES,
         max_streams: int = MAX_WATCH_STREAMS,
         max_streams_per_client: int = MAX_WATCH_STREAMS_PER_CLIENT,
     ) -> None:
@@ -158,10 +161,12 @@ class CommitBus:
         self._committed: OrderedDict[bytes, tuple[int, int]] = OrderedDict()
         self._rejected: OrderedDict[bytes, SparkError] = OrderedDict()
         self._waiters: dict[bytes, list[asyncio.Future[tuple[int, int]]]] = {}
-        # the shared change log: change number `seq` and its block are
+        # the shared change log: change number `seq`, its block and its size in bytes are
         # _log[seq - _log_first_seq]
         self._backlog_events = backlog_events
-        self._log: deque[tuple[api_pb2.ChangeEvent, _LoggedBlock]] = deque()
+        self._backlog_bytes = backlog_bytes
+        self._log: deque[tuple[api_pb2.ChangeEvent, _LoggedBlock, int]] = deque()
+        self._log_bytes = 0
         self._log_first_seq = 0
         self._next_seq = 0
         self._published: asyncio.Future[None] | None = None  # done at the next publish
@@ -189,6 +194,7 @@ class CommitBus:
         # O(changes) and O(1) in subscribers: readers take the changes in their own tasks
         if not self._subscriptions:  # nobody reads: hold no changes (the committer sends none)
             self._log.clear()
+            self._log_bytes = 0
             self._log_first_seq = self._next_seq
         newest_block_seq = self._next_seq
         block_changes = list(changes)
@@ -196,11 +202,16 @@ class CommitBus:
             newest_block_seq + len(block_changes),
             frozenset(ascii_upper(event.prefix) for event in block_changes),
         )
-        self._log.extend((event, block) for event in block_changes)
+        for event in block_changes:
+            size = event.ByteSize()
+            self._log.append((event, block, size))
+            self._log_bytes += size
         self._next_seq = self._log_first_seq + len(self._log)
         trimmed = False
-        while len(self._log) > self._backlog_events and self._log_first_seq < newest_block_seq:
-            self._log.popleft()
+        while (
+            len(self._log) > self._backlog_events or self._log_bytes > self._backlog_bytes
+        ) and self._log_first_seq < newest_block_seq:
+            self._log_bytes -= self._log.popleft()[2]
             self._log_first_seq += 1
             trimmed = True
         if trimmed and self._subscriptions and self._sweep is None:
@@ -331,7 +342,8 @@ class CommitBus:
     def _fell_behind_error(self) -> SparkError:
         return SparkError(
             ErrorCode.LIMIT_EXCEEDED,
-            f"WATCH_BACKLOG_EVENTS ({self._backlog_events}): this watch stream fell further "
+            f"WATCH_BACKLOG_EVENTS ({self._backlog_events}) or WATCH_BACKLOG_BYTES "
+            f"({self._backlog_bytes}): this watch stream fell further "
             "behind the chain than the node keeps changes for and was closed; reconnect with "
             "from_height set to the last height you saw + 1",
         )

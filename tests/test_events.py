@@ -135,6 +135,18 @@ async def test_a_subscriber_stuck_away_from_the_log_is_closed_within_a_sweep_int
     keeping_up.close()
 
 
+async def test_the_log_is_bounded_in_bytes_too():
+    bus = CommitBus(backlog_bytes=3100)
+    reader = bus.subscribe("")
+    for height in range(1, 6):
+        large = change(height, "88/" + "x" * 1000)
+        bus.publish_block(height, [], [large])
+    assert bus.logged_changes == 3  # 5 changes of ~1 kB: the 2 oldest let go
+    with pytest.raises(SparkError) as caught:
+        await reader.__anext__()
+    assert "WATCH_BACKLOG_BYTES (3100)" in caught.value.message
+
+
 async def test_the_newest_block_stays_whole_however_many_changes_it_has():
     bus = CommitBus(backlog_events=2)
     reader = bus.subscribe("")
