@@ -43,6 +43,9 @@ class ErrorCode(StrEnum):
     # node runtime
     ADDRESS_IN_USE = "ADDRESS_IN_USE"  # a listen address another process holds; nothing started
     MEMPOOL_FULL = "MEMPOOL_FULL"
+    # a bound on what one client or all clients may hold was hit (DESIGN §11); the message
+    # names the limit (identifiers/limits.py) and its number
+    LIMIT_EXCEEDED = "LIMIT_EXCEEDED"
     UNAVAILABLE = "UNAVAILABLE"
     TIMEOUT = "TIMEOUT"
     INTERNAL = "INTERNAL"  # a bug on the node; the message says what failed

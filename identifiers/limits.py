@@ -89,7 +89,23 @@ MAX_SUBMIT_WAIT_MS: Final = 10 * 60 * 1000
 SUBMIT_STREAM_WINDOW_TXS: Final = 4096  # SubmitStream requests in flight before reading pauses
 DEFAULT_LIST_PAGE_SIZE: Final = 100
 MAX_LIST_PAGE_SIZE: Final = 1000
-WATCH_QUEUE_EVENTS: Final = 10_000  # a Watch stream this far behind is closed
+# Watch (node/events.py): the committer appends a block's changes once to one shared log
+# that every stream reads in its own task. The log keeps the newest block whole and at most
+# this many changes of older blocks (~0.6 MB at a typical ~300 B a change, once per node,
+# not per stream); a stream whose next change has left the log is closed and resumes with
+# from_height. At the ~0.3 ms a stream message costs (DESIGN §7) a stream drains it in
+# under a second: one further behind is not keeping up with the chain.
+WATCH_BACKLOG_EVENTS: Final = 2048
+# and at most this many bytes of them: a change carries its record, up to MAX_RECORD_BYTES,
+# so 2048 changes alone could hold 128 MiB
+WATCH_BACKLOG_BYTES: Final = 16 * 1024 * 1024
+# a stream stuck writing to a client that does not read is found and closed this long after
+# its next change left the log (one pass over the streams, off the commit path)
+WATCH_SWEEP_INTERVAL_MS: Final = 1000
+MAX_WATCH_STREAMS: Final = 1000  # open Watch streams on a node, all clients together
+# from one client host (the address of context.peer() without its port); clients behind
+# one NAT share it, so it is generous for one program and small against a flood
+MAX_WATCH_STREAMS_PER_CLIENT: Final = 16
 RECENT_COMMITS_REMEMBERED: Final = 100_000  # tx ids the CommitBus can still answer for
 
 # what outsiders can make us write (identifiers/errors.py, node/logs.py)

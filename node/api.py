@@ -32,7 +32,7 @@ from sparkchain.ledger.blocks import block_hash
 from sparkchain.ledger.genesis import genesis_to_json
 from sparkchain.ledger.records import filter_values
 from sparkchain.node.events import CommitBus, prefix_matches, timeout_error
-from sparkchain.node.grpc_errors import stream_errors, unary_errors
+from sparkchain.node.grpc_errors import abort_stuck_call, stream_errors, unary_errors
 from sparkchain.node.ledger import Ledger
 from sparkchain.node.mempool import Admission, Mempool
 from sparkchain.proto import api_pb2, api_pb2_grpc
@@ -74,6 +74,7 @@ class IdentifiersService(api_pb2_grpc.IdentifiersServicer):
         # shared by every SubmitStream: what a client sends faster than txs are admitted
         # waits in its connection (flow control), not in our memory
         self._stream_window = ByteWindow(SUBMIT_STREAM_WINDOW_BYTES)
+        self._ending_calls: set[asyncio.Task[None]] = set()  # Watch calls ended from outside
 
     # ---- writes ----
 
@@ -255,7 +256,17 @@ class IdentifiersService(api_pb2_grpc.IdentifiersServicer):
         context: grpc.aio.ServicerContext[api_pb2.WatchRequest, api_pb2.ChangeEvent],
     ) -> AsyncIterator[api_pb2.ChangeEvent]:
         # subscribe before replaying so that no block falls between the two
-        with self._bus.subscribe(request.prefix) as subscription:
+        client = client_host(context.peer())
+        # a stream stuck writing to a client that does not read falls behind the log while
+        # it waits in gRPC: the bus ends its call then, so it does not keep its place
+        call = asyncio.current_task()
+
+        def end_stuck_call(error: SparkError) -> None:
+            ending = asyncio.create_task(abort_stuck_call(context, call, error))
+            self._ending_calls.add(ending)
+            ending.add_done_callback(self._ending_calls.discard)
+
+        with self._bus.subscribe(request.prefix, client, end_stuck_call) as subscription:
             replayed_to = 0
             if request.from_height:
                 replayed_to = self._ledger.height
@@ -287,6 +298,15 @@ class ByteWindow:
     def give_back(self, size: int) -> None:
         self.held -= size
         self._freed.set()
+
+
+def client_host(peer: str) -> str:
+    """The client's host in a gRPC peer string, without its port: "ipv4:10.0.0.5:51234" →
+    "10.0.0.5", "ipv6:[::1]:51234" → "[::1]"; any other form (unix sockets) whole."""
+    scheme, _, address = peer.partition(":")
+    if scheme in ("ipv4", "ipv6") and ":" in address:
+        return address.rsplit(":", 1)[0]
+    return peer
 
 
 class _CommitWaits:

@@ -13,6 +13,7 @@ logs it at debug, one line per method per interval.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import inspect
@@ -40,6 +41,7 @@ _STATUS_BY_CODE: dict[ErrorCode, grpc.StatusCode] = {
     ErrorCode.EXISTS: grpc.StatusCode.ALREADY_EXISTS,
     ErrorCode.DUPLICATE_TX: grpc.StatusCode.ALREADY_EXISTS,
     ErrorCode.MEMPOOL_FULL: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ErrorCode.LIMIT_EXCEEDED: grpc.StatusCode.RESOURCE_EXHAUSTED,
     ErrorCode.REVOKED: grpc.StatusCode.FAILED_PRECONDITION,
     ErrorCode.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
     ErrorCode.TIMEOUT: grpc.StatusCode.DEADLINE_EXCEEDED,
@@ -79,6 +81,20 @@ async def abort(context: grpc.aio.ServicerContext[Any, Any], error: SparkError) 
         ),
     )
     raise AssertionError("context.abort returned")  # pragma: no cover
+
+
+async def abort_stuck_call(
+    context: grpc.aio.ServicerContext[Any, Any],
+    call: asyncio.Task[Any] | None,
+    error: SparkError,
+) -> None:
+    """End a call from outside its handler's task `call`, which is stuck (a stream write to
+    a client that does not read): send `error`'s status, then cancel the handler. Cancelling
+    alone would leave the client waiting for a status that never comes."""
+    with contextlib.suppress(grpc.aio.AbortError, grpc.aio.UsageError):
+        await abort(context, error)
+    if call is not None:
+        call.cancel()
 
 
 _Servicer = TypeVar("_Servicer")

@@ -19,9 +19,11 @@ from sparkchain.identifiers.errors import (
     ERROR_DETAILS_METADATA_KEY,
     ErrorCode,
 )
+from sparkchain.identifiers.limits import MAX_WATCH_STREAMS_PER_CLIENT
 from sparkchain.identifiers.tx import tx_id, value
 from sparkchain.ledger.genesis import parse_genesis
 from sparkchain.ledger.proof import verify_resolution
+from sparkchain.node.events import CommitBus
 from sparkchain.node.mempool import MempoolLimits
 from sparkchain.proto import api_pb2, api_pb2_grpc
 from sparkchain.proto import types_pb2 as pb
@@ -375,6 +377,105 @@ async def test_watch_replays_from_a_height_then_follows_one_prefix(node, client)
             break
         await asyncio.sleep(0.01)
     assert node.bus.subscriber_count == 0
+
+
+async def open_watch_streams(node: ApiNode, client: Client, count: int) -> list[object]:
+    """`count` Watch streams that never read, each subscribed on the node when this returns."""
+    before = node.bus.subscriber_count
+    streams = [client.ids.Watch(api_pb2.WatchRequest(prefix="88")) for _ in range(count)]
+    for _ in range(500):
+        if node.bus.subscriber_count == before + count:
+            return streams
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{node.bus.subscriber_count - before} of {count} streams subscribed")
+
+
+async def next_event(stream) -> api_pb2.ChangeEvent:
+    return await asyncio.wait_for(stream.__aiter__().__anext__(), 5)
+
+
+async def test_watch_streams_over_the_per_client_cap_are_resource_exhausted(node, client):
+    held = await open_watch_streams(node, client, MAX_WATCH_STREAMS_PER_CLIENT)
+    refused = client.ids.Watch(api_pb2.WatchRequest(prefix="88"))
+    details = await expect_error(
+        next_event(refused), grpc.StatusCode.RESOURCE_EXHAUSTED, ErrorCode.LIMIT_EXCEEDED
+    )
+    assert f"MAX_WATCH_STREAMS_PER_CLIENT ({MAX_WATCH_STREAMS_PER_CLIENT})" in details
+    assert "127.0.0.1" in details
+    assert node.bus.subscriber_count == MAX_WATCH_STREAMS_PER_CLIENT
+    held.pop().cancel()  # a closed stream frees its place
+    for _ in range(500):
+        if node.bus.subscriber_count < MAX_WATCH_STREAMS_PER_CLIENT:
+            break
+        await asyncio.sleep(0.01)
+    held += await open_watch_streams(node, client, 1)
+    for stream in held:
+        stream.cancel()
+
+
+async def test_watch_streams_over_the_node_cap_are_resource_exhausted(tmp_path):
+    node = await ApiNode(tmp_path / "ledger", bus=CommitBus(max_streams=3)).start()
+    channel = grpc.aio.insecure_channel(node.address)
+    client = Client(api_pb2_grpc.IdentifiersStub(channel), api_pb2_grpc.ChainStub(channel), channel)
+    try:
+        held = await open_watch_streams(node, client, 3)
+        details = await expect_error(
+            next_event(client.ids.Watch(api_pb2.WatchRequest())),
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            ErrorCode.LIMIT_EXCEEDED,
+        )
+        assert "MAX_WATCH_STREAMS (3)" in details
+        # the streams held still get their changes
+        await client.ids.Submit(
+            api_pb2.SubmitRequest(tx=register_tx(node, "CAP"), wait_for_commit=True)
+        )
+        assert [(await next_event(s)).identifier for s in held] == ["88/CAP"] * 3
+        for stream in held:
+            stream.cancel()
+    finally:
+        await channel.close()
+        await node.stop()
+
+
+async def test_a_watch_stream_whose_client_stops_reading_is_ended_with_its_reason(tmp_path):
+    """Issue 10 finding 3: a client that opens Watch and never reads. Once gRPC's flow
+    control stops the server's writes and the stream's next change has left the node's
+    log, the node ends the call (it neither waits for a read that never comes nor holds
+    the stream's place); the client, reading at last, gets what it was sent and then
+    RESOURCE_EXHAUSTED naming WATCH_BACKLOG_EVENTS."""
+    node = await ApiNode(tmp_path / "ledger", bus=CommitBus(backlog_events=10)).start(
+        auto_commit=False
+    )
+    channel = grpc.aio.insecure_channel(node.address)
+    client = Client(api_pb2_grpc.IdentifiersStub(channel), api_pb2_grpc.ChainStub(channel), channel)
+    try:
+        (stream,) = await open_watch_streams(node, client, 1)
+        acme = maker(node)
+        large = "x" * 16_000  # ~48 kB a change: a few blocks fill the flow-control window
+        for block in range(8):
+            items = [
+                (f"BIG{block}-{i}", [value(index, "URL", large) for index in (1, 2, 3)])
+                for i in range(50)
+            ]
+            node.commit_now([acme.register_batch("88", items, now_ms=wall_ms())])
+            await asyncio.sleep(0.05)
+        for _ in range(1000):
+            if node.bus.subscriber_count == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert node.bus.subscriber_count == 0  # ended without the client reading
+        received = 0
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            async for _event in stream:
+                received += 1
+        assert 0 < received < 8 * 50
+        error = caught.value
+        assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, error.details()
+        assert error.details().startswith("LIMIT_EXCEEDED: WATCH_BACKLOG_EVENTS (10)")
+        assert "from_height" in error.details()
+    finally:
+        await channel.close()
+        await node.stop()
 
 
 async def test_status_get_block_get_tx_and_genesis(node, client):

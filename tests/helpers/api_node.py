@@ -59,11 +59,12 @@ class ApiNode:
         path: Path,
         genesis: Genesis | None = None,
         limits: MempoolLimits | None = None,
+        bus: CommitBus | None = None,
     ) -> None:
         self.genesis = genesis or make_test_genesis()
         self.chain = LedgerChain(path, self.genesis)
         self.ledger = self.chain.ledger
-        self.bus = CommitBus()
+        self.bus = bus or CommitBus()
         self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="verify")
         self.mempool = Mempool(
             self.ledger, limits or MempoolLimits(), self.executor, bus=self.bus, clock_ms=wall_ms
