@@ -21,6 +21,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     init.add_argument("--name", default="node1", help="the validator's name (default node1)")
     init.add_argument("--api-listen", help="public gRPC address (default 127.0.0.1:7100)")
     init.add_argument("--p2p-listen", help="peer address (default 127.0.0.1:7200)")
+    init.add_argument("--http-listen", help="HTTP gateway address (default: a free loopback port)")
     init.add_argument(
         "--force",
         action="store_true",
@@ -37,6 +38,7 @@ def _init(args: argparse.Namespace) -> int:
         name=args.name,
         api_listen=args.api_listen,
         p2p_listen=args.p2p_listen,
+        http_listen=args.http_listen,
         force=args.force,
     )
     root_key = keystore.read_key_file(written.home.root_key_path)
@@ -48,6 +50,7 @@ def _init(args: argparse.Namespace) -> int:
         "root_authority": bid_from_public_key(root_key.public_key),
         "api": written.config.api.listen,
         "p2p": written.config.p2p.listen,
+        "http": written.config.http.listen,
         "files": [str(path) for path in written.files],
     }
     if args.json:

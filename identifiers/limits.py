@@ -45,6 +45,7 @@ MAX_MEMPOOL_TXS: Final = 10_000_000
 MAX_MEMPOOL_BYTES: Final = 16 * 1024 * 1024 * 1024
 DEFAULT_API_PORT: Final = 7100
 DEFAULT_P2P_PORT: Final = 7200
+DEFAULT_HTTP_PORT: Final = 7300  # the HTTP gateway of `spark init` and the dev chain
 NODE_START_TIMEOUT_S: Final = 30.0  # launcher: wait this long for a started node to answer
 NODE_STOP_GRACE_S: Final = 10.0  # launcher: SIGTERM, then SIGKILL after this long
 
@@ -153,6 +154,20 @@ SUBMIT_STREAM_WINDOW_BYTES: Final = 32 * 1024 * 1024
 # connections (each one descriptor): the API's is config.toml [api] max_connections
 DEFAULT_API_MAX_CONNECTIONS: Final = 1024
 MAX_API_CONNECTIONS: Final = 1_000_000  # the most config.toml accepts
+# the HTTP gateway (node/gateway.py): a request line (method, path and query) longer than
+# this is refused with 414 unread; headers are bounded by aiohttp's own 8190-byte limit
+MAX_HTTP_REQUEST_LINE_BYTES: Final = 8192
+DEFAULT_HTTP_PAGE_SIZE: Final = 100  # GET /api/handles?prefix=P without pageSize
+MAX_HTTP_PAGE_SIZE: Final = 1000  # a larger pageSize is refused (400)
+# GET /api/handles?prefix=P counts the handles under P in a thread, up to this many; above
+# it, totalCount says "at least" this many (Handle.Net's totalCount is a string)
+MAX_HTTP_COUNT_RECORDS: Final = 100_000
+# connections the gateway serves at once: beyond, a request is answered 503 and its
+# connection closed; pending connections queue in the kernel up to HTTP_BACKLOG
+DEFAULT_HTTP_MAX_CONNECTIONS: Final = 1024
+MAX_HTTP_CONNECTIONS: Final = 100_000
+HTTP_BACKLOG: Final = 128
+HTTP_KEEPALIVE_TIMEOUT_S: Final = 15.0  # an idle keep-alive connection is closed after this
 MAX_PEER_CONNECTIONS: Final = 256  # to the peer port: validators, observers, block sync
 LEVELDB_MAX_OPEN_FILES: Final = 500  # LevelDB's table files open at once (node/storage.py)
 # descriptors kept for everything else: LevelDB's log, manifest and lock, the durable

@@ -55,6 +55,14 @@ class ApiConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class HttpConfig:
+    # host:port of the HTTP gateway (Handle REST, /healthz, /readyz); "" turns it off
+    listen: str = ""
+    # connections served at once; beyond, a request is answered 503 and its connection closed
+    max_connections: int = limits.DEFAULT_HTTP_MAX_CONNECTIONS
+
+
+@dataclass(frozen=True, slots=True)
 class P2pConfig:
     listen: str  # host:port of the peer-to-peer gRPC server
     peers: tuple[str, ...] = ()  # every other node's p2p address
@@ -92,6 +100,7 @@ class NodeConfig:
     p2p: P2pConfig
     consensus: ConsensusConfig = field(default_factory=ConsensusConfig)
     mempool: MempoolConfig = field(default_factory=MempoolConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
 
 
 # ---------------------------------------------------------------------------- addresses
@@ -139,7 +148,7 @@ def parse_config(text: str, source: str = "config.toml") -> NodeConfig:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SparkError(ErrorCode.INVALID_CONFIG, f"{source}: not valid TOML: {exc}") from None
-    known = {"node", "api", "p2p", "consensus", "mempool"}
+    known = {"node", "api", "p2p", "consensus", "mempool", "http"}
     for name, table in document.items():
         if name not in known:
             raise _error(source, name, f"unknown section (known: {', '.join(sorted(known))})")
@@ -217,7 +226,23 @@ def parse_config(text: str, source: str = "config.toml") -> NodeConfig:
     )
     mempool.finish()
 
-    return NodeConfig(node_section, api_config, p2p_config, consensus_config, mempool_config)
+    http = _Section(source, "http", document)
+    http_listen = http.string("listen", "")
+    http_config = HttpConfig(
+        listen=http.address("listen") if http_listen else "",
+        max_connections=http.integer(
+            "max_connections",
+            limits.DEFAULT_HTTP_MAX_CONNECTIONS,
+            maximum=limits.MAX_HTTP_CONNECTIONS,
+        ),
+    )
+    http.finish()
+    if http_config.listen in (api_config.listen, p2p_config.listen):
+        raise _error(source, "http.listen", "must differ from api.listen and p2p.listen")
+
+    return NodeConfig(
+        node_section, api_config, p2p_config, consensus_config, mempool_config, http_config
+    )
 
 
 # the most each [consensus] key accepts (identifiers/limits.py)

@@ -34,6 +34,7 @@ from sparkchain.node.config import (
     DEFAULT_P2P_TLS_CERT,
     DEFAULT_P2P_TLS_KEY,
     ApiConfig,
+    HttpConfig,
     NodeConfig,
     NodeSection,
     P2pConfig,
@@ -213,9 +214,11 @@ def init_home(
     p2p_listen: str | None = None,
     force: bool = False,
     genesis_time_ms: int | None = None,
+    http_listen: str | None = None,
 ) -> WrittenHome:
     """A single-validator chain home with a fresh validator key and a root-authority key
-    at keys/root.pem (may create top-level prefixes; owns none yet)."""
+    at keys/root.pem (may create top-level prefixes; owns none yet). Its HTTP gateway
+    listens on a free loopback port unless `http_listen` says otherwise."""
     home = NodeHome(directory)
     _prepare(home, force)
     validator = SigningKey.generate()
@@ -231,6 +234,9 @@ def init_home(
         "validator",
         api_listen or join_address(LOOPBACK, limits.DEFAULT_API_PORT),
         p2p_listen or join_address(LOOPBACK, limits.DEFAULT_P2P_PORT),
+        # a free port, not a fixed one: homes written side by side (tests, several chains on
+        # one machine) would otherwise all claim the same gateway port
+        http_listen=http_listen or join_address(LOOPBACK, free_loopback_ports(1)[0]),
     )
     # a single-node chain is its own TLS CA; its CA key stays in the home, to issue the
     # certificates of nodes that join later
@@ -275,6 +281,7 @@ def init_dev_home(spark_home: Path) -> WrittenHome:
         "validator",
         join_address(LOOPBACK, limits.DEFAULT_API_PORT),
         join_address(LOOPBACK, limits.DEFAULT_P2P_PORT),
+        http_listen=join_address(LOOPBACK, limits.DEFAULT_HTTP_PORT),
     )
     building = target.with_name(f".{target.name}.building-{os.getpid()}")
     shutil.rmtree(building, ignore_errors=True)
@@ -308,11 +315,13 @@ def node_config(
     p2p_listen: str,
     peers: Sequence[str] = (),
     observers: Sequence[str] = (),
+    http_listen: str = "",
 ) -> NodeConfig:
     return NodeConfig(
         node=NodeSection(name=name, role=role),
         api=ApiConfig(listen=api_listen),
         p2p=P2pConfig(listen=p2p_listen, peers=tuple(peers), observers=tuple(observers)),
+        http=HttpConfig(listen=http_listen),
     )
 
 
@@ -332,7 +341,8 @@ def init_testnet(
     """Homes for `validators` + `observers` nodes on loopback, sharing one genesis whose
     root authority is DIR/keys/root.pem. Every node lists every other node as a peer, and
     every observer's key in `[p2p] observers`.
-    Ports are consecutive from the base ports when given, else free ports from the OS.
+    Ports are consecutive from the base ports when given, else free ports from the OS; the
+    HTTP gateways' ports are always free ports from the OS.
     Without `chain_id`, a new one from `new_testnet_chain_id()`."""
     if validators < 1:
         raise SparkError(ErrorCode.INVALID_ARGUMENT, "a testnet needs at least 1 validator")
@@ -343,6 +353,8 @@ def init_testnet(
     count = len(names)
     api_ports = _ports(base_api_port, count)
     p2p_ports = _ports(base_p2p_port, count, taken=api_ports)
+    # the gateways take free ports the OS gives, whatever the base ports
+    http_ports = _ports(None, count, taken=[*api_ports, *p2p_ports])
     if len(set(api_ports) | set(p2p_ports)) != 2 * count:
         raise SparkError(
             ErrorCode.INVALID_ARGUMENT,
@@ -373,6 +385,7 @@ def init_testnet(
             peers=[p2p[other] for other in names if other != name],
             # nodes refuse observers not listed (DESIGN §11): list the testnet's own
             observers=[keys[other].public_key.hex() for other in observer_names if other != name],
+            http_listen=join_address(LOOPBACK, http_ports[index]),
         )
         home = NodeHome(directory / name)
         written.append(_write_home(home, config, genesis, keys[name], authority))

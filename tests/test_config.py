@@ -14,6 +14,7 @@ from sparkchain.identifiers import limits
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.node.config import (
     ConsensusConfig,
+    HttpConfig,
     MempoolConfig,
     NodeConfig,
     config_to_toml,
@@ -70,6 +71,7 @@ def test_every_field_round_trips_through_the_writer(tmp_path: Path) -> None:
             max_block_bytes=9,
         ),
         mempool=MempoolConfig(max_txs=10, max_bytes=11),
+        http=HttpConfig(listen="0.0.0.0:9300", max_connections=12),
     )
     path = tmp_path / "config.toml"
     write_config(path, config)
@@ -79,8 +81,15 @@ def test_every_field_round_trips_through_the_writer(tmp_path: Path) -> None:
 
 def test_written_config_is_plain_toml_with_one_table_per_section() -> None:
     document = tomllib.loads(config_to_toml(node_config("n", "validator", "h:1", "h:2")))
-    assert set(document) == {"node", "api", "p2p", "consensus", "mempool"}
+    assert set(document) == {"node", "api", "p2p", "consensus", "mempool", "http"}
     assert document["p2p"]["peers"] == []
+
+
+def test_the_http_gateway_is_off_without_an_http_section_or_with_an_empty_listen() -> None:
+    assert parse_config(MINIMAL).http == HttpConfig(listen="")
+    assert parse_config(MINIMAL + '[http]\nlisten = ""\n').http.listen == ""
+    on = parse_config(MINIMAL + '[http]\nlisten = "127.0.0.1:7300"\n')
+    assert on.http == HttpConfig("127.0.0.1:7300", limits.DEFAULT_HTTP_MAX_CONNECTIONS)
 
 
 toml_scalars = st.one_of(
@@ -151,6 +160,11 @@ def _replace_line(old: str, new: str) -> str:
         (MINIMAL + "[mempool]\nmax_bytes = true\n", "mempool.max_bytes", "must be an integer"),
         (MINIMAL + "[mempool]\nmax_bytes = 1.5\n", "mempool.max_bytes", "a float"),
         (MINIMAL + "[gateway]\nlisten = 1\n", "gateway", "unknown section"),
+        (MINIMAL + '[http]\nlisten = "localhost"\n', "http.listen", "not host:port"),
+        (MINIMAL + "[http]\nlisten = 7300\n", "http.listen", "must be a string"),
+        (MINIMAL + '[http]\nlisten = "127.0.0.1:7100"\n', "http.listen", "must differ"),
+        (MINIMAL + '[http]\nport = "1"\n', "http.port", "unknown key"),
+        (MINIMAL + "[http]\nmax_connections = 0\n", "http.max_connections", "at least 1"),
         ('api = 5\n[node]\nname = "n"\n', "api", "must be a [table]"),
         ("[node\n", None, "not valid TOML"),
     ],
@@ -224,6 +238,7 @@ def _with_table(table: str, key: str, value: str) -> str:
         ("consensus", "max_block_bytes", limits.MAX_BLOCK_BYTES),
         ("mempool", "max_txs", limits.MAX_MEMPOOL_TXS),
         ("mempool", "max_bytes", limits.MAX_MEMPOOL_BYTES),
+        ("http", "max_connections", limits.MAX_HTTP_CONNECTIONS),
     ],
 )
 def test_every_integer_config_key_has_a_maximum(table: str, key: str, most: int) -> None:
