@@ -77,6 +77,7 @@ def _init(args: argparse.Namespace) -> int:
             "home": str(node.home.root),
             "api": node.config.api.listen,
             "p2p": node.config.p2p.listen,
+            "http": node.config.http.listen,
             "public_key": node.node_public_key.hex(),
         }
         for node in written.nodes
@@ -139,6 +140,7 @@ def _status(args: argparse.Namespace) -> int:
                     "role": s.role,
                     "pid": s.pid,
                     "address": s.api,
+                    "http": s.http,
                     "height": s.height,
                     "state": s.state,
                 }

@@ -126,6 +126,7 @@ def status_to_dict(status: api_pb2.StatusResponse) -> dict[str, Any]:
         "syncing": status.syncing,
         "mempool_size": status.mempool_size,
         "version": status.version,
+        "http": status.http,
         "peers": [
             {
                 "name": p.name,
@@ -157,6 +158,8 @@ def status_lines(status: api_pb2.StatusResponse) -> list[str]:
         state = "connected" if p.connected else "down"
         name = p.name or p.validator.hex()[:16]
         lines.append(f"  {name:<12} {p.address:<22} {state:<9} height {p.height}")
+    if status.http:
+        lines.append(f"http:       {status.http}")
     if status.version:
         lines.append(f"version:    {status.version}")
     return lines

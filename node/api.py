@@ -60,6 +60,10 @@ class StatusSource(Protocol):
         """This node's validator public key; b"" on an observer."""
         ...
 
+    def http_listen(self) -> str:
+        """The HTTP gateway's listen address; "" when it is off."""
+        ...
+
 
 def _wait_seconds(timeout_ms: int) -> float:
     wait_ms = timeout_ms or DEFAULT_SUBMIT_WAIT_MS
@@ -423,6 +427,7 @@ class ChainService(api_pb2_grpc.ChainServicer):
             mempool_size=len(self._mempool),
             version=API_VERSION,
             syncing=self._status.syncing(),
+            http=self._status.http_listen(),
         )
 
     @unary_errors

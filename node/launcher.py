@@ -39,6 +39,7 @@ class NodeStatus:
     role: str
     home: Path
     api: str  # the address clients dial
+    http: str  # the address HTTP clients dial; "" when the gateway is off
     pid: int | None  # None: no process running
     height: int | None  # None: not answering Chain.Status
 
@@ -225,6 +226,7 @@ def node_status(home: NodeHome, timeout_s: float = 1.0) -> NodeStatus:
         role=config.node.role,
         home=home.root,
         api=address,
+        http=dial_address(config.http.listen) if config.http.listen else "",
         pid=pid,
         height=answer.height if answer is not None else None,
     )

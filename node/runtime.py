@@ -36,6 +36,7 @@ from sparkchain.node.config import NodeConfig, dial_address, split_address
 from sparkchain.node.descriptors import DescriptorBudget, descriptor_budget
 from sparkchain.node.durable import AcknowledgedHeight
 from sparkchain.node.events import CommitBus
+from sparkchain.node.gateway import Gateway
 from sparkchain.node.grpc_errors import new_server
 from sparkchain.node.home import NodeHome
 from sparkchain.node.ledger import Ledger
@@ -167,6 +168,11 @@ class Node:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._servers: list[grpc.aio.Server] = []
         self._health: health.aio.HealthServicer | None = None
+        self.gateway: Gateway | None = None
+        if config.http.listen:
+            self.gateway = Gateway(
+                config.http, home.config_path, self.ledger, self, self.is_validator
+            )
 
     @classmethod
     def open(cls, home: NodeHome) -> Node:
@@ -203,6 +209,9 @@ class Node:
     # ---- lifecycle ----
 
     async def start(self) -> None:
+        # the gateway first: if a gRPC port then fails, stop() lets the gateway's go
+        if self.gateway is not None:
+            await _start_gateway(self.gateway, self.home.config_path)
         p2p = new_server(
             [*SERVER_OPTIONS, (MAX_CONNECTIONS_OPTION, self.descriptors.peer_connections)]
         )
@@ -240,6 +249,7 @@ class Node:
                 "height": self.ledger.height,
                 "api": self.config.api.listen,
                 "p2p": self.config.p2p.listen,
+                "http": self.config.http.listen,
                 "key": self.key.public_key.hex(),
                 # what node/descriptors.py set: the open-files limit and the connection caps
                 "open_files_limit_before": self.descriptors.soft_limit_before,
@@ -259,6 +269,8 @@ class Node:
             for name in ("", *SERVICE_NAMES):
                 with contextlib.suppress(Exception):
                     await self._health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        if self.gateway is not None:
+            await self.gateway.stop()
         for server in reversed(self._servers):
             await server.stop(grace=SHUTDOWN_GRACE_S)
         for task in self._tasks:
@@ -348,6 +360,9 @@ class Node:
     def validator_key(self) -> bytes:
         return self.key.public_key if self.is_validator else b""
 
+    def http_listen(self) -> str:
+        return self.config.http.listen
+
 
 def new_api_server(max_connections: int) -> grpc.aio.Server:
     """The public API's server: requests no larger than the largest legal one, at most
@@ -402,6 +417,22 @@ def _listen(
         raise SparkError(
             ErrorCode.UNAVAILABLE, f"{config_path}: {field}: cannot listen on {address}{detail}"
         )
+
+
+async def _start_gateway(gateway: Gateway, config_path: Path) -> None:
+    """Start the HTTP gateway, or raise ADDRESS_IN_USE as the gRPC servers do, else
+    UNAVAILABLE with what the OS said."""
+    address = gateway.config.listen
+    if _in_use(address):
+        raise _address_in_use(address, "http.listen", config_path)
+    try:
+        await gateway.start()
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise _address_in_use(address, "http.listen", config_path) from None
+        raise SparkError(
+            ErrorCode.UNAVAILABLE, f"{config_path}: http.listen: cannot listen on {address}: {exc}"
+        ) from None
 
 
 def _in_use(address: str) -> bool:

@@ -520,6 +520,7 @@ class StatusResponse(_message.Message):
     MEMPOOL_SIZE_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
     SYNCING_FIELD_NUMBER: _builtins.int
+    HTTP_FIELD_NUMBER: _builtins.int
     chain_id: _builtins.str
     height: _builtins.int
     state_root: _builtins.bytes
@@ -531,6 +532,8 @@ class StatusResponse(_message.Message):
     mempool_size: _builtins.int
     version: _builtins.str
     syncing: _builtins.bool
+    http: _builtins.str
+    """the HTTP gateway's [http] listen address; "" when it is off"""
     @_builtins.property
     def peers(self) -> _containers.RepeatedCompositeFieldContainer[Global___PeerInfo]: ...
     def __init__(
@@ -547,10 +550,11 @@ class StatusResponse(_message.Message):
         mempool_size: _builtins.int = ...,
         version: _builtins.str = ...,
         syncing: _builtins.bool = ...,
+        http: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chain_id", b"chain_id", "height", b"height", "last_block_hash", b"last_block_hash", "last_block_time_ms", b"last_block_time_ms", "mempool_size", b"mempool_size", "peers", b"peers", "role", b"role", "state_root", b"state_root", "syncing", b"syncing", "validator", b"validator", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chain_id", b"chain_id", "height", b"height", "http", b"http", "last_block_hash", b"last_block_hash", "last_block_time_ms", b"last_block_time_ms", "mempool_size", b"mempool_size", "peers", b"peers", "role", b"role", "state_root", b"state_root", "syncing", b"syncing", "validator", b"validator", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -52,6 +52,9 @@ class FakeStatus:
     def validator_key(self) -> bytes:
         return self.validator
 
+    def http_listen(self) -> str:
+        return ""
+
 
 class ApiNode:
     def __init__(
