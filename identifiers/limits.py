@@ -155,7 +155,8 @@ SUBMIT_STREAM_WINDOW_BYTES: Final = 32 * 1024 * 1024
 DEFAULT_API_MAX_CONNECTIONS: Final = 1024
 MAX_API_CONNECTIONS: Final = 1_000_000  # the most config.toml accepts
 # the HTTP gateway (node/gateway.py): a request line (method, path and query) longer than
-# this is refused with 414 unread; headers are bounded by aiohttp's own 8190-byte limit
+# this is refused (400, aiohttp's "Got more than ... bytes") unread; headers are bounded by
+# aiohttp's own 8190-byte limit
 MAX_HTTP_REQUEST_LINE_BYTES: Final = 8192
 DEFAULT_HTTP_PAGE_SIZE: Final = 100  # GET /api/handles?prefix=P without pageSize
 MAX_HTTP_PAGE_SIZE: Final = 1000  # a larger pageSize is refused (400)

@@ -15,7 +15,7 @@ Handle REST response codes (Handle.Net's, with the HTTP status each comes with):
   200 HTTP 200  the handle exists, no value matches the `type`/`index` filter
 Every answer but 1 and 200 carries a `"message"`.
 
-Bounds (identifiers/limits.py): the request line (MAX_HTTP_REQUEST_LINE_BYTES, else 414
+Bounds (identifiers/limits.py): the request line (MAX_HTTP_REQUEST_LINE_BYTES, else 400
 unread), page sizes (MAX_HTTP_PAGE_SIZE), the handles a listing counts
 (MAX_HTTP_COUNT_RECORDS), connections served at once ([http] max_connections: beyond,
 503 and the connection closed; the kernel queues at most HTTP_BACKLOG pending ones), idle
@@ -52,6 +52,7 @@ from sparkchain.identifiers.limits import (
 from sparkchain.node.api import StatusSource
 from sparkchain.node.config import HttpConfig, split_address
 from sparkchain.node.ledger import Ledger
+from sparkchain.node.logs import RateLimitedLog
 from sparkchain.proto import api_pb2
 from sparkchain.proto import types_pb2 as pb
 
@@ -141,6 +142,10 @@ def _query_int(query: Any, name: str, default: int, minimum: int, maximum: int) 
     text = query.get(name)
     if text is None or text == "":
         return default
+    return _whole_number(name, text, minimum, maximum)
+
+
+def _whole_number(name: str, text: str, minimum: int, maximum: int) -> int:
     if not (text.isascii() and text.isdigit()) or not minimum <= int(text) <= maximum:
         raise _BadQuery(f"{name} must be a whole number from {minimum} to {maximum}, got {text!r}")
     return int(text)
@@ -171,6 +176,9 @@ class Gateway:
         self._is_validator = is_validator
         self._scans = ThreadPoolExecutor(1, thread_name_prefix="gateway-scan")
         self._runner: web.AppRunner | None = None
+        # what aiohttp's request handlers log: one logger per gateway, filtered
+        self._server_log = logging.getLogger(f"spark.gateway.server.{id(self)}")
+        self._server_log.addFilter(BadRequestFilter(RateLimitedLog(log)))
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._connection_cap, _cors])
@@ -190,6 +198,7 @@ class Gateway:
             handle_signals=False,
             keepalive_timeout=HTTP_KEEPALIVE_TIMEOUT_S,
             max_line_size=MAX_HTTP_REQUEST_LINE_BYTES,
+            logger=self._server_log,
         )
         await runner.setup()
         site = web.TCPSite(runner, host or None, port, backlog=HTTP_BACKLOG)
@@ -244,49 +253,34 @@ class Gateway:
 
     async def _resolve(self, request: web.Request) -> web.Response:
         requested = request.match_info["handle"]
-        pretty = _pretty(request)
+        return await _answered(self._resolve_answer(request, requested), requested, request)
+
+    async def _resolve_answer(self, request: web.Request, requested: str) -> web.Response:
         query = request.query
-        try:
-            indexes = [
-                _query_int({"index": text}, "index", 0, 0, 2**32 - 1)
-                for text in query.getall("index", [])
-            ]
-            record = self._ledger.resolve(requested, query.getall("type", []), indexes)
-        except _BadQuery as bad:
-            return _error(HS_ERROR, 400, str(bad), requested, pretty)
-        except SparkError as error:
-            return _spark_error(error, requested, pretty)
-        except Exception:
-            log.exception("http_resolve_failed", extra={"handle": requested})
-            return _error(HS_ERROR, 500, "server error", requested, pretty)
-        return _json(handle_record_json(requested, record), 200, pretty)
+        indexes = [_whole_number("index", text, 0, 2**32 - 1) for text in query.getall("index", [])]
+        record = self._ledger.resolve(requested, query.getall("type", []), indexes)
+        return _json(handle_record_json(requested, record), 200, _pretty(request))
 
     async def _list(self, request: web.Request) -> web.Response:
-        pretty = _pretty(request)
+        return await _answered(self._list_answer(request), None, request)
+
+    async def _list_answer(self, request: web.Request) -> web.Response:
         prefix = request.query.get("prefix", "")
-        try:
-            if not prefix:
-                raise _BadQuery("prefix is required: GET /api/handles?prefix=P")
-            page = _query_int(request.query, "page", 0, 0, MAX_HTTP_COUNT_RECORDS)
-            page_size = _query_int(
-                request.query, "pageSize", DEFAULT_HTTP_PAGE_SIZE, 1, MAX_HTTP_PAGE_SIZE
+        if not prefix:
+            raise _BadQuery("prefix is required: GET /api/handles?prefix=P")
+        page = _query_int(request.query, "page", 0, 0, MAX_HTTP_COUNT_RECORDS)
+        page_size = _query_int(
+            request.query, "pageSize", DEFAULT_HTTP_PAGE_SIZE, 1, MAX_HTTP_PAGE_SIZE
+        )
+        if (page + 1) * page_size > MAX_HTTP_COUNT_RECORDS:
+            raise _BadQuery(
+                f"page {page} of {page_size} lies beyond the first "
+                f"{MAX_HTTP_COUNT_RECORDS} handles, the most a listing reaches"
             )
-            if (page + 1) * page_size > MAX_HTTP_COUNT_RECORDS:
-                raise _BadQuery(
-                    f"page {page} of {page_size} lies beyond the first "
-                    f"{MAX_HTTP_COUNT_RECORDS} handles, the most a listing reaches"
-                )
-            loop = asyncio.get_running_loop()
-            handles, total, complete = await loop.run_in_executor(
-                self._scans, self._list_page, prefix, page * page_size, page_size
-            )
-        except _BadQuery as bad:
-            return _error(HS_ERROR, 400, str(bad), None, pretty)
-        except SparkError as error:
-            return _spark_error(error, None, pretty)
-        except Exception:
-            log.exception("http_list_failed", extra={"prefix": prefix})
-            return _error(HS_ERROR, 500, "server error", None, pretty)
+        loop = asyncio.get_running_loop()
+        handles, total, complete = await loop.run_in_executor(
+            self._scans, self._list_page, prefix, page * page_size, page_size
+        )
         answer: dict[str, Any] = {
             "responseCode": HS_SUCCESS,
             "prefix": prefix,
@@ -297,7 +291,7 @@ class Gateway:
         }
         if not complete:
             answer["message"] = f"totalCount counts the first {MAX_HTTP_COUNT_RECORDS} handles only"
-        return _json(answer, 200, pretty)
+        return _json(answer, 200, _pretty(request))
 
     def _list_page(self, prefix: str, offset: int, page_size: int) -> tuple[list[str], int, bool]:
         """(the handles from `offset`, at most `page_size`; how many there are, counted up
@@ -318,6 +312,23 @@ class Gateway:
                 return handles, total, False
 
 
+class BadRequestFilter(logging.Filter):
+    """aiohttp logs each request it cannot parse (an overlong line, bad framing) at ERROR
+    with a traceback. That is input an outsider controls: one line per interval, without
+    the traceback, through RateLimitedLog."""
+
+    def __init__(self, rate_limited: RateLimitedLog) -> None:
+        super().__init__()
+        self._log = rate_limited
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        problem = str(error) if error is not None else record.getMessage()
+        fields: dict[str, object] = {"error": " ".join(problem.split())[:200]}
+        self._log.log(logging.DEBUG, "http_bad_request", "http_bad_request", fields)
+        return False
+
+
 @web.middleware
 async def _cors(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -332,6 +343,22 @@ async def _cors(
     if isinstance(response, web.HTTPException):
         raise response
     return response
+
+
+async def _answered(
+    read: Awaitable[web.Response], handle: str | None, request: web.Request
+) -> web.Response:
+    """What `read` answers, or the Handle REST error for what it raised."""
+    pretty = _pretty(request)
+    try:
+        return await read
+    except _BadQuery as bad:
+        return _error(HS_ERROR, 400, str(bad), handle, pretty)
+    except SparkError as error:
+        return _spark_error(error, handle, pretty)
+    except Exception:
+        log.exception("http_read_failed", extra={"path": request.path[:200]})
+        return _error(HS_ERROR, 500, "server error", handle, pretty)
 
 
 def _pretty(request: web.Request) -> bool:

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from sparkchain.cli.main import main
+from sparkchain.identifiers.limits import MAX_HTTP_REQUEST_LINE_BYTES
 from sparkchain.identifiers.tx import TxBuilder, value
 from sparkchain.node.home import NodeHome, free_loopback_ports
 from sparkchain.node.mempool import wall_clock_ms as now_ms
@@ -250,3 +251,17 @@ def test_a_node_refuses_an_http_port_in_use(tmp_path: Path) -> None:
     assert done.returncode != 0
     assert f"error: ADDRESS_IN_USE: {taken} is already in use" in done.stderr
     assert "http.listen" in done.stderr
+
+
+def test_a_request_line_over_the_bound_is_refused(base: str) -> None:
+    status, _ = get_status(base, "/api/handles/88/" + "x" * MAX_HTTP_REQUEST_LINE_BYTES)
+    assert status == 400
+    assert get(base, "/api/handles/88/Gate-1")[0] == 200  # the gateway still serves
+
+
+def get_status(base: str, path: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(base + path, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()

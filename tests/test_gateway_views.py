@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from sparkchain.node.gateway import handle_record_json, handle_value_json, readiness
+import logging
+import sys
+
+import pytest
+
+from sparkchain.node.gateway import (
+    BadRequestFilter,
+    handle_record_json,
+    handle_value_json,
+    readiness,
+)
+from sparkchain.node.logs import RateLimitedLog
 from sparkchain.proto import api_pb2
 from sparkchain.proto import types_pb2 as pb
 
@@ -68,3 +79,26 @@ def test_an_observer_behind_its_peers_or_syncing_is_not_ready() -> None:
 def test_a_lone_single_validator_chain_is_ready() -> None:
     state = readiness(height=0, syncing=False, is_validator=True, peers=[], validator_keys=KEYS[:1])
     assert state.ready
+
+
+def test_requests_aiohttp_cannot_parse_are_logged_once_per_interval_without_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = [0]
+    rate_limited = RateLimitedLog(
+        logging.getLogger("spark.gateway"), 1000, clock_ms=lambda: clock[0]
+    )
+    bad_requests = BadRequestFilter(rate_limited)
+    try:
+        raise ValueError("Got more than 8192 bytes\n when reading")
+    except ValueError:
+        record = logging.LogRecord("x", logging.ERROR, "", 0, "Error", None, sys.exc_info())
+    with caplog.at_level(logging.DEBUG, "spark.gateway"):
+        assert not bad_requests.filter(record)  # aiohttp's own line is dropped
+        assert not bad_requests.filter(record)
+        clock[0] = 1000
+        bad_requests.filter(record)
+    lines = [r for r in caplog.records if r.getMessage() == "http_bad_request"]
+    assert len(lines) == 2 and not any(r.exc_info for r in lines)
+    assert lines[0].__dict__["error"] == "Got more than 8192 bytes when reading"
+    assert lines[1].__dict__["left_out"] == 1
