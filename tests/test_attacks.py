@@ -75,6 +75,11 @@ def test_plaintext_junk_at_the_peer_ports_is_refused(net: Network) -> None:
     run(net, attack.peer_junk)
 
 
+def test_an_unlisted_observer_with_a_ca_certificate_is_refused(net: Network) -> None:
+    outcome = run(net, attack.unlisted_observer)
+    assert "PERMISSION_DENIED" in outcome.bound.measure
+
+
 def test_one_signer_holds_at_most_its_share_of_the_mempool(net: Network) -> None:
     outcome = run(net, attack.signer_flood)
     assert "refused" in outcome.bound.measure
