@@ -9,7 +9,7 @@ SEEDS ?= 20000
 START ?= 0
 REPLAY ?=
 
-.PHONY: install test lint unit run proto bench sim lock docs clean
+.PHONY: install test lint unit run proto bench attack sim lock docs clean
 
 $(STAMP): pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ required"'
@@ -52,6 +52,11 @@ docs: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# issue 10's attacks at the outside review's sizes against a fresh 4+1 testnet (a
+# measurement, like bench); exits 1 when an attack stops the chain or breaks its bound
+attack: $(STAMP)
+	$(BIN)/python -m bench.attack
 
 # make sim [SEEDS=N] [START=S]: random plans for seeds S..S+N-1; make sim REPLAY='<plan json>'
 # runs one plan with a trace (the replay line a failure prints).
