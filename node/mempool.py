@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
@@ -397,22 +397,39 @@ class Mempool:
     def take(
         self, max_txs: int, max_bytes: int, budget_bytes: int | None = None
     ) -> list[pb.SignedTx]:
-        """The oldest txs, in arrival order, within `budget_bytes` (`max_bytes` if None);
-        they stay until removed. The oldest tx is taken even when it alone exceeds the
-        budget (never `max_bytes`): a block may pass its budget by that one tx, but a tx
-        larger than any budget would otherwise wait forever while empty blocks go by."""
+        """Txs for a block, fairly across signers: one from each signer in turn (signers in
+        the order they arrived, each signer's txs in its own arrival order), within
+        `budget_bytes` (`max_bytes` if None); they stay until removed. One signer's flood
+        therefore delays others' txs by at most one of its own per turn, not by all of it.
+        The first tx is taken even when it alone exceeds the budget (never `max_bytes`): a
+        block may pass its budget by that one tx, but a tx larger than any budget would
+        otherwise wait forever while empty blocks go by.
+
+        Reordering across signers is safe: every tx was admitted against the committed
+        state, so none needs another pending tx applied first; a signer's own order (which
+        may matter to it) is kept."""
         budget = max_bytes if budget_bytes is None else min(budget_bytes, max_bytes)
         out: list[pb.SignedTx] = []
         used = 0
-        for entry in self._entries.values():
-            if len(out) >= max_txs:
-                break
-            if entry.size > max_bytes:
-                continue  # can never fit a block: it must not hold back the ones behind it
-            if out and used + entry.size > budget:
-                break
-            out.append(entry.signed)
-            used += entry.size
+        entries = self._entries
+        queues = [iter(share.tx_ids) for share in self._by_signer.values()]
+        while queues and len(out) < max_txs:
+            still: list[Iterator[bytes]] = []
+            for queue in queues:
+                the_id = next(queue, None)
+                if the_id is None:
+                    continue  # this signer has nothing more
+                still.append(queue)
+                entry = entries[the_id]
+                if entry.size > max_bytes:
+                    continue  # can never fit a block: it must not hold back the ones behind it
+                if out and used + entry.size > budget:
+                    return out
+                out.append(entry.signed)
+                used += entry.size
+                if len(out) >= max_txs:
+                    return out
+            queues = still
         return out
 
     def remove(self, tx_ids: Iterable[bytes]) -> int:

@@ -285,7 +285,8 @@ async def test_a_full_mempool_evicts_the_newest_tx_of_the_signer_holding_most(le
     with pytest.raises(SparkError) as caught:
         await mempool.add(later)  # 2 and 2 then: even, nobody is evicted
     assert caught.value.code is ErrorCode.MEMPOOL_FULL
-    assert mempool.take(10, 1 << 20) == [*first_come[:2], late]
+    # a block takes one tx of each signer in turn
+    assert mempool.take(10, 1 << 20) == [first_come[0], late, first_come[1]]
 
 
 async def test_an_observer_refuses_client_txs_it_could_not_pass_on(ledger_chain):
@@ -400,3 +401,19 @@ async def test_a_pending_body_re_signed_by_another_key_cannot_crowd_out_the_real
     assert result.error is not None and result.error.code is ErrorCode.BAD_SIGNATURE
     assert await mempool.add(real) == tx_id(real)
     assert commit(ledger_chain, mempool) == [tx_id(real)]
+
+
+async def test_a_block_takes_signers_in_turn_so_one_flood_cannot_hold_back_the_others(
+    ledger_chain,
+):
+    mempool = make_mempool(ledger_chain, limits=MempoolLimits(signer_share_percent=100))
+    flood = registrations(ledger_chain, 30)
+    for tx in flood:
+        await mempool.add(tx)
+    (late,) = prefixes_by_root(ledger_chain, 1)
+    await mempool.add(late)
+    taken = mempool.take(5, 1 << 20)
+    # the late signer's tx is in the next block, second after the flood's oldest, and the
+    # flood's own txs keep their order
+    assert taken == [flood[0], late, *flood[1:4]]
+    assert mempool.take(3, 1 << 20) == [flood[0], late, flood[1]]
