@@ -78,10 +78,6 @@ def read_last_signed(path: Path) -> LastSigned | None:
     return LastSigned.from_bytes(raw)
 
 
-# the record is one small file, written like every file the node must not lose
-write_last_signed = write_durably
-
-
 class ConsensusDriver:
     def __init__(
         self,
@@ -309,7 +305,7 @@ class ConsensusDriver:
                 return
             if isinstance(effect, PersistLastSigned):
                 try:
-                    write_last_signed(self._last_signed_path, effect.record)
+                    write_durably(self._last_signed_path, effect.record)
                 except OSError as exc:
                     # the messages this record covers must never leave (DESIGN §6)
                     self._fail_stop(

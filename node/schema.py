@@ -13,7 +13,7 @@ Heights and tx indexes are big-endian so that byte order is numeric order.
     r<identifier key>                record bytes (serialized pb.Record)
     p<prefix key>                    prefix record bytes (serialized pb.PrefixRecord)
     k<parent key>\\0<child key>       prefix children index ("" is the parent of top-level)
-    y<identifier key>\\0<height:8><index:4>   history entry (`encode_history_entry`)
+    y<identifier key>\\0<height:8><index:4>   history entry (`history_entry_head` + record)
     t<node hash>                     sparse Merkle tree node
 
 Identifiers under a prefix need no index of their own: an identifier key is
@@ -190,13 +190,6 @@ def history_entry_head(
         + bytes((len(who),))
         + who
     )
-
-
-def encode_history_entry(entry: HistoryEntry) -> bytes:
-    head = history_entry_head(
-        entry.height, entry.time_ms, entry.tx_id, entry.operation, entry.signer
-    )
-    return head + entry.record_bytes
 
 
 def decode_history_entry(raw: bytes) -> HistoryEntry:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from sparkchain.cli.main import main
-from sparkchain.node import driver
+from sparkchain.node.durable import write_durably
 from sparkchain.node.home import NodeHome, free_loopback_ports
 
 EXIT_TIMEOUT_S = 60.0
@@ -22,7 +22,7 @@ def test_a_short_write_fails_and_keeps_the_good_record(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "last_signed"
-    driver.write_last_signed(path, b"the good record")
+    write_durably(path, b"the good record")
     real_write = os.write
     calls: list[int] = []
 
@@ -34,7 +34,7 @@ def test_a_short_write_fails_and_keeps_the_good_record(
 
     monkeypatch.setattr(os, "write", disk_fills_part_way)
     with pytest.raises(OSError, match="short write"):
-        driver.write_last_signed(path, b"a newer record that does not fit")
+        write_durably(path, b"a newer record that does not fit")
     assert path.read_bytes() == b"the good record"
     assert calls == [32, 27]  # it tried to write the rest after the short write
 
@@ -45,7 +45,7 @@ def test_a_write_that_goes_through_in_pieces_is_whole(
     real_write = os.write
     monkeypatch.setattr(os, "write", lambda fd, data: real_write(fd, data[:3]))
     path = tmp_path / "last_signed"
-    driver.write_last_signed(path, b"0123456789abcdef")
+    write_durably(path, b"0123456789abcdef")
     assert path.read_bytes() == b"0123456789abcdef"
 
 

@@ -15,7 +15,8 @@ import pytest
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.ledger.blocks import block_hash, encode_header
 from sparkchain.node.commit import Committer
-from sparkchain.node.driver import read_last_signed, write_last_signed
+from sparkchain.node.driver import read_last_signed
+from sparkchain.node.durable import write_durably
 from sparkchain.node.events import CommitBus
 from sparkchain.node.ledger import Ledger
 from sparkchain.node.mempool import Mempool, MempoolLimits
@@ -235,6 +236,6 @@ def test_last_signed_record_is_replaced_whole(tmp_path: Path) -> None:
     assert read_last_signed(path) is None
     for height in (1, 2):
         record = LastSigned(b"k" * 32, height, 0, Step.PREVOTE, b"h" * 32, -1, b"s" * 64)
-        write_last_signed(path, record.to_bytes())
+        write_durably(path, record.to_bytes())
         assert read_last_signed(path) == record
     assert sorted(p.name for p in path.parent.iterdir()) == ["last_signed"]

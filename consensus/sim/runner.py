@@ -135,7 +135,6 @@ class SimNode:
         self.core: ConsensusCore | None = None
         self.up = True
         self.incarnation = 0
-        self.last_progress_ms = 0
         self.relay = Relay()
         self.pacing = Pacing(BLOCK_INTERVAL_MS, 0)
         self.peer_heights: dict[int, int] = {}  # last committed height each peer announced
@@ -357,7 +356,6 @@ class Simulation:
         self.checker.on_commit(node.id, height, value, certificate, chain.roots[-1], node.correct)
         chain.append(value, certificate)
         self.commit_times[(node.id, height)] = self.now
-        node.last_progress_ms = self.now
         self.decisions += 1
         if node.strategy.relays:
             for peer in self._peers(node):  # the node announces every commit to its peers
@@ -516,7 +514,6 @@ class Simulation:
         record = LastSigned.from_bytes(node.record) if node.record is not None else None
         node.up = True
         node.incarnation += 1
-        node.last_progress_ms = self.now
         node.sync_asked.clear()
         node.links.clear()  # every link is new after a restart
         node.relay = Relay()
