@@ -113,8 +113,8 @@ class BlockApplication:
 
     def check_value(self, value: bytes) -> None:
         """Raise SparkError(INVALID_BLOCK) unless `value` decodes as a block (a peer's
-        proposal, before the core sees it)."""
-        blocks.decode_block(value)
+        proposal, before the core sees it); the hash it finds serves `value_hash`."""
+        self._hashes[value] = blocks.decode_block(value).block_hash
 
     def value_hash(self, value: bytes) -> bytes:
         known = self._hashes.get(value)

@@ -29,6 +29,8 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
+from google.protobuf.message import DecodeError
+
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.limits import (
     DEFAULT_MAX_BLOCK_BYTES,
@@ -38,7 +40,7 @@ from sparkchain.identifiers.limits import (
     MEMPOOL_SIGNER_SHARE_PERCENT,
     MEMPOOL_VERIFY_CHUNK_TXS,
 )
-from sparkchain.identifiers.tx import check_signed_tx, decode_body, tx_id
+from sparkchain.identifiers.tx import check_signed_tx, tx_id
 from sparkchain.proto import types_pb2 as pb
 
 if TYPE_CHECKING:
@@ -254,8 +256,14 @@ class Mempool:
         if self._bus is not None and self._bus.committed(the_id) is not None:
             # gossip that arrives after the block: no need to check its signature again
             raise SparkError(ErrorCode.DUPLICATE_TX, f"tx {the_id.hex()} is already in the ledger")
-        # the signer is not verified yet: evict nothing for it, only refuse what cannot fit
-        self._check_room(size, bytes(decode_body(signed.body).signer), evict=False)
+        # the signer is not verified yet: evict nothing for it, only refuse what cannot fit.
+        # A plain parse finds it (the canonical check comes with the signature, in the pool);
+        # a body that does not parse is refused there.
+        try:
+            signer = bytes(pb.TxBody.FromString(signed.body).signer)
+        except DecodeError:
+            signer = b""
+        self._check_room(size, signer, evict=False)
 
     def _check_room(self, size: int, signer: bytes, *, evict: bool) -> None:
         """Raise MEMPOOL_FULL unless a tx of `size` bytes from `signer` fits: after the
