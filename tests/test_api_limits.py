@@ -171,7 +171,8 @@ async def test_a_submit_stream_stops_reading_when_the_unadmitted_bytes_fill_the_
         # the window, plus what the connection's buffers take, but not all of it
         for _ in range(3 * SUBMIT_STREAM_WINDOW_BYTES // request_bytes):
             write = asyncio.ensure_future(stream.write(request))
-            done, _ = await asyncio.wait({write}, timeout=2.0)
+            # long enough that a loaded machine's slow write is not taken for a full window
+            done, _ = await asyncio.wait({write}, timeout=10.0)
             if not done:
                 break  # not cancelled: that would cancel the call
             sent += 1
