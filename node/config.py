@@ -60,6 +60,9 @@ class HttpConfig:
     listen: str = ""
     # connections served at once; beyond, a request is answered 503 and its connection closed
     max_connections: int = limits.DEFAULT_HTTP_MAX_CONNECTIONS
+    # HTTPS when both are set: PEM files, relative to the home unless absolute, as [api]'s
+    tls_cert: str = ""
+    tls_key: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,9 +183,7 @@ def parse_config(text: str, source: str = "config.toml") -> NodeConfig:
         tls_key=api.string("tls_key", ""),
     )
     api.finish()
-    if bool(api_config.tls_cert) != bool(api_config.tls_key):
-        missing = "tls_key" if api_config.tls_cert else "tls_cert"
-        raise _error(source, f"api.{missing}", "missing: set both tls_cert and tls_key, or neither")
+    _check_tls_pair(source, "api", api_config.tls_cert, api_config.tls_key)
 
     p2p = _Section(source, "p2p", document)
     p2p_config = P2pConfig(
@@ -235,8 +236,11 @@ def parse_config(text: str, source: str = "config.toml") -> NodeConfig:
             limits.DEFAULT_HTTP_MAX_CONNECTIONS,
             maximum=limits.MAX_HTTP_CONNECTIONS,
         ),
+        tls_cert=http.string("tls_cert", ""),
+        tls_key=http.string("tls_key", ""),
     )
     http.finish()
+    _check_tls_pair(source, "http", http_config.tls_cert, http_config.tls_key)
     if http_config.listen in (api_config.listen, p2p_config.listen):
         raise _error(source, "http.listen", "must differ from api.listen and p2p.listen")
 
@@ -260,6 +264,14 @@ _CONSENSUS_MAXIMA: dict[str, int] = {
 
 def _error(source: str, where: str, problem: str) -> SparkError:
     return SparkError(ErrorCode.INVALID_CONFIG, f"{source}: {where}: {problem}")
+
+
+def _check_tls_pair(source: str, section: str, cert: str, key: str) -> None:
+    if bool(cert) != bool(key):
+        missing = "tls_key" if cert else "tls_cert"
+        raise _error(
+            source, f"{section}.{missing}", "missing: set both tls_cert and tls_key, or neither"
+        )
 
 
 _REQUIRED: Any = object()

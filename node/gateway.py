@@ -28,6 +28,7 @@ import asyncio
 import base64
 import json
 import logging
+import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -168,8 +169,10 @@ class Gateway:
         ledger: Ledger,
         status: StatusSource,
         is_validator: bool,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.config = config
+        self._tls = tls
         self._config_path = config_path
         self._ledger = ledger
         self._status = status
@@ -201,7 +204,7 @@ class Gateway:
             logger=self._server_log,
         )
         await runner.setup()
-        site = web.TCPSite(runner, host or None, port, backlog=HTTP_BACKLOG)
+        site = web.TCPSite(runner, host or None, port, backlog=HTTP_BACKLOG, ssl_context=self._tls)
         try:
             await site.start()
         except BaseException:

@@ -19,6 +19,7 @@ import re
 import secrets
 import shutil
 import socket
+import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,6 +108,27 @@ class NodeHome:
             return None
         cert = self._read_tls_file(api.tls_cert, "api.tls_cert", "the API's TLS files")
         return cert, keystore.read_private_file(self.file(api.tls_key))
+
+    def http_tls(self, config: NodeConfig | None = None) -> ssl.SSLContext | None:
+        """The gateway's server TLS context (TLS 1.2 and newer), or None to serve plain HTTP."""
+        http = (config or self.config()).http
+        if not http.tls_cert:
+            return None
+        cert = self.file(http.tls_cert)
+        key = self.file(http.tls_key)
+        self._read_tls_file(http.tls_cert, "http.tls_cert", "the gateway's TLS files")
+        keystore.read_private_file(key)  # refuses a key file open to others
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        try:
+            context.load_cert_chain(cert, key)
+        except (ssl.SSLError, ValueError) as exc:
+            raise SparkError(
+                ErrorCode.INVALID_CONFIG,
+                f"{self.config_path}: http.tls_cert/tls_key: {cert} and {key} are not a PEM "
+                f"certificate chain and its private key: {exc}",
+            ) from None
+        return context
 
     def _read_tls_file(
         self,

@@ -5,6 +5,10 @@ $SPARK_TLS_CA) and says what is wrong without."""
 from __future__ import annotations
 
 import dataclasses
+import json
+import ssl
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -78,3 +82,60 @@ def test_api_tls_needs_both_files() -> None:
         parse_config(text)
     assert caught.value.code is ErrorCode.INVALID_CONFIG
     assert "api.tls_key: missing" in caught.value.message
+
+
+def test_the_gateway_serves_https_when_http_tls_files_are_set(tmp_path: Path) -> None:
+    home = init_home(tmp_path / "home").home
+    authority = new_authority("gateway test CA")
+    chain, key = api_certificate(authority)
+    (home.keys_dir / "http-cert.pem").write_bytes(chain)
+    keystore.write_private_file(home.keys_dir / "http-key.pem", key)
+    config = home.config()
+    http = dataclasses.replace(
+        config.http, tls_cert="keys/http-cert.pem", tls_key="keys/http-key.pem"
+    )
+    write_config(home.config_path, dataclasses.replace(config, http=http))
+    trusting = ssl.create_default_context(cafile=None, cadata=authority.cert_pem.decode())
+    try:
+        launcher.start_node(home, timeout_s=START_TIMEOUT_S)
+        url = f"https://{http.listen}/healthz"
+        with urllib.request.urlopen(url, timeout=10, context=trusting) as response:
+            assert response.status == 200
+            assert json.loads(response.read()) == {"status": "alive"}
+        # plain HTTP on the TLS port gets no answer, and a client without the CA refuses it
+        with pytest.raises((urllib.error.URLError, ConnectionError)):
+            urllib.request.urlopen(f"http://{http.listen}/healthz", timeout=10)
+        with pytest.raises(urllib.error.URLError) as refused:
+            urllib.request.urlopen(url, timeout=10, context=ssl.create_default_context())
+        assert "CERTIFICATE_VERIFY_FAILED" in str(refused.value)
+    finally:
+        launcher.stop_node(home)
+
+
+def test_a_gateway_key_that_is_not_a_key_is_named_at_start(tmp_path: Path) -> None:
+    home = init_home(tmp_path / "home").home
+    (home.keys_dir / "http-cert.pem").write_bytes(b"not a certificate")
+    keystore.write_private_file(home.keys_dir / "http-key.pem", b"not a key")
+    config = home.config()
+    http = dataclasses.replace(
+        config.http, tls_cert="keys/http-cert.pem", tls_key="keys/http-key.pem"
+    )
+    write_config(home.config_path, dataclasses.replace(config, http=http))
+    with pytest.raises(SparkError) as caught:
+        home.http_tls()
+    assert caught.value.code is ErrorCode.INVALID_CONFIG
+    assert "http.tls_cert/tls_key" in caught.value.message
+    assert "http-cert.pem" in caught.value.message
+
+
+def test_gateway_tls_needs_both_files() -> None:
+    text = (
+        '[node]\nname = "n"\nrole = "validator"\n'
+        '[api]\nlisten = "127.0.0.1:1"\n'
+        '[p2p]\nlisten = "127.0.0.1:2"\n'
+        '[http]\nlisten = "127.0.0.1:3"\ntls_key = "key.pem"\n'
+    )
+    with pytest.raises(SparkError) as caught:
+        parse_config(text)
+    assert caught.value.code is ErrorCode.INVALID_CONFIG
+    assert "http.tls_cert: missing" in caught.value.message
