@@ -18,6 +18,7 @@ BENCHMARKS = (
     "ledger_bench",
     "consensus_bench",
     "node_bench",
+    "gateway_bench",
 )
 
 

@@ -8,13 +8,13 @@ contents: the same client as against our nodes.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import grpc
 
+from bench.debian import find_or_install
 from sparkchain.node.home import free_loopback_ports
 
 PUT_METHOD = "/etcdserverpb.KV/Put"
@@ -43,26 +43,16 @@ def put_request(key: bytes, value: bytes) -> bytes:
     return _length_delimited(1, key) + _length_delimited(2, value)
 
 
-def range_request(key: bytes) -> bytes:
-    return _length_delimited(1, key)
+def range_request(key: bytes, serializable: bool = False) -> bytes:
+    """A RangeRequest for one key; `serializable` (field 7) lets the member answer from its
+    own state without a quorum round, as our nodes answer a resolve."""
+    request = _length_delimited(1, key)
+    return request + (_varint(7 << 3) + _varint(1) if serializable else b"")
 
 
 def find_or_install_etcd() -> tuple[str | None, str]:
     """(path of the etcd binary, "") or (None, why not)."""
-    found = shutil.which("etcd")
-    if found:
-        return found, ""
-    if shutil.which("apt-get") is None:
-        return None, "no etcd and no apt-get"
-    for command in (
-        ["apt-get", "update", "-qq"],
-        ["apt-get", "install", "-y", "-qq", "etcd-server"],
-    ):
-        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
-        if done.returncode != 0:
-            return None, f"{' '.join(command)} failed: {done.stderr.strip()[-200:]}"
-    found = shutil.which("etcd")
-    return (found, "") if found else (None, "etcd-server installed no etcd binary")
+    return find_or_install("etcd", "etcd-server")
 
 
 class EtcdCluster:

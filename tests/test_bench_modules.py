@@ -25,3 +25,38 @@ def test_every_bench_module_imports(name: str) -> None:
 def test_every_listed_benchmark_has_run_quick(name: str) -> None:
     run = importlib.import_module(f"bench.{name}").run
     assert list(inspect.signature(run).parameters) == ["quick"]
+
+
+WRK_OUTPUT = """Running 2s test @ http://127.0.0.1:18765/x
+  1 threads and 64 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     1.76ms  531.22us   7.92ms   92.30%
+    Req/Sec    37.02k     2.32k   40.74k    75.00%
+  Latency Distribution
+     50%    1.71ms
+     75%    1.75ms
+     90%    1.85ms
+     99%  452.00us
+  73568 requests in 2.00s, 35.29MB read
+  Socket errors: connect 0, read 2, write 0, timeout 1
+  Non-2xx or 3xx responses: 7
+Requests/sec:  36773.67
+Transfer/sec:     17.64MB
+"""
+
+
+def test_the_gateway_bench_reads_wrk_output() -> None:
+    from bench.gateway_bench import _parse_wrk
+
+    run = _parse_wrk(WRK_OUTPUT)
+    assert run.per_second == 36773.67
+    assert run.requests == 73568
+    assert run.p99_ms == pytest.approx(0.452)
+    assert run.bad == 7 + 2 + 1
+
+
+def test_a_serializable_etcd_range_request_sets_field_7() -> None:
+    from bench.etcd_cluster import range_request
+
+    assert range_request(b"k") == bytes.fromhex("0a016b")
+    assert range_request(b"k", serializable=True) == bytes.fromhex("0a016b3801")
