@@ -47,6 +47,8 @@ class ErrorCode(StrEnum):
     # names the limit (identifiers/limits.py) and its number
     LIMIT_EXCEEDED = "LIMIT_EXCEEDED"
     UNAVAILABLE = "UNAVAILABLE"
+    # a write sent to a node that takes none: an observer that forwards to no validator
+    READ_ONLY = "READ_ONLY"
     TIMEOUT = "TIMEOUT"
     INTERNAL = "INTERNAL"  # a bug on the node; the message says what failed
 

@@ -32,7 +32,8 @@ from sparkchain.ledger.blocks import block_hash
 from sparkchain.ledger.genesis import genesis_to_json
 from sparkchain.ledger.records import filter_values
 from sparkchain.node.events import CommitBus, prefix_matches, timeout_error
-from sparkchain.node.grpc_errors import abort_stuck_call, stream_errors, unary_errors
+from sparkchain.node.forward import SubmitForwarder, UpstreamRefusal, relay_refusal
+from sparkchain.node.grpc_errors import abort, abort_stuck_call, stream_errors, unary_errors
 from sparkchain.node.ledger import Ledger
 from sparkchain.node.mempool import Admission, Mempool
 from sparkchain.proto import api_pb2, api_pb2_grpc
@@ -71,7 +72,19 @@ def _wait_seconds(timeout_ms: int) -> float:
 
 
 class IdentifiersService(api_pb2_grpc.IdentifiersServicer):
-    def __init__(self, ledger: Ledger, mempool: Mempool, bus: CommitBus) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        mempool: Mempool,
+        bus: CommitBus,
+        *,
+        observer: bool = False,
+        forwarder: SubmitForwarder | None = None,
+    ) -> None:
+        """On an observer (`observer`), writes go to `forwarder`, or are refused READ_ONLY
+        without one: an observer's own mempool never takes a client's tx (DESIGN §11)."""
+        self._observer = observer
+        self._forwarder = forwarder
         self._ledger = ledger
         self._mempool = mempool
         self._bus = bus
@@ -90,6 +103,8 @@ class IdentifiersService(api_pb2_grpc.IdentifiersServicer):
     ) -> api_pb2.SubmitResponse:
         if not request.HasField("tx"):
             raise SparkError(ErrorCode.INVALID_TX, "SubmitRequest has no tx")
+        if self._observer:
+            return await self._forwarded(request, context)
         the_id = await self._mempool.add(request.tx)
         if not request.wait_for_commit:
             return api_pb2.SubmitResponse(tx_id=the_id)
@@ -104,6 +119,10 @@ class IdentifiersService(api_pb2_grpc.IdentifiersServicer):
         """One response per request, in request order. Requests are admitted in batches as
         they arrive (one signature round in the thread pool per batch); a request waiting
         for its commit does not hold back the admission of the ones behind it."""
+        if self._observer:
+            async for response in self._forwarded_stream(request_iterator, context):
+                yield response
+            return
         inbox: asyncio.Queue[tuple[api_pb2.SubmitRequest, asyncio.Future[api_pb2.SubmitResponse]]]
         inbox = asyncio.Queue()
         # bounded: when the client sends faster than we answer, reading pauses (backpressure)
@@ -171,6 +190,41 @@ class IdentifiersService(api_pb2_grpc.IdentifiersServicer):
             commits.close()
             ended = True
             window.give_back(unadmitted)  # read, and not admitted before the end
+
+    async def _forwarded(
+        self,
+        request: api_pb2.SubmitRequest,
+        context: grpc.aio.ServicerContext[api_pb2.SubmitRequest, api_pb2.SubmitResponse],
+    ) -> api_pb2.SubmitResponse:
+        forwarder = self._writes_forwarder()
+        wait_s = _wait_seconds(request.timeout_ms) if request.wait_for_commit else 0.0
+        try:
+            return await forwarder.submit(request, wait_s)
+        except UpstreamRefusal as refusal:
+            await relay_refusal(context, refusal)
+            raise  # abort() raised already; this satisfies the type checker
+
+    async def _forwarded_stream(
+        self,
+        requests: AsyncIterator[api_pb2.SubmitRequest],
+        context: grpc.aio.ServicerContext[api_pb2.SubmitRequest, api_pb2.SubmitResponse],
+    ) -> AsyncIterator[api_pb2.SubmitResponse]:
+        try:
+            async for response in self._writes_forwarder().submit_stream(requests):
+                yield response
+        except SparkError as error:
+            await abort(context, error)
+        except UpstreamRefusal as refusal:
+            await relay_refusal(context, refusal)
+
+    def _writes_forwarder(self) -> SubmitForwarder:
+        if self._forwarder is None:
+            raise SparkError(
+                ErrorCode.READ_ONLY,
+                "this node is an observer: it serves reads, and forwards writes only when "
+                "[api] submit_to lists validators' API addresses; submit to a validator",
+            )
+        return self._forwarder
 
     async def _admit_stream_batch(
         self,
@@ -485,12 +539,16 @@ def add_services(
     mempool: Mempool,
     bus: CommitBus,
     status: StatusSource,
+    forwarder: SubmitForwarder | None = None,
 ) -> health.aio.HealthServicer:
     """Register Identifiers, Chain, health and reflection on `server` (before start()).
 
     Returns the health servicer, every service marked SERVING; the runtime may set
     NOT_SERVING while it syncs or shuts down."""
-    api_pb2_grpc.add_IdentifiersServicer_to_server(IdentifiersService(ledger, mempool, bus), server)
+    identifiers = IdentifiersService(
+        ledger, mempool, bus, observer=status.role() == "observer", forwarder=forwarder
+    )
+    api_pb2_grpc.add_IdentifiersServicer_to_server(identifiers, server)
     api_pb2_grpc.add_ChainServicer_to_server(ChainService(ledger, mempool, status), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -52,6 +52,12 @@ class ApiConfig:
     # unless absolute; "" serves plaintext
     tls_cert: str = ""
     tls_key: str = ""
+    # on an observer: validators' API addresses that clients' writes are forwarded to, in
+    # order of preference (an observer never admits a tx itself: DESIGN §11); empty, it
+    # refuses writes and says where to send them
+    submit_to: tuple[str, ...] = ()
+    # the CA that certifies those APIs when they serve TLS; "" dials them in plaintext
+    submit_tls_ca: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,8 +187,16 @@ def parse_config(text: str, source: str = "config.toml") -> NodeConfig:
         ),
         tls_cert=api.string("tls_cert", ""),
         tls_key=api.string("tls_key", ""),
+        submit_to=api.addresses("submit_to"),
+        submit_tls_ca=api.string("submit_tls_ca", ""),
     )
     api.finish()
+    if api_config.submit_to and node_section.is_validator:
+        raise _error(
+            source, "api.submit_to", "only an observer forwards writes; a validator admits them"
+        )
+    if api_config.submit_tls_ca and not api_config.submit_to:
+        raise _error(source, "api.submit_tls_ca", "set without api.submit_to")
     _check_tls_pair(source, "api", api_config.tls_cert, api_config.tls_key)
 
     p2p = _Section(source, "p2p", document)

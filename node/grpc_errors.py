@@ -48,6 +48,7 @@ _STATUS_BY_CODE: dict[ErrorCode, grpc.StatusCode] = {
     ErrorCode.STORAGE_CORRUPT: grpc.StatusCode.DATA_LOSS,
     ErrorCode.INTERNAL: grpc.StatusCode.INTERNAL,
     ErrorCode.INVALID_CONFIG: grpc.StatusCode.FAILED_PRECONDITION,
+    ErrorCode.READ_ONLY: grpc.StatusCode.FAILED_PRECONDITION,
     ErrorCode.INVALID_GENESIS: grpc.StatusCode.FAILED_PRECONDITION,
 }
 

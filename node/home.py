@@ -109,6 +109,15 @@ class NodeHome:
         cert = self._read_tls_file(api.tls_cert, "api.tls_cert", "the API's TLS files")
         return cert, keystore.read_private_file(self.file(api.tls_key))
 
+    def submit_tls_ca(self, config: NodeConfig | None = None) -> bytes | None:
+        """The CA certifying the validators' APIs an observer forwards writes to, or None."""
+        api = (config or self.config()).api
+        if not api.submit_tls_ca:
+            return None
+        return self._read_tls_file(
+            api.submit_tls_ca, "api.submit_tls_ca", "forwarding writes to TLS APIs needs it"
+        )
+
     def http_tls(self, config: NodeConfig | None = None) -> ssl.SSLContext | None:
         """The gateway's server TLS context (TLS 1.2 and newer), or None to serve plain HTTP."""
         http = (config or self.config()).http
@@ -338,10 +347,11 @@ def node_config(
     peers: Sequence[str] = (),
     observers: Sequence[str] = (),
     http_listen: str = "",
+    submit_to: Sequence[str] = (),
 ) -> NodeConfig:
     return NodeConfig(
         node=NodeSection(name=name, role=role),
-        api=ApiConfig(listen=api_listen),
+        api=ApiConfig(listen=api_listen, submit_to=tuple(submit_to)),
         p2p=P2pConfig(listen=p2p_listen, peers=tuple(peers), observers=tuple(observers)),
         http=HttpConfig(listen=http_listen),
     )
@@ -398,6 +408,8 @@ def init_testnet(
     observer_names = names[validators:]
     p2p = {name: join_address(LOOPBACK, port) for name, port in zip(names, p2p_ports, strict=True)}
     written = []
+    # observers forward clients' writes to the validators' APIs (DESIGN §11)
+    validator_apis = [join_address(LOOPBACK, port) for port in api_ports[:validators]]
     for index, name in enumerate(names):
         config = node_config(
             name,
@@ -408,6 +420,7 @@ def init_testnet(
             # nodes refuse observers not listed (DESIGN §11): list the testnet's own
             observers=[keys[other].public_key.hex() for other in observer_names if other != name],
             http_listen=join_address(LOOPBACK, http_ports[index]),
+            submit_to=validator_apis if index >= validators else (),
         )
         home = NodeHome(directory / name)
         written.append(_write_home(home, config, genesis, keys[name], authority))

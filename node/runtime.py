@@ -36,6 +36,7 @@ from sparkchain.node.config import NodeConfig, dial_address, split_address
 from sparkchain.node.descriptors import DescriptorBudget, descriptor_budget
 from sparkchain.node.durable import AcknowledgedHeight
 from sparkchain.node.events import CommitBus
+from sparkchain.node.forward import SubmitForwarder
 from sparkchain.node.gateway import Gateway
 from sparkchain.node.grpc_errors import new_server
 from sparkchain.node.home import NodeHome
@@ -168,6 +169,9 @@ class Node:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._servers: list[grpc.aio.Server] = []
         self._health: health.aio.HealthServicer | None = None
+        self.forwarder: SubmitForwarder | None = None
+        if config.api.submit_to:
+            self.forwarder = SubmitForwarder(config.api.submit_to, home.submit_tls_ca(config))
         self.gateway: Gateway | None = None
         if config.http.listen:
             self.gateway = Gateway(
@@ -222,7 +226,9 @@ class Node:
         )
         self.network.add_to_server(p2p)
         api = new_api_server(self.descriptors.api_connections)
-        self._health = add_services(api, self.ledger, self.mempool, self.bus, self)
+        self._health = add_services(
+            api, self.ledger, self.mempool, self.bus, self, forwarder=self.forwarder
+        )
         # both ports are bound before anything runs; if one fails, the other is let go
         bound: list[grpc.aio.Server] = []
         try:
@@ -278,6 +284,8 @@ class Node:
             await self.gateway.stop()
         for server in reversed(self._servers):
             await server.stop(grace=SHUTDOWN_GRACE_S)
+        if self.forwarder is not None:
+            await self.forwarder.close()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

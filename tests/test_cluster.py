@@ -173,6 +173,36 @@ def test_observer_catches_up_and_serves_verified_resolves(net: Cluster) -> None:
     assert status.role == "observer" and status.validator == b""
 
 
+def test_an_observer_forwards_writes_to_a_validator(net: Cluster) -> None:
+    """Txs travel between validators only (DESIGN §11): a client writing through the
+    observer gets a validator's answer, its tx commits, and a refusal keeps its code."""
+    if net.height("observer1") < 0:
+        net.start("observer1")
+    observer = net.identifiers("observer1")
+    tx = register_tx(net, "88/VIA-OBSERVER")
+    answer = observer.Submit(api_pb2.SubmitRequest(tx=tx, wait_for_commit=True), timeout=60)
+    assert answer.committed and answer.height > 0
+    assert resolve(net, "node2", "88/VIA-OBSERVER").record.identifier == "88/VIA-OBSERVER"
+
+    streamed = [register_tx(net, f"88/VIA-OBS-STREAM-{i}") for i in range(3)]
+    requests = iter([api_pb2.SubmitRequest(tx=t, wait_for_commit=True) for t in streamed])
+    answers = list(observer.SubmitStream(requests, timeout=60))
+    assert [a.committed for a in answers] == [True, True, True], answers
+    assert [a.error_code for a in answers] == ["", "", ""]
+
+    # a validator's refusal reaches the client unchanged, through the CLI too
+    out = net.spark(
+        "register",
+        "88/VIA-OBSERVER",
+        "--key-file",
+        net.root_key_file,
+        "--node",
+        api(net, "observer1"),
+    )
+    assert out.code == 1, out
+    assert "EXISTS" in out.err, out.err
+
+
 # ---- errors a user can cause ----
 
 

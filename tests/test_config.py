@@ -25,7 +25,7 @@ from sparkchain.node.config import (
     split_address,
     write_config,
 )
-from sparkchain.node.home import node_config
+from sparkchain.node.home import init_testnet, node_config
 
 MINIMAL = """
 [node]
@@ -258,3 +258,24 @@ def test_a_float_timeout_is_invalid_config_naming_the_field() -> None:
     assert caught.value.message == (
         "home/config.toml: consensus.propose_timeout_ms: must be an integer, got a float"
     )
+
+
+def test_only_an_observer_forwards_writes() -> None:
+    head = '[node]\nname = "n"\nrole = "{role}"\n'
+    rest = (
+        '[api]\nlisten = "127.0.0.1:1"\nsubmit_to = ["127.0.0.1:5"]\n'
+        '[p2p]\nlisten = "127.0.0.1:2"\n'
+    )
+    observer = parse_config(head.format(role="observer") + rest)
+    assert observer.api.submit_to == ("127.0.0.1:5",)
+    with pytest.raises(SparkError) as caught:
+        parse_config(head.format(role="validator") + rest)
+    assert "api.submit_to: only an observer forwards writes" in caught.value.message
+
+
+def test_a_testnet_observer_forwards_to_every_validator(tmp_path) -> None:
+    written = init_testnet(tmp_path / "net", validators=2, observers=1)
+    apis = [n.config.api.listen for n in written.nodes if n.config.node.role == "validator"]
+    observer = next(n for n in written.nodes if n.config.node.role == "observer")
+    assert list(observer.config.api.submit_to) == apis
+    assert all(not n.config.api.submit_to for n in written.nodes if n is not observer)

@@ -18,6 +18,7 @@ from sparkchain.identifiers.limits import DEFAULT_API_MAX_CONNECTIONS
 from sparkchain.ledger.genesis import Genesis
 from sparkchain.node.api import add_services
 from sparkchain.node.events import CommitBus
+from sparkchain.node.forward import SubmitForwarder
 from sparkchain.node.mempool import Mempool, MempoolLimits
 from sparkchain.node.mempool import wall_clock_ms as wall_ms
 from sparkchain.node.runtime import new_api_server
@@ -63,6 +64,8 @@ class ApiNode:
         genesis: Genesis | None = None,
         limits: MempoolLimits | None = None,
         bus: CommitBus | None = None,
+        role: str = "validator",
+        forwarder: SubmitForwarder | None = None,
     ) -> None:
         self.genesis = genesis or make_test_genesis()
         self.chain = LedgerChain(path, self.genesis)
@@ -72,10 +75,12 @@ class ApiNode:
         self.mempool = Mempool(
             self.ledger, limits or MempoolLimits(), self.executor, bus=self.bus, clock_ms=wall_ms
         )
-        self.status = FakeStatus(validator=proposer(self.genesis))
+        self.status = FakeStatus(role, validator=proposer(self.genesis))
         # the options the node runs its API with: message sizes, calls and connections
         self.server = new_api_server(DEFAULT_API_MAX_CONNECTIONS)
-        self.health = add_services(self.server, self.ledger, self.mempool, self.bus, self.status)
+        self.health = add_services(
+            self.server, self.ledger, self.mempool, self.bus, self.status, forwarder=forwarder
+        )
         self.port = self.server.add_insecure_port("127.0.0.1:0")
         self.address = f"127.0.0.1:{self.port}"
         self._committer: asyncio.Task[None] | None = None
