@@ -13,6 +13,7 @@ Not thread-safe: the node calls it from one thread (its event loop).
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.tx import tx_id
 from sparkchain.ledger import blocks, smt
 from sparkchain.ledger.genesis import Genesis, apply_genesis
+from sparkchain.ledger.records import decode_prefix, decode_record
 from sparkchain.ledger.rules import Receipt, apply_tx, check_envelope
 from sparkchain.node import schema
 from sparkchain.node.ledger_reads import LedgerReads
@@ -36,6 +38,9 @@ from sparkchain.proto import types_pb2 as pb
 VERIFIED_SIGNATURE_CACHE_ENTRIES = 200_000
 # executed blocks of the next height kept for commit (one per round is typical)
 MAX_PENDING_BLOCKS = 16
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +112,9 @@ class Ledger(LedgerReads):
                 if next(keys, None) is not None:
                     raise storage_corrupt(path, "the ledger holds keys but no genesis hash")
             _write_genesis_state(db, genesis)
-        elif (version := db.get(schema.META_SCHEMA_VERSION)) != schema.SCHEMA_VERSION:
+            return cls(db, genesis, verify_signatures=verify_signatures)
+        version = db.get(schema.META_SCHEMA_VERSION)
+        if version not in (schema.SCHEMA_VERSION, schema.SCHEMA_UPGRADABLE):
             raise SparkError(
                 ErrorCode.STORAGE_CORRUPT,
                 f"{path}: the ledger is in storage schema "
@@ -115,12 +122,14 @@ class Ledger(LedgerReads):
                 f"{schema.SCHEMA_VERSION.decode()}: run the node version that wrote it, "
                 "or move the folder away and let the node sync the chain from its peers",
             )
-        elif stored != genesis.genesis_hash:
+        if stored != genesis.genesis_hash:
             raise SparkError(
                 ErrorCode.INVALID_GENESIS,
                 f"{path}: the ledger was created from genesis {stored.hex()}, "
                 f"the genesis given has hash {genesis.genesis_hash.hex()}",
             )
+        if version == schema.SCHEMA_UPGRADABLE:
+            add_owner_index(db)
         return cls(db, genesis, verify_signatures=verify_signatures)
 
     def close(self) -> None:
@@ -230,6 +239,8 @@ class Ledger(LedgerReads):
         height = pending.height
         with self._db.write_batch(sync=True) as batch:
             put = batch.put
+            for key in pending.writes.deletes:
+                batch.delete(key)
             for key, value in pending.writes.puts:
                 put(key, value)
             tree_prefix = schema.TREE_NODE
@@ -400,6 +411,30 @@ def _signature_key(signed: pb.SignedTx) -> bytes:
     return tx_id(signed) + signed.signature
 
 
+UPGRADE_BATCH_KEYS = 10_000  # owner index entries written per batch while upgrading
+
+
+def add_owner_index(db: plyvel.DB) -> None:
+    """Upgrade a schema 2 ledger to 3: index every record and prefix by its owner, then
+    say schema 3. Idempotent: a crash part way leaves schema 2, and the next open redoes it."""
+    log.info("ledger_upgrade", extra={"from_schema": 2, "to_schema": 3, "adding": "owner index"})
+    for namespace, kind, decode in (
+        (schema.RECORD, schema.OWNED_RECORD, decode_record),
+        (schema.PREFIX, schema.OWNED_PREFIX, decode_prefix),
+    ):
+        batch = db.write_batch()
+        pending = 0
+        for key, raw in db.iterator(prefix=namespace):
+            owner = decode(raw).owner
+            batch.put(schema.owner_key(owner, kind, key[1:].decode("utf-8")), b"")
+            pending += 1
+            if pending == UPGRADE_BATCH_KEYS:
+                batch.write()
+                batch, pending = db.write_batch(), 0
+        batch.write()
+    db.put(schema.META_SCHEMA_VERSION, schema.SCHEMA_VERSION, sync=True)
+
+
 def _write_genesis_state(db: plyvel.DB, genesis: Genesis) -> None:
     """Height 0: the genesis prefixes, their state root and the genesis hash, in one batch."""
     overlay = Overlay(db)
@@ -407,7 +442,7 @@ def _write_genesis_state(db: plyvel.DB, genesis: Genesis) -> None:
     writes = state_writes(overlay, 0, [])
     tree = smt.apply(TreeNodeStore(db), smt.EMPTY_ROOT, writes.tree_changes)
     with db.write_batch(sync=True) as batch:
-        for key, value in writes.puts:
+        for key, value in writes.puts:  # nothing is deleted at height 0
             batch.put(key, value)
         for node_hash, node in tree.new_nodes.items():
             batch.put(schema.tree_node_key(node_hash), node)

@@ -12,6 +12,7 @@ from collections.abc import Collection
 
 import plyvel
 
+from sparkchain.identifiers.bid import parse_bid
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.handle import parse_identifier, parse_prefix
 from sparkchain.identifiers.limits import DEFAULT_LIST_PAGE_SIZE, MAX_LIST_PAGE_SIZE
@@ -209,6 +210,35 @@ class LedgerReads:
                 )
             children.append(decode_prefix(child).prefix)
         return decode_prefix(raw), children
+
+    def owned_by(
+        self, owner: str, kind: bytes, page_size: int = DEFAULT_LIST_PAGE_SIZE, after: str = ""
+    ) -> tuple[list[str], str]:
+        """The keys of the prefixes (kind OWNED_PREFIX) or records (OWNED_RECORD) that BID
+        `owner` owns, in key order, from the owner index: one page of at most `page_size`
+        after the key `after`, and the key to continue after ("" after the last page)."""
+        checked = parse_bid(owner).text
+        if kind not in (schema.OWNED_PREFIX, schema.OWNED_RECORD):
+            raise SparkError(ErrorCode.INVALID_ARGUMENT, f"unknown kind of owned thing {kind!r}")
+        if page_size < 1:
+            raise SparkError(
+                ErrorCode.INVALID_ARGUMENT, f"page_size must be 1 or more, got {page_size}"
+            )
+        page_size = min(page_size, MAX_LIST_PAGE_SIZE)
+        range_start = schema.owner_range(checked, kind)
+        start = range_start + after.encode("utf-8") + schema.SEPARATOR if after else range_start
+        keys: list[str] = []
+        more = False
+        scan = self._db.iterator(
+            start=start, stop=key_after_prefix(range_start), include_value=False
+        )
+        with scan:
+            for index_key in scan:
+                if len(keys) == page_size:
+                    more = True
+                    break
+                keys.append(index_key[len(range_start) :].decode("utf-8"))
+        return keys, keys[-1] if more else ""
 
     # ---- chain ----
 

@@ -43,6 +43,9 @@ class Overlay:
         self.prefixes: dict[str, pb.PrefixRecord] = {}
         self.tx_ids: set[bytes] = set()
         self._absent: set[str] = set()  # record keys LevelDB is known not to hold
+        # the committed owner of each record and prefix read from LevelDB ("" when absent):
+        # the owner index moves an entry only when a block changes an owner
+        self._committed_owners: dict[tuple[bytes, str], str] = {}
 
     def learn_absent_records(self, keys: Iterable[str]) -> None:
         """Find out which of `keys` LevelDB holds no record for, in one range scan, so that
@@ -73,7 +76,9 @@ class Overlay:
         if key in self._absent:
             return None
         raw = self._db.get(schema.record_key(key))
-        return None if raw is None else decode_record(raw)
+        committed = None if raw is None else decode_record(raw)
+        self._committed_owners[schema.OWNED_RECORD, key] = committed.owner if committed else ""
+        return committed
 
     def put_record(self, key: str, record: pb.Record) -> None:
         self.records[key] = record
@@ -84,12 +89,14 @@ class Overlay:
             return prefix
         cache = self._prefix_cache
         if key in cache:
-            return cache[key]
-        raw = self._db.get(schema.prefix_key(key))
-        committed = None if raw is None else decode_prefix(raw)
-        if len(cache) >= PREFIX_CACHE_ENTRIES:
-            cache.clear()
-        cache[key] = committed
+            committed = cache[key]
+        else:
+            raw = self._db.get(schema.prefix_key(key))
+            committed = None if raw is None else decode_prefix(raw)
+            if len(cache) >= PREFIX_CACHE_ENTRIES:
+                cache.clear()
+            cache[key] = committed
+        self._committed_owners[schema.OWNED_PREFIX, key] = committed.owner if committed else ""
         return committed
 
     def put_prefix(self, key: str, prefix: pb.PrefixRecord) -> None:
@@ -103,6 +110,20 @@ class Overlay:
 
     def committed_prefix_exists(self, key: str) -> bool:
         return self._db.get(schema.prefix_key(key)) is not None
+
+    def committed_owner(self, kind: bytes, key: str) -> str:
+        """The owner of a record (kind OWNED_RECORD) or prefix before this block; "" when
+        it did not exist. Rules read what they write, so this is rarely a lookup."""
+        known = self._committed_owners.get((kind, key))
+        if known is not None:
+            return known
+        if kind == schema.OWNED_RECORD:
+            if key in self._absent:
+                return ""
+            raw = self._db.get(schema.record_key(key))
+            return decode_record(raw).owner if raw is not None else ""
+        raw = self._db.get(schema.prefix_key(key))
+        return decode_prefix(raw).owner if raw is not None else ""
 
 
 def record_keys_of(body: pb.TxBody) -> list[str]:
@@ -125,6 +146,7 @@ class BlockWrites:
     the commit adds), and the state tree changes they imply."""
 
     puts: list[tuple[bytes, bytes]] = field(default_factory=list)
+    deletes: list[bytes] = field(default_factory=list)  # owner index entries a transfer moved
     tree_changes: dict[bytes, bytes | None] = field(default_factory=dict)
     changed_prefixes: dict[str, pb.PrefixRecord] = field(default_factory=dict)
 
@@ -132,7 +154,7 @@ class BlockWrites:
 def state_writes(
     overlay: Overlay, height: int, receipts: Sequence[tuple[int, Receipt]]
 ) -> BlockWrites:
-    """Records, prefixes, children index, history, change list and tree changes.
+    """Records, prefixes, children and owner indexes, history, change list and tree changes.
 
     `receipts` are (tx index in block, receipt) of every applied tx, in block order. Each
     record version is serialized once: the same bytes go to the record slot, the history
@@ -160,15 +182,27 @@ def state_writes(
     puts.append((schema.changes_key(height), bytes(changes)))
     tree = writes.tree_changes
     record_key, record_tree_key = schema.record_key, smt.record_tree_key
+    owner_key, committed_owner, deletes = schema.owner_key, overlay.committed_owner, writes.deletes
+    record_kind = schema.OWNED_RECORD
     for key, record in overlay.records.items():
         record_bytes = encoded.get(id(record)) or encode_record(record)
         append((record_key(key), record_bytes))
         tree[record_tree_key(key)] = record_bytes
+        before = committed_owner(record_kind, key)
+        if before != record.owner:
+            if before:
+                deletes.append(owner_key(before, record_kind, key))
+            append((owner_key(record.owner, record_kind, key), b""))
     for key, prefix in overlay.prefixes.items():
         prefix_bytes = encode_prefix(prefix)
         storage_key = schema.prefix_key(key)
         puts.append((storage_key, prefix_bytes))
         tree[smt.prefix_tree_key(key)] = prefix_bytes
+        before = committed_owner(schema.OWNED_PREFIX, key)
+        if before != prefix.owner:
+            if before:
+                deletes.append(owner_key(before, schema.OWNED_PREFIX, key))
+            puts.append((owner_key(prefix.owner, schema.OWNED_PREFIX, key), b""))
         if not overlay.committed_prefix_exists(key):
             parent_key = key.rsplit(".", 1)[0] if "." in key else ""
             puts.append((schema.prefix_child_key(parent_key, key), b""))

@@ -14,6 +14,7 @@ Heights and tx indexes are big-endian so that byte order is numeric order.
     p<prefix key>                    prefix record bytes (serialized pb.PrefixRecord)
     k<parent key>\\0<child key>       prefix children index ("" is the parent of top-level)
     y<identifier key>\\0<height:8><index:4>   history entry (`history_entry_head` + record)
+    o<owner BID>\\0<kind:1><key>      owner index: what a BID owns (kind p: prefix, r: record)
     t<node hash>                     sparse Merkle tree node
 
 Identifiers under a prefix need no index of their own: an identifier key is
@@ -44,6 +45,7 @@ RECORD: Final = b"r"
 PREFIX: Final = b"p"
 PREFIX_CHILD: Final = b"k"
 HISTORY: Final = b"y"
+OWNER: Final = b"o"
 TREE_NODE: Final = b"t"
 
 NAMESPACE_NAMES: Final = {
@@ -57,6 +59,7 @@ NAMESPACE_NAMES: Final = {
     PREFIX: "prefix",
     PREFIX_CHILD: "prefix children index",
     HISTORY: "history entry",
+    OWNER: "owner index",
     TREE_NODE: "state tree node",
 }
 
@@ -64,7 +67,9 @@ META_HEAD: Final = META + b"head"
 META_GENESIS_HASH: Final = META + b"genesis"
 META_SCHEMA_VERSION: Final = META + b"schema"
 # 2: history entries in their own encoding (1 stored the public api.HistoryEntry message)
-SCHEMA_VERSION: Final = b"2"
+# 3: the owner index (`o`); a schema 2 ledger gains it when a node opens it (node/ledger.py)
+SCHEMA_VERSION: Final = b"3"
+SCHEMA_UPGRADABLE: Final = b"2"
 
 SEPARATOR: Final = b"\x00"
 _HEIGHT = struct.Struct(">Q")
@@ -78,6 +83,9 @@ _HISTORY_HEAD = struct.Struct(">QQ32s")
 _CHANGE = struct.Struct(">IBH")
 CHANGE_RECORD: Final = 1
 CHANGE_PREFIX: Final = 2
+# what an owner index entry points at
+OWNED_PREFIX: Final = b"p"
+OWNED_RECORD: Final = b"r"
 
 
 def height_bytes(height: int) -> bytes:
@@ -137,6 +145,16 @@ def prefix_child_key(parent_key: str, child_key: str) -> bytes:
 
 def prefix_children_range(parent_key: str) -> bytes:
     return PREFIX_CHILD + parent_key.encode("utf-8") + SEPARATOR
+
+
+def owner_key(owner: str, kind: bytes, key: str) -> bytes:
+    """The owner index entry saying that BID `owner` owns the prefix or record `key`."""
+    return OWNER + owner.encode("ascii") + SEPARATOR + kind + key.encode("utf-8")
+
+
+def owner_range(owner: str, kind: bytes) -> bytes:
+    """The key range of everything of one kind that `owner` owns, in key order."""
+    return OWNER + owner.encode("ascii") + SEPARATOR + kind
 
 
 def history_key(identifier_key: str, height: int, tx_index: int) -> bytes:
@@ -226,7 +244,7 @@ def describe_key(key: bytes) -> str:
     """A storage key for people: its namespace and the readable part of the rest."""
     name = NAMESPACE_NAMES.get(key[:1], f"unknown namespace {key[:1]!r}")
     rest = key[1:]
-    if key[:1] in (RECORD, PREFIX, HISTORY, PREFIX_CHILD, META):
+    if key[:1] in (RECORD, PREFIX, HISTORY, PREFIX_CHILD, META, OWNER):
         text = rest.split(SEPARATOR, 1)[0].decode("utf-8", errors="replace")
         return f"{name} {text!r}"
     if key[:1] in (BLOCK, CERTIFICATE, CHANGES) and len(rest) == _HEIGHT.size:
