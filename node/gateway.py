@@ -25,13 +25,11 @@ keep-alive connections (HTTP_KEEPALIVE_TIMEOUT_S).
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +39,6 @@ from sparkchain.consensus.certificate import quorum_size
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.limits import (
     DEFAULT_HTTP_PAGE_SIZE,
-    DEFAULT_VALUE_TTL_S,
     HTTP_BACKLOG,
     HTTP_KEEPALIVE_TIMEOUT_S,
     MAX_HTTP_COUNT_RECORDS,
@@ -49,6 +46,7 @@ from sparkchain.identifiers.limits import (
     MAX_HTTP_REQUEST_LINE_BYTES,
     MAX_LIST_PAGE_SIZE,
 )
+from sparkchain.ledger.handle_view import handle_value_json
 from sparkchain.node.api import StatusSource
 from sparkchain.node.config import HttpConfig, split_address
 from sparkchain.node.ledger import Ledger
@@ -71,22 +69,6 @@ READY_HEIGHT_SLACK = 1
 
 
 # ---------------------------------------------------------------------------- pure parts
-
-
-def handle_value_json(value: pb.Value) -> dict[str, Any]:
-    """One value as Handle.Net writes it: UTF-8 text as "string", other bytes "base64"."""
-    try:
-        data: dict[str, str] = {"format": "string", "value": value.data.decode("utf-8")}
-    except UnicodeDecodeError:
-        data = {"format": "base64", "value": base64.b64encode(value.data).decode("ascii")}
-    when = datetime.fromtimestamp(value.timestamp_ms / 1000, UTC)
-    return {
-        "index": value.index,
-        "type": value.type,
-        "data": data,
-        "ttl": value.ttl if value.HasField("ttl") else DEFAULT_VALUE_TTL_S,
-        "timestamp": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
 
 
 def handle_record_json(requested: str, record: pb.Record) -> dict[str, Any]:
