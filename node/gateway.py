@@ -240,6 +240,13 @@ class Gateway:
     async def _resolve_answer(self, request: web.Request, requested: str) -> web.Response:
         query = request.query
         indexes = [_whole_number("index", text, 0, 2**32 - 1) for text in query.getall("index", [])]
+        from sparkchain.node import gateway_proof  # built on this module's answers
+
+        if gateway_proof.proof_requested(query.get(gateway_proof.PROOF_QUERY)):
+            answer, status = gateway_proof.proof_answer(
+                self._ledger, requested, query.getall("type", []), indexes
+            )
+            return _json(answer, status, _pretty(request))
         record = self._ledger.resolve(requested, query.getall("type", []), indexes)
         return _json(handle_record_json(requested, record), 200, _pretty(request))
 

@@ -9,11 +9,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 import pytest
 
 from sparkchain.ledger.bundle import parse_bundle_json, verify_bundle
 from sparkchain.ledger.genesis import Genesis, parse_genesis
 from sparkchain.ledger.proof import ProofError
+from sparkchain.node.gateway_proof import bundle_schema, openapi_paths
 from tests.helpers.vectors import MANIFEST_FILE, TAMPERS, write_vectors
 
 VECTORS = Path(__file__).resolve().parent / "vectors"
@@ -141,3 +143,16 @@ def test_spark_verify_without_genesis_is_a_usage_error() -> None:
     )
     assert run.returncode == 2
     assert "--genesis" in run.stderr
+
+
+def test_the_openapi_bundle_schema_accepts_the_valid_vectors() -> None:
+    validator = jsonschema_rs.Draft202012Validator(bundle_schema())
+    for entry in _manifest()["vectors"]:
+        bundle = json.loads((VECTORS / entry["file"]).read_text(encoding="utf-8"))
+        if entry["valid"]:
+            assert validator.is_valid(bundle), entry["file"]
+    unknown = json.loads((VECTORS / "tampered-unknown-field.json").read_text(encoding="utf-8"))
+    assert not validator.is_valid(unknown)
+    responses = openapi_paths()["/api/handles/{handle}"]["get"]["responses"]
+    for status, response in responses.items():
+        assert response["content"]["application/json"]["schema"], status
