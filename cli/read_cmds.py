@@ -190,10 +190,11 @@ def _export(client: NodeClient, args: argparse.Namespace) -> int:
     try:
         verified = verify_bundle(bundle, genesis)
     except SparkError as error:
+        reason = getattr(error, "reason", error.code)
         raise SparkError(
             ErrorCode.INVALID_PROOF,
             f"node {client.target} answered with a proof that does not verify, nothing "
-            f"written: {error.message}",
+            f"written: {reason}: {error.message}",
         ) from None
     text = json.dumps(bundle, indent=2, ensure_ascii=False) + "\n"
     try:
