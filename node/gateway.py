@@ -25,14 +25,12 @@ keep-alive connections (HTTP_KEEPALIVE_TIMEOUT_S).
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import logging
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +40,6 @@ from sparkchain.consensus.certificate import quorum_size
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.limits import (
     DEFAULT_HTTP_PAGE_SIZE,
-    DEFAULT_VALUE_TTL_S,
     HTTP_BACKLOG,
     HTTP_KEEPALIVE_TIMEOUT_S,
     MAX_HTTP_COUNT_RECORDS,
@@ -50,6 +47,7 @@ from sparkchain.identifiers.limits import (
     MAX_HTTP_REQUEST_LINE_BYTES,
     MAX_LIST_PAGE_SIZE,
 )
+from sparkchain.ledger.handle_view import handle_value_json
 from sparkchain.node.api import StatusSource
 from sparkchain.node.config import HttpConfig, split_address
 from sparkchain.node.ledger import Ledger
@@ -72,22 +70,6 @@ READY_HEIGHT_SLACK = 1
 
 
 # ---------------------------------------------------------------------------- pure parts
-
-
-def handle_value_json(value: pb.Value) -> dict[str, Any]:
-    """One value as Handle.Net writes it: UTF-8 text as "string", other bytes "base64"."""
-    try:
-        data: dict[str, str] = {"format": "string", "value": value.data.decode("utf-8")}
-    except UnicodeDecodeError:
-        data = {"format": "base64", "value": base64.b64encode(value.data).decode("ascii")}
-    when = datetime.fromtimestamp(value.timestamp_ms / 1000, UTC)
-    return {
-        "index": value.index,
-        "type": value.type,
-        "data": data,
-        "ttl": value.ttl if value.HasField("ttl") else DEFAULT_VALUE_TTL_S,
-        "timestamp": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
 
 
 def handle_record_json(requested: str, record: pb.Record) -> dict[str, Any]:
@@ -261,6 +243,13 @@ class Gateway:
     async def _resolve_answer(self, request: web.Request, requested: str) -> web.Response:
         query = request.query
         indexes = [_whole_number("index", text, 0, 2**32 - 1) for text in query.getall("index", [])]
+        from sparkchain.node import gateway_proof  # built on this module's answers
+
+        if gateway_proof.proof_requested(query.get(gateway_proof.PROOF_QUERY)):
+            answer, status = gateway_proof.proof_answer(
+                self._ledger, requested, query.getall("type", []), indexes
+            )
+            return _json(answer, status, _pretty(request))
         record = self._ledger.resolve(requested, query.getall("type", []), indexes)
         return _json(handle_record_json(requested, record), 200, _pretty(request))
 
