@@ -30,9 +30,8 @@ CHARSET_82: Final = (
 )
 CHARSET_39: Final = "#-/0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 GMN_CHECK_ALPHABET: Final = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
-_GMN_WEIGHTS: Final = (
-    2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71, 73, 79, 83
-)
+# the first 23 primes: a GMN has at most 23 characters before its check pair
+_GMN_WEIGHTS: Final = tuple(n for n in range(2, 84) if all(n % d for d in range(2, n)))
 _GMN_MODULUS: Final = 1021
 _CHARSET_NAMES: Final = {
     "N": ("only digits are allowed", DIGITS),
@@ -66,8 +65,7 @@ def gmn_check_pair(data: str) -> str:
     if not 1 <= len(data) <= len(_GMN_WEIGHTS):
         raise SparkError(
             ErrorCode.INVALID_DIGITAL_LINK,
-            f"a GMN has 1 to {len(_GMN_WEIGHTS)} characters before its check pair, "
-            f"got {len(data)}",
+            f"a GMN has 1 to {len(_GMN_WEIGHTS)} characters before its check pair, got {len(data)}",
         )
     total = 0
     for weight, ch in zip(_GMN_WEIGHTS, reversed(data), strict=False):
@@ -271,8 +269,7 @@ def _check_part(name: str, part: Part, text: str, at: int) -> None:
         expected_pair = gmn_check_pair(text[:-2])
         if text[-2:] != expected_pair:
             raise _fail(
-                f"{name} {text} ends in check characters {text[-2:]!r}, "
-                f"expected {expected_pair!r}"
+                f"{name} {text} ends in check characters {text[-2:]!r}, expected {expected_pair!r}"
             )
 
 

@@ -171,7 +171,12 @@ class Node:
         self.gateway: Gateway | None = None
         if config.http.listen:
             self.gateway = Gateway(
-                config.http, home.config_path, self.ledger, self, self.is_validator
+                config.http,
+                home.config_path,
+                self.ledger,
+                self,
+                self.is_validator,
+                gs1_prefixes=config.gs1.prefixes,
             )
 
     @classmethod
