@@ -8,20 +8,27 @@ back through node2's gateway without following redirects.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import http.client
 import json
+import re
 import secrets
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
+from sparkchain.identifiers.gs1_keys import PRIMARY_KEYS
 from sparkchain.identifiers.tx import TxBuilder, value
 from sparkchain.node.config import Gs1Config, load_config, write_config
+from sparkchain.node.gateway_gs1 import Gs1Resolver, openapi_paths
 from sparkchain.node.home import NodeHome
 from sparkchain.node.mempool import wall_clock_ms as now_ms
+from sparkchain.proto import types_pb2 as pb
 from tests.helpers.cluster import Cluster
 
 pytestmark = pytest.mark.timeout(180)
@@ -237,3 +244,40 @@ def test_no_record_at_any_level_is_404_with_a_message(base: str) -> None:
     assert answer.status == 404
     message = answer.json()["message"]
     assert "no record" in message and "88.609/00/000000000000000000" in message
+
+
+# ---- without a node: the resolver's configuration and its OpenAPI paths ----
+
+
+class NoRecords:
+    def resolve(
+        self, identifier: str, types: Collection[str] = (), indexes: Collection[int] = ()
+    ) -> pb.Record:
+        raise AssertionError(f"nothing is looked up without prefixes, not {identifier}")
+
+
+def test_with_no_prefixes_configured_the_resolver_answers_404_saying_so() -> None:
+    async def ask() -> tuple[int, dict[str, str]]:
+        app = web.Application()
+        Gs1Resolver(NoRecords(), prefixes=()).add_routes(app)
+        async with TestClient(TestServer(app)) as client:
+            response = await client.get(f"/01/{GTIN14}", allow_redirects=False)
+            return response.status, await response.json()
+
+    status, body = asyncio.run(ask())
+    assert status == 404
+    assert "no GS1 prefixes are configured" in body["message"]
+    assert "[gs1] prefixes" in body["message"]
+
+
+def test_openapi_paths_describe_every_key_and_status_with_matching_parameters() -> None:
+    paths = openapi_paths()
+    assert {path.split("/")[1] for path in paths} == set(PRIMARY_KEYS)
+    assert "/01/{gtin}/21/{ser}" in paths and "/414/{gln}/254/{glnx}" in paths
+    assert "/00/{sscc}" in paths
+    for template, item in paths.items():
+        operation = item["get"]
+        in_path = {p["name"] for p in operation["parameters"] if p["in"] == "path"}
+        assert in_path == set(re.findall(r"\{(\w+)\}", template)), template
+        assert {"200", "307", "400", "404", "500"} <= set(operation["responses"])
+    assert json.loads(json.dumps(paths)) == paths  # plain JSON
