@@ -13,8 +13,9 @@ record found answers:
 - 307 with `Location:` the value the link type selects (below);
 - 200 with the record as an RFC 9264 linkset (`application/linkset+json`) when asked for
   with `?linkType=all` or `Accept: application/linkset+json`.
-Every 307, 200 and 404 for a missing link type carries
-`Link: <…/{canonical suffix}?linkType=all>; rel="linkset"; type="application/linkset+json"`.
+Every answer to a path that parses (307, 200, 404) carries
+`Link: <…/{canonical suffix}?linkType=all>; rel="linkset"; type="application/linkset+json"`
+(a 400 has no key to name a linkset of).
 A malformed path or a bad check digit is 400, no record at any level (or no prefix
 configured) 404, no value of the asked link type 404; errors are JSON
 `{"code": …, "message": …}`. CORS: any origin may read, and may read the `Link` header.
@@ -190,10 +191,15 @@ class Gs1Resolver:
             "Link": f"<{base}/{link.canonical_suffix()}?linkType={ALL_LINK_TYPES}>; "
             f'rel="linkset"; type="{LINKSET_TYPE}"',
             "Access-Control-Allow-Origin": "*",
-            "Access-Control-Expose-Headers": "Link, Location",
+            "Access-Control-Expose-Headers": "Link, Location, Spark-Record-Status",
             "Vary": "Accept",
         }
-        found = self._find(link)
+        try:
+            found = self._find(link)
+        except _Refused as refused:
+            response = _error(refused.status, refused.code, refused.message)
+            response.headers.update(headers)
+            return response
         if found.record.status == pb.REVOKED:
             headers["Spark-Record-Status"] = "REVOKED"
         if wants_linkset(link_type, request.headers.get("Accept", "")):

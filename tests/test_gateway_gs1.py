@@ -103,10 +103,13 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             f"88.608/414/{GLN}": [value(1, "URL", "https://example.com/gln")],
             "88.608/8004/0614141ASSET-7": [value(1, "URL", "https://example.com/giai")],
             "88.608/01/00000000000017": [value(1, "EMAIL", "no-link@example.com")],
+            "88.608/8004/0614141RECALLED": [value(1, "URL", "https://example.com/recalled")],
         }
         for identifier, values in records.items():
             tx = txs.register(identifier, values, now_ms=now_ms())
             assert built.submit("node1", tx).committed
+        revoke = txs.revoke("88.608/8004/0614141RECALLED", "recalled", now_ms=now_ms())
+        assert built.submit("node1", revoke).committed
         # a user registers the Digital Link printed on a label, not its canonical form
         registered = built.spark(
             "register",
@@ -156,6 +159,14 @@ def test_other_gs1_keys_resolve_sscc_gln_with_its_extension_and_giai(base: str) 
     assert redirect(base, f"/sscc/{SSCC}") == "https://example.com/sscc-first"
     assert redirect(base, f"/414/{GLN}/254/DOCK-1") == "https://example.com/gln"
     assert redirect(base, "/giai/0614141ASSET-7") == "https://example.com/giai"
+
+
+def test_a_revoked_record_still_redirects_and_says_it_is_revoked(base: str) -> None:
+    answer = fetch(base, "/8004/0614141RECALLED")
+    assert answer.status == 307
+    assert answer.headers["Location"] == "https://example.com/recalled"
+    assert answer.headers["Spark-Record-Status"] == "REVOKED"
+    assert "Spark-Record-Status" not in fetch(base, "/giai/0614141ASSET-7").headers
 
 
 def test_a_prefix_listed_second_is_searched_when_the_first_has_no_record(base: str) -> None:
@@ -244,6 +255,7 @@ def test_no_record_at_any_level_is_404_with_a_message(base: str) -> None:
     assert answer.status == 404
     message = answer.json()["message"]
     assert "no record" in message and "88.609/00/000000000000000000" in message
+    assert answer.headers["Link"].startswith(f"<{base}/00/000000000000000000?linkType=all>")
 
 
 # ---- without a node: the resolver's configuration and its OpenAPI paths ----
