@@ -1,5 +1,6 @@
 """The node's HTTP gateway (issue 11, DESIGN §10): Handle REST reads in the shape Handle.Net
-servers speak, and /healthz and /readyz, on aiohttp on the node's own event loop.
+servers speak, the GS1 Digital Link resolver (node/gateway_gs1.py), and /healthz and /readyz,
+on aiohttp on the node's own event loop.
 
 It reads the same committed state as the gRPC API, through the same ledger reads
 (`Ledger.resolve`, `Ledger.list_identifiers`): a resolve is one LevelDB get and runs on
@@ -50,6 +51,7 @@ from sparkchain.identifiers.limits import (
 from sparkchain.ledger.handle_view import handle_value_json
 from sparkchain.node.api import StatusSource
 from sparkchain.node.config import HttpConfig, split_address
+from sparkchain.node.gateway_gs1 import Gs1Resolver
 from sparkchain.node.ledger import Ledger
 from sparkchain.node.logs import RateLimitedLog
 from sparkchain.proto import api_pb2
@@ -152,9 +154,11 @@ class Gateway:
         status: StatusSource,
         is_validator: bool,
         tls: ssl.SSLContext | None = None,
+        gs1_prefixes: Sequence[str] = (),
     ) -> None:
         self.config = config
         self._tls = tls
+        self._gs1 = Gs1Resolver(ledger, gs1_prefixes)
         self._config_path = config_path
         self._ledger = ledger
         self._status = status
@@ -171,6 +175,7 @@ class Gateway:
         app.router.add_get("/readyz", self._readyz)
         app.router.add_get("/api/handles", self._list)
         app.router.add_get("/api/handles/{handle:.+}", self._resolve)
+        self._gs1.add_routes(app)
         return app
 
     async def start(self) -> None:

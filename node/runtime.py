@@ -181,6 +181,7 @@ class Node:
                 self,
                 self.is_validator,
                 tls=home.http_tls(config),
+                gs1_prefixes=config.gs1.prefixes,
             )
 
     @classmethod
