@@ -53,6 +53,8 @@ from sparkchain.node.api import StatusSource
 from sparkchain.node.config import HttpConfig, split_address
 from sparkchain.node.ledger import Ledger
 from sparkchain.node.logs import RateLimitedLog
+from sparkchain.node.metrics import NodeMetrics
+from sparkchain.node.openapi import BUSY_RESPONSE, json_response, serve_openapi
 from sparkchain.proto import api_pb2
 from sparkchain.proto import types_pb2 as pb
 
@@ -155,6 +157,206 @@ class _BadQuery(Exception):
     pass
 
 
+# ---------------------------------------------------------------------------- OpenAPI
+
+_ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["responseCode", "message"],
+    "properties": {
+        "responseCode": {
+            "type": "integer",
+            "enum": [HS_ERROR, HS_HANDLE_NOT_FOUND, HS_INVALID_HANDLE],
+        },
+        "handle": {"type": "string"},
+        "message": {"type": "string"},
+    },
+}
+_VALUE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["index", "type", "data", "ttl", "timestamp"],
+    "properties": {
+        "index": {"type": "integer", "minimum": 0},
+        "type": {"type": "string"},
+        "data": {
+            "type": "object",
+            "required": ["format", "value"],
+            "properties": {
+                "format": {"enum": ["string", "base64"]},
+                "value": {"type": "string"},
+            },
+        },
+        "ttl": {"type": "integer"},
+        "timestamp": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z$"},
+    },
+}
+_RECORD_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["responseCode", "handle", "registeredAs", "values"],
+    "properties": {
+        "responseCode": {"enum": [HS_SUCCESS, HS_VALUES_NOT_FOUND]},
+        "handle": {"type": "string"},
+        "registeredAs": {"type": "string"},
+        "status": {"const": "REVOKED"},
+        "values": {"type": "array", "items": _VALUE_SCHEMA},
+    },
+}
+_LISTING_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["responseCode", "prefix", "totalCount", "page", "pageSize", "handles"],
+    "properties": {
+        "responseCode": {"const": HS_SUCCESS},
+        "prefix": {"type": "string"},
+        "totalCount": {"type": "string", "pattern": "^[0-9]+$"},
+        "page": {"type": "integer", "minimum": 0},
+        "pageSize": {"type": "integer", "minimum": 1, "maximum": MAX_HTTP_PAGE_SIZE},
+        "handles": {"type": "array", "items": {"type": "string"}},
+        "message": {"type": "string"},
+    },
+}
+_READINESS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["ready", "height"],
+    "properties": {
+        "ready": {"type": "boolean"},
+        "height": {"type": "integer", "minimum": 0},
+        "reason": {"type": "string"},
+    },
+}
+_PRETTY = {
+    "name": "pretty",
+    "in": "query",
+    "description": "Indent the JSON answer (any value but false or 0)",
+    "schema": {"type": "string"},
+}
+
+
+def _handle_errors(*statuses: int) -> dict[str, Any]:
+    said = {
+        400: "A malformed handle (102) or query parameter (2)",
+        404: "No such handle or prefix (100)",
+        500: "A server error (2)",
+    }
+    answers = {str(status): json_response(said[status], _ERROR_SCHEMA) for status in statuses}
+    return {**answers, "503": BUSY_RESPONSE}
+
+
+def openapi_paths() -> dict[str, Any]:
+    """This module's routes, for node/openapi.py."""
+    return {
+        "/api/handles/{handle}": {
+            "get": {
+                "summary": "A handle's record, in Handle.Net's REST shape",
+                "operationId": "resolveHandle",
+                "parameters": [
+                    {
+                        "name": "handle",
+                        "in": "path",
+                        "required": True,
+                        "description": "PREFIX/SUFFIX; the suffix may hold slashes",
+                        "schema": {"type": "string", "minLength": 1},
+                    },
+                    {
+                        "name": "type",
+                        "in": "query",
+                        "description": "Only values of these types (OR-ed with index)",
+                        "schema": {"type": "array", "items": {"type": "string"}},
+                        "style": "form",
+                        "explode": True,
+                    },
+                    {
+                        "name": "index",
+                        "in": "query",
+                        "description": "Only values at these indexes (OR-ed with type)",
+                        "schema": {
+                            "type": "array",
+                            "items": {"type": "integer", "minimum": 0, "maximum": 2**32 - 1},
+                        },
+                        "style": "form",
+                        "explode": True,
+                    },
+                    _PRETTY,
+                ],
+                "responses": {
+                    "200": json_response(
+                        "The record (1), or no value matching the filter (200)", _RECORD_SCHEMA
+                    ),
+                    **_handle_errors(400, 404, 500),
+                },
+            }
+        },
+        "/api/handles": {
+            "get": {
+                "summary": "The handles under a prefix, a page at a time",
+                "operationId": "listHandles",
+                "parameters": [
+                    {
+                        "name": "prefix",
+                        "in": "query",
+                        "required": True,
+                        "schema": {"type": "string", "minLength": 1},
+                    },
+                    {
+                        "name": "page",
+                        "in": "query",
+                        "description": "The page, from 0",
+                        "schema": {"type": "integer", "minimum": 0, "default": 0},
+                    },
+                    {
+                        "name": "pageSize",
+                        "in": "query",
+                        "schema": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "maximum": MAX_HTTP_PAGE_SIZE,
+                            "default": DEFAULT_HTTP_PAGE_SIZE,
+                        },
+                    },
+                    _PRETTY,
+                ],
+                "responses": {
+                    "200": json_response("A page of handles", _LISTING_SCHEMA),
+                    **_handle_errors(400, 404, 500),
+                },
+            }
+        },
+        "/healthz": {
+            "get": {
+                "summary": "The process is alive",
+                "operationId": "healthz",
+                "responses": {
+                    "200": json_response(
+                        "Alive",
+                        {
+                            "type": "object",
+                            "required": ["status"],
+                            "properties": {"status": {"const": "alive"}},
+                        },
+                    ),
+                    "503": BUSY_RESPONSE,
+                },
+            }
+        },
+        "/readyz": {
+            "get": {
+                "summary": "Caught up with its peers and, on a validator, linked to a quorum",
+                "operationId": "readyz",
+                "responses": {
+                    "200": json_response("Ready", _READINESS_SCHEMA),
+                    "503": json_response(
+                        "Not ready (`reason` says why), or too many connections",
+                        {
+                            "anyOf": [
+                                _READINESS_SCHEMA,
+                                BUSY_RESPONSE["content"][JSON_TYPE]["schema"],
+                            ]
+                        },
+                    ),
+                },
+            }
+        },
+    }
+
+
 # ---------------------------------------------------------------------------- the server
 
 
@@ -168,8 +370,10 @@ class Gateway:
         ledger: Ledger,
         status: StatusSource,
         is_validator: bool,
+        metrics: NodeMetrics | None = None,
     ) -> None:
         self.config = config
+        self._metrics = metrics if metrics is not None else NodeMetrics()
         self._config_path = config_path
         self._ledger = ledger
         self._status = status
@@ -181,9 +385,12 @@ class Gateway:
         self._server_log.addFilter(BadRequestFilter(RateLimitedLog(log)))
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._connection_cap, _cors])
+        middlewares = [self._metrics.http_middleware, self._connection_cap, _cors]
+        app = web.Application(middlewares=middlewares)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
+        app.router.add_get("/metrics", self._metrics.serve)
+        app.router.add_get("/openapi.json", serve_openapi)
         app.router.add_get("/api/handles", self._list)
         app.router.add_get("/api/handles/{handle:.+}", self._resolve)
         return app
@@ -224,6 +431,7 @@ class Gateway:
     ) -> web.StreamResponse:
         server = self._runner.server if self._runner is not None else None
         if server is not None and len(server.connections) > self.config.max_connections:
+            self._metrics.limit_hit("http.max_connections")
             busy = {"message": "too many connections; try again later"}
             response = _json(busy, 503, pretty=False)
             response.force_close()
@@ -290,6 +498,7 @@ class Gateway:
             "handles": handles,
         }
         if not complete:
+            self._metrics.limit_hit("MAX_HTTP_COUNT_RECORDS")
             answer["message"] = f"totalCount counts the first {MAX_HTTP_COUNT_RECORDS} handles only"
         return _json(answer, 200, _pretty(request))
 

@@ -211,6 +211,8 @@ class PeerNetwork:
         self._flush_handle: asyncio.TimerHandle | None = None
         self._closing = False
         self.stats: Counter[str] = Counter()  # broadcasts and gossip, counted once each
+        # called with the bound's name each time one refuses a link (node/metrics.py)
+        self.on_limit_hit: Callable[[str], None] = lambda _limit: None
         self._refusals = RateLimitedLog(log)  # lines about peers' bad messages, per peer
         self.messages_sent: Counter[str] = Counter()  # messages written, over every link
 
@@ -444,6 +446,7 @@ class PeerNetwork:
         held = sum(1 for link in self.links() if link.observer and link.key != key)
         if held < MAX_OBSERVER_LINKS:
             return ""
+        self.on_limit_hit("MAX_OBSERVER_LINKS")
         return f"this node holds {held} observer links, MAX_OBSERVER_LINKS = {MAX_OBSERVER_LINKS}"
 
     def _register(self, link: PeerLink) -> bool:
