@@ -237,6 +237,9 @@ def _handle_errors(*statuses: int) -> dict[str, Any]:
         500: "A server error (2)",
     }
     answers = {str(status): json_response(said[status], _ERROR_SCHEMA) for status in statuses}
+    if 400 in statuses:  # aiohttp refuses a request line over the bound unread, in plain text
+        answers["400"]["description"] += "; or a request line over MAX_HTTP_REQUEST_LINE_BYTES"
+        answers["400"]["content"]["text/plain"] = {"schema": {"type": "string"}}
     return {**answers, "503": BUSY_RESPONSE}
 
 
@@ -392,7 +395,8 @@ class Gateway:
         app.router.add_get("/metrics", self._metrics.serve)
         app.router.add_get("/openapi.json", serve_openapi)
         app.router.add_get("/api/handles", self._list)
-        app.router.add_get("/api/handles/{handle:.+}", self._resolve)
+        # any character, a newline too (`.` would leave it to aiohttp's plain-text 404)
+        app.router.add_get(r"/api/handles/{handle:[\s\S]+}", self._resolve)
         return app
 
     async def start(self) -> None:
