@@ -226,60 +226,60 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
             return method_handler
         record = self._metrics.api_call
 
-        def done(context: Any, started: float, failed: bool) -> None:
-            code = _code_of(context, failed)
-            record("grpc", method, code, time.perf_counter() - started)
+        def done(context: Any, started: float, ended: str) -> None:
+            record("grpc", method, _status_of(context, ended), time.perf_counter() - started)
 
         if handler.response_streaming:
 
             async def timed_stream(request: Any, context: Any) -> AsyncIterator[Any]:
-                started, failed = time.perf_counter(), True
+                started, ended = time.perf_counter(), RAISED
                 try:
                     async for response in behaviour(request, context):
                         yield response
-                    failed = False
+                    ended = "OK"
                 except asyncio.CancelledError:
-                    record("grpc", method, "CANCELLED", time.perf_counter() - started)
-                    started = -1.0
+                    ended = "CANCELLED"
                     raise
                 finally:
-                    if started >= 0:
-                        done(context, started, failed)
+                    done(context, started, ended)
 
             timed: Callable[..., Any] = timed_stream
         else:
 
             async def timed_call(request: Any, context: Any) -> Any:
-                started, failed = time.perf_counter(), True
+                started, ended = time.perf_counter(), RAISED
                 try:
                     answer = await behaviour(request, context)
-                    failed = False
+                    ended = "OK"
                     return answer
                 except asyncio.CancelledError:
-                    record("grpc", method, "CANCELLED", time.perf_counter() - started)
-                    started = -1.0
+                    ended = "CANCELLED"
                     raise
                 finally:
-                    if started >= 0:
-                        done(context, started, failed)
+                    done(context, started, ended)
 
             timed = timed_call
         timed_handler: grpc.RpcMethodHandler[Any, Any] = handler._replace(**{kind: timed})
         return timed_handler
 
 
-def _code_of(context: Any, failed: bool) -> str:
-    """The status a call ended with: what the handler set or aborted with; a handler that
-    raised anything else ends UNKNOWN (grpc's own answer), one that returned OK."""
+RAISED = "UNKNOWN"  # a handler that raised (not an abort) ends so: grpc's own answer
+
+
+def _status_of(context: Any, ended: str) -> str:
+    """The status a call ended with: CANCELLED when the client went away, else what the
+    handler set or aborted with, else `ended` (OK when it returned, UNKNOWN if it raised)."""
+    if ended == "CANCELLED":
+        return ended
     try:
         code = context.code()
-    except Exception:  # a context without code() (older grpc): what we know
+    except Exception:  # a context that cannot say: what we know
         code = None
     if isinstance(code, grpc.StatusCode):
         return str(code.name)
     if isinstance(code, int) and code:  # grpc.aio may keep the raw number
         return next((s.name for s in grpc.StatusCode if s.value[0] == code), str(code))
-    return "UNKNOWN" if failed else "OK"
+    return ended
 
 
 def openapi_paths() -> dict[str, Any]:
