@@ -42,6 +42,8 @@ COMMIT_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0
 # an API call: a resolve is well under a millisecond, a Submit waiting for commit seconds
 API_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0)
 UNMATCHED_ROUTE = "unmatched"  # an HTTP request no route takes (its 404, a 405)
+# a client may send any token as its method: others are labelled OTHER, so labels stay bounded
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +180,8 @@ class NodeMetrics:
         finally:
             route = request.match_info.route.resource
             pattern = route.canonical if route is not None else UNMATCHED_ROUTE
-            method = f"{request.method} {pattern}"
+            verb = request.method if request.method in HTTP_METHODS else "OTHER"
+            method = f"{verb} {pattern}"
             self.api_call("http", method, str(status), time.perf_counter() - started)
 
     def grpc_interceptor(self) -> MetricsInterceptor:
