@@ -1,10 +1,11 @@
 """The gateway's OpenAPI 3.1 document, served at `GET /openapi.json` (issue 11 item 6).
 
-Each gateway module describes its own routes in `openapi_paths() -> dict[str, Any]` (the
-document's "paths" entries, JSON Schemas inline, a response for every status it returns);
-this module merges those of DESCRIBED_MODULES, so describing a new gateway module is one
-line here. tests/test_openapi.py checks that every route of the gateway's aiohttp app is
-described and every described path is a route, so a route added without docs fails.
+Each gateway module's routes are described by an `openapi_paths() -> dict[str, Any]` (the
+document's "paths" entries, JSON Schemas inline, a response for every status it returns), in
+the module itself or beside it (node/gateway_openapi.py for node/gateway.py); this module
+merges those of DESCRIBED_MODULES, so describing a new gateway module is one line here.
+tests/test_openapi.py checks that every route of the gateway's aiohttp app is described and
+every described path is a route, so a route added without docs fails.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from aiohttp import web
 OPENAPI_VERSION = "3.1.0"
 # the modules whose openapi_paths() the document holds
 DESCRIBED_MODULES = (
-    "sparkchain.node.gateway",
+    "sparkchain.node.gateway_openapi",
     "sparkchain.node.metrics",
     "sparkchain.node.openapi",
 )
