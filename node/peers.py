@@ -114,6 +114,7 @@ class PeerLink:
         local_key: bytes,
         queue_limit: int = PEER_OUTBOUND_QUEUE_MESSAGES,
         totals: Counter[str] | None = None,
+        on_limit_hit: Callable[[str], None] = lambda _limit: None,
     ) -> None:
         self.key = bytes(remote.public_key)
         self.observer = remote.observer
@@ -126,6 +127,7 @@ class PeerLink:
         self.received: Counter[str] = Counter()
         self._totals = totals if totals is not None else Counter()  # the network's, all links
         self.dropped = 0
+        self._on_limit_hit = on_limit_hit  # a full queue, counted (node/metrics.py)
         self._queue: deque[peer_pb2.PeerMessage] = deque()
         self._queue_limit = queue_limit
         self._ready = asyncio.Event()
@@ -138,6 +140,7 @@ class PeerLink:
         if self.closed.is_set():
             return
         if len(self._queue) >= self._queue_limit:
+            self._on_limit_hit("PEER_OUTBOUND_QUEUE_MESSAGES")
             if message.WhichOneof("kind") == "txs":
                 self.dropped += 1  # tx gossip is best effort: the sender's mempool keeps it
                 return
@@ -393,6 +396,7 @@ class PeerNetwork:
             address=dialer.address,
             local_key=self._key,
             totals=self.messages_sent,
+            on_limit_hit=lambda limit: self.on_limit_hit(limit),
         )
         return call, link
 
@@ -430,6 +434,7 @@ class PeerNetwork:
             address=context.peer(),
             local_key=self._key,
             totals=self.messages_sent,
+            on_limit_hit=lambda limit: self.on_limit_hit(limit),
         )
         await self._run_link(link, context.read, context.write)
 

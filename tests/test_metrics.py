@@ -1,5 +1,6 @@
 """node/metrics.py in this process: state gauges are read at scrape time, each node's
-registry is its own, and the bounds in the mempool and the commit bus count their hits.
+registry is its own, and the bounds in the mempool, the commit bus and the peer links count
+their hits.
 The real-node view (a testnet's /metrics moving) is tests/test_gateway_metrics.py."""
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.node.events import CommitBus
 from sparkchain.node.mempool import MempoolLimits
 from sparkchain.node.metrics import NodeMetrics, NodeState
+from sparkchain.node.peers import PeerLink
+from sparkchain.proto import peer_pb2
 from tests.helpers.ledger import LedgerChain
 from tests.test_mempool import make_mempool, registrations
 
@@ -95,3 +98,21 @@ async def test_a_full_mempool_counts_each_refusal(ledger_chain: LedgerChain) -> 
             await mempool.add(tx)
         assert caught.value.code is ErrorCode.MEMPOOL_FULL
     assert values(metrics)[("spark_limit_hits_total", (("limit", "mempool.max_txs"),))] == 2
+
+
+def test_a_full_peer_queue_counts_its_hits() -> None:
+    hits: list[str] = []
+    link = PeerLink(
+        peer_pb2.Handshake(public_key=b"k" * 32),
+        outbound=True,
+        address="127.0.0.1:1",
+        local_key=b"l" * 32,
+        queue_limit=1,
+        on_limit_hit=hits.append,
+    )
+    gossip = peer_pb2.PeerMessage(txs=peer_pb2.TxBatch())
+    for _ in range(3):
+        link.send(gossip)
+    assert link.dropped == 2 and hits == ["PEER_OUTBOUND_QUEUE_MESSAGES"] * 2
+    link.send(peer_pb2.PeerMessage(status=peer_pb2.PeerStatus(height=1)))
+    assert link.closed.is_set() and len(hits) == 3  # a consensus message closes the link
