@@ -13,6 +13,7 @@ from sparkchain.node.gateway import (
     HS_SUCCESS,
     HS_VALUES_NOT_FOUND,
 )
+from sparkchain.node.gateway_proof import PROOF_QUERY, bundle_schema
 from sparkchain.node.openapi import BUSY_RESPONSE, JSON_TYPE, json_response
 
 _ERROR_SCHEMA: dict[str, Any] = {
@@ -54,7 +55,13 @@ _RECORD_SCHEMA: dict[str, Any] = {
         "registeredAs": {"type": "string"},
         "status": {"const": "REVOKED"},
         "values": {"type": "array", "items": _VALUE_SCHEMA},
+        "proof": bundle_schema(),
     },
+}
+# 404 with ?proof=true: the answer carries the proof of the absence
+_NOT_FOUND_SCHEMA: dict[str, Any] = {
+    **_ERROR_SCHEMA,
+    "properties": {**_ERROR_SCHEMA["properties"], "proof": bundle_schema()},
 }
 _LISTING_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -92,7 +99,12 @@ def _handle_errors(*statuses: int) -> dict[str, Any]:
         404: "No such handle or prefix (100)",
         500: "A server error (2)",
     }
-    answers = {str(status): json_response(said[status], _ERROR_SCHEMA) for status in statuses}
+    answers = {
+        str(status): json_response(
+            said[status], _NOT_FOUND_SCHEMA if status == 404 else _ERROR_SCHEMA
+        )
+        for status in statuses
+    }
     if 400 in statuses:  # aiohttp refuses a request line over the bound unread, in plain text
         answers["400"]["description"] += "; or a request line over MAX_HTTP_REQUEST_LINE_BYTES"
         answers["400"]["content"]["text/plain"] = {"schema": {"type": "string"}}
@@ -133,6 +145,13 @@ def openapi_paths() -> dict[str, Any]:
                         "style": "form",
                         "explode": True,
                     },
+                    {
+                        "name": PROOF_QUERY,
+                        "in": "query",
+                        "description": "true: add the proof bundle (docs/proof-bundle.md) of "
+                        "the whole record, or of its absence on a 404, under `proof`",
+                        "schema": {"type": "string", "enum": ["true", "false", "1", "0"]},
+                    },
                     _PRETTY,
                 ],
                 "responses": {
@@ -140,6 +159,11 @@ def openapi_paths() -> dict[str, Any]:
                         "The record (1), or no value matching the filter (200)", _RECORD_SCHEMA
                     ),
                     **_handle_errors(400, 404, 500),
+                    "503": {
+                        **BUSY_RESPONSE,
+                        "description": "Too many connections at once, or (with proof) no "
+                        "block committed yet to prove against",
+                    },
                 },
             }
         },

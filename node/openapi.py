@@ -22,6 +22,7 @@ OPENAPI_VERSION = "3.1.0"
 # the modules whose openapi_paths() the document holds
 DESCRIBED_MODULES = (
     "sparkchain.node.gateway_openapi",
+    "sparkchain.node.gateway_gs1",
     "sparkchain.node.metrics",
     "sparkchain.node.openapi",
 )
