@@ -179,6 +179,10 @@ MAX_HTTP_COUNT_RECORDS: Final = 100_000
 DEFAULT_HTTP_MAX_CONNECTIONS: Final = 1024
 MAX_HTTP_CONNECTIONS: Final = 100_000
 HTTP_BACKLOG: Final = 128
+# the gateway keeps the encoded answers of plain resolves at the current height (node/
+# answer_cache.py): at most this many, and this many bytes; a new height empties it
+HTTP_ANSWER_CACHE_ENTRIES: Final = 16_384
+HTTP_ANSWER_CACHE_BYTES: Final = 32 * 1024 * 1024
 HTTP_KEEPALIVE_TIMEOUT_S: Final = 15.0  # an idle keep-alive connection is closed after this
 MAX_PEER_CONNECTIONS: Final = 256  # to the peer port: validators, observers, block sync
 LEVELDB_MAX_OPEN_FILES: Final = 500  # LevelDB's table files open at once (node/storage.py)

@@ -15,6 +15,7 @@ UTC, to the second. Pure: no clock, no datetime (the ledger imports neither).
 from __future__ import annotations
 
 import base64
+from functools import lru_cache
 from typing import Any
 
 from sparkchain.identifiers.limits import DEFAULT_VALUE_TTL_S
@@ -52,6 +53,7 @@ def record_view(record: pb.Record) -> dict[str, Any]:
     return view
 
 
+@lru_cache(maxsize=4096)  # the values of one tx share its block's time
 def utc_timestamp_text(time_ms: int) -> str:
     """`YYYY-MM-DDTHH:MM:SSZ` of a time in ms since 1970 (UTC, proleptic Gregorian)."""
     days, ms_of_day = divmod(time_ms, _MS_PER_DAY)

@@ -44,10 +44,12 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.gs1 import DigitalLink, parse_digital_link_path
 from sparkchain.identifiers.gs1_keys import PRIMARY_KEYS, QUALIFIERS
+from sparkchain.node.answer_cache import AnswerCache
 from sparkchain.node.openapi import BUSY_RESPONSE
 from sparkchain.proto import types_pb2 as pb
 
@@ -68,6 +70,9 @@ ALL_LINK_TYPES: Final = "all"
 
 class RecordReader(Protocol):
     """The part of Ledger the resolver needs."""
+
+    @property
+    def height(self) -> int: ...
 
     def resolve(
         self, identifier: str, types: Collection[str] = (), indexes: Collection[int] = ()
@@ -166,6 +171,7 @@ class Gs1Resolver:
     def __init__(self, records: RecordReader, prefixes: Sequence[str]) -> None:
         self._records = records
         self._prefixes = tuple(prefixes)
+        self._answers: AnswerCache[tuple[int, CIMultiDict[str], bytes]] = AnswerCache()
 
     def add_routes(self, app: web.Application) -> None:
         """A route per primary key name (`/01/…`, `/gtin/…`): nothing else is taken."""
@@ -175,20 +181,36 @@ class Gs1Resolver:
             app.router.add_get(rf"/{name}/{{tail:[\s\S]+}}", self.resolve)
 
     async def resolve(self, request: web.Request) -> web.Response:
+        # a redirect or linkset is a function of the committed state and of the request's
+        # origin, target and Accept header: kept per height (node/answer_cache.py)
+        accept = request.headers.get("Accept", "")
+        key = f"{request.scheme}://{request.host}{request.raw_path}\n{accept}"
+        height = self._records.height
+        kept = self._answers.get(height, key)
+        if kept is not None:
+            status, headers, body = kept
+            return web.Response(status=status, headers=headers, body=body)
         try:
-            return self._answer(request)
+            response = self._answer(request)
         except _Refused as refused:
             response = _error(refused.status, refused.code, refused.message)
         except Exception:
             log.exception("gs1_resolve_failed", extra={"path": request.path[:200]})
             response = _error(500, ErrorCode.INTERNAL, "server error")
+        else:
+            if response.status in (200, 307):  # not refusals: nobody fills it with misses
+                body = response.body if isinstance(response.body, bytes) else b""
+                headers = CIMultiDict(response.headers)
+                size = len(key) + len(body) + sum(len(k) + len(v) for k, v in headers.items())
+                self._answers.put(height, key, (response.status, headers, body), size)
+            return response
         response.headers["Access-Control-Allow-Origin"] = "*"
         return response
 
     def _answer(self, request: web.Request) -> web.Response:
         link = _parse(request)
         link_type = next((value for key, value in link.extensions if key == "linkType"), None)
-        base = f"{request.url.scheme}://{request.host}"
+        base = f"{request.scheme}://{request.host}"
         headers = {
             "Link": f"<{base}/{link.canonical_suffix()}?linkType={ALL_LINK_TYPES}>; "
             f'rel="linkset"; type="{LINKSET_TYPE}"',

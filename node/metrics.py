@@ -130,6 +130,8 @@ class NodeMetrics:
             buckets=API_BUCKETS_S,
             registry=registry,
         )
+        # each label set's counter and histogram, looked up once (labels() takes a lock)
+        self._api_children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
         self.limit_hits = Counter(
             "spark_limit_hits",
             "Requests, streams or links refused or cut because a bound was reached",
@@ -150,8 +152,15 @@ class NodeMetrics:
         self.limit_hits.labels(limit).inc()
 
     def api_call(self, api: str, method: str, status: str, seconds: float) -> None:
-        self.api_requests.labels(api, method, status).inc()
-        self.api_latency.labels(api, method).observe(seconds)
+        children = self._api_children.get((api, method, status))
+        if children is None:  # label sets are bounded (methods, route patterns, statuses)
+            children = (
+                self.api_requests.labels(api, method, status),
+                self.api_latency.labels(api, method),
+            )
+            self._api_children[api, method, status] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
@@ -164,25 +173,12 @@ class NodeMetrics:
         response.headers["Content-Type"] = CONTENT_TYPE_LATEST
         return response
 
-    @web.middleware
-    async def http_middleware(
-        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
-        started = time.perf_counter()
-        status = 500
-        try:
-            response = await handler(request)
-            status = response.status
-            return response
-        except web.HTTPException as exc:
-            status = exc.status
-            raise
-        finally:
-            route = request.match_info.route.resource
-            pattern = route.canonical if route is not None else UNMATCHED_ROUTE
-            verb = request.method if request.method in HTTP_METHODS else "OTHER"
-            method = f"{verb} {pattern}"
-            self.api_call("http", method, str(status), time.perf_counter() - started)
+    def http_call(self, request: web.Request, status: int, seconds: float) -> None:
+        """Count one answered HTTP request, labelled by its route's pattern (bounded)."""
+        route = request.match_info.route.resource
+        pattern = route.canonical if route is not None else UNMATCHED_ROUTE
+        verb = request.method if request.method in HTTP_METHODS else "OTHER"
+        self.api_call("http", f"{verb} {pattern}", str(status), seconds)
 
     def grpc_interceptor(self) -> MetricsInterceptor:
         return MetricsInterceptor(self)

@@ -262,6 +262,8 @@ def test_no_record_at_any_level_is_404_with_a_message(base: str) -> None:
 
 
 class NoRecords:
+    height = 0
+
     def resolve(
         self, identifier: str, types: Collection[str] = (), indexes: Collection[int] = ()
     ) -> pb.Record:
