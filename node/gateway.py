@@ -232,7 +232,11 @@ class Gateway:
             server = self._runner.server if self._runner is not None else None
             if server is not None and len(server.connections) > self.config.max_connections:
                 self._metrics.limit_hit("http.max_connections")
-                busy = {"message": "too many connections; try again later"}
+                cap = self.config.max_connections
+                busy = {
+                    "message": f"too many connections: http.max_connections = {cap} are "
+                    "being served; try again later"
+                }
                 response = _json(busy, 503, pretty=False)
                 response.force_close()
             else:

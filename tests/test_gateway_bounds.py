@@ -19,7 +19,9 @@ from tests.helpers.ledger import LedgerChain
 def status_of(connection: http.client.HTTPConnection) -> tuple[int, str | None]:
     connection.request("GET", "/healthz")
     response = connection.getresponse()
-    response.read()
+    body = response.read()
+    if response.status == 503:  # the refusal names the limit (DESIGN §11)
+        assert b"http.max_connections = 1" in body, body
     return response.status, response.getheader("Connection")
 
 
