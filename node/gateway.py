@@ -52,6 +52,7 @@ from sparkchain.identifiers.limits import (
 )
 from sparkchain.node.api import StatusSource
 from sparkchain.node.config import HttpConfig, split_address
+from sparkchain.node.gateway_explorer import Explorer
 from sparkchain.node.ledger import Ledger
 from sparkchain.node.logs import RateLimitedLog
 from sparkchain.proto import api_pb2
@@ -178,6 +179,7 @@ class Gateway:
         self._status = status
         self._is_validator = is_validator
         self._scans = ThreadPoolExecutor(1, thread_name_prefix="gateway-scan")
+        self.explorer = Explorer(ledger, status, self._readiness, self._scans)
         self._runner: web.AppRunner | None = None
         # what aiohttp's request handlers log: one logger per gateway, filtered
         self._server_log = logging.getLogger(f"spark.gateway.server.{id(self)}")
@@ -189,6 +191,7 @@ class Gateway:
         app.router.add_get("/readyz", self._readyz)
         app.router.add_get("/api/handles", self._list)
         app.router.add_get("/api/handles/{handle:.+}", self._resolve)
+        self.explorer.add_routes(app)
         return app
 
     async def start(self) -> None:
@@ -238,15 +241,18 @@ class Gateway:
     async def _healthz(self, request: web.Request) -> web.Response:
         return _json({"status": "alive"}, 200, pretty=False)
 
-    async def _readyz(self, request: web.Request) -> web.Response:
-        height = self._ledger.height
-        state = readiness(
-            height=height,
+    def _readiness(self) -> Readiness:
+        return readiness(
+            height=self._ledger.height,
             syncing=self._status.syncing(),
             is_validator=self._is_validator,
             peers=self._status.peers(),
             validator_keys=self._ledger.genesis.validator_keys,
         )
+
+    async def _readyz(self, request: web.Request) -> web.Response:
+        height = self._ledger.height
+        state = self._readiness()
         answer: dict[str, Any] = {"ready": state.ready, "height": height}
         if not state.ready:
             answer["reason"] = state.reason

@@ -182,6 +182,8 @@ class Node:
                 self.is_validator,
                 tls=home.http_tls(config),
             )
+            # the explorer's live feed hears of each block; it never writes on this path
+            self.committer.on_commit.append(self.gateway.explorer.feed.block_committed)
 
     @classmethod
     def open(cls, home: NodeHome) -> Node:
@@ -352,6 +354,9 @@ class Node:
 
     def role(self) -> str:
         return self.config.node.role
+
+    def node_name(self) -> str:
+        return self.config.node.name
 
     def peers(self) -> Sequence[api_pb2.PeerInfo]:
         infos = []
