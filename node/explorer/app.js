@@ -1,0 +1,179 @@
+// The explorer's shell: the header (node name, chain id, height), hash routing
+// (#/block/12, #/id/88.608/X, ...), the search box and the live block feed.
+import {
+  api,
+  accountView,
+  blockRow,
+  blockView,
+  blocksView,
+  el,
+  errorBox,
+  href,
+  identifierView,
+  networkView,
+  pathOf,
+  prefixView,
+  txView,
+} from "./views.js";
+
+const LIVE_ROWS = 20;
+const main = document.getElementById("content");
+let navigation = 0; // a render for an older navigation is dropped
+let firstRender = true;
+
+function show(nodes, label) {
+  main.replaceChildren(...[nodes].flat(Infinity).filter(Boolean));
+  document.title = `${label} · sparkchain explorer`;
+  document.getElementById("announce").textContent = `${label} loaded`;
+  const heading = main.querySelector("h1");
+  if (heading && !firstRender) heading.focus();
+  firstRender = false;
+}
+
+function showError(label, error) {
+  const what = error.status === 404 ? "Not found" : "Could not load this view";
+  show([el("h1", { tabindex: -1 }, what), errorBox(`${label}: ${error.message}`)], what);
+}
+
+function query(text) {
+  return new URLSearchParams(text || "");
+}
+
+// each route: a pattern over the hash path and what it renders
+const routes = [
+  [/^$/, async () => {
+    const [status, latest] = await Promise.all([api("/api/status"), api("/api/blocks?limit=10")]);
+    showIdentity(status);
+    return [networkView(status, latest), "Network"];
+  }],
+  [/^blocks$/, async (_, params) => {
+    const before = params.get("before") || "";
+    const page = await api(`/api/blocks?limit=20${before ? `&before=${encodeURIComponent(before)}` : ""}`);
+    return [blocksView(page, before), "Blocks"];
+  }],
+  [/^block\/(.+)$/, async ([ref]) => {
+    const block = await api(`/api/blocks/${encodeURIComponent(ref)}`);
+    return [blockView(block), `Block ${block.height}`];
+  }],
+  [/^tx\/(.+)$/, async ([id]) => [txView(await api(`/api/txs/${encodeURIComponent(id)}`)), "Transaction"]],
+  [/^id\/(.+)$/, async ([identifier]) => {
+    const path = pathOf(identifier);
+    const [handle, history] = await Promise.all([
+      api(`/api/handles/${path}`),
+      api(`/api/history/${path}`),
+    ]);
+    return [identifierView(identifier, handle, history), history.identifier];
+  }],
+  [/^prefix\/(.+)$/, async ([prefix], params) => {
+    const after = params.get("after") || "";
+    const page = await api(
+      `/api/prefixes/${encodeURIComponent(prefix)}?limit=20${after ? `&after=${encodeURIComponent(after)}` : ""}`,
+    );
+    return [prefixView(page, after), `Prefix ${page.prefix}`];
+  }],
+  [/^account\/(.+)$/, async ([bid], params) => {
+    const forward = new URLSearchParams({ limit: "50" });
+    for (const key of ["prefixes_after", "identifiers_after"]) {
+      if (params.get(key)) forward.set(key, params.get(key));
+    }
+    const account = await api(`/api/accounts/${encodeURIComponent(bid)}?${forward}`);
+    return [accountView(account), "Account"];
+  }],
+  [/^search\/(.+)$/, async ([text]) => {
+    document.getElementById("search-text").value = text;
+    const found = await api(`/api/search?q=${encodeURIComponent(text)}`);
+    const target = {
+      identifier: href.id,
+      prefix: href.prefix,
+      account: href.account,
+      block: href.block,
+      tx: href.tx,
+    }[found.kind](found.target);
+    location.replace(target);
+    return null;
+  }],
+];
+
+async function route() {
+  const mine = ++navigation;
+  const raw = location.hash.replace(/^#\/?/, "");
+  const [path, search] = raw.split("?", 2);
+  let decoded;
+  try {
+    decoded = decodeURIComponent(path);
+  } catch {
+    showError("This link", { status: 400, message: "the address is not validly encoded" });
+    return;
+  }
+  for (const [pattern, render] of routes) {
+    const match = decoded.match(pattern);
+    if (!match) continue;
+    try {
+      const shown = await render(match.slice(1), query(search));
+      if (shown && mine === navigation) show(shown[0], shown[1]);
+    } catch (error) {
+      if (mine !== navigation) return;
+      if (pattern.source.startsWith("^search")) {
+        const text = match[1];
+        show(
+          [el("h1", { tabindex: -1 }, "Nothing found"), errorBox(`Nothing matched “${text}”: ${error.message}`)],
+          "Nothing found",
+        );
+      } else {
+        showError(decoded, error);
+      }
+    }
+    return;
+  }
+  showError(decoded, { status: 404, message: "no such view; try the search box" });
+}
+
+// ---- the header ----
+
+function showIdentity(status) {
+  document.getElementById("node-name").textContent = status.node;
+  document.getElementById("chain-id").textContent = status.chain_id;
+  document.getElementById("head-height").textContent = String(status.height);
+}
+
+async function loadIdentity() {
+  try {
+    showIdentity(await api("/api/status"));
+  } catch (error) {
+    document.getElementById("node-name").textContent = "node unreachable";
+  }
+}
+
+// ---- live blocks ----
+
+function onBlock(block) {
+  document.getElementById("head-height").textContent = String(block.height);
+  const height = document.getElementById("network-height");
+  if (height) height.textContent = String(block.height);
+  const rows = document.getElementById("live-blocks");
+  if (!rows || rows.querySelector(`tr[data-height="${block.height}"]`)) return;
+  rows.prepend(blockRow(block, true));
+  while (rows.children.length > LIVE_ROWS) rows.lastElementChild.remove();
+}
+
+function listen() {
+  const state = document.getElementById("live-state");
+  const events = new EventSource("/api/events");
+  events.addEventListener("open", () => { state.textContent = "● live"; });
+  events.addEventListener("error", () => { state.textContent = "○ reconnecting"; });
+  events.addEventListener("block", (event) => onBlock(JSON.parse(event.data)));
+}
+
+// ---- search ----
+
+document.getElementById("search").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const text = document.getElementById("search-text").value.trim();
+  if (!text) return;
+  location.hash = `#/search/${encodeURIComponent(text)}`;
+});
+
+window.addEventListener("hashchange", route);
+loadIdentity();
+listen();
+route();

@@ -1,0 +1,374 @@
+// The explorer's views: each takes what it shows (read through `api`) and returns DOM.
+// Text from the chain only ever enters the page as text nodes (never as HTML).
+
+export class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+export async function api(path) {
+  let response;
+  try {
+    response = await fetch(path, { headers: { Accept: "application/json" } });
+  } catch (error) {
+    throw new ApiError(0, `the node did not answer (${error.message})`);
+  }
+  let body = null;
+  try {
+    body = await response.json();
+  } catch {
+    throw new ApiError(response.status, `the node answered HTTP ${response.status}, not JSON`);
+  }
+  if (!response.ok) {
+    throw new ApiError(response.status, body.message || `HTTP ${response.status}`);
+  }
+  return body;
+}
+
+// ---- DOM helpers ----
+
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (name === "class") node.className = value;
+    else node.setAttribute(name, value === true ? "" : String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+// a path segment list that keeps "/" (identifiers hold slashes) and escapes the rest
+export function pathOf(text) {
+  return text.split("/").map(encodeURIComponent).join("/");
+}
+
+export const href = {
+  block: (ref) => `#/block/${encodeURIComponent(ref)}`,
+  blocks: (before) => (before ? `#/blocks?before=${before}` : "#/blocks"),
+  tx: (id) => `#/tx/${id}`,
+  id: (identifier) => `#/id/${pathOf(identifier)}`,
+  prefix: (prefix, after) =>
+    `#/prefix/${encodeURIComponent(prefix)}` + (after ? `?after=${encodeURIComponent(after)}` : ""),
+  account: (bid, query = "") => `#/account/${encodeURIComponent(bid)}${query}`,
+};
+
+const link = (target, text, cls) => el("a", { href: target, class: cls }, text);
+const hash = (hex) => el("code", { class: "hash", title: hex }, hex);
+const short = (hex) => el("code", { class: "hash", title: hex }, hex.slice(0, 12) + "…");
+
+function facts(pairs) {
+  return el(
+    "dl",
+    { class: "facts" },
+    pairs.filter(Boolean).map(([term, value]) => [el("dt", {}, term), el("dd", {}, value)]),
+  );
+}
+
+function table(caption, headers, rows, options = {}) {
+  const head = el("tr", {}, headers.map((h) => el("th", { scope: "col", class: h.cls }, h.text ?? h)));
+  const body = el("tbody", { id: options.bodyId }, rows);
+  return el(
+    "div",
+    { class: "scroll", role: "region", "aria-label": caption, tabindex: 0 },
+    el("table", {}, el("caption", { class: "visually-hidden" }, caption), el("thead", {}, head), body),
+  );
+}
+
+function localTime(iso) {
+  return el("time", { datetime: iso, title: iso }, new Date(iso).toLocaleString());
+}
+
+function title(text, extra = null) {
+  return el("h1", { tabindex: -1 }, text, extra ? [" ", extra] : null);
+}
+
+function badge(good, text) {
+  return el("span", { class: `badge ${good ? "good" : "bad"}` }, text);
+}
+
+export function errorBox(message) {
+  return el("p", { class: "error", role: "alert" }, message);
+}
+
+// ---- the network ----
+
+export function blockRow(block, fresh = false) {
+  return el(
+    "tr",
+    { class: fresh ? "fresh" : null, "data-height": block.height },
+    el("td", {}, link(href.block(block.height), String(block.height))),
+    el("td", {}, localTime(block.time)),
+    el("td", {}, String(block.tx_count)),
+    el("td", { class: "hide-narrow" }, block.proposer_name ?? ""),
+    el("td", { class: "hide-narrow" }, link(href.block(block.hash), short(block.hash))),
+  );
+}
+
+const BLOCK_HEADERS = ["Height", "Time", "Txs", { text: "Proposer", cls: "hide-narrow" },
+  { text: "Hash", cls: "hide-narrow" }];
+
+export function networkView(status, latest) {
+  const ready = status.ready
+    ? badge(true, "ready")
+    : badge(false, `not ready: ${status.ready_reason}`);
+  return [
+    title("Network"),
+    facts([
+      ["Chain id", status.chain_id],
+      ["Node", `${status.node} (${status.role})`],
+      ["Height", el("span", { id: "network-height" }, String(status.height))],
+      status.last_block && ["Last block", [localTime(status.last_block.time), " ",
+        link(href.block(status.last_block.hash), short(status.last_block.hash))]],
+      ["Readiness", [ready, status.syncing ? " syncing" : ""]],
+      ["State root", hash(status.state_root)],
+      ["Genesis hash", hash(status.genesis_hash)],
+    ]),
+    el("h2", {}, "Validators"),
+    table(
+      "Validators",
+      ["Name", "Last signed height", { text: "Public key", cls: "hide-narrow" }],
+      status.validators.map((v) =>
+        el(
+          "tr",
+          {},
+          el("td", {}, link(href.account(v.bid), v.name)),
+          el("td", {}, v.last_signed_height === null
+            ? `not in the last ${status.signed_scan_blocks} blocks`
+            : link(href.block(v.last_signed_height), String(v.last_signed_height))),
+          el("td", { class: "hide-narrow" }, short(v.public_key)),
+        ),
+      ),
+    ),
+    el("h2", {}, "Peers"),
+    status.peers.length === 0
+      ? el("p", {}, "No peers configured.")
+      : table(
+          "Peers",
+          ["Name", "Address", "Connected", "Height"],
+          status.peers.map((p) =>
+            el(
+              "tr",
+              {},
+              el("td", {}, p.name || "—"),
+              el("td", {}, p.address),
+              el("td", {}, p.connected ? badge(true, "yes") : badge(false, "no")),
+              el("td", {}, String(p.height)),
+            ),
+          ),
+        ),
+    el("h2", {}, "Latest blocks"),
+    table("Latest blocks", BLOCK_HEADERS, latest.blocks.map((b) => blockRow(b)), {
+      bodyId: "live-blocks",
+    }),
+    el("p", {}, link(href.blocks(), "All blocks")),
+  ];
+}
+
+export function blocksView(page, before) {
+  const pager = el(
+    "div",
+    { class: "pager" },
+    before ? link(href.blocks(), "Newest blocks") : null,
+    page.next_before ? link(href.blocks(page.next_before), "Older blocks") : null,
+  );
+  return [
+    title("Blocks"),
+    el("p", {}, `The chain has ${page.height} blocks; latest first.`),
+    page.blocks.length === 0
+      ? el("p", {}, "No block here.")
+      : table("Blocks", BLOCK_HEADERS, page.blocks.map((b) => blockRow(b)), {
+          bodyId: before ? null : "live-blocks",
+        }),
+    pager,
+  ];
+}
+
+function signers(certificate) {
+  if (!certificate) return "—";
+  return el(
+    "ul",
+    { class: "plain" },
+    certificate.signers.map((s) => el("li", {}, s.name || "(unknown)", " ", short(s.public_key))),
+  );
+}
+
+function subjectLink(tx) {
+  if (!tx.subject) return "—";
+  return tx.subject.includes("/") ? link(href.id(tx.subject), tx.subject) : link(href.prefix(tx.subject), tx.subject);
+}
+
+export function blockView(block) {
+  const h = block.header;
+  return [
+    title(`Block ${block.height}`),
+    el(
+      "div",
+      { class: "pager" },
+      block.height > 1 ? link(href.block(block.height - 1), `← Block ${block.height - 1}`) : null,
+      link(href.block(block.height + 1), `Block ${block.height + 1} →`),
+    ),
+    facts([
+      ["Hash", hash(block.hash)],
+      ["Time", localTime(h.time)],
+      ["Proposer", [h.proposer_name || "(unknown)", " ", short(h.proposer)]],
+      ["Previous block", h.prev_hash ? link(href.block(h.prev_hash), short(h.prev_hash)) : "genesis"],
+      ["Tx root", hash(h.tx_root)],
+      ["State root", hash(h.state_root)],
+      ["Validators hash", hash(h.validators_hash)],
+      ["Chain id", h.chain_id],
+    ]),
+    el("h2", {}, `Transactions (${block.txs.length})`),
+    block.txs.length === 0
+      ? el("p", {}, "No transactions in this block.")
+      : table(
+          "Transactions",
+          ["Tx id", "Operation", "Subject", { text: "Signer", cls: "hide-narrow" }],
+          block.txs.map((tx) =>
+            el(
+              "tr",
+              {},
+              el("td", {}, link(href.tx(tx.id), short(tx.id))),
+              el("td", {}, tx.op),
+              el("td", {}, subjectLink(tx)),
+              el("td", { class: "hide-narrow" }, tx.signer ? link(href.account(tx.signer), tx.signer) : "validators"),
+            ),
+          ),
+        ),
+    el("h2", {}, "Commit certificate"),
+    block.certificate
+      ? el("p", {}, `Round ${block.certificate.round}, signed by ${block.certificate.signers.length}:`)
+      : el("p", {}, "No certificate stored yet."),
+    signers(block.certificate),
+  ];
+}
+
+export function txView(tx) {
+  return [
+    title("Transaction"),
+    facts([
+      ["Tx id", hash(tx.id)],
+      ["Operation", tx.op],
+      ["Subject", subjectLink(tx)],
+      ["Signer", tx.signer ? link(href.account(tx.signer), tx.signer) : "validators (governance)"],
+      ["Block", [link(href.block(tx.height), String(tx.height)), ` (tx ${tx.index})`]],
+      ["Time", localTime(tx.time)],
+      ["Expires", new Date(tx.expires_at_ms).toISOString()],
+      ["Chain id", tx.chain_id],
+    ]),
+    el("h2", {}, "Body"),
+    el("pre", { tabindex: 0, "aria-label": "Body as JSON" }, JSON.stringify(tx.body, null, 2)),
+  ];
+}
+
+function valueText(value) {
+  const data = value.data;
+  if (data.format === "string") return el("span", { class: "wrap" }, data.value);
+  return el("span", {}, "base64: ", el("code", { class: "hash" }, data.value));
+}
+
+export function identifierView(identifier, handle, history) {
+  const revoked = history.status === "REVOKED";
+  return [
+    title(history.identifier, revoked ? badge(false, "REVOKED") : badge(true, "ACTIVE")),
+    facts([
+      ["Owner", link(href.account(history.owner), history.owner)],
+      ["Prefix", link(href.prefix(history.identifier.split("/")[0]), history.identifier.split("/")[0])],
+      ["Registered at", link(href.block(history.created_height), `block ${history.created_height}`)],
+      ["Last changed at", link(href.block(history.updated_height), `block ${history.updated_height}`)],
+      revoked && ["Revoked because", history.revoke_reason || "—"],
+    ]),
+    el("h2", {}, "Values"),
+    handle.values.length === 0
+      ? el("p", {}, "No values.")
+      : table(
+          "Values",
+          ["Index", "Type", "Data", { text: "TTL", cls: "hide-narrow" }],
+          handle.values.map((v) =>
+            el(
+              "tr",
+              {},
+              el("td", {}, String(v.index)),
+              el("td", {}, v.type),
+              el("td", {}, valueText(v)),
+              el("td", { class: "hide-narrow" }, `${v.ttl} s`),
+            ),
+          ),
+        ),
+    el("h2", {}, "History"),
+    table(
+      "History",
+      ["Block", "Time", "Operation", { text: "Tx", cls: "hide-narrow" }],
+      history.entries.map((entry) =>
+        el(
+          "tr",
+          {},
+          el("td", {}, link(href.block(entry.height), String(entry.height))),
+          el("td", {}, localTime(entry.time)),
+          el("td", {}, entry.op),
+          el("td", { class: "hide-narrow" }, link(href.tx(entry.tx_id), short(entry.tx_id))),
+        ),
+      ),
+    ),
+  ];
+}
+
+export function prefixView(prefix, after) {
+  return [
+    title(`Prefix ${prefix.prefix}`),
+    facts([
+      ["Owner", link(href.account(prefix.owner), prefix.owner)],
+      ["Registrars", prefix.registrars.length
+        ? el("ul", { class: "plain" }, prefix.registrars.map((r) => el("li", {}, link(href.account(r), r))))
+        : "none"],
+      ["Created at", prefix.created_height ? link(href.block(prefix.created_height), `block ${prefix.created_height}`) : "genesis"],
+    ]),
+    el("h2", {}, "Child prefixes"),
+    prefix.children.length
+      ? el("ul", { class: "plain" }, prefix.children.map((c) => el("li", {}, link(href.prefix(c), c))))
+      : el("p", {}, "None."),
+    el("h2", {}, "Identifiers"),
+    prefix.identifiers.length === 0
+      ? el("p", {}, after ? "No more identifiers." : "No identifiers under this prefix.")
+      : table(
+          "Identifiers",
+          ["Identifier", "Status"],
+          prefix.identifiers.map((r) =>
+            el("tr", {}, el("td", {}, link(href.id(r.identifier), r.identifier)), el("td", {}, r.status)),
+          ),
+        ),
+    el(
+      "div",
+      { class: "pager" },
+      after ? link(href.prefix(prefix.prefix), "First page") : null,
+      prefix.next_after ? link(href.prefix(prefix.prefix, prefix.next_after), "Next identifiers") : null,
+    ),
+  ];
+}
+
+export function accountView(account) {
+  const more = (key, value) => `?${key}=${encodeURIComponent(value)}`;
+  return [
+    title("Account"),
+    facts([["BID", el("code", { class: "hash" }, account.bid)]]),
+    el("h2", {}, "Prefixes it owns"),
+    account.prefixes.length
+      ? el("ul", { class: "plain" }, account.prefixes.map((p) => el("li", {}, link(href.prefix(p), p))))
+      : el("p", {}, "None."),
+    account.next_prefixes_after
+      ? link(href.account(account.bid, more("prefixes_after", account.next_prefixes_after)), "More prefixes")
+      : null,
+    el("h2", {}, "Identifiers it owns"),
+    account.identifiers.length
+      ? el("ul", { class: "plain" }, account.identifiers.map((i) => el("li", {}, link(href.id(i), i))))
+      : el("p", {}, "None."),
+    account.next_identifiers_after
+      ? link(href.account(account.bid, more("identifiers_after", account.next_identifiers_after)), "More identifiers")
+      : null,
+  ];
+}
