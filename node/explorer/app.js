@@ -48,8 +48,8 @@ const routes = [
   }],
   [/^blocks$/, async (_, params) => {
     const before = params.get("before") || "";
-    const page = await api(`/api/blocks?limit=20${before ? `&before=${encodeURIComponent(before)}` : ""}`);
-    return [blocksView(page, before), "Blocks"];
+    const page = await api(`/api/blocks?${paging(params, "before")}`);
+    return [blocksView(page, before, params.get("limit") || ""), "Blocks"];
   }],
   [/^block\/(.+)$/, async ([ref]) => {
     const block = await api(`/api/blocks/${encodeURIComponent(ref)}`);
@@ -66,10 +66,8 @@ const routes = [
   }],
   [/^prefix\/(.+)$/, async ([prefix], params) => {
     const after = params.get("after") || "";
-    const page = await api(
-      `/api/prefixes/${encodeURIComponent(prefix)}?limit=20${after ? `&after=${encodeURIComponent(after)}` : ""}`,
-    );
-    return [prefixView(page, after), `Prefix ${page.prefix}`];
+    const page = await api(`/api/prefixes/${encodeURIComponent(prefix)}?${paging(params, "after")}`);
+    return [prefixView(page, after, params.get("limit") || ""), `Prefix ${page.prefix}`];
   }],
   [/^account\/(.+)$/, async ([bid], params) => {
     const forward = new URLSearchParams({ limit: "50" });
@@ -79,7 +77,7 @@ const routes = [
     const account = await api(`/api/accounts/${encodeURIComponent(bid)}?${forward}`);
     return [accountView(account), "Account"];
   }],
-  [/^search\/(.+)$/, async ([text]) => {
+  [/^search\/(.+)$/, async ([text], _, mine) => {
     document.getElementById("search-text").value = text;
     const found = await api(`/api/search?q=${encodeURIComponent(text)}`);
     const target = {
@@ -89,12 +87,20 @@ const routes = [
       block: href.block,
       tx: href.tx,
     }[found.kind](found.target);
-    location.replace(target);
+    if (mine === navigation) location.replace(target);
     return null;
   }],
 ];
 
+// the page's own query for the API: a page size (?limit=) and where a page starts
+function paging(params, start) {
+  const forward = new URLSearchParams({ limit: params.get("limit") || "20" });
+  if (params.get(start)) forward.set(start, params.get(start));
+  return forward;
+}
+
 async function route() {
+  if (location.hash && !location.hash.startsWith("#/")) return; // an in-page anchor
   const mine = ++navigation;
   const raw = location.hash.replace(/^#\/?/, "");
   const [path, search] = raw.split("?", 2);
@@ -109,7 +115,7 @@ async function route() {
     const match = decoded.match(pattern);
     if (!match) continue;
     try {
-      const shown = await render(match.slice(1), query(search));
+      const shown = await render(match.slice(1), query(search), mine);
       if (shown && mine === navigation) show(shown[0], shown[1]);
     } catch (error) {
       if (mine !== navigation) return;
@@ -163,6 +169,14 @@ function listen() {
   events.addEventListener("error", () => { state.textContent = "○ reconnecting"; });
   events.addEventListener("block", (event) => onBlock(JSON.parse(event.data)));
 }
+
+// ---- keyboard ----
+
+// the skip link moves the focus without changing the address (the address is the view)
+document.querySelector(".skip").addEventListener("click", (event) => {
+  event.preventDefault();
+  main.focus();
+});
 
 // ---- search ----
 

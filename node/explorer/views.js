@@ -36,7 +36,7 @@ export function el(tag, attrs = {}, ...children) {
     if (name === "class") node.className = value;
     else node.setAttribute(name, value === true ? "" : String(value));
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     node.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -48,13 +48,17 @@ export function pathOf(text) {
   return text.split("/").map(encodeURIComponent).join("/");
 }
 
+function pageQuery(fields) {
+  const kept = Object.entries(fields).filter(([, value]) => value);
+  return kept.length ? `?${new URLSearchParams(kept)}` : "";
+}
+
 export const href = {
   block: (ref) => `#/block/${encodeURIComponent(ref)}`,
-  blocks: (before) => (before ? `#/blocks?before=${before}` : "#/blocks"),
+  blocks: (before, limit) => `#/blocks${pageQuery({ before, limit })}`,
   tx: (id) => `#/tx/${id}`,
   id: (identifier) => `#/id/${pathOf(identifier)}`,
-  prefix: (prefix, after) =>
-    `#/prefix/${encodeURIComponent(prefix)}` + (after ? `?after=${encodeURIComponent(after)}` : ""),
+  prefix: (prefix, after, limit) => `#/prefix/${encodeURIComponent(prefix)}${pageQuery({ after, limit })}`,
   account: (bid, query = "") => `#/account/${encodeURIComponent(bid)}${query}`,
 };
 
@@ -170,12 +174,12 @@ export function networkView(status, latest) {
   ];
 }
 
-export function blocksView(page, before) {
+export function blocksView(page, before, limit) {
   const pager = el(
     "div",
     { class: "pager" },
-    before ? link(href.blocks(), "Newest blocks") : null,
-    page.next_before ? link(href.blocks(page.next_before), "Older blocks") : null,
+    before ? link(href.blocks("", limit), "Newest blocks") : null,
+    page.next_before ? link(href.blocks(page.next_before, limit), "Older blocks") : null,
   );
   return [
     title("Blocks"),
@@ -318,7 +322,7 @@ export function identifierView(identifier, handle, history) {
   ];
 }
 
-export function prefixView(prefix, after) {
+export function prefixView(prefix, after, limit) {
   return [
     title(`Prefix ${prefix.prefix}`),
     facts([
@@ -345,8 +349,10 @@ export function prefixView(prefix, after) {
     el(
       "div",
       { class: "pager" },
-      after ? link(href.prefix(prefix.prefix), "First page") : null,
-      prefix.next_after ? link(href.prefix(prefix.prefix, prefix.next_after), "Next identifiers") : null,
+      after ? link(href.prefix(prefix.prefix, "", limit), "First page") : null,
+      prefix.next_after
+        ? link(href.prefix(prefix.prefix, prefix.next_after, limit), "Next identifiers")
+        : null,
     ),
   ];
 }
