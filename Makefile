@@ -9,7 +9,7 @@ SEEDS ?= 20000
 START ?= 0
 REPLAY ?=
 
-.PHONY: install test lint unit run proto bench attack sim lock docs clean
+.PHONY: install test lint unit run proto bench attack sim lock docs vectors clean
 
 $(STAMP): pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ required"'
@@ -49,6 +49,11 @@ proto: $(STAMP)
 # docs/cli.md from the CLI's argument parser (tests/test_docs.py fails when it is stale).
 docs: $(STAMP)
 	$(BIN)/python -m sparkchain.cli.docs_gen --output docs/cli.md
+
+# tests/vectors/: the proof-bundle test vectors every verifier is checked against
+# (deterministic; tests/test_vectors.py fails when they are stale)
+vectors: $(STAMP)
+	$(BIN)/python -m tests.helpers.vectors --output tests/vectors
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

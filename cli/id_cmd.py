@@ -16,7 +16,11 @@ _SHOWN_INPUT_CHARS = 80
 _CHECK_EPILOG = """\
 Each ID is an identifier PREFIX/SUFFIX (88.608.24161301/SN-0001), a prefix alone (88.608)
 or a BID (did:bid:ef...). Suffixes that look like a GTIN, a GS1 Digital Link or an OID
-are decoded and checked.
+are decoded and checked. A Digital Link may carry any GS1 key (GTIN 01, SSCC 00, GDTI 253,
+GCN 255, GINC 401, GSIN 402, GLN 414, pay-to GLN 415, party GLN 417, GRAI 8003, GIAI 8004,
+ITIP 8006, CPID 8010, GMN 8013, GSRN-P 8017, GSRN 8018) with its key qualifiers, in numeric
+or short-name form (/gtin/.../lot/.../ser/..., /sscc/..., /gln/...); "canonical" is the
+suffix that `spark register` stores and the gateway's resolver looks up.
 
 exit status: 0 when every ID parses, 1 when any does not (one error line each on stderr);
 with --strict, a recognised scheme that breaks its rules (such as a wrong GTIN check
@@ -26,6 +30,7 @@ examples:
   spark id check 88.608.24161301/SN-0001
   spark id check 88.608/4006381333931 '88.608/01/09506000134352/10/ABC'
   spark id check --json 88.608/https://id.gs1.org/01/09506000134352/21/12345
+  spark id check 88.608/sscc/106141411234567897 88.608/8004/0614141ASSET-7
 """
 
 _BID_EPILOG = """\

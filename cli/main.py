@@ -17,6 +17,7 @@ from sparkchain.cli import (
     node_cmd,
     read_cmds,
     testnet_cmd,
+    verify_cmd,
     write_cmds,
 )
 from sparkchain.cli.output import fail
@@ -31,6 +32,7 @@ COMMAND_GROUPS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (  # 
     ledger_cmd.register,
     write_cmds.register,
     read_cmds.register,
+    verify_cmd.register,
     import_cmd.register,
 )
 

@@ -10,6 +10,7 @@ refused loudly.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Sequence
@@ -71,6 +72,13 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         help="with --verify: refuse an answer proven at a block older than this (a node "
         "can replay an old, genuine proof; only the block time bounds how old)",
     )
+    resolve.add_argument(
+        "--export",
+        type=Path,
+        metavar="FILE",
+        help="write the whole record (or its absence) with its proof as a proof bundle "
+        "(docs/proof-bundle.md), verified first; check it later with `spark verify`",
+    )
     add_node_argument(resolve)
     add_json_argument(resolve)
     resolve.set_defaults(handler=_resolve)
@@ -105,6 +113,8 @@ def _resolve(args: argparse.Namespace) -> int:
     if args.max_age is not None and not args.max_age >= 0:
         raise SparkError(ErrorCode.INVALID_ARGUMENT, "--max-age must be 0 or more seconds")
     with NodeClient.from_args(args) as client:
+        if args.export is not None:
+            return _export(client, args)
         if args.verify or args.genesis or args.max_age is not None:
             return _resolve_verified(client, args)
         response = client.resolve(args.identifier, args.types, args.indexes)
@@ -160,6 +170,45 @@ def _resolve_verified(client: NodeClient, args: argparse.Namespace) -> int:
     if not args.json:
         emit_text(f"state as of {as_of} ({age_s:.0f} s ago)")
         emit_text(f"verified at height {height}")
+    return 0
+
+
+def _export(client: NodeClient, args: argparse.Namespace) -> int:
+    """Fetch the proof, make it a bundle, verify the bundle as `spark verify` will, and
+    only then write it: a file that says "proof" is never one that fails."""
+    from sparkchain.cli.verify_cmd import verified_lines, verified_to_dict
+    from sparkchain.ledger.bundle import build_bundle, verify_bundle
+
+    if args.types or args.indexes:
+        raise SparkError(
+            ErrorCode.INVALID_ARGUMENT,
+            "--export proves the whole record: --type and --index do not apply to it",
+        )
+    genesis = trusted_genesis(client, args.genesis)
+    response = client.resolve(args.identifier, with_proof=True)
+    bundle = build_bundle(genesis, args.identifier, response.proof)
+    try:
+        verified = verify_bundle(bundle, genesis)
+    except SparkError as error:
+        reason = getattr(error, "reason", error.code)
+        raise SparkError(
+            ErrorCode.INVALID_PROOF,
+            f"node {client.target} answered with a proof that does not verify, nothing "
+            f"written: {reason}: {error.message}",
+        ) from None
+    text = json.dumps(bundle, indent=2, ensure_ascii=False) + "\n"
+    try:
+        args.export.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise SparkError(
+            ErrorCode.INVALID_ARGUMENT, f"{args.export}: cannot write: {exc}"
+        ) from None
+    if args.json:
+        emit_json({"file": str(args.export), **verified_to_dict(verified)})
+        return 0
+    emit_text(f"wrote {args.export}")
+    for line in verified_lines(verified):
+        emit_text(line)
     return 0
 
 

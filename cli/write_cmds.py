@@ -32,6 +32,7 @@ from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.handle import Identifier, parse_identifier, parse_prefix
 from sparkchain.identifiers.keys import SigningKey
 from sparkchain.identifiers.limits import DEFAULT_SUBMIT_WAIT_MS, FIRST_METADATA_VALUE_INDEX
+from sparkchain.identifiers.schemes import gs1_canonical_suffix
 from sparkchain.identifiers.tx import TxBuilder, value
 from sparkchain.ledger.records import META_VALUE_TYPE
 from sparkchain.proto import types_pb2 as pb
@@ -75,6 +76,12 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     reg.add_argument("identifier")
     _value_options(reg)
     reg.add_argument("--owner", metavar="BID", help="record owner (default: the signing key)")
+    reg.add_argument(
+        "--as-typed",
+        action="store_true",
+        help="register a GS1 key suffix (Digital Link URI, GTIN-12/13/14) as typed, not in "
+        "the canonical form the Digital Link resolver looks up",
+    )
     _write_options(reg)
     reg.set_defaults(handler=_register)
 
@@ -372,8 +379,30 @@ def _prefix_transfer(args: argparse.Namespace) -> int:
     )
 
 
+def gs1_canonical_identifier(text: str) -> str:
+    """`text` with a GS1 key suffix in its canonical form (DESIGN §10), with a note when
+    that changed it; a suffix that looks like a GS1 key but does not parse is kept as
+    typed, with a note saying why it is not read as one."""
+    identifier, _ = identifier_in_nfc(text)
+    canonical = gs1_canonical_suffix(identifier.suffix)
+    if canonical.problem is not None:
+        note(
+            f"suffix looks like a GS1 Digital Link but is not one ({canonical.problem.message});"
+            " registering it as typed"
+        )
+    if canonical.suffix is None or canonical.suffix == identifier.suffix:
+        return text
+    registered = f"{identifier.prefix.display}/{canonical.suffix}"
+    note(
+        f"GS1 key registered in its canonical form {registered} (the form the Digital Link "
+        "resolver looks up; --as-typed keeps it as typed)"
+    )
+    return registered
+
+
 def _register(args: argparse.Namespace) -> int:
-    identifier = identifier_to_sign(args.identifier)
+    typed = args.identifier if args.as_typed else gs1_canonical_identifier(args.identifier)
+    identifier = identifier_to_sign(typed)
     specs, metas = value_specs(args)
     values = assign_indexes(specs, metas)
     owner = _check_bid(args.owner, "--owner") if args.owner else ""

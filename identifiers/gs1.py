@@ -1,14 +1,16 @@
-"""GS1 keys found in suffixes: GTIN check digits and GS1 Digital Link URIs (DESIGN §2).
+"""GS1 keys found in suffixes: GTIN check digits and GS1 Digital Link URIs (DESIGN §2, §10).
 
 Rules followed:
-- GS1 General Specifications, mod-10 check digit: weights 3, 1, 3, … starting from the
-  rightmost data digit; the check digit brings the weighted sum to a multiple of 10.
-  GTIN-8/12/13 are GTIN-14 with leading zeros, which add nothing to the sum.
-- GS1 Digital Link: URI Syntax: `scheme://host[/own/path]/01/{GTIN}` then the GTIN's key
-  qualifiers `22` (consumer product variant), `10` (batch/lot), `21` (serial), each
-  optional but in that order — or `235` (third-party controlled serial) alone — and data
-  attributes as `?AI=value` in the query. Values are percent-encoded; qualifier values use
-  GS1 character set 82.
+- GS1 General Specifications, mod-10 check digit (identifiers/gs1_keys.py). GTIN-8/12/13
+  are GTIN-14 with leading zeros, which add nothing to the sum.
+- GS1 Digital Link: URI Syntax: `scheme://host[/own/path]/{primary AI}/{key}` then the key's
+  qualifiers as `/{AI}/{value}` pairs, each optional but in the standard's order (the table
+  in identifiers/gs1_keys.py), and data attributes as `?AI=value` in the query. AIs may be
+  written as their Digital Link 1.1 short names (`/gtin/…/lot/…/ser/…`, `/gln/…`). Values
+  are percent-encoded.
+- The canonical identifier suffix of a link (DESIGN §10) is `{AI}/{key}[/{AI}/{value}…]` in
+  numeric AIs, a GTIN in its 14-digit form, values percent-encoded where a path segment
+  needs it (`/`, `%`, `?`, `"`, `<`, `>` and any non-ASCII): it parses back to the same link.
 """
 
 from __future__ import annotations
@@ -17,48 +19,44 @@ from dataclasses import dataclass
 from typing import Final
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.gs1_keys import (
+    ALL_QUALIFIERS,
+    CHARSET_82,
+    GTIN_AI,
+    PRIMARY_KEYS,
+    QUALIFIERS,
+    SHORT_NAMES,
+    PrimaryKey,
+    check_digit,
+    check_value,
+    show_char,
+)
+
+__all__ = [
+    "CHARSET_82",
+    "GTIN_AI",
+    "GTIN_LENGTHS",
+    "DigitalLink",
+    "Gtin",
+    "check_digit",
+    "complete_gtin",
+    "is_valid_gtin",
+    "parse_digital_link",
+    "parse_digital_link_path",
+    "parse_gtin",
+    "percent_decode",
+]
 
 GTIN_LENGTHS: Final = (8, 12, 13, 14)
-GTIN_AI: Final = "01"
-
-# key qualifiers of a GTIN: AI -> (name, maximum length of the value)
-GTIN_QUALIFIERS: Final = {
-    "22": ("cpv", 20),
-    "10": ("lot", 20),
-    "21": ("serial", 20),
-    "235": ("tpx", 28),
-}
-GTIN_QUALIFIER_ORDER: Final = ("22", "10", "21")
-# Digital Link 1.0/1.1 allowed these names for the AIs; 1.2 deprecated them, but labels
-# printed with them stay in circulation, so we still read them.
-CONVENIENCE_NAMES: Final = {"gtin": "01", "cpv": "22", "lot": "10", "ser": "21"}
-# primary keys of other GS1 keys: named in errors so a user knows why a link is refused
-OTHER_PRIMARY_KEYS: Final = {
-    "00": "SSCC",
-    "253": "GDTI",
-    "255": "GCN",
-    "401": "GINC",
-    "402": "GSIN",
-    "414": "GLN",
-    "415": "GLN of the invoicing party",
-    "417": "party GLN",
-    "8003": "GRAI",
-    "8004": "GIAI",
-    "8006": "ITIP",
-    "8010": "CPID",
-    "8013": "GMN",
-    "8017": "GSRN-P",
-    "8018": "GSRN",
-}
 
 _DIGITS: Final = frozenset("0123456789")
-# GS1 AI encodable character set 82: ! " % & ' ( ) * + , - . / 0-9 : ; < = > ? A-Z _ a-z
-CHARSET_82: Final = frozenset(
-    "!\"%&'()*+,-./0123456789:;<=>?ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"
-)
 # characters a URI may carry unencoded (RFC 3986 unreserved, sub-delims, ':', '@', '/', '?')
 _URI_CHARS: Final = frozenset(
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@/?%"
+)
+# what a path segment may carry unencoded (RFC 3986 pchar without pct-encoded)
+_SEGMENT_CHARS: Final = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@"
 )
 _HOST_CHARS: Final = frozenset(
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~:[]"
@@ -66,27 +64,7 @@ _HOST_CHARS: Final = frozenset(
 _HEX: Final = frozenset("0123456789abcdefABCDEF")
 
 
-def _show(ch: str) -> str:
-    return f"{ch!r} (U+{ord(ch):04X})"
-
-
 # --- GTIN ---------------------------------------------------------------------------
-
-
-def check_digit(data_digits: str) -> int:
-    """The GS1 mod-10 check digit for `data_digits` (every digit but the check digit)."""
-    if not isinstance(data_digits, str) or not data_digits:
-        raise SparkError(ErrorCode.INVALID_GTIN, "check digit needs at least one data digit")
-    for pos, ch in enumerate(data_digits):
-        if ch not in _DIGITS:
-            raise SparkError(
-                ErrorCode.INVALID_GTIN, f"{_show(ch)} at position {pos} is not a digit"
-            )
-    # weight 3 on the rightmost data digit, then alternating 1, 3, ...
-    total = sum(
-        int(ch) * (3 if offset % 2 == 0 else 1) for offset, ch in enumerate(reversed(data_digits))
-    )
-    return (10 - total % 10) % 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +97,7 @@ def _check_gtin_shape(text: object) -> str:
         if ch not in _DIGITS:
             raise SparkError(
                 ErrorCode.INVALID_GTIN,
-                f"GTIN contains {_show(ch)} at position {pos}; only digits 0-9 are allowed",
+                f"GTIN contains {show_char(ch)} at position {pos}; only digits 0-9 are allowed",
             )
     if len(text) not in GTIN_LENGTHS:
         raise SparkError(
@@ -166,9 +144,10 @@ def complete_gtin(body: str) -> Gtin:
 
 @dataclass(frozen=True, slots=True)
 class DigitalLink:
-    """A GS1 Digital Link URI whose primary key is a GTIN.
+    """A GS1 Digital Link URI: a primary key, its qualifiers, attributes and extensions.
 
     `scheme` and `host` are empty when only the path was given (`01/…/21/…`).
+    `primary_ai` is the key's numeric AI and `key` its value (a GTIN as GTIN-14);
     `qualifiers` holds every path key qualifier in order as (AI, value); `attributes` the
     GS1 data attributes of the query (numeric keys); `extensions` any other query
     parameters (such as `linkType`).
@@ -178,21 +157,62 @@ class DigitalLink:
     scheme: str
     host: str
     path_prefix: str
-    gtin: str
-    cpv: str | None
-    lot: str | None
-    serial: str | None
+    primary_ai: str
+    key: str
     qualifiers: tuple[tuple[str, str], ...]
     attributes: tuple[tuple[str, str], ...]
     extensions: tuple[tuple[str, str], ...]
 
     @property
+    def key_title(self) -> str:
+        return PRIMARY_KEYS[self.primary_ai].spec.title
+
+    @property
+    def gtin(self) -> str | None:
+        return self.key if self.primary_ai == GTIN_AI else None
+
+    @property
+    def cpv(self) -> str | None:
+        return self.qualifier("22")
+
+    @property
+    def lot(self) -> str | None:
+        return self.qualifier("10")
+
+    @property
+    def serial(self) -> str | None:
+        return self.qualifier("21")
+
+    def qualifier(self, ai: str) -> str | None:
+        return next((value for seen, value in self.qualifiers if seen == ai), None)
+
+    @property
     def element_string(self) -> str:
         """The human-readable GS1 element string, e.g. `(01)09506000134352(10)ABC`."""
-        parts = [f"({GTIN_AI}){self.gtin}"]
+        parts = [f"({self.primary_ai}){self.key}"]
         parts += [f"({ai}){value}" for ai, value in self.qualifiers]
         parts += [f"({ai}){value}" for ai, value in self.attributes]
         return "".join(parts)
+
+    def canonical_suffix(self) -> str:
+        """`{AI}/{key}[/{AI}/{value}…]`: the identifier suffix of this key (DESIGN §10)."""
+        return self.fallback_suffixes()[0]
+
+    def fallback_suffixes(self) -> tuple[str, ...]:
+        """The canonical suffix, then each less specific one, dropping qualifiers from the
+        right down to the primary key alone: what a resolver looks up, in order."""
+        levels = [f"{self.primary_ai}/{encode_segment(self.key)}"]
+        for ai, value in self.qualifiers:
+            levels.append(f"{levels[-1]}/{ai}/{encode_segment(value)}")
+        return tuple(reversed(levels))
+
+
+def encode_segment(value: str) -> str:
+    """Percent-encode what a URI path segment cannot carry as is (upper-case hex)."""
+    return "".join(
+        ch if ch in _SEGMENT_CHARS else "".join(f"%{b:02X}" for b in ch.encode("utf-8"))
+        for ch in value
+    )
 
 
 def _fail(message: str) -> SparkError:
@@ -203,7 +223,7 @@ def _check_uri_chars(text: str, offset: int) -> None:
     for pos, ch in enumerate(text):
         if ch not in _URI_CHARS:
             raise _fail(
-                f"{_show(ch)} at character {offset + pos} is not allowed in a URI; "
+                f"{show_char(ch)} at character {offset + pos} is not allowed in a URI; "
                 "percent-encode it"
             )
 
@@ -246,12 +266,12 @@ def _split_scheme_and_host(uri: str) -> tuple[str, str, int]:
         raise _fail(f"URI has no host (at character {start})")
     for pos, ch in enumerate(host):
         if ch not in _HOST_CHARS:
-            raise _fail(f"host contains {_show(ch)} at character {start + pos}")
+            raise _fail(f"host contains {show_char(ch)} at character {start + pos}")
     return scheme, host.lower(), end
 
 
 def parse_digital_link(uri: str) -> DigitalLink:
-    """Parse `https://host[/path]/01/{GTIN}[/22/…][/10/…][/21/…][?AI=value&…]`."""
+    """Parse `https://host[/path]/{AI}/{key}[/{AI}/{value}…][?AI=value&…]`."""
     if not isinstance(uri, str):
         raise _fail(f"Digital Link must be text, got {type(uri).__name__}")
     scheme, host, path_start = _split_scheme_and_host(uri)
@@ -259,7 +279,7 @@ def parse_digital_link(uri: str) -> DigitalLink:
 
 
 def parse_digital_link_path(path: str) -> DigitalLink:
-    """Parse the path form without scheme and host: `01/{GTIN}[/10/lot]…[?…]`."""
+    """Parse the path form without scheme and host: `01/{GTIN}[/10/lot]…[?…]`, `414/{GLN}`."""
     if not isinstance(path, str):
         raise _fail(f"Digital Link path must be text, got {type(path).__name__}")
     # positions in errors count from the path's first character, before the added '/'
@@ -274,7 +294,7 @@ def _parse_path_and_query(
     path, _, query = rest.partition("?")
     _check_uri_chars(rest, rest_at)
     if not path.startswith("/") or path == "/":
-        raise _fail(f"no GTIN: expected /{GTIN_AI}/{{GTIN}} after the host")
+        raise _fail("no GS1 key: expected /{AI}/{key} (such as /01/{GTIN}) after the host")
     # segments with the position of their first character in `original`
     segments: list[tuple[str, int]] = []
     pos = rest_at + 1
@@ -283,8 +303,9 @@ def _parse_path_and_query(
             raise _fail(f"empty path segment at character {pos}")
         segments.append((text, pos))
         pos += len(text) + 1
-    key_at = _find_gtin_key(segments)
-    gtin = _gtin_value(*segments[key_at + 1])
+    key_at = _find_primary_key(segments)
+    primary = PRIMARY_KEYS[_ai_name(segments[key_at][0])]
+    key = _key_value(primary, *segments[key_at + 1])
     # (AI, raw value, position of the AI, position of the value)
     qualifiers = [
         (_ai_name(ai_text), raw, ai_at, raw_at)
@@ -292,19 +313,16 @@ def _parse_path_and_query(
             segments[key_at + 2 :: 2], segments[key_at + 3 :: 2], strict=True
         )
     ]
-    _check_qualifier_order([(ai, ai_at) for ai, _, ai_at, _ in qualifiers])
+    _check_qualifier_order(primary, [(ai, ai_at) for ai, _, ai_at, _ in qualifiers])
     values = tuple((ai, _qualifier_value(ai, raw, at)) for ai, raw, _, at in qualifiers)
-    by_ai = dict(values)
     attributes, extensions = _parse_query(query, rest_at + len(path) + 1)
     return DigitalLink(
         uri=original,
         scheme=scheme,
         host=host,
         path_prefix="".join("/" + text for text, _ in segments[:key_at]),
-        gtin=gtin,
-        cpv=by_ai.get("22"),
-        lot=by_ai.get("10"),
-        serial=by_ai.get("21"),
+        primary_ai=primary.spec.ai,
+        key=key,
         qualifiers=values,
         attributes=attributes,
         extensions=extensions,
@@ -312,11 +330,12 @@ def _parse_path_and_query(
 
 
 def _ai_name(segment: str) -> str:
-    return CONVENIENCE_NAMES.get(segment, segment)
+    return SHORT_NAMES.get(segment, segment)
 
 
-def _find_gtin_key(segments: list[tuple[str, int]]) -> int:
-    """Index of the `01` segment, found by walking (AI, value) pairs from the right.
+def _find_primary_key(segments: list[tuple[str, int]]) -> int:
+    """Index of the primary key's AI segment, found by walking (AI, value) pairs from the
+    right.
 
     Walking from the right lets a host keep its own path before the key
     (`https://example.com/products/01/…`), and lets a value look like an AI (`/10/21`).
@@ -324,71 +343,76 @@ def _find_gtin_key(segments: list[tuple[str, int]]) -> int:
     index = len(segments) - 2
     while index >= 0:
         ai = _ai_name(segments[index][0])
-        if ai == GTIN_AI:
+        if ai in PRIMARY_KEYS:
             return index
-        if ai not in GTIN_QUALIFIERS:
+        if ai not in ALL_QUALIFIERS:
             break
         index -= 2
     last_text, last_at = segments[-1]
     last_ai = _ai_name(last_text)
-    if last_ai == GTIN_AI or last_ai in GTIN_QUALIFIERS:
+    if last_ai in PRIMARY_KEYS or last_ai in ALL_QUALIFIERS:
         raise _fail(f"AI {last_text} at character {last_at} has no value after it")
-    if any(_ai_name(text) == GTIN_AI for text, _ in segments) and index >= 0:
-        text, at = segments[index]
-        raise _fail(
-            f"path segment {text!r} at character {at} is not a GTIN key qualifier; "
-            "after /01/{GTIN} come /22/, /10/, /21/ (in that order) or /235/"
-        )
-    for text, at in segments:
-        if text in OTHER_PRIMARY_KEYS:
-            raise _fail(
-                f"primary key AI {text} ({OTHER_PRIMARY_KEYS[text]}) at character {at} "
-                "is not supported; only GTIN links (/01/) are read"
-            )
-    raise _fail(f"no GTIN: expected /{GTIN_AI}/{{GTIN}} in the path")
+    if index >= 0:
+        for before in range(index - 2, -1, -2):
+            primary = PRIMARY_KEYS.get(_ai_name(segments[before][0]))
+            if primary is not None:
+                text, at = segments[index]
+                raise _fail(
+                    f"path segment {text!r} at character {at} is not a key qualifier of "
+                    f"{primary.spec.title}: {primary.describe_qualifiers()}"
+                )
+    raise _fail(
+        "no GS1 key: expected /{AI}/{key} in the path, such as /01/{GTIN}, /00/{SSCC}, "
+        "/414/{GLN} or /8004/{GIAI}"
+    )
 
 
-def _gtin_value(raw: str, at: int) -> str:
+def _key_value(primary: PrimaryKey, raw: str, at: int) -> str:
     value = percent_decode(raw, at)
+    if primary.spec.ai == GTIN_AI:
+        try:
+            return parse_gtin(value).gtin14
+        except SparkError as exc:
+            raise _fail(f"GTIN at character {at}: {exc.message}") from None
     try:
-        return parse_gtin(value).gtin14
+        check_value(primary.spec, value)
     except SparkError as exc:
-        raise _fail(f"GTIN at character {at}: {exc.message}") from None
+        raise _fail(f"at character {at}: {exc.message}") from None
+    return value
 
 
 def _qualifier_value(ai: str, raw: str, at: int) -> str:
     value = percent_decode(raw, at)
-    name, max_chars = GTIN_QUALIFIERS[ai]
-    if len(value) > max_chars:
-        raise _fail(
-            f"{name} (AI {ai}) at character {at} has {len(value)} characters, "
-            f"at most {max_chars} allowed"
-        )
-    for pos, ch in enumerate(value):
-        if ch not in CHARSET_82:
-            raise _fail(
-                f"{name} (AI {ai}) at character {at} contains {_show(ch)} at position {pos}; "
-                "GS1 character set 82 allows letters, digits and !\"%&'()*+,-./:;<=>?_"
-            )
+    try:
+        check_value(QUALIFIERS[ai], value)
+    except SparkError as exc:
+        raise _fail(f"at character {at}: {exc.message}") from None
     return value
 
 
-def _check_qualifier_order(qualifiers: list[tuple[str, int]]) -> None:
+def _check_qualifier_order(primary: PrimaryKey, qualifiers: list[tuple[str, int]]) -> None:
+    """Qualifiers are a subset of one of the key's qualifier paths, in that path's order."""
     seen: list[str] = []
     for ai, at in qualifiers:
+        if ai not in primary.qualifiers:
+            raise _fail(
+                f"AI {ai} ({QUALIFIERS[ai].title}) at character {at} is not a key qualifier "
+                f"of {primary.spec.title}: {primary.describe_qualifiers()}"
+            )
         if ai in seen:
             raise _fail(f"key qualifier AI {ai} at character {at} appears twice")
-        if "235" in (ai, *seen):
-            if seen or len(qualifiers) > 1:
+        if seen:
+            path = next(p for p in primary.qualifier_paths if seen[0] in p)
+            if ai not in path:
                 raise _fail(
-                    "key qualifier AI 235 (third-party controlled serial) cannot be "
-                    f"combined with other qualifiers (at character {at})"
+                    f"key qualifier AI {ai} at character {at} cannot be combined with AI "
+                    f"{seen[0]}: {primary.describe_qualifiers()}"
                 )
-        elif seen and GTIN_QUALIFIER_ORDER.index(ai) < GTIN_QUALIFIER_ORDER.index(seen[-1]):
-            raise _fail(
-                f"key qualifier AI {ai} at character {at} comes after AI {seen[-1]}; "
-                "the order is 22, 10, 21"
-            )
+            if path.index(ai) < path.index(seen[-1]):
+                raise _fail(
+                    f"key qualifier AI {ai} at character {at} comes after AI {seen[-1]}; "
+                    f"the order is {', '.join(path)}"
+                )
         seen.append(ai)
 
 
@@ -416,7 +440,7 @@ def _parse_query(
 def _check_attribute(ai: str, value: str, at: int, earlier: list[tuple[str, str]]) -> None:
     if not 2 <= len(ai) <= 4:
         raise _fail(f"query key {ai!r} at character {at} is not a GS1 AI (2 to 4 digits)")
-    if ai == GTIN_AI or ai in GTIN_QUALIFIERS or ai in OTHER_PRIMARY_KEYS:
+    if ai in PRIMARY_KEYS or ai in ALL_QUALIFIERS:
         raise _fail(f"AI {ai} at character {at} is a key or key qualifier; it belongs in the path")
     if any(ai == seen for seen, _ in earlier):
         raise _fail(f"data attribute AI {ai} at character {at} appears twice")

@@ -23,6 +23,17 @@ MAX_CHAIN_ID_BYTES: Final = 64
 TEMPLATE_VALUE_INDEX: Final = 1001
 FIRST_METADATA_VALUE_INDEX: Final = 2000
 
+# proof bundles (ledger/bundle.py, docs/proof-bundle.md): each part's decoded size, and the
+# whole JSON document a verifier reads (a record's base64 and the views take most of it)
+MAX_BUNDLE_JSON_BYTES: Final = 1024 * 1024
+MAX_BUNDLE_HEADER_BYTES: Final = 1024  # a header is ~400 bytes with a 64-byte chain id
+# the longest tree proof: kind and depth, 64 nodes each of its 2-byte slot map and up to 16
+# hashes, and the other leaf's key and value hash (ledger/smt.py)
+MAX_BUNDLE_STATE_PROOF_BYTES: Final = 2 + 64 * (2 + 16 * 32) + 64
+MAX_BUNDLE_CERTIFICATE_BYTES: Final = 256 * 1024  # ~2,000 signatures
+# integers in a bundle's views are JSON numbers: at most 2**53 - 1, exact in JavaScript
+MAX_JSON_SAFE_INTEGER: Final = 2**53 - 1
+
 # node defaults, each overridable in config.toml (node/config.py)
 DEFAULT_PROPOSE_TIMEOUT_MS: Final = 1000
 DEFAULT_PREVOTE_TIMEOUT_MS: Final = 500

@@ -5,14 +5,29 @@ The chain of evidence, each link checked here:
     header.state_root  --tree proof-->  the record bytes (or the absence of any record)
     record bytes       --key-->         the identifier asked about
 Nothing in it needs a node: a CLI or a light client runs it with the genesis file alone.
+
+Every failure is a ProofError: code INVALID_PROOF, and a `reason` (ProofFailure) that a
+program can branch on and that the proof bundle's spec and test vectors name
+(docs/proof-bundle.md). The checks, in order, each with the reason it fails with:
+    1. the header decodes (MALFORMED), is of the genesis chain (WRONG_CHAIN) and names the
+       genesis validator set (WRONG_VALIDATORS);
+    2. the certificate commits this very header (CERTIFICATE_MISMATCH), its signers are
+       genesis validators (UNKNOWN_SIGNER), each once (DUPLICATE_SIGNER), a quorum of them
+       (TOO_FEW_SIGNERS), and every signature is a valid precommit (BAD_CERTIFICATE);
+    3. the tree path joins the record bytes (or absence) to the header's state root
+       (STATE_PROOF_MISMATCH);
+    4. the record decodes (MALFORMED) and is the record of the identifier asked about
+       (IDENTIFIER_MISMATCH).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from enum import StrEnum
 
 from google.protobuf.message import DecodeError
 
+from sparkchain.consensus.certificate import quorum_size
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.handle import parse_identifier
 from sparkchain.ledger import blocks, smt
@@ -20,8 +35,38 @@ from sparkchain.proto import api_pb2
 from sparkchain.proto import types_pb2 as pb
 
 
-def _invalid(message: str) -> SparkError:
-    return SparkError(ErrorCode.INVALID_PROOF, message)
+class ProofFailure(StrEnum):
+    """Why a proof (or a proof bundle) is refused: stable names, part of the bundle spec."""
+
+    MALFORMED = "MALFORMED"  # a field missing, of the wrong type or size, or not decoding
+    UNSUPPORTED_VERSION = "UNSUPPORTED_VERSION"  # a bundle format or version not known here
+    UNSUPPORTED_VALIDATOR_CHANGES = "UNSUPPORTED_VALIDATOR_CHANGES"  # issue 13's, not yet
+    WRONG_CHAIN = "WRONG_CHAIN"  # the bundle or its header is of another chain
+    GENESIS_MISMATCH = "GENESIS_MISMATCH"  # the bundle names another genesis than given
+    VIEW_MISMATCH = "VIEW_MISMATCH"  # a human-readable view differs from its bytes
+    WRONG_VALIDATORS = "WRONG_VALIDATORS"  # the header names another validator set
+    CERTIFICATE_MISMATCH = "CERTIFICATE_MISMATCH"  # the certificate commits another block
+    UNKNOWN_SIGNER = "UNKNOWN_SIGNER"  # a signer is not a genesis validator
+    DUPLICATE_SIGNER = "DUPLICATE_SIGNER"  # one validator signs twice
+    TOO_FEW_SIGNERS = "TOO_FEW_SIGNERS"  # fewer than a quorum of the validators
+    BAD_CERTIFICATE = "BAD_CERTIFICATE"  # a signature is not a valid precommit
+    STATE_PROOF_MISMATCH = "STATE_PROOF_MISMATCH"  # the tree path does not give state_root
+    IDENTIFIER_MISMATCH = "IDENTIFIER_MISMATCH"  # the record proven is another identifier's
+
+
+class ProofError(SparkError):
+    """A refused proof: code INVALID_PROOF, with the reason a program reads."""
+
+    def __init__(self, reason: ProofFailure, message: str) -> None:
+        super().__init__(ErrorCode.INVALID_PROOF, message)
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[type[ProofError], tuple[ProofFailure, str]]:  # type: ignore[override]
+        return (type(self), (self.reason, self.message))
+
+
+def _invalid(message: str, reason: ProofFailure = ProofFailure.MALFORMED) -> ProofError:
+    return ProofError(reason, message)
 
 
 def verify_resolution(
@@ -32,8 +77,8 @@ def verify_resolution(
 ) -> tuple[pb.Record | None, int]:
     """The record proven for `identifier` (None: proven absent) and the height it holds at.
 
-    Raises SparkError(INVALID_PROOF) naming the first link that fails, or
-    INVALID_IDENTIFIER for a malformed identifier.
+    Raises ProofError (INVALID_PROOF, with its reason) naming the first link that fails, or
+    SparkError(INVALID_IDENTIFIER) for a malformed identifier.
     """
     record, header = verify_resolution_header(genesis_validators, chain_id, identifier, proof)
     return record, header.height
@@ -62,10 +107,15 @@ def verify_resolution_header(
     except DecodeError as exc:
         raise _invalid(f"header does not decode: {exc}") from None
     if header.chain_id != chain_id:
-        raise _invalid(f"header is for chain {header.chain_id!r}, expected {chain_id!r}")
+        raise _invalid(
+            f"header is for chain {header.chain_id!r}, expected {chain_id!r}",
+            ProofFailure.WRONG_CHAIN,
+        )
     expected_validators = blocks.validators_hash(genesis_validators)
     if header.validators_hash != expected_validators:
-        raise _invalid("header names another validator set than the genesis")
+        raise _invalid(
+            "header names another validator set than the genesis", ProofFailure.WRONG_VALIDATORS
+        )
     _check_certificate(genesis_validators, chain_id, header, proof)
     value = proof.record_bytes or None
     tree_key = smt.record_tree_key(key)
@@ -73,7 +123,8 @@ def verify_resolution_header(
         shown = "absence" if value is None else "the record"
         raise _invalid(
             f"state proof does not show {shown} of {identifier} under the state root "
-            f"of block {header.height}"
+            f"of block {header.height}",
+            ProofFailure.STATE_PROOF_MISMATCH,
         )
     if value is None:
         return None, header
@@ -84,7 +135,9 @@ def verify_resolution_header(
         raise _invalid(f"record bytes do not decode: {exc}") from None
     if record.key != key:
         # the tree key binds the record to its key already; this guards the record content
-        raise _invalid(f"proven record is {record.key!r}, not {key!r}")
+        raise _invalid(
+            f"proven record is {record.key!r}, not {key!r}", ProofFailure.IDENTIFIER_MISMATCH
+        )
     return record, header
 
 
@@ -101,9 +154,37 @@ def _check_certificate(
     if commit.height != header.height or commit.block_hash != header_hash:
         raise _invalid(
             f"certificate commits block {commit.height} ({commit.block_hash.hex()}), "
-            f"not the header's block {header.height} ({header_hash.hex()})"
+            f"not the header's block {header.height} ({header_hash.hex()})",
+            ProofFailure.CERTIFICATE_MISMATCH,
         )
+    _check_signers(validators, commit)
     try:
         blocks.verify_commit_certificate(chain_id, validators, commit)
     except SparkError as error:
-        raise _invalid(f"certificate: {error.message}") from error
+        raise _invalid(f"certificate: {error.message}", ProofFailure.BAD_CERTIFICATE) from error
+
+
+def _check_signers(validators: Sequence[bytes], commit: pb.CommitCertificate) -> None:
+    """Who signed, before any signature is checked: each reason of its own (verifying the
+    signatures, consensus.certificate checks these again)."""
+    members = set(validators)
+    seen: set[bytes] = set()
+    for position, commit_sig in enumerate(commit.signatures):
+        signer = commit_sig.validator.hex()
+        if commit_sig.validator not in members:
+            raise _invalid(
+                f"certificate: signature {position} is by {signer}, not a genesis validator",
+                ProofFailure.UNKNOWN_SIGNER,
+            )
+        if commit_sig.validator in seen:
+            raise _invalid(
+                f"certificate: validator {signer} signs twice", ProofFailure.DUPLICATE_SIGNER
+            )
+        seen.add(commit_sig.validator)
+    needed = quorum_size(len(members))
+    if len(seen) < needed:
+        raise _invalid(
+            f"certificate: {len(seen)} of {len(members)} validators signed block "
+            f"{commit.height}, a quorum is {needed}",
+            ProofFailure.TOO_FEW_SIGNERS,
+        )

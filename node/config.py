@@ -21,6 +21,7 @@ from typing import Any
 
 from sparkchain.identifiers import limits
 from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.handle import ascii_upper, parse_prefix
 
 ROLES = ("validator", "observer")
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -72,6 +73,13 @@ class HttpConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class Gs1Config:
+    # the Handle prefixes the GS1 Digital Link resolver searches, in order (DESIGN §10);
+    # none: the resolver answers 404 saying so
+    prefixes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class P2pConfig:
     listen: str  # host:port of the peer-to-peer gRPC server
     peers: tuple[str, ...] = ()  # every other node's p2p address
@@ -110,6 +118,7 @@ class NodeConfig:
     consensus: ConsensusConfig = field(default_factory=ConsensusConfig)
     mempool: MempoolConfig = field(default_factory=MempoolConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
+    gs1: Gs1Config = field(default_factory=Gs1Config)
 
 
 # ---------------------------------------------------------------------------- addresses
@@ -157,7 +166,7 @@ def parse_config(text: str, source: str = "config.toml") -> NodeConfig:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SparkError(ErrorCode.INVALID_CONFIG, f"{source}: not valid TOML: {exc}") from None
-    known = {"node", "api", "p2p", "consensus", "mempool", "http"}
+    known = {"node", "api", "p2p", "consensus", "mempool", "http", "gs1"}
     for name, table in document.items():
         if name not in known:
             raise _error(source, name, f"unknown section (known: {', '.join(sorted(known))})")
@@ -258,8 +267,18 @@ def parse_config(text: str, source: str = "config.toml") -> NodeConfig:
     if http_config.listen in (api_config.listen, p2p_config.listen):
         raise _error(source, "http.listen", "must differ from api.listen and p2p.listen")
 
+    gs1 = _Section(source, "gs1", document)
+    gs1_config = Gs1Config(prefixes=gs1.prefixes("prefixes"))
+    gs1.finish()
+
     return NodeConfig(
-        node_section, api_config, p2p_config, consensus_config, mempool_config, http_config
+        node_section,
+        api_config,
+        p2p_config,
+        consensus_config,
+        mempool_config,
+        http_config,
+        gs1_config,
     )
 
 
@@ -382,6 +401,26 @@ class _Section:
                 raise self.error(where, f"{item} is listed twice")
             keys.append(item.lower())
         return tuple(keys)
+
+    def prefixes(self, key: str) -> tuple[str, ...]:
+        """A list of Handle prefixes (`88.608`), each valid and listed once (ASCII case
+        ignored, as in lookups)."""
+        value = self._get(key, [])
+        if not isinstance(value, list):
+            raise self.error(key, f"must be a list of prefixes, got {_toml_type(value)}")
+        seen: set[str] = set()
+        for i, item in enumerate(value):
+            where = f"{key}[{i}]"
+            if not isinstance(item, str):
+                raise self.error(where, f"must be a string, got {_toml_type(item)}")
+            try:
+                parse_prefix(item)
+            except SparkError as exc:
+                raise self.error(where, exc.message) from None
+            if ascii_upper(item) in seen:
+                raise self.error(where, f"{item} is listed twice")
+            seen.add(ascii_upper(item))
+        return tuple(value)
 
     def finish(self) -> None:
         unknown = sorted(set(self.table) - self.used)

@@ -1,5 +1,6 @@
 """The node's HTTP gateway (issue 11, DESIGN §10): Handle REST reads in the shape Handle.Net
-servers speak, and /healthz and /readyz, on aiohttp on the node's own event loop.
+servers speak, the GS1 Digital Link resolver (node/gateway_gs1.py), and /healthz and /readyz,
+on aiohttp on the node's own event loop.
 
 It reads the same committed state as the gRPC API, through the same ledger reads
 (`Ledger.resolve`, `Ledger.list_identifiers`): a resolve is one LevelDB get and runs on
@@ -25,14 +26,12 @@ keep-alive connections (HTTP_KEEPALIVE_TIMEOUT_S).
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import logging
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +41,6 @@ from sparkchain.consensus.certificate import quorum_size
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.limits import (
     DEFAULT_HTTP_PAGE_SIZE,
-    DEFAULT_VALUE_TTL_S,
     HTTP_BACKLOG,
     HTTP_KEEPALIVE_TIMEOUT_S,
     MAX_HTTP_COUNT_RECORDS,
@@ -50,9 +48,11 @@ from sparkchain.identifiers.limits import (
     MAX_HTTP_REQUEST_LINE_BYTES,
     MAX_LIST_PAGE_SIZE,
 )
+from sparkchain.ledger.handle_view import handle_value_json
 from sparkchain.node.api import StatusSource
 from sparkchain.node.config import HttpConfig, split_address
 from sparkchain.node.gateway_explorer import Explorer
+from sparkchain.node.gateway_gs1 import Gs1Resolver
 from sparkchain.node.ledger import Ledger
 from sparkchain.node.logs import RateLimitedLog
 from sparkchain.proto import api_pb2
@@ -73,22 +73,6 @@ READY_HEIGHT_SLACK = 1
 
 
 # ---------------------------------------------------------------------------- pure parts
-
-
-def handle_value_json(value: pb.Value) -> dict[str, Any]:
-    """One value as Handle.Net writes it: UTF-8 text as "string", other bytes "base64"."""
-    try:
-        data: dict[str, str] = {"format": "string", "value": value.data.decode("utf-8")}
-    except UnicodeDecodeError:
-        data = {"format": "base64", "value": base64.b64encode(value.data).decode("ascii")}
-    when = datetime.fromtimestamp(value.timestamp_ms / 1000, UTC)
-    return {
-        "index": value.index,
-        "type": value.type,
-        "data": data,
-        "ttl": value.ttl if value.HasField("ttl") else DEFAULT_VALUE_TTL_S,
-        "timestamp": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
 
 
 def handle_record_json(requested: str, record: pb.Record) -> dict[str, Any]:
@@ -171,15 +155,17 @@ class Gateway:
         status: StatusSource,
         is_validator: bool,
         tls: ssl.SSLContext | None = None,
+        gs1_prefixes: Sequence[str] = (),
     ) -> None:
         self.config = config
         self._tls = tls
+        self._gs1 = Gs1Resolver(ledger, gs1_prefixes)
         self._config_path = config_path
         self._ledger = ledger
         self._status = status
         self._is_validator = is_validator
         self._scans = ThreadPoolExecutor(1, thread_name_prefix="gateway-scan")
-        self.explorer = Explorer(ledger, status, self._readiness, self._scans)
+        self.explorer = Explorer(ledger, status, self._readiness, self._scans, self._gs1)
         self._runner: web.AppRunner | None = None
         # what aiohttp's request handlers log: one logger per gateway, filtered
         self._server_log = logging.getLogger(f"spark.gateway.server.{id(self)}")
@@ -191,6 +177,7 @@ class Gateway:
         app.router.add_get("/readyz", self._readyz)
         app.router.add_get("/api/handles", self._list)
         app.router.add_get("/api/handles/{handle:.+}", self._resolve)
+        self._gs1.add_routes(app)
         self.explorer.add_routes(app)
         return app
 
@@ -267,6 +254,13 @@ class Gateway:
     async def _resolve_answer(self, request: web.Request, requested: str) -> web.Response:
         query = request.query
         indexes = [_whole_number("index", text, 0, 2**32 - 1) for text in query.getall("index", [])]
+        from sparkchain.node import gateway_proof  # built on this module's answers
+
+        if gateway_proof.proof_requested(query.get(gateway_proof.PROOF_QUERY)):
+            answer, status = gateway_proof.proof_answer(
+                self._ledger, requested, query.getall("type", []), indexes
+            )
+            return _json(answer, status, _pretty(request))
         record = self._ledger.resolve(requested, query.getall("type", []), indexes)
         return _json(handle_record_json(requested, record), 200, _pretty(request))
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -33,7 +33,13 @@ from google.protobuf.json_format import MessageToDict
 
 from sparkchain.identifiers.bid import bid_from_public_key, parse_bid
 from sparkchain.identifiers.errors import ErrorCode, SparkError
-from sparkchain.identifiers.gs1 import DigitalLink, is_valid_gtin, parse_digital_link, parse_gtin
+from sparkchain.identifiers.gs1 import (
+    DigitalLink,
+    is_valid_gtin,
+    parse_digital_link,
+    parse_digital_link_path,
+    parse_gtin,
+)
 from sparkchain.identifiers.limits import (
     DEFAULT_EXPLORER_PAGE_SIZE,
     MAX_EXPLORER_HISTORY_ENTRIES,
@@ -73,6 +79,12 @@ class ReadyState(Protocol):
 
     @property
     def reason(self) -> str: ...
+
+
+class DigitalLinks(Protocol):
+    """What the GS1 resolver (node/gateway_gs1.py) tells the search."""
+
+    def identifier_of(self, link: DigitalLink) -> str: ...
 
 
 class _BadInput(Exception):
@@ -189,15 +201,6 @@ def block_summary_json(block: pb.Block, names: dict[bytes, str]) -> dict[str, An
     }
 
 
-def digital_link_levels(link: DigitalLink) -> list[str]:
-    """The identifier suffixes a Digital Link names, most specific first, dropping key
-    qualifiers from the right down to the GTIN alone (DESIGN §10)."""
-    levels = [f"01/{link.gtin}"]
-    for ai, value in link.qualifiers:
-        levels.append(f"{levels[-1]}/{ai}/{value}")
-    return list(reversed(levels))
-
-
 # ---------------------------------------------------------------------------- the routes
 
 
@@ -210,13 +213,13 @@ class Explorer:
         status: StatusSource,
         readiness: Callable[[], ReadyState],
         scans: Executor,
-        gs1_prefixes: Sequence[str] = (),
+        digital_links: DigitalLinks,
     ) -> None:
         self._ledger = ledger
         self._status = status
         self._readiness = readiness
         self._scans = scans
-        self._gs1_prefixes = tuple(gs1_prefixes)
+        self._digital_links = digital_links
         self._names = {v.public_key: v.name for v in ledger.genesis.validators}
         self.feed = BlockFeed(ledger.height)
 
@@ -463,7 +466,7 @@ class Explorer:
     def _find(self, text: str) -> tuple[str, str]:
         """(the view, what it shows) for the search box's text. In the scan thread."""
         if text.lower().startswith(("http://", "https://")):
-            return "identifier", self._digital_link_identifier(parse_digital_link(text))
+            return "identifier", self._digital_links.identifier_of(parse_digital_link(text))
         if text.startswith("did:"):
             return "account", parse_bid(text).text
         if text.isascii() and text.isdigit():
@@ -477,9 +480,9 @@ class Explorer:
     def _find_number(self, digits: str) -> tuple[str, str]:
         height = int(digits)
         if is_valid_gtin(digits) and len(digits) >= 8:
-            gtin14 = parse_gtin(digits).gtin14
+            link = parse_digital_link_path(f"01/{parse_gtin(digits).gtin14}")
             try:
-                return "identifier", self._gs1_identifier([f"01/{gtin14}"], f"GTIN {digits}")
+                return "identifier", self._digital_links.identifier_of(link)
             except SparkError:
                 if not 1 <= height <= self._ledger.height:
                     raise
@@ -511,31 +514,6 @@ class Explorer:
                 ErrorCode.NOT_FOUND, f"no block and no committed tx has the hash {raw.hex()}"
             ) from None
         return "tx", raw.hex()
-
-    def _digital_link_identifier(self, link: DigitalLink) -> str:
-        return self._gs1_identifier(digital_link_levels(link), f"Digital Link {link.uri}")
-
-    def _gs1_identifier(self, suffixes: list[str], what: str) -> str:
-        """The first registered identifier `P/{suffix}`, prefix by prefix of [gs1] prefixes
-        and most specific suffix first, as the Digital Link resolver looks."""
-        if not self._gs1_prefixes:
-            raise SparkError(
-                ErrorCode.NOT_FOUND,
-                f"cannot look up {what}: no GS1 prefixes are configured on this node "
-                "([gs1] prefixes in config.toml)",
-            )
-        for prefix in self._gs1_prefixes:
-            for suffix in suffixes:
-                try:
-                    return self._ledger.resolve(f"{prefix}/{suffix}").identifier
-                except SparkError as error:
-                    if error.code not in (ErrorCode.NOT_FOUND, ErrorCode.INVALID_IDENTIFIER):
-                        raise
-        tried = ", ".join(f"{p}/{suffixes[-1]}" for p in self._gs1_prefixes)
-        raise SparkError(
-            ErrorCode.NOT_FOUND,
-            f"no record for {what}: tried {len(suffixes)} level(s) down to {tried}",
-        )
 
 
 def _answering(

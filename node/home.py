@@ -35,6 +35,7 @@ from sparkchain.node.config import (
     DEFAULT_P2P_TLS_CERT,
     DEFAULT_P2P_TLS_KEY,
     ApiConfig,
+    Gs1Config,
     HttpConfig,
     NodeConfig,
     NodeSection,
@@ -50,6 +51,8 @@ DEFAULT_CHAIN_ID = "sparkchain-local"
 DEV_CHAIN_ID = "sparkchain-dev"
 TESTNET_CHAIN_ID = "sparkchain-testnet"  # the stem: each testnet adds random hex to it
 DEV_ROOT_PREFIX = "88"
+# the Handle prefixes the GS1 Digital Link resolver of a written home searches (DESIGN §10)
+DEFAULT_GS1_PREFIXES = ("88.608",)
 LOOPBACK = "127.0.0.1"
 
 
@@ -349,11 +352,14 @@ def node_config(
     http_listen: str = "",
     submit_to: Sequence[str] = (),
 ) -> NodeConfig:
+    """The config.toml of a home that `spark init`, `spark testnet init` and the dev chain
+    write: the GS1 resolver searches DEFAULT_GS1_PREFIXES."""
     return NodeConfig(
         node=NodeSection(name=name, role=role),
         api=ApiConfig(listen=api_listen, submit_to=tuple(submit_to)),
         p2p=P2pConfig(listen=p2p_listen, peers=tuple(peers), observers=tuple(observers)),
         http=HttpConfig(listen=http_listen),
+        gs1=Gs1Config(prefixes=DEFAULT_GS1_PREFIXES),
     )
 
 

@@ -181,6 +181,7 @@ class Node:
                 self,
                 self.is_validator,
                 tls=home.http_tls(config),
+                gs1_prefixes=config.gs1.prefixes,
             )
             # the explorer's live feed hears of each block; it never writes on this path
             self.committer.on_commit.append(self.gateway.explorer.feed.block_committed)

@@ -14,6 +14,7 @@ from sparkchain.identifiers import limits
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.node.config import (
     ConsensusConfig,
+    Gs1Config,
     HttpConfig,
     MempoolConfig,
     NodeConfig,
@@ -72,6 +73,7 @@ def test_every_field_round_trips_through_the_writer(tmp_path: Path) -> None:
         ),
         mempool=MempoolConfig(max_txs=10, max_bytes=11),
         http=HttpConfig(listen="0.0.0.0:9300", max_connections=12),
+        gs1=Gs1Config(prefixes=("88.608", "99")),
     )
     path = tmp_path / "config.toml"
     write_config(path, config)
@@ -81,8 +83,16 @@ def test_every_field_round_trips_through_the_writer(tmp_path: Path) -> None:
 
 def test_written_config_is_plain_toml_with_one_table_per_section() -> None:
     document = tomllib.loads(config_to_toml(node_config("n", "validator", "h:1", "h:2")))
-    assert set(document) == {"node", "api", "p2p", "consensus", "mempool", "http"}
+    assert set(document) == {"node", "api", "p2p", "consensus", "mempool", "http", "gs1"}
     assert document["p2p"]["peers"] == []
+    # every written home's GS1 resolver searches 88.608 (DESIGN §10)
+    assert document["gs1"] == {"prefixes": ["88.608"]}
+
+
+def test_the_gs1_resolver_searches_no_prefix_without_a_gs1_section() -> None:
+    assert parse_config(MINIMAL).gs1 == Gs1Config(prefixes=())
+    listed = parse_config(MINIMAL + '[gs1]\nprefixes = ["88.608", "88.999.1"]\n')
+    assert listed.gs1.prefixes == ("88.608", "88.999.1")
 
 
 def test_the_http_gateway_is_off_without_an_http_section_or_with_an_empty_listen() -> None:
@@ -165,6 +175,12 @@ def _replace_line(old: str, new: str) -> str:
         (MINIMAL + '[http]\nlisten = "127.0.0.1:7100"\n', "http.listen", "must differ"),
         (MINIMAL + '[http]\nport = "1"\n', "http.port", "unknown key"),
         (MINIMAL + "[http]\nmax_connections = 0\n", "http.max_connections", "at least 1"),
+        (MINIMAL + '[gs1]\nprefixes = "88.608"\n', "gs1.prefixes", "list of prefixes"),
+        (MINIMAL + "[gs1]\nprefixes = [88]\n", "gs1.prefixes[0]", "must be a string"),
+        (MINIMAL + '[gs1]\nprefixes = ["88..6"]\n', "gs1.prefixes[0]", "is empty"),
+        (MINIMAL + '[gs1]\nprefixes = ["88/1"]\n', "gs1.prefixes[0]", "'/'"),
+        (MINIMAL + '[gs1]\nprefixes = ["88.ab", "88.AB"]\n', "gs1.prefixes[1]", "twice"),
+        (MINIMAL + '[gs1]\nprefix = ["88"]\n', "gs1.prefix", "unknown key"),
         ('api = 5\n[node]\nname = "n"\n', "api", "must be a [table]"),
         ("[node\n", None, "not valid TOML"),
     ],

@@ -24,6 +24,7 @@ from sparkchain.node.mempool import wall_clock_ms as now_ms
 from tests.helpers.cluster import until
 from tests.helpers.explorer_net import (
     CHILD_PREFIX,
+    GS1_GTIN_RECORD,
     GS1_PRODUCT,
     GTIN,
     OWNED_BY_ALICE,
@@ -38,7 +39,7 @@ from tests.helpers.explorer_net import get as http_get
 
 pytestmark = pytest.mark.timeout(180)
 
-ALL_UNDER_PREFIX = {PRODUCT, GS1_PRODUCT, REVOKED, OWNED_BY_ALICE, *PAGED}
+ALL_UNDER_PREFIX = {PRODUCT, GS1_PRODUCT, GS1_GTIN_RECORD, REVOKED, OWNED_BY_ALICE, *PAGED}
 # an http(s) URL or a protocol-relative one: the page may name no other host
 EXTERNAL_URL = re.compile(r"(https?:)?//[A-Za-z0-9.-]+\.[A-Za-z]{2,}|https?://", re.I)
 
@@ -290,13 +291,20 @@ def test_search_says_why_nothing_matched(net: ExplorerNet, text: str, code: int,
     assert status == code and says in body["message"], body
 
 
-def test_search_of_a_digital_link_or_gtin_needs_gs1_prefixes_and_says_so(
-    net: ExplorerNet,
-) -> None:
-    # this branch's nodes have no [gs1] prefixes: the search says what is missing
-    for text in (f"https://id.example.com/01/{GTIN}/21/SN-1", GTIN):
-        status, body = search(net, text)
-        assert status == 404 and "[gs1] prefixes" in body["message"]
+def test_search_resolves_digital_links_and_gtins_as_the_resolver_does(net: ExplorerNet) -> None:
+    cases = {
+        f"https://id.example.com/01/{GTIN}/21/SN-1": GS1_PRODUCT,
+        f"https://id.example.com/gtin/{GTIN}/ser/SN-1?linkType=all": GS1_PRODUCT,
+        f"https://id.example.com/01/{GTIN}/21/SN-404": GS1_GTIN_RECORD,  # falls back
+        GTIN: GS1_GTIN_RECORD,
+        GTIN[1:]: GS1_GTIN_RECORD,  # its GTIN-13 form
+    }
+    for text, identifier in cases.items():
+        status, found = search(net, text)
+        assert status == 200, found
+        assert (found["kind"], found["target"]) == ("identifier", identifier), text
+    status, body = search(net, "https://id.example.com/01/00000000000017")
+    assert status == 404 and "no record for GTIN" in body["message"]
 
 
 # ---- the live feed ----

@@ -81,7 +81,7 @@ def test_tampered_resolution_proofs_fail(ledger_chain: LedgerChain) -> None:
 
     proof = copy()
     del proof.commit.signatures[1:]
-    assert "certificate: 1 precommits" in _proof_failure(ledger_chain, proof)
+    assert "certificate: 1 of 4 validators signed block" in _proof_failure(ledger_chain, proof)
 
     proof = copy()
     proof.ClearField("commit")

@@ -23,6 +23,7 @@ CHILD_PREFIX = "88.608.7"
 PRODUCT = f"{PREFIX}/SN-0001"
 GTIN = "09506000134352"
 GS1_PRODUCT = f"{PREFIX}/01/{GTIN}/21/SN-1"
+GS1_GTIN_RECORD = f"{PREFIX}/01/{GTIN}"  # what a GTIN alone (or another serial) finds
 REVOKED = f"{PREFIX}/Recalled-1"
 OWNED_BY_ALICE = f"{PREFIX}/Alice-Pump"
 PAGED = [f"{PREFIX}/P-{i}" for i in range(5)]
@@ -77,6 +78,7 @@ def start_explorer_net(directory: Path) -> ExplorerNet:
         )
         commit(registered)
         commit(txs.register(GS1_PRODUCT, [value(1, "URL", url + "gs1")], now_ms=now_ms()))
+        commit(txs.register(GS1_GTIN_RECORD, [value(1, "URL", url + "gtin")], now_ms=now_ms()))
         commit(txs.register(REVOKED, [value(1, "URL", url + "recalled")], now_ms=now_ms()))
         commit(txs.revoke(REVOKED, "recalled batch", now_ms=now_ms()))
         commit(txs.register(OWNED_BY_ALICE, [value(1, "URL", url + "pump")], now_ms=now_ms()))

@@ -1,0 +1,289 @@
+"""`GET /api/handles/{id}?proof=true` (issue 11 item 4): the Handle REST answer with the
+proof bundle of the record beside it, under "proof" (docs/proof-bundle.md).
+
+Present: HTTP 200, the usual answer (filtered by `type`/`index` as asked) and the bundle of
+the whole record, as a bundle proves bytes, not a selection of them. Absent: HTTP 404 with
+responseCode 100 and a bundle proving the absence. The proof is of the latest committed
+block, as gRPC Resolve's is (node/ledger_reads.py `resolve_with_proof`): a few LevelDB gets,
+on the event loop like every resolve. Before block 1 there is nothing to prove against:
+HTTP 503, responseCode 2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.ledger.bundle import BUNDLE_FORMAT, BUNDLE_VERSION, build_bundle
+from sparkchain.ledger.records import filter_values
+from sparkchain.node.gateway import HS_ERROR, HS_HANDLE_NOT_FOUND, handle_record_json
+from sparkchain.node.ledger import Ledger
+
+PROOF_QUERY = "proof"
+_YES = ("true", "1")
+_NO = ("false", "0", "")
+
+
+def proof_requested(text: str | None) -> bool:
+    """Whether `?proof=` asks for a bundle; anything but true/false/1/0 is a bad query."""
+    if text is None or text.lower() in _NO:
+        return False
+    if text.lower() in _YES:
+        return True
+    raise SparkError(ErrorCode.INVALID_ARGUMENT, f"proof must be true or false, got {text!r}")
+
+
+def proof_answer(
+    ledger: Ledger, requested: str, types: Collection[str], indexes: Collection[int]
+) -> tuple[dict[str, Any], int]:
+    """(the JSON answer, its HTTP status) for GET /api/handles/{requested}?proof=true."""
+    try:
+        record, proof = ledger.resolve_with_proof(requested)
+    except SparkError as error:
+        if error.code != ErrorCode.UNAVAILABLE:
+            raise
+        return {"responseCode": HS_ERROR, "handle": requested, "message": error.message}, 503
+    bundle = build_bundle(ledger.genesis, requested, proof)
+    if record is None:
+        answer = {
+            "responseCode": HS_HANDLE_NOT_FOUND,
+            "handle": requested,
+            "message": f"identifier {requested} is not registered (absence proven in proof)",
+            "proof": bundle,
+        }
+        return answer, 404
+    answer = handle_record_json(requested, filter_values(record, types, indexes))
+    answer["proof"] = bundle
+    return answer, 200
+
+
+# ---------------------------------------------------------------------------- OpenAPI
+
+
+def openapi_paths() -> dict[str, Any]:
+    """The OpenAPI 3.1 "paths" entry of GET /api/handles/{handle} with `proof`, for
+    node/openapi.py to merge; the bundle schema follows docs/proof-bundle.md."""
+    return {
+        "/api/handles/{handle}": {
+            "get": {
+                "operationId": "resolveHandle",
+                "summary": "Resolve a handle (Handle.Net JSON), optionally with its proof",
+                "parameters": [
+                    {
+                        "name": "handle",
+                        "in": "path",
+                        "required": True,
+                        "description": "PREFIX/SUFFIX; ASCII case-insensitive",
+                        "schema": {"type": "string", "minLength": 1},
+                    },
+                    {
+                        "name": "type",
+                        "in": "query",
+                        "description": "keep values of this type (repeatable; OR-ed)",
+                        "schema": {"type": "array", "items": {"type": "string"}},
+                        "style": "form",
+                        "explode": True,
+                    },
+                    {
+                        "name": "index",
+                        "in": "query",
+                        "description": "keep the value at this index (repeatable; OR-ed)",
+                        "schema": {
+                            "type": "array",
+                            "items": {"type": "integer", "minimum": 0, "maximum": 2**32 - 1},
+                        },
+                        "style": "form",
+                        "explode": True,
+                    },
+                    {
+                        "name": PROOF_QUERY,
+                        "in": "query",
+                        "description": "true: add the proof bundle of the record (or of its "
+                        "absence) under `proof`",
+                        "schema": {"type": "string", "enum": ["true", "false", "1", "0"]},
+                    },
+                    {
+                        "name": "pretty",
+                        "in": "query",
+                        "description": "indent the JSON",
+                        "schema": {"type": "string"},
+                    },
+                ],
+                "responses": {
+                    "200": _response("the record (with `proof` when asked)", _record_answer()),
+                    "400": _response("a malformed handle or query parameter", _error_answer()),
+                    "404": _response(
+                        "not registered (with `proof` of the absence when asked)",
+                        _error_answer(with_proof=True),
+                    ),
+                    "500": _response("a server error", _error_answer()),
+                    "503": _response(
+                        "no block committed yet to prove against, or too many connections",
+                        _message_answer(),
+                    ),
+                },
+            }
+        }
+    }
+
+
+def _response(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _hex(length: int | None = None) -> dict[str, Any]:
+    pattern = f"^[0-9a-f]{{{length}}}$" if length is not None else "^([0-9a-f]{2})*$"
+    return {"type": "string", "pattern": pattern}
+
+
+_BASE64: dict[str, Any] = {
+    "type": "string",
+    "contentEncoding": "base64",
+    "pattern": "^[A-Za-z0-9+/]*={0,2}$",
+}
+_SAFE_INTEGER: dict[str, Any] = {"type": "integer", "minimum": 0, "maximum": 2**53 - 1}
+
+
+def _value_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["index", "type", "data", "ttl", "timestamp"],
+        "properties": {
+            "index": {"type": "integer", "minimum": 0},
+            "type": {"type": "string"},
+            "data": {
+                "type": "object",
+                "required": ["format", "value"],
+                "properties": {
+                    "format": {"enum": ["string", "base64"]},
+                    "value": {"type": "string"},
+                },
+            },
+            "ttl": {"type": "integer", "minimum": 0},
+            "timestamp": {"type": "string"},
+        },
+    }
+
+
+def _part(view: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["bytes", "view"],
+        "additionalProperties": False,
+        "properties": {"bytes": _BASE64, "view": view},
+    }
+
+
+def bundle_schema() -> dict[str, Any]:
+    """The JSON Schema of a version 1 proof bundle (docs/proof-bundle.md)."""
+    record_view = {
+        "type": "object",
+        "required": ["handle", "owner", "status", "values"],
+        "properties": {
+            "handle": {"type": "string"},
+            "owner": {"type": "string"},
+            "status": {"type": "string"},
+            "revokeReason": {"type": "string"},
+            "values": {"type": "array", "items": _value_schema()},
+        },
+    }
+    header_view = {
+        "type": "object",
+        "required": [
+            "chain_id", "height", "time_ms", "prev_hash", "last_commit_hash", "tx_root",
+            "state_root", "validators_hash", "proposer",
+        ],
+        "properties": {
+            "chain_id": {"type": "string"},
+            "height": _SAFE_INTEGER,
+            "time_ms": _SAFE_INTEGER,
+            "prev_hash": _hex(),
+            "last_commit_hash": _hex(),
+            "tx_root": _hex(),
+            "state_root": _hex(),
+            "validators_hash": _hex(),
+            "proposer": _hex(),
+        },
+    }  # fmt: skip
+    certificate_view = {
+        "type": "object",
+        "required": ["height", "round", "block_hash", "signatures"],
+        "properties": {
+            "height": _SAFE_INTEGER,
+            "round": {"type": "integer", "minimum": 0},
+            "block_hash": _hex(),
+            "signatures": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["validator", "signature"],
+                    "properties": {"validator": _hex(), "signature": _hex()},
+                },
+            },
+        },
+    }
+    return {
+        "type": "object",
+        "description": "a proof bundle (docs/proof-bundle.md): check it with `spark verify` "
+        "and the chain's genesis file",
+        "required": [
+            "format", "version", "chain_id", "genesis_hash", "identifier", "record",
+            "state_proof", "header", "certificate", "validator_changes",
+        ],
+        "additionalProperties": False,
+        "properties": {
+            "format": {"const": BUNDLE_FORMAT},
+            "version": {"const": BUNDLE_VERSION},
+            "chain_id": {"type": "string"},
+            "genesis_hash": _hex(64),
+            "identifier": {"type": "string"},
+            "record": {"oneOf": [{"type": "null"}, _part(record_view)]},
+            "state_proof": _BASE64,
+            "header": _part(header_view),
+            "certificate": _part(certificate_view),
+            "validator_changes": {"type": "array", "maxItems": 0},
+        },
+    }  # fmt: skip
+
+
+def _record_answer() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["responseCode", "handle", "values"],
+        "properties": {
+            "responseCode": {"enum": [1, 200]},
+            "handle": {"type": "string"},
+            "registeredAs": {"type": "string"},
+            "status": {"const": "REVOKED"},
+            "values": {"type": "array", "items": _value_schema()},
+            "proof": bundle_schema(),
+        },
+    }
+
+
+def _error_answer(with_proof: bool = False) -> dict[str, Any]:
+    schema: dict[str, Any] = {
+        "type": "object",
+        "required": ["responseCode", "message"],
+        "properties": {
+            "responseCode": {"type": "integer"},
+            "handle": {"type": "string"},
+            "message": {"type": "string"},
+        },
+    }
+    if with_proof:
+        schema["properties"]["proof"] = bundle_schema()
+    return schema
+
+
+def _message_answer() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["message"],
+        "properties": {
+            "responseCode": {"type": "integer"},
+            "handle": {"type": "string"},
+            "message": {"type": "string"},
+        },
+    }
