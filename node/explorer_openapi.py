@@ -177,6 +177,15 @@ HISTORY: Final = _object(
         ),
     }
 )
+GENESIS: Final = _object(
+    {
+        "chain_id": _TEXT,
+        "genesis_time_ms": _INT,
+        "validators": _list(_object({"name": _TEXT, "public_key": _HEX})),
+        "root_authorities": _list(_TEXT),
+        "prefixes": _list(_object({"prefix": _TEXT, "owner": _TEXT})),
+    }
+)
 SEARCH: Final = _object(
     {
         "query": _TEXT,
@@ -298,6 +307,12 @@ def openapi_paths() -> dict[str, Any]:
                 )
             ],
             {400: "empty or malformed", 404: "nothing matches (the message says why)"},
+        ),
+        "/api/genesis": _get(
+            "the genesis file (the page pins it, then checks proof bundles against it)",
+            GENESIS,
+            [],
+            {},
         ),
         "/api/events": {
             "get": {

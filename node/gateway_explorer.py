@@ -9,6 +9,8 @@
   GET /api/accounts/{bid}          the prefixes and identifiers a BID owns (paged)
   GET /api/history/{identifier}    the record's owner and status, and its changes
   GET /api/search?q=…              what the search box's text names, and where to look
+  GET /api/genesis                 the genesis file, for a visitor to pin (after comparing
+                                   its hash) and check proof bundles against in the page
   GET /api/events                  server-sent events, one per committed block
                                    (node/explorer_feed.py)
 
@@ -49,6 +51,7 @@ from sparkchain.identifiers.limits import (
 )
 from sparkchain.identifiers.tx import decode_body, tx_id
 from sparkchain.ledger.blocks import block_hash
+from sparkchain.ledger.genesis import genesis_to_dict
 from sparkchain.node import schema
 from sparkchain.node.api import StatusSource
 from sparkchain.node.explorer_feed import BlockFeed, iso_time
@@ -66,6 +69,7 @@ STATIC_FILES = {
     "app.js": "text/javascript",
     "views.js": "text/javascript",
     "style.css": "text/css",
+    "verify.js": "text/javascript",
 }
 HASH_HEX_CHARS = 64
 T = TypeVar("T")
@@ -233,6 +237,7 @@ class Explorer:
             "/api/accounts/{bid}": self._account,
             "/api/history/{identifier:.+}": self._history,
             "/api/search": self._search,
+            "/api/genesis": self._genesis,
         }
         for path, read in routes.items():
             app.router.add_get(path, _answering(read))
@@ -319,6 +324,9 @@ class Explorer:
             if wanted <= found.keys():
                 break
         return found
+
+    async def _genesis(self, request: web.Request) -> dict[str, Any]:
+        return genesis_to_dict(self._ledger.genesis)
 
     # ---- blocks and txs ----
 

@@ -10,6 +10,7 @@ import re
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +18,8 @@ from sparkchain.identifiers.tx import TxBuilder, value
 from sparkchain.node.mempool import wall_clock_ms as now_ms
 from tests.helpers.explorer_net import (
     CHILD_PREFIX,
+    GS1_PRODUCT,
+    GTIN,
     OWNED_BY_ALICE,
     PREFIX,
     PRODUCT,
@@ -221,3 +224,77 @@ def test_phone_width_has_no_horizontal_overflow(browser: Browser, net: ExplorerN
             shot(phone, name)
     finally:
         context.close()
+
+
+# ---- verification in the browser ----
+
+
+def pin_offered_genesis(page: Page, net: ExplorerNet) -> None:
+    """The first visit offers this node's genesis hash; the visitor compares and pins it."""
+    _, _, status = get(net.base, "/api/status")
+    expect(page.locator("#offered-genesis-hash")).to_have_text(status["genesis_hash"])
+    page.get_by_role("button", name="Pin this genesis").click()
+
+
+def test_a_record_is_verified_in_the_browser_once_the_genesis_is_pinned(
+    page: Page, net: ExplorerNet
+) -> None:
+    page.goto(f"{net.base}/#/id/{PRODUCT}")
+    shot(page, "identifier-pin-genesis.png")
+    pin_offered_genesis(page, net)
+    proof = page.locator("#proof")
+    expect(proof).to_contain_text(re.compile(r"✓ Verified at height \d+ by 2 of 2 validators"))
+    expect(proof).to_contain_text("WebCrypto")
+    shot(page, "identifier-verified.png")
+    # pinned once, every later record is checked at once
+    page.goto(f"{net.base}/#/id/{REVOKED}")
+    expect(page.locator("#proof")).to_contain_text("✓ Verified at height")
+    expect(page.locator("main h1")).to_contain_text("REVOKED")
+
+
+def test_a_tampered_proof_is_refused_saying_what_failed(page: Page, net: ExplorerNet) -> None:
+    page.goto(f"{net.base}/#/id/{PRODUCT}")
+    pin_offered_genesis(page, net)
+    expect(page.locator("#proof")).to_contain_text("✓ Verified")
+
+    def rewrite_url(route: Any) -> None:
+        answer = route.fetch()
+        body = answer.json()
+        body["proof"]["record"]["view"]["values"][0]["data"]["value"] = "https://evil.example/x"
+        route.fulfill(response=answer, json=body)
+
+    page.route("**/api/handles/**", rewrite_url)  # a node (or a proxy) that lies
+    page.reload()
+    proof = page.locator("#proof")
+    expect(proof).to_contain_text("✗ Not verified: VIEW_MISMATCH")
+    expect(page.get_by_role("region", name="Values")).to_contain_text("https://evil.example/x")
+    shot(page, "identifier-tampered.png")
+
+
+def test_an_absent_identifier_is_verified_absent(page: Page, net: ExplorerNet) -> None:
+    page.goto(net.base + "/")
+    search(page, f"{PREFIX}/Never-Registered")
+    expect(page.locator("main h1")).to_have_text("Nothing found")
+    page.get_by_role("link", name=re.compile("is not registered")).click()
+    pin_offered_genesis(page, net)
+    expect(page.locator("#proof")).to_contain_text(
+        re.compile(r"✓ Verified absent at height \d+ by 2 of 2 validators")
+    )
+    shot(page, "identifier-absent.png")
+
+
+def test_a_genesis_file_can_be_loaded_instead(page: Page, net: ExplorerNet) -> None:
+    page.goto(f"{net.base}/#/id/{OWNED_BY_ALICE}")
+    page.get_by_label("Or load a genesis file").set_input_files(net.cluster.genesis_file)
+    expect(page.locator("#proof")).to_contain_text("✓ Verified at height")
+
+
+def test_a_registered_product_is_found_by_its_digital_link_and_verified(
+    page: Page, net: ExplorerNet
+) -> None:
+    page.goto(net.base + "/")
+    search(page, f"https://id.example.com/01/{GTIN}/21/SN-1")
+    expect(page.locator("main h1")).to_contain_text(GS1_PRODUCT)
+    pin_offered_genesis(page, net)
+    expect(page.locator("#proof")).to_contain_text("✓ Verified at height")
+    shot(page, "digital-link-verified.png")

@@ -19,6 +19,7 @@ import pytest
 
 from sparkchain.identifiers.limits import MAX_EXPLORER_PAGE_SIZE, MAX_SSE_SUBSCRIBERS
 from sparkchain.identifiers.tx import TxBuilder, value
+from sparkchain.ledger.genesis import parse_genesis
 from sparkchain.node.gateway_explorer import STATIC_DIR, STATIC_FILES, openapi_paths
 from sparkchain.node.mempool import wall_clock_ms as now_ms
 from tests.helpers.cluster import until
@@ -127,6 +128,15 @@ def test_status_names_the_node_the_head_and_each_validators_last_signed_height(
     head = body["last_block"]
     _, block = get(net, f"/api/blocks/{head['hash']}", "/api/blocks/{ref}")
     assert block["header"]["state_root"] == body["state_root"] or block["height"] < body["height"]
+
+
+def test_genesis_is_the_nodes_and_hashes_as_its_status_says(net: ExplorerNet) -> None:
+    status, genesis = get(net, "/api/genesis", "/api/genesis")
+    assert status == 200
+    parsed = parse_genesis(json.dumps(genesis).encode())
+    assert parsed.genesis_hash.hex() == get(net, "/api/status", "/api/status")[1]["genesis_hash"]
+    on_disk = parse_genesis(Path(net.cluster.genesis_file).read_bytes())
+    assert parsed == on_disk
 
 
 # ---- blocks ----
@@ -408,7 +418,7 @@ def test_every_explorer_path_in_openapi_answers_errors_as_json_messages() -> Non
     paths = openapi_paths()
     assert {"/api/status", "/api/blocks", "/api/blocks/{ref}", "/api/txs/{id}",
             "/api/prefixes/{prefix}", "/api/accounts/{bid}", "/api/history/{identifier}",
-            "/api/search", "/api/events"} == set(paths)  # fmt: skip
+            "/api/search", "/api/genesis", "/api/events"} == set(paths)  # fmt: skip
     for path, entry in paths.items():
         responses = entry["get"]["responses"]
         assert "200" in responses, path

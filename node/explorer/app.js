@@ -1,18 +1,24 @@
 // The explorer's shell: the header (node name, chain id, height), hash routing
 // (#/block/12, #/id/88.608/X, ...), the search box and the live block feed.
+import { genesisHash, verifyBundle } from "./verify.js";
 import {
+  absentView,
+  answer,
   api,
+  ApiError,
   accountView,
   blockRow,
   blockView,
   blocksView,
   el,
   errorBox,
+  genesisPrompt,
   href,
   identifierView,
   networkView,
   pathOf,
   prefixView,
+  proofBadge,
   txView,
 } from "./views.js";
 
@@ -58,11 +64,23 @@ const routes = [
   [/^tx\/(.+)$/, async ([id]) => [txView(await api(`/api/txs/${encodeURIComponent(id)}`)), "Transaction"]],
   [/^id\/(.+)$/, async ([identifier]) => {
     const path = pathOf(identifier);
-    const [handle, history] = await Promise.all([
-      api(`/api/handles/${path}`),
-      api(`/api/history/${path}`),
+    const [resolved, history] = await Promise.all([
+      answer(`/api/handles/${path}?proof=true`),
+      answer(`/api/history/${path}`),
     ]);
-    return [identifierView(identifier, handle, history), history.identifier];
+    const proof = resolved.body.proof;
+    if (resolved.status === 404 && proof) {
+      return [absentView(identifier, await verification(proof)), `${identifier} (not registered)`];
+    }
+    if (resolved.status !== 200 || history.status !== 200) {
+      const failed = resolved.status !== 200 ? resolved : history;
+      throw new ApiError(failed.status, failed.body.message || `HTTP ${failed.status}`);
+    }
+    // what is shown is what the proof covers (its record view), when there is a proof
+    const shown = proof && proof.record ? proof.record.view : {
+      owner: history.body.owner, status: history.body.status, values: resolved.body.values };
+    const checked = proof ? await verification(proof) : null;
+    return [identifierView(identifier, shown, history.body, checked), history.body.identifier];
   }],
   [/^prefix\/(.+)$/, async ([prefix], params) => {
     const after = params.get("after") || "";
@@ -121,8 +139,12 @@ async function route() {
       if (mine !== navigation) return;
       if (pattern.source.startsWith("^search")) {
         const text = match[1];
+        // an identifier that is not registered: its absence can be proven
+        const absence = text.includes("/") && error.status === 404
+          ? el("p", {}, el("a", { href: href.id(text) }, `Check that ${text} is not registered`))
+          : null;
         show(
-          [el("h1", { tabindex: -1 }, "Nothing found"), errorBox(`Nothing matched “${text}”: ${error.message}`)],
+          [el("h1", { tabindex: -1 }, "Nothing found"), errorBox(`Nothing matched “${text}”: ${error.message}`), absence],
           "Nothing found",
         );
       } else {
@@ -132,6 +154,55 @@ async function route() {
     return;
   }
   showError(decoded, { status: 404, message: "no such view; try the search box" });
+}
+
+// ---- verification: the genesis the visitor pinned, kept in this browser ----
+
+const PINNED = "sparkchain.pinned-genesis";
+
+function pinned(chainId) {
+  try {
+    return JSON.parse(localStorage.getItem(PINNED) || "{}")[chainId] || null;
+  } catch {
+    return null;
+  }
+}
+
+function pin(genesis) {
+  let all = {};
+  try {
+    all = JSON.parse(localStorage.getItem(PINNED) || "{}");
+  } catch {
+    all = {};
+  }
+  all[genesis.chain_id] = genesis;
+  localStorage.setItem(PINNED, JSON.stringify(all));
+}
+
+async function verification(bundle) {
+  if (!globalThis.crypto?.subtle) {
+    return errorBox("This page cannot check proofs: it is not a secure context (HTTPS, or "
+      + "HTTP on localhost/127.0.0.1), so the browser gives it no WebCrypto.");
+  }
+  const trusted = pinned(bundle.chain_id);
+  if (!trusted) {
+    const offered = await api("/api/genesis");
+    const again = () => route();
+    return genesisPrompt(bundle.chain_id, await genesisHash(offered),
+      () => { pin(offered); again(); },
+      async (file) => {
+        try {
+          const loaded = JSON.parse(await file.text());
+          if (loaded.chain_id !== bundle.chain_id) throw new Error(`it is of chain ${loaded.chain_id}`);
+          await genesisHash(loaded);
+          pin(loaded);
+          again();
+        } catch (error) {
+          main.prepend(errorBox(`That genesis file cannot be pinned: ${error.message}`));
+        }
+      });
+  }
+  return proofBadge(await verifyBundle(bundle, trusted), await genesisHash(trusted));
 }
 
 // ---- the header ----

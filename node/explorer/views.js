@@ -8,22 +8,24 @@ export class ApiError extends Error {
   }
 }
 
-export async function api(path) {
+// {status, body} of a JSON answer, whatever its status
+export async function answer(path) {
   let response;
   try {
     response = await fetch(path, { headers: { Accept: "application/json" } });
   } catch (error) {
     throw new ApiError(0, `the node did not answer (${error.message})`);
   }
-  let body = null;
   try {
-    body = await response.json();
+    return { status: response.status, body: await response.json() };
   } catch {
     throw new ApiError(response.status, `the node answered HTTP ${response.status}, not JSON`);
   }
-  if (!response.ok) {
-    throw new ApiError(response.status, body.message || `HTTP ${response.status}`);
-  }
+}
+
+export async function api(path) {
+  const { status, body } = await answer(path);
+  if (status < 200 || status > 299) throw new ApiError(status, body.message || `HTTP ${status}`);
   return body;
 }
 
@@ -276,24 +278,73 @@ function valueText(value) {
   return el("span", {}, "base64: ", el("code", { class: "hash" }, data.value));
 }
 
-export function identifierView(identifier, handle, history) {
-  const revoked = history.status === "REVOKED";
+// ---- verification in the browser ----
+
+export function genesisPrompt(chainId, genesisHash, onPin, onFile) {
+  const pin = el("button", { type: "button" }, "Pin this genesis");
+  pin.addEventListener("click", onPin);
+  const file = el("input", { type: "file", id: "genesis-file", accept: ".json,application/json" });
+  file.addEventListener("change", () => file.files[0] && onFile(file.files[0]));
+  return el(
+    "section",
+    { class: "trust", "aria-labelledby": "trust-title" },
+    el("h2", { id: "trust-title" }, "Check answers in this browser"),
+    el("p", {}, `Pin the genesis of chain ${chainId} you trust; this page then checks every `
+      + "record's proof against it, trusting no node. This node's genesis hash is:"),
+    el("p", {}, el("code", { class: "hash", id: "offered-genesis-hash" }, genesisHash)),
+    el("p", {}, "Compare it with the hash your operator gave you, then: ", pin),
+    el("p", {}, el("label", { for: "genesis-file" }, "Or load a genesis file: "), file),
+  );
+}
+
+export function proofBadge(result, pinnedHash) {
+  const how = `checked in this browser with WebCrypto against the pinned genesis ${pinnedHash.slice(0, 12)}…`;
+  if (!result.ok) {
+    return el(
+      "div",
+      { class: "proof bad", role: "status", id: "proof" },
+      el("strong", {}, `✗ Not verified: ${result.reason}`),
+      el("p", {}, result.detail),
+      el("p", { class: "help-text" }, how),
+    );
+  }
+  const what = result.present ? "Verified" : "Verified absent";
+  return el(
+    "div",
+    { class: "proof good", role: "status", id: "proof" },
+    el("strong", {}, `✓ ${what} at height ${result.height} by ${result.signers} of ${result.validators} validators`),
+    el("p", { class: "help-text" }, `${how}; block time ${new Date(result.timeMs).toISOString()}. `
+      + "A proof shows the record as of that block, not that nothing changed since."),
+  );
+}
+
+export function absentView(identifier, verification) {
+  return [
+    title(identifier, badge(false, "not registered")),
+    el("p", {}, `${identifier} is not registered on this chain.`),
+    verification,
+  ];
+}
+
+export function identifierView(identifier, shown, history, verification) {
+  const revoked = shown.status === "REVOKED";
   return [
     title(history.identifier, revoked ? badge(false, "REVOKED") : badge(true, "ACTIVE")),
+    verification,
     facts([
-      ["Owner", link(href.account(history.owner), history.owner)],
+      ["Owner", link(href.account(shown.owner), shown.owner)],
       ["Prefix", link(href.prefix(history.identifier.split("/")[0]), history.identifier.split("/")[0])],
       ["Registered at", link(href.block(history.created_height), `block ${history.created_height}`)],
       ["Last changed at", link(href.block(history.updated_height), `block ${history.updated_height}`)],
-      revoked && ["Revoked because", history.revoke_reason || "—"],
+      revoked && ["Revoked because", shown.revokeReason || history.revoke_reason || "—"],
     ]),
     el("h2", {}, "Values"),
-    handle.values.length === 0
+    shown.values.length === 0
       ? el("p", {}, "No values.")
       : table(
           "Values",
           ["Index", "Type", "Data", { text: "TTL", cls: "hide-narrow" }],
-          handle.values.map((v) =>
+          shown.values.map((v) =>
             el(
               "tr",
               {},
