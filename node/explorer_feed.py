@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -123,32 +124,44 @@ class BlockFeed:
             }
         )
         await response.prepare(request)
+
+        def reader_gone() -> bool:
+            return request.transport is None or request.transport.is_closing()
+
+        await self.subscribe(lambda data: _send(response, data), reader_gone)
+        return response
+
+    async def subscribe(
+        self, send: Callable[[bytes], Awaitable[bool]], reader_gone: Callable[[], bool]
+    ) -> None:
+        """One subscriber's loop: a `hello` with the current height, then every block
+        committed after it, through `send` (False: stop), until the feed closes."""
         sent = self._height
         # the height the stream starts from, so a page knows where it stands
         hello = json.dumps({"height": sent})
-        if not await _send(response, f"event: hello\ndata: {hello}\n\n".encode()):
-            return response
+        if not await send(f"event: hello\ndata: {hello}\n\n".encode()):
+            return
         loop = asyncio.get_running_loop()
         quiet_since = loop.time()
         while not self._closing:
-            changed = self._changed
-            try:
-                await asyncio.wait_for(changed.wait(), SSE_IDLE_CHECK_INTERVAL_S)
-            except TimeoutError:
-                if request.transport is None or request.transport.is_closing():
-                    return response  # the reader left: give its slot back now
-                if loop.time() - quiet_since < SSE_KEEPALIVE_INTERVAL_S:
-                    continue
-                if not await _send(response, b": keep-alive\n\n"):
-                    return response
+            # blocks committed while this reader was sending are sent before it waits
+            unsent = self._since(sent)
+            for summary in unsent:
+                if not await send(sse_block_event(summary)):
+                    return
+                sent = summary.height
+            if unsent:
                 quiet_since = loop.time()
                 continue
-            quiet_since = loop.time()
-            for summary in self._since(sent):
-                if not await _send(response, sse_block_event(summary)):
-                    return response
-                sent = summary.height
-        return response
+            try:
+                await asyncio.wait_for(self._changed.wait(), SSE_IDLE_CHECK_INTERVAL_S)
+            except TimeoutError:
+                if reader_gone():
+                    return  # give its slot back now, not at the next write
+                if loop.time() - quiet_since >= SSE_KEEPALIVE_INTERVAL_S:
+                    if not await send(b": keep-alive\n\n"):
+                        return
+                    quiet_since = loop.time()
 
 
 async def _send(response: web.StreamResponse, data: bytes) -> bool:
