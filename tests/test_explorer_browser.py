@@ -182,6 +182,8 @@ def test_a_new_block_appears_without_reload(page: Page, net: ExplorerNet) -> Non
     assert committed.committed
     row = page.locator(f'#live-blocks tr[data-height="{committed.height}"]')
     expect(row).to_have_count(1)
+    expect(page.locator("#live-blocks tr")).to_have_count(10)  # the list keeps its length
+    expect(page.locator("#live-blocks tr")).to_have_count(10)  # the list keeps its length
     expect(page.locator("#head-height")).not_to_have_text(re.compile(rf"^{committed.height - 1}$"))
     assert page.evaluate("window.notReloaded") is True
     shot(page, "live-block.png")

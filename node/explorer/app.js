@@ -7,6 +7,8 @@ import {
   api,
   ApiError,
   accountView,
+  PAGE_SIZE,
+  LATEST_BLOCKS,
   blockRow,
   blockView,
   blocksView,
@@ -22,7 +24,6 @@ import {
   txView,
 } from "./views.js";
 
-const LIVE_ROWS = 20;
 const main = document.getElementById("content");
 let navigation = 0; // a render for an older navigation is dropped
 let firstRender = true;
@@ -48,7 +49,7 @@ function query(text) {
 // each route: a pattern over the hash path and what it renders
 const routes = [
   [/^$/, async () => {
-    const [status, latest] = await Promise.all([api("/api/status"), api("/api/blocks?limit=10")]);
+    const [status, latest] = await Promise.all([api("/api/status"), api(`/api/blocks?limit=${LATEST_BLOCKS}`)]);
     showIdentity(status);
     return [networkView(status, latest), "Network"];
   }],
@@ -112,7 +113,7 @@ const routes = [
 
 // the page's own query for the API: a page size (?limit=) and where a page starts
 function paging(params, start) {
-  const forward = new URLSearchParams({ limit: params.get("limit") || "20" });
+  const forward = new URLSearchParams({ limit: params.get("limit") || String(PAGE_SIZE) });
   if (params.get(start)) forward.set(start, params.get(start));
   return forward;
 }
@@ -229,8 +230,9 @@ function onBlock(block) {
   if (height) height.textContent = String(block.height);
   const rows = document.getElementById("live-blocks");
   if (!rows || rows.querySelector(`tr[data-height="${block.height}"]`)) return;
+  // the list keeps the length of a page
   rows.prepend(blockRow(block, true));
-  while (rows.children.length > LIVE_ROWS) rows.lastElementChild.remove();
+  while (rows.children.length > Number(rows.dataset.keep)) rows.lastElementChild.remove();
 }
 
 function listen() {

@@ -78,7 +78,7 @@ function facts(pairs) {
 
 function table(caption, headers, rows, options = {}) {
   const head = el("tr", {}, headers.map((h) => el("th", { scope: "col", class: h.cls }, h.text ?? h)));
-  const body = el("tbody", { id: options.bodyId }, rows);
+  const body = el("tbody", { id: options.bodyId, "data-keep": options.keep }, rows);
   return el(
     "div",
     { class: "scroll", role: "region", "aria-label": caption, tabindex: 0 },
@@ -116,6 +116,8 @@ export function blockRow(block, fresh = false) {
   );
 }
 
+export const LATEST_BLOCKS = 10; // on the network view
+export const PAGE_SIZE = 20; // a page of blocks or identifiers without ?limit=
 const BLOCK_HEADERS = ["Height", "Time", "Txs", { text: "Proposer", cls: "hide-narrow" },
   { text: "Hash", cls: "hide-narrow" }];
 
@@ -171,6 +173,7 @@ export function networkView(status, latest) {
     el("h2", {}, "Latest blocks"),
     table("Latest blocks", BLOCK_HEADERS, latest.blocks.map((b) => blockRow(b)), {
       bodyId: "live-blocks",
+      keep: LATEST_BLOCKS,
     }),
     el("p", {}, link(href.blocks(), "All blocks")),
   ];
@@ -190,6 +193,7 @@ export function blocksView(page, before, limit) {
       ? el("p", {}, "No block here.")
       : table("Blocks", BLOCK_HEADERS, page.blocks.map((b) => blockRow(b)), {
           bodyId: before ? null : "live-blocks",
+          keep: Number(limit) || PAGE_SIZE,
         }),
     pager,
   ];
