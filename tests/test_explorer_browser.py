@@ -252,6 +252,13 @@ def test_a_record_is_verified_in_the_browser_once_the_genesis_is_pinned(
     page.goto(f"{net.base}/#/id/{REVOKED}")
     expect(page.locator("#proof")).to_contain_text("✓ Verified at height")
     expect(page.locator("main h1")).to_contain_text("REVOKED")
+    # the network view shows what is pinned, and forgets it on request
+    page.goto(f"{net.base}/#/")
+    expect(page.locator("#pinned-genesis")).to_contain_text("this node's")
+    page.get_by_role("button", name="Forget").click()
+    expect(page.locator("#pinned-genesis")).to_contain_text("none yet")
+    page.goto(f"{net.base}/#/id/{PRODUCT}")
+    expect(page.get_by_role("button", name="Pin this genesis")).to_be_visible()
 
 
 def test_a_tampered_proof_is_refused_saying_what_failed(page: Page, net: ExplorerNet) -> None:

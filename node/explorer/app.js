@@ -51,7 +51,10 @@ const routes = [
   [/^$/, async () => {
     const [status, latest] = await Promise.all([api("/api/status"), api(`/api/blocks?limit=${LATEST_BLOCKS}`)]);
     showIdentity(status);
-    return [networkView(status, latest), "Network"];
+    const trusted = pinned(status.chain_id);
+    const pinnedHash = trusted && globalThis.crypto?.subtle ? await genesisHash(trusted) : null;
+    const forget = () => { unpin(status.chain_id); route(); };
+    return [networkView(status, latest, pinnedHash, forget), "Network"];
   }],
   [/^blocks$/, async (_, params) => {
     const before = params.get("before") || "";
@@ -162,21 +165,24 @@ async function route() {
 const PINNED = "sparkchain.pinned-genesis";
 
 function pinned(chainId) {
+  return allPinned()[chainId] || null;
+}
+
+function allPinned() {
   try {
-    return JSON.parse(localStorage.getItem(PINNED) || "{}")[chainId] || null;
+    return JSON.parse(localStorage.getItem(PINNED) || "{}");
   } catch {
-    return null;
+    return {};
   }
 }
 
 function pin(genesis) {
-  let all = {};
-  try {
-    all = JSON.parse(localStorage.getItem(PINNED) || "{}");
-  } catch {
-    all = {};
-  }
-  all[genesis.chain_id] = genesis;
+  localStorage.setItem(PINNED, JSON.stringify({ ...allPinned(), [genesis.chain_id]: genesis }));
+}
+
+function unpin(chainId) {
+  const all = allPinned();
+  delete all[chainId];
   localStorage.setItem(PINNED, JSON.stringify(all));
 }
 

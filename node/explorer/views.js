@@ -121,7 +121,17 @@ export const PAGE_SIZE = 20; // a page of blocks or identifiers without ?limit=
 const BLOCK_HEADERS = ["Height", "Time", "Txs", { text: "Proposer", cls: "hide-narrow" },
   { text: "Hash", cls: "hide-narrow" }];
 
-export function networkView(status, latest) {
+// what the visitor pinned for this chain: its hash, whether it is this node's, and a way
+// to forget it
+function pinnedGenesis(pinnedHash, nodeHash, onForget) {
+  if (!pinnedHash) return "none yet (an identifier's view offers to pin one)";
+  const forget = el("button", { type: "button" }, "Forget");
+  forget.addEventListener("click", onForget);
+  const same = pinnedHash === nodeHash;
+  return [hash(pinnedHash), " ", same ? badge(true, "this node's") : badge(false, "not this node's"), " ", forget];
+}
+
+export function networkView(status, latest, pinnedHash = null, onForget = null) {
   const ready = status.ready
     ? badge(true, "ready")
     : badge(false, `not ready: ${status.ready_reason}`);
@@ -136,6 +146,7 @@ export function networkView(status, latest) {
       ["Readiness", [ready, status.syncing ? " syncing" : ""]],
       ["State root", hash(status.state_root)],
       ["Genesis hash", hash(status.genesis_hash)],
+      ["Pinned genesis", el("span", { id: "pinned-genesis" }, pinnedGenesis(pinnedHash, status.genesis_hash, onForget))],
     ]),
     el("h2", {}, "Validators"),
     table(
