@@ -307,3 +307,20 @@ def test_a_registered_product_is_found_by_its_digital_link_and_verified(
     pin_offered_genesis(page, net)
     expect(page.locator("#proof")).to_contain_text("✓ Verified at height")
     shot(page, "digital-link-verified.png")
+
+
+def test_without_webcrypto_the_page_says_it_cannot_check(
+    browser: Browser, net: ExplorerNet
+) -> None:
+    # what a page opened over plain HTTP at a LAN address gets: no crypto.subtle
+    context = browser.new_context()
+    try:
+        context.add_init_script("Object.defineProperty(crypto, 'subtle', {value: undefined})")
+        insecure = context.new_page()
+        insecure.goto(f"{net.base}/#/id/{PRODUCT}")
+        expect(insecure.locator("main h1")).to_contain_text(PRODUCT)
+        expect(insecure.get_by_role("alert")).to_contain_text("not a secure context")
+        expect(insecure.locator("#proof")).to_have_count(0)
+        shot(insecure, "identifier-no-webcrypto.png")
+    finally:
+        context.close()
