@@ -185,6 +185,8 @@ HTTP_KEEPALIVE_TIMEOUT_S: Final = 15.0  # an idle keep-alive connection is close
 DEFAULT_EXPLORER_PAGE_SIZE: Final = 20
 MAX_EXPLORER_PAGE_SIZE: Final = 100
 MAX_EXPLORER_HISTORY_ENTRIES: Final = 200
+# the search box's text and a page's start (`after`): longer is refused (400)
+MAX_EXPLORER_QUERY_CHARS: Final = 1024
 # GET /api/status walks back over stored certificates for each validator's last signed
 # height, at most this many blocks (a validator silent for longer shows "not seen")
 MAX_SIGNED_SCAN_BLOCKS: Final = 256

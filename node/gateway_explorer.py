@@ -46,6 +46,7 @@ from sparkchain.identifiers.limits import (
     DEFAULT_EXPLORER_PAGE_SIZE,
     MAX_EXPLORER_HISTORY_ENTRIES,
     MAX_EXPLORER_PAGE_SIZE,
+    MAX_EXPLORER_QUERY_CHARS,
     MAX_SIGNED_SCAN_BLOCKS,
     MAX_SSE_SUBSCRIBERS,
 )
@@ -107,9 +108,22 @@ def page_size(query: Any) -> int:
 def whole_number(name: str, text: str, default: int, minimum: int, maximum: int) -> int:
     if text == "":
         return default
-    if not (text.isascii() and text.isdigit()) or not minimum <= int(text) <= maximum:
+    digits_ok = text.isascii() and text.isdigit() and len(text) <= len(str(maximum))
+    if not digits_ok or not minimum <= int(text) <= maximum:
         raise _BadInput(f"{name} must be a whole number from {minimum} to {maximum}, got {text!r}")
     return int(text)
+
+
+def query_text(query: Any, name: str) -> str:
+    """A text parameter: UTF-8, at most MAX_EXPLORER_QUERY_CHARS characters."""
+    text = str(query.get(name, ""))
+    if len(text) > MAX_EXPLORER_QUERY_CHARS:
+        raise _BadInput(f"{name} is {len(text)} characters, at most {MAX_EXPLORER_QUERY_CHARS}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _BadInput(f"{name} is not valid UTF-8 text") from None
+    return text
 
 
 def hash_bytes(text: str, what: str) -> bytes:
@@ -386,7 +400,7 @@ class Explorer:
     async def _prefix(self, request: web.Request) -> dict[str, Any]:
         prefix = request.match_info["prefix"]
         limit = page_size(request.query)
-        after = request.query.get("after", "")
+        after = query_text(request.query, "after")
 
         def read() -> dict[str, Any]:
             record, children = self._ledger.prefix_info(prefix)
@@ -410,8 +424,8 @@ class Explorer:
     async def _account(self, request: web.Request) -> dict[str, Any]:
         bid = parse_bid(request.match_info["bid"]).text
         limit = page_size(request.query)
-        prefixes_after = request.query.get("prefixes_after", "")
-        identifiers_after = request.query.get("identifiers_after", "")
+        prefixes_after = query_text(request.query, "prefixes_after")
+        identifiers_after = query_text(request.query, "identifiers_after")
 
         def read() -> dict[str, Any]:
             prefixes, next_prefix = self._ledger.owned_by(
@@ -464,7 +478,7 @@ class Explorer:
     # ---- search ----
 
     async def _search(self, request: web.Request) -> dict[str, Any]:
-        text = request.query.get("q", "").strip()
+        text = query_text(request.query, "q").strip()
         if not text:
             raise _BadInput("q is required: an identifier, a Digital Link URL, a GTIN, a BID, "
                             "a block height or hash, a tx id or a prefix")  # fmt: skip

@@ -156,7 +156,14 @@ def test_blocks_page_latest_first_and_pages_join_without_gaps(net: ExplorerNet) 
 
 
 @pytest.mark.parametrize(
-    "query", ["limit=0", f"limit={MAX_EXPLORER_PAGE_SIZE + 1}", "before=abc", "before=0"]
+    "query",
+    [
+        "limit=0",
+        f"limit={MAX_EXPLORER_PAGE_SIZE + 1}",
+        "before=abc",
+        "before=0",
+        "before=" + "9" * 5000,
+    ],
 )
 def test_blocks_refuse_a_bad_page_with_a_message(net: ExplorerNet, query: str) -> None:
     status, body = get(net, f"/api/blocks?{query}", "/api/blocks")
@@ -293,6 +300,8 @@ def test_search_finds_each_kind_of_object(net: ExplorerNet) -> None:
         ("99999999999", 404, "no block at that height"),
         ("cd" * 32, 404, "no block and no committed tx"),
         ("did:bid:xyz", 400, "BID"),
+        ("9" * 5000, 400, "at most 1024"),
+        ("9" * 1000, 404, "nothing matches"),
         ("https://id.example.com/01/09506000134353", 400, "check digit"),
     ],
 )
