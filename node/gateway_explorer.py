@@ -249,7 +249,8 @@ class Explorer:
             "/api/txs/{id}": self._tx,
             "/api/prefixes/{prefix}": self._prefix,
             "/api/accounts/{bid}": self._account,
-            "/api/history/{identifier:.+}": self._history,
+            # any character, a newline too: a malformed identifier is answered, not unrouted
+            "/api/history/{identifier:[\\s\\S]+}": self._history,
             "/api/search": self._search,
             "/api/genesis": self._genesis,
         }

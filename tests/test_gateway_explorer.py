@@ -266,6 +266,8 @@ def test_history_shows_owner_status_and_changes_latest_first(net: ExplorerNet) -
     assert pump["owner"] == net.alice_bid and pump["status"] == "ACTIVE"
     status, body = get(net, f"/api/history/{PREFIX}/nobody", "/api/history/{identifier}")
     assert status == 404 and "not registered" in body["message"]
+    status, body = get(net, f"/api/history/{PREFIX}/a%0Ab", "/api/history/{identifier}")
+    assert status == 400 and body["message"]
 
 
 # ---- search ----
