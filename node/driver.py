@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -93,7 +94,10 @@ class ConsensusDriver:
         on_fail_stop: Callable[[str], None] = lambda _reason: None,
         clock_ms: Callable[[], int] = wall_clock_ms,
         relay_interval_ms: int = REBROADCAST_INTERVAL_MS,
+        on_commit_latency: Callable[[float], None] = lambda _seconds: None,
     ) -> None:
+        """`on_commit_latency(seconds)`: each block this driver commits, the time since
+        its height started here (node/metrics.py)."""
         self._ledger = ledger
         self._mempool = mempool
         self._committer = committer
@@ -108,6 +112,8 @@ class ConsensusDriver:
         self.app = BlockApplication(ledger, mempool, key.public_key, config, clock_ms)
         self._core: ConsensusCore | None = None
         self.height = 0  # the height the core works on; 0 before the first start
+        self._height_started = 0.0  # time.perf_counter() when self.height started
+        self._on_commit_latency = on_commit_latency
         self._timers: set[asyncio.TimerHandle] = set()
         self._pacing = Pacing(config.block_interval_ms, config.empty_block_interval_ms)
         self._pacing_timer: asyncio.TimerHandle | None = None
@@ -151,6 +157,12 @@ class ConsensusDriver:
         """Block sync committed up to `height`: move consensus past it."""
         if self._core is not None and self.height <= height:
             self._begin(height + 1)
+
+    def position(self) -> tuple[int, int] | None:
+        """(round, step) of the height consensus works on; None before it starts or
+        after a fail-stop."""
+        core = self._core
+        return (core.round, int(core.step)) if core is not None else None
 
     # ---- input ----
 
@@ -232,6 +244,7 @@ class ConsensusDriver:
         self._pacing.started()
         self._cancel_timers()
         self.height = height
+        self._height_started = time.perf_counter()
         self.app.forget_below(height)
         self._step(lambda: core.start(height))
 
@@ -354,6 +367,7 @@ class ConsensusDriver:
         certificate = wire.certificate_to_proto(effect.certificate)
         pending: PendingBlock = self.app.pending_for(effect.value)
         self._committer.commit(pending, certificate)
+        self._on_commit_latency(time.perf_counter() - self._height_started)
         self._after_commit()
 
     # ---- relay ----

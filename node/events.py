@@ -90,6 +90,8 @@ class Subscription:
         bus = self._bus
         while not self.closed or self._fell_behind:
             if self._fell_behind or self._cursor < bus._log_first_seq:
+                if not self._fell_behind:  # else counted when the sweep closed it
+                    bus.on_limit_hit("WATCH_BACKLOG")
                 self._fell_behind = False  # said once; the next call ends the iteration
                 self.close()
                 raise bus._fell_behind_error()
@@ -116,6 +118,7 @@ class Subscription:
         """Its next change has left the log while its reader was away (a stream stuck
         writing to a client that does not read): close it now, not when it reads again."""
         self._fell_behind = True
+        self._bus.on_limit_hit("WATCH_BACKLOG")
         self.close()
         if self._on_fell_behind is not None:
             self._on_fell_behind(self._bus._fell_behind_error())
@@ -175,6 +178,8 @@ class CommitBus:
         self._subscriptions: set[Subscription] = set()
         self._streams_by_client: dict[str, int] = {}
         self._sweep: asyncio.TimerHandle | None = None  # closes fallen-behind streams, later
+        # called with the bound's name each time one refuses or closes a stream (node/metrics.py)
+        self.on_limit_hit: Callable[[str], None] = lambda _limit: None
 
     # ---- publishing (the runtime, after ledger.commit_block) ----
 
@@ -296,6 +301,7 @@ class CommitBus:
         reader, away from it, fell behind the log (the API ends the stream's call with
         `error`, the one the reader would get)."""
         if len(self._subscriptions) >= self._max_streams:
+            self.on_limit_hit("MAX_WATCH_STREAMS")
             raise SparkError(
                 ErrorCode.LIMIT_EXCEEDED,
                 f"MAX_WATCH_STREAMS ({self._max_streams}): this node has as many Watch streams "
@@ -303,6 +309,7 @@ class CommitBus:
             )
         held = self._streams_by_client.get(client, 0)
         if held >= self._max_streams_per_client:
+            self.on_limit_hit("MAX_WATCH_STREAMS_PER_CLIENT")
             raise SparkError(
                 ErrorCode.LIMIT_EXCEEDED,
                 f"MAX_WATCH_STREAMS_PER_CLIENT ({self._max_streams_per_client}): client "

@@ -66,7 +66,8 @@ def sse_block_event(summary: BlockSummary) -> bytes:
 class BlockFeed:
     """Committed blocks for the /api/events subscribers of one gateway."""
 
-    def __init__(self, height: int) -> None:
+    def __init__(self, height: int, on_limit_hit: Callable[[str], None]) -> None:
+        self._on_limit_hit = on_limit_hit  # counted in /metrics (spark_limit_hits_total)
         self._backlog: deque[BlockSummary] = deque(maxlen=SSE_BACKLOG_BLOCKS)
         self._height = height  # the last committed height known to the feed
         self._changed = asyncio.Event()
@@ -102,6 +103,7 @@ class BlockFeed:
     async def stream(self, request: web.Request) -> web.StreamResponse:
         """GET /api/events: the stream of one subscriber, from the next committed block."""
         if self._subscribers >= MAX_SSE_SUBSCRIBERS:
+            self._on_limit_hit("MAX_SSE_SUBSCRIBERS")
             message = (
                 f"too many event streams open (MAX_SSE_SUBSCRIBERS = {MAX_SSE_SUBSCRIBERS}); "
                 "try again later"

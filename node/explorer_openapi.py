@@ -10,8 +10,11 @@ from sparkchain.identifiers.limits import (
     MAX_EXPLORER_HISTORY_ENTRIES,
     MAX_EXPLORER_PAGE_SIZE,
 )
+from sparkchain.node.openapi import BUSY_RESPONSE
 
 JSON: Final = "application/json"
+# node/gateway_explorer.py's STATIC_FILES (that module imports this one)
+STATIC_FILE_NAMES: Final = ("app.js", "index.html", "style.css", "verify.js", "views.js")
 _HEX: Final = {"type": "string", "pattern": "^[0-9a-f]*$"}
 _NULLABLE_INT: Final = {"type": ["integer", "null"]}
 _NULLABLE_TEXT: Final = {"type": ["string", "null"]}
@@ -224,6 +227,7 @@ def _get(
     }
     for status, why in {**errors, 500: "server error"}.items():
         responses[str(status)] = {"description": why, "content": {JSON: {"schema": _ERROR}}}
+    responses["503"] = BUSY_RESPONSE
     return {"get": {"summary": summary, "parameters": parameters, "responses": responses}}
 
 
@@ -250,13 +254,27 @@ def openapi_paths() -> dict[str, Any]:
         "/api/blocks/{ref}": _get(
             "one block: header, txs, certificate signers, proposer",
             BLOCK,
-            [_parameter("ref", "path", "a height or a block hash (hex)", _TEXT)],
+            [
+                _parameter(
+                    "ref",
+                    "path",
+                    "a height or a block hash (hex)",
+                    {"type": "string", "pattern": "^([0-9]{1,19}|[0-9a-fA-F]{64})$"},
+                )
+            ],
             {400: "neither a height nor a 64-character hex hash", 404: "no such block"},
         ),
         "/api/txs/{id}": _get(
             "one committed tx",
             TX,
-            [_parameter("id", "path", "the tx id (hex)", _TEXT)],
+            [
+                _parameter(
+                    "id",
+                    "path",
+                    "the tx id (hex)",
+                    {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
+                )
+            ],
             {400: "not a 64-character hex id", 404: "no committed tx with that id"},
         ),
         "/api/prefixes/{prefix}": _get(
@@ -324,9 +342,47 @@ def openapi_paths() -> dict[str, Any]:
                         "content": {"text/event-stream": {"schema": _TEXT}},
                     },
                     "503": {
-                        "description": "too many event streams open (MAX_SSE_SUBSCRIBERS)",
+                        "description": "too many event streams open (MAX_SSE_SUBSCRIBERS), "
+                        "or too many connections ([http] max_connections)",
                         "content": {JSON: {"schema": _ERROR}},
                     },
+                },
+            }
+        },
+        "/": {
+            "get": {
+                "summary": "the explorer: a single page (HTML) that reads the endpoints above",
+                "responses": {
+                    "200": {
+                        "description": "the page",
+                        "content": {"text/html": {"schema": _TEXT}},
+                    },
+                    "503": BUSY_RESPONSE,
+                },
+            }
+        },
+        "/explorer/{name}": {
+            "get": {
+                "summary": "the explorer's static files (scripts and style)",
+                "parameters": [
+                    _parameter(
+                        "name", "path", "a file of the page", {"enum": sorted(STATIC_FILE_NAMES)}
+                    )
+                ],
+                "responses": {
+                    "200": {
+                        "description": "the file",
+                        "content": {
+                            "text/javascript": {"schema": _TEXT},
+                            "text/css": {"schema": _TEXT},
+                            "text/html": {"schema": _TEXT},
+                        },
+                    },
+                    "404": {
+                        "description": "no such file in the explorer",
+                        "content": {JSON: {"schema": _ERROR}},
+                    },
+                    "503": BUSY_RESPONSE,
                 },
             }
         },

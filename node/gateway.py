@@ -55,6 +55,8 @@ from sparkchain.node.gateway_explorer import Explorer
 from sparkchain.node.gateway_gs1 import Gs1Resolver
 from sparkchain.node.ledger import Ledger
 from sparkchain.node.logs import RateLimitedLog
+from sparkchain.node.metrics import NodeMetrics
+from sparkchain.node.openapi import serve_openapi
 from sparkchain.proto import api_pb2
 from sparkchain.proto import types_pb2 as pb
 
@@ -154,10 +156,13 @@ class Gateway:
         ledger: Ledger,
         status: StatusSource,
         is_validator: bool,
+        metrics: NodeMetrics | None = None,
+        *,
         tls: ssl.SSLContext | None = None,
         gs1_prefixes: Sequence[str] = (),
     ) -> None:
         self.config = config
+        self._metrics = metrics if metrics is not None else NodeMetrics()
         self._tls = tls
         self._gs1 = Gs1Resolver(ledger, gs1_prefixes)
         self._config_path = config_path
@@ -165,18 +170,24 @@ class Gateway:
         self._status = status
         self._is_validator = is_validator
         self._scans = ThreadPoolExecutor(1, thread_name_prefix="gateway-scan")
-        self.explorer = Explorer(ledger, status, self._readiness, self._scans, self._gs1)
+        self.explorer = Explorer(
+            ledger, status, self._readiness, self._scans, self._gs1, self._metrics.limit_hit
+        )
         self._runner: web.AppRunner | None = None
         # what aiohttp's request handlers log: one logger per gateway, filtered
         self._server_log = logging.getLogger(f"spark.gateway.server.{id(self)}")
         self._server_log.addFilter(BadRequestFilter(RateLimitedLog(log)))
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._connection_cap, _cors])
+        middlewares = [self._metrics.http_middleware, self._connection_cap, _cors]
+        app = web.Application(middlewares=middlewares)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
+        app.router.add_get("/metrics", self._metrics.serve)
+        app.router.add_get("/openapi.json", serve_openapi)
         app.router.add_get("/api/handles", self._list)
-        app.router.add_get("/api/handles/{handle:.+}", self._resolve)
+        # any character, a newline too (`.` would leave it to aiohttp's plain-text 404)
+        app.router.add_get(r"/api/handles/{handle:[\s\S]+}", self._resolve)
         self._gs1.add_routes(app)
         self.explorer.add_routes(app)
         return app
@@ -217,6 +228,7 @@ class Gateway:
     ) -> web.StreamResponse:
         server = self._runner.server if self._runner is not None else None
         if server is not None and len(server.connections) > self.config.max_connections:
+            self._metrics.limit_hit("http.max_connections")
             busy = {"message": "too many connections; try again later"}
             response = _json(busy, 503, pretty=False)
             response.force_close()
@@ -293,6 +305,7 @@ class Gateway:
             "handles": handles,
         }
         if not complete:
+            self._metrics.limit_hit("MAX_HTTP_COUNT_RECORDS")
             answer["message"] = f"totalCount counts the first {MAX_HTTP_COUNT_RECORDS} handles only"
         return _json(answer, 200, _pretty(request))
 

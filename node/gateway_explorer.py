@@ -73,6 +73,7 @@ STATIC_FILES = {
     "verify.js": "text/javascript",
 }
 HASH_HEX_CHARS = 64
+ANY = r"[\s\S]+"  # a route variable taking any character
 T = TypeVar("T")
 
 
@@ -232,6 +233,7 @@ class Explorer:
         readiness: Callable[[], ReadyState],
         scans: Executor,
         digital_links: DigitalLinks,
+        on_limit_hit: Callable[[str], None],
     ) -> None:
         self._ledger = ledger
         self._status = status
@@ -239,18 +241,19 @@ class Explorer:
         self._scans = scans
         self._digital_links = digital_links
         self._names = {v.public_key: v.name for v in ledger.genesis.validators}
-        self.feed = BlockFeed(ledger.height)
+        self.feed = BlockFeed(ledger.height, on_limit_hit)
 
     def add_routes(self, app: web.Application) -> None:
         routes = {
             "/api/status": self._status_answer,
             "/api/blocks": self._blocks,
-            "/api/blocks/{ref}": self._block,
-            "/api/txs/{id}": self._tx,
-            "/api/prefixes/{prefix}": self._prefix,
-            "/api/accounts/{bid}": self._account,
-            # any character, a newline too: a malformed identifier is answered, not unrouted
-            "/api/history/{identifier:[\\s\\S]+}": self._history,
+            # any character (a newline, an encoded "/" too): malformed input is answered
+            # with a message, not left to aiohttp's plain-text 404
+            f"/api/blocks/{{ref:{ANY}}}": self._block,
+            f"/api/txs/{{id:{ANY}}}": self._tx,
+            f"/api/prefixes/{{prefix:{ANY}}}": self._prefix,
+            f"/api/accounts/{{bid:{ANY}}}": self._account,
+            f"/api/history/{{identifier:{ANY}}}": self._history,
             "/api/search": self._search,
             "/api/genesis": self._genesis,
         }
@@ -258,7 +261,7 @@ class Explorer:
             app.router.add_get(path, _answering(read))
         app.router.add_get("/api/events", self.feed.stream)
         app.router.add_get("/", self._page)
-        app.router.add_get("/explorer/{name}", self._static)
+        app.router.add_get(f"/explorer/{{name:{ANY}}}", self._static)
         app.on_shutdown.append(self._shutdown)
 
     async def _shutdown(self, app: web.Application) -> None:

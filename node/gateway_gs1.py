@@ -48,6 +48,7 @@ from aiohttp import web
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.gs1 import DigitalLink, parse_digital_link_path
 from sparkchain.identifiers.gs1_keys import PRIMARY_KEYS, QUALIFIERS
+from sparkchain.node.openapi import BUSY_RESPONSE
 from sparkchain.proto import types_pb2 as pb
 
 log = logging.getLogger("spark.gateway.gs1")
@@ -170,7 +171,8 @@ class Gs1Resolver:
         """A route per primary key name (`/01/…`, `/gtin/…`): nothing else is taken."""
         names = set(PRIMARY_KEYS) | {key.spec.short_name for key in PRIMARY_KEYS.values()}
         for name in sorted(names):
-            app.router.add_get(f"/{name}/{{tail:.+}}", self.resolve)
+            # any character, a newline too, so that every answer is the resolver's JSON
+            app.router.add_get(rf"/{name}/{{tail:[\s\S]+}}", self.resolve)
 
     async def resolve(self, request: web.Request) -> web.Response:
         try:
@@ -279,30 +281,14 @@ def _error(status: int, code: ErrorCode, message: str) -> web.Response:
 
 
 def openapi_paths() -> dict[str, Any]:
-    """OpenAPI 3.1 `paths` entries of the resolver: a path per primary key and per ordered
-    set of its qualifiers, in numeric AIs (short names are described, not listed)."""
+    """OpenAPI 3.1 `paths` entries of the resolver: one per route, a primary key's numeric
+    AI or short name followed by the rest of the Digital Link path (`tail`)."""
     paths: dict[str, Any] = {}
-    for key in PRIMARY_KEYS.values():
-        for ais in _qualifier_sets(key.qualifier_paths):
-            template = f"/{key.spec.ai}/{{{_param(key.spec.ai)}}}" + "".join(
-                f"/{ai}/{{{_param(ai)}}}" for ai in ais
-            )
-            if template not in paths:
-                paths[template] = {"get": _operation(key.spec.ai, ais)}
+    for ai, key in PRIMARY_KEYS.items():
+        for name in (ai, key.spec.short_name):
+            if name:
+                paths[f"/{name}/{{tail}}"] = {"get": _operation(ai, key.qualifier_paths)}
     return paths
-
-
-def _qualifier_sets(qualifier_paths: tuple[tuple[str, ...], ...]) -> list[tuple[str, ...]]:
-    sets: list[tuple[str, ...]] = [()]
-    for path in qualifier_paths:
-        for mask in range(1, 2 ** len(path)):
-            sets.append(tuple(ai for bit, ai in enumerate(path) if mask >> bit & 1))
-    return sets
-
-
-def _param(ai: str) -> str:
-    spec = PRIMARY_KEYS[ai].spec if ai in PRIMARY_KEYS else QUALIFIERS[ai]
-    return spec.short_name if spec.short_name else f"ai{ai}"
 
 
 _ERROR_SCHEMA: Final = {
@@ -338,18 +324,19 @@ _LINK_HEADER: Final = {
 }
 
 
-def _operation(primary_ai: str, qualifiers: tuple[str, ...]) -> dict[str, Any]:
+def _operation(primary_ai: str, qualifier_paths: tuple[tuple[str, ...], ...]) -> dict[str, Any]:
     key = PRIMARY_KEYS[primary_ai].spec
-    names = [key.title] + [QUALIFIERS[ai].title for ai in qualifiers]
+    orders = ["/".join(f"{ai} ({QUALIFIERS[ai].title})" for ai in path) for path in qualifier_paths]
+    qualifiers = f"; then key qualifiers, each optional, in this order: {' or '.join(orders)}"
     parameters: list[dict[str, Any]] = [
         {
-            "name": _param(ai),
+            "name": "tail",
             "in": "path",
             "required": True,
-            "description": f"{title} (AI {ai}), percent-encoded",
-            "schema": {"type": "string"},
+            "description": f"the {key.title} (AI {primary_ai}), percent-encoded"
+            + (qualifiers if orders else ""),
+            "schema": {"type": "string", "minLength": 1},
         }
-        for ai, title in zip((primary_ai, *qualifiers), names, strict=True)
     ]
     parameters.append(
         {
@@ -363,8 +350,8 @@ def _operation(primary_ai: str, qualifiers: tuple[str, ...]) -> dict[str, Any]:
     )
     error = {"content": {JSON_TYPE: {"schema": _ERROR_SCHEMA}}}
     return {
-        "summary": f"GS1 Digital Link resolver: {', '.join(names)}",
-        "description": f"Short names are read too (/{key.short_name}/…). Falls back from the "
+        "summary": f"GS1 Digital Link resolver: {key.title}",
+        "description": "Numeric AIs and Digital Link short names alike. Falls back from the "
         "most specific registered identifier to the primary key alone, prefix by prefix "
         "of [gs1] prefixes.",
         "parameters": parameters,
@@ -385,5 +372,6 @@ def _operation(primary_ai: str, qualifiers: tuple[str, ...]) -> dict[str, Any]:
             "400": {"description": "malformed path or bad check digit", **error},
             "404": {"description": "no record at any level, or no link of that type", **error},
             "500": {"description": "server error", **error},
+            "503": BUSY_RESPONSE,
         },
     }

@@ -166,14 +166,17 @@ def stream_errors(
 
 
 def new_server(
-    options: Sequence[tuple[str, Any]], maximum_concurrent_rpcs: int | None = None
+    options: Sequence[tuple[str, Any]],
+    maximum_concurrent_rpcs: int | None = None,
+    outer: Sequence[grpc.aio.ServerInterceptor] = (),
 ) -> grpc.aio.Server:
     """A grpc.aio server whose every method (ours, health, reflection) answers a request
     that does not decode with INVALID_ARGUMENT; beyond `maximum_concurrent_rpcs` calls at
-    once, grpc.aio answers RESOURCE_EXHAUSTED before it reads the request."""
+    once, grpc.aio answers RESOURCE_EXHAUSTED before it reads the request. `outer`
+    interceptors (metrics) see every call as the client does, refusals included."""
     return grpc.aio.server(
         options=options,
-        interceptors=[RefuseMalformedRequests()],
+        interceptors=[*outer, RefuseMalformedRequests()],
         maximum_concurrent_rpcs=maximum_concurrent_rpcs,
     )
 

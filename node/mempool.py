@@ -152,6 +152,8 @@ class Mempool:
         self._first_expiry_ms = 0
         self._takes_client_txs = takes_client_txs
         self.on_admitted: list[AdmittedHook] = []
+        # called with the bound's name each time one refuses or evicts a tx (node/metrics.py)
+        self.on_limit_hit: Callable[[str], None] = lambda _limit: None
 
     # ---- size ----
 
@@ -287,12 +289,14 @@ class Mempool:
                 return  # room can be made, once the tx proved its signer and its rules
             self._evict_newest(heavier)
         if len(self._entries) >= limits.max_txs:
+            self.on_limit_hit("mempool.max_txs")
             raise SparkError(
                 ErrorCode.MEMPOOL_FULL,
                 f"mempool is full ({len(self._entries)} txs, limit {limits.max_txs} of "
                 "mempool.max_txs); retry after the next blocks commit",
             )
         if self._bytes + size > limits.max_bytes:
+            self.on_limit_hit("mempool.max_bytes")
             raise SparkError(
                 ErrorCode.MEMPOOL_FULL,
                 f"mempool is full ({self._bytes} bytes held, this tx needs {size} more, "
@@ -303,6 +307,7 @@ class Mempool:
     def _check_share(self, signer: bytes, size: int, held_txs: int, held_bytes: int) -> None:
         limits = self.limits
         if held_txs >= limits.signer_max_txs:
+            self.on_limit_hit("MEMPOOL_SIGNER_SHARE_PERCENT")
             raise SparkError(
                 ErrorCode.MEMPOOL_FULL,
                 f"signer {signer.hex()} holds {held_txs} txs, its share of this mempool "
@@ -310,6 +315,7 @@ class Mempool:
                 f"mempool.max_txs = {limits.signer_max_txs}); retry after the next blocks commit",
             )
         if held_bytes + size > limits.signer_max_bytes:
+            self.on_limit_hit("MEMPOOL_SIGNER_SHARE_PERCENT")
             raise SparkError(
                 ErrorCode.MEMPOOL_FULL,
                 f"signer {signer.hex()} holds {held_bytes} bytes and this tx needs {size} "
@@ -342,6 +348,7 @@ class Mempool:
 
     def _evict_newest(self, signer: bytes) -> None:
         the_id = next(reversed(self._by_signer[signer].tx_ids))
+        self.on_limit_hit("mempool eviction")
         self.remove([the_id])
         if self._bus is not None:
             self._bus.publish_rejected(

@@ -114,6 +114,7 @@ class PeerLink:
         local_key: bytes,
         queue_limit: int = PEER_OUTBOUND_QUEUE_MESSAGES,
         totals: Counter[str] | None = None,
+        on_limit_hit: Callable[[str], None] = lambda _limit: None,
     ) -> None:
         self.key = bytes(remote.public_key)
         self.observer = remote.observer
@@ -126,6 +127,7 @@ class PeerLink:
         self.received: Counter[str] = Counter()
         self._totals = totals if totals is not None else Counter()  # the network's, all links
         self.dropped = 0
+        self._on_limit_hit = on_limit_hit  # a full queue, counted (node/metrics.py)
         self._queue: deque[peer_pb2.PeerMessage] = deque()
         self._queue_limit = queue_limit
         self._ready = asyncio.Event()
@@ -138,6 +140,7 @@ class PeerLink:
         if self.closed.is_set():
             return
         if len(self._queue) >= self._queue_limit:
+            self._on_limit_hit("PEER_OUTBOUND_QUEUE_MESSAGES")
             if message.WhichOneof("kind") == "txs":
                 self.dropped += 1  # tx gossip is best effort: the sender's mempool keeps it
                 return
@@ -211,6 +214,8 @@ class PeerNetwork:
         self._flush_handle: asyncio.TimerHandle | None = None
         self._closing = False
         self.stats: Counter[str] = Counter()  # broadcasts and gossip, counted once each
+        # called with the bound's name each time one refuses a link (node/metrics.py)
+        self.on_limit_hit: Callable[[str], None] = lambda _limit: None
         self._refusals = RateLimitedLog(log)  # lines about peers' bad messages, per peer
         self.messages_sent: Counter[str] = Counter()  # messages written, over every link
 
@@ -391,6 +396,7 @@ class PeerNetwork:
             address=dialer.address,
             local_key=self._key,
             totals=self.messages_sent,
+            on_limit_hit=lambda limit: self.on_limit_hit(limit),
         )
         return call, link
 
@@ -428,6 +434,7 @@ class PeerNetwork:
             address=context.peer(),
             local_key=self._key,
             totals=self.messages_sent,
+            on_limit_hit=lambda limit: self.on_limit_hit(limit),
         )
         await self._run_link(link, context.read, context.write)
 
@@ -444,6 +451,7 @@ class PeerNetwork:
         held = sum(1 for link in self.links() if link.observer and link.key != key)
         if held < MAX_OBSERVER_LINKS:
             return ""
+        self.on_limit_hit("MAX_OBSERVER_LINKS")
         return f"this node holds {held} observer links, MAX_OBSERVER_LINKS = {MAX_OBSERVER_LINKS}"
 
     def _register(self, link: PeerLink) -> bool:

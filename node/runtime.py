@@ -43,6 +43,7 @@ from sparkchain.node.home import NodeHome
 from sparkchain.node.ledger import Ledger
 from sparkchain.node.logs import configure_logging
 from sparkchain.node.mempool import Mempool, MempoolLimits, wall_clock_ms
+from sparkchain.node.metrics import NodeMetrics, NodeState
 from sparkchain.node.peer_handshake import LocalPeer
 from sparkchain.node.peers import SERVER_OPTIONS, PeerEvents, PeerLink, PeerNetwork
 from sparkchain.node.storage import holds_ledger
@@ -119,6 +120,7 @@ class Node:
         # before LevelDB opens its files: the soft limit is raised and split here
         self.descriptors: DescriptorBudget = descriptor_budget(config.api.max_connections)
         self.ledger, acknowledged = open_ledger(home, genesis)
+        self.metrics = NodeMetrics()
         self.executor = ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="verify")
         self.bus = CommitBus()
         limits = MempoolLimits(
@@ -165,6 +167,7 @@ class Node:
         self.committer.on_commit.append(
             lambda pending: self.network.announce_height(pending.height)
         )
+        self._watch_metrics()
         self.mempool.on_admitted.append(self._gossip)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._servers: list[grpc.aio.Server] = []
@@ -180,6 +183,7 @@ class Node:
                 self.ledger,
                 self,
                 self.is_validator,
+                self.metrics,
                 tls=home.http_tls(config),
                 gs1_prefixes=config.gs1.prefixes,
             )
@@ -216,6 +220,28 @@ class Node:
             last_signed_path=self.home.last_signed_path,
             on_future_height=self.sync.notice_height,
             on_fail_stop=self._fail_stop,
+            on_commit_latency=self.metrics.commit_latency.observe,
+        )
+
+    def _watch_metrics(self) -> None:
+        """Count commits and bounds hit into self.metrics; read the rest when scraped."""
+        metrics = self.metrics
+        self.committer.on_commit.append(lambda pending: metrics.committed(len(pending.tx_ids)))
+        self.mempool.on_limit_hit = metrics.limit_hit
+        self.bus.on_limit_hit = metrics.limit_hit
+        self.network.on_limit_hit = metrics.limit_hit
+        driver = self.driver
+        metrics.watch(
+            NodeState(
+                height=lambda: self.ledger.height,
+                consensus=lambda: driver.position() if driver is not None else None,
+                mempool=lambda: (len(self.mempool), self.mempool.size_bytes),
+                peers=lambda: [
+                    (link is not None, link is not None and link.observer)
+                    for _address, _key, link in self.network.known_peers()
+                ],
+                best_peer_height=self.network.max_peer_height,
+            )
         )
 
     # ---- lifecycle ----
@@ -228,7 +254,7 @@ class Node:
             [*SERVER_OPTIONS, (MAX_CONNECTIONS_OPTION, self.descriptors.peer_connections)]
         )
         self.network.add_to_server(p2p)
-        api = new_api_server(self.descriptors.api_connections)
+        api = new_api_server(self.descriptors.api_connections, self.metrics)
         self._health = add_services(
             api, self.ledger, self.mempool, self.bus, self, forwarder=self.forwarder
         )
@@ -383,12 +409,14 @@ class Node:
         return self.config.http.listen
 
 
-def new_api_server(max_connections: int) -> grpc.aio.Server:
+def new_api_server(max_connections: int, metrics: NodeMetrics | None = None) -> grpc.aio.Server:
     """The public API's server: requests no larger than the largest legal one, at most
-    MAX_API_CONCURRENT_RPCS calls at once and `max_connections` connections (DESIGN §11)."""
+    MAX_API_CONCURRENT_RPCS calls at once and `max_connections` connections (DESIGN §11);
+    every call counted and timed into `metrics`."""
     return new_server(
         [*API_SERVER_OPTIONS, (MAX_CONNECTIONS_OPTION, max_connections)],
         maximum_concurrent_rpcs=MAX_API_CONCURRENT_RPCS,
+        outer=[metrics.grpc_interceptor()] if metrics is not None else [],
     )
 
 

@@ -26,7 +26,7 @@ def committed(height: int, txs: int = 1) -> Any:
 
 
 async def test_a_stuck_reader_holds_neither_the_commit_nor_the_other_readers() -> None:
-    feed = BlockFeed(height=0)
+    feed = BlockFeed(height=0, on_limit_hit=lambda limit: None)
     stuck_forever = asyncio.Event()  # never set: this reader never takes its data
     healthy: list[bytes] = []
     heights_seen = asyncio.Queue[int]()
@@ -56,7 +56,7 @@ async def test_a_stuck_reader_holds_neither_the_commit_nor_the_other_readers() -
 
 
 async def test_a_reader_that_fell_behind_gets_the_kept_backlog_only() -> None:
-    feed = BlockFeed(height=0)
+    feed = BlockFeed(height=0, on_limit_hit=lambda limit: None)
     gate = asyncio.Event()
     got: list[int] = []
 
@@ -80,7 +80,7 @@ async def test_a_reader_that_fell_behind_gets_the_kept_backlog_only() -> None:
 
 
 async def test_a_reader_that_left_ends_its_subscription() -> None:
-    feed = BlockFeed(height=5)
+    feed = BlockFeed(height=5, on_limit_hit=lambda limit: None)
 
     async def send(data: bytes) -> bool:
         return True

@@ -20,6 +20,7 @@ import pytest
 from sparkchain.identifiers.limits import MAX_EXPLORER_PAGE_SIZE, MAX_SSE_SUBSCRIBERS
 from sparkchain.identifiers.tx import TxBuilder, value
 from sparkchain.ledger.genesis import parse_genesis
+from sparkchain.node.explorer_openapi import STATIC_FILE_NAMES
 from sparkchain.node.gateway_explorer import STATIC_DIR, STATIC_FILES, openapi_paths
 from sparkchain.node.mempool import wall_clock_ms as now_ms
 from tests.helpers.cluster import until
@@ -419,7 +420,7 @@ def test_the_page_and_its_files_are_served_and_name_no_other_host(net: ExplorerN
 
 def test_every_static_file_of_the_package_is_listed_and_names_no_other_host() -> None:
     on_disk = {p.name for p in Path(STATIC_DIR).iterdir()}
-    assert on_disk == set(STATIC_FILES)
+    assert on_disk == set(STATIC_FILES) == set(STATIC_FILE_NAMES)
     for name in on_disk:
         text = (STATIC_DIR / name).read_text()
         assert not EXTERNAL_URL.search(text), f"{name} names another host"
@@ -429,10 +430,11 @@ def test_every_explorer_path_in_openapi_answers_errors_as_json_messages() -> Non
     paths = openapi_paths()
     assert {"/api/status", "/api/blocks", "/api/blocks/{ref}", "/api/txs/{id}",
             "/api/prefixes/{prefix}", "/api/accounts/{bid}", "/api/history/{identifier}",
-            "/api/search", "/api/genesis", "/api/events"} == set(paths)  # fmt: skip
+            "/api/search", "/api/genesis", "/api/events", "/", "/explorer/{name}"} == set(
+        paths)  # fmt: skip
     for path, entry in paths.items():
         responses = entry["get"]["responses"]
-        assert "200" in responses, path
+        assert "200" in responses and "503" in responses, path
         for status, response in responses.items():
             if status != "200":
                 assert response["content"]["application/json"]["schema"]["required"] == [

@@ -20,8 +20,8 @@ from sparkchain.identifiers.tx import TxBuilder, value
 from sparkchain.ledger.bundle import verify_bundle
 from sparkchain.ledger.genesis import Genesis, parse_genesis
 from sparkchain.ledger.proof import ProofError, ProofFailure
-from sparkchain.node.gateway_proof import openapi_paths
 from sparkchain.node.mempool import wall_clock_ms as now_ms
+from sparkchain.node.openapi import openapi_document
 from tests.helpers.cluster import Cluster
 from tests.test_gateway import get, http_base
 
@@ -31,7 +31,7 @@ BINARY = b"\xff\x00\xfe binary"
 
 
 def _matches_openapi(status: int, body: object) -> bool:
-    responses = openapi_paths()["/api/handles/{handle}"]["get"]["responses"]
+    responses = openapi_document()["paths"]["/api/handles/{handle}"]["get"]["responses"]
     schema = responses[str(status)]["content"]["application/json"]["schema"]
     return bool(jsonschema_rs.Draft202012Validator(schema).is_valid(body))
 

@@ -15,7 +15,8 @@ import pytest
 from sparkchain.ledger.bundle import parse_bundle_json, verify_bundle
 from sparkchain.ledger.genesis import Genesis, parse_genesis
 from sparkchain.ledger.proof import ProofError
-from sparkchain.node.gateway_proof import bundle_schema, openapi_paths
+from sparkchain.node.gateway_proof import bundle_schema
+from sparkchain.node.openapi import openapi_document
 from tests.helpers.vectors import MANIFEST_FILE, TAMPERS, write_vectors
 
 VECTORS = Path(__file__).resolve().parent / "vectors"
@@ -153,6 +154,7 @@ def test_the_openapi_bundle_schema_accepts_the_valid_vectors() -> None:
             assert validator.is_valid(bundle), entry["file"]
     unknown = json.loads((VECTORS / "tampered-unknown-field.json").read_text(encoding="utf-8"))
     assert not validator.is_valid(unknown)
-    responses = openapi_paths()["/api/handles/{handle}"]["get"]["responses"]
+    responses = openapi_document()["paths"]["/api/handles/{handle}"]["get"]["responses"]
     for status, response in responses.items():
         assert response["content"]["application/json"]["schema"], status
+    assert responses["200"]["content"]["application/json"]["schema"]["properties"]["proof"]
