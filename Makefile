@@ -8,8 +8,12 @@ LOCK := requirements.lock
 SEEDS ?= 20000
 START ?= 0
 REPLAY ?=
+# the explorer's browser tests drive Debian's chromium through Playwright (never a browser
+# that Playwright downloads); `make unit` installs it with apt-get when it is missing
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install test lint unit run proto bench attack sim lock docs vectors clean
+.PHONY: install test lint unit run proto bench attack sim lock docs vectors clean browser
 
 $(STAMP): pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ required"'
@@ -20,6 +24,13 @@ $(STAMP): pyproject.toml $(LOCK)
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "no $(CHROMIUM) and no apt-get: install chromium"; exit 1; }
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+browser: $(CHROMIUM)
 
 # Resolve pyproject.toml's ranges anew (runtime + dev + the build backend) and pin them with
 # hashes. uv resolves; pip installs, so a fresh machine needs nothing but Python.
@@ -34,7 +45,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy -p sparkchain
 
-unit: $(STAMP)
+unit: $(STAMP) $(CHROMIUM)
 	$(BIN)/pytest -p no:cacheprovider; rc=$$?; [ $$rc -eq 5 ] && exit 0; exit $$rc
 
 test: lint unit

@@ -184,6 +184,26 @@ HTTP_BACKLOG: Final = 128
 HTTP_ANSWER_CACHE_ENTRIES: Final = 16_384
 HTTP_ANSWER_CACHE_BYTES: Final = 32 * 1024 * 1024
 HTTP_KEEPALIVE_TIMEOUT_S: Final = 15.0  # an idle keep-alive connection is closed after this
+# the explorer's JSON reads (node/gateway_explorer.py): a page of blocks, of a prefix's
+# identifiers or of an account's holdings; history entries shown of one identifier
+DEFAULT_EXPLORER_PAGE_SIZE: Final = 20
+MAX_EXPLORER_PAGE_SIZE: Final = 100
+MAX_EXPLORER_HISTORY_ENTRIES: Final = 200
+# the search box's text and a page's start (`after`): longer is refused (400)
+MAX_EXPLORER_QUERY_CHARS: Final = 1024
+# GET /api/status walks back over stored certificates for each validator's last signed
+# height, at most this many blocks (a validator silent for longer shows "not seen")
+MAX_SIGNED_SCAN_BLOCKS: Final = 256
+# GET /api/events: server-sent event streams open at once (beyond, 503 naming this limit);
+# the newest blocks kept for a subscriber that fell behind; a comment line this often keeps
+# idle proxies from closing the stream; a subscriber whose write does not finish within
+# SSE_WRITE_TIMEOUT_S (a stuck reader) is dropped
+MAX_SSE_SUBSCRIBERS: Final = 64
+SSE_BACKLOG_BLOCKS: Final = 32
+SSE_KEEPALIVE_INTERVAL_S: Final = 15.0
+# how often an idle stream checks that its reader is still connected (frees its slot)
+SSE_IDLE_CHECK_INTERVAL_S: Final = 1.0
+SSE_WRITE_TIMEOUT_S: Final = 10.0
 MAX_PEER_CONNECTIONS: Final = 256  # to the peer port: validators, observers, block sync
 LEVELDB_MAX_OPEN_FILES: Final = 500  # LevelDB's table files open at once (node/storage.py)
 # descriptors kept for everything else: LevelDB's log, manifest and lock, the durable

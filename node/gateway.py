@@ -53,6 +53,7 @@ from sparkchain.ledger.handle_view import handle_value_json
 from sparkchain.node.answer_cache import AnswerCache
 from sparkchain.node.api import StatusSource
 from sparkchain.node.config import HttpConfig, split_address
+from sparkchain.node.gateway_explorer import Explorer
 from sparkchain.node.gateway_gs1 import Gs1Resolver
 from sparkchain.node.ledger import Ledger
 from sparkchain.node.logs import RateLimitedLog
@@ -172,6 +173,9 @@ class Gateway:
         self._status = status
         self._is_validator = is_validator
         self._scans = ThreadPoolExecutor(1, thread_name_prefix="gateway-scan")
+        self.explorer = Explorer(
+            ledger, status, self._readiness, self._scans, self._gs1, self._metrics.limit_hit
+        )
         self._runner: web.AppRunner | None = None
         # what aiohttp's request handlers log: one logger per gateway, filtered
         self._server_log = logging.getLogger(f"spark.gateway.server.{id(self)}")
@@ -187,6 +191,7 @@ class Gateway:
         # any character, a newline too (`.` would leave it to aiohttp's plain-text 404)
         app.router.add_get(r"/api/handles/{handle:[\s\S]+}", self._resolve)
         self._gs1.add_routes(app)
+        self.explorer.add_routes(app)
         return app
 
     async def start(self) -> None:
@@ -260,15 +265,18 @@ class Gateway:
     async def _healthz(self, request: web.Request) -> web.Response:
         return _json({"status": "alive"}, 200, pretty=False)
 
-    async def _readyz(self, request: web.Request) -> web.Response:
-        height = self._ledger.height
-        state = readiness(
-            height=height,
+    def _readiness(self) -> Readiness:
+        return readiness(
+            height=self._ledger.height,
             syncing=self._status.syncing(),
             is_validator=self._is_validator,
             peers=self._status.peers(),
             validator_keys=self._ledger.genesis.validator_keys,
         )
+
+    async def _readyz(self, request: web.Request) -> web.Response:
+        height = self._ledger.height
+        state = self._readiness()
         answer: dict[str, Any] = {"ready": state.ready, "height": height}
         if not state.ready:
             answer["reason"] = state.reason

@@ -243,6 +243,14 @@ class Gs1Resolver:
         headers["Location"] = target
         return web.Response(status=307, headers=headers)
 
+    def identifier_of(self, link: DigitalLink) -> str:
+        """The identifier `link` resolves to, as a request for it would (the explorer's
+        search); SparkError with the resolver's reason when there is none."""
+        try:
+            return self._find(link).identifier
+        except _Refused as refused:
+            raise SparkError(refused.code, refused.message) from None
+
     def _find(self, link: DigitalLink) -> Found:
         if not self._prefixes:
             raise _Refused(

@@ -258,6 +258,10 @@ class LedgerReads:
             raise SparkError(ErrorCode.STORAGE_CORRUPT, f"block {height} is missing")
         return pb.Block.FromString(raw), raw
 
+    def commit_certificate(self, height: int) -> pb.CommitCertificate | None:
+        """The certificate that committed block `height` (None when none is stored)."""
+        return self._certificate(height)
+
     def block_height(self, block_hash: bytes) -> int:
         raw = self._db.get(schema.block_hash_key(block_hash))
         if raw is None:

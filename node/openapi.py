@@ -23,6 +23,7 @@ OPENAPI_VERSION = "3.1.0"
 DESCRIBED_MODULES = (
     "sparkchain.node.gateway_openapi",
     "sparkchain.node.gateway_gs1",
+    "sparkchain.node.gateway_explorer",
     "sparkchain.node.metrics",
     "sparkchain.node.openapi",
 )

@@ -187,6 +187,8 @@ class Node:
                 tls=home.http_tls(config),
                 gs1_prefixes=config.gs1.prefixes,
             )
+            # the explorer's live feed hears of each block; it never writes on this path
+            self.committer.on_commit.append(self.gateway.explorer.feed.block_committed)
 
     @classmethod
     def open(cls, home: NodeHome) -> Node:
@@ -379,6 +381,9 @@ class Node:
 
     def role(self) -> str:
         return self.config.node.role
+
+    def node_name(self) -> str:
+        return self.config.node.name
 
     def peers(self) -> Sequence[api_pb2.PeerInfo]:
         infos = []

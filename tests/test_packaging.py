@@ -10,6 +10,8 @@ import zipfile
 from importlib import metadata
 from pathlib import Path
 
+from sparkchain.node.gateway_explorer import STATIC_FILES
+
 REPO = Path(__file__).resolve().parent.parent
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", re.M)
 
@@ -44,6 +46,9 @@ def test_wheel_installs_one_top_level_import_package(tmp_path: Path) -> None:
     for package in ("node", "cli", "consensus", "identifiers", "ledger", "proto"):
         assert f"sparkchain/{package}/__init__.py" in names, f"{package} missing from the wheel"
     assert "sparkchain/node/__main__.py" in names
+    # the explorer's page is served from the installed package (node/explorer/)
+    for name in STATIC_FILES:
+        assert f"sparkchain/node/explorer/{name}" in names, f"explorer/{name} not in the wheel"
 
 
 def test_installed_versions_are_exactly_the_lock() -> None:

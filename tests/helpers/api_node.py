@@ -44,6 +44,9 @@ class FakeStatus:
     def role(self) -> str:
         return self.role_name
 
+    def node_name(self) -> str:
+        return "node1"
+
     def peers(self) -> Sequence[api_pb2.PeerInfo]:
         return self.peer_list
 
