@@ -285,13 +285,17 @@ class Gateway:
     # ---- Handle REST ----
 
     async def _resolve(self, request: web.Request) -> web.Response:
+        # an answer is a function of the request and the committed state: kept encoded per
+        # height (node/answer_cache.py), keyed by the request's raw path and query
         requested = request.match_info["handle"]
-        if request.query_string:
-            return await _answered(self._resolve_answer(request, requested), requested, request)
-        # the common request, the whole record in compact JSON: kept encoded per height
         height = self._ledger.height
-        body = self._answers.get(height, requested)
-        if body is None:
+        key = request.raw_path
+        body = self._answers.get(height, key)
+        if body is not None:
+            return web.Response(body=body, content_type=JSON_TYPE, charset="utf-8")
+        if request.query_string:
+            response = await _answered(self._resolve_answer(request, requested), requested, request)
+        else:  # the common request, the whole record in compact JSON
             try:
                 record = self._ledger.resolve(requested)
             except SparkError as error:
@@ -299,9 +303,14 @@ class Gateway:
             except Exception:
                 log.exception("http_read_failed", extra={"path": request.path[:200]})
                 return _error(HS_ERROR, 500, "server error", requested, pretty=False)
-            body = _encoded(handle_record_json(requested, record))
-            self._answers.put(height, requested, body, len(body))
-        return web.Response(body=body, content_type=JSON_TYPE, charset="utf-8")
+            response = web.Response(
+                body=_encoded(handle_record_json(requested, record)),
+                content_type=JSON_TYPE,
+                charset="utf-8",
+            )
+        if response.status == 200 and isinstance(response.body, bytes):  # not refusals
+            self._answers.put(height, key, response.body, len(key) + len(response.body))
+        return response
 
     async def _resolve_answer(self, request: web.Request, requested: str) -> web.Response:
         query = request.query

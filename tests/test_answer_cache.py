@@ -89,6 +89,9 @@ async def test_a_commit_changes_what_the_gateway_answers(tmp_path: Path) -> None
         for _ in range(2):  # the second answer comes from the cache
             first = await asyncio.to_thread(_get, url)
             assert first["values"][0]["data"]["value"] == "https://example.com/v1"  # type: ignore[index]
+        proven = f"{url}?proof=true&type=URL"
+        before = await asyncio.to_thread(_get, proven)
+        assert before == await asyncio.to_thread(_get, proven)  # from the cache
         link = f"http://{address}/{gtin_item}"
         for _ in range(2):
             assert await asyncio.to_thread(_location, link) == "https://example.com/v1"
@@ -102,6 +105,10 @@ async def test_a_commit_changes_what_the_gateway_answers(tmp_path: Path) -> None
         after = await asyncio.to_thread(_get, url)
         assert after["values"][0]["data"]["value"] == "https://example.com/v2"  # type: ignore[index]
         assert await asyncio.to_thread(_location, link) == "https://example.com/v2"
+        proven_after = await asyncio.to_thread(_get, proven)
+        assert proven_after["values"][0]["data"]["value"] == "https://example.com/v2"  # type: ignore[index]
+        heights = [answer["proof"]["header"]["view"]["height"] for answer in (before, proven_after)]  # type: ignore[index]
+        assert heights[1] == heights[0] + 1
         lower = await asyncio.to_thread(_get, f"http://{address}/api/handles/88/c-1")
         assert lower["handle"] == "88/c-1" and lower["registeredAs"] == "88/C-1"
     finally:
