@@ -259,7 +259,7 @@ def _report(f: dict[str, object]) -> None:
             ("bare aiohttp, constant 358 B JSON", baseline),
             (f"Handle REST resolve, {PATHS_PER_SCRIPT:,} ids (answers cached)", resolve),
             (f"Handle REST resolve, all {f['identifiers']:,} ids in turn (uncached)", cold),
-            ("Handle REST resolve ?proof=true", proof),
+            (f"Handle REST resolve ?proof=true, {PATHS_PER_SCRIPT:,} ids (cached)", proof),
             ("Digital Link redirect (307)", redirect),
         )
     ]
