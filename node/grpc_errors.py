@@ -191,11 +191,13 @@ class MalformedRequest(Exception):
         self.error = error
 
 
-class RefuseMalformedRequests(grpc.aio.ServerInterceptor):
+class WrappingInterceptor(grpc.aio.ServerInterceptor):
+    """An interceptor that wraps each method's handler in `wrap`, once per method: grpc
+    hands over the same handler object on every call, so the wrapping is kept."""
+
     def __init__(self) -> None:
-        self._lines = RateLimitedLog(log)
-        # method -> (grpc's handler, ours): one wrapping per method, not one per call
-        self._guarded: dict[
+        # method -> (grpc's handler, ours)
+        self._wrapped: dict[
             str, tuple[grpc.RpcMethodHandler[Any, Any], grpc.RpcMethodHandler[Any, Any]]
         ] = {}
 
@@ -210,12 +212,23 @@ class RefuseMalformedRequests(grpc.aio.ServerInterceptor):
         if handler is None:
             return None
         method = handler_call_details.method
-        known = self._guarded.get(method)
+        known = self._wrapped.get(method)
         if known is None or known[0] is not handler:
-            known = self._guarded[method] = (handler, self._guard(handler, method))
+            known = self._wrapped[method] = (handler, self.wrap(handler, method))
         return known[1]
 
-    def _guard(
+    def wrap(
+        self, method_handler: grpc.RpcMethodHandler[Any, Any], method: str
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        raise NotImplementedError
+
+
+class RefuseMalformedRequests(WrappingInterceptor):
+    def __init__(self) -> None:
+        super().__init__()
+        self._lines = RateLimitedLog(log)
+
+    def wrap(
         self, method_handler: grpc.RpcMethodHandler[Any, Any], method: str
     ) -> grpc.RpcMethodHandler[Any, Any]:
         """`method_handler` with its request decoder and its behaviour wrapped; an async

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +35,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from sparkchain.node.grpc_errors import WrappingInterceptor
 from sparkchain.node.openapi import BUSY_RESPONSE
 
 # a commit takes from tens of milliseconds (a block interval) to seconds (lost rounds)
@@ -184,34 +185,15 @@ class NodeMetrics:
         return MetricsInterceptor(self)
 
 
-class MetricsInterceptor(grpc.aio.ServerInterceptor):
+class MetricsInterceptor(WrappingInterceptor):
     """Counts and times every call of a grpc.aio server, by full method name and the
     status it ended with."""
 
     def __init__(self, metrics: NodeMetrics) -> None:
+        super().__init__()
         self._metrics = metrics
-        # method -> (grpc's handler, ours): one wrapping per method, not one per call
-        self._timed: dict[
-            str, tuple[grpc.RpcMethodHandler[Any, Any], grpc.RpcMethodHandler[Any, Any]]
-        ] = {}
 
-    async def intercept_service(
-        self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
-        ],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return None
-        method = handler_call_details.method
-        known = self._timed.get(method)
-        if known is None or known[0] is not handler:
-            known = self._timed[method] = (handler, self._wrap(handler, method))
-        return known[1]
-
-    def _wrap(
+    def wrap(
         self, method_handler: grpc.RpcMethodHandler[Any, Any], method: str
     ) -> grpc.RpcMethodHandler[Any, Any]:
         handler: Any = method_handler  # grpc builds them as named tuples (grpc._utilities)
