@@ -52,6 +52,7 @@ from sparkchain.identifiers.limits import (
 )
 from sparkchain.identifiers.tx import decode_body, tx_id
 from sparkchain.ledger.blocks import block_hash
+from sparkchain.ledger.bundle import header_view
 from sparkchain.ledger.genesis import genesis_to_dict
 from sparkchain.node import schema
 from sparkchain.node.api import StatusSource
@@ -162,16 +163,8 @@ def tx_summary(signed: pb.SignedTx) -> dict[str, Any]:
 
 def header_json(header: pb.BlockHeader, names: dict[bytes, str]) -> dict[str, Any]:
     return {
-        "chain_id": header.chain_id,
-        "height": header.height,
-        "time_ms": header.time_ms,
+        **header_view(header),  # the fields as a proof bundle shows them
         "time": iso_time(header.time_ms),
-        "prev_hash": header.prev_hash.hex(),
-        "last_commit_hash": header.last_commit_hash.hex(),
-        "tx_root": header.tx_root.hex(),
-        "state_root": header.state_root.hex(),
-        "validators_hash": header.validators_hash.hex(),
-        "proposer": header.proposer.hex(),
         "proposer_name": names.get(header.proposer, ""),
     }
 

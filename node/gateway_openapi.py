@@ -13,7 +13,7 @@ from sparkchain.node.gateway import (
     HS_SUCCESS,
     HS_VALUES_NOT_FOUND,
 )
-from sparkchain.node.gateway_proof import PROOF_QUERY, bundle_schema
+from sparkchain.node.gateway_proof import PROOF_QUERY, VALUE_SCHEMA, bundle_schema
 from sparkchain.node.openapi import BUSY_RESPONSE, JSON_TYPE, json_response
 
 _ERROR_SCHEMA: dict[str, Any] = {
@@ -28,24 +28,6 @@ _ERROR_SCHEMA: dict[str, Any] = {
         "message": {"type": "string"},
     },
 }
-_VALUE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["index", "type", "data", "ttl", "timestamp"],
-    "properties": {
-        "index": {"type": "integer", "minimum": 0},
-        "type": {"type": "string"},
-        "data": {
-            "type": "object",
-            "required": ["format", "value"],
-            "properties": {
-                "format": {"enum": ["string", "base64"]},
-                "value": {"type": "string"},
-            },
-        },
-        "ttl": {"type": "integer"},
-        "timestamp": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z$"},
-    },
-}
 _RECORD_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["responseCode", "handle", "registeredAs", "values"],
@@ -54,7 +36,7 @@ _RECORD_SCHEMA: dict[str, Any] = {
         "handle": {"type": "string"},
         "registeredAs": {"type": "string"},
         "status": {"const": "REVOKED"},
-        "values": {"type": "array", "items": _VALUE_SCHEMA},
+        "values": {"type": "array", "items": VALUE_SCHEMA},
         "proof": bundle_schema(),
     },
 }

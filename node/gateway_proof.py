@@ -73,26 +73,25 @@ _BASE64: dict[str, Any] = {
 }
 _SAFE_INTEGER: dict[str, Any] = {"type": "integer", "minimum": 0, "maximum": 2**53 - 1}
 
-
-def _value_schema() -> dict[str, Any]:
-    return {
-        "type": "object",
-        "required": ["index", "type", "data", "ttl", "timestamp"],
-        "properties": {
-            "index": {"type": "integer", "minimum": 0},
-            "type": {"type": "string"},
-            "data": {
-                "type": "object",
-                "required": ["format", "value"],
-                "properties": {
-                    "format": {"enum": ["string", "base64"]},
-                    "value": {"type": "string"},
-                },
+# one Handle value as the gateway and a bundle's record view write it
+VALUE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["index", "type", "data", "ttl", "timestamp"],
+    "properties": {
+        "index": {"type": "integer", "minimum": 0},
+        "type": {"type": "string"},
+        "data": {
+            "type": "object",
+            "required": ["format", "value"],
+            "properties": {
+                "format": {"enum": ["string", "base64"]},
+                "value": {"type": "string"},
             },
-            "ttl": {"type": "integer", "minimum": 0},
-            "timestamp": {"type": "string"},
         },
-    }
+        "ttl": {"type": "integer"},
+        "timestamp": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z$"},
+    },
+}
 
 
 def _part(view: dict[str, Any]) -> dict[str, Any]:
@@ -114,7 +113,7 @@ def bundle_schema() -> dict[str, Any]:
             "owner": {"type": "string"},
             "status": {"type": "string"},
             "revokeReason": {"type": "string"},
-            "values": {"type": "array", "items": _value_schema()},
+            "values": {"type": "array", "items": VALUE_SCHEMA},
         },
     }
     header_view = {
