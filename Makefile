@@ -13,7 +13,8 @@ REPLAY ?=
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install test lint unit run proto bench attack sim lock docs vectors clean browser
+.PHONY: install test lint unit run proto bench attack sim lock docs vectors clean browser \
+	explorer-vendor
 
 $(STAMP): pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ required"'
@@ -65,6 +66,12 @@ docs: $(STAMP)
 # (deterministic; tests/test_vectors.py fails when they are stale)
 vectors: $(STAMP)
 	$(BIN)/python -m tests.helpers.vectors --output tests/vectors
+
+# node/explorer/vendor/: the explorer's fallback crypto (the noble packages pinned in
+# node/explorer_deps/package-lock.json), copied unmodified after `npm ci`; needs npm
+# (tests/test_explorer_vendor.py fails when the committed files are stale)
+explorer-vendor: $(STAMP)
+	$(BIN)/python -m sparkchain.node.explorer_vendor --output node/explorer/vendor
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
