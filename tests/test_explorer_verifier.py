@@ -109,7 +109,10 @@ def test_the_genesis_hash_agrees_with_python(page: Page, provider: str) -> None:
 
 def test_the_fallback_names_the_bundled_versions(page: Page) -> None:
     label = page.evaluate(
-        """async () => (await (await import("/node/explorer/crypto.js")).cryptoProvider(true)).label"""
+        """async () => {
+            const { cryptoProvider } = await import("/node/explorer/crypto.js");
+            return (await cryptoProvider(true)).label;
+        }"""
     )
     lock = json.loads((REPO / "node" / "explorer_deps" / "package-lock.json").read_text())
     ed25519 = lock["packages"]["node_modules/@noble/ed25519"]["version"]
@@ -129,7 +132,8 @@ def test_the_fallback_refuses_a_signature_that_webcrypto_refuses(page: Page) -> 
             const out = [];
             for (const fallback of [false, true]) {
                 const { subtle } = await cryptoProvider(fallback);
-                const k = await subtle.importKey("raw", key, { name: "Ed25519" }, false, ["verify"]);
+                const ed25519 = { name: "Ed25519" };
+                const k = await subtle.importKey("raw", key, ed25519, false, ["verify"]);
                 const empty = new Uint8Array();
                 out.push([await subtle.verify({ name: "Ed25519" }, k, sig, empty),
                     await subtle.verify({ name: "Ed25519" }, k, flipped, empty)]);

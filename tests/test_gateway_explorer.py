@@ -432,7 +432,9 @@ def without_js_comments(text: str) -> str:
 
 
 def scanned(name: str, text: str) -> str:
-    return without_js_comments(text) if name.startswith("vendor/") and name.endswith(".js") else text
+    return (
+        without_js_comments(text) if name.startswith("vendor/") and name.endswith(".js") else text
+    )
 
 
 def test_the_comment_reader_keeps_code_and_strings_and_drops_comments() -> None:
