@@ -13,7 +13,8 @@ REPLAY ?=
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install test lint unit run proto bench attack sim lock docs vectors clean browser
+.PHONY: install test lint unit run proto bench attack sim lock docs vectors clean browser \
+	explorer-vendor npm
 
 $(STAMP): pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ required"'
@@ -32,6 +33,13 @@ $(CHROMIUM):
 
 browser: $(CHROMIUM)
 
+# the explorer's vendored crypto is built (and checked fresh by a test) with `npm ci`
+npm:
+	@command -v npm >/dev/null || { command -v apt-get >/dev/null \
+	    || { echo "no npm and no apt-get: install Node.js and npm"; exit 1; }; \
+	    $(SUDO) apt-get update -qq && \
+	    $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm; }
+
 # Resolve pyproject.toml's ranges anew (runtime + dev + the build backend) and pin them with
 # hashes. uv resolves; pip installs, so a fresh machine needs nothing but Python.
 lock:
@@ -45,7 +53,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy -p sparkchain
 
-unit: $(STAMP) $(CHROMIUM)
+unit: $(STAMP) $(CHROMIUM) npm
 	$(BIN)/pytest -p no:cacheprovider; rc=$$?; [ $$rc -eq 5 ] && exit 0; exit $$rc
 
 test: lint unit
@@ -65,6 +73,12 @@ docs: $(STAMP)
 # (deterministic; tests/test_vectors.py fails when they are stale)
 vectors: $(STAMP)
 	$(BIN)/python -m tests.helpers.vectors --output tests/vectors
+
+# node/explorer/vendor/: the explorer's fallback crypto (the noble packages pinned in
+# node/explorer_deps/package-lock.json), copied unmodified after `npm ci`; needs npm
+# (tests/test_explorer_vendor.py fails when the committed files are stale)
+explorer-vendor: $(STAMP) npm
+	$(BIN)/python -m sparkchain.node.explorer_vendor --output node/explorer/vendor
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

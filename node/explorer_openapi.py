@@ -10,11 +10,20 @@ from sparkchain.identifiers.limits import (
     MAX_EXPLORER_HISTORY_ENTRIES,
     MAX_EXPLORER_PAGE_SIZE,
 )
+from sparkchain.node.explorer_vendor import vendor_files
 from sparkchain.node.openapi import BUSY_RESPONSE
 
 JSON: Final = "application/json"
 # node/gateway_explorer.py's STATIC_FILES (that module imports this one)
-STATIC_FILE_NAMES: Final = ("app.js", "index.html", "style.css", "verify.js", "views.js")
+STATIC_FILE_NAMES: Final = (
+    "app.js",
+    "crypto.js",
+    "index.html",
+    "style.css",
+    "verify.js",
+    "views.js",
+    *vendor_files(),
+)
 _HEX: Final = {"type": "string", "pattern": "^[0-9a-f]*$"}
 _NULLABLE_INT: Final = {"type": ["integer", "null"]}
 _NULLABLE_TEXT: Final = {"type": ["string", "null"]}

@@ -58,6 +58,7 @@ from sparkchain.node import schema
 from sparkchain.node.api import StatusSource
 from sparkchain.node.explorer_feed import BlockFeed, iso_time
 from sparkchain.node.explorer_openapi import openapi_paths as openapi_paths
+from sparkchain.node.explorer_vendor import vendor_files
 from sparkchain.node.ledger import Ledger
 from sparkchain.proto import types_pb2 as pb
 
@@ -72,6 +73,8 @@ STATIC_FILES = {
     "views.js": "text/javascript",
     "style.css": "text/css",
     "verify.js": "text/javascript",
+    "crypto.js": "text/javascript",
+    **vendor_files(),  # the fallback crypto under vendor/ (node/explorer_vendor.py)
 }
 HASH_HEX_CHARS = 64
 ANY = r"[\s\S]+"  # a route variable taking any character

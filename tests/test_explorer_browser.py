@@ -309,18 +309,44 @@ def test_a_registered_product_is_found_by_its_digital_link_and_verified(
     shot(page, "digital-link-verified.png")
 
 
-def test_without_webcrypto_the_page_says_it_cannot_check(
+def test_without_webcrypto_the_bundled_noble_checks_and_says_so(
     browser: Browser, net: ExplorerNet
 ) -> None:
-    # what a page opened over plain HTTP at a LAN address gets: no crypto.subtle
+    # what a page opened over plain HTTP at a LAN address gets: no crypto.subtle (the real
+    # thing, at a LAN address, is tests/test_explorer_contexts.py)
     context = browser.new_context()
     try:
         context.add_init_script("Object.defineProperty(crypto, 'subtle', {value: undefined})")
         insecure = context.new_page()
         insecure.goto(f"{net.base}/#/id/{PRODUCT}")
         expect(insecure.locator("main h1")).to_contain_text(PRODUCT)
-        expect(insecure.get_by_role("alert")).to_contain_text("not a secure context")
-        expect(insecure.locator("#proof")).to_have_count(0)
-        shot(insecure, "identifier-no-webcrypto.png")
+        pin_offered_genesis(insecure, net)
+        proof = insecure.locator("#proof")
+        expect(proof).to_contain_text(re.compile(r"✓ Verified at height \d+ by 2 of 2 validators"))
+        expect(proof).to_contain_text("with the bundled noble-ed25519")
+        expect(proof).to_contain_text("(no WebCrypto on this page)")
+        shot(insecure, "identifier-verified-no-webcrypto.png")
     finally:
         context.close()
+
+
+def test_the_address_can_ask_for_the_fallback(page: Page, net: ExplorerNet) -> None:
+    page.goto(f"{net.base}/?crypto=fallback#/id/{PRODUCT}")
+    pin_offered_genesis(page, net)
+    proof = page.locator("#proof")
+    expect(proof).to_contain_text(re.compile(r"✓ Verified at height \d+ by 2 of 2 validators"))
+    expect(proof).to_contain_text("with the bundled noble-ed25519")
+    expect(proof).to_contain_text("asked for it with ?crypto=fallback")
+
+    # and a tampered proof is refused by the fallback for the same reason as by WebCrypto
+    def rewrite_url(route: Any) -> None:
+        answer = route.fetch()
+        body = answer.json()
+        body["proof"]["record"]["view"]["values"][0]["data"]["value"] = "https://evil.example/x"
+        route.fulfill(response=answer, json=body)
+
+    page.route("**/api/handles/**", rewrite_url)
+    page.reload()
+    expect(page.locator("#proof")).to_contain_text("✗ Not verified: VIEW_MISMATCH")
+    expect(page.locator("#proof")).to_contain_text("with the bundled noble-ed25519")
+    shot(page, "identifier-tampered-noble.png")

@@ -3,6 +3,10 @@ proof-bundle test vectors of tests/vectors/ (docs/proof-bundle.md §7): every va
 verifies with the manifest's height, signers and presence; every tampered one is refused
 with the manifest's reason; the genesis hash agrees with Python's.
 
+Each runs twice: with the browser's WebCrypto, and with the bundled noble fallback
+(node/explorer/crypto.js forced to it, as where a page has no WebCrypto), which must give
+exactly the same answers.
+
 The files are served from 127.0.0.1 (a secure context, so WebCrypto is there) by a small
 static server of this test; no node is needed.
 """
@@ -60,15 +64,22 @@ def page() -> Iterator[Page]:
         server.server_close()
 
 
-def verify_in_browser(page: Page, file: str) -> dict[str, Any]:
+PROVIDERS = ["webcrypto", "noble"]
+
+
+def verify_in_browser(page: Page, file: str, provider: str) -> dict[str, Any]:
     result: dict[str, Any] = page.evaluate(
-        """async (file) => {
+        """async ([file, fallback]) => {
             const { verifyBundle } = await import("/node/explorer/verify.js");
+            const { cryptoProvider } = await import("/node/explorer/crypto.js");
+            const { subtle, name } = await cryptoProvider(fallback);
             const load = async (name) => (await fetch(`/tests/vectors/${name}`)).json();
-            return verifyBundle(await load(file), await load("genesis.json"));
+            const result = await verifyBundle(await load(file), await load("genesis.json"), subtle);
+            return { ...result, checkedBy: name };
         }""",
-        file,
+        [file, provider == "noble"],
     )
+    assert result.pop("checkedBy") == provider
     return result
 
 
@@ -81,22 +92,64 @@ def test_the_browser_has_webcrypto_ed25519_on_loopback(page: Page) -> None:
     assert supported
 
 
-def test_the_genesis_hash_agrees_with_python(page: Page) -> None:
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_the_genesis_hash_agrees_with_python(page: Page, provider: str) -> None:
     genesis = parse_genesis((VECTORS / "genesis.json").read_bytes())
     computed = page.evaluate(
-        """async () => {
+        """async (fallback) => {
             const { genesisHash } = await import("/node/explorer/verify.js");
-            return genesisHash(await (await fetch("/tests/vectors/genesis.json")).json());
-        }"""
+            const { cryptoProvider } = await import("/node/explorer/crypto.js");
+            const { subtle } = await cryptoProvider(fallback);
+            return genesisHash(await (await fetch("/tests/vectors/genesis.json")).json(), subtle);
+        }""",
+        provider == "noble",
     )
     assert computed == genesis.genesis_hash.hex()
 
 
+def test_the_fallback_names_the_bundled_versions(page: Page) -> None:
+    label = page.evaluate(
+        """async () => {
+            const { cryptoProvider } = await import("/node/explorer/crypto.js");
+            return (await cryptoProvider(true)).label;
+        }"""
+    )
+    lock = json.loads((REPO / "node" / "explorer_deps" / "package-lock.json").read_text())
+    ed25519 = lock["packages"]["node_modules/@noble/ed25519"]["version"]
+    assert label.startswith(f"the bundled noble-ed25519 {ed25519} and noble-hashes "), label
+
+
+def test_the_fallback_refuses_a_signature_that_webcrypto_refuses(page: Page) -> None:
+    # RFC 8032 §7.1 test 1 (empty message) verifies; one flipped bit of it does not
+    answers = page.evaluate(
+        """async () => {
+            const { cryptoProvider } = await import("/node/explorer/crypto.js");
+            const bytes = (hex) => Uint8Array.from(hex.match(/../g), (p) => parseInt(p, 16));
+            const key = bytes("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a");
+            const sig = bytes("e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522490155"
+                + "5fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b");
+            const flipped = sig.slice(); flipped[10] ^= 1;
+            const out = [];
+            for (const fallback of [false, true]) {
+                const { subtle } = await cryptoProvider(fallback);
+                const ed25519 = { name: "Ed25519" };
+                const k = await subtle.importKey("raw", key, ed25519, false, ["verify"]);
+                const empty = new Uint8Array();
+                out.push([await subtle.verify({ name: "Ed25519" }, k, sig, empty),
+                    await subtle.verify({ name: "Ed25519" }, k, flipped, empty)]);
+            }
+            return out;
+        }"""
+    )
+    assert answers == [[True, False], [True, False]]
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
 @pytest.mark.parametrize("vector", MANIFEST["vectors"], ids=lambda v: v["file"])
 def test_each_vector_verifies_or_is_refused_for_its_reason(
-    page: Page, vector: dict[str, Any]
+    page: Page, vector: dict[str, Any], provider: str
 ) -> None:
-    result = verify_in_browser(page, vector["file"])
+    result = verify_in_browser(page, vector["file"], provider)
     if vector["valid"]:
         assert result["ok"] is True, result
         assert result["present"] == vector["present"]

@@ -1,5 +1,6 @@
 // The explorer's shell: the header (node name, chain id, height), hash routing
 // (#/block/12, #/id/88.608/X, ...), the search box and the live block feed.
+import { cryptoProvider } from "./crypto.js";
 import { genesisHash, verifyBundle } from "./verify.js";
 import {
   absentView,
@@ -186,22 +187,27 @@ function unpin(chainId) {
   localStorage.setItem(PINNED, JSON.stringify(all));
 }
 
+// WebCrypto where the page has it, else the bundled noble libraries (crypto.js); the address's
+// ?crypto=fallback asks for noble even where WebCrypto is there
+let provider = null;
+const checker = () => {
+  provider ??= cryptoProvider(new URLSearchParams(location.search).get("crypto") === "fallback");
+  return provider;
+};
+
 async function verification(bundle) {
-  if (!globalThis.crypto?.subtle) {
-    return errorBox("This page cannot check proofs: it is not a secure context (HTTPS, or "
-      + "HTTP on localhost/127.0.0.1), so the browser gives it no WebCrypto.");
-  }
+  const { subtle, label } = await checker();
   const trusted = pinned(bundle.chain_id);
   if (!trusted) {
     const offered = await api("/api/genesis");
     const again = () => route();
-    return genesisPrompt(bundle.chain_id, await genesisHash(offered),
+    return genesisPrompt(bundle.chain_id, await genesisHash(offered, subtle),
       () => { pin(offered); again(); },
       async (file) => {
         try {
           const loaded = JSON.parse(await file.text());
           if (loaded.chain_id !== bundle.chain_id) throw new Error(`it is of chain ${loaded.chain_id}`);
-          await genesisHash(loaded);
+          await genesisHash(loaded, subtle);
           pin(loaded);
           again();
         } catch (error) {
@@ -209,7 +215,8 @@ async function verification(bundle) {
         }
       });
   }
-  return proofBadge(await verifyBundle(bundle, trusted), await genesisHash(trusted));
+  return proofBadge(await verifyBundle(bundle, trusted, subtle), await genesisHash(trusted, subtle),
+    label);
 }
 
 // ---- the header ----

@@ -1,8 +1,9 @@
-// A proof-bundle verifier for the browser (docs/proof-bundle.md, version 1), with
-// WebCrypto's SHA-256 and Ed25519. It trusts only the genesis it is given; the checks run in
-// the order of the specification's §6 table, and the first that fails names the reason.
+// A proof-bundle verifier for the browser (docs/proof-bundle.md, version 1), with the
+// SHA-256 and Ed25519 of `subtle`: WebCrypto's, or crypto.js's bundled noble ones where the
+// page has no WebCrypto. It trusts only the genesis it is given; the checks run in the order
+// of the specification's §6 table, and the first that fails names the reason.
 //
-//   const result = await verifyBundle(bundle, genesis);
+//   const result = await verifyBundle(bundle, genesis, (await cryptoProvider()).subtle);
 //   // {ok: true, present, height, timeMs, signers, validators, record (the view)}
 //   // {ok: false, reason: "VIEW_MISMATCH", detail: "…"}
 

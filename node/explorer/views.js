@@ -312,8 +312,10 @@ export function genesisPrompt(chainId, genesisHash, onPin, onFile) {
   );
 }
 
-export function proofBadge(result, pinnedHash) {
-  const how = `checked in this browser with WebCrypto against the pinned genesis ${pinnedHash.slice(0, 12)}…`;
+// `checkedWith` names the crypto that checked (crypto.js's label)
+export function proofBadge(result, pinnedHash, checkedWith) {
+  const how = `checked in this browser with ${checkedWith} against the pinned genesis `
+    + `${pinnedHash.slice(0, 12)}…`;
   if (!result.ok) {
     return el(
       "div",
