@@ -136,7 +136,8 @@ class ConsensusDriver:
         )
         self._core = ConsensusCore(
             self._ledger.chain_id,
-            list(self._ledger.validators),
+            # the set of each height, as the chain scheduled it (DESIGN §12)
+            self._ledger.validators_at,
             Ed25519Signer(self._key),
             self.app,
             timeouts,
