@@ -181,7 +181,27 @@ class LedgerReads:
         )
         if self._last_certificate is not None:
             proof.commit.CopyFrom(self._last_certificate)
+        proof.validator_changes.extend(self.proved_validator_changes(self.height))
         return (None if raw is None else decode_record(raw)), proof
+
+    def proved_validator_changes(self, height: int) -> list[api_pb2.ValidatorChange]:
+        """The changes of the set a client follows from the genesis to check a header of
+        `height` (DESIGN §12): for each set that signs from E ≤ height + 1, the header of
+        E - 1 (which commits to it) with its certificate (by the set before)."""
+        proved = []
+        for scheduled in self.validator_changes():
+            last_of_previous = scheduled.from_height - 1
+            if last_of_previous > height:
+                break
+            block, _ = self._read_block(last_of_previous)
+            change = api_pb2.ValidatorChange(
+                header=block.header, validators=[v.public_key for v in scheduled.validators]
+            )
+            certificate = self._certificate(last_of_previous)
+            if certificate is not None:
+                change.commit.CopyFrom(certificate)
+            proved.append(change)
+        return proved
 
     def history(self, identifier: str, limit: int = 0) -> list[api_pb2.HistoryEntry]:
         """Every change of `identifier`, oldest first; with a `limit`, the latest `limit`."""

@@ -138,3 +138,48 @@ def test_verified_approvals_do_not_vouch_for_a_forged_copy(tmp_path: Path) -> No
     with pytest.raises(SparkError) as caught:
         chain.ledger.check_tx(forged, chain.next_time_ms)
     assert caught.value.code is ErrorCode.BAD_SIGNATURE
+
+
+def _proof_at(chain: LedgerChain):
+    from sparkchain.ledger.proof import verify_resolution
+
+    _, proof = chain.ledger.resolve_with_proof("88/none")
+    return proof, lambda p: verify_resolution(_keys(OLD), chain.genesis.chain_id, "88/none", p)
+
+
+def test_a_client_follows_the_changes_from_the_genesis_at_every_height(
+    changed: LedgerChain,
+) -> None:
+    from sparkchain.ledger.proof import ProofError, ProofFailure
+
+    for height in range(3, 7):
+        signers = NEW[:3] if height % 2 else NEW[1:]
+        built = changed.build()
+        changed.ledger.commit_block(built.pending, _certificate(changed, built, signers))
+        proof, verify = _proof_at(changed)
+        assert len(proof.validator_changes) == 1
+        assert verify(proof) == (None, height)
+    # without the change, the header's signers are not the genesis set's quorum
+    proof, verify = _proof_at(changed)
+    del proof.validator_changes[:]
+    with pytest.raises(ProofError) as caught:
+        verify(proof)
+    assert caught.value.reason in (ProofFailure.WRONG_VALIDATORS, ProofFailure.UNKNOWN_SIGNER)
+    # a change that names other keys than its header commits to
+    proof, verify = _proof_at(changed)
+    proof.validator_changes[0].validators[3] = key("mallory").public_key
+    with pytest.raises(ProofError) as caught:
+        verify(proof)
+    assert caught.value.reason is ProofFailure.WRONG_VALIDATORS
+
+
+def test_at_the_height_before_the_change_the_proof_names_the_next_set(tmp_path: Path) -> None:
+    chain = LedgerChain(tmp_path / "ledger")
+    chain.commit([_replace_node4_with_node5(chain)])
+    proof, verify = _proof_at(chain)
+    assert proof.validator_changes == []  # block 1 commits to the set of 2: the genesis's
+    assert verify(proof) == (None, 1)
+    chain.commit()
+    proof, verify = _proof_at(chain)
+    assert len(proof.validator_changes) == 1  # block 2 is the change's own header
+    assert verify(proof) == (None, 2)
