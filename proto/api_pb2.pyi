@@ -741,3 +741,57 @@ class GenesisResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GenesisResponse: _TypeAlias = GenesisResponse  # noqa: Y015
+
+@_typing.final
+class ValidatorsRequest(_message.Message):
+    """The validators that sign a height (DESIGN §12). height 0: the next height to decide.
+    Known from 1 to the last committed height + 2 (the chain fixes each set two ahead).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HEIGHT_FIELD_NUMBER: _builtins.int
+    height: _builtins.int
+    def __init__(
+        self,
+        *,
+        height: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["height", b"height"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ValidatorsRequest: _TypeAlias = ValidatorsRequest  # noqa: Y015
+
+@_typing.final
+class ValidatorsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HEIGHT_FIELD_NUMBER: _builtins.int
+    VALIDATORS_FIELD_NUMBER: _builtins.int
+    CHANGES_FIELD_NUMBER: _builtins.int
+    height: _builtins.int
+    @_builtins.property
+    def validators(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.ValidatorInfo]:
+        """in proposer order"""
+
+    @_builtins.property
+    def changes(self) -> _containers.RepeatedCompositeFieldContainer[Global___ValidatorChange]:
+        """every change from the genesis up to that height, proved (see ResolveProof)"""
+
+    def __init__(
+        self,
+        *,
+        height: _builtins.int = ...,
+        validators: _abc.Iterable[_types_pb2.ValidatorInfo] | None = ...,
+        changes: _abc.Iterable[Global___ValidatorChange] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changes", b"changes", "height", b"height", "validators", b"validators"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ValidatorsResponse: _TypeAlias = ValidatorsResponse  # noqa: Y015
