@@ -130,6 +130,20 @@ class LedgerReads:
             return list(self._genesis_schedule.sets[0].validators)
         return list(pb.ScheduledSet.FromString(raw).validators)
 
+    def rotated(self, old_key: bytes, new_key: bytes) -> str | None:
+        """The name of the validator whose key the chain rotated from `old_key` to
+        `new_key` (perhaps over several changes), or None."""
+        sets = [list(self._genesis_schedule.sets[0].validators)]
+        sets += [list(s.validators) for s in self.validator_changes()]
+        for earlier, members in enumerate(sets):
+            for old in members:
+                if old.public_key != old_key:
+                    continue
+                for later in sets[earlier + 1 :]:
+                    if any(v.name == old.name and v.public_key == new_key for v in later):
+                        return old.name
+        return None
+
     def validator_changes(self) -> list[pb.ScheduledSet]:
         """Every set the chain scheduled after the genesis's, oldest first."""
         with self._db.iterator(prefix=schema.VALIDATOR_SET, include_key=False) as found:
