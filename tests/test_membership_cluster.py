@@ -1,7 +1,8 @@
 """Validator-set changes on a real 4-validator testnet, through the CLI only (issue 13,
-DESIGN §12): refusals with their codes, a fifth validator added (its node is not run, so
-the four commit with 4 of 5), a validator removed, and `spark resolve --verify` against
-the original genesis at every height across the changes."""
+DESIGN §12): refusals with their codes; a fifth validator that joins (`spark init --join`),
+is added and signs; a validator removed, after which the chain commits only with the new
+one's signature; and `spark resolve --verify` against the original genesis across the
+changes."""
 
 from __future__ import annotations
 
@@ -11,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from sparkchain.identifiers.keys import SigningKey
-from tests.helpers.cluster import Cluster
+from sparkchain.node import home as node_home
+from sparkchain.node.config import load_config
+from sparkchain.proto import api_pb2
+from tests.helpers.cluster import Cluster, NodeInfo, until
 
 pytestmark = pytest.mark.timeout(240)
-
-NEW_KEY = SigningKey.from_seed(b"5" * 32)
 
 
 @pytest.fixture(scope="module")
@@ -98,23 +99,64 @@ def _public_hex(cluster: Cluster, name: str) -> str:
     return keystore.read_key_file(Path(_key_file(cluster, name))).public_key.hex()
 
 
-def test_add_a_fifth_then_remove_one_and_verify_at_every_height(
+def _join_node5(cluster: Cluster) -> str:
+    """`spark init --join` a fifth validator's home beside the testnet's (so `spark testnet
+    start|stop` see it); returns what to --add."""
+    net_dir = Path(cluster.net)
+    peers = ",".join(
+        load_config(cluster.nodes[name].home / "config.toml").p2p.listen
+        for name in cluster.validator_names()
+    )
+    out = cluster.spark_ok(
+        "init", "--home", str(net_dir / "node5"), "--join", cluster.genesis_file,
+        "--peers", peers, "--name", "node5", "--json",
+        "--tls-ca", str(node_home.testnet_tls_ca_path(net_dir)),
+        "--tls-ca-key", str(node_home.testnet_tls_ca_key_path(net_dir)),
+    )  # fmt: skip
+    summary = json.loads(out)
+    cluster.nodes["node5"] = NodeInfo("node5", "validator", net_dir / "node5", summary["api"])
+    return str(summary["add_with"])
+
+
+def _signers_at(cluster: Cluster, height: int) -> set[str]:
+    names = {_public_hex(cluster, name): name for name in cluster.nodes if name != "node5"}
+    names[_node5_key(cluster)] = "node5"
+    block = cluster.chain("node1").GetBlock(api_pb2.GetBlockRequest(height=height), timeout=5)
+    return {names.get(s.validator.hex(), "?") for s in block.commit.signatures}
+
+
+def _node5_key(cluster: Cluster) -> str:
+    from sparkchain.node import keystore
+
+    path = cluster.nodes["node5"].home / "keys" / "validator.pem"
+    return keystore.read_key_file(path).public_key.hex()
+
+
+def test_a_joined_fifth_validator_signs_then_one_leaves_and_proofs_verify_throughout(
     net: Cluster, tmp_path: Path
 ) -> None:
     first = _register(net, "88/BEFORE")
+    add_with = _join_node5(net)
+    net.start("node5")  # follows the chain; refused as a validator link until it is added
     add = _proposal(
-        net, tmp_path / "add.json", "--add", f"node5={NEW_KEY.public_key.hex()}@127.0.0.1:1",
-        signers=("node1", "node2", "node3"),
-    )  # fmt: skip
+        net, tmp_path / "add.json", "--add", add_with, signers=("node1", "node2", "node3")
+    )
     out = net.spark_ok("validators", "submit", add, "--node", _api(net), "--json")
     decided = int(json.loads(out)["height"])
     assert _members(net, "--height", str(decided + 1)) == ["node1", "node2", "node3", "node4"]
     net.wait_height("node1", decided + 2, 30)
     assert _members(net, "--height", str(decided + 2))[-1] == "node5"
-    # five validators, four running: 4 of 5 is a quorum, the chain goes on
+    net.wait_height("node5", decided + 2, 60)  # it synced the chain from its peers
     after_add = _register(net, "88/WITH-FIVE")
-    assert after_add >= decided + 2
     _verified_everywhere(net, "88/BEFORE")  # a proof at a height the set of five signs
+    # node5 signs: some certificate of the five-validator heights carries its key
+    until(
+        lambda: any(
+            "node5" in _signers_at(net, h) for h in range(decided + 2, net.height("node1") + 1)
+        ),
+        60,
+        "a certificate signed by node5",
+    )
     remove = _proposal(
         net, tmp_path / "remove.json", "--remove", "node4",
         signers=("node1", "node2", "node3", "node4"),
@@ -123,8 +165,12 @@ def test_add_a_fifth_then_remove_one_and_verify_at_every_height(
     removed_at = int(json.loads(out)["height"])
     net.wait_height("node1", removed_at + 2, 30)
     assert _members(net) == ["node1", "node2", "node3", "node5"]
+    # with node3 stopped, node1, node2 and node5 are a quorum (3 of 4) only if node5 signs
+    net.stop("node3")
     last = _register(net, "88/WITHOUT-NODE4")
     assert last > removed_at + 1
+    assert _signers_at(net, last) == {"node1", "node2", "node5"}
+    net.start("node3")
     for identifier in ("88/BEFORE", "88/WITH-FIVE", "88/WITHOUT-NODE4"):
         _verified_everywhere(net, identifier)
-    assert first < decided < removed_at < last
+    assert first < decided < after_add and removed_at < last
