@@ -196,14 +196,19 @@ def test_set_change_with_a_crash_across_it_stays_safe_and_live():
             change_height=2,
             joiners=2,
             leavers=(3,),
-            crashes=(Crash(1, 50 + 37 * s, 1500 + 41 * s, True),),
+            crashes=(Crash(1, 40 + 3 * s, 1500 + 41 * s, True),),
             loss=0.05 * (s % 3),
         )
         for s in range(20)
     ]
+    spanning = 0
     for result in run_all(plans):
         assert result.finished
         assert all(h >= 5 for h in result.heights.values())
+        crash = result.plan.crashes[0]
+        change_committed = min(t for (_, h), t in result.commit_times.items() if h == 2)
+        spanning += crash.at_ms < change_committed < (crash.restart_ms or 0)
+    assert spanning >= 10  # most runs really crash before the change and restart after it
 
 
 def test_set_change_beyond_the_fault_bound_is_not_promised():
