@@ -175,6 +175,14 @@ class NodeClient:
         response: api_pb2.GenesisResponse = self.call(self.chain.Genesis, api_pb2.GenesisRequest())
         return response.genesis_json
 
+    def validators(self, height: int = 0) -> api_pb2.ValidatorsResponse:
+        """The validators of `height` (0: the next height to decide), with the proved
+        changes from the genesis."""
+        response: api_pb2.ValidatorsResponse = self.call(
+            self.chain.Validators, api_pb2.ValidatorsRequest(height=height)
+        )
+        return response
+
     def tx_builder(self, key: SigningKey) -> TxBuilder:
         return TxBuilder(self.chain_id, key, secrets.SystemRandom())
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from sparkchain.cli.output import add_json_argument, emit_json
 from sparkchain.identifiers.bid import bid_from_public_key
+from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.node import keystore
-from sparkchain.node.home import DEFAULT_CHAIN_ID, init_home
+from sparkchain.node.home import DEFAULT_CHAIN_ID, init_home, init_joining_home
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -23,6 +24,24 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     init.add_argument("--p2p-listen", help="peer address (default 127.0.0.1:7200)")
     init.add_argument("--http-listen", help="HTTP gateway address (default: a free loopback port)")
     init.add_argument(
+        "--join",
+        type=Path,
+        metavar="GENESIS",
+        help="join the running network of this genesis file as a new validator (it signs "
+        "once `spark validators` adds its key) instead of starting a chain",
+    )
+    init.add_argument(
+        "--peers", default="", metavar="HOST:PORT,...", help="with --join: peers to dial"
+    )
+    init.add_argument(
+        "--tls-ca", type=Path, help="with --join: the network's peer CA certificate (PEM)"
+    )
+    init.add_argument(
+        "--tls-ca-key",
+        type=Path,
+        help="with --join: the CA's key, to issue this node's certificate",
+    )
+    init.add_argument(
         "--force",
         action="store_true",
         help="replace an existing home (deletes its keys and chain data)",
@@ -31,7 +50,52 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     init.set_defaults(handler=_init)
 
 
+def _join(args: argparse.Namespace) -> int:
+    if args.tls_ca is None or args.tls_ca_key is None:
+        raise SparkError(
+            ErrorCode.INVALID_ARGUMENT, "--join needs --tls-ca and --tls-ca-key (the network CA)"
+        )
+    written = init_joining_home(
+        args.home,
+        args.join,
+        [peer.strip() for peer in args.peers.split(",") if peer.strip()],
+        args.tls_ca,
+        args.tls_ca_key,
+        args.name,
+        api_listen=args.api_listen,
+        p2p_listen=args.p2p_listen,
+        http_listen=args.http_listen,
+        force=args.force,
+    )
+    config = written.config
+    key_hex = written.node_public_key.hex()
+    summary = {
+        "home": str(written.home.root),
+        "chain_id": written.genesis.chain_id,
+        "validator": config.node.name,
+        "validator_public_key": key_hex,
+        "api": config.api.listen,
+        "p2p": config.p2p.listen,
+        "http": config.http.listen,
+        "add_with": f"{config.node.name}={key_hex}@{config.p2p.listen}",
+        "files": [str(path) for path in written.files],
+    }
+    if args.json:
+        emit_json(summary)
+        return 0
+    print(f"wrote a joining validator of chain {summary['chain_id']} in {summary['home']}")
+    print(f"have the validators add it: spark validators propose --add {summary['add_with']}")
+    print(f"start it with: spark node start --home {written.home.root}")
+    return 0
+
+
 def _init(args: argparse.Namespace) -> int:
+    if args.join is not None:
+        return _join(args)
+    if args.peers or args.tls_ca or args.tls_ca_key:
+        raise SparkError(
+            ErrorCode.INVALID_ARGUMENT, "--peers, --tls-ca and --tls-ca-key go with --join"
+        )
     written = init_home(
         args.home,
         chain_id=args.chain_id,

@@ -17,6 +17,7 @@ from sparkchain.cli import (
     node_cmd,
     read_cmds,
     testnet_cmd,
+    validators_cmd,
     verify_cmd,
     write_cmds,
 )
@@ -34,6 +35,7 @@ COMMAND_GROUPS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (  # 
     read_cmds.register,
     verify_cmd.register,
     import_cmd.register,
+    validators_cmd.register,
 )
 
 

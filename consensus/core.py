@@ -26,11 +26,16 @@ Departures from the paper, each for a reason:
   rounds with no 2f+1 anywhere (the simulator found it: three restarts and one crash of
   four). Changing rounds is always safe; the timer grows with the round, so after GST it
   never cuts short a round that would decide.
+- The validator set is per height (DESIGN §6, §12): `validators` may be a function of the
+  height, asked at `start(height)` for that height and for the next one (messages of the
+  next height are buffered, so their senders are checked against the next height's set).
+  The chain fixes the set of H at H-2, so the answer is known before it is needed. A signer
+  outside the set of a height is an observer for that height.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from sparkchain.consensus.admission import Authenticator, NextHeightBuffer
 from sparkchain.consensus.app import Application, TimeoutConfig
@@ -72,7 +77,7 @@ class ConsensusCore:
     def __init__(
         self,
         chain_id: str,
-        validators: Sequence[bytes],
+        validators: Sequence[bytes] | Callable[[int], Sequence[bytes]],
         signer: Signer | None,
         app: Application,
         timeouts: TimeoutConfig | None = None,
@@ -82,26 +87,29 @@ class ConsensusCore:
     ) -> None:
         """`signer` None (or a key outside `validators`) makes an observer that never signs.
 
-        `last_signed` is the record last persisted by this signer (None on first start).
+        `validators` is one set for every height, or `validators(height)` gives the set of
+        each height (see the module notes). `last_signed` is the record last persisted by
+        this signer (None on first start).
         """
-        if not validators or len(set(validators)) != len(validators):
-            raise SparkError(ErrorCode.INVALID_ARGUMENT, "validators must be distinct, ≥ 1")
+        if callable(validators):
+            self._validators_at: Callable[[int], Sequence[bytes]] = validators
+        else:
+            fixed = _checked_set(validators)
+            self._validators_at = lambda _height: fixed
         if last_signed is not None and (
             signer is None or last_signed.public_key != signer.public_key
         ):
             raise SparkError(ErrorCode.INVALID_ARGUMENT, "last-signed record of another key")
         self.chain_id = chain_id
         self._prefix = chain_prefix(chain_id)
-        self.validators = tuple(validators)
-        self._members = frozenset(self.validators)
-        self.n = len(self.validators)
-        self.quorum = quorum_size(self.n)
-        self.skip = skip_threshold(self.n)
+        self._signer = signer
         self._guard: GuardedSigner | None = None
         self._me = b""
-        if signer is not None and signer.public_key in self._members:
+        if signer is not None:
+            # kept whether or not the key signs at the first height: the record must follow
+            # the key into every height where it is a validator
             self._guard = GuardedSigner(signer, self._prefix, last_signed)
-            self._me = signer.public_key
+        self._use_set(1)
         self._app = app
         self._timeouts = timeouts if timeouts is not None else TimeoutConfig()
         self._authentic = Authenticator(
@@ -128,11 +136,11 @@ class ConsensusCore:
 
     @property
     def is_validator(self) -> bool:
-        return self._guard is not None
+        return bool(self._me)
 
     @property
     def last_signed(self) -> LastSigned | None:
-        return self._guard.last if self._guard is not None else None
+        return self._guard.last if self._guard is not None and self._me else None
 
     @property
     def locked_round(self) -> int:
@@ -149,6 +157,7 @@ class ConsensusCore:
                 ErrorCode.INVALID_ARGUMENT, f"start({height}) after height {self.height}"
             )
         self._effects = []
+        self._use_set(height)
         self._reset(height)
         replay = self._next.take(height)
         last = self.last_signed
@@ -239,6 +248,20 @@ class ConsensusCore:
         return found
 
     # ---- state ----
+
+    def _use_set(self, height: int) -> None:
+        """Take the validator set of `height` (and of the next, for buffered messages)."""
+        self.validators = _checked_set(self._validators_at(height))
+        self._members = frozenset(self.validators)
+        self.n = len(self.validators)
+        self.quorum = quorum_size(self.n)
+        self.skip = skip_threshold(self.n)
+        self._next_validators = _checked_set(self._validators_at(height + 1))
+        self._next_members = frozenset(self._next_validators)
+        guard = self._guard
+        self._me = (
+            guard.public_key if guard is not None and guard.public_key in self._members else b""
+        )
 
     def _reset(self, height: int) -> None:
         # line 53: reset lockedRound, lockedValue, validRound and validValue; empty the log
@@ -432,7 +455,7 @@ class ConsensusCore:
 
     def _buffer(self, message: Message, sender: bytes, verified: bool) -> None:
         """Keep a verified message of the next height, bounded per sender and in total."""
-        if message.height != self.height + 1 or sender not in self._members:
+        if message.height != self.height + 1 or sender not in self._next_members:
             return
         if message in self._next or not self._next.has_room(message, sender):
             return
@@ -446,7 +469,10 @@ class ConsensusCore:
             else:
                 ok = (
                     0 <= message.round <= MAX_ROUND
-                    and sender == self._proposer(message.height, message.round)
+                    and sender
+                    == self._next_validators[
+                        (message.height + message.round) % len(self._next_validators)
+                    ]
                     and self._authentic.proposal(message)
                 )
             if not ok:
@@ -621,8 +647,8 @@ class ConsensusCore:
 
     def _vote(self, kind: VoteType, block_hash: bytes) -> None:
         """Sign and broadcast a vote of the current round, and count it at once."""
-        if self._guard is None:
-            return
+        if self._guard is None or not self._me:
+            return  # an observer, or a key outside this height's set
         signed = self._guard.vote(kind, self.height, self.round, block_hash, self._lock)
         if signed is None:
             return  # the record forbids it: move on without sending
@@ -653,3 +679,10 @@ class ConsensusCore:
     def _note_committable(self, log: RoundLog) -> None:
         if log.commit_hash is not None and log not in self._committable:
             self._committable.append(log)
+
+
+def _checked_set(validators: Sequence[bytes]) -> tuple[bytes, ...]:
+    members = tuple(validators)
+    if not members or len(set(members)) != len(members):
+        raise SparkError(ErrorCode.INVALID_ARGUMENT, "validators must be distinct, ≥ 1")
+    return members

@@ -60,6 +60,11 @@ class Lock:
 NO_LOCK: Final = Lock()
 
 
+# the block hash of a record carried over to a rotated key: no block hash is 33 bytes, so
+# `permission` never answers REPEAT for it
+CARRIED_OVER_HASH: Final = b"\xff" * 33
+
+
 @dataclass(frozen=True, slots=True)
 class LastSigned:
     public_key: bytes
@@ -70,6 +75,21 @@ class LastSigned:
     valid_round: int  # of a signed proposal; -1 for votes
     signature: bytes
     lock: Lock = NO_LOCK  # the signer's lock at `height`
+
+    def carried_to(self, public_key: bytes) -> LastSigned:
+        """The record for a validator's new key after a key rotation (DESIGN §12): the new
+        key signs nothing at or before the old key's last (height, round, step), not even
+        that very message again (it has no signature of it), and keeps the lock."""
+        return LastSigned(
+            public_key,
+            self.height,
+            self.round,
+            self.step,
+            CARRIED_OVER_HASH,
+            self.valid_round,
+            b"",
+            self.lock,
+        )
 
     def to_bytes(self) -> bytes:
         parts = [

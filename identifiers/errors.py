@@ -33,6 +33,10 @@ class ErrorCode(StrEnum):
     EXISTS = "EXISTS"
     NOT_FOUND = "NOT_FOUND"
     REVOKED = "REVOKED"
+    # membership (DESIGN §12)
+    NO_QUORUM = "NO_QUORUM"  # a governance tx without approvals of a quorum of validators
+    TOO_MANY_REMOVED = "TOO_MANY_REMOVED"  # more than ⌊(n−1)/3⌋ validators removed at once
+    DUPLICATE_VALIDATOR = "DUPLICATE_VALIDATOR"  # a name or key twice in the resulting set
     # blocks, chain and set-up
     INVALID_BLOCK = "INVALID_BLOCK"
     INVALID_CERTIFICATE = "INVALID_CERTIFICATE"

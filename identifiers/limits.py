@@ -20,6 +20,12 @@ MAX_TX_BYTES: Final = 4 * 1024 * 1024
 MAX_TX_EXPIRY_AHEAD_MS: Final = 60 * 60 * 1000
 DEFAULT_TX_LIFETIME_MS: Final = 10 * 60 * 1000  # how long a tx the CLI builds stays valid
 MAX_CHAIN_ID_BYTES: Final = 64
+# membership (DESIGN §12, ledger/validators.py): a set's size (a certificate of that many
+# signatures stays far below MAX_BUNDLE_CERTIFICATE_BYTES), a validator's name and the
+# HOST:PORT it announces
+MAX_VALIDATORS: Final = 128
+MAX_VALIDATOR_NAME_CHARS: Final = 64
+MAX_VALIDATOR_ADDRESS_BYTES: Final = 255
 TEMPLATE_VALUE_INDEX: Final = 1001
 FIRST_METADATA_VALUE_INDEX: Final = 2000
 

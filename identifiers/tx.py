@@ -16,8 +16,8 @@ from google.protobuf.message import DecodeError
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.keys import PUBLIC_KEY_BYTES, SIGNATURE_BYTES, SigningKey, verify
-from sparkchain.identifiers.limits import DEFAULT_TX_LIFETIME_MS, MAX_TX_BYTES
-from sparkchain.identifiers.tags import TX_TAG
+from sparkchain.identifiers.limits import DEFAULT_TX_LIFETIME_MS, MAX_TX_BYTES, MAX_VALIDATORS
+from sparkchain.identifiers.tags import GOVERNANCE_TAG, TX_TAG
 from sparkchain.proto import types_pb2 as pb
 
 OPERATIONS = (
@@ -30,6 +30,8 @@ OPERATIONS = (
     "transfer",
     "revoke",
 )
+# operations signed by a quorum of validators instead of one signer (DESIGN §4, §12)
+GOVERNANCE_OPERATIONS = ("update_validators",)
 
 
 def tx_id(signed: pb.SignedTx) -> bytes:
@@ -64,12 +66,19 @@ def check_signed_tx(
             ErrorCode.TOO_LARGE,
             f"tx body is {len(signed.body)} bytes, at most {MAX_TX_BYTES} allowed",
         )
+    if signed.approvals or (not signed.signature and _is_governance(signed.body)):
+        return check_governance_tx(signed, chain_id, verify_signatures=verify_signature)
     if len(signed.signature) != SIGNATURE_BYTES:
         raise SparkError(
             ErrorCode.BAD_SIGNATURE,
             f"signature must be {SIGNATURE_BYTES} bytes, got {len(signed.signature)}",
         )
     body = decode_body(signed.body)
+    if body.WhichOneof("op") in GOVERNANCE_OPERATIONS:
+        raise SparkError(
+            ErrorCode.INVALID_TX,
+            f"a {body.WhichOneof('op')} tx carries validators' approvals, not one signature",
+        )
     if len(body.signer) != PUBLIC_KEY_BYTES:
         raise SparkError(
             ErrorCode.INVALID_TX,
@@ -84,6 +93,84 @@ def check_signed_tx(
             ErrorCode.WRONG_CHAIN, f"tx is for chain {body.chain_id!r}, this is {chain_id!r}"
         )
     return body
+
+
+def check_governance_tx(
+    signed: pb.SignedTx, chain_id: str | None = None, *, verify_signatures: bool = True
+) -> pb.TxBody:
+    """The envelope of a governance tx: a governance body with no signer and no signature,
+    and 1..MAX_VALIDATORS approvals by distinct keys, each a valid signature of GOVERNANCE_TAG
+    then the body. Whether the approvers are a quorum of validators is a rule of the state
+    (ledger/validators.py): here only the form and the signatures."""
+    approvals = signed.approvals
+    if len(approvals) > MAX_VALIDATORS:
+        raise SparkError(
+            ErrorCode.TOO_LARGE, f"{len(approvals)} approvals, at most {MAX_VALIDATORS} allowed"
+        )
+    body = decode_body(signed.body)
+    operation = body.WhichOneof("op")
+    if operation not in GOVERNANCE_OPERATIONS:
+        raise SparkError(
+            ErrorCode.INVALID_TX, f"a {operation} tx has one signer: approvals are not allowed"
+        )
+    if body.signer or signed.signature:
+        raise SparkError(
+            ErrorCode.INVALID_TX,
+            "a governance tx has an empty signer and signature (its approvals sign it)",
+        )
+    if not approvals:
+        raise SparkError(ErrorCode.NO_QUORUM, "a governance tx without any validator's approval")
+    seen: set[bytes] = set()
+    for number, approval in enumerate(approvals):
+        if len(approval.validator) != PUBLIC_KEY_BYTES:
+            raise SparkError(
+                ErrorCode.INVALID_TX, f"approvals[{number}].validator is not a 32-byte key"
+            )
+        if approval.validator in seen:
+            raise SparkError(
+                ErrorCode.INVALID_TX,
+                f"approvals[{number}]: key {approval.validator.hex()} approves twice",
+            )
+        seen.add(approval.validator)
+        if len(approval.signature) != SIGNATURE_BYTES:
+            raise SparkError(
+                ErrorCode.BAD_SIGNATURE,
+                f"approvals[{number}].signature must be {SIGNATURE_BYTES} bytes, "
+                f"got {len(approval.signature)}",
+            )
+        if verify_signatures and not verify(
+            approval.validator, GOVERNANCE_TAG, signed.body, approval.signature
+        ):
+            raise SparkError(
+                ErrorCode.BAD_SIGNATURE,
+                f"approvals[{number}] is not {approval.validator.hex()}'s signature of the body",
+            )
+    if chain_id is not None and body.chain_id != chain_id:
+        raise SparkError(
+            ErrorCode.WRONG_CHAIN, f"tx is for chain {body.chain_id!r}, this is {chain_id!r}"
+        )
+    return body
+
+
+def _is_governance(body_bytes: bytes) -> bool:
+    try:
+        return decode_body(body_bytes).WhichOneof("op") in GOVERNANCE_OPERATIONS
+    except SparkError:
+        return False
+
+
+def approve_body(body_bytes: bytes, key: SigningKey) -> pb.Approval:
+    """One validator's approval of a governance body (the bytes as they will be sent)."""
+    return pb.Approval(validator=key.public_key, signature=key.sign(GOVERNANCE_TAG, body_bytes))
+
+
+def governance_body(
+    chain_id: str, nonce: int, expires_at_ms: int, update: pb.UpdateValidators
+) -> bytes:
+    """The canonical bytes of an UpdateValidators body: no signer (DESIGN §4)."""
+    body = pb.TxBody(chain_id=chain_id, nonce=nonce, expires_at_ms=expires_at_ms)
+    body.update_validators.CopyFrom(update)
+    return body.SerializeToString()
 
 
 def decode_body(body_bytes: bytes) -> pb.TxBody:

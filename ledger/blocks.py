@@ -6,6 +6,11 @@ genesis: its `prev_hash` is the genesis hash (SHA-256 of the canonical genesis, 
 ledger/genesis.py) and it carries no `last_commit` (its `last_commit_hash` is empty). Every
 later block carries the certificate of the block before it, and `last_commit_hash` is
 SHA-256 of that certificate's serialization.
+
+A header's `validators_hash` commits to the set that signs the NEXT height (DESIGN §12):
+the chain fixes each set two heights ahead (ledger/validators.py), so when block H is built
+the set of H + 1 is known, and a verifier that trusts header H learns from it who must sign
+H + 1. While the set never changes this is the genesis set's hash in every header.
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ def tx_root(tx_ids: Sequence[bytes]) -> bytes:
 
 
 def validators_hash(validators: Sequence[bytes]) -> bytes:
-    """SHA-256 of the validators' 32-byte public keys concatenated in genesis order."""
+    """SHA-256 of the validators' 32-byte public keys concatenated in proposer order."""
     return _sha256(b"".join(validators))
 
 
@@ -129,7 +134,8 @@ class Parent:
     height: int
     block_hash: bytes
     time_ms: int
-    validators: tuple[bytes, ...]
+    validators: tuple[bytes, ...]  # the set that signs the next block (height + 1)
+    # what the next block's header must hold: the hash of the set of height + 2
     validators_hash: bytes
 
 
@@ -154,8 +160,8 @@ def validate_header(
     INVALID_BLOCK naming the field (`<field>: expected X got Y`).
 
     1. encoding: the header bytes are the canonical (deterministic) encoding;
-    2. linkage to `parent`: chain id, height, prev_hash, a later time, the validator set,
-       a proposer from that set;
+    2. linkage to `parent`: chain id, height, prev_hash, a later time, the hash of the set
+       that signs the height after this one, a proposer from the set of this one;
     3. last_commit: none for block 1; otherwise a certificate of the parent block whose
        hash is `last_commit_hash` and which `check_certificate` accepts (a quorum of the
        parent's validators signed it; it raises if not);

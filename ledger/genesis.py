@@ -26,13 +26,16 @@ from typing import Any
 from sparkchain.identifiers.bid import parse_bid
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.handle import parse_prefix
-from sparkchain.identifiers.limits import MAX_CHAIN_ID_BYTES
+from sparkchain.identifiers.limits import (
+    MAX_CHAIN_ID_BYTES,
+    MAX_VALIDATOR_NAME_CHARS,
+    MAX_VALIDATORS,
+)
 from sparkchain.identifiers.tags import GENESIS_TAG
 from sparkchain.ledger.rules_state import StateView
 from sparkchain.proto import types_pb2 as pb
 
 GENESIS_FILE_NAME = "genesis.json"
-MAX_VALIDATOR_NAME_CHARS = 64
 _CHAIN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 _TOP_FIELDS = ("chain_id", "genesis_time_ms", "validators", "root_authorities", "prefixes")
@@ -234,6 +237,8 @@ def _validators(data: object, source: str) -> tuple[GenesisValidator, ...]:
     items = _list(data, source, "validators")
     if not items:
         raise _error(source, "validators", "must list at least one validator")
+    if len(items) > MAX_VALIDATORS:
+        raise _error(source, "validators", f"lists {len(items)}, at most {MAX_VALIDATORS} allowed")
     out: list[GenesisValidator] = []
     names: set[str] = set()
     keys: set[bytes] = set()

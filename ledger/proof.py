@@ -1,7 +1,8 @@
 """Client-side check of a resolution proof (DESIGN §7): trust the genesis, not the node.
 
 The chain of evidence, each link checked here:
-    genesis validators --certificate--> block hash = SHA-256(header bytes)
+    genesis validators --validator changes--> the validators of the header's height
+    those validators --certificate--> block hash = SHA-256(header bytes)
     header.state_root  --tree proof-->  the record bytes (or the absence of any record)
     record bytes       --key-->         the identifier asked about
 Nothing in it needs a node: a CLI or a light client runs it with the genesis file alone.
@@ -9,8 +10,12 @@ Nothing in it needs a node: a CLI or a light client runs it with the genesis fil
 Every failure is a ProofError: code INVALID_PROOF, and a `reason` (ProofFailure) that a
 program can branch on and that the proof bundle's spec and test vectors name
 (docs/proof-bundle.md). The checks, in order, each with the reason it fails with:
+    0. the validator changes (DESIGN §12, `follow_validator_changes`), oldest first: each a
+       header of the chain (MALFORMED, WRONG_CHAIN) at or after the height the set before
+       it starts signing, certified by that set (as in 2), whose validators_hash is the hash
+       of the new keys it names (WRONG_VALIDATORS); the new set signs from the next height;
     1. the header decodes (MALFORMED), is of the genesis chain (WRONG_CHAIN) and names the
-       genesis validator set (WRONG_VALIDATORS);
+       set that the changes say signs its next height (WRONG_VALIDATORS);
     2. the certificate commits this very header (CERTIFICATE_MISMATCH), its signers are
        genesis validators (UNKNOWN_SIGNER), each once (DUPLICATE_SIGNER), a quorum of them
        (TOO_FEW_SIGNERS), and every signature is a valid precommit (BAD_CERTIFICATE);
@@ -99,24 +104,16 @@ def verify_resolution_header(
     makes blocks at a known least rate (its empty-block interval).
     """
     key = parse_identifier(identifier).key
-    if not proof.header:
-        raise _invalid("proof has no block header")
-    header = pb.BlockHeader()
-    try:
-        header.ParseFromString(proof.header)
-    except DecodeError as exc:
-        raise _invalid(f"header does not decode: {exc}") from None
-    if header.chain_id != chain_id:
-        raise _invalid(
-            f"header is for chain {header.chain_id!r}, expected {chain_id!r}",
-            ProofFailure.WRONG_CHAIN,
-        )
-    expected_validators = blocks.validators_hash(genesis_validators)
+    sets = follow_validator_changes(genesis_validators, chain_id, proof.validator_changes)
+    header = _decoded_header(proof.header, chain_id, "proof")
+    expected_validators = blocks.validators_hash(validators_at(sets, header.height + 1))
     if header.validators_hash != expected_validators:
         raise _invalid(
-            "header names another validator set than the genesis", ProofFailure.WRONG_VALIDATORS
+            "header names another validator set than the genesis and the validator changes "
+            f"give for block {header.height + 1}",
+            ProofFailure.WRONG_VALIDATORS,
         )
-    _check_certificate(genesis_validators, chain_id, header, proof)
+    _check_certificate(validators_at(sets, header.height), chain_id, header, proof)
     value = proof.record_bytes or None
     tree_key = smt.record_tree_key(key)
     if not smt.verify_proof(header.state_root, tree_key, value, proof.state_proof):
@@ -141,14 +138,73 @@ def verify_resolution_header(
     return record, header
 
 
+ValidatorSets = list[tuple[int, tuple[bytes, ...]]]  # (signs from height, keys), in order
+
+
+def follow_validator_changes(
+    genesis_validators: Sequence[bytes],
+    chain_id: str,
+    changes: Sequence[api_pb2.ValidatorChange],
+) -> ValidatorSets:
+    """The validator sets from the genesis on, each change proved by a header certified by
+    the set before it (check 0 of the module docstring); raises ProofError."""
+    sets: ValidatorSets = [(1, tuple(genesis_validators))]
+    for number, change in enumerate(changes):
+        where = f"validator_changes[{number}]"
+        header = _decoded_header(change.header, chain_id, where)
+        signs_from, signers = sets[-1]
+        if header.height < signs_from:
+            raise _invalid(
+                f"{where}: block {header.height} is before block {signs_from}, from which "
+                "the set before it signs (changes must be in chain order)"
+            )
+        keys = tuple(change.validators)
+        if not keys or any(len(k) != 32 for k in keys) or len(set(keys)) != len(keys):
+            raise _invalid(f"{where}: validators must be distinct 32-byte keys, at least one")
+        if header.validators_hash != blocks.validators_hash(keys):
+            raise _invalid(
+                f"{where}: block {header.height} does not commit to the validators given",
+                ProofFailure.WRONG_VALIDATORS,
+            )
+        _check_certificate(signers, chain_id, header, change, where)
+        sets.append((header.height + 1, keys))
+    return sets
+
+
+def validators_at(sets: ValidatorSets, height: int) -> tuple[bytes, ...]:
+    """The keys that sign `height`, by the sets `follow_validator_changes` returned."""
+    chosen = sets[0][1]
+    for signs_from, keys in sets:
+        if signs_from <= height:
+            chosen = keys
+    return chosen
+
+
+def _decoded_header(header_bytes: bytes, chain_id: str, where: str) -> pb.BlockHeader:
+    if not header_bytes:
+        raise _invalid(f"{where} has no block header")
+    header = pb.BlockHeader()
+    try:
+        header.ParseFromString(header_bytes)
+    except DecodeError as exc:
+        raise _invalid(f"{where}: header does not decode: {exc}") from None
+    if header.chain_id != chain_id:
+        raise _invalid(
+            f"{where}: header is for chain {header.chain_id!r}, expected {chain_id!r}",
+            ProofFailure.WRONG_CHAIN,
+        )
+    return header
+
+
 def _check_certificate(
     validators: Sequence[bytes],
     chain_id: str,
     header: pb.BlockHeader,
-    proof: api_pb2.ResolveProof,
+    proof: api_pb2.ResolveProof | api_pb2.ValidatorChange,
+    where: str = "proof",
 ) -> None:
     if not proof.HasField("commit"):
-        raise _invalid(f"proof has no certificate for block {header.height}")
+        raise _invalid(f"{where} has no certificate for block {header.height}")
     commit = proof.commit
     header_hash = blocks.block_hash(proof.header)
     if commit.height != header.height or commit.block_hash != header_hash:
@@ -173,7 +229,8 @@ def _check_signers(validators: Sequence[bytes], commit: pb.CommitCertificate) ->
         signer = commit_sig.validator.hex()
         if commit_sig.validator not in members:
             raise _invalid(
-                f"certificate: signature {position} is by {signer}, not a genesis validator",
+                f"certificate: signature {position} is by {signer}, not a validator of "
+                f"block {commit.height}",
                 ProofFailure.UNKNOWN_SIGNER,
             )
         if commit_sig.validator in seen:

@@ -13,6 +13,10 @@ transition for one tx. It checks, in this order, and raises the first violation 
    d. the state allows it (EXISTS, REVOKED, NOT_FOUND of a value index, TOO_LARGE of the
       resulting record)
 
+A governance tx (UpdateValidators, DESIGN §12) has no signer: its envelope carries the
+approvals of validators, and "authorised" is a quorum of the validators of the block's
+height (ledger/validators.py holds its rule and the order of its checks).
+
 A tx is all-or-nothing: the operation writes into a `TxScratch`, which reaches the state
 only when every rule passed. The envelope (size, signature, chain id) is `check_envelope`,
 which the ledger runs before `apply_tx` (signature verification may be skipped when it was
@@ -21,7 +25,7 @@ already done, e.g. by the mempool).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -33,7 +37,7 @@ from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.keys import PUBLIC_KEY_BYTES
 from sparkchain.identifiers.limits import MAX_TX_EXPIRY_AHEAD_MS
 from sparkchain.identifiers.tx import check_signed_tx, tx_id
-from sparkchain.ledger import rules_prefixes, rules_records
+from sparkchain.ledger import rules_prefixes, rules_records, validators
 from sparkchain.ledger.rules_ops import TxContext
 from sparkchain.ledger.rules_state import MemoryState, StateView, TxScratch
 from sparkchain.proto import types_pb2 as pb
@@ -59,12 +63,13 @@ class Receipt:
     """
 
     tx_id: bytes
-    operation: str  # the TxBody op: create_prefix, set_registrars, ..., revoke
-    signer: str  # the signer's BID
+    operation: str  # the TxBody op: create_prefix, set_registrars, ..., update_validators
+    signer: str  # the signer's BID ("" for a governance tx, which has approvals instead)
     height: int
     time_ms: int
     records: tuple[pb.Record, ...]
     prefixes: tuple[pb.PrefixRecord, ...]
+    validator_schedule: pb.ValidatorSchedule | None = None  # written by update_validators
 
 
 _Operation = Callable[[TxScratch, Any, TxContext], None]
@@ -138,14 +143,26 @@ def apply_tx(
     block_time_ms: int,
     *,
     root_authorities: Collection[str],
+    genesis_validators: Sequence[tuple[str, bytes]],
 ) -> Receipt:
     """Apply one tx whose envelope was checked; raise SparkError and change nothing if a
     rule is violated. `root_authorities` are the genesis BIDs that may create top-level
-    prefixes."""
+    prefixes; `genesis_validators` (name, key) sign every height until the set changes."""
     the_tx_id = tx_id(signed)
     if state.has_tx(the_tx_id):
         raise SparkError(ErrorCode.DUPLICATE_TX, f"tx {the_tx_id.hex()} is already in the ledger")
     check_expiry(body.expires_at_ms, block_time_ms)
+    if body.WhichOneof("op") == "update_validators":
+        schedule = state.get_validator_schedule() or validators.genesis_schedule(genesis_validators)
+        approvers = [approval.validator for approval in signed.approvals]
+        changed = validators.update_validators(
+            schedule, body.update_validators, approvers, block_height
+        )
+        state.put_validator_schedule(changed)
+        state.add_tx(the_tx_id)
+        return Receipt(
+            the_tx_id, "update_validators", "", block_height, block_time_ms, (), (), changed
+        )
     if len(body.signer) != PUBLIC_KEY_BYTES:
         raise SparkError(ErrorCode.INVALID_TX, "tx body's signer must be a 32-byte public key")
     operation = body.WhichOneof("op")
@@ -177,10 +194,17 @@ def execute_tx(
     block_time_ms: int,
     *,
     root_authorities: Collection[str],
+    genesis_validators: Sequence[tuple[str, bytes]],
     verify_signature: bool = True,
 ) -> Receipt:
     """`check_envelope` then `apply_tx`: everything a block does with one tx."""
     body = check_envelope(signed, chain_id, verify_signature)
     return apply_tx(
-        state, signed, body, block_height, block_time_ms, root_authorities=root_authorities
+        state,
+        signed,
+        body,
+        block_height,
+        block_time_ms,
+        root_authorities=root_authorities,
+        genesis_validators=genesis_validators,
     )

@@ -43,6 +43,15 @@ class StateView(Protocol):
         """Note that this tx was applied in the block being executed (so `has_tx` sees it)."""
         ...
 
+    def get_validator_schedule(self) -> pb.ValidatorSchedule | None:
+        """The validator schedule (ledger/validators.py), or None while the set never
+        changed (the genesis set then signs every height)."""
+        ...
+
+    def put_validator_schedule(self, schedule: pb.ValidatorSchedule) -> None:
+        """Replace the validator schedule."""
+        ...
+
 
 class MemoryState:
     """A `StateView` in plain dicts, for tests, tools and the model test."""
@@ -51,6 +60,7 @@ class MemoryState:
         self.records: dict[str, pb.Record] = {}
         self.prefixes: dict[str, pb.PrefixRecord] = {}
         self.tx_ids: set[bytes] = set()
+        self.validator_schedule: pb.ValidatorSchedule | None = None
 
     def get_record(self, key: str) -> pb.Record | None:
         return self.records.get(key)
@@ -69,6 +79,12 @@ class MemoryState:
 
     def add_tx(self, tx_id: bytes) -> None:
         self.tx_ids.add(tx_id)
+
+    def get_validator_schedule(self) -> pb.ValidatorSchedule | None:
+        return self.validator_schedule
+
+    def put_validator_schedule(self, schedule: pb.ValidatorSchedule) -> None:
+        self.validator_schedule = schedule
 
 
 class TxScratch:

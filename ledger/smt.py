@@ -71,6 +71,8 @@ from sparkchain.identifiers.tags import (
     SMT_NODE,
     TREE_PREFIX_NAMESPACE,
     TREE_RECORD_NAMESPACE,
+    TREE_VALIDATORS_KEY,
+    TREE_VALIDATORS_NAMESPACE,
 )
 from sparkchain.ledger.smt_nodes import (
     EMPTY_HASH,
@@ -96,6 +98,7 @@ __all__ = [
     "get",
     "prove",
     "tree_key",
+    "validators_tree_key",
     "value_hash",
     "verify_proof",
     "warm_cache",
@@ -127,6 +130,11 @@ def tree_key(namespace: bytes, key: bytes) -> bytes:
 def record_tree_key(identifier_key: str) -> bytes:
     """Where a record sits in the state tree: its identifier key in the record namespace."""
     return tree_key(TREE_RECORD_NAMESPACE, identifier_key.encode("utf-8"))
+
+
+def validators_tree_key() -> bytes:
+    """The one leaf that holds the validator schedule (ledger/validators.py)."""
+    return tree_key(TREE_VALIDATORS_NAMESPACE, TREE_VALIDATORS_KEY)
 
 
 def prefix_tree_key(prefix_key: str) -> bytes:

@@ -530,6 +530,21 @@ class ChainService(api_pb2_grpc.ChainServicer):
             genesis_json=genesis_to_json(self._ledger.genesis).encode("utf-8")
         )
 
+    @unary_errors
+    async def Validators(
+        self,
+        request: api_pb2.ValidatorsRequest,
+        context: grpc.aio.ServicerContext[api_pb2.ValidatorsRequest, api_pb2.ValidatorsResponse],
+    ) -> api_pb2.ValidatorsResponse:
+        ledger = self._ledger
+        height = request.height or ledger.height + 1
+        members = ledger.validator_set_at(height)  # INVALID_ARGUMENT outside 1..height+2
+        return api_pb2.ValidatorsResponse(
+            height=height,
+            validators=members,
+            changes=ledger.proved_validator_changes(min(height - 1, ledger.height)),
+        )
+
 
 SERVICE_NAMES = (
     api_pb2.DESCRIPTOR.services_by_name["Identifiers"].full_name,

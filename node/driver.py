@@ -136,14 +136,40 @@ class ConsensusDriver:
         )
         self._core = ConsensusCore(
             self._ledger.chain_id,
-            list(self._ledger.validators),
+            # the set of each height, as the chain scheduled it (DESIGN §12)
+            self._ledger.validators_at,
             Ed25519Signer(self._key),
             self.app,
             timeouts,
-            read_last_signed(self._last_signed_path),
+            self._own_last_signed(),
         )
         self._begin(self._ledger.height + 1)
         self._relay_task = asyncio.create_task(self._relay_forever())
+
+    def _own_last_signed(self) -> LastSigned | None:
+        """The last-signed record of this node's key. After a key rotation the file holds
+        the old key's record: it is carried over to the new key and written durably before
+        the core starts, so the node cannot sign again what its old key signed (DESIGN
+        §12). A record of a key the chain never rotated to ours stops the start."""
+        record = read_last_signed(self._last_signed_path)
+        key = self._key.public_key
+        if record is None or record.public_key == key:
+            return record
+        name = self._ledger.rotated(record.public_key, key)
+        if name is None:
+            raise SparkError(
+                ErrorCode.INVALID_CONFIG,
+                f"{self._last_signed_path}: the last-signed record is of key "
+                f"{record.public_key.hex()}, this node's key is {key.hex()} and the chain "
+                "never rotated one to the other: use the key that signed it",
+            )
+        carried = record.carried_to(key)
+        write_durably(self._last_signed_path, carried.to_bytes())
+        log.info(
+            "last_signed_carried_over",
+            extra={"validator": name, "height": record.height, "round": record.round},
+        )
+        return carried
 
     async def close(self) -> None:
         self._cancel_timers()

@@ -281,6 +281,51 @@ def init_home(
     return _with_file(_with_file(written, home.root_key_path), home.tls_ca_key_path)
 
 
+def init_joining_home(
+    directory: Path,
+    genesis_path: Path,
+    peers: Sequence[str],
+    tls_ca_cert: Path,
+    tls_ca_key: Path,
+    name: str,
+    api_listen: str | None = None,
+    p2p_listen: str | None = None,
+    http_listen: str | None = None,
+    force: bool = False,
+) -> WrittenHome:
+    """The home of a validator that joins a running network (DESIGN §12): the network's
+    genesis, a fresh validator key, its peer certificate issued by the network CA, and the
+    peers to dial. It signs once the chain adds its key (`spark validators propose --add`);
+    until then it follows the chain."""
+    if not peers:
+        raise SparkError(ErrorCode.INVALID_ARGUMENT, "--peers: list at least one HOST:PORT")
+    genesis = load_genesis(genesis_path)
+    authority = TlsAuthority(
+        _read_file(tls_ca_key, "--tls-ca-key"), _read_file(tls_ca_cert, "--tls-ca")
+    )
+    home = NodeHome(directory)
+    _prepare(home, force)
+    ports = free_loopback_ports(3)
+    config = node_config(
+        name,
+        "validator",
+        api_listen or join_address(LOOPBACK, ports[0]),
+        p2p_listen or join_address(LOOPBACK, ports[1]),
+        peers=list(peers),
+        http_listen=http_listen or join_address(LOOPBACK, ports[2]),
+    )
+    return _write_home(home, config, genesis, SigningKey.generate(), authority)
+
+
+def _read_file(path: Path, option: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise SparkError(
+            ErrorCode.NOT_FOUND, f"{option}: cannot read {path}: {exc.strerror or exc}"
+        ) from None
+
+
 def dev_home_dir(spark_home: Path) -> Path:
     return spark_home / "dev"
 

@@ -84,6 +84,7 @@ class Ledger(LedgerReads):
         self._verified: dict[bytes, None] = {}
         self._pending: dict[bytes, PendingBlock] = {}
         self._prefix_cache: dict[str, pb.PrefixRecord | None] = {}
+        self._genesis_validators = tuple((v.name, v.public_key) for v in genesis.validators)
         self._load_head()
         self._warm_tree_cache()
 
@@ -260,6 +261,8 @@ class Ledger(LedgerReads):
                 schema.head_bytes(height, pending.block_hash, pending.header.state_root),
             )
         self._prefix_cache.update(pending.writes.changed_prefixes)
+        if pending.writes.validator_schedule is not None:
+            self._schedule = pending.writes.validator_schedule
         self._pending.clear()
         stored_certificate = pb.CommitCertificate()
         stored_certificate.CopyFrom(certificate)
@@ -285,6 +288,7 @@ class Ledger(LedgerReads):
             self.height + 1,
             now_ms,
             root_authorities=self.genesis.root_authorities,
+            genesis_validators=self._genesis_validators,
         )
         return body
 
@@ -333,7 +337,13 @@ class Ledger(LedgerReads):
                 if isinstance(checked, SparkError):
                     raise checked
                 receipt = apply_tx(
-                    overlay, signed, checked, height, time_ms, root_authorities=roots
+                    overlay,
+                    signed,
+                    checked,
+                    height,
+                    time_ms,
+                    root_authorities=roots,
+                    genesis_validators=self._genesis_validators,
                 )
             except SparkError as error:
                 if not drop_invalid:
@@ -402,13 +412,16 @@ class Ledger(LedgerReads):
         ):
             return
         try:
-            blocks.verify_commit_certificate(self.chain_id, self.validators, last_commit)
+            signers = self.validators_at(last_commit.height)
+            blocks.verify_commit_certificate(self.chain_id, signers, last_commit)
         except SparkError as error:
             raise SparkError(ErrorCode.INVALID_BLOCK, f"last_commit: {error.message}") from error
 
 
 def _signature_key(signed: pb.SignedTx) -> bytes:
-    return tx_id(signed) + signed.signature
+    # a governance tx has approvals instead of a signature: all of them are what was verified
+    approvals = b"".join(a.validator + a.signature for a in signed.approvals)
+    return tx_id(signed) + signed.signature + approvals
 
 
 UPGRADE_BATCH_KEYS = 10_000  # owner index entries written per batch while upgrading

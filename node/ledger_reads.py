@@ -17,7 +17,7 @@ from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.handle import parse_identifier, parse_prefix
 from sparkchain.identifiers.limits import DEFAULT_LIST_PAGE_SIZE, MAX_LIST_PAGE_SIZE
 from sparkchain.identifiers.tx import decode_body, tx_id
-from sparkchain.ledger import blocks, smt
+from sparkchain.ledger import blocks, smt, validators
 from sparkchain.ledger.genesis import Genesis
 from sparkchain.ledger.records import decode_prefix, decode_record, filter_values
 from sparkchain.node import schema
@@ -33,8 +33,15 @@ class LedgerReads:
         self._db = db
         self.genesis = genesis
         self.chain_id = genesis.chain_id
-        self.validators: list[bytes] = genesis.validator_keys
-        self._validators_hash = blocks.validators_hash(self.validators)
+        self._genesis_schedule = validators.genesis_schedule(
+            [(v.name, v.public_key) for v in genesis.validators]
+        )
+        raw_schedule = db.get(schema.META_VALIDATOR_SCHEDULE)
+        self._schedule = (
+            self._genesis_schedule
+            if raw_schedule is None
+            else validators.decode_schedule(raw_schedule, ErrorCode.STORAGE_CORRUPT)
+        )
         self._tree_store = TreeNodeStore(db)
         self._tree_cache = smt.NodeCache()
         self.height = 0
@@ -91,14 +98,65 @@ class LedgerReads:
             return self.genesis.genesis_time_ms
         return self._last_header.time_ms
 
+    # ---- membership (DESIGN §12) ----
+
+    @property
+    def validators(self) -> tuple[bytes, ...]:
+        """The keys that sign the next height (the one being decided)."""
+        return self.validators_at(self.height + 1)
+
+    def validators_at(self, height: int) -> tuple[bytes, ...]:
+        """The keys that sign `height`, from 1 to the last committed height + 2 (the chain
+        fixes each set two heights ahead)."""
+        return tuple(v.public_key for v in self.validator_set_at(height))
+
+    def validator_set_at(self, height: int) -> list[pb.ValidatorInfo]:
+        if height < 1 or height > self.height + validators.SET_CHANGE_DELAY_HEIGHTS:
+            raise SparkError(
+                ErrorCode.INVALID_ARGUMENT,
+                f"height {height}: the validator sets are known for heights 1 to "
+                f"{self.height + validators.SET_CHANGE_DELAY_HEIGHTS}",
+            )
+        schedule = self._schedule
+        if height >= schedule.sets[0].from_height:
+            return list(validators.set_at(schedule, height))
+        # an older height: the set scheduled last from at or before it, else the genesis's
+        stop = schema.validator_set_key(height + 1)
+        with self._db.iterator(
+            start=schema.VALIDATOR_SET, stop=stop, reverse=True, include_key=False
+        ) as found:
+            raw = next(found, None)
+        if raw is None:
+            return list(self._genesis_schedule.sets[0].validators)
+        return list(pb.ScheduledSet.FromString(raw).validators)
+
+    def rotated(self, old_key: bytes, new_key: bytes) -> str | None:
+        """The name of the validator whose key the chain rotated from `old_key` to
+        `new_key` (perhaps over several changes), or None."""
+        sets = [list(self._genesis_schedule.sets[0].validators)]
+        sets += [list(s.validators) for s in self.validator_changes()]
+        for earlier, members in enumerate(sets):
+            for old in members:
+                if old.public_key != old_key:
+                    continue
+                for later in sets[earlier + 1 :]:
+                    if any(v.name == old.name and v.public_key == new_key for v in later):
+                        return old.name
+        return None
+
+    def validator_changes(self) -> list[pb.ScheduledSet]:
+        """Every set the chain scheduled after the genesis's, oldest first."""
+        with self._db.iterator(prefix=schema.VALIDATOR_SET, include_key=False) as found:
+            return [pb.ScheduledSet.FromString(raw) for raw in found]
+
     def _parent(self) -> blocks.Parent:
         return blocks.Parent(
             chain_id=self.chain_id,
             height=self.height,
             block_hash=self.last_block_hash,
             time_ms=self.last_block_time_ms,
-            validators=tuple(self.validators),
-            validators_hash=self._validators_hash,
+            validators=self.validators_at(self.height + 1),
+            validators_hash=blocks.validators_hash(self.validators_at(self.height + 2)),
         )
 
     def _certificate(self, height: int) -> pb.CommitCertificate | None:
@@ -137,7 +195,27 @@ class LedgerReads:
         )
         if self._last_certificate is not None:
             proof.commit.CopyFrom(self._last_certificate)
+        proof.validator_changes.extend(self.proved_validator_changes(self.height))
         return (None if raw is None else decode_record(raw)), proof
+
+    def proved_validator_changes(self, height: int) -> list[api_pb2.ValidatorChange]:
+        """The changes of the set a client follows from the genesis to check a header of
+        `height` (DESIGN §12): for each set that signs from E ≤ height + 1, the header of
+        E - 1 (which commits to it) with its certificate (by the set before)."""
+        proved = []
+        for scheduled in self.validator_changes():
+            last_of_previous = scheduled.from_height - 1
+            if last_of_previous > height:
+                break
+            block, _ = self._read_block(last_of_previous)
+            change = api_pb2.ValidatorChange(
+                header=block.header, validators=[v.public_key for v in scheduled.validators]
+            )
+            certificate = self._certificate(last_of_previous)
+            if certificate is not None:
+                change.commit.CopyFrom(certificate)
+            proved.append(change)
+        return proved
 
     def history(self, identifier: str, limit: int = 0) -> list[api_pb2.HistoryEntry]:
         """Every change of `identifier`, oldest first; with a `limit`, the latest `limit`."""

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 
 import plyvel
 
+from sparkchain.identifiers.errors import ErrorCode
 from sparkchain.identifiers.handle import ascii_upper
-from sparkchain.ledger import smt
+from sparkchain.ledger import smt, validators
 from sparkchain.ledger.records import decode_prefix, decode_record, encode_prefix, encode_record
 from sparkchain.ledger.rules import Receipt
 from sparkchain.node import schema
@@ -42,6 +43,7 @@ class Overlay:
         self.records: dict[str, pb.Record] = {}
         self.prefixes: dict[str, pb.PrefixRecord] = {}
         self.tx_ids: set[bytes] = set()
+        self.validator_schedule: pb.ValidatorSchedule | None = None  # written by this block
         self._absent: set[str] = set()  # record keys LevelDB is known not to hold
         # the committed owner of each record and prefix read from LevelDB ("" when absent):
         # the owner index moves an entry only when a block changes an owner
@@ -108,6 +110,15 @@ class Overlay:
     def add_tx(self, tx_id: bytes) -> None:
         self.tx_ids.add(tx_id)
 
+    def get_validator_schedule(self) -> pb.ValidatorSchedule | None:
+        if self.validator_schedule is not None:
+            return self.validator_schedule
+        raw = self._db.get(schema.META_VALIDATOR_SCHEDULE)
+        return None if raw is None else validators.decode_schedule(raw, ErrorCode.STORAGE_CORRUPT)
+
+    def put_validator_schedule(self, schedule: pb.ValidatorSchedule) -> None:
+        self.validator_schedule = schedule
+
     def committed_prefix_exists(self, key: str) -> bool:
         return self._db.get(schema.prefix_key(key)) is not None
 
@@ -149,6 +160,7 @@ class BlockWrites:
     deletes: list[bytes] = field(default_factory=list)  # owner index entries a transfer moved
     tree_changes: dict[bytes, bytes | None] = field(default_factory=dict)
     changed_prefixes: dict[str, pb.PrefixRecord] = field(default_factory=dict)
+    validator_schedule: pb.ValidatorSchedule | None = None  # when the block changed the set
 
 
 def state_writes(
@@ -207,4 +219,17 @@ def state_writes(
             parent_key = key.rsplit(".", 1)[0] if "." in key else ""
             puts.append((schema.prefix_child_key(parent_key, key), b""))
         writes.changed_prefixes[key] = prefix
+    schedule = overlay.validator_schedule
+    if schedule is not None:
+        schedule_bytes = validators.encode_schedule(schedule)
+        puts.append((schema.META_VALIDATOR_SCHEDULE, schedule_bytes))
+        latest = schedule.sets[-1]
+        puts.append(
+            (
+                schema.validator_set_key(latest.from_height),
+                latest.SerializeToString(deterministic=True),
+            )
+        )
+        tree[smt.validators_tree_key()] = schedule_bytes
+        writes.validator_schedule = schedule
     return writes

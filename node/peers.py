@@ -15,6 +15,7 @@ nothing here sends one message per tx.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 from collections import Counter, deque
@@ -218,6 +219,12 @@ class PeerNetwork:
         self.on_limit_hit: Callable[[str], None] = lambda _limit: None
         self._refusals = RateLimitedLog(log)  # lines about peers' bad messages, per peer
         self.messages_sent: Counter[str] = Counter()  # messages written, over every link
+
+    def set_validators(self, validators: frozenset[bytes]) -> None:
+        """The keys admitted as validators from now on (the chain's sets change, DESIGN
+        §12); links already up stay."""
+        if validators != self.local.validators:
+            self.local = dataclasses.replace(self.local, validators=validators)
 
     # ---- lifecycle ----
 

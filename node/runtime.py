@@ -136,7 +136,7 @@ class Node:
             genesis.chain_id,
             key,
             observer=not self.is_validator,
-            validators=frozenset(genesis.validator_keys),
+            validators=self._admitted_validators(),
             observers=frozenset(bytes.fromhex(k) for k in config.p2p.observers),
         )
         events = PeerEvents(
@@ -167,6 +167,9 @@ class Node:
         self.committer.on_commit.append(
             lambda pending: self.network.announce_height(pending.height)
         )
+        self.committer.on_commit.append(
+            lambda _pending: self.network.set_validators(self._admitted_validators())
+        )
         self._watch_metrics()
         self.mempool.on_admitted.append(self._gossip)
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -190,6 +193,14 @@ class Node:
             # the explorer's live feed hears of each block; it never writes on this path
             self.committer.on_commit.append(self.gateway.explorer.feed.block_committed)
 
+    def _admitted_validators(self) -> frozenset[bytes]:
+        """Keys linked to as validators: the genesis set (so a node that is still syncing
+        reaches them) and the sets of the next two heights (DESIGN §12)."""
+        ledger = self.ledger
+        return frozenset(self.genesis.validator_keys).union(
+            ledger.validators_at(ledger.height + 1), ledger.validators_at(ledger.height + 2)
+        )
+
     @classmethod
     def open(cls, home: NodeHome) -> Node:
         if not home.exists():
@@ -197,11 +208,18 @@ class Node:
         config = home.config()
         genesis = home.genesis()
         key = home.node_key(config)
-        if config.node.is_validator and key.public_key not in genesis.validator_keys:
+        if (
+            config.node.is_validator
+            and key.public_key not in genesis.validator_keys
+            and not config.p2p.peers
+        ):
+            # a validator added later (spark init --join) learns from its peers that the
+            # chain added it; with no peers this key could never sign
             raise SparkError(
                 ErrorCode.INVALID_CONFIG,
                 f"{home.validator_key_path}: this key is not a validator in "
-                f"{home.genesis_path}; run the node as an observer or fix genesis.json",
+                f"{home.genesis_path} and [p2p] peers is empty; run the node as an observer, "
+                "fix genesis.json, or list the peers of the network it joins",
             )
         return cls(home, config, genesis, key)
 

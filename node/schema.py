@@ -16,6 +16,9 @@ Heights and tx indexes are big-endian so that byte order is numeric order.
     y<identifier key>\\0<height:8><index:4>   history entry (`history_entry_head` + record)
     o<owner BID>\\0<kind:1><key>      owner index: what a BID owns (kind p: prefix, r: record)
     t<node hash>                     sparse Merkle tree node
+    v<from height:8>                 a validator set the chain scheduled (pb.ScheduledSet),
+                                     by the height it signs from; `mvalidators` holds the
+                                     current pb.ValidatorSchedule (the state tree's leaf)
 
 Identifiers under a prefix need no index of their own: an identifier key is
 `<prefix key>/<suffix>`, so the records of prefix P are exactly the range `r<P>/`, in key
@@ -47,6 +50,7 @@ PREFIX_CHILD: Final = b"k"
 HISTORY: Final = b"y"
 OWNER: Final = b"o"
 TREE_NODE: Final = b"t"
+VALIDATOR_SET: Final = b"v"
 
 NAMESPACE_NAMES: Final = {
     META: "chain metadata",
@@ -61,11 +65,14 @@ NAMESPACE_NAMES: Final = {
     HISTORY: "history entry",
     OWNER: "owner index",
     TREE_NODE: "state tree node",
+    VALIDATOR_SET: "validator set",
 }
 
 META_HEAD: Final = META + b"head"
 META_GENESIS_HASH: Final = META + b"genesis"
 META_SCHEMA_VERSION: Final = META + b"schema"
+# absent until the validator set first changes (DESIGN §12): the genesis set then
+META_VALIDATOR_SCHEDULE: Final = META + b"validators"
 # 2: history entries in their own encoding (1 stored the public api.HistoryEntry message)
 # 3: the owner index (`o`); a schema 2 ledger gains it when a node opens it (node/ledger.py)
 SCHEMA_VERSION: Final = b"3"
@@ -99,6 +106,10 @@ def height_from_bytes(raw: bytes) -> int:
 
 def block_key(height: int) -> bytes:
     return BLOCK + _HEIGHT.pack(height)
+
+
+def validator_set_key(from_height: int) -> bytes:
+    return VALIDATOR_SET + _HEIGHT.pack(from_height)
 
 
 def certificate_key(height: int) -> bytes:

@@ -2,7 +2,8 @@
 certificates from peers, in ranges, and commits each one only after
 
 1. the certificate is for the next height and for this block's hash,
-2. a quorum of the genesis validators signed it (consensus.verify_certificate), and
+2. a quorum of the validators of that height signed it (consensus.verify_certificate; the
+   set as our chain, one height behind, scheduled it: DESIGN §12), and
 3. re-executing the block on our state gives the header's tx root and state root
    (ledger.validate_block).
 

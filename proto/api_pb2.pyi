@@ -168,6 +168,7 @@ class ResolveProof(_message.Message):
     STATE_PROOF_FIELD_NUMBER: _builtins.int
     HEADER_FIELD_NUMBER: _builtins.int
     COMMIT_FIELD_NUMBER: _builtins.int
+    VALIDATOR_CHANGES_FIELD_NUMBER: _builtins.int
     record_bytes: _builtins.bytes
     state_proof: _builtins.bytes
     """node.smt proof encoding"""
@@ -175,6 +176,12 @@ class ResolveProof(_message.Message):
     """serialized BlockHeader"""
     @_builtins.property
     def commit(self) -> _types_pb2.CommitCertificate: ...
+    @_builtins.property
+    def validator_changes(self) -> _containers.RepeatedCompositeFieldContainer[Global___ValidatorChange]:
+        """every change of the validator set from the genesis up to the header's next height,
+        oldest first (DESIGN §12): a client follows them to know who must sign the header
+        """
+
     def __init__(
         self,
         *,
@@ -182,14 +189,48 @@ class ResolveProof(_message.Message):
         state_proof: _builtins.bytes = ...,
         header: _builtins.bytes = ...,
         commit: _types_pb2.CommitCertificate | None = ...,
+        validator_changes: _abc.Iterable[Global___ValidatorChange] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["commit", b"commit"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["commit", b"commit", "header", b"header", "record_bytes", b"record_bytes", "state_proof", b"state_proof"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["commit", b"commit", "header", b"header", "record_bytes", b"record_bytes", "state_proof", b"state_proof", "validator_changes", b"validator_changes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ResolveProof: _TypeAlias = ResolveProof  # noqa: Y015
+
+@_typing.final
+class ValidatorChange(_message.Message):
+    """A change of the validator set, proved by the chain: the header of the last height the
+    previous set signs (certified by that set), whose validators_hash commits to `validators`
+    (the keys, in proposer order, that sign from the next height on).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HEADER_FIELD_NUMBER: _builtins.int
+    COMMIT_FIELD_NUMBER: _builtins.int
+    VALIDATORS_FIELD_NUMBER: _builtins.int
+    header: _builtins.bytes
+    """serialized BlockHeader, as certified"""
+    @_builtins.property
+    def commit(self) -> _types_pb2.CommitCertificate: ...
+    @_builtins.property
+    def validators(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]: ...
+    def __init__(
+        self,
+        *,
+        header: _builtins.bytes = ...,
+        commit: _types_pb2.CommitCertificate | None = ...,
+        validators: _abc.Iterable[_builtins.bytes] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["commit", b"commit"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["commit", b"commit", "header", b"header", "validators", b"validators"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ValidatorChange: _TypeAlias = ValidatorChange  # noqa: Y015
 
 @_typing.final
 class ResolveResponse(_message.Message):
@@ -700,3 +741,57 @@ class GenesisResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GenesisResponse: _TypeAlias = GenesisResponse  # noqa: Y015
+
+@_typing.final
+class ValidatorsRequest(_message.Message):
+    """The validators that sign a height (DESIGN §12). height 0: the next height to decide.
+    Known from 1 to the last committed height + 2 (the chain fixes each set two ahead).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HEIGHT_FIELD_NUMBER: _builtins.int
+    height: _builtins.int
+    def __init__(
+        self,
+        *,
+        height: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["height", b"height"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ValidatorsRequest: _TypeAlias = ValidatorsRequest  # noqa: Y015
+
+@_typing.final
+class ValidatorsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HEIGHT_FIELD_NUMBER: _builtins.int
+    VALIDATORS_FIELD_NUMBER: _builtins.int
+    CHANGES_FIELD_NUMBER: _builtins.int
+    height: _builtins.int
+    @_builtins.property
+    def validators(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.ValidatorInfo]:
+        """in proposer order"""
+
+    @_builtins.property
+    def changes(self) -> _containers.RepeatedCompositeFieldContainer[Global___ValidatorChange]:
+        """every change from the genesis up to that height, proved (see ResolveProof)"""
+
+    def __init__(
+        self,
+        *,
+        height: _builtins.int = ...,
+        validators: _abc.Iterable[_types_pb2.ValidatorInfo] | None = ...,
+        changes: _abc.Iterable[Global___ValidatorChange] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changes", b"changes", "height", b"height", "validators", b"validators"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ValidatorsResponse: _TypeAlias = ValidatorsResponse  # noqa: Y015

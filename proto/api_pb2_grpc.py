@@ -384,6 +384,11 @@ class ChainStub:
                 request_serializer=sparkchain_dot_proto_dot_api__pb2.GenesisRequest.SerializeToString,
                 response_deserializer=sparkchain_dot_proto_dot_api__pb2.GenesisResponse.FromString,
                 _registered_method=True)
+        self.Validators = channel.unary_unary(
+                '/spark.v1.Chain/Validators',
+                request_serializer=sparkchain_dot_proto_dot_api__pb2.ValidatorsRequest.SerializeToString,
+                response_deserializer=sparkchain_dot_proto_dot_api__pb2.ValidatorsResponse.FromString,
+                _registered_method=True)
 
 
 class ChainServicer:
@@ -413,6 +418,12 @@ class ChainServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Validators(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ChainServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -435,6 +446,11 @@ def add_ChainServicer_to_server(servicer, server):
                     servicer.Genesis,
                     request_deserializer=sparkchain_dot_proto_dot_api__pb2.GenesisRequest.FromString,
                     response_serializer=sparkchain_dot_proto_dot_api__pb2.GenesisResponse.SerializeToString,
+            ),
+            'Validators': grpc.unary_unary_rpc_method_handler(
+                    servicer.Validators,
+                    request_deserializer=sparkchain_dot_proto_dot_api__pb2.ValidatorsRequest.FromString,
+                    response_serializer=sparkchain_dot_proto_dot_api__pb2.ValidatorsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -545,6 +561,33 @@ class Chain:
             '/spark.v1.Chain/Genesis',
             sparkchain_dot_proto_dot_api__pb2.GenesisRequest.SerializeToString,
             sparkchain_dot_proto_dot_api__pb2.GenesisResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Validators(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spark.v1.Chain/Validators',
+            sparkchain_dot_proto_dot_api__pb2.ValidatorsRequest.SerializeToString,
+            sparkchain_dot_proto_dot_api__pb2.ValidatorsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -117,6 +117,7 @@ class ChainStub:
     GetBlock: _grpc.UnaryUnaryMultiCallable[_api_pb2.GetBlockRequest, _api_pb2.GetBlockResponse]
     GetTx: _grpc.UnaryUnaryMultiCallable[_api_pb2.GetTxRequest, _api_pb2.GetTxResponse]
     Genesis: _grpc.UnaryUnaryMultiCallable[_api_pb2.GenesisRequest, _api_pb2.GenesisResponse]
+    Validators: _grpc.UnaryUnaryMultiCallable[_api_pb2.ValidatorsRequest, _api_pb2.ValidatorsResponse]
 
 @_typing.type_check_only
 class ChainAsyncStub(ChainStub):
@@ -125,6 +126,7 @@ class ChainAsyncStub(ChainStub):
     GetBlock: _aio.UnaryUnaryMultiCallable[_api_pb2.GetBlockRequest, _api_pb2.GetBlockResponse]  # type: ignore[assignment]
     GetTx: _aio.UnaryUnaryMultiCallable[_api_pb2.GetTxRequest, _api_pb2.GetTxResponse]  # type: ignore[assignment]
     Genesis: _aio.UnaryUnaryMultiCallable[_api_pb2.GenesisRequest, _api_pb2.GenesisResponse]  # type: ignore[assignment]
+    Validators: _aio.UnaryUnaryMultiCallable[_api_pb2.ValidatorsRequest, _api_pb2.ValidatorsResponse]  # type: ignore[assignment]
 
 class ChainServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -154,5 +156,12 @@ class ChainServicer(metaclass=_abc_1.ABCMeta):
         request: _api_pb2.GenesisRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_api_pb2.GenesisResponse, _abc.Awaitable[_api_pb2.GenesisResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def Validators(
+        self,
+        request: _api_pb2.ValidatorsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_api_pb2.ValidatorsResponse, _abc.Awaitable[_api_pb2.ValidatorsResponse]]: ...
 
 def add_ChainServicer_to_server(servicer: ChainServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -404,6 +404,176 @@ class Revoke(_message.Message):
 Global___Revoke: _TypeAlias = Revoke  # noqa: Y015
 
 @_typing.final
+class ValidatorInfo(_message.Message):
+    """---- membership (DESIGN §12) ----
+
+    A validator as the chain knows it. `address` (HOST:PORT of its peer port) is advisory:
+    joining nodes read it; the genesis validators have none.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    PUBLIC_KEY_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    public_key: _builtins.bytes
+    """32-byte Ed25519 key"""
+    address: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        public_key: _builtins.bytes = ...,
+        address: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "name", b"name", "public_key", b"public_key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ValidatorInfo: _TypeAlias = ValidatorInfo  # noqa: Y015
+
+@_typing.final
+class ValidatorRotation(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    PUBLIC_KEY_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    public_key: _builtins.bytes
+    """the validator's new key"""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        public_key: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "public_key", b"public_key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ValidatorRotation: _TypeAlias = ValidatorRotation  # noqa: Y015
+
+@_typing.final
+class UpdateValidators(_message.Message):
+    """A governance operation: valid only with approvals of a quorum of the validators of the
+    height it is committed at (SignedTx.approvals); it takes effect two heights later.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ADD_FIELD_NUMBER: _builtins.int
+    REMOVE_FIELD_NUMBER: _builtins.int
+    ROTATE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def add(self) -> _containers.RepeatedCompositeFieldContainer[Global___ValidatorInfo]: ...
+    @_builtins.property
+    def remove(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """names"""
+
+    @_builtins.property
+    def rotate(self) -> _containers.RepeatedCompositeFieldContainer[Global___ValidatorRotation]: ...
+    def __init__(
+        self,
+        *,
+        add: _abc.Iterable[Global___ValidatorInfo] | None = ...,
+        remove: _abc.Iterable[_builtins.str] | None = ...,
+        rotate: _abc.Iterable[Global___ValidatorRotation] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["add", b"add", "remove", b"remove", "rotate", b"rotate"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateValidators: _TypeAlias = UpdateValidators  # noqa: Y015
+
+@_typing.final
+class ScheduledSet(_message.Message):
+    """The set of validators that signs every height from `from_height` on (until a later one)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FROM_HEIGHT_FIELD_NUMBER: _builtins.int
+    VALIDATORS_FIELD_NUMBER: _builtins.int
+    DECIDED_HEIGHT_FIELD_NUMBER: _builtins.int
+    from_height: _builtins.int
+    decided_height: _builtins.int
+    """the block whose UpdateValidators made it (0: genesis)"""
+    @_builtins.property
+    def validators(self) -> _containers.RepeatedCompositeFieldContainer[Global___ValidatorInfo]:
+        """in proposer order"""
+
+    def __init__(
+        self,
+        *,
+        from_height: _builtins.int = ...,
+        validators: _abc.Iterable[Global___ValidatorInfo] | None = ...,
+        decided_height: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["decided_height", b"decided_height", "from_height", b"from_height", "validators", b"validators"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ScheduledSet: _TypeAlias = ScheduledSet  # noqa: Y015
+
+@_typing.final
+class ValidatorSchedule(_message.Message):
+    """What the state tree holds under the validators' key once the set first changes: the set
+    of the next height and any set already scheduled after it, oldest first.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SETS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def sets(self) -> _containers.RepeatedCompositeFieldContainer[Global___ScheduledSet]: ...
+    def __init__(
+        self,
+        *,
+        sets: _abc.Iterable[Global___ScheduledSet] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sets", b"sets"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ValidatorSchedule: _TypeAlias = ValidatorSchedule  # noqa: Y015
+
+@_typing.final
+class Approval(_message.Message):
+    """One validator's approval of a governance body: its key and its signature of the tag
+    "spark/governance/v1" then the body bytes.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VALIDATOR_FIELD_NUMBER: _builtins.int
+    SIGNATURE_FIELD_NUMBER: _builtins.int
+    validator: _builtins.bytes
+    signature: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        validator: _builtins.bytes = ...,
+        signature: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["signature", b"signature", "validator", b"validator"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Approval: _TypeAlias = Approval  # noqa: Y015
+
+@_typing.final
 class TxBody(_message.Message):
     """`signer` is inside what is signed, so the tx id binds it: nobody can sign someone else's
     body as their own (DESIGN §4).
@@ -423,6 +593,7 @@ class TxBody(_message.Message):
     UPDATE_FIELD_NUMBER: _builtins.int
     TRANSFER_FIELD_NUMBER: _builtins.int
     REVOKE_FIELD_NUMBER: _builtins.int
+    UPDATE_VALIDATORS_FIELD_NUMBER: _builtins.int
     chain_id: _builtins.str
     nonce: _builtins.int
     expires_at_ms: _builtins.int
@@ -444,6 +615,10 @@ class TxBody(_message.Message):
     def transfer(self) -> Global___Transfer: ...
     @_builtins.property
     def revoke(self) -> Global___Revoke: ...
+    @_builtins.property
+    def update_validators(self) -> Global___UpdateValidators:
+        """governance: `signer` empty, see SignedTx"""
+
     def __init__(
         self,
         *,
@@ -459,12 +634,13 @@ class TxBody(_message.Message):
         update: Global___Update | None = ...,
         transfer: Global___Transfer | None = ...,
         revoke: Global___Revoke | None = ...,
+        update_validators: Global___UpdateValidators | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_prefix", b"create_prefix", "op", b"op", "register", b"register", "register_batch", b"register_batch", "revoke", b"revoke", "set_registrars", b"set_registrars", "transfer", b"transfer", "transfer_prefix", b"transfer_prefix", "update", b"update"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_prefix", b"create_prefix", "op", b"op", "register", b"register", "register_batch", b"register_batch", "revoke", b"revoke", "set_registrars", b"set_registrars", "transfer", b"transfer", "transfer_prefix", b"transfer_prefix", "update", b"update", "update_validators", b"update_validators"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chain_id", b"chain_id", "create_prefix", b"create_prefix", "expires_at_ms", b"expires_at_ms", "nonce", b"nonce", "op", b"op", "register", b"register", "register_batch", b"register_batch", "revoke", b"revoke", "set_registrars", b"set_registrars", "signer", b"signer", "transfer", b"transfer", "transfer_prefix", b"transfer_prefix", "update", b"update"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chain_id", b"chain_id", "create_prefix", b"create_prefix", "expires_at_ms", b"expires_at_ms", "nonce", b"nonce", "op", b"op", "register", b"register", "register_batch", b"register_batch", "revoke", b"revoke", "set_registrars", b"set_registrars", "signer", b"signer", "transfer", b"transfer", "transfer_prefix", b"transfer_prefix", "update", b"update", "update_validators", b"update_validators"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_op: _TypeAlias = _typing.Literal["create_prefix", "set_registrars", "transfer_prefix", "register", "register_batch", "update", "transfer", "revoke"]  # noqa: Y015
+    _WhichOneofReturnType_op: _TypeAlias = _typing.Literal["create_prefix", "set_registrars", "transfer_prefix", "register", "register_batch", "update", "transfer", "revoke", "update_validators"]  # noqa: Y015
     _WhichOneofArgType_op: _TypeAlias = _typing.Literal["op", b"op"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_op) -> _WhichOneofReturnType_op | None: ...
 
@@ -474,23 +650,29 @@ Global___TxBody: _TypeAlias = TxBody  # noqa: Y015
 class SignedTx(_message.Message):
     """The signature, by `TxBody.signer`, covers the tag "spark/tx/v1" then `body` exactly as
     sent; `body` must be the canonical encoding of its TxBody. Tx id = SHA-256(body).
+    A governance tx (UpdateValidators) has an empty `signer` and `signature` and carries
+    instead the validators' `approvals` of the same body (DESIGN §4, §12).
     """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     BODY_FIELD_NUMBER: _builtins.int
     SIGNATURE_FIELD_NUMBER: _builtins.int
+    APPROVALS_FIELD_NUMBER: _builtins.int
     body: _builtins.bytes
     signature: _builtins.bytes
+    @_builtins.property
+    def approvals(self) -> _containers.RepeatedCompositeFieldContainer[Global___Approval]: ...
     def __init__(
         self,
         *,
         body: _builtins.bytes = ...,
         signature: _builtins.bytes = ...,
+        approvals: _abc.Iterable[Global___Approval] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "signature", b"signature"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approvals", b"approvals", "body", b"body", "signature", b"signature"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -142,7 +142,7 @@ async def test_a_request_that_does_not_decode_is_invalid_argument_on_every_api_m
     node: ApiNode, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level("DEBUG")
-    assert len(API_METHODS) == 14
+    assert len(API_METHODS) == 15
     for method in API_METHODS:
         for _ in range(3):
             assert_invalid_argument(await send_garbage(node.address, method), method)

@@ -38,7 +38,7 @@ def test_a_new_ledger_holds_the_genesis_state_at_height_0(ledger_chain: LedgerCh
     assert ledger.height == 0
     assert ledger.last_block_hash == ledger_chain.genesis.genesis_hash
     assert ledger.last_header() is None
-    assert ledger.validators == [v.public_key for v in ledger_chain.genesis.validators]
+    assert ledger.validators == tuple(v.public_key for v in ledger_chain.genesis.validators)
     prefix, children = ledger.prefix_info("88")
     assert prefix.owner == bid_of("acme") and prefix.created_height == 0
     assert children == []

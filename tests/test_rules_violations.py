@@ -37,7 +37,9 @@ from tests.helpers.chain import (
     given_record,
     given_registrar,
     given_revoked,
+    governance_tx,
     key,
+    update,
     value,
 )
 
@@ -508,6 +510,105 @@ def _(c: RulesChain) -> pb.SignedTx:
     return c.signer("acme").revoke("88/ trailing-space ", now_ms=c.now_ms)
 
 
+# membership (DESIGN §12): the test genesis has validators node1..node4 (keys validator1..4)
+@case("update_approved_by_two_of_four_has_no_quorum", ErrorCode.NO_QUORUM)
+def _(c: RulesChain) -> pb.SignedTx:
+    return governance_tx(c, update(add=[("node5", "validator5")]), ["validator1", "validator2"])
+
+
+@case("update_approved_by_outsiders_has_no_quorum", ErrorCode.NO_QUORUM)
+def _(c: RulesChain) -> pb.SignedTx:
+    outsiders = ["validator1", "validator2", "mallory", "validator5"]
+    return governance_tx(c, update(add=[("node5", "validator5")]), outsiders)
+
+
+@case("update_without_approvals_has_no_quorum", ErrorCode.NO_QUORUM)
+def _(c: RulesChain) -> pb.SignedTx:
+    return governance_tx(c, update(remove=["node4"]), [])
+
+
+@case("update_removing_two_of_four_removes_too_many", ErrorCode.TOO_MANY_REMOVED)
+def _(c: RulesChain) -> pb.SignedTx:
+    return governance_tx(c, update(remove=["node3", "node4"]))
+
+
+@case("update_adding_a_validators_key_again_is_duplicate", ErrorCode.DUPLICATE_VALIDATOR)
+def _(c: RulesChain) -> pb.SignedTx:
+    return governance_tx(c, update(add=[("node5", "validator2")]))
+
+
+@case("update_adding_an_existing_name_is_duplicate", ErrorCode.DUPLICATE_VALIDATOR)
+def _(c: RulesChain) -> pb.SignedTx:
+    return governance_tx(c, update(add=[("node2", "validator5")]))
+
+
+@case("update_adding_one_name_twice_is_duplicate", ErrorCode.DUPLICATE_VALIDATOR)
+def _(c: RulesChain) -> pb.SignedTx:
+    return governance_tx(c, update(add=[("node5", "validator5"), ("node5", "validator6")]))
+
+
+@case("update_rotating_to_another_validators_key_is_duplicate", ErrorCode.DUPLICATE_VALIDATOR)
+def _(c: RulesChain) -> pb.SignedTx:
+    return governance_tx(c, update(rotate=[("node1", "validator2")]))
+
+
+@case("update_removing_an_unknown_name_is_not_found", ErrorCode.NOT_FOUND)
+def _(c: RulesChain) -> pb.SignedTx:
+    return governance_tx(c, update(remove=["node9"]))
+
+
+@case("update_changing_nothing_is_invalid", ErrorCode.INVALID_TX)
+def _(c: RulesChain) -> pb.SignedTx:
+    return governance_tx(c, update())
+
+
+@case("update_with_a_short_key_is_invalid", ErrorCode.INVALID_TX)
+def _(c: RulesChain) -> pb.SignedTx:
+    op = update()
+    op.add.add(name="node5", public_key=b"\x01" * 31)
+    return governance_tx(c, op)
+
+
+@case("update_with_an_address_that_is_not_host_port_is_invalid", ErrorCode.INVALID_TX)
+def _(c: RulesChain) -> pb.SignedTx:
+    op = update()
+    op.add.add(name="node5", public_key=key("validator5").public_key, address="no-port")
+    return governance_tx(c, op)
+
+
+@case("update_with_an_approval_of_another_body_is_bad", ErrorCode.BAD_SIGNATURE)
+def _(c: RulesChain) -> pb.SignedTx:
+    signed = governance_tx(c, update(remove=["node4"]))
+    other = governance_tx(c, update(remove=["node3"]))
+    signed.approvals[2].CopyFrom(other.approvals[2])
+    return signed
+
+
+@case("update_approved_twice_by_one_key_is_invalid", ErrorCode.INVALID_TX)
+def _(c: RulesChain) -> pb.SignedTx:
+    return governance_tx(c, update(remove=["node4"]), ["validator1", "validator1", "validator2"])
+
+
+@case("update_with_a_signer_is_invalid", ErrorCode.INVALID_TX)
+def _(c: RulesChain) -> pb.SignedTx:
+    body = pb.TxBody(chain_id=CHAIN_ID, signer=key("validator1").public_key, nonce=1)
+    body.expires_at_ms = c.now_ms + 60_000
+    body.update_validators.CopyFrom(update(remove=["node4"]))
+    return sign_body(body, key("validator1"))
+
+
+@case("register_with_approvals_is_invalid", ErrorCode.INVALID_TX)
+def _(c: RulesChain) -> pb.SignedTx:
+    signed = c.signer("acme").register("88/x", now_ms=c.now_ms)
+    signed.approvals.add(validator=key("validator1").public_key, signature=b"\x00" * 64)
+    return signed
+
+
+@case("update_for_another_chain_is_wrong_chain", ErrorCode.WRONG_CHAIN)
+def _(c: RulesChain) -> pb.SignedTx:
+    return governance_tx(c, update(remove=["node4"]), chain_id="other-chain")
+
+
 @pytest.mark.parametrize("violation", CASES, ids=[c.name for c in CASES])
 def test_violation_is_rejected_with_its_code_and_changes_nothing(violation: Case) -> None:
     chain = RulesChain()
@@ -532,6 +633,7 @@ RULE_SOURCES = (
     "ledger/rules_ops.py",
     "ledger/rules_prefixes.py",
     "ledger/rules_records.py",
+    "ledger/validators.py",
 )
 
 

@@ -12,6 +12,7 @@ runner.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -53,18 +54,17 @@ class Checker:
     def __init__(
         self,
         chain_id: str,
-        validators: tuple[bytes, ...],
+        validators_at: Callable[[int], tuple[bytes, ...]],
         correct_keys: frozenset[bytes],
         verifier: Verifier,
     ) -> None:
+        """`validators_at(height)`: the set that signs `height` (DESIGN §12)."""
         self._chain_id = chain_id
-        self._validators = validators
+        self._validators_at = validators_at
         self._correct = correct_keys
         self._verifier = verifier
         self._decided: dict[int, tuple[bytes, bytes, int]] = {}  # height -> value, root, node
         self._signed: dict[tuple[bytes, int, int, int], bytes] = {}
-        self._faulty_keys = len(set(validators) - correct_keys)
-        self._quorum = quorum_size(len(validators))
         # (height, round, hash) -> correct validators that precommitted it
         self._precommitted: dict[tuple[int, int, bytes], set[bytes]] = {}
         self._committable: dict[int, tuple[bytes, int]] = {}  # height -> (hash, round)
@@ -90,7 +90,9 @@ class Checker:
         if not is_valid_value(height, value, prev_root):
             self._violate("validity", f"node {node} committed an invalid value at {height}")
         try:
-            verify_certificate(self._chain_id, self._validators, certificate, self._verifier)
+            verify_certificate(
+                self._chain_id, self._validators_at(height), certificate, self._verifier
+            )
             if certificate.height != height or certificate.block_hash != value_hash(value):
                 raise ValueError("certificate is for another block")
         except (SparkError, ValueError) as exc:
@@ -133,7 +135,9 @@ class Checker:
     def _note_precommit(self, vote: Vote) -> None:
         signers = self._precommitted.setdefault((vote.height, vote.round, vote.block_hash), set())
         signers.add(vote.validator)
-        if len(signers) + self._faulty_keys < self._quorum:
+        validators = self._validators_at(vote.height)
+        faulty_keys = len(set(validators) - self._correct)
+        if len(signers & set(validators)) + faulty_keys < quorum_size(len(validators)):
             return
         first = self._committable.setdefault(vote.height, (vote.block_hash, vote.round))
         if first[0] != vote.block_hash and vote.height not in self._forkable:
@@ -142,7 +146,7 @@ class Checker:
                 "potential-fork",
                 f"height {vote.height}: {first[0][:4].hex()} (round {first[1]}) and "
                 f"{vote.block_hash[:4].hex()} (round {vote.round}) could each be committed "
-                f"with the {self._faulty_keys} faulty keys' precommits",
+                f"with the {faulty_keys} faulty keys' precommits",
             )
 
     def on_broadcast(self, node: int, message: Message, record: LastSigned | None) -> None:

@@ -57,6 +57,11 @@ class Plan:
     gst_ms: int = 0  # loss stops; partitions and restarts end by max(gst_ms, their end)
     real_crypto: bool = False  # Ed25519 instead of the fake scheme
     liveness_budget_ms: int | None = None  # None: derived from the timeouts
+    # a validator-set change (DESIGN §12): from `change_height` on, the validators are the
+    # first n less `leavers`, plus `joiners` new honest validators (indices n, n+1, ...)
+    change_height: int = 0  # 0: the set never changes
+    joiners: int = 0
+    leavers: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         problems = []
@@ -67,6 +72,9 @@ class Plan:
                 problems.append(f"byzantine {index} {name!r}")
         problems += [f"twin {t}" for t in self.twins if not 0 <= t < self.n]
         problems += [f"crash of {c.node}" for c in self.crashes if not 0 <= c.node < self.n]
+        problems += [f"leaver {x}" for x in self.leavers if not 0 <= x < self.n]
+        if self.joiners < 0 or (self.change_height and len(self.validators_at(1 << 62)) < 1):
+            problems.append("a set change that leaves no validator")
         for partition in self.partitions:
             nodes = [node for group in partition.groups for node in group]
             problems += [f"partition node {x}" for x in nodes if not 0 <= x < self.node_count]
@@ -79,10 +87,32 @@ class Plan:
 
     @property
     def node_count(self) -> int:
-        return self.n + len(self.twins)
+        return self.n + len(self.twins) + self.joiners
+
+    @property
+    def validator_count(self) -> int:
+        """Keys in the run: the first set's and the joiners'."""
+        return self.n + self.joiners
 
     def validator_of(self, node: int) -> int:
-        return node if node < self.n else self.twins[node - self.n]
+        if node < self.n:
+            return node
+        if node < self.n + len(self.twins):
+            return self.twins[node - self.n]
+        return node - len(self.twins)  # a joiner
+
+    def validators_at(self, height: int) -> tuple[int, ...]:
+        """The indices of the validators that sign `height`."""
+        if not self.change_height or height < self.change_height:
+            return tuple(range(self.n))
+        kept = tuple(i for i in range(self.n) if i not in self.leavers)
+        return kept + tuple(range(self.n, self.n + self.joiners))
+
+    def _sets(self) -> list[tuple[int, ...]]:
+        sets = [self.validators_at(1)]
+        if self.change_height:
+            sets.append(self.validators_at(self.change_height))
+        return sets
 
     @property
     def gst(self) -> int:
@@ -104,11 +134,14 @@ class Plan:
 
     @property
     def expects_safety(self) -> bool:
-        return len(self.byzantine_validators) <= self.f
+        """At most f of each set may sign anything (f of that set's size)."""
+        faulty = self.byzantine_validators
+        return all(len(faulty & set(s)) <= (len(s) - 1) // 3 for s in self._sets())
 
     @property
     def expects_liveness(self) -> bool:
-        return len(self.faulty_validators) <= self.f
+        faulty = self.faulty_validators
+        return all(len(faulty & set(s)) <= (len(s) - 1) // 3 for s in self._sets())
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -124,6 +157,7 @@ class Plan:
         data["byzantine"] = tuple((int(i), str(s)) for i, s in data.get("byzantine", ()))
         data["twins"] = tuple(data.get("twins", ()))
         data["crashes"] = tuple(Crash(**c) for c in data.get("crashes", ()))
+        data["leavers"] = tuple(data.get("leavers", ()))
         data["partitions"] = tuple(
             Partition(p["start_ms"], p["end_ms"], tuple(tuple(g) for g in p["groups"]))
             for p in data.get("partitions", ())
@@ -179,7 +213,7 @@ def random_plan(seed: int, sizes: tuple[int, ...] = SIZES) -> Plan:
         cut = rng.randint(1, max(1, node_count - 1))
         groups = (tuple(sorted(nodes[:cut])), tuple(sorted(nodes[cut:])))
         partitions.append(Partition(start, start + rng.randint(100, 4000), groups))
-    return Plan(
+    plan = Plan(
         seed=seed,
         n=n,
         heights=rng.randint(1, 4),
@@ -193,3 +227,30 @@ def random_plan(seed: int, sizes: tuple[int, ...] = SIZES) -> Plan:
         pre_gst_max_delay_ms=rng.choice((20, 60, 200, 600)),
         gst_ms=rng.randint(0, 4000),
     )
+    return _with_set_change(plan)
+
+
+def _with_set_change(plan: Plan) -> Plan:
+    """A third of the plans change the set at height 2 or 3, drawn from their own random
+    stream (so the faults of a seed stay what they were): joiners, and leavers taken first
+    from the faulty validators (the operators remove a broken member), within ⌊(n−1)/3⌋."""
+    rng = random.Random(plan.seed ^ 0x5E7C4A)
+    if rng.random() >= 1 / 3:
+        return plan
+    change_height = rng.randint(2, 3)
+    faulty = sorted(plan.faulty_validators)
+    others = [i for i in range(plan.n) if i not in plan.faulty_validators]
+    rng.shuffle(faulty)
+    rng.shuffle(others)
+    leavers = (faulty + others)[: rng.randint(0, plan.f)]
+    changed = plan.with_(
+        change_height=change_height,
+        heights=max(plan.heights, change_height + 1),
+        joiners=rng.randint(0, 2),
+        leavers=tuple(sorted(leavers)),
+    )
+    if plan.expects_safety and not changed.expects_safety:
+        return changed.with_(leavers=())
+    if plan.expects_liveness and not changed.expects_liveness:
+        return changed.with_(leavers=())
+    return changed

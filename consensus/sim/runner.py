@@ -98,6 +98,8 @@ class Result:
     chains: dict[int, list[bytes]]  # node -> committed values
     commit_times: dict[tuple[int, int], int]  # (node, height) -> virtual ms
     trace: list[str] = field(default_factory=list)
+    # node -> the certificates of its committed values, in height order
+    certificates: dict[int, list[CommitCertificate]] = field(default_factory=dict)
 
     @property
     def safety_violations(self) -> list[Violation]:
@@ -155,7 +157,7 @@ class Simulation:
         self._core_factory = core_factory
         self._trace_on = trace
         self.trace: list[str] = []
-        n = plan.n
+        n = plan.validator_count
         signers: list[Signer]
         self.verifier: Verifier
         if plan.real_crypto:
@@ -165,7 +167,11 @@ class Simulation:
         else:
             signers = [FakeSigner(fake_public_key(i)) for i in range(n)]
             self.verifier = FakeVerifier()
-        self.validators = tuple(s.public_key for s in signers)
+        self.validators = tuple(s.public_key for s in signers)  # every key of the run
+        self._sets = {
+            h: tuple(self.validators[i] for i in plan.validators_at(h))
+            for h in (1, plan.change_height or 1)
+        }
         prefix = chain_prefix(CHAIN_ID)
         byzantine = dict(plan.byzantine)
         faulty = plan.byzantine_validators
@@ -190,7 +196,7 @@ class Simulation:
             self.nodes.append(node)
         self.checker = Checker(
             CHAIN_ID,
-            self.validators,
+            self.validators_at,
             frozenset(self.validators[i] for i in range(n) if i not in faulty),
             self.verifier,
         )
@@ -210,6 +216,11 @@ class Simulation:
 
     # ---- set-up ----
 
+    def validators_at(self, height: int) -> tuple[bytes, ...]:
+        """The keys that sign `height` (the plan's set change, if any)."""
+        change = self.plan.change_height
+        return self._sets[change if change and height >= change else 1]
+
     def _coalition_split(self) -> frozenset[int]:
         nodes = list(range(self.plan.node_count))
         random.Random(self.plan.seed ^ 0x5EED).shuffle(nodes)
@@ -227,7 +238,7 @@ class Simulation:
         app: Application = node.app
         return self._core_factory(
             CHAIN_ID,
-            self.validators,
+            self.validators_at,
             node.signer,
             app,
             TIMEOUTS,
@@ -308,6 +319,7 @@ class Simulation:
             {n.id: list(n.chain.values) for n in self.nodes},
             self.commit_times,
             self.trace,
+            {n.id: list(n.chain.certificates) for n in self.nodes},
         )
 
     def _finished(self) -> bool:
@@ -488,7 +500,7 @@ class Simulation:
             if node.core is None or height != node.chain.height + 1:
                 continue
             try:
-                verify_certificate(CHAIN_ID, self.validators, certificate, self.verifier)
+                verify_certificate(CHAIN_ID, self.validators_at(height), certificate, self.verifier)
             except SparkError:
                 return
             if certificate.height != height or certificate.block_hash != value_hash(value):

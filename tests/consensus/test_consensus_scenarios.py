@@ -164,3 +164,64 @@ def test_cli_replays_one_plan_and_runs_a_batch(capsys):
     assert cli.main(["--seeds", "24", "--jobs", "1"]) == 0
     out = capsys.readouterr().out
     assert "ok" in out and "24 scenarios, 0 failed" in out
+
+
+def _signers(result, node: int, height: int) -> set[bytes]:
+    return {sig.validator for sig in result.certificates[node][height - 1].signatures}
+
+
+def test_set_change_at_a_height_switches_who_signs():
+    # from height 3 validator 0 is out and validator 4 (a new node) is in; the set of each
+    # height alone signs it, the newcomer's node commits every height, and so does the leaver
+    plan = Plan(seed=7, n=4, heights=5, change_height=3, joiners=1, leavers=(0,))
+    result = run_ok(plan)
+    assert result.finished
+    for node in range(plan.node_count):
+        assert result.heights[node] >= 5
+        for height in (1, 2):
+            assert _signers(result, node, height) <= {key_of(i) for i in range(4)}
+        for height in (3, 4, 5):
+            assert _signers(result, node, height) <= {key_of(i) for i in (1, 2, 3, 4)}
+    assert any(key_of(4) in _signers(result, 0, h) for h in (3, 4, 5))
+
+
+def test_set_change_with_a_crash_across_it_stays_safe_and_live():
+    # validator 1 crashes before the change and comes back after it (with its record);
+    # validator 3 is removed and two join, over many seeds and lossy links
+    plans = [
+        Plan(
+            seed=s,
+            n=4,
+            heights=5,
+            change_height=2,
+            joiners=2,
+            leavers=(3,),
+            crashes=(Crash(1, 40 + 3 * s, 1500 + 41 * s, True),),
+            loss=0.05 * (s % 3),
+        )
+        for s in range(20)
+    ]
+    spanning = 0
+    for result in run_all(plans):
+        assert result.finished
+        assert all(h >= 5 for h in result.heights.values())
+        crash = result.plan.crashes[0]
+        change_committed = min(t for (_, h), t in result.commit_times.items() if h == 2)
+        spanning += crash.at_ms < change_committed < (crash.restart_ms or 0)
+    assert spanning >= 10  # most runs really crash before the change and restart after it
+
+
+def test_set_change_beyond_the_fault_bound_is_not_promised():
+    # removing two of four correct validators while one of the rest is byzantine leaves
+    # 1 faulty of 2 in the new set: the plan does not expect safety there
+    plan = Plan(seed=1, n=4, change_height=2, leavers=(0, 1), byzantine=((2, "double-voter"),))
+    assert not plan.expects_safety
+    assert Plan(seed=1, n=4, change_height=2, leavers=(0,)).expects_safety
+
+
+def test_random_plans_cover_set_changes():
+    plans = [random_plan(seed) for seed in range(60)]
+    changes = [p for p in plans if p.change_height]
+    assert any(p.joiners for p in changes) and any(p.leavers for p in changes)
+    assert any(p.crashes for p in changes)
+    run_all(changes[:15])

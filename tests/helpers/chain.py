@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from sparkchain.identifiers.bid import bid_from_public_key
 from sparkchain.identifiers.keys import SigningKey
-from sparkchain.identifiers.tx import TxBuilder, value
+from sparkchain.identifiers.tx import TxBuilder, approve_body, governance_body, value
 from sparkchain.ledger.genesis import Genesis, apply_genesis, make_genesis
 from sparkchain.ledger.rules import MemoryState, Receipt, execute_tx
 from sparkchain.proto import types_pb2 as pb
@@ -27,8 +27,10 @@ __all__ = [
     "given_record",
     "given_registrar",
     "given_revoked",
+    "governance_tx",
     "key",
     "make_test_genesis",
+    "update",
     "value",
 ]
 
@@ -105,6 +107,7 @@ class RulesChain:
             self.height,
             self.time_ms,
             root_authorities=self.genesis.root_authorities,
+            genesis_validators=[(v.name, v.public_key) for v in self.genesis.validators],
         )
 
     def next_block(self, interval_ms: int = BLOCK_INTERVAL_MS) -> None:
@@ -136,3 +139,34 @@ def given_record(chain: RulesChain, identifier: str = "88/p-1", by: str = "acme"
 def given_revoked(chain: RulesChain, identifier: str = "88/p-1") -> None:
     given_record(chain, identifier)
     chain.apply(chain.signer("acme").revoke(identifier, "recalled", now_ms=chain.now_ms))
+
+
+# ---- membership: the test genesis's validators are node1..node4, keys validator1..4
+
+
+def update(
+    add: Iterable[tuple[str, str]] = (),
+    remove: Iterable[str] = (),
+    rotate: Iterable[tuple[str, str]] = (),
+) -> pb.UpdateValidators:
+    """An UpdateValidators op; keys by *name* (`key(name)`), `add` as (name, key name)."""
+    op = pb.UpdateValidators(remove=list(remove))
+    for name, key_name in add:
+        op.add.add(name=name, public_key=key(key_name).public_key)
+    for name, key_name in rotate:
+        op.rotate.add(name=name, public_key=key(key_name).public_key)
+    return op
+
+
+def governance_tx(
+    chain: RulesChain,
+    op: pb.UpdateValidators,
+    approvers: Iterable[str] = ("validator1", "validator2", "validator3"),
+    *,
+    nonce: int = 1,
+    chain_id: str = CHAIN_ID,
+) -> pb.SignedTx:
+    """`op` in a governance envelope approved by the keys named (three of the four test
+    validators by default: a quorum)."""
+    body = governance_body(chain_id, nonce, chain.now_ms + 60_000, op)
+    return pb.SignedTx(body=body, approvals=[approve_body(body, key(n)) for n in approvers])
