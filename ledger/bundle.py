@@ -30,7 +30,7 @@ from typing import Any, Final, TypeVar
 
 from google.protobuf.message import DecodeError, Message
 
-from sparkchain.identifiers.errors import SparkError
+from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.handle import parse_identifier
 from sparkchain.identifiers.limits import (
     MAX_BUNDLE_CERTIFICATE_BYTES,
@@ -90,6 +90,14 @@ def build_bundle(genesis: Genesis, identifier: str, proof: api_pb2.ResolveProof)
     callers verify before they hand it on (`verify_bundle`)."""
     if not proof.HasField("commit"):
         raise ProofError(ProofFailure.MALFORMED, "proof has no commit certificate")
+    if proof.validator_changes:
+        # a version 1 bundle cannot carry them, and without them it would not verify
+        raise SparkError(
+            ErrorCode.UNAVAILABLE,
+            f"the validator set of this chain changed {len(proof.validator_changes)} time(s) "
+            "since its genesis; proof bundles of version 1 cannot carry set changes yet "
+            "(use `spark resolve --verify`, which follows them)",
+        )
     header = _decode(pb.BlockHeader, proof.header, "header")
     certificate_bytes = proof.commit.SerializeToString(deterministic=True)
     record = None

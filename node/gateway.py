@@ -439,5 +439,7 @@ def _spark_error(error: SparkError, handle: str | None, pretty: bool) -> web.Res
         return _error(HS_INVALID_HANDLE, 400, error.message, handle, pretty)
     if error.code == ErrorCode.INVALID_ARGUMENT:
         return _error(HS_ERROR, 400, error.message, handle, pretty)
+    if error.code == ErrorCode.UNAVAILABLE:  # not now, or not by this node: no server error
+        return _error(HS_ERROR, 503, error.message, handle, pretty)
     log.error("http_read_failed", extra={"code": str(error.code), "error": error.message})
     return _error(HS_ERROR, 500, error.message, handle, pretty)

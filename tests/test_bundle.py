@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.limits import MAX_BUNDLE_JSON_BYTES, MAX_BUNDLE_STATE_PROOF_BYTES
 from sparkchain.ledger.bundle import build_bundle, parse_bundle_json, verify_bundle
 from sparkchain.ledger.genesis import Genesis
@@ -52,6 +53,18 @@ def test_a_bundle_verifies_for_a_present_and_an_absent_identifier(
     assert widget["record"]["view"]["handle"] == "88/Widget-1"
     absent = verify_bundle(_bundle(ledger_chain, "88/none"), ledger_chain.genesis)
     assert absent.record is None and absent.height == 1
+
+
+def test_no_version_1_bundle_is_built_once_the_validator_set_changed(
+    ledger_chain: LedgerChain,
+) -> None:
+    register_widget(ledger_chain)
+    _, proof = ledger_chain.ledger.resolve_with_proof("88/widget-1")
+    proof.validator_changes.add()  # what a chain whose set changed proves with
+    with pytest.raises(SparkError) as refused:
+        build_bundle(ledger_chain.genesis, "88/widget-1", proof)
+    assert refused.value.code is ErrorCode.UNAVAILABLE
+    assert "cannot carry set changes" in refused.value.message
 
 
 def test_a_bundle_survives_its_json_text(ledger_chain: LedgerChain, widget: Bundle) -> None:
