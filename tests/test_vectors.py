@@ -50,7 +50,9 @@ def test_the_manifest_lists_every_file_valid_ones_and_every_tamper() -> None:
         (True, "88/Widget-1"),
         (True, "88/Gone-1"),
         (False, "88/Missing-1"),
+        (True, "88/Widget-2"),  # on the chain whose validator set changes twice
     }
+    assert [entry["validator_changes"] for entry in valid] == [0, 0, 0, 2]
     assert len(manifest["vectors"]) == len(valid) + len(TAMPERS)
 
 

@@ -407,7 +407,7 @@ def write_vectors(output: Path) -> list[str]:
                 "present": bundle["record"] is not None,
                 "height": bundle["header"]["view"]["height"],
                 "signers": len(bundle["certificate"]["view"]["signatures"]),
-                "validators": len(genesis.validators),
+                "validators": _set_size(bundle, genesis),
                 "validator_changes": len(bundle["validator_changes"]),
             }
         )
@@ -435,6 +435,16 @@ def write_vectors(output: Path) -> list[str]:
     for file, text in files.items():
         (output / file).write_text(text, encoding="utf-8")
     return sorted(files)
+
+
+def _set_size(bundle: Bundle, genesis: Genesis) -> int:
+    """How many validators sign the bundle's height: the last set changed before it."""
+    height = bundle["header"]["view"]["height"]
+    size = len(genesis.validators)
+    for change in bundle["validator_changes"]:
+        if change["header"]["view"]["height"] + 1 <= height:
+            size = len(change["validators"])
+    return size
 
 
 def _json_text(data: object) -> str:
