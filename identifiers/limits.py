@@ -37,6 +37,8 @@ MAX_BUNDLE_HEADER_BYTES: Final = 1024  # a header is ~400 bytes with a 64-byte c
 # hashes, and the other leaf's key and value hash (ledger/smt.py)
 MAX_BUNDLE_STATE_PROOF_BYTES: Final = 2 + 64 * (2 + 16 * 32) + 64
 MAX_BUNDLE_CERTIFICATE_BYTES: Final = 256 * 1024  # ~2,000 signatures
+# validator-set changes one bundle carries (each a certified header and the new set)
+MAX_BUNDLE_VALIDATOR_CHANGES: Final = 256
 # integers in a bundle's views are JSON numbers: at most 2**53 - 1, exact in JavaScript
 MAX_JSON_SAFE_INTEGER: Final = 2**53 - 1
 

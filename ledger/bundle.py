@@ -8,13 +8,13 @@ failure raises ProofError with its ProofFailure reason):
        "version" (UNSUPPORTED_VERSION), each field of its type and size, base64 canonical
        (MALFORMED);
     2. the chain: "chain_id" and "genesis_hash" are those of the genesis given (WRONG_CHAIN,
-       GENESIS_MISMATCH); "validator_changes" is empty (UNSUPPORTED_VALIDATOR_CHANGES: set
-       changes come with issue 13);
+       GENESIS_MISMATCH);
     3. the bytes decode, in their canonical protobuf encoding (MALFORMED), and each view is
        exactly what its bytes decode to (VIEW_MISMATCH): nobody is shown a URL, a height or
        a signer that the proof does not cover;
-    4. the chain of evidence of ledger/proof.py: header → certificate by a quorum of the
-       genesis validators → tree path → record of the identifier asked about.
+    4. the chain of evidence of ledger/proof.py: the validator changes from the genesis set
+       (each a header certified by the set before it, DESIGN §12) → header → certificate by
+       a quorum of the set of its height → tree path → record of the identifier asked about.
 What a verified bundle does not prove, as for every resolution proof: that no later block
 changed the record (show its block time).
 """
@@ -37,9 +37,11 @@ from sparkchain.identifiers.limits import (
     MAX_BUNDLE_HEADER_BYTES,
     MAX_BUNDLE_JSON_BYTES,
     MAX_BUNDLE_STATE_PROOF_BYTES,
+    MAX_BUNDLE_VALIDATOR_CHANGES,
     MAX_IDENTIFIER_BYTES,
     MAX_JSON_SAFE_INTEGER,
     MAX_RECORD_BYTES,
+    MAX_VALIDATORS,
 )
 from sparkchain.ledger.genesis import Genesis
 from sparkchain.ledger.handle_view import record_view
@@ -62,6 +64,7 @@ _FIELDS: Final = (
     "validator_changes",
 )
 _PART_FIELDS: Final = ("bytes", "view")
+_CHANGE_FIELDS: Final = ("header", "certificate", "validators")
 
 M = TypeVar("M", bound=Message)
 
@@ -90,13 +93,11 @@ def build_bundle(genesis: Genesis, identifier: str, proof: api_pb2.ResolveProof)
     callers verify before they hand it on (`verify_bundle`)."""
     if not proof.HasField("commit"):
         raise ProofError(ProofFailure.MALFORMED, "proof has no commit certificate")
-    if proof.validator_changes:
-        # a version 1 bundle cannot carry them, and without them it would not verify
+    if len(proof.validator_changes) > MAX_BUNDLE_VALIDATOR_CHANGES:
         raise SparkError(
-            ErrorCode.UNAVAILABLE,
-            f"the validator set of this chain changed {len(proof.validator_changes)} time(s) "
-            "since its genesis; proof bundles of version 1 cannot carry set changes yet "
-            "(use `spark resolve --verify`, which follows them)",
+            ErrorCode.TOO_LARGE,
+            f"the validator set changed {len(proof.validator_changes)} times; a bundle "
+            f"carries at most {MAX_BUNDLE_VALIDATOR_CHANGES} changes",
         )
     header = _decode(pb.BlockHeader, proof.header, "header")
     certificate_bytes = proof.commit.SerializeToString(deterministic=True)
@@ -116,7 +117,21 @@ def build_bundle(genesis: Genesis, identifier: str, proof: api_pb2.ResolveProof)
         "state_proof": _b64(proof.state_proof),
         "header": {"bytes": _b64(proof.header), "view": header_view(header)},
         "certificate": {"bytes": _b64(certificate_bytes), "view": certificate_view(proof.commit)},
-        "validator_changes": [],
+        "validator_changes": [_change_entry(change) for change in proof.validator_changes],
+    }
+
+
+def _change_entry(change: api_pb2.ValidatorChange) -> dict[str, Any]:
+    """One validator-set change: the certified header whose validators_hash commits to the
+    new set, its certificate (by the set before), and the new set's keys in order."""
+    header = _decode(pb.BlockHeader, change.header, "validator_changes header")
+    return {
+        "header": {"bytes": _b64(change.header), "view": header_view(header)},
+        "certificate": {
+            "bytes": _b64(change.commit.SerializeToString(deterministic=True)),
+            "view": certificate_view(change.commit),
+        },
+        "validators": [key.hex() for key in change.validators],
     }
 
 
@@ -169,11 +184,7 @@ def verify_bundle(bundle: object, genesis: Genesis) -> Verified:
             f"bundle names genesis {fields['genesis_hash']}, the genesis given hashes to "
             f"{genesis.genesis_hash.hex()}",
         )
-    if fields["validator_changes"]:
-        raise ProofError(
-            ProofFailure.UNSUPPORTED_VALIDATOR_CHANGES,
-            "validator_changes: validator set changes are not supported by version 1",
-        )
+    changes = [_change(entry, number) for number, entry in enumerate(fields["validator_changes"])]
     identifier = fields["identifier"]
     header_bytes, header = _part(fields, "header", pb.BlockHeader, MAX_BUNDLE_HEADER_BYTES)
     _same_view("header", header_view(header), fields["header"]["view"])
@@ -187,7 +198,11 @@ def verify_bundle(bundle: object, genesis: Genesis) -> Verified:
         _same_view("record", record_view(record), fields["record"]["view"])
     state_proof = _base64(fields["state_proof"], "state_proof", MAX_BUNDLE_STATE_PROOF_BYTES)
     proof = api_pb2.ResolveProof(
-        record_bytes=record_bytes, state_proof=state_proof, header=header_bytes, commit=certificate
+        record_bytes=record_bytes,
+        state_proof=state_proof,
+        header=header_bytes,
+        commit=certificate,
+        validator_changes=changes,
     )
     proven, _ = verify_resolution_header(
         genesis.validator_keys, genesis.chain_id, identifier, proof
@@ -199,9 +214,37 @@ def verify_bundle(bundle: object, genesis: Genesis) -> Verified:
         time_ms=header.time_ms,
         block_hash=certificate.block_hash,
         signers=len(certificate.signatures),
-        validators=len(genesis.validators),
+        validators=len(_set_of(genesis, changes, header.height)),
         record=proven,
     )
+
+
+def _change(entry: Mapping[str, Any], number: int) -> api_pb2.ValidatorChange:
+    """The bytes of one `validator_changes` entry, each view checked (form: `_form`)."""
+    where = f"validator_changes[{number}]"
+    header_bytes, header = _part(
+        entry, "header", pb.BlockHeader, MAX_BUNDLE_HEADER_BYTES, f"{where}.header"
+    )
+    _same_view(f"{where}.header", header_view(header), entry["header"]["view"])
+    _, certificate = _part(
+        entry,
+        "certificate",
+        pb.CommitCertificate,
+        MAX_BUNDLE_CERTIFICATE_BYTES,
+        f"{where}.certificate",
+    )
+    _same_view(f"{where}.certificate", certificate_view(certificate), entry["certificate"]["view"])
+    keys = [bytes.fromhex(key) for key in entry["validators"]]
+    return api_pb2.ValidatorChange(header=header_bytes, commit=certificate, validators=keys)
+
+
+def _set_of(genesis: Genesis, changes: list[api_pb2.ValidatorChange], height: int) -> list[bytes]:
+    """The keys that sign `height`, by changes already verified (ledger/proof.py)."""
+    keys = list(genesis.validator_keys)
+    for change in changes:
+        if pb.BlockHeader.FromString(change.header).height + 1 <= height:
+            keys = list(change.validators)
+    return keys
 
 
 def parse_bundle_json(data: bytes) -> object:
@@ -267,8 +310,32 @@ def _form(bundle: object) -> dict[str, Any]:
         _typed(bundle, name, dict)
         _exact_fields(bundle[name], _PART_FIELDS, name)
     _typed(bundle, "state_proof", str)
-    _typed(bundle, "validator_changes", list)
+    changes = _typed(bundle, "validator_changes", list)
+    if len(changes) > MAX_BUNDLE_VALIDATOR_CHANGES:
+        raise _malformed(f"validator_changes: more than {MAX_BUNDLE_VALIDATOR_CHANGES} changes")
+    for number, entry in enumerate(changes):
+        _change_form(entry, f"validator_changes[{number}]")
     return bundle
+
+
+def _change_form(entry: object, where: str) -> None:
+    if not isinstance(entry, dict):
+        raise _malformed(f"{where}: must be a JSON object, got {_json_type(entry)}")
+    _exact_fields(entry, _CHANGE_FIELDS, where)
+    for name in ("header", "certificate"):
+        if not isinstance(entry[name], dict):
+            raise _malformed(f"{where}.{name}: must be a JSON object")
+        _exact_fields(entry[name], _PART_FIELDS, f"{where}.{name}")
+    keys = entry["validators"]
+    if not isinstance(keys, list) or not 1 <= len(keys) <= MAX_VALIDATORS:
+        raise _malformed(f"{where}.validators: must be a list of 1 to {MAX_VALIDATORS} keys")
+    for key in keys:
+        if not isinstance(key, str) or not _is_key_hex(key):
+            raise _malformed(f"{where}.validators: {_shown(key)} is not 64 lowercase hex")
+
+
+def _is_key_hex(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
 
 
 def _exact_fields(data: Mapping[str, Any], expected: tuple[str, ...], where: str) -> None:
@@ -288,14 +355,19 @@ def _typed(data: Mapping[str, Any], name: str, kind: type) -> Any:
 
 
 def _part(
-    fields: Mapping[str, Any], name: str, message_type: Callable[[], M], max_bytes: int
+    fields: Mapping[str, Any],
+    name: str,
+    message_type: Callable[[], M],
+    max_bytes: int,
+    where: str | None = None,
 ) -> tuple[bytes, M]:
-    raw = _base64(fields[name]["bytes"], f"{name}.bytes", max_bytes)
-    message = _decode(message_type, raw, name)
+    shown = where or name
+    raw = _base64(fields[name]["bytes"], f"{shown}.bytes", max_bytes)
+    message = _decode(message_type, raw, shown)
     # unknown fields survive re-encoding: drop them first, so that they count as a change
     message.DiscardUnknownFields()
     if message.SerializeToString(deterministic=True) != raw:
-        raise _malformed(f"{name}.bytes: not in canonical protobuf encoding")
+        raise _malformed(f"{shown}.bytes: not in canonical protobuf encoding")
     return raw, message
 
 

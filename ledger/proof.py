@@ -45,7 +45,6 @@ class ProofFailure(StrEnum):
 
     MALFORMED = "MALFORMED"  # a field missing, of the wrong type or size, or not decoding
     UNSUPPORTED_VERSION = "UNSUPPORTED_VERSION"  # a bundle format or version not known here
-    UNSUPPORTED_VALIDATOR_CHANGES = "UNSUPPORTED_VALIDATOR_CHANGES"  # issue 13's, not yet
     WRONG_CHAIN = "WRONG_CHAIN"  # the bundle or its header is of another chain
     GENESIS_MISMATCH = "GENESIS_MISMATCH"  # the bundle names another genesis than given
     VIEW_MISMATCH = "VIEW_MISMATCH"  # a human-readable view differs from its bytes

@@ -15,6 +15,7 @@ from collections.abc import Collection
 from typing import Any
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.limits import MAX_BUNDLE_VALIDATOR_CHANGES, MAX_VALIDATORS
 from sparkchain.ledger.bundle import BUNDLE_FORMAT, BUNDLE_VERSION, build_bundle
 from sparkchain.ledger.records import filter_values
 from sparkchain.node.gateway import HS_ERROR, HS_HANDLE_NOT_FOUND, handle_record_json
@@ -170,6 +171,27 @@ def bundle_schema() -> dict[str, Any]:
             "state_proof": _BASE64,
             "header": _part(header_view),
             "certificate": _part(certificate_view),
-            "validator_changes": {"type": "array", "maxItems": 0},
+            "validator_changes": {
+                "type": "array",
+                "maxItems": MAX_BUNDLE_VALIDATOR_CHANGES,
+                "items": {
+                    "type": "object",
+                    "description": "a validator-set change, oldest first: the certified "
+                    "header whose validators_hash commits to the new set, certified by the "
+                    "set before it; the new set signs from the next height",
+                    "required": ["header", "certificate", "validators"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "header": _part(header_view),
+                        "certificate": _part(certificate_view),
+                        "validators": {
+                            "type": "array",
+                            "minItems": 1,
+                            "maxItems": MAX_VALIDATORS,
+                            "items": _hex(64),
+                        },
+                    },
+                },
+            },
         },
     }  # fmt: skip

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.limits import MAX_BUNDLE_JSON_BYTES, MAX_BUNDLE_STATE_PROOF_BYTES
 from sparkchain.ledger.bundle import build_bundle, parse_bundle_json, verify_bundle
 from sparkchain.ledger.genesis import Genesis
@@ -55,16 +54,36 @@ def test_a_bundle_verifies_for_a_present_and_an_absent_identifier(
     assert absent.record is None and absent.height == 1
 
 
-def test_no_version_1_bundle_is_built_once_the_validator_set_changed(
-    ledger_chain: LedgerChain,
+def test_a_bundle_carries_the_set_changes_and_verifies_from_the_genesis_alone(
+    tmp_path: Any,
 ) -> None:
-    register_widget(ledger_chain)
-    _, proof = ledger_chain.ledger.resolve_with_proof("88/widget-1")
-    proof.validator_changes.add()  # what a chain whose set changed proves with
-    with pytest.raises(SparkError) as refused:
-        build_bundle(ledger_chain.genesis, "88/widget-1", proof)
-    assert refused.value.code is ErrorCode.UNAVAILABLE
-    assert "cannot carry set changes" in refused.value.message
+    from tests.helpers.chain import key, make_test_genesis
+    from tests.helpers.vectors import CHANGED, SET_1, SET_2, build_changing_chain
+
+    built = build_changing_chain(tmp_path)
+    text = json.dumps(built, indent=2, ensure_ascii=False).encode()
+    bundle = parse_bundle_json(text)
+    assert isinstance(bundle, dict)
+    genesis = make_test_genesis(validators=4)
+    changes = bundle["validator_changes"]
+    assert [c["header"]["view"]["height"] for c in changes] == [2, 4]
+    assert [c["validators"] for c in changes] == [
+        [key(name).public_key.hex() for name in names] for names in (SET_1, SET_2)
+    ]
+    verified = verify_bundle(bundle, genesis)
+    assert verified.record is not None and verified.record.identifier == CHANGED
+    assert (verified.height, verified.signers, verified.validators) == (5, 3, 4)
+    # each entry's form is checked like the bundle's own parts
+    for field, item in (("validators", []), ("validators", ["AB" * 32]), ("header", None)):
+        broken = copy.deepcopy(bundle)
+        broken["validator_changes"][0][field] = item
+        assert _reason(broken, genesis) == ProofFailure.MALFORMED, (field, item)
+    broken = copy.deepcopy(bundle)
+    broken["validator_changes"][1]["certificate"]["view"]["round"] = 1
+    assert _reason(broken, genesis) == ProofFailure.VIEW_MISMATCH
+    broken = copy.deepcopy(bundle)
+    broken["validator_changes"] = []  # the header then names a set the genesis does not
+    assert _reason(broken, genesis) == ProofFailure.WRONG_VALIDATORS
 
 
 def test_a_bundle_survives_its_json_text(ledger_chain: LedgerChain, widget: Bundle) -> None:
@@ -99,7 +118,6 @@ def test_every_field_of_a_wrong_type_is_malformed_never_a_crash(
                 ProofFailure.UNSUPPORTED_VERSION,
                 ProofFailure.WRONG_CHAIN,
                 ProofFailure.GENESIS_MISMATCH,
-                ProofFailure.UNSUPPORTED_VALIDATOR_CHANGES,
             ), (field, item)
     for part in ("record", "header", "certificate"):
         for inner in ("bytes", "view"):

@@ -50,7 +50,9 @@ def test_the_manifest_lists_every_file_valid_ones_and_every_tamper() -> None:
         (True, "88/Widget-1"),
         (True, "88/Gone-1"),
         (False, "88/Missing-1"),
+        (True, "88/Widget-2"),  # on the chain whose validator set changes twice
     }
+    assert [entry["validator_changes"] for entry in valid] == [0, 0, 0, 2]
     assert len(manifest["vectors"]) == len(valid) + len(TAMPERS)
 
 
@@ -126,6 +128,16 @@ def test_spark_verify_refuses_a_tampered_vector_naming_the_reason() -> None:
     as_json = _spark_verify("tampered-too-few-signers.json", "--json")
     assert as_json.returncode == 1
     assert json.loads(as_json.stdout)["reason"] == "TOO_FEW_SIGNERS"
+
+
+def test_spark_verify_follows_the_validator_set_changes_from_the_genesis() -> None:
+    run = _spark_verify("valid-changes.json")
+    assert run.returncode == 0, run.stderr
+    assert "verified at height 5 by 3 of 4 validators" in run.stdout
+    assert "https://example.com/widget-2" in run.stdout
+    dropped = _spark_verify("tampered-change-dropped.json", "--json")
+    assert dropped.returncode == 1
+    assert json.loads(dropped.stdout)["reason"] == "WRONG_VALIDATORS"
 
 
 def test_spark_verify_without_genesis_is_a_usage_error() -> None:

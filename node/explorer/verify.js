@@ -1,4 +1,5 @@
-// A proof-bundle verifier for the browser (docs/proof-bundle.md, version 1), with the
+// A proof-bundle verifier for the browser (docs/proof-bundle.md, version 1, with the
+// validator-set changes of §6.1 followed from the genesis set), with the
 // SHA-256 and Ed25519 of `subtle`: WebCrypto's, or crypto.js's bundled noble ones where the
 // page has no WebCrypto. It trusts only the genesis it is given; the checks run in the order
 // of the specification's §6 table, and the first that fails names the reason.
@@ -15,6 +16,9 @@ const MAX_HEADER_BYTES = 1024;
 const MAX_STATE_PROOF_BYTES = 32962;
 const MAX_CERTIFICATE_BYTES = 262144;
 const MAX_IDENTIFIER_BYTES = 255;
+const MAX_VALIDATOR_CHANGES = 256;
+const MAX_VALIDATORS = 128;
+const CHANGE_FIELDS = ["header", "certificate", "validators"];
 const MAX_TREE_DEPTH = 64;
 const DEFAULT_TTL_S = 86400;
 const PRECOMMIT = 2;
@@ -198,11 +202,11 @@ function sameJson(a, b) {
     && keys.every((k) => Object.hasOwn(b, k) && sameJson(a[k], b[k]));
 }
 
-function part(bundle, name, schema, view, maxBytes) {
-  const bytes = fromBase64(bundle[name].bytes, `${name}.bytes`, maxBytes);
-  const message = decode(bytes, schema, name);
-  if (!sameJson(bundle[name].view, view(message))) {
-    refuse("VIEW_MISMATCH", `the ${name}'s view differs from its bytes`);
+function part(holder, name, schema, view, maxBytes, what = name) {
+  const bytes = fromBase64(holder[name].bytes, `${what}.bytes`, maxBytes);
+  const message = decode(bytes, schema, what);
+  if (!sameJson(holder[name].view, view(message))) {
+    refuse("VIEW_MISMATCH", `the ${what}'s view differs from its bytes`);
   }
   return { bytes, message };
 }
@@ -348,7 +352,77 @@ function checkForm(bundle) {
     }
   }
   if (!Array.isArray(bundle.validator_changes)) bad("validator_changes is not an array");
+  if (bundle.validator_changes.length > MAX_VALIDATOR_CHANGES) bad("validator_changes holds too many changes");
+  bundle.validator_changes.forEach((change, i) => {
+    const what = `validator_changes[${i}]`;
+    if (change === null || typeof change !== "object" || Array.isArray(change)
+      || Object.keys(change).sort().join() !== [...CHANGE_FIELDS].sort().join()) {
+      bad(`${what} is not an object of exactly ${CHANGE_FIELDS.join(", ")}`);
+    }
+    for (const name of ["header", "certificate"]) {
+      const inner = change[name];
+      if (inner === null || typeof inner !== "object" || Array.isArray(inner)
+        || Object.keys(inner).sort().join() !== "bytes,view") {
+        bad(`${what}.${name} is not an object of exactly bytes and view`);
+      }
+    }
+    const keys = change.validators;
+    if (!Array.isArray(keys) || keys.length < 1 || keys.length > MAX_VALIDATORS
+      || !keys.every((k) => typeof k === "string" && /^[0-9a-f]{64}$/.test(k))) {
+      bad(`${what}.validators is not a list of 1 to ${MAX_VALIDATORS} keys in lowercase hex`);
+    }
+  });
 }
+
+// a certificate of the header by a quorum of `keys` (§6 checks 11 to 15); the signer count
+async function certify(subtle, chainId, keys, header, certificate) {
+  const h = header.message, c = certificate;
+  const blockHash = await sha256(subtle, header.bytes);
+  if (c.height !== h.height || !equalBytes(c.block_hash, blockHash)) {
+    refuse("CERTIFICATE_MISMATCH", `the certificate is not of the header of block ${h.height}`);
+  }
+  const known = new Set(keys.map(hex));
+  const seen = new Set();
+  for (const sig of c.signatures) {
+    if (!known.has(hex(sig.validator))) refuse("UNKNOWN_SIGNER", `${hex(sig.validator)} is not a validator of block ${c.height}`);
+    if (seen.has(hex(sig.validator))) refuse("DUPLICATE_SIGNER", `${hex(sig.validator)} signs twice`);
+    seen.add(hex(sig.validator));
+  }
+  const quorum = Math.floor((2 * keys.length) / 3) + 1;
+  if (seen.size < quorum) refuse("TOO_FEW_SIGNERS", `${seen.size} signers of block ${c.height}, a quorum is ${quorum} of ${keys.length}`);
+  const signed = precommitBytes(chainId, c.height, c.round, c.block_hash);
+  for (const sig of c.signatures) {
+    if (!await signatureHolds(subtle, sig.validator, sig.signature, signed)) {
+      refuse("BAD_CERTIFICATE", `the signature of ${hex(sig.validator)} on block ${c.height} does not hold`);
+    }
+  }
+  return seen.size;
+}
+
+// §6.1: the validator sets from the genesis on, [{from: height it signs from, keys}],
+// each change's header certified by the set before it
+async function followChanges(subtle, chainId, genesisKeys, changes) {
+  const sets = [{ from: 1, keys: genesisKeys }];
+  for (const [i, change] of changes.entries()) {
+    const what = `validator_changes[${i}]`;
+    const h = change.header.message;
+    if (change.header.bytes.length === 0) refuse("MALFORMED", `${what} has no block header`);
+    if (h.chain_id !== chainId) refuse("WRONG_CHAIN", `${what}: the header is of chain ${h.chain_id}`);
+    const before = sets[sets.length - 1];
+    if (h.height < before.from) {
+      refuse("MALFORMED", `${what}: block ${h.height} is before block ${before.from}, from which the set before it signs`);
+    }
+    if (new Set(change.keys.map(hex)).size !== change.keys.length) refuse("MALFORMED", `${what}: a validator twice`);
+    if (!equalBytes(h.validators_hash, await sha256(subtle, concat(...change.keys)))) {
+      refuse("WRONG_VALIDATORS", `${what}: block ${h.height} does not commit to the validators given`);
+    }
+    await certify(subtle, chainId, before.keys, change.header, change.certificate);
+    sets.push({ from: h.height + 1, keys: change.keys });
+  }
+  return sets;
+}
+
+const keysAt = (sets, height) => sets.filter((s) => s.from <= height).pop()?.keys ?? sets[0].keys;
 
 async function check(bundle, genesis, subtle) {
   if (bundle === null || typeof bundle !== "object" || bundle.format !== FORMAT
@@ -362,36 +436,26 @@ async function check(bundle, genesis, subtle) {
   if (bundle.genesis_hash !== await genesisHash(genesis, subtle)) {
     refuse("GENESIS_MISMATCH", "the bundle names another genesis than the one pinned");
   }
-  if (bundle.validator_changes.length) refuse("UNSUPPORTED_VALIDATOR_CHANGES", "validator set changes are not supported");
+  const changes = bundle.validator_changes.map((change, i) => {
+    const what = `validator_changes[${i}]`;
+    const header = part(change, "header", HEADER, headerView, MAX_HEADER_BYTES, `${what}.header`);
+    const certificate = part(change, "certificate", CERTIFICATE, certificateView, MAX_CERTIFICATE_BYTES,
+      `${what}.certificate`);
+    return { header, certificate: certificate.message, keys: change.validators.map(fromHex) };
+  });
   const header = part(bundle, "header", HEADER, headerView, MAX_HEADER_BYTES);
   const certificate = part(bundle, "certificate", CERTIFICATE, certificateView, MAX_CERTIFICATE_BYTES);
   const record = bundle.record === null ? null : part(bundle, "record", RECORD, recordView, MAX_RECORD_BYTES);
   const proof = fromBase64(bundle.state_proof, "state_proof", MAX_STATE_PROOF_BYTES);
-  const h = header.message, c = certificate.message;
+  const h = header.message;
+  const genesisKeys = genesis.validators.map((v) => fromHex(v.public_key));
+  const sets = await followChanges(subtle, genesis.chain_id, genesisKeys, changes);
   if (h.chain_id !== genesis.chain_id) refuse("WRONG_CHAIN", `the header is of chain ${h.chain_id}`);
-  const keys = genesis.validators.map((v) => fromHex(v.public_key));
-  if (!equalBytes(h.validators_hash, await sha256(subtle, concat(...keys)))) {
-    refuse("WRONG_VALIDATORS", "the header's validator set is not the genesis's");
+  if (!equalBytes(h.validators_hash, await sha256(subtle, concat(...keysAt(sets, h.height + 1))))) {
+    refuse("WRONG_VALIDATORS", "the header names another validator set than the genesis and the changes give");
   }
-  const blockHash = await sha256(subtle, header.bytes);
-  if (c.height !== h.height || !equalBytes(c.block_hash, blockHash)) {
-    refuse("CERTIFICATE_MISMATCH", "the certificate is not of this header");
-  }
-  const known = new Set(keys.map(hex));
-  const seen = new Set();
-  for (const sig of c.signatures) {
-    if (!known.has(hex(sig.validator))) refuse("UNKNOWN_SIGNER", `${hex(sig.validator)} is not a genesis validator`);
-    if (seen.has(hex(sig.validator))) refuse("DUPLICATE_SIGNER", `${hex(sig.validator)} signs twice`);
-    seen.add(hex(sig.validator));
-  }
-  const quorum = Math.floor((2 * keys.length) / 3) + 1;
-  if (seen.size < quorum) refuse("TOO_FEW_SIGNERS", `${seen.size} signers, a quorum is ${quorum} of ${keys.length}`);
-  const signed = precommitBytes(genesis.chain_id, c.height, c.round, c.block_hash);
-  for (const sig of c.signatures) {
-    if (!await signatureHolds(subtle, sig.validator, sig.signature, signed)) {
-      refuse("BAD_CERTIFICATE", `the signature of ${hex(sig.validator)} does not hold`);
-    }
-  }
+  const keys = keysAt(sets, h.height);
+  const signers = await certify(subtle, genesis.chain_id, keys, header, certificate.message);
   const treeKey = await sha256(subtle, concat([1], utf8.encode("r"), utf8.encode(asciiUpper(bundle.identifier))));
   const root = await stateRootOf(subtle, proof, treeKey, record && record.bytes);
   if (!equalBytes(root, h.state_root)) refuse("STATE_PROOF_MISMATCH", "the state proof leads to another state root");
@@ -399,7 +463,7 @@ async function check(bundle, genesis, subtle) {
     refuse("IDENTIFIER_MISMATCH", `the record is of ${record.message.identifier}, not ${bundle.identifier}`);
   }
   return { ok: true, present: record !== null, height: h.height, timeMs: h.time_ms,
-    signers: seen.size, validators: keys.length, record: record && bundle.record.view };
+    signers, validators: keys.length, record: record && bundle.record.view };
 }
 
 export async function verifyBundle(bundle, genesis, subtle = globalThis.crypto?.subtle) {

@@ -32,7 +32,7 @@ from sparkchain.ledger.bundle import build_bundle, certificate_view, header_view
 from sparkchain.ledger.genesis import Genesis, genesis_to_json
 from sparkchain.ledger.handle_view import record_view
 from sparkchain.proto import types_pb2 as pb
-from tests.helpers.chain import key, make_test_genesis, value
+from tests.helpers.chain import RulesChain, governance_tx, key, make_test_genesis, update, value
 from tests.helpers.ledger import LedgerChain
 
 GENESIS_FILE = "genesis.json"
@@ -40,6 +40,12 @@ MANIFEST_FILE = "manifest.json"
 PRESENT = "88/Widget-1"
 REVOKED = "88/Gone-1"
 ABSENT = "88/Missing-1"
+CHANGED = "88/Widget-2"  # on the chain whose validator set changes twice
+# the sets of that chain, by key name: the genesis's, then node4 replaced by node5 (from
+# block 3), then node1's key rotated (from block 5)
+SET_0 = ("validator1", "validator2", "validator3", "validator4")
+SET_1 = ("validator1", "validator2", "validator3", "validator5")
+SET_2 = ("validator6", "validator2", "validator3", "validator5")
 BINARY_VALUE = bytes(range(0xF0, 0x100)) + b"\x00\x01 not UTF-8"
 
 Bundle = dict[str, Any]
@@ -82,6 +88,39 @@ def build_chain(folder: Path) -> tuple[Genesis, dict[str, Bundle]]:
         chain.close()
 
 
+def build_changing_chain(folder: Path) -> Bundle:
+    """The same genesis's chain whose set changes twice (SET_0 → SET_1 → SET_2); the bundle
+    of CHANGED at block 5, signed by SET_2, carrying both changes (headers 2 and 4)."""
+    chain = LedgerChain(folder / "changing", make_test_genesis(validators=4))
+    clock = RulesChain(chain.genesis)  # governance_tx reads only its clock
+    try:
+        clock.time_ms = chain.next_time_ms
+        replace = governance_tx(clock, update(remove=["node4"], add=[("node5", "validator5")]))
+        acme = chain.signer("acme", seed=11)
+        url = [value(1, "URL", "https://example.com/widget-2")]
+        _commit(chain, [replace, acme.register(CHANGED, url, now_ms=chain.next_time_ms)], SET_0)
+        _commit(chain, [], SET_0)  # block 2: the first change's header
+        clock.time_ms = chain.next_time_ms
+        rotate = governance_tx(clock, update(rotate=[("node1", "validator6")]), nonce=2)
+        _commit(chain, [rotate], SET_1)
+        _commit(chain, [], SET_1)  # block 4: the second change's header
+        _commit(chain, [], SET_2[1:])
+        _, proof = chain.ledger.resolve_with_proof(CHANGED)
+        return build_bundle(chain.genesis, CHANGED, proof)
+    finally:
+        chain.close()
+
+
+def _commit(chain: LedgerChain, txs: list[pb.SignedTx], signers: tuple[str, ...]) -> None:
+    # the first signer proposes: the genesis's first validator leaves the set at block 5
+    built = chain.ledger.build_block(txs, chain.next_time_ms, key(signers[0]).public_key)
+    height = built.pending.height
+    certificate = pb.CommitCertificate(height=height, round=0, block_hash=built.block_hash)
+    for name in signers[:3]:
+        certificate.signatures.append(_precommit_by(chain.genesis, name, height, built.block_hash))
+    chain.ledger.commit_block(built.pending, certificate)
+
+
 # ---- the edits a tamper makes, keeping every other part consistent
 
 
@@ -117,6 +156,10 @@ def _set_record(bundle: Bundle, record: pb.Record) -> None:
         "bytes": _b64(record.SerializeToString(deterministic=True)),
         "view": record_view(record),
     }
+
+
+def _precommit_by(genesis: Genesis, signer: str, height: int, block_hash: bytes) -> pb.CommitSig:
+    return _precommit(genesis, signer, height, block_hash)
 
 
 def _precommit(genesis: Genesis, signer: str, height: int, block_hash: bytes) -> pb.CommitSig:
@@ -241,6 +284,33 @@ def _validator_change_added(bundle: Bundle, genesis: Genesis) -> None:
     bundle["validator_changes"] = [{"header": bundle["header"]}]
 
 
+def _change_by_wrong_set(bundle: Bundle, genesis: Genesis) -> None:
+    # the first change's header re-certified by the set it installs, not the one before
+    change = bundle["validator_changes"][0]
+    certificate = pb.CommitCertificate.FromString(_raw(change["certificate"]["bytes"]))
+    del certificate.signatures[:]
+    for name in SET_1[1:]:
+        certificate.signatures.append(
+            _precommit(genesis, name, certificate.height, certificate.block_hash)
+        )
+    change["certificate"] = {
+        "bytes": _b64(certificate.SerializeToString(deterministic=True)),
+        "view": certificate_view(certificate),
+    }
+
+
+def _last_change_dropped(bundle: Bundle, genesis: Genesis) -> None:
+    del bundle["validator_changes"][-1]
+
+
+def _changes_reordered(bundle: Bundle, genesis: Genesis) -> None:
+    bundle["validator_changes"].reverse()
+
+
+def _change_names_other_keys(bundle: Bundle, genesis: Genesis) -> None:
+    bundle["validator_changes"][0]["validators"][3] = key("mallory").public_key.hex()
+
+
 def _state_proof_not_base64(bundle: Bundle, genesis: Genesis) -> None:
     bundle["state_proof"] = bundle["state_proof"][:-4] + "!!!="
 
@@ -297,9 +367,20 @@ TAMPERS = (
            "version 2", _version_2),
     Tamper("genesis-hash", "present", "GENESIS_MISMATCH",
            "genesis_hash of another genesis", _genesis_hash_changed),
-    Tamper("validator-changes", "present", "UNSUPPORTED_VALIDATOR_CHANGES",
-           "validator_changes is not empty (reserved for set changes)",
-           _validator_change_added),
+    Tamper("validator-changes", "present", "MALFORMED",
+           "a validator change of the wrong form (a header only)", _validator_change_added),
+    Tamper("change-wrong-set", "changes", "UNKNOWN_SIGNER",
+           "the first set change certified by the set it installs, not by the genesis set",
+           _change_by_wrong_set),
+    Tamper("change-dropped", "changes", "WRONG_VALIDATORS",
+           "the last set change left out: the header names a set the changes do not give",
+           _last_change_dropped),
+    Tamper("changes-reordered", "changes", "MALFORMED",
+           "the two set changes swapped: the earlier one then comes after, out of chain order",
+           _changes_reordered),
+    Tamper("change-other-keys", "changes", "WRONG_VALIDATORS",
+           "a set change names a key its certified header does not commit to",
+           _change_names_other_keys),
     Tamper("state-proof-not-base64", "absent", "MALFORMED",
            "state_proof is not base64", _state_proof_not_base64),
     Tamper("unknown-field", "present", "MALFORMED",
@@ -312,6 +393,7 @@ def write_vectors(output: Path) -> list[str]:
     output.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="spark-vectors-") as scratch:
         genesis, bundles = build_chain(Path(scratch))
+        bundles["changes"] = build_changing_chain(Path(scratch))
     files = {GENESIS_FILE: genesis_to_json(genesis)}
     entries: list[dict[str, Any]] = []
     for name, bundle in bundles.items():
@@ -325,7 +407,8 @@ def write_vectors(output: Path) -> list[str]:
                 "present": bundle["record"] is not None,
                 "height": bundle["header"]["view"]["height"],
                 "signers": len(bundle["certificate"]["view"]["signatures"]),
-                "validators": len(genesis.validators),
+                "validators": _set_size(bundle, genesis),
+                "validator_changes": len(bundle["validator_changes"]),
             }
         )
     for tamper in TAMPERS:
@@ -352,6 +435,16 @@ def write_vectors(output: Path) -> list[str]:
     for file, text in files.items():
         (output / file).write_text(text, encoding="utf-8")
     return sorted(files)
+
+
+def _set_size(bundle: Bundle, genesis: Genesis) -> int:
+    """How many validators sign the bundle's height: the last set changed before it."""
+    height = bundle["header"]["view"]["height"]
+    size = len(genesis.validators)
+    for change in bundle["validator_changes"]:
+        if change["header"]["view"]["height"] + 1 <= height:
+            size = len(change["validators"])
+    return size
 
 
 def _json_text(data: object) -> str:
