@@ -293,21 +293,7 @@ class Gateway:
         body = self._answers.get(height, key)
         if body is not None:
             return web.Response(body=body, content_type=JSON_TYPE, charset="utf-8")
-        if request.query_string:
-            response = await _answered(self._resolve_answer(request, requested), requested, request)
-        else:  # the common request, the whole record in compact JSON
-            try:
-                record = self._ledger.resolve(requested)
-            except SparkError as error:
-                return _spark_error(error, requested, pretty=False)
-            except Exception:
-                log.exception("http_read_failed", extra={"path": request.path[:200]})
-                return _error(HS_ERROR, 500, "server error", requested, pretty=False)
-            response = web.Response(
-                body=_encoded(handle_record_json(requested, record)),
-                content_type=JSON_TYPE,
-                charset="utf-8",
-            )
+        response = await _answered(self._resolve_answer(request, requested), requested, request)
         if response.status == 200 and isinstance(response.body, bytes):  # not refusals
             self._answers.put(height, key, response.body, len(key) + len(response.body))
         return response
@@ -417,11 +403,6 @@ def _pretty(request: web.Request) -> bool:
 def _json(answer: dict[str, Any], status: int, pretty: bool) -> web.Response:
     text = json.dumps(answer, indent=2 if pretty else None, ensure_ascii=False)
     return web.Response(text=text, status=status, content_type=JSON_TYPE)
-
-
-def _encoded(answer: dict[str, Any]) -> bytes:
-    """`answer` as `_json` writes it without `pretty`, in UTF-8."""
-    return json.dumps(answer, ensure_ascii=False).encode("utf-8")
 
 
 def _error(code: int, status: int, message: str, handle: str | None, pretty: bool) -> web.Response:
