@@ -16,6 +16,7 @@ import pytest
 
 from sparkchain.identifiers.tx import TxBuilder, value
 from sparkchain.node.mempool import wall_clock_ms as now_ms
+from tests.helpers.cluster import get
 from tests.helpers.explorer_net import (
     CHILD_PREFIX,
     GS1_PRODUCT,
@@ -25,7 +26,6 @@ from tests.helpers.explorer_net import (
     PRODUCT,
     REVOKED,
     ExplorerNet,
-    get,
     start_explorer_net,
 )
 

@@ -17,7 +17,6 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -26,26 +25,12 @@ from sparkchain.identifiers.limits import MAX_HTTP_REQUEST_LINE_BYTES
 from sparkchain.identifiers.tx import TxBuilder, value
 from sparkchain.node.home import NodeHome, free_loopback_ports
 from sparkchain.node.mempool import wall_clock_ms as now_ms
-from tests.helpers.cluster import Cluster, until
+from tests.helpers.cluster import Cluster, get, http_base, until
 
 pytestmark = pytest.mark.timeout(180)
 
 BINARY = b"\xff\x00\xfe binary"
 LISTED = [f"88/L-{i}" for i in range(5)]
-
-
-def get(base: str, path: str) -> tuple[int, dict[str, Any], Any]:
-    """(HTTP status, headers, the JSON body) of GET base+path."""
-    try:
-        with urllib.request.urlopen(base + path, timeout=10) as response:
-            return response.status, dict(response.headers), json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), json.loads(error.read())
-
-
-def http_base(cluster: Cluster, name: str) -> str:
-    statuses = json.loads(cluster.spark_ok("testnet", "status", "--dir", cluster.net, "--json"))
-    return "http://" + str(next(s["http"] for s in statuses if s["name"] == name))
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,7 @@ from sparkchain.node.explorer_openapi import STATIC_FILE_NAMES
 from sparkchain.node.explorer_vendor import vendor_files, vendor_records
 from sparkchain.node.gateway_explorer import STATIC_DIR, STATIC_FILES, openapi_paths
 from sparkchain.node.mempool import wall_clock_ms as now_ms
+from tests.helpers.cluster import get as http_get
 from tests.helpers.cluster import until
 from tests.helpers.explorer_net import (
     CHILD_PREFIX,
@@ -38,7 +39,6 @@ from tests.helpers.explorer_net import (
     ExplorerNet,
     start_explorer_net,
 )
-from tests.helpers.explorer_net import get as http_get
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -29,7 +29,7 @@ from sparkchain.node.gateway_gs1 import Gs1Resolver, openapi_paths
 from sparkchain.node.home import NodeHome
 from sparkchain.node.mempool import wall_clock_ms as now_ms
 from sparkchain.proto import types_pb2 as pb
-from tests.helpers.cluster import Cluster
+from tests.helpers.cluster import Cluster, http_base
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -128,8 +128,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 @pytest.fixture(scope="module")
 def base(cluster: Cluster) -> str:
-    statuses = json.loads(cluster.spark_ok("testnet", "status", "--dir", cluster.net, "--json"))
-    return "http://" + str(next(s["http"] for s in statuses if s["name"] == "node2"))
+    return http_base(cluster, "node2")
 
 
 # ---- redirects and their fallback ----

@@ -18,8 +18,7 @@ from sparkchain.identifiers.limits import MAX_WATCH_STREAMS_PER_CLIENT
 from sparkchain.identifiers.tx import TxBuilder, value
 from sparkchain.node.mempool import wall_clock_ms as now_ms
 from sparkchain.proto import api_pb2
-from tests.helpers.cluster import Cluster, until
-from tests.test_gateway import http_base
+from tests.helpers.cluster import Cluster, http_base, until
 
 pytestmark = pytest.mark.timeout(180)
 

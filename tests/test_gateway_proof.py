@@ -22,8 +22,7 @@ from sparkchain.ledger.genesis import Genesis, parse_genesis
 from sparkchain.ledger.proof import ProofError, ProofFailure
 from sparkchain.node.mempool import wall_clock_ms as now_ms
 from sparkchain.node.openapi import openapi_document
-from tests.helpers.cluster import Cluster
-from tests.test_gateway import get, http_base
+from tests.helpers.cluster import Cluster, get, http_base
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -30,8 +30,7 @@ from schemathesis.specs.openapi.checks import (
 
 from sparkchain.identifiers.tx import TxBuilder, value
 from sparkchain.node.mempool import wall_clock_ms as now_ms
-from tests.helpers.cluster import Cluster
-from tests.test_gateway import http_base
+from tests.helpers.cluster import Cluster, http_base
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -18,8 +18,7 @@ from sparkchain.ledger.proof import ProofError, ProofFailure
 from sparkchain.node import home as node_home
 from sparkchain.node.config import load_config
 from sparkchain.proto import api_pb2
-from tests.helpers.cluster import Cluster, NodeInfo, until
-from tests.test_gateway import get, http_base
+from tests.helpers.cluster import Cluster, NodeInfo, get, http_base, until
 
 pytestmark = pytest.mark.timeout(240)
 

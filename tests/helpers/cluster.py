@@ -13,10 +13,12 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 
@@ -218,3 +220,20 @@ class Cluster:
 
     def root_key(self) -> SigningKey:
         return keystore.read_key_file(Path(self.root_key_file))
+
+
+# ---- the HTTP gateway of a cluster's node ----
+
+
+def get(base: str, path: str) -> tuple[int, dict[str, Any], Any]:
+    """(HTTP status, headers, the JSON body) of GET base+path."""
+    try:
+        with urllib.request.urlopen(base + path, timeout=10) as response:
+            return response.status, dict(response.headers), json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), json.loads(error.read())
+
+
+def http_base(cluster: Cluster, name: str) -> str:
+    statuses = json.loads(cluster.spark_ok("testnet", "status", "--dir", cluster.net, "--json"))
+    return "http://" + str(next(s["http"] for s in statuses if s["name"] == name))

@@ -4,10 +4,7 @@ transferred to another account, and enough records under one prefix to page thro
 
 from __future__ import annotations
 
-import json
 import secrets
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +13,7 @@ from sparkchain.identifiers.bid import bid_from_public_key
 from sparkchain.identifiers.keys import SigningKey
 from sparkchain.identifiers.tx import TxBuilder, tx_id, value
 from sparkchain.node.mempool import wall_clock_ms as now_ms
-from tests.helpers.cluster import Cluster
+from tests.helpers.cluster import Cluster, http_base
 
 PREFIX = "88.608"
 CHILD_PREFIX = "88.608.7"
@@ -36,20 +33,6 @@ class ExplorerNet:
     root_bid: str
     alice_bid: str
     register_tx_id: str  # the tx that registered PRODUCT
-
-
-def get(base: str, path: str) -> tuple[int, dict[str, Any], Any]:
-    """(HTTP status, headers, the JSON body) of GET base+path."""
-    try:
-        with urllib.request.urlopen(base + path, timeout=10) as response:
-            return response.status, dict(response.headers), json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), json.loads(error.read())
-
-
-def http_base(cluster: Cluster, name: str) -> str:
-    statuses = json.loads(cluster.spark_ok("testnet", "status", "--dir", cluster.net, "--json"))
-    return "http://" + str(next(s["http"] for s in statuses if s["name"] == name))
 
 
 def start_explorer_net(directory: Path) -> ExplorerNet:
