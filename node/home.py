@@ -301,7 +301,7 @@ def init_joining_home(
         raise SparkError(ErrorCode.INVALID_ARGUMENT, "--peers: list at least one HOST:PORT")
     genesis = load_genesis(genesis_path)
     authority = TlsAuthority(
-        _read_file(tls_ca_key, "--tls-ca-key"), _read_file(tls_ca_cert, "--tls-ca")
+        read_option_file(tls_ca_key, "--tls-ca-key"), read_option_file(tls_ca_cert, "--tls-ca")
     )
     home = NodeHome(directory)
     _prepare(home, force)
@@ -317,7 +317,7 @@ def init_joining_home(
     return _write_home(home, config, genesis, SigningKey.generate(), authority)
 
 
-def _read_file(path: Path, option: str) -> bytes:
+def read_option_file(path: Path, option: str) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:

@@ -222,9 +222,15 @@ class PeerNetwork:
 
     def set_validators(self, validators: frozenset[bytes]) -> None:
         """The keys admitted as validators from now on (the chain's sets change, DESIGN
-        §12); links already up stay."""
-        if validators != self.local.validators:
-            self.local = dataclasses.replace(self.local, validators=validators)
+        §12). A validator link whose key left the set is closed: the removed node may
+        come back only as an observer that the operator lists in `[p2p] observers`."""
+        if validators == self.local.validators:
+            return
+        self.local = dataclasses.replace(self.local, validators=validators)
+        for link in self.links():
+            if not link.observer and link.key not in validators:
+                log.info("peer_removed_from_set", extra={"peer": link.key.hex()[:12]})
+                link.close()
 
     # ---- lifecycle ----
 

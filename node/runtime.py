@@ -194,11 +194,13 @@ class Node:
             self.committer.on_commit.append(self.gateway.explorer.feed.block_committed)
 
     def _admitted_validators(self) -> frozenset[bytes]:
-        """Keys linked to as validators: the genesis set (so a node that is still syncing
-        reaches them) and the sets of the next two heights (DESIGN §12)."""
+        """Keys linked to as validators: the sets of the next two heights (DESIGN §12), as
+        this node's own chain knows them. A node that is behind thus links to the set of
+        its height (the genesis set at height 0) and catches up from it; a validator that the
+        chain removed is no longer admitted (nor kept: PeerNetwork.set_validators)."""
         ledger = self.ledger
-        return frozenset(self.genesis.validator_keys).union(
-            ledger.validators_at(ledger.height + 1), ledger.validators_at(ledger.height + 2)
+        return frozenset(ledger.validators_at(ledger.height + 1)).union(
+            ledger.validators_at(ledger.height + 2)
         )
 
     @classmethod

@@ -168,6 +168,18 @@ def test_a_joined_fifth_validator_signs_then_one_leaves_and_proofs_verify_throug
     removed_at = int(json.loads(out)["height"])
     net.wait_height("node1", removed_at + 2, 30)
     assert _members(net) == ["node1", "node2", "node3", "node5"]
+    # node4 still runs, but the others no longer hold a link to it (it may not relink)
+    until(
+        lambda: (
+            not any(
+                peer.connected and peer.name == "node4"
+                for name in ("node1", "node2", "node5")
+                for peer in net.status(name).peers
+            )
+        ),
+        30,
+        "the removed node4's links closed",
+    )
     # with node3 stopped, node1, node2 and node5 are a quorum (3 of 4) only if node5 signs
     net.stop("node3")
     last = _register(net, "88/WITHOUT-NODE4")
@@ -204,3 +216,45 @@ def _bundles_verify_across_the_changes(cluster: Cluster, tmp_path: Path, identif
     with pytest.raises(ProofError) as refused:
         verify_bundle(body["proof"], genesis)
     assert refused.value.reason is ProofFailure.WRONG_VALIDATORS
+
+
+def test_a_validators_key_rotates_through_the_cli_and_it_signs_with_the_new_key(
+    net: Cluster, tmp_path: Path
+) -> None:
+    """After the test above the set is node1, node2, node3 and node5: node2's key rotates
+    with `spark node rotate-key` (new key and peer certificate), the validators' approval,
+    and `--activate`; then a block that needs node2's vote carries its new key."""
+    home = net.nodes["node2"].home
+    net_dir = Path(net.net)
+    out = net.spark_ok(
+        "node", "rotate-key", "--home", str(home), "--json",
+        "--tls-ca", str(node_home.testnet_tls_ca_path(net_dir)),
+        "--tls-ca-key", str(node_home.testnet_tls_ca_key_path(net_dir)),
+    )  # fmt: skip
+    prepared = json.loads(out)
+    assert prepared["old_public_key"] == _public_hex(net, "node2") != prepared["public_key"]
+    net.stop("node2")
+    early = net.spark("node", "rotate-key", "--home", str(home), "--activate")
+    assert early.code != 0 and "has not rotated" in early.err, early.err
+    net.start("node2")
+    rotate = _proposal(
+        net, tmp_path / "rotate.json", "--rotate", prepared["rotate_with"],
+        signers=("node1", "node2", "node3"),
+    )  # fmt: skip
+    out = net.spark_ok("validators", "submit", rotate, "--node", _api(net), "--json")
+    rotated_at = int(json.loads(out)["height"])
+    net.wait_height("node2", rotated_at, 30)  # node2's own ledger holds the change
+    net.stop("node2")
+    net.spark_ok("node", "rotate-key", "--home", str(home), "--activate")
+    assert _public_hex(net, "node2") == prepared["public_key"]
+    net.start("node2")
+    net.wait_height("node2", rotated_at + 2, 60)
+    # with node3 stopped, node1, node2 and node5 are a quorum only if node2 signs, and the
+    # chain counts only its new key's votes
+    net.stop("node3")
+    last = _register(net, "88/AFTER-ROTATION")
+    net.start("node3")
+    assert last > rotated_at + 1
+    assert _signers_at(net, last) == {"node1", "node2", "node5"}
+    for identifier in ("88/BEFORE", "88/AFTER-ROTATION"):
+        _verified_everywhere(net, identifier)

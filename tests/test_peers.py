@@ -496,3 +496,16 @@ async def test_the_certificates_own_key_gets_an_answer(endpoints: Endpoints) -> 
     async with peer_channel(a.address, peer_tls_for(KEYS[1])) as channel:
         message = await asyncio.wait_for(_connect_as(a.address, channel, KEYS[1]), 10)
     assert message.handshake.public_key == KEYS[0].public_key
+
+
+async def test_a_validator_removed_from_the_set_loses_its_link_and_cannot_relink(
+    endpoints: Endpoints,
+) -> None:
+    a = await endpoints.start(KEYS[0])
+    b = await endpoints.start(KEYS[1], [a.address])
+    await until(lambda: bool(a.network.links()) and bool(b.network.links()))
+    # the chain removed KEYS[1]: a's sets of the next heights no longer hold it
+    a.network.set_validators(frozenset(VALIDATORS) - {KEYS[1].public_key})
+    await until(lambda: not a.network.links())
+    await until(lambda: "UNAUTHORIZED" in b.network.dial_errors().get(a.address, ""))
+    assert a.network.links() == []
