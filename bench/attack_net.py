@@ -254,8 +254,27 @@ class Workload:
 AttackRun = Callable[[Network, Sizes], Awaitable[Bound]]
 
 
+SETTLE_TIMEOUT_S = 180.0  # how long one attack's leftovers may take to drain
+
+
+async def settle(net: Network, timeout_s: float = SETTLE_TIMEOUT_S) -> None:
+    """Wait (bounded) until every validator's mempool is empty, so that what the previous
+    attack left behind (a mempool full of one signer's txs) is not part of the next
+    attack's baseline."""
+    deadline = time.perf_counter() + timeout_s
+    while time.perf_counter() < deadline:
+        sizes = await asyncio.to_thread(
+            lambda: [mempool_size(net, name) for name in net.validators()]
+        )
+        if all(size == 0 for size in sizes):
+            return
+        await asyncio.sleep(0.5)
+
+
 async def measure(net: Network, name: str, attack: AttackRun, sizes: Sizes) -> Outcome:
-    """The workload for `sizes.seconds` unattacked, then during the attack."""
+    """The workload for `sizes.seconds` unattacked, then during the attack; first the
+    network settles from the previous attack."""
+    await settle(net)
     workload = Workload(net, f"W{now_ms()}")
     await workload.start()
     began = time.perf_counter()
