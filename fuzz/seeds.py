@@ -261,6 +261,17 @@ def last_signed_records() -> list[bytes]:
     return [*bodies, *harness.persisted[:2], b"", b"SPLS\x03" + bytes(30), b"SPLS\x02\xff"]
 
 
+def import_files() -> list[bytes]:
+    return [
+        b"88/Widget-1,https://example.com/1\n88/Widget-2,https://example.com/2,EMAIL=a@b\n",
+        'identifier,url,EMAIL,spark.meta\n88/\u00e9,https://x/1,a@b,"{""k"": 1}"\n'.encode(),
+        b"\xef\xbb\xbf# comment\n88/a,,HS_ADMIN=x\n88/A,https://dup\n",
+        b'88/"open quote\n',
+        b"88/x," + b"y" * 132_000,
+        b"\xff\xfe,\n",
+    ]
+
+
 SEEDS = {
     "tx_envelope": tx_envelopes,
     "tx_body": tx_bodies,
@@ -277,6 +288,7 @@ SEEDS = {
     "oid": oids,
     "genesis": genesis_files,
     "config": config_files,
+    "import_csv": import_files,
     "last_signed": last_signed_records,
 }
 

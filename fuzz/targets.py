@@ -88,6 +88,13 @@ TARGETS: dict[str, Target] = {
             "config.toml",
         ),
         _t(
+            "import_csv",
+            "fuzz.text_targets:import_csv",
+            8192,
+            ("sparkchain.cli.import_cmd", "sparkchain.cli.write_cmds", *IDENTIFIERS, "csv"),
+            "the CSV file of spark import",
+        ),
+        _t(
             "last_signed",
             "fuzz.text_targets:last_signed",
             2048,

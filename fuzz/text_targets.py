@@ -3,11 +3,17 @@ genesis.json, config.toml and the last-signed record."""
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import struct
+import tempfile
 import zlib
 from collections.abc import Callable
+from functools import cache
+from pathlib import Path
 from typing import TypeVar
 
+from sparkchain.cli import import_cmd
 from sparkchain.consensus.lastsigned import LastSigned
 from sparkchain.identifiers import bid, gs1, handle, oid
 from sparkchain.identifiers.errors import SparkError
@@ -90,6 +96,22 @@ def config_file(data: bytes) -> None:
     except UnicodeDecodeError:
         return
     parse_config(text)
+
+
+@cache
+def _scratch_file() -> Path:
+    folder = Path(tempfile.mkdtemp(prefix="spark-fuzz-import-"))
+    atexit.register(shutil.rmtree, folder, True)
+    return folder / "rows.csv"
+
+
+def import_csv(data: bytes) -> None:
+    """The file of `spark import`: rows of identifiers and values (a refused row is
+    reported with its line, not raised; a file that is not CSV text raises)."""
+    path = _scratch_file()
+    path.write_bytes(data)
+    parsed = import_cmd.read_rows(path)
+    import_cmd.make_batches(parsed.rows, 7)
 
 
 def last_signed(data: bytes) -> None:
