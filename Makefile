@@ -14,7 +14,7 @@ CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install test lint unit run proto bench attack sim lock docs vectors clean browser \
-	explorer-vendor npm
+	explorer-vendor npm fuzz fuzz-seeds
 
 $(STAMP): pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ required"'
@@ -96,6 +96,21 @@ ifneq ($(strip $(REPLAY)),)
 else
 	$(BIN)/python -m sparkchain.consensus.sim.cli --seeds $(SEEDS) --start $(START)
 endif
+
+# issue 14 part 4: every decoder of outside bytes under atheris (hypothesis where atheris
+# does not import), from the committed seeds in fuzz/corpus/; exits 1 on a crash, whose input
+# it writes to fuzz/crashes/. make fuzz [FUZZ_SECONDS=600] [FUZZ_TARGETS=tx_body,bundle]
+# [FUZZ_ENGINE=hypothesis]; FUZZ_SECONDS is the total wall-clock budget (fuzz/__main__.py)
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?=
+FUZZ_ENGINE ?=
+fuzz: $(STAMP)
+	FUZZ_SECONDS='$(FUZZ_SECONDS)' FUZZ_TARGETS='$(FUZZ_TARGETS)' FUZZ_ENGINE='$(FUZZ_ENGINE)' \
+	    $(BIN)/python -m fuzz
+
+# fuzz/corpus/: the seed inputs of every fuzz target (deterministic)
+fuzz-seeds: $(STAMP)
+	$(BIN)/python -m fuzz.seeds --output fuzz/corpus
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

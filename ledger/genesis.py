@@ -130,6 +130,9 @@ def parse_genesis(data: bytes, source_name: str = GENESIS_FILE_NAME) -> Genesis:
     except RecursionError:
         # a genesis is three levels deep; json's parser recurses once per level
         raise _error(source_name, "", "nested too deeply to be a genesis") from None
+    except ValueError as exc:
+        # an integer of more digits than Python converts (sys.get_int_max_str_digits)
+        raise _error(source_name, "", f"not valid JSON: {exc}") from None
     return genesis_from_dict(parsed, source_name)
 
 

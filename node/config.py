@@ -166,6 +166,14 @@ def parse_config(text: str, source: str = "config.toml") -> NodeConfig:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SparkError(ErrorCode.INVALID_CONFIG, f"{source}: not valid TOML: {exc}") from None
+    except RecursionError:
+        # tomllib recurses once per nested array or inline table
+        raise SparkError(
+            ErrorCode.INVALID_CONFIG, f"{source}: not valid TOML: nested too deeply"
+        ) from None
+    except ValueError as exc:
+        # an integer of more digits than Python converts (sys.get_int_max_str_digits)
+        raise SparkError(ErrorCode.INVALID_CONFIG, f"{source}: not valid TOML: {exc}") from None
     known = {"node", "api", "p2p", "consensus", "mempool", "http", "gs1"}
     for name, table in document.items():
         if name not in known:

@@ -295,3 +295,21 @@ def test_a_testnet_observer_forwards_to_every_validator(tmp_path) -> None:
     observer = next(n for n in written.nodes if n.config.node.role == "observer")
     assert list(observer.config.api.submit_to) == apis
     assert all(not n.config.api.submit_to for n in written.nodes if n is not observer)
+
+
+# found by `make fuzz` (fuzz/regressions/config/): tomllib's RecursionError and the
+# ValueError of an over-long integer escaped parse_config untyped
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("x = " + "[" * 5000, "nested too deeply"),
+        ("x = " + "{a = " * 5000, "nested too deeply"),
+        (MINIMAL + "[consensus]\npropose_timeout_ms = 1" + "0" * 5000 + "\n", "digits"),
+    ],
+)
+def test_config_too_deep_or_with_a_huge_integer_is_invalid_config(text: str, problem: str) -> None:
+    with pytest.raises(SparkError) as caught:
+        parse_config(text, "home/config.toml")
+    assert caught.value.code == ErrorCode.INVALID_CONFIG
+    assert caught.value.message.startswith("home/config.toml: not valid TOML")
+    assert problem in caught.value.message

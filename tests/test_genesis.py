@@ -189,6 +189,16 @@ def test_genesis_that_is_not_utf8_is_rejected() -> None:
     assert caught.value.code == ErrorCode.INVALID_GENESIS
 
 
+def test_genesis_with_an_integer_too_long_to_convert_is_invalid_genesis() -> None:
+    # found by `make fuzz` (fuzz/regressions/genesis/): json raised a bare ValueError for an
+    # integer of more than 4300 digits (sys.get_int_max_str_digits)
+    with pytest.raises(SparkError) as caught:
+        parse_genesis(b'{"genesis_time_ms": 1' + b"0" * 5000 + b"}", "home/genesis.json")
+    assert caught.value.code == ErrorCode.INVALID_GENESIS
+    assert caught.value.message.startswith("home/genesis.json: not valid JSON")
+    assert "digits" in caught.value.message
+
+
 def test_load_genesis_reads_a_file_and_names_it_in_errors(tmp_path: Path) -> None:
     path = tmp_path / "genesis.json"
     path.write_text(genesis_to_json(make_test_genesis()))
