@@ -1,10 +1,15 @@
-"""`spark keys new|list|show`: local Ed25519 keys in the user key directory."""
+"""`spark keys new|list|show|import|export`: local Ed25519 keys in the user key directory.
+
+`import --spark-private-key` takes the `priSPK…` text that Spark's SDKs print and stores the
+key like any other (PEM, mode 0600); `export --format spark` prints it back in that form.
+"""
 
 from __future__ import annotations
 
 import argparse
 import getpass
 import os
+import sys
 from pathlib import Path
 
 from sparkchain.cli.output import add_json_argument, emit_json, emit_text
@@ -37,6 +42,33 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     show.add_argument("name")
     add_json_argument(show)
     show.set_defaults(handler=_show)
+
+    imp = sub.add_parser("import", help="store a key given in another form as key NAME")
+    imp.add_argument("name")
+    imp.add_argument(
+        "--spark-private-key",
+        required=True,
+        metavar="KEY",
+        help="the private key as Spark's SDKs print it (priSPK…); '-' reads it from stdin, "
+        "which keeps it out of the shell history",
+    )
+    imp.add_argument(
+        "--passphrase",
+        action="store_true",
+        help="encrypt the key file (asks for the passphrase, or reads $SPARK_KEY_PASSPHRASE)",
+    )
+    add_json_argument(imp)
+    imp.set_defaults(handler=_import)
+
+    export = sub.add_parser("export", help="print key NAME's private key in another form")
+    export.add_argument("name")
+    export.add_argument(
+        "--format",
+        required=True,
+        choices=["spark"],
+        help="spark: the priSPK… text Spark's SDKs read (an encrypted key asks its passphrase)",
+    )
+    export.set_defaults(handler=_export)
 
 
 def passphrase_from_env_or_prompt(confirm: bool) -> bytes:
@@ -124,4 +156,25 @@ def _list(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace) -> int:
     key = load_named_key(args.name)
     _print(describe_key(args.name, key, keystore.key_path(args.name)), args.json)
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    path = keystore.key_path(args.name)
+    text = sys.stdin.readline() if args.spark_private_key == "-" else args.spark_private_key
+    key = SigningKey.from_spark_private_key(text)
+    passphrase = passphrase_from_env_or_prompt(confirm=True) if args.passphrase else None
+    keystore.write_key_file(path, key, passphrase)
+    _print(describe_key(args.name, key, path), args.json)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    key = load_named_key(args.name)
+    emit_text(
+        f"warning: this is the private key of {args.name}: anyone who reads it can sign as "
+        f"{bid_from_public_key(key.public_key)}",
+        file=sys.stderr,
+    )
+    emit_text(key.to_spark_private_key())
     return 0

@@ -5,7 +5,9 @@ prints the height (`--no-wait`: returns once the node admitted it).
 
 Values: `--url URL` is a value of type URL; `--value TYPE=DATA` takes the next free index
 from 1, `--value INDEX:TYPE=DATA` a chosen one; `--meta FILE.json` stores the JSON document
-as a `spark.meta` value at index 2000 (then 2001, ...).
+as a `spark.meta` value at index 2000 (then 2001, ...); `--template ID` names a metadata
+template at index 1001, and the metadata is checked against it here, with the validators'
+own rule (ledger/templates.py), before the tx is sent.
 """
 
 from __future__ import annotations
@@ -31,10 +33,15 @@ from sparkchain.identifiers.bid import bid_from_public_key, parse_bid
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.handle import Identifier, parse_identifier, parse_prefix
 from sparkchain.identifiers.keys import SigningKey
-from sparkchain.identifiers.limits import DEFAULT_SUBMIT_WAIT_MS, FIRST_METADATA_VALUE_INDEX
+from sparkchain.identifiers.limits import (
+    DEFAULT_SUBMIT_WAIT_MS,
+    FIRST_METADATA_VALUE_INDEX,
+    TEMPLATE_VALUE_INDEX,
+)
 from sparkchain.identifiers.schemes import gs1_canonical_suffix
 from sparkchain.identifiers.tx import TxBuilder, value
 from sparkchain.ledger.records import META_VALUE_TYPE
+from sparkchain.ledger.templates import TEMPLATE_REF_VALUE_TYPE, check_record_template
 from sparkchain.proto import types_pb2 as pb
 
 URL_TYPE = "URL"
@@ -50,7 +57,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     create = sub.add_parser("create", help="create a prefix under one you own")
     create.add_argument("prefix")
     create.add_argument("--owner", metavar="BID", help="owner (default: the signing key)")
-    _write_options(create)
+    write_options(create)
     create.set_defaults(handler=_prefix_create)
 
     show = sub.add_parser("show", help="a prefix's owner, registrars and children")
@@ -63,13 +70,13 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     registrars.add_argument("prefix")
     registrars.add_argument("--add", action="append", default=[], metavar="BID")
     registrars.add_argument("--remove", action="append", default=[], metavar="BID")
-    _write_options(registrars)
+    write_options(registrars)
     registrars.set_defaults(handler=_prefix_registrars)
 
     transfer_prefix = sub.add_parser("transfer", help="give a prefix to a new owner")
     transfer_prefix.add_argument("prefix")
     transfer_prefix.add_argument("new_owner", metavar="NEW_OWNER_BID")
-    _write_options(transfer_prefix)
+    write_options(transfer_prefix)
     transfer_prefix.set_defaults(handler=_prefix_transfer)
 
     reg = commands.add_parser("register", help="register an identifier with its values")
@@ -82,7 +89,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         help="register a GS1 key suffix (Digital Link URI, GTIN-12/13/14) as typed, not in "
         "the canonical form the Digital Link resolver looks up",
     )
-    _write_options(reg)
+    write_options(reg)
     reg.set_defaults(handler=_register)
 
     update = commands.add_parser("update", help="change an identifier's values")
@@ -91,23 +98,23 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     update.add_argument(
         "--remove-index", action="append", default=[], type=int, metavar="I", help="delete value I"
     )
-    _write_options(update)
+    write_options(update)
     update.set_defaults(handler=_update)
 
     transfer = commands.add_parser("transfer", help="give an identifier to a new owner")
     transfer.add_argument("identifier")
     transfer.add_argument("new_owner", metavar="NEW_OWNER_BID")
-    _write_options(transfer)
+    write_options(transfer)
     transfer.set_defaults(handler=_transfer)
 
     revoke = commands.add_parser("revoke", help="revoke an identifier (it stays resolvable)")
     revoke.add_argument("identifier")
     revoke.add_argument("--reason", default="", help="why (shown to resolvers)")
-    _write_options(revoke)
+    write_options(revoke)
     revoke.set_defaults(handler=_revoke)
 
 
-def _write_options(parser: argparse.ArgumentParser) -> None:
+def write_options(parser: argparse.ArgumentParser) -> None:
     add_node_argument(parser)
     add_key_arguments(parser)
     parser.add_argument(
@@ -140,6 +147,12 @@ def _value_options(parser: argparse.ArgumentParser) -> None:
         metavar="FILE.json",
         help=f"a JSON metadata document, stored as {META_VALUE_TYPE} at index "
         f"{FIRST_METADATA_VALUE_INDEX}+",
+    )
+    parser.add_argument(
+        "--template",
+        metavar="ID",
+        help=f"name metadata template ID (a spark.template-ref value at index "
+        f"{TEMPLATE_VALUE_INDEX}); the metadata is checked against it before it is sent",
     )
 
 
@@ -264,7 +277,36 @@ def update_values(record: pb.Record, specs: list[ValueSpec], metas: list[bytes])
     return values
 
 
-def _check_bid(text: str, what: str) -> str:
+def with_template_reference(values: list[pb.Value], template: str | None) -> list[pb.Value]:
+    """`values` and, with --template, the reference to the template at index 1001."""
+    if template is None:
+        return values
+    if any(v.index == TEMPLATE_VALUE_INDEX for v in values):
+        raise SparkError(
+            ErrorCode.INVALID_ARGUMENT,
+            f"index {TEMPLATE_VALUE_INDEX} is given both by --value and by --template",
+        )
+    display = identifier_in_nfc(template)[0].display
+    reference = value(TEMPLATE_VALUE_INDEX, TEMPLATE_REF_VALUE_TYPE, display.encode("utf-8"))
+    return sorted([*values, reference], key=lambda v: v.index)
+
+
+def check_template_on_node(client: NodeClient, values: list[pb.Value]) -> None:
+    """TEMPLATE_MISMATCH (or NOT_FOUND of the template) before sending, as the validators
+    would judge `values` against the template as the node has it now."""
+
+    def find(key: str) -> pb.Record | None:
+        try:
+            return client.resolve(key).record
+        except SparkError as exc:
+            if exc.code is ErrorCode.NOT_FOUND:
+                return None
+            raise
+
+    check_record_template(values, find)
+
+
+def check_bid(text: str, what: str) -> str:
     try:
         parse_bid(text)
     except SparkError as exc:
@@ -325,7 +367,7 @@ def _signed_write(args: argparse.Namespace) -> tuple[NodeClient, SigningKey]:
     return NodeClient.from_args(args), key
 
 
-def _sign_and_submit(
+def sign_and_submit(
     args: argparse.Namespace, build: Callable[[TxBuilder], pb.SignedTx], done: str
 ) -> int:
     """The common write: load the key, build the tx with the node's chain id, submit it."""
@@ -337,7 +379,7 @@ def _sign_and_submit(
 def _prefix_create(args: argparse.Namespace) -> int:
     prefix = parse_prefix(args.prefix)
     client, key = _signed_write(args)
-    owner = _check_bid(args.owner, "--owner") if args.owner else bid_from_public_key(key.public_key)
+    owner = check_bid(args.owner, "--owner") if args.owner else bid_from_public_key(key.public_key)
     with client:
         tx = client.tx_builder(key).create_prefix(prefix.display, owner, now_ms=now_ms())
         return submit_and_report(client, tx, args, f"created prefix {prefix.display}")
@@ -360,9 +402,9 @@ def _prefix_registrars(args: argparse.Namespace) -> int:
     prefix = parse_prefix(args.prefix)
     if not args.add and not args.remove:
         raise SparkError(ErrorCode.INVALID_ARGUMENT, "give at least one --add BID or --remove BID")
-    add = [_check_bid(b, "--add") for b in args.add]
-    remove = [_check_bid(b, "--remove") for b in args.remove]
-    return _sign_and_submit(
+    add = [check_bid(b, "--add") for b in args.add]
+    remove = [check_bid(b, "--remove") for b in args.remove]
+    return sign_and_submit(
         args,
         lambda b: b.set_registrars(prefix.display, add, remove, now_ms=now_ms()),
         f"updated the registrars of {prefix.display}",
@@ -371,8 +413,8 @@ def _prefix_registrars(args: argparse.Namespace) -> int:
 
 def _prefix_transfer(args: argparse.Namespace) -> int:
     prefix = parse_prefix(args.prefix)
-    new_owner = _check_bid(args.new_owner, "new owner")
-    return _sign_and_submit(
+    new_owner = check_bid(args.new_owner, "new owner")
+    return sign_and_submit(
         args,
         lambda b: b.transfer_prefix(prefix.display, new_owner, now_ms=now_ms()),
         f"transferred prefix {prefix.display}",
@@ -404,39 +446,55 @@ def _register(args: argparse.Namespace) -> int:
     typed = args.identifier if args.as_typed else gs1_canonical_identifier(args.identifier)
     identifier = identifier_to_sign(typed)
     specs, metas = value_specs(args)
-    values = assign_indexes(specs, metas)
-    owner = _check_bid(args.owner, "--owner") if args.owner else ""
-    return _sign_and_submit(
-        args,
-        lambda b: b.register(identifier.display, values, owner, now_ms=now_ms()),
-        f"registered {identifier.display}",
-    )
+    values = with_template_reference(assign_indexes(specs, metas), args.template)
+    owner = check_bid(args.owner, "--owner") if args.owner else ""
+    client, key = _signed_write(args)
+    with client:
+        check_template_on_node(client, values)
+        tx = client.tx_builder(key).register(identifier.display, values, owner, now_ms=now_ms())
+        return submit_and_report(client, tx, args, f"registered {identifier.display}")
 
 
 def _update(args: argparse.Namespace) -> int:
     identifier = identifier_to_sign(args.identifier)
     specs, metas = value_specs(args)
-    if not specs and not metas and not args.remove_index:
+    if not specs and not metas and not args.remove_index and args.template is None:
         raise SparkError(
             ErrorCode.INVALID_ARGUMENT,
-            "nothing to update: give --url, --value, --meta or --remove-index",
+            "nothing to update: give --url, --value, --meta, --template or --remove-index",
         )
     client, key = _signed_write(args)
     with client:
         upsert: list[pb.Value] = []
-        if specs or metas:
+        if specs or metas or args.template is not None:
             record = client.resolve(identifier.display).record
             upsert = update_values(record, specs, metas)
+            if args.template is not None:
+                others = [v for v in upsert if v.index != TEMPLATE_VALUE_INDEX]
+                upsert = with_template_reference(others, args.template)
+            _check_updated_template(client, record, upsert, args.remove_index)
         tx = client.tx_builder(key).update(
             identifier.display, upsert, args.remove_index, now_ms=now_ms()
         )
         return submit_and_report(client, tx, args, f"updated {identifier.display}")
 
 
+def _check_updated_template(
+    client: NodeClient, record: pb.Record, upsert: list[pb.Value], removed: list[int]
+) -> None:
+    """As the ledger does: an update that touches index 1001 or a metadata index makes the
+    record's metadata follow its template as it is now."""
+    replaced = set(removed) | {v.index for v in upsert}
+    if not any(i == TEMPLATE_VALUE_INDEX or i >= FIRST_METADATA_VALUE_INDEX for i in replaced):
+        return
+    kept = [v for v in record.values if v.index not in replaced]
+    check_template_on_node(client, sorted([*kept, *upsert], key=lambda v: v.index))
+
+
 def _transfer(args: argparse.Namespace) -> int:
     identifier = identifier_to_sign(args.identifier)
-    new_owner = _check_bid(args.new_owner, "new owner")
-    return _sign_and_submit(
+    new_owner = check_bid(args.new_owner, "new owner")
+    return sign_and_submit(
         args,
         lambda b: b.transfer(identifier.display, new_owner, now_ms=now_ms()),
         f"transferred {identifier.display}",
@@ -445,7 +503,7 @@ def _transfer(args: argparse.Namespace) -> int:
 
 def _revoke(args: argparse.Namespace) -> int:
     identifier = identifier_to_sign(args.identifier)
-    return _sign_and_submit(
+    return sign_and_submit(
         args,
         lambda b: b.revoke(identifier.display, args.reason, now_ms=now_ms()),
         f"revoked {identifier.display}",

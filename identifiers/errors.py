@@ -33,6 +33,9 @@ class ErrorCode(StrEnum):
     EXISTS = "EXISTS"
     NOT_FOUND = "NOT_FOUND"
     REVOKED = "REVOKED"
+    # a record's metadata does not follow the template it names at index 1001; the message
+    # names the failing property path (ledger/templates.py, docs/templates.md)
+    TEMPLATE_MISMATCH = "TEMPLATE_MISMATCH"
     # membership (DESIGN §12)
     NO_QUORUM = "NO_QUORUM"  # a governance tx without approvals of a quorum of validators
     TOO_MANY_REMOVED = "TOO_MANY_REMOVED"  # more than ⌊(n−1)/3⌋ validators removed at once

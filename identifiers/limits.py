@@ -28,6 +28,15 @@ MAX_VALIDATOR_NAME_CHARS: Final = 64
 MAX_VALIDATOR_ADDRESS_BYTES: Final = 255
 TEMPLATE_VALUE_INDEX: Final = 1001
 FIRST_METADATA_VALUE_INDEX: Final = 2000
+# metadata templates (ledger/templates.py, docs/templates.md): every validator checks every
+# record that names a template, so a template is bounded in size (MAX_VALUE_DATA_BYTES), in
+# how deep objects nest, in how many properties and enum members it lists, and its patterns
+# in length and repeat counts (matching costs at most atoms x text length, never more)
+MAX_TEMPLATE_DEPTH: Final = 4  # nested "object" properties below the template's own object
+MAX_TEMPLATE_PROPERTIES: Final = 256  # properties in the whole template, nested ones included
+MAX_TEMPLATE_ENUM_MEMBERS: Final = 256
+MAX_TEMPLATE_PATTERN_CHARS: Final = 128
+MAX_TEMPLATE_PATTERN_REPEAT: Final = 1000  # the largest m or n in {m,n}
 
 # proof bundles (ledger/bundle.py, docs/proof-bundle.md): each part's decoded size, and the
 # whole JSON document a verifier reads (a record's base64 and the views take most of it)

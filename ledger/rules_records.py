@@ -11,9 +11,11 @@ from collections.abc import Sequence
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.handle import Identifier, parse_identifier, parse_prefix
 from sparkchain.identifiers.limits import (
+    FIRST_METADATA_VALUE_INDEX,
     MAX_BATCH_ITEMS,
     MAX_REVOKE_REASON_BYTES,
     MAX_VALUES_PER_RECORD,
+    TEMPLATE_VALUE_INDEX,
 )
 from sparkchain.ledger.records import check_record_size, check_values, sorted_by_index, stamp_value
 from sparkchain.ledger.rules_ops import (
@@ -26,6 +28,7 @@ from sparkchain.ledger.rules_ops import (
     require_registrant,
 )
 from sparkchain.ledger.rules_state import TxScratch
+from sparkchain.ledger.templates import check_record_template, check_template_values
 from sparkchain.proto import types_pb2 as pb
 
 
@@ -55,6 +58,12 @@ def _changed(record: pb.Record, context: TxContext) -> pb.Record:
     return changed
 
 
+def _require_template_followed(scratch: TxScratch, values: Sequence[pb.Value]) -> None:
+    """Records are judged by the template as it is when they are written; records written
+    earlier are not judged again when it changes (ledger/templates.py)."""
+    check_record_template(values, scratch.get_record)
+
+
 def _require_new(scratch: TxScratch, identifier: Identifier) -> None:
     # by key: `88/abc` exists when `88/ABC` does, revoked or not
     already = scratch.get_record(identifier.key)
@@ -68,9 +77,11 @@ def register(scratch: TxScratch, op: pb.Register, context: TxContext) -> None:
     identifier = parse_identifier(op.identifier)
     owner = checked_bid(op.owner, "register.owner") if op.owner else context.signer
     check_values(op.values, "register")
+    check_template_values(op.values, "register")
     prefix = existing_prefix(scratch, identifier.prefix)
     require_registrant(prefix, context)
     _require_new(scratch, identifier)
+    _require_template_followed(scratch, op.values)
     scratch.put_record(identifier.key, _new_record(identifier, owner, op.values, context))
 
 
@@ -90,6 +101,7 @@ def register_batch(scratch: TxScratch, op: pb.RegisterBatch, context: TxContext)
         try:
             identifiers.append(parse_identifier(f"{prefix.display}/{item.suffix}"))
             check_values(item.values, where)
+            check_template_values(item.values, where)
         except SparkError as exc:
             message = exc.message if exc.message.startswith(where) else f"{where}: {exc.message}"
             raise SparkError(exc.code, message, item_index=number) from None
@@ -99,6 +111,7 @@ def register_batch(scratch: TxScratch, op: pb.RegisterBatch, context: TxContext)
         # an earlier item of this batch is already in the scratch, so a repeat is EXISTS
         try:
             _require_new(scratch, identifier)
+            _require_template_followed(scratch, item.values)
             record = _new_record(identifier, owner, item.values, context)
         except SparkError as exc:
             raise SparkError(
@@ -110,6 +123,7 @@ def register_batch(scratch: TxScratch, op: pb.RegisterBatch, context: TxContext)
 def update(scratch: TxScratch, op: pb.Update, context: TxContext) -> None:
     identifier = parse_identifier(op.identifier)
     check_values(op.upsert, "update.upsert")
+    check_template_values(op.upsert, "update.upsert")
     removed = set(op.remove_indexes)
     if len(removed) != len(op.remove_indexes):
         raise SparkError(ErrorCode.INVALID_TX, "update.remove_indexes repeats an index")
@@ -136,6 +150,11 @@ def update(scratch: TxScratch, op: pb.Update, context: TxContext) -> None:
             f"{record.identifier} would have {len(values)} values, "
             f"at most {MAX_VALUES_PER_RECORD} allowed",
         )
+    touched = replaced & {TEMPLATE_VALUE_INDEX} or any(
+        index >= FIRST_METADATA_VALUE_INDEX for index in replaced
+    )
+    if touched:
+        _require_template_followed(scratch, values)
     changed = _changed(record, context)
     del changed.values[:]
     changed.values.extend(values)

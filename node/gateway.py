@@ -50,6 +50,7 @@ from sparkchain.identifiers.limits import (
     MAX_LIST_PAGE_SIZE,
 )
 from sparkchain.ledger.handle_view import handle_value_json
+from sparkchain.ledger.templates import Rule, bound_view, template_reference, template_rule
 from sparkchain.node.answer_cache import AnswerCache
 from sparkchain.node.api import StatusSource
 from sparkchain.node.config import HttpConfig, split_address
@@ -79,8 +80,12 @@ READY_HEIGHT_SLACK = 1
 # ---------------------------------------------------------------------------- pure parts
 
 
-def handle_record_json(requested: str, record: pb.Record) -> dict[str, Any]:
-    """The answer to GET /api/handles/{requested}, `record` already filtered."""
+def handle_record_json(
+    requested: str, record: pb.Record, template: Rule | None = None
+) -> dict[str, Any]:
+    """The answer to GET /api/handles/{requested}, `record` already filtered. When its
+    values name a metadata template (index 1001), "template" shows the template and the
+    metadata by property name, typed as `template` (its rule, None if unreadable) says."""
     answer: dict[str, Any] = {
         "responseCode": HS_SUCCESS if record.values else HS_VALUES_NOT_FOUND,
         "handle": requested,
@@ -89,6 +94,12 @@ def handle_record_json(requested: str, record: pb.Record) -> dict[str, Any]:
     }
     if record.status == pb.REVOKED:
         answer["status"] = "REVOKED"
+    reference = template_reference(record.values)
+    if reference is not None:
+        answer["template"] = {
+            "identifier": reference,
+            "properties": bound_view(record.values, template),
+        }
     return answer
 
 
@@ -309,7 +320,19 @@ class Gateway:
             )
             return _json(answer, status, _pretty(request))
         record = self._ledger.resolve(requested, query.getall("type", []), indexes)
-        return _json(handle_record_json(requested, record), 200, _pretty(request))
+        answer = handle_record_json(requested, record, self._template_of(record))
+        return _json(answer, 200, _pretty(request))
+
+    def _template_of(self, record: pb.Record) -> Rule | None:
+        """The rule of the template `record` names, or None (none named, or it cannot be
+        read now: the record is shown all the same)."""
+        reference = template_reference(record.values)
+        if reference is None:
+            return None
+        try:
+            return template_rule(self._ledger.resolve(reference))
+        except SparkError:
+            return None
 
     async def _list(self, request: web.Request) -> web.Response:
         return await _answered(self._list_answer(request), None, request)

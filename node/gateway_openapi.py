@@ -28,6 +28,22 @@ _ERROR_SCHEMA: dict[str, Any] = {
         "message": {"type": "string"},
     },
 }
+# a record naming a metadata template at index 1001: its metadata by property name
+_TEMPLATE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["identifier", "properties"],
+    "properties": {
+        "identifier": {"type": "string"},
+        "properties": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "required": ["index", "value"],
+                "properties": {"index": {"type": "integer"}, "value": {}},
+            },
+        },
+    },
+}
 _RECORD_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["responseCode", "handle", "registeredAs", "values"],
@@ -37,6 +53,7 @@ _RECORD_SCHEMA: dict[str, Any] = {
         "registeredAs": {"type": "string"},
         "status": {"const": "REVOKED"},
         "values": {"type": "array", "items": VALUE_SCHEMA},
+        "template": _TEMPLATE_SCHEMA,
         "proof": bundle_schema(),
     },
 }

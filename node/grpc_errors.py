@@ -43,6 +43,8 @@ _STATUS_BY_CODE: dict[ErrorCode, grpc.StatusCode] = {
     ErrorCode.MEMPOOL_FULL: grpc.StatusCode.RESOURCE_EXHAUSTED,
     ErrorCode.LIMIT_EXCEEDED: grpc.StatusCode.RESOURCE_EXHAUSTED,
     ErrorCode.REVOKED: grpc.StatusCode.FAILED_PRECONDITION,
+    # the document is judged against a template in the state, as REVOKED against a record
+    ErrorCode.TEMPLATE_MISMATCH: grpc.StatusCode.FAILED_PRECONDITION,
     ErrorCode.NO_QUORUM: grpc.StatusCode.PERMISSION_DENIED,
     ErrorCode.TOO_MANY_REMOVED: grpc.StatusCode.FAILED_PRECONDITION,
     ErrorCode.DUPLICATE_VALIDATOR: grpc.StatusCode.ALREADY_EXISTS,
