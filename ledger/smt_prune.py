@@ -106,7 +106,10 @@ def plan_commit(
             if index.stale_mark(node_hash) == removed_at:
                 step.delete_nodes.append(node_hash)
                 step.delete_marks.append(node_hash)
-    step.delete_marks.extend(new_nodes)  # written again: live, whatever removed it before
+    # written again: live, whatever removed it before (a lookup, not a blind delete per new
+    # node: deleting absent keys leaves a tombstone each on disk until compaction)
+    mark = index.stale_mark
+    step.delete_marks.extend(node_hash for node_hash in new_nodes if mark(node_hash) is not None)
     step.put_queue.extend((height, node_hash) for node_hash in stale_nodes)
     return step
 
