@@ -79,11 +79,13 @@ def start_pruning(db: plyvel.DB, height: int, state_root: bytes) -> int:
     `height` (the head) does not hold, then record removals from here on. Older heights'
     states are no longer provable. Returns the nodes deleted.
 
-    Safe to interrupt: `mpruning` is set last, so a crash part way redoes the sweep, which
-    deletes only nodes the head does not hold.
+    Safe to interrupt: the oldest kept height is written first, so older proofs are refused
+    from the first deletion on, and `mpruning` last, so a crash part way redoes the sweep,
+    which deletes only nodes the head does not hold.
     """
     log.info("ledger_pruning_sweep", extra={"height": height})
     kept = smt_prune.reachable(TreeNodeStore(db), [state_root])
+    db.put(schema.META_OLDEST_STATE, schema.height_bytes(height), sync=True)
     deleted = 0
     batch = db.write_batch()
     pending = 0
@@ -98,9 +100,7 @@ def start_pruning(db: plyvel.DB, height: int, state_root: bytes) -> int:
                 batch.write()
                 batch, pending = db.write_batch(), 0
     batch.write()
-    with db.write_batch(sync=True) as last:
-        last.put(schema.META_OLDEST_STATE, schema.height_bytes(height))
-        last.put(schema.META_PRUNING, b"1")
+    db.put(schema.META_PRUNING, b"1", sync=True)
     log.info("ledger_pruning_swept", extra={"height": height, "deleted_nodes": deleted})
     return deleted
 

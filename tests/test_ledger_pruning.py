@@ -265,3 +265,19 @@ listen = "127.0.0.1:7100"
 [p2p]
 listen = "127.0.0.1:7200"
 """
+
+
+def test_a_sweep_cut_short_already_refuses_the_heights_it_was_deleting(tmp_path: Path) -> None:
+    chain = LedgerChain(tmp_path / "ledger")
+    grow(chain, 4)
+    # what the sweep writes before its first deletion; a crash then leaves no `mpruning`
+    chain.ledger.db.put(schema.META_OLDEST_STATE, schema.height_bytes(4))
+    chain.reopen()  # keep_heights 0: the sweep does not run again...
+    with pytest.raises(SparkError) as refused:
+        chain.ledger.resolve_with_proof(WIDGET, 2)
+    assert refused.value.code is ErrorCode.HEIGHT_PRUNED  # ...but nothing claims height 2
+    chain.reopen(keep_heights=2)  # pruning on: the sweep runs to its end
+    assert chain.ledger.db.get(schema.META_PRUNING) is not None
+    assert stored_tree_nodes(chain) == reachable(
+        TreeNodeStore(chain.ledger.db), [root_at(chain, 4)]
+    )
