@@ -236,7 +236,7 @@ async def test_a_node_saying_not_found_without_a_proof_is_not_a_verified_absence
     verified absence. With --verify, only a checked proof may say "not registered"."""
     assert (await spark("register", "88/V", "--url", "https://v")).code == EXIT_OK
 
-    def lie(identifier: str) -> object:
+    def lie(identifier: str, height: int = 0) -> object:
         raise SparkError(
             ErrorCode.NOT_FOUND, f"{identifier} is not registered (absence verified at height 1)"
         )
@@ -260,7 +260,7 @@ async def test_an_old_genuine_proof_shows_its_block_time_and_max_age_refuses_it(
         block_time = old.ledger.last_block_time_ms
     finally:
         old.close()
-    monkeypatch.setattr(node.ledger, "resolve_with_proof", lambda _identifier: answer)
+    monkeypatch.setattr(node.ledger, "resolve_with_proof", lambda _identifier, _height=0: answer)
     shown = await spark("resolve", "88/widget-1", "--verify")
     assert shown.code == EXIT_OK, shown.err
     assert time_text(block_time) in shown.out and "'sparkchain-test'" in shown.out
