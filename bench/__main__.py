@@ -16,6 +16,7 @@ BENCHMARKS = (
     "keys_bench",
     "smt_bench",
     "ledger_bench",
+    "prune_bench",
     "consensus_bench",
     "node_bench",
     "gateway_bench",

@@ -68,7 +68,7 @@ def apply(
         new_root, _ = update.update(None if kind == EMPTY else root, kind, 0, items)
     except (LookupError, ValueError) as e:
         raise _corrupt(root, e) from None
-    return TreeUpdate(new_root or EMPTY_ROOT, update.new_nodes, update.nodes_read)
+    return TreeUpdate(new_root or EMPTY_ROOT, update.new_nodes, nodes_read=update.nodes_read)
 
 
 def get(

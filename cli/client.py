@@ -213,12 +213,15 @@ class NodeClient:
         types: list[str] | None = None,
         indexes: list[int] | None = None,
         with_proof: bool = False,
+        height: int = 0,
     ) -> api_pb2.ResolveResponse:
+        """`height` 0: the last block; else the record as block `height` left it."""
         request = api_pb2.ResolveRequest(
             identifier=identifier,
             types=types or [],
             indexes=indexes or [],
             with_proof=with_proof,
+            height=height,
         )
         return self.call(self.identifiers.Resolve, request)
 

@@ -73,6 +73,15 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         "can replay an old, genuine proof; only the block time bounds how old)",
     )
     resolve.add_argument(
+        "--height",
+        type=int,
+        default=0,
+        metavar="H",
+        help="the record as block H left it (with --verify or --export: proven against "
+        "block H, which a node that prunes its state tree refuses below the oldest "
+        "height it keeps: HEIGHT_PRUNED)",
+    )
+    resolve.add_argument(
         "--export",
         type=Path,
         metavar="FILE",
@@ -112,12 +121,16 @@ def _resolve(args: argparse.Namespace) -> int:
     parse_identifier(args.identifier)  # a malformed identifier never reaches the node
     if args.max_age is not None and not args.max_age >= 0:
         raise SparkError(ErrorCode.INVALID_ARGUMENT, "--max-age must be 0 or more seconds")
+    if args.height < 0:
+        raise SparkError(
+            ErrorCode.INVALID_ARGUMENT, f"--height must be 1 or more, got {args.height}"
+        )
     with NodeClient.from_args(args) as client:
         if args.export is not None:
             return _export(client, args)
         if args.verify or args.genesis or args.max_age is not None:
             return _resolve_verified(client, args)
-        response = client.resolve(args.identifier, args.types, args.indexes)
+        response = client.resolve(args.identifier, args.types, args.indexes, height=args.height)
     _print_record(response.record, args.json, extra={"height": response.height})
     return 0
 
@@ -128,9 +141,10 @@ def _resolve_verified(client: NodeClient, args: argparse.Namespace) -> int:
     genesis = trusted_genesis(client, args.genesis)
     failed = f"verification FAILED for {args.identifier} from node {client.target}"
     try:
-        response = client.resolve(args.identifier, with_proof=True)
+        response = client.resolve(args.identifier, with_proof=True, height=args.height)
     except SparkError as error:
-        if error.code in (ErrorCode.UNAVAILABLE, ErrorCode.TIMEOUT):
+        # a refusal claims nothing: the height is pruned there, or the node is unreachable
+        if error.code in (ErrorCode.UNAVAILABLE, ErrorCode.TIMEOUT, ErrorCode.HEIGHT_PRUNED):
             raise
         # the node's own words (even "not registered"): nothing here is proven
         raise SparkError(
@@ -144,6 +158,11 @@ def _resolve_verified(client: NodeClient, args: argparse.Namespace) -> int:
     except SparkError as error:
         raise SparkError(ErrorCode.INVALID_PROOF, f"{failed}: {error.message}") from None
     height = header.height
+    if args.height and height != args.height:
+        raise SparkError(
+            ErrorCode.INVALID_PROOF,
+            f"{failed}: asked for height {args.height}, the proof is of block {height}",
+        )
     age_s = max(0.0, time.time() - header.time_ms / 1000)
     if args.max_age is not None and age_s > args.max_age:
         raise SparkError(
@@ -185,7 +204,7 @@ def _export(client: NodeClient, args: argparse.Namespace) -> int:
             "--export proves the whole record: --type and --index do not apply to it",
         )
     genesis = trusted_genesis(client, args.genesis)
-    response = client.resolve(args.identifier, with_proof=True)
+    response = client.resolve(args.identifier, with_proof=True, height=args.height)
     bundle = build_bundle(genesis, args.identifier, response.proof)
     try:
         verified = verify_bundle(bundle, genesis)

@@ -47,6 +47,9 @@ class ErrorCode(StrEnum):
     INVALID_CONFIG = "INVALID_CONFIG"
     INVALID_PROOF = "INVALID_PROOF"
     STORAGE_CORRUPT = "STORAGE_CORRUPT"
+    # the state tree of that height is pruned on this node ([ledger] keep_heights); the
+    # message names the oldest height it still proves
+    HEIGHT_PRUNED = "HEIGHT_PRUNED"
     # node runtime
     ADDRESS_IN_USE = "ADDRESS_IN_USE"  # a listen address another process holds; nothing started
     MEMPOOL_FULL = "MEMPOOL_FULL"

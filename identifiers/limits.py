@@ -68,6 +68,8 @@ MAX_CONSENSUS_TIMEOUT_MS: Final = 60_000  # propose/prevote/precommit timeouts a
 MAX_BLOCK_INTERVAL_MS: Final = 60_000
 MAX_EMPTY_BLOCK_INTERVAL_MS: Final = 24 * 60 * 60 * 1000
 MAX_BLOCK_TXS: Final = 100_000
+# [ledger] keep_heights: at most this many heights' state trees are kept when pruning
+MAX_LEDGER_KEEP_HEIGHTS: Final = 100_000_000
 MAX_BLOCK_BYTES: Final = 16 * 1024 * 1024  # a proposal must fit MAX_PEER_MESSAGE_BYTES
 MAX_MEMPOOL_TXS: Final = 10_000_000
 MAX_MEMPOOL_BYTES: Final = 16 * 1024 * 1024 * 1024

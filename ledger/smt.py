@@ -52,8 +52,9 @@ top 5 levels (69,905 nodes, ~36 MB at 1M keys): 0.25 LevelDB reads per key inste
 
 `apply` handles a whole block in one pass: changes are sorted, the tree is descended once,
 and every touched node is rehashed and emitted once per block. Nothing is written here:
-the ledger stores `TreeUpdate.new_nodes` content-addressed. Stale nodes (old versions) are
-left in the store; there is no pruning yet. Reads go through an optional bounded
+the ledger stores `TreeUpdate.new_nodes` content-addressed and may prune the nodes that
+`TreeUpdate.stale_nodes` lists once it no longer proves the old root (ledger/smt_prune.py
+says when a node can go; node/pruning.py does it). Reads go through an optional bounded
 NodeCache of the upper levels: keep one per ledger (shared by its writer and readers),
 pass it to every call, and `warm_cache` it when the node starts.
 """
@@ -115,10 +116,15 @@ _sha256 = hashlib.sha256
 
 @dataclass(frozen=True, slots=True)
 class TreeUpdate:
-    """The new root and the nodes to store for it (node hash -> encoded node)."""
+    """The new root and the nodes to store for it (node hash -> encoded node).
+
+    `stale_nodes` are the nodes of the old tree that the new one no longer holds: what a
+    pruning ledger may delete once it no longer proves the old root (node/pruning.py).
+    """
 
     root: bytes
     new_nodes: dict[bytes, bytes] = field(default_factory=dict)
+    stale_nodes: list[bytes] = field(default_factory=list)
     nodes_read: int = 0  # from the store (cache misses): the benchmark's cost breakdown
 
 
@@ -171,7 +177,9 @@ def apply(
         new_root = update.apply_to_root(root, items)
     except (LookupError, ValueError) as error:
         raise _corrupt(root, error) from None
-    return TreeUpdate(new_root or EMPTY_ROOT, update.new_nodes, update.nodes_read)
+    return TreeUpdate(
+        new_root or EMPTY_ROOT, update.new_nodes, update.stale_nodes(), update.nodes_read
+    )
 
 
 def get(store: NodeStore, root: bytes, key: bytes, cache: NodeCache | None = None) -> bytes | None:

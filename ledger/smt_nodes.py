@@ -190,6 +190,9 @@ class BlockUpdate(TreeReader):
     def __init__(self, store: NodeStore, cache: NodeCache | None) -> None:
         super().__init__(store, cache)
         self.new_nodes: dict[bytes, bytes] = {}
+        # nodes of the old tree this pass replaced or removed (a node it re-creates
+        # identically is also in new_nodes: `stale_nodes` leaves those out)
+        self.replaced: list[bytes] = []
         self._items: list[Item] = []
         self._keys: list[bytes] = []
         self._cache_depth = -1 if cache is None else cache.max_depth
@@ -216,6 +219,11 @@ class BlockUpdate(TreeReader):
             cache.replace(self._uncached, self._to_cache)
         return new_root
 
+    def stale_nodes(self) -> list[bytes]:
+        """The nodes of the old tree that the new one no longer holds."""
+        new_nodes = self.new_nodes
+        return [node_hash for node_hash in self.replaced if node_hash not in new_nodes]
+
     def _fresh(self, depth: int, lo: int, hi: int) -> Subtree:
         """An empty slot at `depth` after items[lo:hi]."""
         inserts = [item for item in self._items[lo:hi] if item[1] is not None]
@@ -231,6 +239,7 @@ class BlockUpdate(TreeReader):
         if hi - lo == 1:
             key, vh, _ = items[lo]
             if key == leaf_key:
+                self.replaced.append(leaf_hash)
                 if vh is None:
                     return _EMPTY_SUBTREE
                 return self.build(depth, [items[lo]])
@@ -241,6 +250,8 @@ class BlockUpdate(TreeReader):
                 return self._pair(depth, key, new_leaf, leaf_key, leaf_hash)
             return self._pair(depth, leaf_key, leaf_hash, key, new_leaf)
         merged = _with_leaf(leaf_hash, leaf_key, items[lo:hi])
+        if len(merged) == hi - lo:  # an item replaces or deletes the leaf
+            self.replaced.append(leaf_hash)
         inserts = [item for item in merged if item[1] is not None]
         if not inserts:
             return _EMPTY_SUBTREE
@@ -356,6 +367,7 @@ class BlockUpdate(TreeReader):
                 leaves &= ~bit
         if occupied == old_occupied and children == old_children and keys == old_keys:
             return node_hash, INNER, None
+        self.replaced.append(node_hash)
         if not occupied:
             return _EMPTY_SUBTREE
         if leaves and not occupied & (occupied - 1):

@@ -268,10 +268,15 @@ class IdentifiersService(api_pb2_grpc.IdentifiersServicer):
         context: grpc.aio.ServicerContext[api_pb2.ResolveRequest, api_pb2.ResolveResponse],
     ) -> api_pb2.ResolveResponse:
         if not request.with_proof:
+            if request.height:  # from the history, which pruning leaves complete
+                record = self._ledger.resolve_at(
+                    request.identifier, request.height, request.types, request.indexes
+                )
+                return api_pb2.ResolveResponse(record=record, height=request.height, found=True)
             height = self._ledger.height
             record = self._ledger.resolve(request.identifier, request.types, request.indexes)
             return api_pb2.ResolveResponse(record=record, height=height, found=True)
-        record_or_none, proof = self._ledger.resolve_with_proof(request.identifier)
+        record_or_none, proof = self._ledger.resolve_with_proof(request.identifier, request.height)
         header = pb.BlockHeader()
         header.ParseFromString(proof.header)
         response = api_pb2.ResolveResponse(

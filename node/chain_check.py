@@ -7,6 +7,12 @@ re-execution. Each stored certificate must commit its block with a quorum of the
 validators. At the end the stored records and prefixes must be byte for byte those the
 replay produced, and the stored head must name the last block. The first inconsistency
 stops the check and is reported with its height.
+
+A pruning ledger ([ledger] keep_heights, node/pruning.py) is replayed recording removals
+but pruning nothing; its stored tree must then be exactly the replay's nodes that the
+kept heights' roots hold (none missing, none left over), and its stale queue and marks the
+replay's entries newer than its oldest kept height. Blocks, certificates and history are
+compared in full: pruning never touches them.
 """
 
 from __future__ import annotations
@@ -20,11 +26,11 @@ from pathlib import Path
 import plyvel
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
-from sparkchain.ledger import blocks
+from sparkchain.ledger import blocks, smt_prune
 from sparkchain.ledger.genesis import Genesis
-from sparkchain.node import schema
+from sparkchain.node import pruning, schema
 from sparkchain.node.ledger import Ledger
-from sparkchain.node.storage import holds_ledger, open_db, reporting_damage
+from sparkchain.node.storage import TreeNodeStore, holds_ledger, open_db, reporting_damage
 
 Progress = Callable[[int, int], None]  # (blocks checked, blocks in the chain)
 
@@ -57,9 +63,14 @@ def check_chain(
         raise SparkError(ErrorCode.NOT_FOUND, f"{ledger_dir}: no ledger here")
     stored = open_db(ledger_dir, create=False)
     try:
+        with reporting_damage(ledger_dir):
+            prunes = pruning.is_pruning(stored)
         with tempfile.TemporaryDirectory(prefix="spark-verify-", dir=scratch_dir) as scratch:
             replay = Ledger.open(
-                Path(scratch) / "replay", genesis, verify_signatures=verify_signatures
+                Path(scratch) / "replay",
+                genesis,
+                verify_signatures=verify_signatures,
+                record_removals=prunes,
             )
             try:
                 with reporting_damage(ledger_dir):
@@ -90,10 +101,12 @@ def _check(stored: plyvel.DB, replay: Ledger, progress: Progress) -> ChainReport
             0,
         )
     progress(0, head_height)
+    roots = [replay.state_root]  # by height, from the genesis state's
     for height in range(1, head_height + 1):
         problem = _check_block(stored, replay, height)
         if problem is not None:
             return ChainReport(head_height, height - 1, problem, height)
+        roots.append(replay.state_root)
         progress(height, head_height)
     if replay.last_block_hash != head_hash or replay.state_root != head_root:
         return ChainReport(
@@ -103,7 +116,10 @@ def _check(stored: plyvel.DB, replay: Ledger, progress: Progress) -> ChainReport
             f"{replay.state_root.hex()} got {head_hash.hex()} and {head_root.hex()}",
             head_height,
         )
-    problem = _compare_state(stored, replay)
+    wanted = _expected_in(stored, replay, roots)
+    if isinstance(wanted, str):
+        return ChainReport(head_height, head_height, wanted, head_height)
+    problem = _compare_state(stored, replay, wanted)
     if problem is not None:
         return ChainReport(head_height, head_height, problem, head_height)
     return ChainReport(head_height, head_height)
@@ -141,10 +157,45 @@ def _get(stored: plyvel.DB, key: bytes) -> bytes | None:
     return value
 
 
-def _compare_state(stored: plyvel.DB, replay: Ledger) -> str | None:
+KeyFilter = Callable[[bytes, bytes], bool]
+
+
+def _expected_in(stored: plyvel.DB, replay: Ledger, roots: list[bytes]) -> KeyFilter | str:
+    """Which of the replay's keys a stored ledger must hold (all, unless it prunes), or
+    the problem with its oldest kept height."""
+    if not pruning.is_pruning(stored):
+        return lambda key, value: True
+    oldest = pruning.oldest_state(stored)
+    if oldest >= len(roots):
+        return f"oldest kept state: height {oldest} is above the last block {len(roots) - 1}"
+    kept = smt_prune.reachable(TreeNodeStore(replay.db), roots[oldest:])
+    tree, queue, mark = schema.TREE_NODE, schema.STALE_QUEUE, schema.STALE_MARK
+
+    def expected(key: bytes, value: bytes) -> bool:
+        namespace = key[:1]
+        if namespace == tree:
+            return key[1:] in kept
+        if namespace == queue:
+            return schema.stale_queue_entry(key)[0] > oldest
+        if namespace == mark:
+            return schema.height_from_bytes(value) > oldest
+        return True
+
+    return expected
+
+
+def _compare_state(stored: plyvel.DB, replay: Ledger, wanted: KeyFilter) -> str | None:
     """Every stored key and value must be the replay's: records, prefixes, indexes,
-    history, change lists and tree nodes are all derived from the blocks."""
-    pairs = zip_longest(stored.iterator(verify_checksums=True), replay.db.iterator())
+    history, change lists and tree nodes are all derived from the blocks (of the tree,
+    only what the kept heights hold; the oldest kept height is checked apart)."""
+    pairs = zip_longest(
+        (
+            item
+            for item in stored.iterator(verify_checksums=True)
+            if item[0] != schema.META_OLDEST_STATE
+        ),
+        (item for item in replay.db.iterator() if wanted(*item)),
+    )
     for mine, expected in pairs:
         if mine == expected:
             continue

@@ -22,6 +22,7 @@ from typing import Any
 from sparkchain.identifiers import limits
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.handle import ascii_upper, parse_prefix
+from sparkchain.ledger.smt_prune import MIN_KEEP_HEIGHTS
 
 ROLES = ("validator", "observer")
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -111,6 +112,13 @@ class MempoolConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class LedgerConfig:
+    # prove the state of the last K heights only, deleting older state tree versions
+    # (node/pruning.py); 0 keeps every height. Blocks and history are always kept.
+    keep_heights: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class NodeConfig:
     node: NodeSection
     api: ApiConfig
@@ -119,6 +127,7 @@ class NodeConfig:
     mempool: MempoolConfig = field(default_factory=MempoolConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
     gs1: Gs1Config = field(default_factory=Gs1Config)
+    ledger: LedgerConfig = field(default_factory=LedgerConfig)
 
 
 # ---------------------------------------------------------------------------- addresses
@@ -174,7 +183,7 @@ def parse_config(text: str, source: str = "config.toml") -> NodeConfig:
     except ValueError as exc:
         # an integer of more digits than Python converts (sys.get_int_max_str_digits)
         raise SparkError(ErrorCode.INVALID_CONFIG, f"{source}: not valid TOML: {exc}") from None
-    known = {"node", "api", "p2p", "consensus", "mempool", "http", "gs1"}
+    known = {"node", "api", "p2p", "consensus", "mempool", "http", "gs1", "ledger"}
     for name, table in document.items():
         if name not in known:
             raise _error(source, name, f"unknown section (known: {', '.join(sorted(known))})")
@@ -279,6 +288,17 @@ def parse_config(text: str, source: str = "config.toml") -> NodeConfig:
     gs1_config = Gs1Config(prefixes=gs1.prefixes("prefixes"))
     gs1.finish()
 
+    ledger = _Section(source, "ledger", document)
+    keep_heights = ledger.integer(
+        "keep_heights", 0, minimum=0, maximum=limits.MAX_LEDGER_KEEP_HEIGHTS
+    )
+    if 0 < keep_heights < MIN_KEEP_HEIGHTS:
+        raise ledger.error(
+            "keep_heights",
+            f"must be 0 (keep every height) or at least {MIN_KEEP_HEIGHTS}, got {keep_heights}",
+        )
+    ledger.finish()
+
     return NodeConfig(
         node_section,
         api_config,
@@ -287,6 +307,7 @@ def parse_config(text: str, source: str = "config.toml") -> NodeConfig:
         mempool_config,
         http_config,
         gs1_config,
+        LedgerConfig(keep_heights),
     )
 
 

@@ -51,6 +51,8 @@ _STATUS_BY_CODE: dict[ErrorCode, grpc.StatusCode] = {
     ErrorCode.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
     ErrorCode.TIMEOUT: grpc.StatusCode.DEADLINE_EXCEEDED,
     ErrorCode.STORAGE_CORRUPT: grpc.StatusCode.DATA_LOSS,
+    # the request is fine, but this node no longer holds that state (another may)
+    ErrorCode.HEIGHT_PRUNED: grpc.StatusCode.OUT_OF_RANGE,
     ErrorCode.INTERNAL: grpc.StatusCode.INTERNAL,
     ErrorCode.INVALID_CONFIG: grpc.StatusCode.FAILED_PRECONDITION,
     ErrorCode.READ_ONLY: grpc.StatusCode.FAILED_PRECONDITION,

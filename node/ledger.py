@@ -22,11 +22,11 @@ import plyvel
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.tx import tx_id
-from sparkchain.ledger import blocks, smt
+from sparkchain.ledger import blocks, smt, smt_prune
 from sparkchain.ledger.genesis import Genesis, apply_genesis
 from sparkchain.ledger.records import decode_prefix, decode_record
 from sparkchain.ledger.rules import Receipt, apply_tx, check_envelope
-from sparkchain.node import schema
+from sparkchain.node import pruning, schema
 from sparkchain.node.ledger_reads import LedgerReads
 from sparkchain.node.overlay import BlockWrites, Overlay, record_keys_of, state_writes
 from sparkchain.node.storage import TreeNodeStore, open_db, reporting_damage, storage_corrupt
@@ -56,6 +56,7 @@ class PendingBlock:
     receipts: tuple[Receipt, ...]
     writes: BlockWrites
     new_tree_nodes: dict[bytes, bytes]
+    stale_tree_nodes: tuple[bytes, ...] = ()  # what a pruning ledger records (smt_prune)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,9 +79,14 @@ class _Execution:
 
 
 class Ledger(LedgerReads):
-    def __init__(self, db: plyvel.DB, genesis: Genesis, *, verify_signatures: bool) -> None:
+    def __init__(
+        self, db: plyvel.DB, genesis: Genesis, *, verify_signatures: bool, keep_heights: int = 0
+    ) -> None:
         super().__init__(db, genesis)
         self.verify_signatures = verify_signatures
+        # [ledger] keep_heights: prove the state of the last K heights only (0: every height)
+        self.keep_heights = smt_prune.check_keep_heights(keep_heights)
+        self._records_removals = pruning.is_pruning(db)
         self._verified: dict[bytes, None] = {}
         self._pending: dict[bytes, PendingBlock] = {}
         self._prefix_cache: dict[str, pb.PrefixRecord | None] = {}
@@ -89,33 +95,54 @@ class Ledger(LedgerReads):
         self._warm_tree_cache()
 
     @classmethod
-    def open(cls, path: Path, genesis: Genesis, *, verify_signatures: bool = True) -> Ledger:
+    def open(
+        cls,
+        path: Path,
+        genesis: Genesis,
+        *,
+        verify_signatures: bool = True,
+        keep_heights: int = 0,
+        record_removals: bool = False,
+    ) -> Ledger:
         """Open the ledger at `path`, creating it from `genesis` if it is new.
 
         `verify_signatures=False` trusts every tx signature (benchmarks and tools that
-        replay a chain already verified); a node always verifies.
+        replay a chain already verified); a node always verifies. With `keep_heights` K > 0
+        the ledger prunes the state tree to the last K heights (node/pruning.py): an
+        archive ledger opened so is swept first, keeping only its head's state. A new
+        ledger records the tree nodes its blocks remove when K > 0 or `record_removals`
+        (`spark ledger verify` replays a pruning ledger so, without pruning the replay).
         """
+        smt_prune.check_keep_heights(keep_heights)
         db = open_db(path)
         try:
             with reporting_damage(path):
-                return cls._checked(db, path, genesis, verify_signatures)
+                return cls._checked(
+                    db, path, genesis, verify_signatures, keep_heights, record_removals
+                )
         except BaseException:
             db.close()
             raise
 
     @classmethod
     def _checked(
-        cls, db: plyvel.DB, path: Path, genesis: Genesis, verify_signatures: bool
+        cls,
+        db: plyvel.DB,
+        path: Path,
+        genesis: Genesis,
+        verify_signatures: bool,
+        keep_heights: int,
+        record_removals: bool,
     ) -> Ledger:
         stored = db.get(schema.META_GENESIS_HASH)
         if stored is None:
             with db.iterator(include_value=False) as keys:
                 if next(keys, None) is not None:
                     raise storage_corrupt(path, "the ledger holds keys but no genesis hash")
-            _write_genesis_state(db, genesis)
-            return cls(db, genesis, verify_signatures=verify_signatures)
+            _write_genesis_state(db, genesis, pruning=keep_heights > 0 or record_removals)
+            return cls(db, genesis, verify_signatures=verify_signatures, keep_heights=keep_heights)
         version = db.get(schema.META_SCHEMA_VERSION)
-        if version not in (schema.SCHEMA_VERSION, schema.SCHEMA_UPGRADABLE):
+        if version != schema.SCHEMA_VERSION and version not in schema.SCHEMA_UPGRADABLE:
             raise SparkError(
                 ErrorCode.STORAGE_CORRUPT,
                 f"{path}: the ledger is in storage schema "
@@ -129,9 +156,15 @@ class Ledger(LedgerReads):
                 f"{path}: the ledger was created from genesis {stored.hex()}, "
                 f"the genesis given has hash {genesis.genesis_hash.hex()}",
             )
-        if version == schema.SCHEMA_UPGRADABLE:
+        if version == b"2":
             add_owner_index(db)
-        return cls(db, genesis, verify_signatures=verify_signatures)
+        if version != schema.SCHEMA_VERSION:
+            # 3 -> 4: a ledger that never pruned is schema 4 with no stale entries
+            db.put(schema.META_SCHEMA_VERSION, schema.SCHEMA_VERSION, sync=True)
+        if keep_heights > 0 and not pruning.is_pruning(db):
+            height, _, state_root = schema.head_from_bytes(db.get(schema.META_HEAD) or b"")
+            pruning.start_pruning(db, height, state_root)
+        return cls(db, genesis, verify_signatures=verify_signatures, keep_heights=keep_heights)
 
     def close(self) -> None:
         self._pending.clear()
@@ -238,7 +271,19 @@ class Ledger(LedgerReads):
                 f"({pending.block_hash.hex()})",
             )
         height = pending.height
+        prune = None
+        if self._records_removals:
+            prune = smt_prune.plan_commit(
+                pruning.LevelDBStaleIndex(self._db),
+                height,
+                pending.new_tree_nodes,
+                pending.stale_tree_nodes,
+                keep_heights=self.keep_heights,
+                oldest_provable=self.oldest_state,
+            )
         with self._db.write_batch(sync=True) as batch:
+            if prune is not None:
+                pruning.write_deletions(batch, prune)  # first: the block's writes win
             put = batch.put
             for key in pending.writes.deletes:
                 batch.delete(key)
@@ -260,6 +305,10 @@ class Ledger(LedgerReads):
                 schema.META_HEAD,
                 schema.head_bytes(height, pending.block_hash, pending.header.state_root),
             )
+            if prune is not None:
+                pruning.write_removals(batch, prune, self.oldest_state)
+        if prune is not None:
+            self.oldest_state = prune.oldest_provable
         self._prefix_cache.update(pending.writes.changed_prefixes)
         if pending.writes.validator_schedule is not None:
             self._schedule = pending.writes.validator_schedule
@@ -377,6 +426,7 @@ class Ledger(LedgerReads):
             receipts=tuple(execution.receipts),
             writes=execution.writes,
             new_tree_nodes=execution.tree.new_nodes,
+            stale_tree_nodes=tuple(execution.tree.stale_nodes),
         )
         pending_blocks = self._pending
         if len(pending_blocks) >= MAX_PENDING_BLOCKS:
@@ -429,7 +479,8 @@ UPGRADE_BATCH_KEYS = 10_000  # owner index entries written per batch while upgra
 
 def add_owner_index(db: plyvel.DB) -> None:
     """Upgrade a schema 2 ledger to 3: index every record and prefix by its owner, then
-    say schema 3. Idempotent: a crash part way leaves schema 2, and the next open redoes it."""
+    say the current schema (4 adds nothing a schema 3 ledger must be given). Idempotent: a
+    crash part way leaves schema 2, and the next open redoes it."""
     log.info("ledger_upgrade", extra={"from_schema": 2, "to_schema": 3, "adding": "owner index"})
     for namespace, kind, decode in (
         (schema.RECORD, schema.OWNED_RECORD, decode_record),
@@ -448,8 +499,9 @@ def add_owner_index(db: plyvel.DB) -> None:
     db.put(schema.META_SCHEMA_VERSION, schema.SCHEMA_VERSION, sync=True)
 
 
-def _write_genesis_state(db: plyvel.DB, genesis: Genesis) -> None:
-    """Height 0: the genesis prefixes, their state root and the genesis hash, in one batch."""
+def _write_genesis_state(db: plyvel.DB, genesis: Genesis, *, pruning: bool) -> None:
+    """Height 0: the genesis prefixes, their state root and the genesis hash, in one batch;
+    with `pruning`, the ledger records the tree nodes its blocks remove from the start."""
     overlay = Overlay(db)
     apply_genesis(overlay, genesis)
     writes = state_writes(overlay, 0, [])
@@ -460,5 +512,7 @@ def _write_genesis_state(db: plyvel.DB, genesis: Genesis) -> None:
         for node_hash, node in tree.new_nodes.items():
             batch.put(schema.tree_node_key(node_hash), node)
         batch.put(schema.META_SCHEMA_VERSION, schema.SCHEMA_VERSION)
+        if pruning:
+            batch.put(schema.META_PRUNING, b"1")
         batch.put(schema.META_GENESIS_HASH, genesis.genesis_hash)
         batch.put(schema.META_HEAD, schema.head_bytes(0, genesis.genesis_hash, tree.root))

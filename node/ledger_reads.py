@@ -20,7 +20,7 @@ from sparkchain.identifiers.tx import decode_body, tx_id
 from sparkchain.ledger import blocks, smt, validators
 from sparkchain.ledger.genesis import Genesis
 from sparkchain.ledger.records import decode_prefix, decode_record, filter_values
-from sparkchain.node import schema
+from sparkchain.node import pruning, schema
 from sparkchain.node.storage import TreeNodeStore, key_after_prefix
 from sparkchain.proto import api_pb2
 from sparkchain.proto import types_pb2 as pb
@@ -44,6 +44,8 @@ class LedgerReads:
         )
         self._tree_store = TreeNodeStore(db)
         self._tree_cache = smt.NodeCache()
+        # the oldest height whose state tree is stored (0: all of them; node/pruning.py)
+        self.oldest_state = pruning.oldest_state(db)
         self.height = 0
         self.last_block_hash = genesis.genesis_hash
         self.state_root = smt.EMPTY_ROOT
@@ -176,27 +178,81 @@ class LedgerReads:
             raise SparkError(ErrorCode.NOT_FOUND, f"identifier {identifier} is not registered")
         return filter_values(decode_record(raw), types, indexes)
 
-    def resolve_with_proof(self, identifier: str) -> tuple[pb.Record | None, api_pb2.ResolveProof]:
-        """The record (None when absent) and the proof of that answer at the last block:
-        record bytes, the tree path to the header's state root, the header and the
-        certificate that committed it. Before block 1 there is no header to prove against.
+    def resolve_with_proof(
+        self, identifier: str, height: int = 0
+    ) -> tuple[pb.Record | None, api_pb2.ResolveProof]:
+        """The record (None when absent) and the proof of that answer at the last block, or
+        at block `height` (0: the last): record bytes, the tree path to the header's state
+        root, the header and the certificate that committed it. Before block 1 there is no
+        header to prove against; a height whose state tree this node pruned is refused
+        with HEIGHT_PRUNED naming the oldest height it proves.
         """
         key = parse_identifier(identifier).key
         if self.height == 0:
             raise SparkError(
                 ErrorCode.UNAVAILABLE, "no block is committed yet: nothing to prove against"
             )
-        raw = self._db.get(schema.record_key(key))
-        state_proof = smt.prove(
-            self._tree_store, self.state_root, smt.record_tree_key(key), self._tree_cache
-        )
+        if height in (0, self.height):
+            raw = self._db.get(schema.record_key(key))
+            state_proof = smt.prove(
+                self._tree_store, self.state_root, smt.record_tree_key(key), self._tree_cache
+            )
+            header_bytes, certificate = self._last_header_bytes, self._last_certificate
+            height = self.height
+        else:
+            self._check_provable(height)
+            block, _ = self._read_block(height)
+            header_bytes = block.header
+            root = pb.BlockHeader.FromString(header_bytes).state_root
+            raw = self._record_bytes_at(key, height)
+            # no cache: an old version's nodes would only push the latest ones out of it
+            state_proof = smt.prove(self._tree_store, root, smt.record_tree_key(key))
+            certificate = self._certificate(height)
         proof = api_pb2.ResolveProof(
-            record_bytes=raw or b"", state_proof=state_proof, header=self._last_header_bytes
+            record_bytes=raw or b"", state_proof=state_proof, header=header_bytes
         )
-        if self._last_certificate is not None:
-            proof.commit.CopyFrom(self._last_certificate)
-        proof.validator_changes.extend(self.proved_validator_changes(self.height))
+        if certificate is not None:
+            proof.commit.CopyFrom(certificate)
+        proof.validator_changes.extend(self.proved_validator_changes(height))
         return (None if raw is None else decode_record(raw)), proof
+
+    def resolve_at(
+        self,
+        identifier: str,
+        height: int,
+        types: Collection[str] = (),
+        indexes: Collection[int] = (),
+    ) -> pb.Record:
+        """The record of `identifier` as block `height` left it, from its history (which
+        pruning never touches), filtered as `resolve` filters."""
+        key = parse_identifier(identifier).key
+        if not 1 <= height <= self.height:
+            raise SparkError(
+                ErrorCode.NOT_FOUND, f"no block at height {height} (the chain has {self.height})"
+            )
+        raw = self._record_bytes_at(key, height)
+        if raw is None:
+            raise SparkError(
+                ErrorCode.NOT_FOUND,
+                f"identifier {identifier} was not registered at height {height}",
+            )
+        return filter_values(decode_record(raw), types, indexes)
+
+    def _check_provable(self, height: int) -> None:
+        if not 1 <= height <= self.height:
+            raise SparkError(
+                ErrorCode.NOT_FOUND, f"no block at height {height} (the chain has {self.height})"
+            )
+        if height < self.oldest_state:
+            raise pruning.height_pruned(height, self.oldest_state)
+
+    def _record_bytes_at(self, key: str, height: int) -> bytes | None:
+        """The record bytes after its last change at or before `height` (None: none yet)."""
+        start = schema.history_range(key)
+        stop = start + schema.tx_location(height + 1, 0)
+        with self._db.iterator(start=start, stop=stop, reverse=True, include_key=False) as entries:
+            raw = next(entries, None)
+        return None if raw is None else schema.decode_history_entry(raw).record_bytes
 
     def proved_validator_changes(self, height: int) -> list[api_pb2.ValidatorChange]:
         """The changes of the set a client follows from the genesis to check a header of

@@ -119,7 +119,9 @@ class Node:
         self.fail_stop_reason: str | None = None
         # before LevelDB opens its files: the soft limit is raised and split here
         self.descriptors: DescriptorBudget = descriptor_budget(config.api.max_connections)
-        self.ledger, acknowledged = open_ledger(home, genesis)
+        self.ledger, acknowledged = open_ledger(
+            home, genesis, keep_heights=config.ledger.keep_heights
+        )
         self.metrics = NodeMetrics()
         self.executor = ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="verify")
         self.bus = CommitBus()
@@ -440,14 +442,17 @@ def new_api_server(max_connections: int, metrics: NodeMetrics | None = None) -> 
     )
 
 
-def open_ledger(home: NodeHome, genesis: Genesis) -> tuple[Ledger, AcknowledgedHeight]:
+def open_ledger(
+    home: NodeHome, genesis: Genesis, *, keep_heights: int = 0
+) -> tuple[Ledger, AcknowledgedHeight]:
     """The node's ledger, refused (STORAGE_CORRUPT) when it is below the height this node
     has acknowledged (DESIGN §11); and the record of that height, for the committer. A
-    ledger gone altogether is refused before a new one is created in its place."""
+    ledger gone altogether is refused before a new one is created in its place.
+    `keep_heights` is [ledger] keep_heights (node/pruning.py)."""
     acknowledged = AcknowledgedHeight(home.acknowledged_height_path, home.ledger_dir)
     if not holds_ledger(home.ledger_dir):
         acknowledged.check(0)
-    ledger = Ledger.open(home.ledger_dir, genesis)
+    ledger = Ledger.open(home.ledger_dir, genesis, keep_heights=keep_heights)
     try:
         acknowledged.check(ledger.height)
     except BaseException:

@@ -16,6 +16,9 @@ Heights and tx indexes are big-endian so that byte order is numeric order.
     y<identifier key>\\0<height:8><index:4>   history entry (`history_entry_head` + record)
     o<owner BID>\\0<kind:1><key>      owner index: what a BID owns (kind p: prefix, r: record)
     t<node hash>                     sparse Merkle tree node
+    s<height:8><node hash>           stale queue: the block at <height> removed the tree node
+    u<node hash>                     -> <height:8>: stale mark, the last height that removed
+                                     it (ledger/smt_prune.py; only when `mpruning` is set)
     v<from height:8>                 a validator set the chain scheduled (pb.ScheduledSet),
                                      by the height it signs from; `mvalidators` holds the
                                      current pb.ValidatorSchedule (the state tree's leaf)
@@ -50,6 +53,8 @@ PREFIX_CHILD: Final = b"k"
 HISTORY: Final = b"y"
 OWNER: Final = b"o"
 TREE_NODE: Final = b"t"
+STALE_QUEUE: Final = b"s"
+STALE_MARK: Final = b"u"
 VALIDATOR_SET: Final = b"v"
 
 NAMESPACE_NAMES: Final = {
@@ -65,6 +70,8 @@ NAMESPACE_NAMES: Final = {
     HISTORY: "history entry",
     OWNER: "owner index",
     TREE_NODE: "state tree node",
+    STALE_QUEUE: "stale tree node queue",
+    STALE_MARK: "stale tree node mark",
     VALIDATOR_SET: "validator set",
 }
 
@@ -73,10 +80,17 @@ META_GENESIS_HASH: Final = META + b"genesis"
 META_SCHEMA_VERSION: Final = META + b"schema"
 # absent until the validator set first changes (DESIGN §12): the genesis set then
 META_VALIDATOR_SCHEDULE: Final = META + b"validators"
+# set when the ledger records which tree nodes blocks removed (`s`, `u`): from its creation
+# with [ledger] keep_heights > 0, or from the sweep that starts pruning (node/pruning.py)
+META_PRUNING: Final = META + b"pruning"
+# <height:8>: the oldest height whose state tree is still stored (absent: every height's)
+META_OLDEST_STATE: Final = META + b"oldest"
 # 2: history entries in their own encoding (1 stored the public api.HistoryEntry message)
 # 3: the owner index (`o`); a schema 2 ledger gains it when a node opens it (node/ledger.py)
-SCHEMA_VERSION: Final = b"3"
-SCHEMA_UPGRADABLE: Final = b"2"
+# 4: pruning of the state tree (`s`, `u`, `mpruning`, `moldest`); a schema 3 ledger is one
+#    that never pruned: opening it only says 4 (node/ledger.py)
+SCHEMA_VERSION: Final = b"4"
+SCHEMA_UPGRADABLE: Final = (b"2", b"3")
 
 SEPARATOR: Final = b"\x00"
 _HEIGHT = struct.Struct(">Q")
@@ -240,6 +254,19 @@ def decode_history_entry(raw: bytes) -> HistoryEntry:
 
 def tree_node_key(node_hash: bytes) -> bytes:
     return TREE_NODE + node_hash
+
+
+def stale_queue_key(height: int, node_hash: bytes) -> bytes:
+    return STALE_QUEUE + _HEIGHT.pack(height) + node_hash
+
+
+def stale_queue_entry(key: bytes) -> tuple[int, bytes]:
+    """(height, node hash) of a stale queue key."""
+    return height_from_bytes(key[1:9]), key[9:]
+
+
+def stale_mark_key(node_hash: bytes) -> bytes:
+    return STALE_MARK + node_hash
 
 
 def head_bytes(height: int, block_hash: bytes, state_root: bytes) -> bytes:

@@ -133,8 +133,14 @@ class ResolveRequest(_message.Message):
     TYPES_FIELD_NUMBER: _builtins.int
     INDEXES_FIELD_NUMBER: _builtins.int
     WITH_PROOF_FIELD_NUMBER: _builtins.int
+    HEIGHT_FIELD_NUMBER: _builtins.int
     identifier: _builtins.str
     with_proof: _builtins.bool
+    height: _builtins.int
+    """0: the last committed block. Else the record as block `height` left it; with_proof
+    then proves it against that block's header, which a node that prunes its state tree
+    ([ledger] keep_heights) refuses below the oldest height it keeps (HEIGHT_PRUNED).
+    """
     @_builtins.property
     def types(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -146,10 +152,11 @@ class ResolveRequest(_message.Message):
         types: _abc.Iterable[_builtins.str] | None = ...,
         indexes: _abc.Iterable[_builtins.int] | None = ...,
         with_proof: _builtins.bool = ...,
+        height: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["identifier", b"identifier", "indexes", b"indexes", "types", b"types", "with_proof", b"with_proof"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["height", b"height", "identifier", b"identifier", "indexes", b"indexes", "types", b"types", "with_proof", b"with_proof"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

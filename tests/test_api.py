@@ -331,6 +331,38 @@ async def test_resolve_with_proof_verifies_presence_and_absence(node, client):
     assert record is None
 
 
+async def test_resolve_at_a_height_proves_that_block_and_a_pruned_one_is_out_of_range(tmp_path):
+    node = await ApiNode(tmp_path / "pruning", keep_heights=2).start(auto_commit=False)
+    channel = grpc.aio.insecure_channel(node.address)
+    try:
+        ids = api_pb2_grpc.IdentifiersStub(channel)
+        acme = maker(node)
+        node.commit_now([register_tx(node, "A")])  # 1
+        for n in (2, 3, 4):
+            update = acme.update("88/A", [value(1, "URL", f"https://v{n}")], now_ms=wall_ms())
+            node.commit_now([update])
+        answer = await ids.Resolve(
+            api_pb2.ResolveRequest(identifier="88/A", with_proof=True, height=3)
+        )
+        record, height = verify_resolution(
+            node.genesis.validator_keys, node.genesis.chain_id, "88/A", answer.proof
+        )
+        assert height == answer.height == 3
+        assert record is not None and record.values[0].data == b"https://v3"
+        # without a proof, any height is answered from the history
+        plain = await ids.Resolve(api_pb2.ResolveRequest(identifier="88/A", height=1))
+        assert plain.height == 1 and plain.record.values[0].data != b"https://v3"
+        details = await expect_error(
+            ids.Resolve(api_pb2.ResolveRequest(identifier="88/A", with_proof=True, height=2)),
+            grpc.StatusCode.OUT_OF_RANGE,
+            ErrorCode.HEIGHT_PRUNED,
+        )
+        assert "from height 3 on" in details
+    finally:
+        await channel.close()
+        await node.stop()
+
+
 async def test_history_list_and_prefix_info(node, client):
     acme = maker(node)
     await client.ids.Submit(api_pb2.SubmitRequest(tx=register_tx(node, "H"), wait_for_commit=True))

@@ -184,6 +184,31 @@ async def test_resolve_verify_pins_the_genesis_and_says_verified(node, spark, tm
     assert "absence verified at height 1" in absent.err
 
 
+async def test_resolve_at_a_kept_height_verifies_and_a_pruned_one_is_refused(
+    tmp_path, monkeypatch, spark
+):
+    home = tmp_path / "home"
+    monkeypatch.setenv("SPARK_HOME", str(home))
+    keystore.write_key_file(keystore.key_path("dev", home), key("acme"))
+    pruning = await ApiNode(tmp_path / "pruning", keep_heights=2).start()
+    monkeypatch.setenv("SPARK_NODE", pruning.address)
+    try:
+        await spark("register", "88/H", "--url", "https://v1")  # 1
+        for n in (2, 3, 4):
+            await spark("update", "88/H", "--value", f"1:URL=https://v{n}")
+        kept = await spark("resolve", "88/H", "--verify", "--height", "3")
+        assert kept.code == EXIT_OK, kept.err
+        assert "https://v3" in kept.out and kept.out.rstrip().endswith("verified at height 3")
+        plain = await spark("resolve", "88/H", "--height", "1", "--json")
+        assert json.loads(plain.out)["height"] == 1 and "https://v1" in plain.out
+        pruned = await spark("resolve", "88/H", "--verify", "--height", "2")
+        assert pruned.code == EXIT_ERROR
+        assert pruned.err.startswith("error: HEIGHT_PRUNED: the state at height 2 is pruned")
+        assert "from height 3 on" in pruned.err
+    finally:
+        await pruning.stop()
+
+
 async def test_resolve_verify_fails_loudly_on_another_chains_genesis(node, spark, tmp_path):
     await spark("register", "88/V")
     impostor = make_genesis(
@@ -211,7 +236,7 @@ async def test_a_node_saying_not_found_without_a_proof_is_not_a_verified_absence
     verified absence. With --verify, only a checked proof may say "not registered"."""
     assert (await spark("register", "88/V", "--url", "https://v")).code == EXIT_OK
 
-    def lie(identifier: str) -> object:
+    def lie(identifier: str, height: int = 0) -> object:
         raise SparkError(
             ErrorCode.NOT_FOUND, f"{identifier} is not registered (absence verified at height 1)"
         )
@@ -235,7 +260,7 @@ async def test_an_old_genuine_proof_shows_its_block_time_and_max_age_refuses_it(
         block_time = old.ledger.last_block_time_ms
     finally:
         old.close()
-    monkeypatch.setattr(node.ledger, "resolve_with_proof", lambda _identifier: answer)
+    monkeypatch.setattr(node.ledger, "resolve_with_proof", lambda _identifier, _height=0: answer)
     shown = await spark("resolve", "88/widget-1", "--verify")
     assert shown.code == EXIT_OK, shown.err
     assert time_text(block_time) in shown.out and "'sparkchain-test'" in shown.out

@@ -83,7 +83,7 @@ def test_every_field_round_trips_through_the_writer(tmp_path: Path) -> None:
 
 def test_written_config_is_plain_toml_with_one_table_per_section() -> None:
     document = tomllib.loads(config_to_toml(node_config("n", "validator", "h:1", "h:2")))
-    assert set(document) == {"node", "api", "p2p", "consensus", "mempool", "http", "gs1"}
+    assert set(document) == {"node", "api", "p2p", "consensus", "mempool", "http", "gs1", "ledger"}
     assert document["p2p"]["peers"] == []
     # every written home's GS1 resolver searches 88.608 (DESIGN §10)
     assert document["gs1"] == {"prefixes": ["88.608"]}

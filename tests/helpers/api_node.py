@@ -69,9 +69,10 @@ class ApiNode:
         bus: CommitBus | None = None,
         role: str = "validator",
         forwarder: SubmitForwarder | None = None,
+        keep_heights: int = 0,
     ) -> None:
         self.genesis = genesis or make_test_genesis()
-        self.chain = LedgerChain(path, self.genesis)
+        self.chain = LedgerChain(path, self.genesis, keep_heights=keep_heights)
         self.ledger = self.chain.ledger
         self.bus = bus or CommitBus()
         self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="verify")

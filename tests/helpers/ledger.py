@@ -46,11 +46,18 @@ class LedgerChain:
     """A ledger on disk plus the clock and tx makers to grow it block by block."""
 
     def __init__(
-        self, path: Path, genesis: Genesis | None = None, *, verify_signatures: bool = True
+        self,
+        path: Path,
+        genesis: Genesis | None = None,
+        *,
+        verify_signatures: bool = True,
+        keep_heights: int = 0,
     ) -> None:
         self.path = path
         self.genesis = genesis or make_test_genesis()
-        self.ledger = Ledger.open(path, self.genesis, verify_signatures=verify_signatures)
+        self.ledger = Ledger.open(
+            path, self.genesis, verify_signatures=verify_signatures, keep_heights=keep_heights
+        )
         self._makers: dict[str, TxMaker] = {}
 
     def signer(self, name: str, seed: int = 0) -> TxMaker:
@@ -73,10 +80,14 @@ class LedgerChain:
         )
         return built
 
-    def reopen(self) -> None:
+    def reopen(self, keep_heights: int | None = None) -> None:
+        """Close and open again, with the same keep_heights unless another is given."""
         self.ledger.close()
         self.ledger = Ledger.open(
-            self.path, self.genesis, verify_signatures=self.ledger.verify_signatures
+            self.path,
+            self.genesis,
+            verify_signatures=self.ledger.verify_signatures,
+            keep_heights=self.ledger.keep_heights if keep_heights is None else keep_heights,
         )
 
     def close(self) -> None:

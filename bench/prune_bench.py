@@ -1,0 +1,153 @@
+"""Pruning benchmark (issue 13 part 5): disk bytes per identifier with and without pruning.
+
+One run fills two ledgers with the same chain, blocks of one RegisterBatch of 1000 new
+identifiers as bench/ledger_bench.py fills its own (1M identifiers; quick: 20k): one
+archive ledger (keep_heights 0, every height's state tree kept) and one pruning ledger
+(keep_heights KEEP_HEIGHTS; quick: QUICK_KEEP_HEIGHTS). Each is compacted (as LevelDB
+does over time), then measured:
+    - disk bytes per identifier, the whole ledger directory (goal ≤ 400 B pruned);
+    - of which the state tree (namespace `t`) and the stale queue and marks (`s`, `u`),
+      as uncompressed key and value bytes;
+    - ids committed/s over the last MEASURED_BLOCKS blocks (build + synced commit,
+      signatures excluded): what recording and pruning cost per block.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.ledger_bench import BLOCK_IDS, Writer, bench_genesis
+from bench.report import Goal, print_table, rate
+from sparkchain.node import schema
+from sparkchain.node.ledger import Ledger
+
+KEEP_HEIGHTS = 100
+QUICK_KEEP_HEIGHTS = 5
+MEASURED_BLOCKS = 20
+GOAL_PRUNED_BYTES_PER_ID = 400
+
+
+@dataclass(frozen=True)
+class DiskFigures:
+    keep_heights: int
+    size: int
+    disk_bytes: int
+    tree_bytes: int
+    stale_index_bytes: int
+    commit_per_s: float
+    commit_per_cpu_s: float  # of the calling thread: what the code costs on a shared machine
+    oldest_state: int
+
+    def per_id(self, total: int) -> float:
+        return total / self.size
+
+
+def fill_and_measure(
+    path: Path, size: int, keep_heights: int, progress: Callable[[str], None]
+) -> DiskFigures:
+    started = time.perf_counter()
+    with Ledger.open(
+        path, bench_genesis(), verify_signatures=False, keep_heights=keep_heights
+    ) as ledger:
+        writer = Writer(ledger)
+        blocks = size // BLOCK_IDS
+        timed = cpu = 0.0
+        for block in range(blocks):
+            txs = writer.batch_txs(block * BLOCK_IDS)
+            cpu_before = time.thread_time()
+            spent = writer.commit(txs)
+            if block >= blocks - MEASURED_BLOCKS:
+                timed += spent
+                cpu += time.thread_time() - cpu_before
+            if block and block % 100 == 0:
+                progress(
+                    f"keep_heights {keep_heights}: {block * BLOCK_IDS:,} ids "
+                    f"({time.perf_counter() - started:.0f} s)"
+                )
+        ledger.db.compact_range()
+        tree_bytes = _raw_bytes(ledger, schema.TREE_NODE)
+        stale_bytes = _raw_bytes(ledger, schema.STALE_QUEUE) + _raw_bytes(ledger, schema.STALE_MARK)
+        oldest = ledger.oldest_state
+    disk = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    measured = min(MEASURED_BLOCKS, blocks) * BLOCK_IDS
+    return DiskFigures(
+        keep_heights, size, disk, tree_bytes, stale_bytes, measured / timed, measured / cpu, oldest
+    )
+
+
+def _raw_bytes(ledger: Ledger, namespace: bytes) -> int:
+    """Keys and values of a namespace, uncompressed (LevelDB's approximate sizes are too
+    coarse for a namespace much smaller than its tables)."""
+    with ledger.db.iterator(prefix=namespace) as entries:
+        return sum(len(key) + len(value) for key, value in entries)
+
+
+def run(quick: bool) -> None:
+    # SPARK_PRUNE_BENCH_IDS: another size (two fills of 1M take about half an hour here)
+    size = int(os.environ.get("SPARK_PRUNE_BENCH_IDS", 20_000 if quick else 1_000_000))
+    keep = QUICK_KEEP_HEIGHTS if quick else KEEP_HEIGHTS
+
+    def progress(message: str) -> None:
+        print(f"  [prune_bench] {message}", flush=True)
+
+    results = []
+    with tempfile.TemporaryDirectory(prefix="prune-bench-") as tmp:
+        for keep_heights in (0, keep):
+            path = Path(tmp) / f"keep-{keep_heights}"
+            results.append(fill_and_measure(path, size, keep_heights, progress))
+            shutil.rmtree(path)
+    rows: list[list[object]] = []
+    goals: list[Goal] = []
+    for figures in results:
+        kind = (
+            "archive (keep_heights 0)"
+            if figures.keep_heights == 0
+            else f"pruned (keep_heights {figures.keep_heights}, state kept from height "
+            f"{figures.oldest_state})"
+        )
+        at = f"at {size:,}"
+        goal: Goal = ("-", None)
+        if figures.keep_heights:
+            per_id = figures.per_id(figures.disk_bytes)
+            goal = (f"≤ {GOAL_PRUNED_BYTES_PER_ID} B", per_id <= GOAL_PRUNED_BYTES_PER_ID)
+        rows.append(
+            [
+                f"disk bytes per identifier, {kind}, {at}",
+                f"{figures.per_id(figures.disk_bytes):,.0f} B",
+                "",
+            ]
+        )
+        goals.append(goal)
+        rows.append(
+            [
+                f"  state tree nodes (uncompressed), {kind}",
+                f"{figures.per_id(figures.tree_bytes):,.0f} B",
+                f"stale queue + marks {figures.per_id(figures.stale_index_bytes):,.0f} B",
+            ]
+        )
+        goals.append(("-", None))
+        rows.append(
+            [
+                f"ids committed/s, RegisterBatch, {kind}, last {MEASURED_BLOCKS} blocks",
+                rate(figures.commit_per_s),
+                f"{rate(figures.commit_per_cpu_s)} per thread CPU-s; build + synced commit",
+            ]
+        )
+        goals.append(("-", None))
+    print_table(
+        "Pruning: disk per identifier after compaction, and commit cost",
+        ["measure", "figure", "note"],
+        rows,
+        goals=goals,
+        caption=(
+            f"Blocks of one RegisterBatch of {BLOCK_IDS} new ids; each ledger compacted "
+            "(compact_range) before its directory is measured; namespaces as uncompressed "
+            "key + value bytes."
+        ),
+    )

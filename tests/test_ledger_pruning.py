@@ -1,0 +1,283 @@
+"""A ledger that prunes its state tree ([ledger] keep_heights, node/pruning.py): proofs of
+the last K heights stay valid, older ones are refused with HEIGHT_PRUNED naming the oldest
+kept height, blocks, certificates and history stay complete, the stored tree is exactly
+what the kept roots hold, and `spark ledger verify` checks all of that."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.tx import value
+from sparkchain.ledger.proof import verify_resolution
+from sparkchain.ledger.records import decode_record
+from sparkchain.ledger.smt_prune import reachable
+from sparkchain.node import schema
+from sparkchain.node.chain_check import check_chain
+from sparkchain.node.config import parse_config
+from sparkchain.node.storage import TreeNodeStore
+from sparkchain.proto import types_pb2 as pb
+from tests.helpers.ledger import LedgerChain
+
+WIDGET = "88/Widget-1"
+
+
+def grow(chain: LedgerChain, blocks: int) -> None:
+    """Blocks that each update WIDGET (registered in the first) and register a new id."""
+    acme = chain.signer("acme")
+    for _ in range(blocks):
+        at = chain.next_time_ms
+        height = chain.ledger.height + 1
+        url = value(1, "URL", f"https://example.com/v{height}")
+        first = (
+            acme.update(WIDGET, [url], now_ms=at)
+            if chain.ledger.height
+            else acme.register(WIDGET, [url], now_ms=at)
+        )
+        chain.commit([first, acme.register(f"88/n-{height}", now_ms=at)])
+
+
+def stored_tree_nodes(chain: LedgerChain) -> set[bytes]:
+    prefix = schema.TREE_NODE
+    with chain.ledger.db.iterator(prefix=prefix, include_value=False) as keys:
+        return {key[len(prefix) :] for key in keys}
+
+
+def root_at(chain: LedgerChain, height: int) -> bytes:
+    block, _, _ = chain.ledger.get_block(height)
+    return pb.BlockHeader.FromString(block.header).state_root
+
+
+def proved_url(chain: LedgerChain, height: int, identifier: str = WIDGET) -> str | None:
+    """The URL that a checked proof at `height` shows (None: proven absent)."""
+    record_or_none, proof = chain.ledger.resolve_with_proof(identifier, height)
+    validators = chain.genesis.validator_keys
+    record, proved_height = verify_resolution(validators, chain.genesis.chain_id, identifier, proof)
+    assert proved_height == height
+    assert (record is None) == (record_or_none is None)
+    return None if record is None else record.values[0].data.decode()
+
+
+@pytest.fixture
+def pruning_chain(tmp_path: Path) -> LedgerChain:
+    return LedgerChain(tmp_path / "ledger", keep_heights=3)
+
+
+def test_the_last_k_heights_stay_provable_and_older_ones_are_refused(
+    pruning_chain: LedgerChain,
+) -> None:
+    grow(pruning_chain, 8)
+    ledger = pruning_chain.ledger
+    assert ledger.oldest_state == 6
+    for height in (6, 7, 8):
+        assert proved_url(pruning_chain, height) == f"https://example.com/v{height}"
+    assert proved_url(pruning_chain, 6, "88/n-7") is None  # absence, as of height 6
+    with pytest.raises(SparkError) as refused:
+        ledger.resolve_with_proof(WIDGET, 5)
+    assert refused.value.code is ErrorCode.HEIGHT_PRUNED
+    assert "height 5 is pruned" in refused.value.message
+    assert "from height 6 on" in refused.value.message
+    with pytest.raises(SparkError) as beyond:
+        ledger.resolve_with_proof(WIDGET, 9)
+    assert beyond.value.code is ErrorCode.NOT_FOUND
+
+
+def test_blocks_certificates_and_history_stay_complete(pruning_chain: LedgerChain) -> None:
+    grow(pruning_chain, 8)
+    ledger = pruning_chain.ledger
+    for height in range(1, 9):
+        block, _, certificate = ledger.get_block(height)
+        assert certificate is not None and certificate.height == height
+        assert len(block.txs) == 2
+    history = ledger.history(WIDGET)
+    assert [entry.height for entry in history] == list(range(1, 9))
+    assert [e.record.values[0].data.decode() for e in history][:2] == [
+        "https://example.com/v1",
+        "https://example.com/v2",
+    ]
+    # the record as an old block left it, from the history (no proof needed)
+    old = ledger.resolve_at(WIDGET, 2)
+    assert old.values[0].data == b"https://example.com/v2"
+    with pytest.raises(SparkError) as unknown:
+        ledger.resolve_at("88/n-7", 6)
+    assert unknown.value.code is ErrorCode.NOT_FOUND
+
+
+def test_the_stored_tree_is_exactly_what_the_kept_roots_hold(pruning_chain: LedgerChain) -> None:
+    for _ in range(4):
+        grow(pruning_chain, 3)
+        ledger = pruning_chain.ledger
+        kept = [root_at(pruning_chain, h) for h in range(ledger.oldest_state, ledger.height + 1)]
+        assert stored_tree_nodes(pruning_chain) == reachable(TreeNodeStore(ledger.db), kept)
+
+
+def test_an_archive_ledger_keeps_every_height(tmp_path: Path) -> None:
+    chain = LedgerChain(tmp_path / "ledger")
+    grow(chain, 6)
+    assert chain.ledger.oldest_state == 0
+    assert proved_url(chain, 1) == "https://example.com/v1"
+    assert chain.ledger.db.get(schema.META_PRUNING) is None
+    with chain.ledger.db.iterator(prefix=schema.STALE_QUEUE) as entries:
+        assert next(entries, None) is None  # nothing recorded: no cost without pruning
+
+
+def test_a_pruned_ledger_verifies_and_a_missing_or_left_over_node_is_reported(
+    pruning_chain: LedgerChain,
+) -> None:
+    grow(pruning_chain, 7)
+    pruning_chain.close()
+    path, genesis = pruning_chain.path, pruning_chain.genesis
+    report = check_chain(path, genesis, verify_signatures=False)
+    assert report.ok, report.problem
+    assert report.checked == 7
+
+    pruning_chain.reopen()
+    db = pruning_chain.ledger.db
+    kept_node = root_at(pruning_chain, 5)  # the root of the oldest kept height
+    node_bytes = db.get(schema.tree_node_key(kept_node))
+    assert node_bytes is not None
+    db.delete(schema.tree_node_key(kept_node))
+    pruning_chain.close()
+    report = check_chain(path, genesis, verify_signatures=False)
+    assert not report.ok
+    assert report.problem == f"state tree node {kept_node.hex()} is missing from the ledger"
+
+    pruning_chain.reopen()
+    db = pruning_chain.ledger.db
+    db.put(schema.tree_node_key(kept_node), node_bytes)
+    pruned_root = root_at(pruning_chain, 2)
+    assert db.get(schema.tree_node_key(pruned_root)) is None
+    db.put(schema.tree_node_key(pruned_root), b"left over")
+    pruning_chain.close()
+    report = check_chain(path, genesis, verify_signatures=False)
+    assert not report.ok
+    assert report.problem == (
+        f"state tree node {pruned_root.hex()} is stored but no block wrote it"
+    )
+
+
+def test_an_archive_ledger_opened_with_pruning_is_swept_to_its_head(tmp_path: Path) -> None:
+    chain = LedgerChain(tmp_path / "ledger")
+    grow(chain, 5)
+    before = len(stored_tree_nodes(chain))
+    chain.reopen(keep_heights=2)
+    ledger = chain.ledger
+    assert ledger.oldest_state == 5
+    assert len(stored_tree_nodes(chain)) < before
+    assert stored_tree_nodes(chain) == reachable(TreeNodeStore(ledger.db), [root_at(chain, 5)])
+    with pytest.raises(SparkError) as refused:
+        ledger.resolve_with_proof(WIDGET, 4)
+    assert refused.value.code is ErrorCode.HEIGHT_PRUNED
+    assert proved_url(chain, 5) == "https://example.com/v5"
+    grow(chain, 3)  # 6..8: keeps 7 and 8
+    assert chain.ledger.oldest_state == 7
+    assert proved_url(chain, 7) == "https://example.com/v7"
+    chain.close()
+    report = check_chain(chain.path, chain.genesis, verify_signatures=False)
+    assert report.ok, report.problem
+
+
+def test_keep_heights_may_change_between_opens(pruning_chain: LedgerChain) -> None:
+    grow(pruning_chain, 6)  # keeps 4..6
+    pruning_chain.reopen(keep_heights=10)
+    grow(pruning_chain, 4)  # 7..10: nothing more is due, 4 stays the oldest
+    assert pruning_chain.ledger.oldest_state == 4
+    assert proved_url(pruning_chain, 4) == "https://example.com/v4"
+    pruning_chain.reopen(keep_heights=2)
+    grow(pruning_chain, 1)  # 11: keeps 10 and 11
+    assert pruning_chain.ledger.oldest_state == 10
+    pruning_chain.close()
+    report = check_chain(pruning_chain.path, pruning_chain.genesis, verify_signatures=False)
+    assert report.ok, report.problem
+
+
+def test_a_schema_3_ledger_is_opened_as_schema_4(tmp_path: Path) -> None:
+    chain = LedgerChain(tmp_path / "ledger")
+    grow(chain, 2)
+    chain.ledger.db.put(schema.META_SCHEMA_VERSION, b"3")  # what the previous version wrote
+    chain.reopen()
+    assert chain.ledger.db.get(schema.META_SCHEMA_VERSION) == b"4"
+    assert proved_url(chain, 1) == "https://example.com/v1"
+    chain.close()
+    report = check_chain(chain.path, chain.genesis, verify_signatures=False)
+    assert report.ok, report.problem
+
+
+def test_the_record_proved_at_a_height_is_the_last_change_at_or_before_it(
+    pruning_chain: LedgerChain,
+) -> None:
+    grow(pruning_chain, 2)
+    acme = pruning_chain.signer("acme")
+    at = pruning_chain.next_time_ms
+    # two changes of one record in one block: the proof shows the block's last
+    pruning_chain.commit(
+        [
+            acme.update(WIDGET, [value(1, "URL", "https://a")], now_ms=at),
+            acme.update(WIDGET, [value(1, "URL", "https://b")], now_ms=at),
+        ]
+    )
+    grow(pruning_chain, 1)
+    assert proved_url(pruning_chain, 3) == "https://b"
+    record_bytes = pruning_chain.ledger.resolve_with_proof(WIDGET, 3)[1].record_bytes
+    assert decode_record(record_bytes).updated_height == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("", 0), ("[ledger]\nkeep_heights = 0\n", 0), ("[ledger]\nkeep_heights = 500\n", 500)],
+)
+def test_keep_heights_in_config(text: str, expected: int) -> None:
+    assert parse_config(_MINIMAL_CONFIG + text).ledger.keep_heights == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("keep_heights = 1", "keep_heights: must be 0 (keep every height) or at least 2, got 1"),
+        ("keep_heights = -3", "keep_heights: must be at least 0, got -3"),
+        ('keep_heights = "10"', "keep_heights: must be an integer, got a string"),
+        ("keep = 10", "keep: unknown key"),
+    ],
+)
+def test_bad_keep_heights_is_refused_naming_the_field(text: str, problem: str) -> None:
+    with pytest.raises(SparkError) as refused:
+        parse_config(_MINIMAL_CONFIG + "[ledger]\n" + text + "\n")
+    assert refused.value.code is ErrorCode.INVALID_CONFIG
+    assert f"ledger.{problem}" in refused.value.message
+
+
+def test_a_ledger_refuses_keep_heights_of_one(tmp_path: Path) -> None:
+    with pytest.raises(SparkError) as refused:
+        LedgerChain(tmp_path / "ledger", keep_heights=1)
+    assert refused.value.code is ErrorCode.INVALID_ARGUMENT
+
+
+_MINIMAL_CONFIG = """
+[node]
+name = "node1"
+role = "validator"
+
+[api]
+listen = "127.0.0.1:7100"
+
+[p2p]
+listen = "127.0.0.1:7200"
+"""
+
+
+def test_a_sweep_cut_short_already_refuses_the_heights_it_was_deleting(tmp_path: Path) -> None:
+    chain = LedgerChain(tmp_path / "ledger")
+    grow(chain, 4)
+    # what the sweep writes before its first deletion; a crash then leaves no `mpruning`
+    chain.ledger.db.put(schema.META_OLDEST_STATE, schema.height_bytes(4))
+    chain.reopen()  # keep_heights 0: the sweep does not run again...
+    with pytest.raises(SparkError) as refused:
+        chain.ledger.resolve_with_proof(WIDGET, 2)
+    assert refused.value.code is ErrorCode.HEIGHT_PRUNED  # ...but nothing claims height 2
+    chain.reopen(keep_heights=2)  # pruning on: the sweep runs to its end
+    assert chain.ledger.db.get(schema.META_PRUNING) is not None
+    assert stored_tree_nodes(chain) == reachable(
+        TreeNodeStore(chain.ledger.db), [root_at(chain, 4)]
+    )
