@@ -33,6 +33,8 @@ class LedgerReads:
         self._db = db
         self.genesis = genesis
         self.chain_id = genesis.chain_id
+        self._hash = genesis.hash_fn  # the chain's hash: tx ids, blocks, the state tree
+        self.hash_fn = genesis.hash_fn
         self._genesis_schedule = validators.genesis_schedule(
             [(v.name, v.public_key) for v in genesis.validators]
         )
@@ -156,7 +158,8 @@ class LedgerReads:
             block_hash=self.last_block_hash,
             time_ms=self.last_block_time_ms,
             validators=self.validators_at(self.height + 1),
-            validators_hash=blocks.validators_hash(self.validators_at(self.height + 2)),
+            validators_hash=blocks.validators_hash(self.validators_at(self.height + 2), self._hash),
+            hash_fn=self._hash,
         )
 
     def _certificate(self, height: int) -> pb.CommitCertificate | None:
@@ -188,7 +191,10 @@ class LedgerReads:
             )
         raw = self._db.get(schema.record_key(key))
         state_proof = smt.prove(
-            self._tree_store, self.state_root, smt.record_tree_key(key), self._tree_cache
+            self._tree_store,
+            self.state_root,
+            smt.record_tree_key(key, self._hash),
+            self._tree_cache,
         )
         proof = api_pb2.ResolveProof(
             record_bytes=raw or b"", state_proof=state_proof, header=self._last_header_bytes
@@ -366,7 +372,7 @@ class LedgerReads:
         for tx_index, kind, key in schema.decode_changes(raw):
             signed = block.txs[tx_index]
             if tx_index not in tx_ids:
-                tx_ids[tx_index] = tx_id(signed)
+                tx_ids[tx_index] = tx_id(signed, self._hash)
             event = api_pb2.ChangeEvent(height=height, tx_id=tx_ids[tx_index])
             if kind == schema.CHANGE_RECORD:
                 entry_raw = self._db.get(schema.history_key(key, height, tx_index))
