@@ -33,7 +33,7 @@ def test_sm2_account_registers_resolves_and_verifies_on_an_sm3_testnet(
     net = sm3_net
     genesis = json.loads(Path(net.genesis_file).read_text(encoding="utf-8"))
     assert genesis["hash"] == "sm3"
-    node1, node3 = net.nodes["node1"].api, net.nodes["node3"].api
+    node1, node2 = net.nodes["node1"].api, net.nodes["node2"].api
 
     alice = json.loads(net.spark_ok("keys", "new", "alice", "--algorithm", "sm2", "--json"))
     assert alice["algorithm"] == "sm2" and alice["bid"].startswith("did:bid:zf")
@@ -48,11 +48,11 @@ def test_sm2_account_registers_resolves_and_verifies_on_an_sm3_testnet(
         "--node", node1,
     )  # fmt: skip
 
-    resolved = json.loads(net.spark_ok("resolve", "88/sn-0001", "--json", "--node", node3))
+    resolved = json.loads(net.spark_ok("resolve", "88/sn-0001", "--json", "--node", node2))
     assert resolved["owner"] == alice["bid"]
 
     verified = net.spark(
-        "resolve", "88/SN-0001", "--verify", "--genesis", net.genesis_file, "--node", node3
+        "resolve", "88/SN-0001", "--verify", "--genesis", net.genesis_file, "--node", node2
     )
     assert verified.code == 0, verified.err
     assert "verified at height" in verified.out and "https://example.com/sn-1" in verified.out
@@ -60,7 +60,7 @@ def test_sm2_account_registers_resolves_and_verifies_on_an_sm3_testnet(
     exported = tmp_path / "sn-1.json"
     net.spark_ok(
         "resolve", "88/SN-0001", "--export", str(exported),
-        "--genesis", net.genesis_file, "--node", node3,
+        "--genesis", net.genesis_file, "--node", node2,
     )  # fmt: skip
     checked = net.spark("verify", str(exported), "--genesis", net.genesis_file)
     assert checked.code == 0, checked.err
