@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 BENCHMARKS = (
     "keys_bench",
+    "sm2_bench",
     "smt_bench",
     "ledger_bench",
     "prune_bench",

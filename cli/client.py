@@ -22,8 +22,8 @@ import grpc
 
 from sparkchain.cli.keys_cmd import load_named_key, read_key
 from sparkchain.cli.rpc_errors import from_rpc_error
+from sparkchain.identifiers.accounts import AccountKey
 from sparkchain.identifiers.errors import ErrorCode, SparkError
-from sparkchain.identifiers.keys import SigningKey
 from sparkchain.identifiers.limits import (
     DEFAULT_API_PORT,
     DEFAULT_SUBMIT_WAIT_MS,
@@ -93,7 +93,7 @@ def add_key_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--key-file", metavar="PATH", type=Path, help="signing key PEM file")
 
 
-def load_signing_key(args: argparse.Namespace) -> SigningKey:
+def load_signing_key(args: argparse.Namespace) -> AccountKey:
     key_file: Path | None = getattr(args, "key_file", None)
     name: str | None = getattr(args, "key", None)
     if key_file is not None:
@@ -183,7 +183,7 @@ class NodeClient:
         )
         return response
 
-    def tx_builder(self, key: SigningKey) -> TxBuilder:
+    def tx_builder(self, key: AccountKey) -> TxBuilder:
         return TxBuilder(self.chain_id, key, secrets.SystemRandom())
 
     # ---- identifiers ----

@@ -35,7 +35,8 @@ examples:
 
 _BID_EPILOG = """\
 PUBLIC_KEY is 64 hex characters (the raw 32-byte Ed25519 key) or Spark's encoded form,
-70 hex characters starting with b06566 (as Spark's SDKs print it).
+70 hex characters starting with b06566 (as Spark's SDKs print it); an SM2 key is 130 hex
+characters (04 || X || Y) or 136 starting with b07a66, and its BID is did:bid:zf...
 
 examples:
   spark id bid d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a
@@ -54,12 +55,16 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
 
     bid = sub.add_parser(
         "bid",
-        help="print the BID (did:bid:ef...) of an Ed25519 public key",
-        description="Print the Spark-compatible BID of an Ed25519 public key.",
+        help="print the BID (did:bid:ef... or zf...) of an Ed25519 or SM2 public key",
+        description="Print the Spark-compatible BID of an Ed25519 or SM2 public key.",
         epilog=_BID_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    bid.add_argument("public_key", metavar="PUBLIC_KEY", help="64 hex, or 70 hex from b06566")
+    bid.add_argument(
+        "public_key",
+        metavar="PUBLIC_KEY",
+        help="64 hex, or 70 hex from b06566 (SM2: 130 from 04, 136 from b07a66)",
+    )
     bid.add_argument("--acsn", metavar="CODE", help="sub-chain code: 4 lowercase letters or digits")
     add_json_argument(bid)
     bid.set_defaults(handler=_bid)

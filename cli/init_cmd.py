@@ -8,6 +8,7 @@ from pathlib import Path
 from sparkchain.cli.output import add_json_argument, emit_json
 from sparkchain.identifiers.bid import bid_from_public_key
 from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.hashing import HashAlgorithm
 from sparkchain.node import keystore
 from sparkchain.node.home import DEFAULT_CHAIN_ID, init_home, init_joining_home
 
@@ -23,6 +24,12 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     init.add_argument("--api-listen", help="public gRPC address (default 127.0.0.1:7100)")
     init.add_argument("--p2p-listen", help="peer address (default 127.0.0.1:7200)")
     init.add_argument("--http-listen", help="HTTP gateway address (default: a free loopback port)")
+    init.add_argument(
+        "--hash",
+        choices=[a.value for a in HashAlgorithm],
+        help="the chain's hash, fixed at genesis: sha256 (default) or sm3 (GB/T 32905) for tx "
+        "ids, blocks and the state tree (with --join: the genesis file's)",
+    )
     init.add_argument(
         "--join",
         type=Path,
@@ -91,6 +98,11 @@ def _join(args: argparse.Namespace) -> int:
 
 def _init(args: argparse.Namespace) -> int:
     if args.join is not None:
+        if args.hash is not None:
+            raise SparkError(
+                ErrorCode.INVALID_ARGUMENT,
+                "--hash chooses a new chain's hash; with --join the genesis file has it",
+            )
         return _join(args)
     if args.peers or args.tls_ca or args.tls_ca_key:
         raise SparkError(
@@ -104,11 +116,13 @@ def _init(args: argparse.Namespace) -> int:
         p2p_listen=args.p2p_listen,
         http_listen=args.http_listen,
         force=args.force,
+        hash_algorithm=HashAlgorithm(args.hash or HashAlgorithm.SHA256.value),
     )
     root_key = keystore.read_key_file(written.home.root_key_path)
     summary = {
         "home": str(written.home.root),
         "chain_id": written.genesis.chain_id,
+        "hash": written.genesis.hash_algorithm.value,
         "validator": written.config.node.name,
         "validator_public_key": written.node_public_key.hex(),
         "root_authority": bid_from_public_key(root_key.public_key),

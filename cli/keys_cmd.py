@@ -1,4 +1,5 @@
-"""`spark keys new|list|show|import|export`: local Ed25519 keys in the user key directory.
+"""`spark keys new|list|show|import|export`: local account keys (Ed25519, or SM2 with
+`--algorithm sm2`) in the user key directory.
 
 `import --spark-private-key` takes the `priSPK…` text that Spark's SDKs print and stores the
 key like any other (PEM, mode 0600); `export --format spark` prints it back in that form.
@@ -13,6 +14,8 @@ import sys
 from pathlib import Path
 
 from sparkchain.cli.output import add_json_argument, emit_json, emit_text
+from sparkchain.identifiers import accounts
+from sparkchain.identifiers.accounts import AccountKey
 from sparkchain.identifiers.bid import bid_from_public_key
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.keys import SigningKey
@@ -24,8 +27,14 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     sub = keys.add_subparsers(dest="keys_command", metavar="ACTION")
     sub.required = True
 
-    new = sub.add_parser("new", help="create a new Ed25519 key NAME")
+    new = sub.add_parser("new", help="create a new account key NAME (Ed25519 unless --algorithm)")
     new.add_argument("name")
+    new.add_argument(
+        "--algorithm",
+        choices=sorted(accounts.ALGORITHM_NAMES.values()),
+        default="ed25519",
+        help="ed25519 (default) or sm2 (GB/T 32918, BID did:bid:zf...); validators stay Ed25519",
+    )
     new.add_argument(
         "--passphrase",
         action="store_true",
@@ -83,26 +92,29 @@ def passphrase_from_env_or_prompt(confirm: bool) -> bytes:
     return first.encode()
 
 
-def describe_key(name: str, key: SigningKey, path: Path) -> dict[str, str]:
+def describe_key(name: str, key: AccountKey, path: Path) -> dict[str, str]:
     return {
         "name": name,
+        "algorithm": accounts.ALGORITHM_NAMES[accounts.algorithm_of(key)],
         "bid": bid_from_public_key(key.public_key),
         "public_key": key.public_key.hex(),
         "path": str(path),
     }
 
 
-def read_key(path: Path) -> SigningKey:
+def read_key(path: Path) -> AccountKey:
     """A key file, asking for the passphrase when the file is encrypted."""
     try:
-        return keystore.read_key_file(path)
+        return keystore.read_account_key_file(path)
     except SparkError as exc:
         if exc.code is ErrorCode.INVALID_KEY and b"ENCRYPTED" in _head(path):
-            return keystore.read_key_file(path, passphrase_from_env_or_prompt(confirm=False))
+            return keystore.read_account_key_file(
+                path, passphrase_from_env_or_prompt(confirm=False)
+            )
         raise
 
 
-def load_named_key(name: str) -> SigningKey:
+def load_named_key(name: str) -> AccountKey:
     path = keystore.key_path(name)
     try:
         return read_key(path)
@@ -127,6 +139,7 @@ def _print(info: dict[str, str], as_json: bool) -> None:
         emit_json(info)
     else:
         emit_text(f"name:       {info['name']}")
+        emit_text(f"algorithm:  {info['algorithm']}")
         emit_text(f"bid:        {info['bid']}")
         emit_text(f"public key: {info['public_key']}")
         emit_text(f"file:       {info['path']}")
@@ -135,7 +148,7 @@ def _print(info: dict[str, str], as_json: bool) -> None:
 def _new(args: argparse.Namespace) -> int:
     path = keystore.key_path(args.name)
     passphrase = passphrase_from_env_or_prompt(confirm=True) if args.passphrase else None
-    key = SigningKey.generate()
+    key = accounts.generate(accounts.parse_algorithm(args.algorithm))
     keystore.write_key_file(path, key, passphrase)
     _print(describe_key(args.name, key, path), args.json)
     return 0
@@ -171,6 +184,12 @@ def _import(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     key = load_named_key(args.name)
+    if not isinstance(key, SigningKey):
+        raise SparkError(
+            ErrorCode.INVALID_KEY,
+            f"{args.name} is an {accounts.ALGORITHM_NAMES[accounts.algorithm_of(key)]} key: "
+            "--format spark exports Ed25519 keys (priSPK…) only",
+        )
     emit_text(
         f"warning: this is the private key of {args.name}: anyone who reads it can sign as "
         f"{bid_from_public_key(key.public_key)}",

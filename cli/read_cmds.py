@@ -153,7 +153,11 @@ def _resolve_verified(client: NodeClient, args: argparse.Namespace) -> int:
         ) from None
     try:
         record, header = verify_resolution_header(
-            genesis.validator_keys, genesis.chain_id, args.identifier, response.proof
+            genesis.validator_keys,
+            genesis.chain_id,
+            args.identifier,
+            response.proof,
+            genesis.hash_fn,
         )
     except SparkError as error:
         raise SparkError(ErrorCode.INVALID_PROOF, f"{failed}: {error.message}") from None

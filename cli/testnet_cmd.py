@@ -8,6 +8,7 @@ from pathlib import Path
 from sparkchain.cli.output import add_json_argument, emit_json
 from sparkchain.identifiers import limits
 from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.hashing import HashAlgorithm
 from sparkchain.node import launcher
 from sparkchain.node.config import LOG_LEVELS
 from sparkchain.node.home import TESTNET_CHAIN_ID, NodeHome, find_testnet_homes, init_testnet
@@ -28,6 +29,13 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     )
     init.add_argument("--base-api-port", type=int, help="consecutive API ports from here")
     init.add_argument("--base-p2p-port", type=int, help="consecutive p2p ports from here")
+    init.add_argument(
+        "--hash",
+        choices=[a.value for a in HashAlgorithm],
+        default=HashAlgorithm.SHA256.value,
+        help="the chain's hash, fixed at genesis: sha256 (default) or sm3 (GB/T 32905) for tx "
+        "ids, blocks and the state tree",
+    )
     init.add_argument(
         "--force", action="store_true", help="replace the testnet in DIR (deletes its data)"
     )
@@ -69,6 +77,7 @@ def _init(args: argparse.Namespace) -> int:
         base_api_port=args.base_api_port,
         base_p2p_port=args.base_p2p_port,
         force=args.force,
+        hash_algorithm=HashAlgorithm(args.hash),
     )
     nodes = [
         {
@@ -87,6 +96,7 @@ def _init(args: argparse.Namespace) -> int:
             {
                 "dir": str(written.root),
                 "chain_id": written.genesis.chain_id,
+                "hash": written.genesis.hash_algorithm.value,
                 "root_key": str(written.root_key_path),
                 "root_authority": written.root_authority,
                 "nodes": nodes,

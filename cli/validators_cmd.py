@@ -32,6 +32,7 @@ from sparkchain.cli.client import NodeClient, add_node_argument, load_signing_ke
 from sparkchain.cli.output import add_json_argument, emit_json, emit_text
 from sparkchain.cli.write_cmds import submit_and_report
 from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.keys import SigningKey
 from sparkchain.identifiers.limits import DEFAULT_SUBMIT_WAIT_MS, MAX_TX_EXPIRY_AHEAD_MS
 from sparkchain.identifiers.tx import (
     approve_body,
@@ -241,6 +242,10 @@ def read_proposal(path: Path) -> tuple[pb.SignedTx, pb.TxBody]:
 
 def _sign(args: argparse.Namespace) -> int:
     key = load_signing_key(args)
+    if not isinstance(key, SigningKey):
+        raise SparkError(
+            ErrorCode.INVALID_KEY, "validators sign with their Ed25519 key; this is an SM2 key"
+        )
     signed, body = read_proposal(args.file)
     kept = [a for a in signed.approvals if a.validator != key.public_key]
     kept.append(approve_body(signed.body, key))

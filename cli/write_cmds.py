@@ -29,10 +29,10 @@ from sparkchain.cli.client import (
 )
 from sparkchain.cli.output import add_json_argument, emit_json, emit_text, note
 from sparkchain.cli.views import prefix_lines, prefix_to_dict
+from sparkchain.identifiers.accounts import AccountKey
 from sparkchain.identifiers.bid import bid_from_public_key, parse_bid
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.handle import Identifier, parse_identifier, parse_prefix
-from sparkchain.identifiers.keys import SigningKey
 from sparkchain.identifiers.limits import (
     DEFAULT_SUBMIT_WAIT_MS,
     FIRST_METADATA_VALUE_INDEX,
@@ -360,7 +360,7 @@ def submit_and_report(
     return 0
 
 
-def _signed_write(args: argparse.Namespace) -> tuple[NodeClient, SigningKey]:
+def _signed_write(args: argparse.Namespace) -> tuple[NodeClient, AccountKey]:
     """A client and the signing key (loaded before any network call: a missing key fails
     fast)."""
     key = load_signing_key(args)

@@ -1,20 +1,24 @@
 """Build, sign and check `SignedTx` envelopes exactly as DESIGN §4 says.
 
 The signature, by the key the body names as its signer, covers TX_TAG then the body bytes as
-sent. Tx id = SHA-256(body), so the id binds the signer. A body must be canonical:
+sent. Tx id = H(body), H being the chain's hash (SHA-256, or SM3 when the genesis chose it),
+so the id binds the signer. The signer is an Ed25519 key or, when the body's
+`signer_algorithm` says so, an SM2 key (identifiers/accounts.py). A body must be canonical:
 re-encoding the parsed body gives exactly the bytes signed (no unknown fields, no second
 operation), or the tx is INVALID_TX.
 """
 
 from __future__ import annotations
 
-import hashlib
 import random
 from collections.abc import Iterable
 
 from google.protobuf.message import DecodeError
 
+from sparkchain.identifiers import accounts
+from sparkchain.identifiers.accounts import AccountKey
 from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.hashing import HashFunction, sha256
 from sparkchain.identifiers.keys import PUBLIC_KEY_BYTES, SIGNATURE_BYTES, SigningKey, verify
 from sparkchain.identifiers.limits import DEFAULT_TX_LIFETIME_MS, MAX_TX_BYTES, MAX_VALIDATORS
 from sparkchain.identifiers.tags import GOVERNANCE_TAG, TX_TAG
@@ -34,22 +38,25 @@ OPERATIONS = (
 GOVERNANCE_OPERATIONS = ("update_validators",)
 
 
-def tx_id(signed: pb.SignedTx) -> bytes:
-    return hashlib.sha256(signed.body).digest()
+def tx_id(signed: pb.SignedTx, hash_fn: HashFunction = sha256) -> bytes:
+    return hash_fn(signed.body)
 
 
-def sign_body(body: pb.TxBody, key: SigningKey) -> pb.SignedTx:
-    """Sign `body` as it is: its `signer` must already name `key` for the tx to check."""
+def sign_body(body: pb.TxBody, key: AccountKey) -> pb.SignedTx:
+    """Sign `body` as it is: its `signer` (and `signer_algorithm`) must already name `key`
+    for the tx to check."""
     return sign_body_bytes(body.SerializeToString(), key)
 
 
-def sign_body_bytes(body_bytes: bytes, key: SigningKey) -> pb.SignedTx:
+def sign_body_bytes(body_bytes: bytes, key: AccountKey) -> pb.SignedTx:
     return pb.SignedTx(body=body_bytes, signature=key.sign(TX_TAG, body_bytes))
 
 
 def signature_is_valid(signed: pb.SignedTx, body: pb.TxBody) -> bool:
     """Did `body.signer` sign `signed.body`? (`body` is `signed.body` decoded.)"""
-    return verify(body.signer, TX_TAG, signed.body, signed.signature)
+    return accounts.verify(
+        body.signer_algorithm, body.signer, TX_TAG, signed.body, signed.signature
+    )
 
 
 def check_signed_tx(
@@ -79,11 +86,7 @@ def check_signed_tx(
             ErrorCode.INVALID_TX,
             f"a {body.WhichOneof('op')} tx carries validators' approvals, not one signature",
         )
-    if len(body.signer) != PUBLIC_KEY_BYTES:
-        raise SparkError(
-            ErrorCode.INVALID_TX,
-            f"tx body's signer must be a 32-byte public key, got {len(body.signer)} bytes",
-        )
+    accounts.check_signer(body.signer, body.signer_algorithm)
     if verify_signature and not signature_is_valid(signed, body):
         raise SparkError(
             ErrorCode.BAD_SIGNATURE, "signature is not the body's signer's signature of the body"
@@ -113,7 +116,7 @@ def check_governance_tx(
         raise SparkError(
             ErrorCode.INVALID_TX, f"a {operation} tx has one signer: approvals are not allowed"
         )
-    if body.signer or signed.signature:
+    if body.signer or body.signer_algorithm or signed.signature:
         raise SparkError(
             ErrorCode.INVALID_TX,
             "a governance tx has an empty signer and signature (its approvals sign it)",
@@ -256,7 +259,7 @@ class TxBuilder:
     random 64-bit nonces (the CLI passes `secrets.SystemRandom()`; tests a seeded Random).
     """
 
-    def __init__(self, chain_id: str, key: SigningKey, rng: random.Random) -> None:
+    def __init__(self, chain_id: str, key: AccountKey, rng: random.Random) -> None:
         self.chain_id = chain_id
         self.key = key
         self.rng = rng
@@ -265,6 +268,7 @@ class TxBuilder:
         return pb.TxBody(
             chain_id=self.chain_id,
             signer=self.key.public_key,
+            signer_algorithm=accounts.algorithm_of(self.key),
             nonce=self.rng.getrandbits(64),
             expires_at_ms=now_ms + lifetime_ms,
         )

@@ -11,37 +11,36 @@ A header's `validators_hash` commits to the set that signs the NEXT height (DESI
 the chain fixes each set two heights ahead (ledger/validators.py), so when block H is built
 the set of H + 1 is known, and a verifier that trusts header H learns from it who must sign
 H + 1. While the set never changes this is the genesis set's hash in every header.
+
+SHA-256 here stands for the chain's hash: SM3 when the genesis chose it (issue 16). Every
+function that hashes takes `hash_fn` (identifiers/hashing.py), SHA-256 by default.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.hashing import HashFunction, sha256
 from sparkchain.identifiers.tags import MERKLE_LEAF, MERKLE_NODE
 from sparkchain.proto import types_pb2 as pb
 
 
-def _sha256(data: bytes) -> bytes:
-    return hashlib.sha256(data).digest()
-
-
-def tx_root(tx_ids: Sequence[bytes]) -> bytes:
+def tx_root(tx_ids: Sequence[bytes], hash_fn: HashFunction = sha256) -> bytes:
     """RFC 6962 Merkle tree hash of the tx ids, in block order (empty: SHA-256 of b"").
 
     Built level by level: adjacent pairs are hashed together and an odd last node moves up
     unchanged, which yields exactly RFC 6962's split at the largest power of two below n.
     """
     if not tx_ids:
-        return _sha256(b"")
-    level = [_sha256(MERKLE_LEAF + tx_id) for tx_id in tx_ids]
+        return hash_fn(b"")
+    level = [hash_fn(MERKLE_LEAF + tx_id) for tx_id in tx_ids]
     while len(level) > 1:
         paired = [
-            _sha256(MERKLE_NODE + level[i] + level[i + 1]) for i in range(0, len(level) - 1, 2)
+            hash_fn(MERKLE_NODE + level[i] + level[i + 1]) for i in range(0, len(level) - 1, 2)
         ]
         if len(level) % 2:
             paired.append(level[-1])
@@ -49,16 +48,18 @@ def tx_root(tx_ids: Sequence[bytes]) -> bytes:
     return level[0]
 
 
-def validators_hash(validators: Sequence[bytes]) -> bytes:
+def validators_hash(validators: Sequence[bytes], hash_fn: HashFunction = sha256) -> bytes:
     """SHA-256 of the validators' 32-byte public keys concatenated in proposer order."""
-    return _sha256(b"".join(validators))
+    return hash_fn(b"".join(validators))
 
 
-def certificate_hash(certificate: pb.CommitCertificate | None) -> bytes:
+def certificate_hash(
+    certificate: pb.CommitCertificate | None, hash_fn: HashFunction = sha256
+) -> bytes:
     """What a header's `last_commit_hash` holds: empty for no certificate (block 1)."""
     if certificate is None:
         return b""
-    return _sha256(certificate.SerializeToString(deterministic=True))
+    return hash_fn(certificate.SerializeToString(deterministic=True))
 
 
 def verify_commit_certificate(
@@ -83,8 +84,8 @@ def verify_commit_certificate(
     )
 
 
-def block_hash(header_bytes: bytes) -> bytes:
-    return _sha256(header_bytes)
+def block_hash(header_bytes: bytes, hash_fn: HashFunction = sha256) -> bytes:
+    return hash_fn(header_bytes)
 
 
 def encode_header(header: pb.BlockHeader) -> bytes:
@@ -103,7 +104,7 @@ def _invalid(message: str) -> SparkError:
     return SparkError(ErrorCode.INVALID_BLOCK, message)
 
 
-def decode_block(block_bytes: bytes) -> DecodedBlock:
+def decode_block(block_bytes: bytes, hash_fn: HashFunction = sha256) -> DecodedBlock:
     block = pb.Block()
     header = pb.BlockHeader()
     try:
@@ -112,7 +113,7 @@ def decode_block(block_bytes: bytes) -> DecodedBlock:
     except DecodeError as exc:
         raise _invalid(f"block does not decode: {exc}") from None
     last_commit = block.last_commit if block.HasField("last_commit") else None
-    return DecodedBlock(block, header, block_hash(block.header), last_commit)
+    return DecodedBlock(block, header, block_hash(block.header, hash_fn), last_commit)
 
 
 def decode_certificate(raw: bytes) -> pb.CommitCertificate:
@@ -137,6 +138,7 @@ class Parent:
     validators: tuple[bytes, ...]  # the set that signs the next block (height + 1)
     # what the next block's header must hold: the hash of the set of height + 2
     validators_hash: bytes
+    hash_fn: HashFunction = sha256  # the chain's hash, from its genesis
 
 
 def _mismatch(field: str, expected: object, got: object) -> SparkError:
@@ -179,7 +181,7 @@ def validate_header(
     if block.last_commit is not None:
         check_certificate(block.last_commit)
     tx_ids, state_root = execute()
-    expected_tx_root = tx_root(tx_ids)
+    expected_tx_root = tx_root(tx_ids, parent.hash_fn)
     if header.tx_root != expected_tx_root:
         raise _mismatch("tx_root", expected_tx_root, header.tx_root)
     if header.state_root != state_root:
@@ -217,7 +219,7 @@ def _check_last_commit(
             raise _mismatch("last_commit.height", parent.height, last_commit.height)
         if last_commit.block_hash != parent.block_hash:
             raise _mismatch("last_commit.block_hash", parent.block_hash, last_commit.block_hash)
-    expected = certificate_hash(last_commit)
+    expected = certificate_hash(last_commit, parent.hash_fn)
     if header.last_commit_hash != expected:
         raise _mismatch("last_commit_hash", expected, header.last_commit_hash)
 
@@ -235,8 +237,8 @@ def build_header(
         height=parent.height + 1,
         time_ms=time_ms,
         prev_hash=parent.block_hash,
-        last_commit_hash=certificate_hash(last_commit),
-        tx_root=tx_root(tx_ids),
+        last_commit_hash=certificate_hash(last_commit, parent.hash_fn),
+        tx_root=tx_root(tx_ids, parent.hash_fn),
         state_root=state_root,
         validators_hash=parent.validators_hash,
         proposer=proposer,

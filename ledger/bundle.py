@@ -205,7 +205,7 @@ def verify_bundle(bundle: object, genesis: Genesis) -> Verified:
         validator_changes=changes,
     )
     proven, _ = verify_resolution_header(
-        genesis.validator_keys, genesis.chain_id, identifier, proof
+        genesis.validator_keys, genesis.chain_id, identifier, proof, genesis.hash_fn
     )
     return Verified(
         identifier=identifier,

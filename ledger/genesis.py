@@ -5,18 +5,24 @@
       "genesis_time_ms": 1764000000000,
       "validators": [{"name": "node1", "public_key": "<64 hex>"}],
       "root_authorities": ["did:bid:ef..."],
-      "prefixes": [{"prefix": "88", "owner": "did:bid:ef..."}]
+      "prefixes": [{"prefix": "88", "owner": "did:bid:ef..."}],
+      "hash": "sha256"
     }
 
+`hash` (optional, issue 16) chooses the chain's hash once and for all: "sha256" (the
+default) or "sm3" (GB/T 32905). Tx ids, the tx root, block hashes, certificate and validator
+set hashes, the state tree and the genesis hash itself all use it. A SHA-256 genesis leaves
+the field out of its canonical form, so chains made before the choice existed keep their
+genesis hash.
+
 Every error names the file and the field path (`genesis.json: validators[1].public_key:
-not 64 hex characters`). `genesis_hash` is SHA-256 of GENESIS_TAG and the canonical JSON
+not 64 hex characters`). `genesis_hash` is the chain's hash of GENESIS_TAG and the canonical JSON
 (sorted keys, no spaces, UTF-8) of the parsed content, so a re-indented file hashes the same
 and any change of meaning does not.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -26,6 +32,7 @@ from typing import Any
 from sparkchain.identifiers.bid import parse_bid
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.handle import parse_prefix
+from sparkchain.identifiers.hashing import HashAlgorithm, HashFunction, hash_function
 from sparkchain.identifiers.limits import (
     MAX_CHAIN_ID_BYTES,
     MAX_VALIDATOR_NAME_CHARS,
@@ -38,7 +45,14 @@ from sparkchain.proto import types_pb2 as pb
 GENESIS_FILE_NAME = "genesis.json"
 _CHAIN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
-_TOP_FIELDS = ("chain_id", "genesis_time_ms", "validators", "root_authorities", "prefixes")
+_TOP_FIELDS = (
+    "chain_id",
+    "genesis_time_ms",
+    "validators",
+    "root_authorities",
+    "prefixes",
+    "hash",
+)
 _REQUIRED_TOP_FIELDS = ("chain_id", "genesis_time_ms", "validators")
 _MAX_TIME_MS = 2**63 - 1
 
@@ -64,13 +78,19 @@ class Genesis:
     validators: tuple[GenesisValidator, ...]
     root_authorities: tuple[str, ...] = ()
     prefixes: tuple[GenesisPrefix, ...] = ()
+    hash_algorithm: HashAlgorithm = HashAlgorithm.SHA256
     genesis_hash: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         canonical = json.dumps(
             genesis_to_dict(self), sort_keys=True, separators=(",", ":"), ensure_ascii=False
         ).encode("utf-8")
-        object.__setattr__(self, "genesis_hash", hashlib.sha256(GENESIS_TAG + canonical).digest())
+        object.__setattr__(self, "genesis_hash", self.hash_fn(GENESIS_TAG + canonical))
+
+    @property
+    def hash_fn(self) -> HashFunction:
+        """The chain's hash function (identifiers/hashing.py)."""
+        return hash_function(self.hash_algorithm)
 
     @property
     def validator_keys(self) -> list[bytes]:
@@ -79,7 +99,7 @@ class Genesis:
 
 
 def genesis_to_dict(genesis: Genesis) -> dict[str, Any]:
-    return {
+    out: dict[str, Any] = {
         "chain_id": genesis.chain_id,
         "genesis_time_ms": genesis.genesis_time_ms,
         "validators": [
@@ -88,6 +108,9 @@ def genesis_to_dict(genesis: Genesis) -> dict[str, Any]:
         "root_authorities": list(genesis.root_authorities),
         "prefixes": [{"prefix": p.prefix, "owner": p.owner} for p in genesis.prefixes],
     }
+    if genesis.hash_algorithm is not HashAlgorithm.SHA256:
+        out["hash"] = genesis.hash_algorithm.value
+    return out
 
 
 def genesis_to_json(genesis: Genesis) -> str:
@@ -101,15 +124,18 @@ def make_genesis(
     validators: Sequence[tuple[str, bytes]],
     root_authorities: Iterable[str] = (),
     prefixes: Iterable[tuple[str, str]] = (),
+    hash_algorithm: HashAlgorithm = HashAlgorithm.SHA256,
 ) -> Genesis:
     """A validated genesis from Python values (for `spark init` and testnets)."""
-    data = {
+    data: dict[str, Any] = {
         "chain_id": chain_id,
         "genesis_time_ms": genesis_time_ms,
         "validators": [{"name": name, "public_key": key.hex()} for name, key in validators],
         "root_authorities": list(root_authorities),
         "prefixes": [{"prefix": prefix, "owner": owner} for prefix, owner in prefixes],
     }
+    if hash_algorithm is not HashAlgorithm.SHA256:
+        data["hash"] = hash_algorithm.value
     return genesis_from_dict(data, "genesis")
 
 
@@ -148,6 +174,7 @@ def genesis_from_dict(data: object, source_name: str) -> Genesis:
         validators=_validators(fields["validators"], source_name),
         root_authorities=_root_authorities(fields.get("root_authorities", []), source_name),
         prefixes=_prefixes(fields.get("prefixes", []), source_name),
+        hash_algorithm=_hash_algorithm(fields.get("hash", HashAlgorithm.SHA256.value), source_name),
     )
 
 
@@ -267,6 +294,15 @@ def _validators(data: object, source: str) -> tuple[GenesisValidator, ...]:
         keys.add(key)
         out.append(GenesisValidator(name, key))
     return tuple(out)
+
+
+def _hash_algorithm(data: object, source: str) -> HashAlgorithm:
+    name = _string(data, source, "hash")
+    try:
+        return HashAlgorithm(name)
+    except ValueError:
+        choices = ", ".join(repr(a.value) for a in HashAlgorithm)
+        raise _error(source, "hash", f"{name!r} is not one of {choices}") from None
 
 
 def _bid(data: object, source: str, path: str) -> str:

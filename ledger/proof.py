@@ -2,7 +2,8 @@
 
 The chain of evidence, each link checked here:
     genesis validators --validator changes--> the validators of the header's height
-    those validators --certificate--> block hash = SHA-256(header bytes)
+    those validators --certificate--> block hash = H(header bytes)
+(H is the chain's hash, SHA-256 or SM3 as its genesis chose: every function takes `hash_fn`.)
     header.state_root  --tree proof-->  the record bytes (or the absence of any record)
     record bytes       --key-->         the identifier asked about
 Nothing in it needs a node: a CLI or a light client runs it with the genesis file alone.
@@ -35,6 +36,7 @@ from google.protobuf.message import DecodeError
 from sparkchain.consensus.certificate import quorum_size
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.handle import parse_identifier
+from sparkchain.identifiers.hashing import HashFunction, sha256
 from sparkchain.ledger import blocks, smt
 from sparkchain.proto import api_pb2
 from sparkchain.proto import types_pb2 as pb
@@ -78,13 +80,16 @@ def verify_resolution(
     chain_id: str,
     identifier: str,
     proof: api_pb2.ResolveProof,
+    hash_fn: HashFunction = sha256,
 ) -> tuple[pb.Record | None, int]:
     """The record proven for `identifier` (None: proven absent) and the height it holds at.
 
     Raises ProofError (INVALID_PROOF, with its reason) naming the first link that fails, or
     SparkError(INVALID_IDENTIFIER) for a malformed identifier.
     """
-    record, header = verify_resolution_header(genesis_validators, chain_id, identifier, proof)
+    record, header = verify_resolution_header(
+        genesis_validators, chain_id, identifier, proof, hash_fn
+    )
     return record, header.height
 
 
@@ -93,6 +98,7 @@ def verify_resolution_header(
     chain_id: str,
     identifier: str,
     proof: api_pb2.ResolveProof,
+    hash_fn: HashFunction = sha256,
 ) -> tuple[pb.Record | None, pb.BlockHeader]:
     """As `verify_resolution`, with the whole certified header the answer holds at.
 
@@ -103,19 +109,19 @@ def verify_resolution_header(
     makes blocks at a known least rate (its empty-block interval).
     """
     key = parse_identifier(identifier).key
-    sets = follow_validator_changes(genesis_validators, chain_id, proof.validator_changes)
+    sets = follow_validator_changes(genesis_validators, chain_id, proof.validator_changes, hash_fn)
     header = _decoded_header(proof.header, chain_id, "proof")
-    expected_validators = blocks.validators_hash(validators_at(sets, header.height + 1))
+    expected_validators = blocks.validators_hash(validators_at(sets, header.height + 1), hash_fn)
     if header.validators_hash != expected_validators:
         raise _invalid(
             "header names another validator set than the genesis and the validator changes "
             f"give for block {header.height + 1}",
             ProofFailure.WRONG_VALIDATORS,
         )
-    _check_certificate(validators_at(sets, header.height), chain_id, header, proof)
+    _check_certificate(validators_at(sets, header.height), chain_id, header, proof, hash_fn)
     value = proof.record_bytes or None
-    tree_key = smt.record_tree_key(key)
-    if not smt.verify_proof(header.state_root, tree_key, value, proof.state_proof):
+    tree_key = smt.record_tree_key(key, hash_fn)
+    if not smt.verify_proof(header.state_root, tree_key, value, proof.state_proof, hash_fn):
         shown = "absence" if value is None else "the record"
         raise _invalid(
             f"state proof does not show {shown} of {identifier} under the state root "
@@ -144,6 +150,7 @@ def follow_validator_changes(
     genesis_validators: Sequence[bytes],
     chain_id: str,
     changes: Sequence[api_pb2.ValidatorChange],
+    hash_fn: HashFunction = sha256,
 ) -> ValidatorSets:
     """The validator sets from the genesis on, each change proved by a header certified by
     the set before it (check 0 of the module docstring); raises ProofError."""
@@ -160,12 +167,12 @@ def follow_validator_changes(
         keys = tuple(change.validators)
         if not keys or any(len(k) != 32 for k in keys) or len(set(keys)) != len(keys):
             raise _invalid(f"{where}: validators must be distinct 32-byte keys, at least one")
-        if header.validators_hash != blocks.validators_hash(keys):
+        if header.validators_hash != blocks.validators_hash(keys, hash_fn):
             raise _invalid(
                 f"{where}: block {header.height} does not commit to the validators given",
                 ProofFailure.WRONG_VALIDATORS,
             )
-        _check_certificate(signers, chain_id, header, change, where)
+        _check_certificate(signers, chain_id, header, change, hash_fn, where)
         sets.append((header.height + 1, keys))
     return sets
 
@@ -200,12 +207,13 @@ def _check_certificate(
     chain_id: str,
     header: pb.BlockHeader,
     proof: api_pb2.ResolveProof | api_pb2.ValidatorChange,
+    hash_fn: HashFunction,
     where: str = "proof",
 ) -> None:
     if not proof.HasField("commit"):
         raise _invalid(f"{where} has no certificate for block {header.height}")
     commit = proof.commit
-    header_hash = blocks.block_hash(proof.header)
+    header_hash = blocks.block_hash(proof.header, hash_fn)
     if commit.height != header.height or commit.block_hash != header_hash:
         raise _invalid(
             f"certificate commits block {commit.height} ({commit.block_hash.hex()}), "

@@ -32,9 +32,10 @@ from typing import Any
 
 from google.protobuf.message import Message
 
+from sparkchain.identifiers.accounts import check_signer
 from sparkchain.identifiers.bid import bid_from_public_key
 from sparkchain.identifiers.errors import ErrorCode, SparkError
-from sparkchain.identifiers.keys import PUBLIC_KEY_BYTES
+from sparkchain.identifiers.hashing import HashFunction, sha256
 from sparkchain.identifiers.limits import MAX_TX_EXPIRY_AHEAD_MS
 from sparkchain.identifiers.tx import check_signed_tx, tx_id
 from sparkchain.ledger import rules_prefixes, rules_records, validators
@@ -144,11 +145,13 @@ def apply_tx(
     *,
     root_authorities: Collection[str],
     genesis_validators: Sequence[tuple[str, bytes]],
+    hash_fn: HashFunction = sha256,
 ) -> Receipt:
     """Apply one tx whose envelope was checked; raise SparkError and change nothing if a
     rule is violated. `root_authorities` are the genesis BIDs that may create top-level
-    prefixes; `genesis_validators` (name, key) sign every height until the set changes."""
-    the_tx_id = tx_id(signed)
+    prefixes; `genesis_validators` (name, key) sign every height until the set changes;
+    `hash_fn` is the chain's hash (the tx id)."""
+    the_tx_id = tx_id(signed, hash_fn)
     if state.has_tx(the_tx_id):
         raise SparkError(ErrorCode.DUPLICATE_TX, f"tx {the_tx_id.hex()} is already in the ledger")
     check_expiry(body.expires_at_ms, block_time_ms)
@@ -163,8 +166,7 @@ def apply_tx(
         return Receipt(
             the_tx_id, "update_validators", "", block_height, block_time_ms, (), (), changed
         )
-    if len(body.signer) != PUBLIC_KEY_BYTES:
-        raise SparkError(ErrorCode.INVALID_TX, "tx body's signer must be a 32-byte public key")
+    check_signer(body.signer, body.signer_algorithm)
     operation = body.WhichOneof("op")
     if operation is None or operation not in OPERATIONS:
         raise SparkError(ErrorCode.INVALID_TX, "tx body has no operation")
@@ -196,6 +198,7 @@ def execute_tx(
     root_authorities: Collection[str],
     genesis_validators: Sequence[tuple[str, bytes]],
     verify_signature: bool = True,
+    hash_fn: HashFunction = sha256,
 ) -> Receipt:
     """`check_envelope` then `apply_tx`: everything a block does with one tx."""
     body = check_envelope(signed, chain_id, verify_signature)
@@ -207,4 +210,5 @@ def execute_tx(
         block_time_ms,
         root_authorities=root_authorities,
         genesis_validators=genesis_validators,
+        hash_fn=hash_fn,
     )

@@ -2,6 +2,8 @@
 
 What the root commits to
     Keys are 32 bytes (`tree_key(namespace, key)`); a leaf commits to (key, SHA-256(value)).
+    SHA-256 stands for the chain's hash throughout: SM3 when the genesis chose it (every
+    function that hashes takes `hash_fn`, identifiers/hashing.py; SHA-256 by default).
     A node has 16 slots, one per next 4-bit digit (nibble) of the key, most significant
     first. The hash of the subtree under a nibble path is
         EMPTY_ROOT (32 zero bytes)                       when it holds no key (only ever the
@@ -61,12 +63,12 @@ pass it to every call, and `warm_cache` it when the node starts.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from operator import itemgetter
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.hashing import HashFunction, sha256
 from sparkchain.identifiers.tags import (
     SMT_LEAF,
     SMT_NODE,
@@ -111,8 +113,6 @@ PROOF_PRESENT = 0
 PROOF_ABSENT_EMPTY = 1
 PROOF_ABSENT_OTHER_LEAF = 2
 
-_sha256 = hashlib.sha256
-
 
 @dataclass(frozen=True, slots=True)
 class TreeUpdate:
@@ -128,28 +128,28 @@ class TreeUpdate:
     nodes_read: int = 0  # from the store (cache misses): the benchmark's cost breakdown
 
 
-def tree_key(namespace: bytes, key: bytes) -> bytes:
+def tree_key(namespace: bytes, key: bytes, hash_fn: HashFunction = sha256) -> bytes:
     """The 256-bit tree key of `key` in `namespace` (length-prefixed: no two collide)."""
-    return _sha256(bytes((len(namespace),)) + namespace + key).digest()
+    return hash_fn(bytes((len(namespace),)) + namespace + key)
 
 
-def record_tree_key(identifier_key: str) -> bytes:
+def record_tree_key(identifier_key: str, hash_fn: HashFunction = sha256) -> bytes:
     """Where a record sits in the state tree: its identifier key in the record namespace."""
-    return tree_key(TREE_RECORD_NAMESPACE, identifier_key.encode("utf-8"))
+    return tree_key(TREE_RECORD_NAMESPACE, identifier_key.encode("utf-8"), hash_fn)
 
 
-def validators_tree_key() -> bytes:
+def validators_tree_key(hash_fn: HashFunction = sha256) -> bytes:
     """The one leaf that holds the validator schedule (ledger/validators.py)."""
-    return tree_key(TREE_VALIDATORS_NAMESPACE, TREE_VALIDATORS_KEY)
+    return tree_key(TREE_VALIDATORS_NAMESPACE, TREE_VALIDATORS_KEY, hash_fn)
 
 
-def prefix_tree_key(prefix_key: str) -> bytes:
-    return tree_key(TREE_PREFIX_NAMESPACE, prefix_key.encode("utf-8"))
+def prefix_tree_key(prefix_key: str, hash_fn: HashFunction = sha256) -> bytes:
+    return tree_key(TREE_PREFIX_NAMESPACE, prefix_key.encode("utf-8"), hash_fn)
 
 
-def value_hash(value: bytes) -> bytes:
+def value_hash(value: bytes, hash_fn: HashFunction = sha256) -> bytes:
     """What a leaf commits to for a value."""
-    return _sha256(value).digest()
+    return hash_fn(value)
 
 
 def apply(
@@ -157,6 +157,7 @@ def apply(
     root: bytes,
     changes: Mapping[bytes, bytes | None],
     cache: NodeCache | None = None,
+    hash_fn: HashFunction = sha256,
 ) -> TreeUpdate:
     """The tree after `changes` (32-byte key -> value bytes, None = delete), in one pass.
 
@@ -168,11 +169,11 @@ def apply(
     items: list[Item] = []
     for key, value in changes.items():
         _check_key(key)
-        items.append((key, None if value is None else _sha256(value).digest(), None))
+        items.append((key, None if value is None else hash_fn(value), None))
     if not items:
         return TreeUpdate(root)
     items.sort(key=itemgetter(0))
-    update = BlockUpdate(store, cache)
+    update = BlockUpdate(store, cache, hash_fn)
     try:
         new_root = update.apply_to_root(root, items)
     except (LookupError, ValueError) as error:
@@ -229,19 +230,23 @@ def warm_cache(store: NodeStore, root: bytes, cache: NodeCache) -> int:
     return reader.nodes_read
 
 
-def verify_proof(root: bytes, key: bytes, value: bytes | None, proof: bytes) -> bool:
+def verify_proof(
+    root: bytes, key: bytes, value: bytes | None, proof: bytes, hash_fn: HashFunction = sha256
+) -> bool:
     """True iff `proof` shows that `key` holds `value` (None: `key` is absent) under `root`.
 
     Pure and total: a client runs it without a node, on untrusted bytes; anything
     malformed gives False, never an exception.
     """
     try:
-        return _verify(root, key, value, proof)
+        return _verify(root, key, value, proof, hash_fn)
     except (TypeError, ValueError, IndexError):
         return False
 
 
-def _verify(root: bytes, key: bytes, value: bytes | None, proof: bytes) -> bool:
+def _verify(
+    root: bytes, key: bytes, value: bytes | None, proof: bytes, hash_fn: HashFunction
+) -> bool:
     if len(root) != 32 or len(key) != 32 or len(proof) < 2:
         return False
     kind, depth = proof[0], proof[1]
@@ -268,7 +273,7 @@ def _verify(root: bytes, key: bytes, value: bytes | None, proof: bytes) -> bool:
         assert value is not None
         if tail:
             return False
-        h: bytes | None = _sha256(SMT_LEAF + key + _sha256(value).digest()).digest()
+        h: bytes | None = hash_fn(SMT_LEAF + key + hash_fn(value))
     elif kind == PROOF_ABSENT_EMPTY:
         if tail:
             return False
@@ -279,11 +284,11 @@ def _verify(root: bytes, key: bytes, value: bytes | None, proof: bytes) -> bool:
             return False
         if depth & 1 and nibble(other_key, depth - 1) != nibble(key, depth - 1):
             return False
-        h = _sha256(SMT_LEAF + tail).digest()
+        h = hash_fn(SMT_LEAF + tail)
     for occupied, siblings, slot in reversed(nodes):
         cut = 32 * (occupied & ((1 << slot) - 1)).bit_count()
         children = siblings if h is None else siblings[:cut] + h + siblings[cut:]
-        h = _sha256(SMT_NODE + occupied.to_bytes(2, "big") + children).digest()
+        h = hash_fn(SMT_NODE + occupied.to_bytes(2, "big") + children)
     return (h or EMPTY_ROOT) == root
 
 

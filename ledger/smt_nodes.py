@@ -21,11 +21,11 @@ Updating a node splices 32-byte hashes and keys into its bytes: no per-slot obje
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from bisect import bisect_left
 from typing import Protocol
 
+from sparkchain.identifiers.hashing import HashFunction, sha256
 from sparkchain.identifiers.tags import SMT_LEAF, SMT_NODE
 
 EMPTY_HASH = bytes(32)
@@ -36,8 +36,6 @@ LEAF_BYTES = 65
 EMPTY = 0
 LEAF = 1
 INNER = 2
-
-_sha256 = hashlib.sha256
 
 
 class NodeStore(Protocol):
@@ -187,8 +185,11 @@ class BlockUpdate(TreeReader):
     of it (no list per node); the cache is updated once, at the end of the pass.
     """
 
-    def __init__(self, store: NodeStore, cache: NodeCache | None) -> None:
+    def __init__(
+        self, store: NodeStore, cache: NodeCache | None, hash_fn: HashFunction = sha256
+    ) -> None:
         super().__init__(store, cache)
+        self._hash = hash_fn  # the chain's hash (identifiers/hashing.py)
         self.new_nodes: dict[bytes, bytes] = {}
         # nodes of the old tree this pass replaced or removed (a node it re-creates
         # identically is also in new_nodes: `stale_nodes` leaves those out)
@@ -293,7 +294,7 @@ class BlockUpdate(TreeReader):
 
     def _leaf(self, key: bytes, vh: bytes) -> bytes:
         encoded = SMT_LEAF + key + vh
-        leaf_hash = _sha256(encoded).digest()
+        leaf_hash = self._hash(encoded)
         self.new_nodes[leaf_hash] = encoded
         return leaf_hash
 
@@ -421,7 +422,7 @@ class BlockUpdate(TreeReader):
     ) -> bytes:
         """Stores a new internal node (replacing the cached `replaces`); its hash."""
         hashed = SMT_NODE + occupied.to_bytes(2, "big") + children
-        node_hash = _sha256(hashed).digest()
+        node_hash = self._hash(hashed)
         encoded = hashed + leaves.to_bytes(2, "big") + keys
         self.new_nodes[node_hash] = encoded
         if depth < self._cache_depth:

@@ -510,7 +510,7 @@ class ChainService(api_pb2_grpc.ChainServicer):
         header = pb.BlockHeader()
         header.ParseFromString(block.header)
         response = api_pb2.GetBlockResponse(
-            block=block, block_hash=block_hash(block.header), header=header
+            block=block, block_hash=block_hash(block.header, self._ledger.hash_fn), header=header
         )
         if certificate is not None:
             response.commit.CopyFrom(certificate)
@@ -523,7 +523,9 @@ class ChainService(api_pb2_grpc.ChainServicer):
         context: grpc.aio.ServicerContext[api_pb2.GetTxRequest, api_pb2.GetTxResponse],
     ) -> api_pb2.GetTxResponse:
         signed, height, index = self._ledger.get_tx(request.tx_id)
-        return api_pb2.GetTxResponse(tx=signed, tx_id=tx_id(signed), height=height, index=index)
+        return api_pb2.GetTxResponse(
+            tx=signed, tx_id=tx_id(signed, self._ledger.hash_fn), height=height, index=index
+        )
 
     @unary_errors
     async def Genesis(

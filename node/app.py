@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.hashing import HashFunction
 from sparkchain.identifiers.limits import MIN_PROPOSAL_BYTES, PROPOSAL_BUILD_BUDGET_PERCENT
 from sparkchain.ledger import blocks
 from sparkchain.ledger.blocks import block_hash
@@ -24,9 +25,9 @@ from sparkchain.proto import types_pb2 as pb
 log = logging.getLogger("spark.consensus")
 
 
-def block_hash_of(block_bytes: bytes) -> bytes:
+def block_hash_of(block_bytes: bytes, hash_fn: HashFunction) -> bytes:
     """The hash of the header bytes as carried in the block (types.proto)."""
-    return block_hash(pb.Block.FromString(block_bytes).header)
+    return block_hash(pb.Block.FromString(block_bytes).header, hash_fn)
 
 
 class BlockApplication:
@@ -114,12 +115,12 @@ class BlockApplication:
     def check_value(self, value: bytes) -> None:
         """Raise SparkError(INVALID_BLOCK) unless `value` decodes as a block (a peer's
         proposal, before the core sees it); the hash it finds serves `value_hash`."""
-        self._hashes[value] = blocks.decode_block(value).block_hash
+        self._hashes[value] = blocks.decode_block(value, self._ledger.hash_fn).block_hash
 
     def value_hash(self, value: bytes) -> bytes:
         known = self._hashes.get(value)
         if known is None:
-            known = block_hash_of(value)
+            known = block_hash_of(value, self._ledger.hash_fn)
             self._hashes[value] = known
         return known
 

@@ -42,6 +42,7 @@ from sparkchain.identifiers.gs1 import (
     parse_digital_link_path,
     parse_gtin,
 )
+from sparkchain.identifiers.hashing import HashFunction
 from sparkchain.identifiers.limits import (
     DEFAULT_EXPLORER_PAGE_SIZE,
     MAX_EXPLORER_HISTORY_ENTRIES,
@@ -139,7 +140,7 @@ def hash_bytes(text: str, what: str) -> bytes:
 
 def signer_bid(public_key: bytes) -> str:
     """The BID of a tx's signer; "" for a governance tx (signed by validators, no signer)."""
-    return bid_from_public_key(public_key) if len(public_key) == 32 else ""
+    return bid_from_public_key(public_key) if public_key else ""
 
 
 def tx_subject(body: pb.TxBody) -> str:
@@ -154,10 +155,10 @@ def tx_subject(body: pb.TxBody) -> str:
     return ""
 
 
-def tx_summary(signed: pb.SignedTx) -> dict[str, Any]:
+def tx_summary(signed: pb.SignedTx, hash_fn: HashFunction) -> dict[str, Any]:
     body = decode_body(signed.body)
     return {
-        "id": tx_id(signed).hex(),
+        "id": tx_id(signed, hash_fn).hex(),
         "op": body.WhichOneof("op") or "",
         "signer": signer_bid(body.signer),
         "subject": tx_subject(body),
@@ -189,14 +190,17 @@ def certificate_json(
 
 
 def block_json(
-    block: pb.Block, certificate: pb.CommitCertificate | None, names: dict[bytes, str]
+    block: pb.Block,
+    certificate: pb.CommitCertificate | None,
+    names: dict[bytes, str],
+    hash_fn: HashFunction,
 ) -> dict[str, Any]:
     header = pb.BlockHeader.FromString(block.header)
     return {
         "height": header.height,
-        "hash": block_hash(block.header).hex(),
+        "hash": block_hash(block.header, hash_fn).hex(),
         "header": header_json(header, names),
-        "txs": [tx_summary(signed) for signed in block.txs],
+        "txs": [tx_summary(signed, hash_fn) for signed in block.txs],
         "certificate": certificate_json(certificate, names),
         "last_commit": certificate_json(block.last_commit, names)
         if block.HasField("last_commit")
@@ -204,11 +208,13 @@ def block_json(
     }
 
 
-def block_summary_json(block: pb.Block, names: dict[bytes, str]) -> dict[str, Any]:
+def block_summary_json(
+    block: pb.Block, names: dict[bytes, str], hash_fn: HashFunction
+) -> dict[str, Any]:
     header = pb.BlockHeader.FromString(block.header)
     return {
         "height": header.height,
-        "hash": block_hash(block.header).hex(),
+        "hash": block_hash(block.header, hash_fn).hex(),
         "time_ms": header.time_ms,
         "time": iso_time(header.time_ms),
         "tx_count": len(block.txs),
@@ -353,7 +359,7 @@ class Explorer:
 
         def read() -> list[dict[str, Any]]:
             return [
-                block_summary_json(self._ledger.get_block(at)[0], self._names)
+                block_summary_json(self._ledger.get_block(at)[0], self._names, self._ledger.hash_fn)
                 for at in range(top, bottom - 1, -1)
             ]
 
@@ -371,7 +377,7 @@ class Explorer:
         else:
             height = self._ledger.block_height(hash_bytes(ref, "a block hash"))
         block, _, certificate = self._ledger.get_block(height)
-        return block_json(block, certificate, self._names)
+        return block_json(block, certificate, self._names, self._ledger.hash_fn)
 
     async def _tx(self, request: web.Request) -> dict[str, Any]:
         the_id = hash_bytes(request.match_info["id"], "a tx id")
@@ -381,10 +387,10 @@ class Explorer:
         body = decode_body(signed.body)
         op = body.WhichOneof("op") or ""
         return {
-            **tx_summary(signed),
+            **tx_summary(signed, self._ledger.hash_fn),
             "height": height,
             "index": index,
-            "block_hash": block_hash(block.header).hex(),
+            "block_hash": block_hash(block.header, self._ledger.hash_fn).hex(),
             "time_ms": header.time_ms,
             "time": iso_time(header.time_ms),
             "chain_id": body.chain_id,

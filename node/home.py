@@ -27,6 +27,7 @@ from pathlib import Path
 from sparkchain.identifiers import limits
 from sparkchain.identifiers.bid import bid_from_public_key
 from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.hashing import HashAlgorithm
 from sparkchain.identifiers.keys import SigningKey
 from sparkchain.ledger.genesis import Genesis, genesis_to_json, make_genesis, parse_genesis
 from sparkchain.node import keystore
@@ -249,6 +250,7 @@ def init_home(
     force: bool = False,
     genesis_time_ms: int | None = None,
     http_listen: str | None = None,
+    hash_algorithm: HashAlgorithm = HashAlgorithm.SHA256,
 ) -> WrittenHome:
     """A single-validator chain home with a fresh validator key and a root-authority key
     at keys/root.pem (may create top-level prefixes; owns none yet). Its HTTP gateway
@@ -262,6 +264,7 @@ def init_home(
         genesis_time_ms or wall_clock_ms(),
         [(name, validator.public_key)],
         root_authorities=[bid_from_public_key(root.public_key)],
+        hash_algorithm=hash_algorithm,
     )
     config = node_config(
         name,
@@ -420,6 +423,7 @@ def init_testnet(
     base_p2p_port: int | None = None,
     force: bool = False,
     genesis_time_ms: int | None = None,
+    hash_algorithm: HashAlgorithm = HashAlgorithm.SHA256,
 ) -> WrittenTestnet:
     """Homes for `validators` + `observers` nodes on loopback, sharing one genesis whose
     root authority is DIR/keys/root.pem. Every node lists every other node as a peer, and
@@ -454,6 +458,7 @@ def init_testnet(
         genesis_time_ms or wall_clock_ms(),
         [(name, keys[name].public_key) for name in names[:validators]],
         root_authorities=[root_bid],
+        hash_algorithm=hash_algorithm,
     )
     authority = new_authority(f"{chain_id} peer CA")
     observer_names = names[validators:]

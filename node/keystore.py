@@ -7,6 +7,7 @@ import re
 import stat
 from pathlib import Path
 
+from sparkchain.identifiers.accounts import AccountKey, key_from_pem
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.keys import SigningKey
 
@@ -35,7 +36,7 @@ def check_key_name(name: str) -> str:
     return name
 
 
-def write_key_file(path: Path, key: SigningKey, passphrase: bytes | None = None) -> None:
+def write_key_file(path: Path, key: AccountKey, passphrase: bytes | None = None) -> None:
     """Create `path` with mode 0600 from the start (never world-readable, even briefly)."""
     write_private_file(path, key.to_pem(passphrase))
 
@@ -54,10 +55,20 @@ def write_private_file(path: Path, data: bytes) -> None:
 
 
 def read_key_file(path: Path, passphrase: bytes | None = None) -> SigningKey:
-    """The key in `path`; refused like any private file open to others."""
+    """The Ed25519 key in `path` (a node's key); refused like any private file open to
+    others."""
     pem = read_private_file(path)
     try:
         return SigningKey.from_pem(pem, passphrase)
+    except SparkError as exc:
+        raise SparkError(exc.code, f"{path}: {exc.message}") from None
+
+
+def read_account_key_file(path: Path, passphrase: bytes | None = None) -> AccountKey:
+    """The account key in `path`, Ed25519 or SM2 (a tx signer's key)."""
+    pem = read_private_file(path)
+    try:
+        return key_from_pem(pem, passphrase)
     except SparkError as exc:
         raise SparkError(exc.code, f"{path}: {exc.message}") from None
 

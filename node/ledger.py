@@ -210,7 +210,9 @@ class Ledger(LedgerReads):
             block.last_commit.CopyFrom(last_commit)
         # the checks every peer will make, so a proposer never builds a block they refuse
         blocks.validate_header(
-            blocks.DecodedBlock(block, header, blocks.block_hash(block.header), last_commit),
+            blocks.DecodedBlock(
+                block, header, blocks.block_hash(block.header, self._hash), last_commit
+            ),
             parent,
             check_certificate=self._check_last_commit_quorum,
             execute=lambda: (execution.tx_ids, execution.tree.root),
@@ -226,7 +228,7 @@ class Ledger(LedgerReads):
         that does not match. Validating the same block again returns the same result
         without executing it twice.
         """
-        decoded = blocks.decode_block(block_bytes)
+        decoded = blocks.decode_block(block_bytes, self._hash)
         cached = self._pending.get(decoded.block_hash)
         if (
             cached is not None
@@ -338,6 +340,7 @@ class Ledger(LedgerReads):
             now_ms,
             root_authorities=self.genesis.root_authorities,
             genesis_validators=self._genesis_validators,
+            hash_fn=self._hash,
         )
         return body
 
@@ -393,11 +396,12 @@ class Ledger(LedgerReads):
                     time_ms,
                     root_authorities=roots,
                     genesis_validators=self._genesis_validators,
+                    hash_fn=self._hash,
                 )
             except SparkError as error:
                 if not drop_invalid:
                     raise SparkError(
-                        error.code, f"tx {position} ({tx_id(signed).hex()}): {error}"
+                        error.code, f"tx {position} ({tx_id(signed, self._hash).hex()}): {error}"
                     ) from error
                 rejected.append((signed, error))
                 continue
@@ -405,8 +409,10 @@ class Ledger(LedgerReads):
             included.append(signed)
             tx_ids.append(receipt.tx_id)
             receipts.append(receipt)
-        writes = state_writes(overlay, height, indexed)
-        tree = smt.apply(self._tree_store, self.state_root, writes.tree_changes, self._tree_cache)
+        writes = state_writes(overlay, height, indexed, self._hash)
+        tree = smt.apply(
+            self._tree_store, self.state_root, writes.tree_changes, self._tree_cache, self._hash
+        )
         return _Execution(included, tx_ids, receipts, rejected, writes, tree)
 
     def _pending_block(
@@ -420,7 +426,7 @@ class Ledger(LedgerReads):
             height=header.height,
             block=block,
             block_bytes=block_bytes,
-            block_hash=blocks.block_hash(block.header),
+            block_hash=blocks.block_hash(block.header, self._hash),
             header=header,
             tx_ids=tuple(execution.tx_ids),
             receipts=tuple(execution.receipts),
@@ -457,9 +463,9 @@ class Ledger(LedgerReads):
         ledger stored for the parent, or a quorum of the validators signed it (the proposer
         may have collected a different quorum of precommits for the same block)."""
         stored = self._certificate(last_commit.height)
-        if stored is not None and blocks.certificate_hash(stored) == blocks.certificate_hash(
-            last_commit
-        ):
+        if stored is not None and stored.SerializeToString(
+            deterministic=True
+        ) == last_commit.SerializeToString(deterministic=True):
             return
         try:
             signers = self.validators_at(last_commit.height)
@@ -504,8 +510,8 @@ def _write_genesis_state(db: plyvel.DB, genesis: Genesis, *, pruning: bool) -> N
     with `pruning`, the ledger records the tree nodes its blocks remove from the start."""
     overlay = Overlay(db)
     apply_genesis(overlay, genesis)
-    writes = state_writes(overlay, 0, [])
-    tree = smt.apply(TreeNodeStore(db), smt.EMPTY_ROOT, writes.tree_changes)
+    writes = state_writes(overlay, 0, [], genesis.hash_fn)
+    tree = smt.apply(TreeNodeStore(db), smt.EMPTY_ROOT, writes.tree_changes, None, genesis.hash_fn)
     with db.write_batch(sync=True) as batch:
         for key, value in writes.puts:  # nothing is deleted at height 0
             batch.put(key, value)

@@ -33,6 +33,8 @@ class LedgerReads:
         self._db = db
         self.genesis = genesis
         self.chain_id = genesis.chain_id
+        self._hash = genesis.hash_fn  # the chain's hash: tx ids, blocks, the state tree
+        self.hash_fn = genesis.hash_fn
         self._genesis_schedule = validators.genesis_schedule(
             [(v.name, v.public_key) for v in genesis.validators]
         )
@@ -158,7 +160,8 @@ class LedgerReads:
             block_hash=self.last_block_hash,
             time_ms=self.last_block_time_ms,
             validators=self.validators_at(self.height + 1),
-            validators_hash=blocks.validators_hash(self.validators_at(self.height + 2)),
+            validators_hash=blocks.validators_hash(self.validators_at(self.height + 2), self._hash),
+            hash_fn=self._hash,
         )
 
     def _certificate(self, height: int) -> pb.CommitCertificate | None:
@@ -195,7 +198,10 @@ class LedgerReads:
         if height in (0, self.height):
             raw = self._db.get(schema.record_key(key))
             state_proof = smt.prove(
-                self._tree_store, self.state_root, smt.record_tree_key(key), self._tree_cache
+                self._tree_store,
+                self.state_root,
+                smt.record_tree_key(key, self._hash),
+                self._tree_cache,
             )
             header_bytes, certificate = self._last_header_bytes, self._last_certificate
             height = self.height
@@ -206,7 +212,7 @@ class LedgerReads:
             root = pb.BlockHeader.FromString(header_bytes).state_root
             raw = self._record_bytes_at(key, height)
             # no cache: an old version's nodes would only push the latest ones out of it
-            state_proof = smt.prove(self._tree_store, root, smt.record_tree_key(key))
+            state_proof = smt.prove(self._tree_store, root, smt.record_tree_key(key, self._hash))
             certificate = self._certificate(height)
         proof = api_pb2.ResolveProof(
             record_bytes=raw or b"", state_proof=state_proof, header=header_bytes
@@ -422,7 +428,7 @@ class LedgerReads:
         for tx_index, kind, key in schema.decode_changes(raw):
             signed = block.txs[tx_index]
             if tx_index not in tx_ids:
-                tx_ids[tx_index] = tx_id(signed)
+                tx_ids[tx_index] = tx_id(signed, self._hash)
             event = api_pb2.ChangeEvent(height=height, tx_id=tx_ids[tx_index])
             if kind == schema.CHANGE_RECORD:
                 entry_raw = self._db.get(schema.history_key(key, height, tx_index))

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 from google.protobuf.message import DecodeError
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.hashing import HashFunction, sha256
 from sparkchain.identifiers.limits import (
     DEFAULT_MAX_BLOCK_BYTES,
     DEFAULT_MEMPOOL_MAX_BYTES,
@@ -132,12 +133,14 @@ class Mempool:
         bus: CommitBus | None = None,
         clock_ms: Callable[[], int] = wall_clock_ms,
         takes_client_txs: bool = True,
+        hash_fn: HashFunction = sha256,
     ) -> None:
         """`verify_executor` None verifies on the calling thread (tests, tiny tools).
         With a `bus`, txs dropped as rejected, expired or evicted fail their `wait_for_tx`
         waiters at once instead of at their timeout. `takes_client_txs` False (observers):
         a local client's tx is refused, since no validator takes txs from an observer."""
         self._ledger = ledger
+        self._hash = hash_fn  # the chain's hash: tx ids as the ledger computes them
         self.limits = limits
         self._executor = verify_executor
         self._bus = bus
@@ -193,7 +196,7 @@ class Mempool:
     ) -> list[Admission]:
         """Admit a batch: one result per tx, in order. Hooks fire once for the batch.
         `origin` None is a local client, else the peer that sent it."""
-        ids = [tx_id(signed) for signed in txs]
+        ids = [tx_id(signed, self._hash) for signed in txs]
         if origin is None and not self._takes_client_txs:
             refusal = SparkError(
                 ErrorCode.UNAVAILABLE,
@@ -466,7 +469,7 @@ class Mempool:
         """Forget txs a proposer could not include (BuiltBlock.rejected) and tell waiters."""
         removed = 0
         for signed, error in rejected:
-            the_id = tx_id(signed)
+            the_id = tx_id(signed, self._hash)
             removed += self.remove([the_id])
             if self._bus is not None:
                 self._bus.publish_rejected(the_id, error)

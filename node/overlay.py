@@ -15,6 +15,7 @@ import plyvel
 
 from sparkchain.identifiers.errors import ErrorCode
 from sparkchain.identifiers.handle import ascii_upper
+from sparkchain.identifiers.hashing import HashFunction, sha256
 from sparkchain.ledger import smt, validators
 from sparkchain.ledger.records import decode_prefix, decode_record, encode_prefix, encode_record
 from sparkchain.ledger.rules import Receipt
@@ -164,7 +165,10 @@ class BlockWrites:
 
 
 def state_writes(
-    overlay: Overlay, height: int, receipts: Sequence[tuple[int, Receipt]]
+    overlay: Overlay,
+    height: int,
+    receipts: Sequence[tuple[int, Receipt]],
+    hash_fn: HashFunction = sha256,
 ) -> BlockWrites:
     """Records, prefixes, children and owner indexes, history, change list and tree changes.
 
@@ -199,7 +203,7 @@ def state_writes(
     for key, record in overlay.records.items():
         record_bytes = encoded.get(id(record)) or encode_record(record)
         append((record_key(key), record_bytes))
-        tree[record_tree_key(key)] = record_bytes
+        tree[record_tree_key(key, hash_fn)] = record_bytes
         before = committed_owner(record_kind, key)
         if before != record.owner:
             if before:
@@ -209,7 +213,7 @@ def state_writes(
         prefix_bytes = encode_prefix(prefix)
         storage_key = schema.prefix_key(key)
         puts.append((storage_key, prefix_bytes))
-        tree[smt.prefix_tree_key(key)] = prefix_bytes
+        tree[smt.prefix_tree_key(key, hash_fn)] = prefix_bytes
         before = committed_owner(schema.OWNED_PREFIX, key)
         if before != prefix.owner:
             if before:
@@ -230,6 +234,6 @@ def state_writes(
                 latest.SerializeToString(deterministic=True),
             )
         )
-        tree[smt.validators_tree_key()] = schedule_bytes
+        tree[smt.validators_tree_key(hash_fn)] = schedule_bytes
         writes.validator_schedule = schedule
     return writes

@@ -131,7 +131,12 @@ class Node:
             max_block_bytes=config.consensus.max_block_bytes,
         )
         self.mempool = Mempool(
-            self.ledger, limits, self.executor, bus=self.bus, takes_client_txs=self.is_validator
+            self.ledger,
+            limits,
+            self.executor,
+            bus=self.bus,
+            takes_client_txs=self.is_validator,
+            hash_fn=genesis.hash_fn,
         )
         self.committer = Committer(self.ledger, self.mempool, self.bus, acknowledged)
         local = LocalPeer(

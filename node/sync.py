@@ -156,7 +156,7 @@ class BlockSync:
                 ErrorCode.INVALID_BLOCK,
                 f"peer sent block {certificate.height}, expected {expected}",
             )
-        if certificate.block_hash != block_hash(committed.block.header):
+        if certificate.block_hash != block_hash(committed.block.header, self._ledger.hash_fn):
             raise SparkError(
                 ErrorCode.INVALID_CERTIFICATE,
                 f"certificate of block {expected} is for another block",

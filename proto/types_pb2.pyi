@@ -38,6 +38,28 @@ ACTIVE: RecordStatus.ValueType  # 1
 REVOKED: RecordStatus.ValueType  # 2
 Global___RecordStatus: _TypeAlias = RecordStatus  # noqa: Y015
 
+class _KeyAlgorithm:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _KeyAlgorithmEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_KeyAlgorithm.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ED25519: _KeyAlgorithm.ValueType  # 0
+    SM2: _KeyAlgorithm.ValueType  # 1
+    """GB/T 32918 with SM3 and the default user id; `signer` is 04 || X || Y (65 bytes)"""
+
+class KeyAlgorithm(_KeyAlgorithm, metaclass=_KeyAlgorithmEnumTypeWrapper):
+    """`signer` is inside what is signed, so the tx id binds it: nobody can sign someone else's
+    body as their own (DESIGN §4).
+    The signature algorithm of an account key (issue 16). Ed25519 is 0, proto3's default, which
+    is never encoded: bodies signed with Ed25519 keep the bytes they had before SM2 existed.
+    """
+
+ED25519: KeyAlgorithm.ValueType  # 0
+SM2: KeyAlgorithm.ValueType  # 1
+"""GB/T 32918 with SM3 and the default user id; `signer` is 04 || X || Y (65 bytes)"""
+Global___KeyAlgorithm: _TypeAlias = KeyAlgorithm  # noqa: Y015
+
 class _VoteType:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -575,16 +597,13 @@ Global___Approval: _TypeAlias = Approval  # noqa: Y015
 
 @_typing.final
 class TxBody(_message.Message):
-    """`signer` is inside what is signed, so the tx id binds it: nobody can sign someone else's
-    body as their own (DESIGN §4).
-    """
-
     DESCRIPTOR: _descriptor.Descriptor
 
     CHAIN_ID_FIELD_NUMBER: _builtins.int
     NONCE_FIELD_NUMBER: _builtins.int
     EXPIRES_AT_MS_FIELD_NUMBER: _builtins.int
     SIGNER_FIELD_NUMBER: _builtins.int
+    SIGNER_ALGORITHM_FIELD_NUMBER: _builtins.int
     CREATE_PREFIX_FIELD_NUMBER: _builtins.int
     SET_REGISTRARS_FIELD_NUMBER: _builtins.int
     TRANSFER_PREFIX_FIELD_NUMBER: _builtins.int
@@ -598,7 +617,8 @@ class TxBody(_message.Message):
     nonce: _builtins.int
     expires_at_ms: _builtins.int
     signer: _builtins.bytes
-    """32-byte Ed25519 public key"""
+    """32-byte Ed25519 public key, or the 65-byte SM2 point (signer_algorithm)"""
+    signer_algorithm: Global___KeyAlgorithm.ValueType
     @_builtins.property
     def create_prefix(self) -> Global___CreatePrefix: ...
     @_builtins.property
@@ -626,6 +646,7 @@ class TxBody(_message.Message):
         nonce: _builtins.int = ...,
         expires_at_ms: _builtins.int = ...,
         signer: _builtins.bytes = ...,
+        signer_algorithm: Global___KeyAlgorithm.ValueType = ...,
         create_prefix: Global___CreatePrefix | None = ...,
         set_registrars: Global___SetRegistrars | None = ...,
         transfer_prefix: Global___TransferPrefix | None = ...,
@@ -638,7 +659,7 @@ class TxBody(_message.Message):
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_prefix", b"create_prefix", "op", b"op", "register", b"register", "register_batch", b"register_batch", "revoke", b"revoke", "set_registrars", b"set_registrars", "transfer", b"transfer", "transfer_prefix", b"transfer_prefix", "update", b"update", "update_validators", b"update_validators"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chain_id", b"chain_id", "create_prefix", b"create_prefix", "expires_at_ms", b"expires_at_ms", "nonce", b"nonce", "op", b"op", "register", b"register", "register_batch", b"register_batch", "revoke", b"revoke", "set_registrars", b"set_registrars", "signer", b"signer", "transfer", b"transfer", "transfer_prefix", b"transfer_prefix", "update", b"update", "update_validators", b"update_validators"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chain_id", b"chain_id", "create_prefix", b"create_prefix", "expires_at_ms", b"expires_at_ms", "nonce", b"nonce", "op", b"op", "register", b"register", "register_batch", b"register_batch", "revoke", b"revoke", "set_registrars", b"set_registrars", "signer", b"signer", "signer_algorithm", b"signer_algorithm", "transfer", b"transfer", "transfer_prefix", b"transfer_prefix", "update", b"update", "update_validators", b"update_validators"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_op: _TypeAlias = _typing.Literal["create_prefix", "set_registrars", "transfer_prefix", "register", "register_batch", "update", "transfer", "revoke", "update_validators"]  # noqa: Y015
     _WhichOneofArgType_op: _TypeAlias = _typing.Literal["op", b"op"]  # noqa: Y015

@@ -118,7 +118,7 @@ def test_leading_zero_bytes_keep_their_place() -> None:
     ("text", "message"),
     [
         ("bid:ef2AQ9Fh19cEUSiQxNtupR6rMjmqCqkit", "must start with 'did:bid:'"),
-        ("did:bid:zf2AQ9Fh19cEUSiQxNtupR6rMjmqCqkit", "key type must be 'ef'"),
+        ("did:bid:xf2AQ9Fh19cEUSiQxNtupR6rMjmqCqkit", "key type must be 'ef'"),
         ("did:bid:ABCD:ef2AQ9Fh19cEUSiQxNtupR6rMjmqCqkit", "'ABCD' must be 4 lowercase"),
         ("did:bid:abc:ef2AQ9Fh19cEUSiQxNtupR6rMjmqCqkit", "'abc' must be 4 lowercase"),
         ("did:bid:ef2AQ9Fh19cEUSiQxNtupR6rMjmqCqki0", "'0' at position 30 is not in the"),

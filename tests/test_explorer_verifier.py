@@ -159,3 +159,21 @@ def test_each_vector_verifies_or_is_refused_for_its_reason(
     else:
         assert result["ok"] is False
         assert result["reason"] == vector["reason"], (vector["description"], result)
+
+
+def test_a_bundle_of_an_sm3_chain_is_refused_never_reported_verified(page: Page) -> None:
+    # issue 16: the page hashes with SHA-256 only; a genesis that chose SM3 must not pass
+    answer = page.evaluate(
+        """async () => {
+            const { verifyBundle, genesisHash } = await import("/node/explorer/verify.js");
+            const load = async (name) => (await fetch(`/tests/vectors/${name}`)).json();
+            const genesis = { ...(await load("genesis.json")), hash: "sm3" };
+            const result = await verifyBundle(await load("valid-present.json"), genesis);
+            let hashed;
+            try { hashed = await genesisHash(genesis); } catch (error) { hashed = error.message; }
+            return { ...result, hashed };
+        }"""
+    )
+    assert answer["ok"] is False and answer["reason"] == "UNSUPPORTED_HASH"
+    assert "SM3" in answer["detail"] and "spark verify" in answer["detail"]
+    assert "SM3" in answer["hashed"]

@@ -160,3 +160,12 @@ def test_import_never_overwrites_a_key(home: Path, capsys: pytest.CaptureFixture
     )
     assert code == 1 and "EXISTS" in err
     assert keystore.key_path("frank", home).read_bytes() == before
+
+
+def test_an_sm2_key_is_not_exported_in_the_ed25519_spark_form(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spark(capsys, "keys", "new", "erin", "--algorithm", "sm2")
+    code, out, err = spark(capsys, "keys", "export", "erin", "--format", "spark")
+    assert code != 0 and out == ""
+    assert "INVALID_KEY" in err and "sm2" in err

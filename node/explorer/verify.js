@@ -3,6 +3,8 @@
 // SHA-256 and Ed25519 of `subtle`: WebCrypto's, or crypto.js's bundled noble ones where the
 // page has no WebCrypto. It trusts only the genesis it is given; the checks run in the order
 // of the specification's §6 table, and the first that fails names the reason.
+// It verifies SHA-256 chains only: a chain whose genesis chose "hash": "sm3" (issue 16) is
+// refused with UNSUPPORTED_HASH, never reported verified; `spark verify` checks those.
 //
 //   const result = await verifyBundle(bundle, genesis, (await cryptoProvider()).subtle);
 //   // {ok: true, present, height, timeMs, signers, validators, record (the view)}
@@ -222,7 +224,14 @@ function canonicalJson(value) {
   return JSON.stringify(value);
 }
 
+const SUPPORTED_HASH = "sha256";
+const chainHash = (genesis) => genesis.hash ?? SUPPORTED_HASH;
+const unsupportedHash = (genesis) => `this chain hashes with ${String(chainHash(genesis)).toUpperCase()} `
+  + `(its genesis says "hash": ${JSON.stringify(chainHash(genesis))}); this page verifies SHA-256 `
+  + "chains only: check the bundle with `spark verify`";
+
 export async function genesisHash(genesis, subtle = globalThis.crypto?.subtle) {
+  if (chainHash(genesis) !== SUPPORTED_HASH) throw new Error(unsupportedHash(genesis));
   const parsed = {
     chain_id: genesis.chain_id,
     genesis_time_ms: genesis.genesis_time_ms,
@@ -425,6 +434,7 @@ async function followChanges(subtle, chainId, genesisKeys, changes) {
 const keysAt = (sets, height) => sets.filter((s) => s.from <= height).pop()?.keys ?? sets[0].keys;
 
 async function check(bundle, genesis, subtle) {
+  if (chainHash(genesis) !== SUPPORTED_HASH) refuse("UNSUPPORTED_HASH", unsupportedHash(genesis));
   if (bundle === null || typeof bundle !== "object" || bundle.format !== FORMAT
     || typeof bundle.version !== "number" || bundle.version !== 1) {
     refuse("UNSUPPORTED_VERSION", "not a version 1 proof bundle");

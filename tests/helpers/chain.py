@@ -10,8 +10,11 @@ import hashlib
 import random
 from collections.abc import Iterable
 
+from sparkchain.identifiers.accounts import AccountKey
 from sparkchain.identifiers.bid import bid_from_public_key
+from sparkchain.identifiers.hashing import HashAlgorithm
 from sparkchain.identifiers.keys import SigningKey
+from sparkchain.identifiers.sm2 import Sm2SigningKey
 from sparkchain.identifiers.tx import TxBuilder, approve_body, governance_body, value
 from sparkchain.ledger.genesis import Genesis, apply_genesis, make_genesis
 from sparkchain.ledger.rules import MemoryState, Receipt, execute_tx
@@ -30,6 +33,7 @@ __all__ = [
     "governance_tx",
     "key",
     "make_test_genesis",
+    "sm2_key",
     "update",
     "value",
 ]
@@ -44,7 +48,13 @@ def key(name: str) -> SigningKey:
     return SigningKey.from_seed(hashlib.sha256(b"test key " + name.encode()).digest())
 
 
-def bid_of(name_or_key: str | SigningKey) -> str:
+def sm2_key(name: str) -> Sm2SigningKey:
+    """The same SM2 key for the same name, in every run."""
+    digest = hashlib.sha256(b"test sm2 key " + name.encode()).digest()
+    return Sm2SigningKey.from_scalar(int.from_bytes(digest, "big") >> 8 or 1)
+
+
+def bid_of(name_or_key: str | AccountKey) -> str:
     signing_key = key(name_or_key) if isinstance(name_or_key, str) else name_or_key
     return bid_from_public_key(signing_key.public_key)
 
@@ -52,7 +62,7 @@ def bid_of(name_or_key: str | SigningKey) -> str:
 class TxMaker(TxBuilder):
     """A TxBuilder whose nonces come from a seeded Random, so tx ids repeat across runs."""
 
-    def __init__(self, chain_id: str, signing_key: SigningKey, seed: int = 0) -> None:
+    def __init__(self, chain_id: str, signing_key: AccountKey, seed: int = 0) -> None:
         super().__init__(chain_id, signing_key, random.Random(seed))
 
     @property
@@ -65,6 +75,7 @@ def make_test_genesis(
     root_authorities: Iterable[str] = ("root",),
     prefixes: Iterable[tuple[str, str]] = (("88", "acme"),),
     chain_id: str = CHAIN_ID,
+    hash_algorithm: HashAlgorithm = HashAlgorithm.SHA256,
 ) -> Genesis:
     """A genesis whose authorities and prefix owners are given by key *names*."""
     return make_genesis(
@@ -73,6 +84,7 @@ def make_test_genesis(
         [(f"node{i}", key(f"validator{i}").public_key) for i in range(1, validators + 1)],
         [bid_of(name) for name in root_authorities],
         [(prefix, bid_of(owner)) for prefix, owner in prefixes],
+        hash_algorithm,
     )
 
 
@@ -108,6 +120,7 @@ class RulesChain:
             self.time_ms,
             root_authorities=self.genesis.root_authorities,
             genesis_validators=[(v.name, v.public_key) for v in self.genesis.validators],
+            hash_fn=self.genesis.hash_fn,
         )
 
     def next_block(self, interval_ms: int = BLOCK_INTERVAL_MS) -> None:

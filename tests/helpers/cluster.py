@@ -62,10 +62,17 @@ def until(condition: Callable[[], T], timeout_s: float = 30.0, what: str = "cond
 
 
 class Cluster:
-    def __init__(self, directory: Path, validators: int = 4, observers: int = 0) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        validators: int = 4,
+        observers: int = 0,
+        hash_algorithm: str | None = None,
+    ) -> None:
         self.dir = directory
         self.validators = validators
         self.observers = observers
+        self.hash_algorithm = hash_algorithm  # `testnet init --hash`; None: the default
         self.spark_home = directory / "spark-home"  # the CLI user's own key directory
         self.nodes: dict[str, NodeInfo] = {}
         self._channels: dict[str, grpc.Channel] = {}
@@ -101,6 +108,7 @@ class Cluster:
             str(self.validators),
             "--observers",
             str(self.observers),
+            *(("--hash", self.hash_algorithm) if self.hash_algorithm else ()),
         )
         for entry in json.loads(self.spark_ok("testnet", "status", "--dir", self.net, "--json")):
             self.nodes[entry["name"]] = NodeInfo(
