@@ -14,7 +14,7 @@ import plyvel
 
 from sparkchain.identifiers.bid import parse_bid
 from sparkchain.identifiers.errors import ErrorCode, SparkError
-from sparkchain.identifiers.handle import parse_identifier, parse_prefix
+from sparkchain.identifiers.handle import identifier_key, parse_identifier, parse_prefix
 from sparkchain.identifiers.limits import DEFAULT_LIST_PAGE_SIZE, MAX_LIST_PAGE_SIZE
 from sparkchain.identifiers.tx import decode_body, tx_id
 from sparkchain.ledger import blocks, smt, validators
@@ -50,6 +50,9 @@ class LedgerReads:
         self._last_header: pb.BlockHeader | None = None
         self._last_header_bytes = b""
         self._last_certificate: pb.CommitCertificate | None = None
+        # the validator-set changes every proof at the head carries, by the head's height:
+        # one LevelDB scan per height instead of one per proof
+        self._head_changes: tuple[int, list[api_pb2.ValidatorChange]] | None = None
 
     @property
     def db(self) -> plyvel.DB:
@@ -170,7 +173,7 @@ class LedgerReads:
     ) -> pb.Record:
         """The record of `identifier`, keeping only the values asked for (Handle filters:
         a value is kept when its type is in `types` or its index in `indexes`)."""
-        key = parse_identifier(identifier).key
+        key = identifier_key(identifier)
         raw = self._db.get(schema.record_key(key))
         if raw is None:
             raise SparkError(ErrorCode.NOT_FOUND, f"identifier {identifier} is not registered")
@@ -181,7 +184,7 @@ class LedgerReads:
         record bytes, the tree path to the header's state root, the header and the
         certificate that committed it. Before block 1 there is no header to prove against.
         """
-        key = parse_identifier(identifier).key
+        key = identifier_key(identifier)
         if self.height == 0:
             raise SparkError(
                 ErrorCode.UNAVAILABLE, "no block is committed yet: nothing to prove against"
@@ -195,8 +198,16 @@ class LedgerReads:
         )
         if self._last_certificate is not None:
             proof.commit.CopyFrom(self._last_certificate)
-        proof.validator_changes.extend(self.proved_validator_changes(self.height))
+        proof.validator_changes.extend(self._changes_at_head())
         return (None if raw is None else decode_record(raw)), proof
+
+    def _changes_at_head(self) -> list[api_pb2.ValidatorChange]:
+        """`proved_validator_changes(self.height)`, computed once per committed height."""
+        cached = self._head_changes
+        if cached is None or cached[0] != self.height:
+            cached = (self.height, self.proved_validator_changes(self.height))
+            self._head_changes = cached
+        return cached[1]
 
     def proved_validator_changes(self, height: int) -> list[api_pb2.ValidatorChange]:
         """The changes of the set a client follows from the genesis to check a header of
