@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from bisect import bisect_left
+from collections.abc import Iterable
 from typing import Protocol
 
 from sparkchain.identifiers.tags import SMT_LEAF, SMT_NODE
@@ -317,8 +318,14 @@ class BlockUpdate(TreeReader):
         old_children = children = encoded[3 : keys_at - 2]
         old_keys = keys = encoded[keys_at:]
         below = depth + 1
-        # highest slot first, so splicing a slot never moves the entries before it
-        for slot, group_lo, group_hi in reversed(self._groups(depth, lo, hi)):
+        if hi - lo == 1:  # most nodes below the top levels see one change: no grouping
+            byte = self._keys[lo][depth >> 1]
+            groups: Iterable[tuple[int, int, int]] = (
+                (byte & 15 if depth & 1 else byte >> 4, lo, hi),
+            )
+        else:  # highest slot first, so splicing a slot never moves the entries before it
+            groups = reversed(self._groups(depth, lo, hi))
+        for slot, group_lo, group_hi in groups:
             bit = 1 << slot
             at = 32 * (occupied & (bit - 1)).bit_count()
             if not occupied & bit:
