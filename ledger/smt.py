@@ -75,6 +75,7 @@ from sparkchain.identifiers.tags import (
     TREE_VALIDATORS_NAMESPACE,
 )
 from sparkchain.ledger.smt_nodes import (
+    CACHE_MAX_NODES,
     EMPTY_HASH,
     NIBBLES,
     BlockUpdate,
@@ -90,6 +91,7 @@ from sparkchain.ledger.smt_nodes import (
 )
 
 __all__ = [
+    "CACHE_MAX_NODES",
     "EMPTY_ROOT",
     "NodeCache",
     "NodeStore",

@@ -27,6 +27,7 @@ from bisect import bisect_left
 from collections.abc import Iterable
 from typing import Protocol
 
+from sparkchain.identifiers.limits import DEFAULT_TREE_CACHE_NODES
 from sparkchain.identifiers.tags import SMT_LEAF, SMT_NODE
 
 EMPTY_HASH = bytes(32)
@@ -52,7 +53,7 @@ class NodeStore(Protocol):
 # overhead). With it, a block update or a proof at 1M keys reads ~0.25 nodes per key from
 # LevelDB instead of ~1.25 with 4 levels (~2 MB); bench/smt_bench.py measures both.
 CACHE_MAX_DEPTH = 5
-CACHE_MAX_NODES = 80_000
+CACHE_MAX_NODES = DEFAULT_TREE_CACHE_NODES  # config.toml [storage] tree_cache_nodes
 
 
 class NodeCache:

@@ -111,6 +111,16 @@ class MempoolConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class StorageConfig:
+    block_cache_mb: int = limits.DEFAULT_BLOCK_CACHE_MB  # LevelDB's block cache
+    tree_cache_nodes: int = limits.DEFAULT_TREE_CACHE_NODES  # the state tree's upper levels
+
+    @property
+    def block_cache_bytes(self) -> int:
+        return self.block_cache_mb * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
 class NodeConfig:
     node: NodeSection
     api: ApiConfig
@@ -119,6 +129,7 @@ class NodeConfig:
     mempool: MempoolConfig = field(default_factory=MempoolConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
     gs1: Gs1Config = field(default_factory=Gs1Config)
+    storage: StorageConfig = field(default_factory=StorageConfig)
 
 
 # ---------------------------------------------------------------------------- addresses
@@ -166,7 +177,7 @@ def parse_config(text: str, source: str = "config.toml") -> NodeConfig:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SparkError(ErrorCode.INVALID_CONFIG, f"{source}: not valid TOML: {exc}") from None
-    known = {"node", "api", "p2p", "consensus", "mempool", "http", "gs1"}
+    known = {"node", "api", "p2p", "consensus", "mempool", "http", "gs1", "storage"}
     for name, table in document.items():
         if name not in known:
             raise _error(source, name, f"unknown section (known: {', '.join(sorted(known))})")
@@ -271,6 +282,19 @@ def parse_config(text: str, source: str = "config.toml") -> NodeConfig:
     gs1_config = Gs1Config(prefixes=gs1.prefixes("prefixes"))
     gs1.finish()
 
+    storage = _Section(source, "storage", document)
+    storage_config = StorageConfig(
+        block_cache_mb=storage.integer(
+            "block_cache_mb", limits.DEFAULT_BLOCK_CACHE_MB, maximum=limits.MAX_BLOCK_CACHE_MB
+        ),
+        tree_cache_nodes=storage.integer(
+            "tree_cache_nodes",
+            limits.DEFAULT_TREE_CACHE_NODES,
+            maximum=limits.MAX_TREE_CACHE_NODES,
+        ),
+    )
+    storage.finish()
+
     return NodeConfig(
         node_section,
         api_config,
@@ -279,6 +303,7 @@ def parse_config(text: str, source: str = "config.toml") -> NodeConfig:
         mempool_config,
         http_config,
         gs1_config,
+        storage_config,
     )
 
 

@@ -29,7 +29,13 @@ from sparkchain.ledger.rules import Receipt, apply_tx, check_envelope
 from sparkchain.node import schema
 from sparkchain.node.ledger_reads import LedgerReads
 from sparkchain.node.overlay import BlockWrites, Overlay, record_keys_of, state_writes
-from sparkchain.node.storage import TreeNodeStore, open_db, reporting_damage, storage_corrupt
+from sparkchain.node.storage import (
+    BLOCK_CACHE_BYTES,
+    TreeNodeStore,
+    open_db,
+    reporting_damage,
+    storage_corrupt,
+)
 from sparkchain.proto import types_pb2 as pb
 
 # signatures already verified (by check_tx or the mempool), so a block does not check
@@ -78,8 +84,15 @@ class _Execution:
 
 
 class Ledger(LedgerReads):
-    def __init__(self, db: plyvel.DB, genesis: Genesis, *, verify_signatures: bool) -> None:
-        super().__init__(db, genesis)
+    def __init__(
+        self,
+        db: plyvel.DB,
+        genesis: Genesis,
+        *,
+        verify_signatures: bool,
+        tree_cache_nodes: int = smt.CACHE_MAX_NODES,
+    ) -> None:
+        super().__init__(db, genesis, tree_cache_nodes)
         self.verify_signatures = verify_signatures
         self._verified: dict[bytes, None] = {}
         self._pending: dict[bytes, PendingBlock] = {}
@@ -89,23 +102,37 @@ class Ledger(LedgerReads):
         self._warm_tree_cache()
 
     @classmethod
-    def open(cls, path: Path, genesis: Genesis, *, verify_signatures: bool = True) -> Ledger:
+    def open(
+        cls,
+        path: Path,
+        genesis: Genesis,
+        *,
+        verify_signatures: bool = True,
+        block_cache_bytes: int = BLOCK_CACHE_BYTES,
+        tree_cache_nodes: int = smt.CACHE_MAX_NODES,
+    ) -> Ledger:
         """Open the ledger at `path`, creating it from `genesis` if it is new.
 
         `verify_signatures=False` trusts every tx signature (benchmarks and tools that
-        replay a chain already verified); a node always verifies.
+        replay a chain already verified); a node always verifies. The two cache bounds are
+        config.toml's [storage] (LevelDB's block cache, the state tree's upper levels).
         """
-        db = open_db(path)
+        db = open_db(path, block_cache_bytes=block_cache_bytes)
         try:
             with reporting_damage(path):
-                return cls._checked(db, path, genesis, verify_signatures)
+                return cls._checked(db, path, genesis, verify_signatures, tree_cache_nodes)
         except BaseException:
             db.close()
             raise
 
     @classmethod
     def _checked(
-        cls, db: plyvel.DB, path: Path, genesis: Genesis, verify_signatures: bool
+        cls,
+        db: plyvel.DB,
+        path: Path,
+        genesis: Genesis,
+        verify_signatures: bool,
+        tree_cache_nodes: int,
     ) -> Ledger:
         stored = db.get(schema.META_GENESIS_HASH)
         if stored is None:
@@ -113,7 +140,9 @@ class Ledger(LedgerReads):
                 if next(keys, None) is not None:
                     raise storage_corrupt(path, "the ledger holds keys but no genesis hash")
             _write_genesis_state(db, genesis)
-            return cls(db, genesis, verify_signatures=verify_signatures)
+            return cls(
+                db, genesis, verify_signatures=verify_signatures, tree_cache_nodes=tree_cache_nodes
+            )
         version = db.get(schema.META_SCHEMA_VERSION)
         if version not in (schema.SCHEMA_VERSION, schema.SCHEMA_UPGRADABLE):
             raise SparkError(
@@ -131,7 +160,9 @@ class Ledger(LedgerReads):
             )
         if version == schema.SCHEMA_UPGRADABLE:
             add_owner_index(db)
-        return cls(db, genesis, verify_signatures=verify_signatures)
+        return cls(
+            db, genesis, verify_signatures=verify_signatures, tree_cache_nodes=tree_cache_nodes
+        )
 
     def close(self) -> None:
         self._pending.clear()

@@ -29,7 +29,9 @@ from sparkchain.proto import types_pb2 as pb
 class LedgerReads:
     """Chain head and read queries; `Ledger` adds execution and commit on top."""
 
-    def __init__(self, db: plyvel.DB, genesis: Genesis) -> None:
+    def __init__(
+        self, db: plyvel.DB, genesis: Genesis, tree_cache_nodes: int = smt.CACHE_MAX_NODES
+    ) -> None:
         self._db = db
         self.genesis = genesis
         self.chain_id = genesis.chain_id
@@ -43,7 +45,7 @@ class LedgerReads:
             else validators.decode_schedule(raw_schedule, ErrorCode.STORAGE_CORRUPT)
         )
         self._tree_store = TreeNodeStore(db)
-        self._tree_cache = smt.NodeCache()
+        self._tree_cache = smt.NodeCache(max_nodes=tree_cache_nodes)
         self.height = 0
         self.last_block_hash = genesis.genesis_hash
         self.state_root = smt.EMPTY_ROOT
