@@ -99,6 +99,9 @@ class NodeCache:
             for node_hash in old:
                 nodes.pop(node_hash, None)
             max_nodes = self.max_nodes
+            if len(nodes) + len(new) <= max_nodes:  # the usual case: one C-level update
+                nodes.update(new)
+                return
             for node_hash, encoded in new:
                 while len(nodes) >= max_nodes:
                     del nodes[next(iter(nodes))]  # oldest first
