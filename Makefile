@@ -14,7 +14,7 @@ CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install test lint unit run proto bench attack sim lock docs vectors clean browser \
-	explorer-vendor npm fuzz fuzz-seeds
+	explorer-vendor npm fuzz fuzz-seeds profile
 
 $(STAMP): pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ required"'
@@ -82,6 +82,12 @@ explorer-vendor: $(STAMP) npm
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# make profile [PROFILE_SIZES=10000,1000000]: py-spy flame graphs of the ledger bench's
+# phases, with their top functions, in bench/profiles/ (issue 15)
+PROFILE_SIZES ?= 10000,1000000
+profile: $(STAMP)
+	$(BIN)/python -m bench.ledger_profile --sizes $(PROFILE_SIZES) --out bench/profiles
 
 # issue 10's attacks at the outside review's sizes against a fresh 4+1 testnet (a
 # measurement, like bench); exits 1 when an attack stops the chain or breaks its bound

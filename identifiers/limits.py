@@ -62,6 +62,12 @@ DEFAULT_MAX_BLOCK_TXS: Final = 5000
 DEFAULT_MAX_BLOCK_BYTES: Final = 8 * 1024 * 1024
 DEFAULT_MEMPOOL_MAX_TXS: Final = 50_000
 DEFAULT_MEMPOOL_MAX_BYTES: Final = 128 * 1024 * 1024
+# [storage]: LevelDB's block cache and the state tree's cache of its upper levels (issue 15:
+# together with LevelDB's memtables they are most of a node's steady memory)
+DEFAULT_BLOCK_CACHE_MB: Final = 32
+DEFAULT_TREE_CACHE_NODES: Final = 80_000  # the top 5 levels of a 16-ary tree: 69,905 nodes
+MAX_BLOCK_CACHE_MB: Final = 64 * 1024
+MAX_TREE_CACHE_NODES: Final = 50_000_000
 # the most config.toml accepts for each (a typo like 1000000000000 must not start a node
 # that waits for ages, or overflows the event loop's timer arithmetic)
 MAX_CONSENSUS_TIMEOUT_MS: Final = 60_000  # propose/prevote/precommit timeouts and their delta

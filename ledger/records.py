@@ -184,9 +184,10 @@ def stamp_value(value: pb.Value, time_ms: int) -> pb.Value:
 
 
 def sorted_by_index(values: Iterable[pb.Value]) -> list[pb.Value]:
-    if isinstance(values, Sequence) and len(values) < 2:  # most records hold one value
-        return list(values)
-    return sorted(values, key=_index)
+    out = list(values)
+    if len(out) > 1:  # most records hold one value (an isinstance check cost more than this)
+        out.sort(key=_index)
+    return out
 
 
 def _index(value: pb.Value) -> int:

@@ -17,7 +17,13 @@ from sparkchain.identifiers.limits import (
     MAX_VALUES_PER_RECORD,
     TEMPLATE_VALUE_INDEX,
 )
-from sparkchain.ledger.records import check_record_size, check_values, sorted_by_index, stamp_value
+from sparkchain.ledger.records import (
+    check_record_size,
+    check_values,
+    effective_ttl,
+    sorted_by_index,
+    stamp_value,
+)
 from sparkchain.ledger.rules_ops import (
     TxContext,
     checked_bid,
@@ -44,8 +50,17 @@ def _new_record(
         created_time_ms=context.time_ms,
         updated_height=context.height,
         updated_time_ms=context.time_ms,
-        values=[stamp_value(v, context.time_ms) for v in sorted_by_index(values)],
     )
+    # stamped in place (`stamp_value`'s fields): no Value built only to be copied in
+    add = record.values.add
+    for v in sorted_by_index(values):
+        add(
+            index=v.index,
+            type=v.type,
+            data=v.data,
+            ttl=effective_ttl(v),
+            timestamp_ms=context.time_ms,
+        )
     check_record_size(record)
     return record
 

@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import threading
 from bisect import bisect_left
+from collections.abc import Iterable
 from typing import Protocol
 
 from sparkchain.identifiers.hashing import HashFunction, sha256
+from sparkchain.identifiers.limits import DEFAULT_TREE_CACHE_NODES
 from sparkchain.identifiers.tags import SMT_LEAF, SMT_NODE
 
 EMPTY_HASH = bytes(32)
@@ -49,7 +51,7 @@ class NodeStore(Protocol):
 # overhead). With it, a block update or a proof at 1M keys reads ~0.25 nodes per key from
 # LevelDB instead of ~1.25 with 4 levels (~2 MB); bench/smt_bench.py measures both.
 CACHE_MAX_DEPTH = 5
-CACHE_MAX_NODES = 80_000
+CACHE_MAX_NODES = DEFAULT_TREE_CACHE_NODES  # config.toml [storage] tree_cache_nodes
 
 
 class NodeCache:
@@ -95,6 +97,9 @@ class NodeCache:
             for node_hash in old:
                 nodes.pop(node_hash, None)
             max_nodes = self.max_nodes
+            if len(nodes) + len(new) <= max_nodes:  # the usual case: one C-level update
+                nodes.update(new)
+                return
             for node_hash, encoded in new:
                 while len(nodes) >= max_nodes:
                     del nodes[next(iter(nodes))]  # oldest first
@@ -329,8 +334,14 @@ class BlockUpdate(TreeReader):
         old_children = children = encoded[3 : keys_at - 2]
         old_keys = keys = encoded[keys_at:]
         below = depth + 1
-        # highest slot first, so splicing a slot never moves the entries before it
-        for slot, group_lo, group_hi in reversed(self._groups(depth, lo, hi)):
+        if hi - lo == 1:  # most nodes below the top levels see one change: no grouping
+            byte = self._keys[lo][depth >> 1]
+            groups: Iterable[tuple[int, int, int]] = (
+                (byte & 15 if depth & 1 else byte >> 4, lo, hi),
+            )
+        else:  # highest slot first, so splicing a slot never moves the entries before it
+            groups = reversed(self._groups(depth, lo, hi))
+        for slot, group_lo, group_hi in groups:
             bit = 1 << slot
             at = 32 * (occupied & (bit - 1)).bit_count()
             if not occupied & bit:

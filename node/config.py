@@ -119,6 +119,16 @@ class LedgerConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class StorageConfig:
+    block_cache_mb: int = limits.DEFAULT_BLOCK_CACHE_MB  # LevelDB's block cache
+    tree_cache_nodes: int = limits.DEFAULT_TREE_CACHE_NODES  # the state tree's upper levels
+
+    @property
+    def block_cache_bytes(self) -> int:
+        return self.block_cache_mb * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
 class NodeConfig:
     node: NodeSection
     api: ApiConfig
@@ -128,6 +138,7 @@ class NodeConfig:
     http: HttpConfig = field(default_factory=HttpConfig)
     gs1: Gs1Config = field(default_factory=Gs1Config)
     ledger: LedgerConfig = field(default_factory=LedgerConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
 
 
 # ---------------------------------------------------------------------------- addresses
@@ -183,7 +194,7 @@ def parse_config(text: str, source: str = "config.toml") -> NodeConfig:
     except ValueError as exc:
         # an integer of more digits than Python converts (sys.get_int_max_str_digits)
         raise SparkError(ErrorCode.INVALID_CONFIG, f"{source}: not valid TOML: {exc}") from None
-    known = {"node", "api", "p2p", "consensus", "mempool", "http", "gs1", "ledger"}
+    known = {"node", "api", "p2p", "consensus", "mempool", "http", "gs1", "ledger", "storage"}
     for name, table in document.items():
         if name not in known:
             raise _error(source, name, f"unknown section (known: {', '.join(sorted(known))})")
@@ -298,6 +309,18 @@ def parse_config(text: str, source: str = "config.toml") -> NodeConfig:
             f"must be 0 (keep every height) or at least {MIN_KEEP_HEIGHTS}, got {keep_heights}",
         )
     ledger.finish()
+    storage = _Section(source, "storage", document)
+    storage_config = StorageConfig(
+        block_cache_mb=storage.integer(
+            "block_cache_mb", limits.DEFAULT_BLOCK_CACHE_MB, maximum=limits.MAX_BLOCK_CACHE_MB
+        ),
+        tree_cache_nodes=storage.integer(
+            "tree_cache_nodes",
+            limits.DEFAULT_TREE_CACHE_NODES,
+            maximum=limits.MAX_TREE_CACHE_NODES,
+        ),
+    )
+    storage.finish()
 
     return NodeConfig(
         node_section,
@@ -308,6 +331,7 @@ def parse_config(text: str, source: str = "config.toml") -> NodeConfig:
         http_config,
         gs1_config,
         LedgerConfig(keep_heights),
+        storage_config,
     )
 
 

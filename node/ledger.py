@@ -29,7 +29,13 @@ from sparkchain.ledger.rules import Receipt, apply_tx, check_envelope
 from sparkchain.node import pruning, schema
 from sparkchain.node.ledger_reads import LedgerReads
 from sparkchain.node.overlay import BlockWrites, Overlay, record_keys_of, state_writes
-from sparkchain.node.storage import TreeNodeStore, open_db, reporting_damage, storage_corrupt
+from sparkchain.node.storage import (
+    BLOCK_CACHE_BYTES,
+    TreeNodeStore,
+    open_db,
+    reporting_damage,
+    storage_corrupt,
+)
 from sparkchain.proto import types_pb2 as pb
 
 # signatures already verified (by check_tx or the mempool), so a block does not check
@@ -80,9 +86,15 @@ class _Execution:
 
 class Ledger(LedgerReads):
     def __init__(
-        self, db: plyvel.DB, genesis: Genesis, *, verify_signatures: bool, keep_heights: int = 0
+        self,
+        db: plyvel.DB,
+        genesis: Genesis,
+        *,
+        verify_signatures: bool,
+        keep_heights: int = 0,
+        tree_cache_nodes: int = smt.CACHE_MAX_NODES,
     ) -> None:
-        super().__init__(db, genesis)
+        super().__init__(db, genesis, tree_cache_nodes)
         self.verify_signatures = verify_signatures
         # [ledger] keep_heights: prove the state of the last K heights only (0: every height)
         self.keep_heights = smt_prune.check_keep_heights(keep_heights)
@@ -103,6 +115,8 @@ class Ledger(LedgerReads):
         verify_signatures: bool = True,
         keep_heights: int = 0,
         record_removals: bool = False,
+        block_cache_bytes: int = BLOCK_CACHE_BYTES,
+        tree_cache_nodes: int = smt.CACHE_MAX_NODES,
     ) -> Ledger:
         """Open the ledger at `path`, creating it from `genesis` if it is new.
 
@@ -112,13 +126,21 @@ class Ledger(LedgerReads):
         archive ledger opened so is swept first, keeping only its head's state. A new
         ledger records the tree nodes its blocks remove when K > 0 or `record_removals`
         (`spark ledger verify` replays a pruning ledger so, without pruning the replay).
+        The two cache bounds are config.toml's [storage] (LevelDB's block cache, the state
+        tree's upper levels).
         """
         smt_prune.check_keep_heights(keep_heights)
-        db = open_db(path)
+        db = open_db(path, block_cache_bytes=block_cache_bytes)
         try:
             with reporting_damage(path):
                 return cls._checked(
-                    db, path, genesis, verify_signatures, keep_heights, record_removals
+                    db,
+                    path,
+                    genesis,
+                    verify_signatures,
+                    keep_heights,
+                    record_removals,
+                    tree_cache_nodes,
                 )
         except BaseException:
             db.close()
@@ -133,6 +155,7 @@ class Ledger(LedgerReads):
         verify_signatures: bool,
         keep_heights: int,
         record_removals: bool,
+        tree_cache_nodes: int,
     ) -> Ledger:
         stored = db.get(schema.META_GENESIS_HASH)
         if stored is None:
@@ -140,7 +163,13 @@ class Ledger(LedgerReads):
                 if next(keys, None) is not None:
                     raise storage_corrupt(path, "the ledger holds keys but no genesis hash")
             _write_genesis_state(db, genesis, pruning=keep_heights > 0 or record_removals)
-            return cls(db, genesis, verify_signatures=verify_signatures, keep_heights=keep_heights)
+            return cls(
+                db,
+                genesis,
+                verify_signatures=verify_signatures,
+                keep_heights=keep_heights,
+                tree_cache_nodes=tree_cache_nodes,
+            )
         version = db.get(schema.META_SCHEMA_VERSION)
         if version != schema.SCHEMA_VERSION and version not in schema.SCHEMA_UPGRADABLE:
             raise SparkError(
@@ -164,7 +193,13 @@ class Ledger(LedgerReads):
         if keep_heights > 0 and not pruning.is_pruning(db):
             height, _, state_root = schema.head_from_bytes(db.get(schema.META_HEAD) or b"")
             pruning.start_pruning(db, height, state_root)
-        return cls(db, genesis, verify_signatures=verify_signatures, keep_heights=keep_heights)
+        return cls(
+            db,
+            genesis,
+            verify_signatures=verify_signatures,
+            keep_heights=keep_heights,
+            tree_cache_nodes=tree_cache_nodes,
+        )
 
     def close(self) -> None:
         self._pending.clear()

@@ -14,7 +14,7 @@ import plyvel
 
 from sparkchain.identifiers.bid import parse_bid
 from sparkchain.identifiers.errors import ErrorCode, SparkError
-from sparkchain.identifiers.handle import parse_identifier, parse_prefix
+from sparkchain.identifiers.handle import identifier_key, parse_identifier, parse_prefix
 from sparkchain.identifiers.limits import DEFAULT_LIST_PAGE_SIZE, MAX_LIST_PAGE_SIZE
 from sparkchain.identifiers.tx import decode_body, tx_id
 from sparkchain.ledger import blocks, smt, validators
@@ -29,7 +29,9 @@ from sparkchain.proto import types_pb2 as pb
 class LedgerReads:
     """Chain head and read queries; `Ledger` adds execution and commit on top."""
 
-    def __init__(self, db: plyvel.DB, genesis: Genesis) -> None:
+    def __init__(
+        self, db: plyvel.DB, genesis: Genesis, tree_cache_nodes: int = smt.CACHE_MAX_NODES
+    ) -> None:
         self._db = db
         self.genesis = genesis
         self.chain_id = genesis.chain_id
@@ -45,7 +47,7 @@ class LedgerReads:
             else validators.decode_schedule(raw_schedule, ErrorCode.STORAGE_CORRUPT)
         )
         self._tree_store = TreeNodeStore(db)
-        self._tree_cache = smt.NodeCache()
+        self._tree_cache = smt.NodeCache(max_nodes=tree_cache_nodes)
         # the oldest height whose state tree is stored (0: all of them; node/pruning.py)
         self.oldest_state = pruning.oldest_state(db)
         self.height = 0
@@ -54,6 +56,9 @@ class LedgerReads:
         self._last_header: pb.BlockHeader | None = None
         self._last_header_bytes = b""
         self._last_certificate: pb.CommitCertificate | None = None
+        # the validator-set changes every proof at the head carries, by the head's height:
+        # one LevelDB scan per height instead of one per proof
+        self._head_changes: tuple[int, list[api_pb2.ValidatorChange]] | None = None
 
     @property
     def db(self) -> plyvel.DB:
@@ -175,7 +180,7 @@ class LedgerReads:
     ) -> pb.Record:
         """The record of `identifier`, keeping only the values asked for (Handle filters:
         a value is kept when its type is in `types` or its index in `indexes`)."""
-        key = parse_identifier(identifier).key
+        key = identifier_key(identifier)
         raw = self._db.get(schema.record_key(key))
         if raw is None:
             raise SparkError(ErrorCode.NOT_FOUND, f"identifier {identifier} is not registered")
@@ -190,7 +195,7 @@ class LedgerReads:
         header to prove against; a height whose state tree this node pruned is refused
         with HEIGHT_PRUNED naming the oldest height it proves.
         """
-        key = parse_identifier(identifier).key
+        key = identifier_key(identifier)
         if self.height == 0:
             raise SparkError(
                 ErrorCode.UNAVAILABLE, "no block is committed yet: nothing to prove against"
@@ -219,7 +224,11 @@ class LedgerReads:
         )
         if certificate is not None:
             proof.commit.CopyFrom(certificate)
-        proof.validator_changes.extend(self.proved_validator_changes(height))
+        proof.validator_changes.extend(
+            self._changes_at_head()
+            if height == self.height
+            else self.proved_validator_changes(height)
+        )
         return (None if raw is None else decode_record(raw)), proof
 
     def resolve_at(
@@ -259,6 +268,14 @@ class LedgerReads:
         with self._db.iterator(start=start, stop=stop, reverse=True, include_key=False) as entries:
             raw = next(entries, None)
         return None if raw is None else schema.decode_history_entry(raw).record_bytes
+
+    def _changes_at_head(self) -> list[api_pb2.ValidatorChange]:
+        """`proved_validator_changes(self.height)`, computed once per committed height."""
+        cached = self._head_changes
+        if cached is None or cached[0] != self.height:
+            cached = (self.height, self.proved_validator_changes(self.height))
+            self._head_changes = cached
+        return cached[1]
 
     def proved_validator_changes(self, height: int) -> list[api_pb2.ValidatorChange]:
         """The changes of the set a client follows from the genesis to check a header of

@@ -32,7 +32,7 @@ from sparkchain.identifiers.limits import (
 from sparkchain.ledger.genesis import Genesis
 from sparkchain.node.api import SERVICE_NAMES, add_services
 from sparkchain.node.commit import Committer
-from sparkchain.node.config import NodeConfig, dial_address, split_address
+from sparkchain.node.config import NodeConfig, StorageConfig, dial_address, split_address
 from sparkchain.node.descriptors import DescriptorBudget, descriptor_budget
 from sparkchain.node.durable import AcknowledgedHeight
 from sparkchain.node.events import CommitBus
@@ -120,7 +120,7 @@ class Node:
         # before LevelDB opens its files: the soft limit is raised and split here
         self.descriptors: DescriptorBudget = descriptor_budget(config.api.max_connections)
         self.ledger, acknowledged = open_ledger(
-            home, genesis, keep_heights=config.ledger.keep_heights
+            home, genesis, config.storage, keep_heights=config.ledger.keep_heights
         )
         self.metrics = NodeMetrics()
         self.executor = ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="verify")
@@ -448,7 +448,11 @@ def new_api_server(max_connections: int, metrics: NodeMetrics | None = None) -> 
 
 
 def open_ledger(
-    home: NodeHome, genesis: Genesis, *, keep_heights: int = 0
+    home: NodeHome,
+    genesis: Genesis,
+    storage: StorageConfig | None = None,
+    *,
+    keep_heights: int = 0,
 ) -> tuple[Ledger, AcknowledgedHeight]:
     """The node's ledger, refused (STORAGE_CORRUPT) when it is below the height this node
     has acknowledged (DESIGN §11); and the record of that height, for the committer. A
@@ -457,7 +461,14 @@ def open_ledger(
     acknowledged = AcknowledgedHeight(home.acknowledged_height_path, home.ledger_dir)
     if not holds_ledger(home.ledger_dir):
         acknowledged.check(0)
-    ledger = Ledger.open(home.ledger_dir, genesis, keep_heights=keep_heights)
+    storage = storage or StorageConfig()
+    ledger = Ledger.open(
+        home.ledger_dir,
+        genesis,
+        block_cache_bytes=storage.block_cache_bytes,
+        tree_cache_nodes=storage.tree_cache_nodes,
+        keep_heights=keep_heights,
+    )
     try:
         acknowledged.check(ledger.height)
     except BaseException:

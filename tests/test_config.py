@@ -18,6 +18,7 @@ from sparkchain.node.config import (
     HttpConfig,
     MempoolConfig,
     NodeConfig,
+    StorageConfig,
     config_to_toml,
     dial_address,
     format_toml,
@@ -74,6 +75,7 @@ def test_every_field_round_trips_through_the_writer(tmp_path: Path) -> None:
         mempool=MempoolConfig(max_txs=10, max_bytes=11),
         http=HttpConfig(listen="0.0.0.0:9300", max_connections=12),
         gs1=Gs1Config(prefixes=("88.608", "99")),
+        storage=StorageConfig(block_cache_mb=13, tree_cache_nodes=14),
     )
     path = tmp_path / "config.toml"
     write_config(path, config)
@@ -83,7 +85,13 @@ def test_every_field_round_trips_through_the_writer(tmp_path: Path) -> None:
 
 def test_written_config_is_plain_toml_with_one_table_per_section() -> None:
     document = tomllib.loads(config_to_toml(node_config("n", "validator", "h:1", "h:2")))
-    assert set(document) == {"node", "api", "p2p", "consensus", "mempool", "http", "gs1", "ledger"}
+    assert set(document) == {
+        "node", "api", "p2p", "consensus", "mempool", "http", "gs1", "ledger", "storage"
+    }  # fmt: skip
+    assert document["storage"] == {
+        "block_cache_mb": limits.DEFAULT_BLOCK_CACHE_MB,
+        "tree_cache_nodes": limits.DEFAULT_TREE_CACHE_NODES,
+    }
     assert document["p2p"]["peers"] == []
     # every written home's GS1 resolver searches 88.608 (DESIGN §10)
     assert document["gs1"] == {"prefixes": ["88.608"]}
@@ -181,6 +189,10 @@ def _replace_line(old: str, new: str) -> str:
         (MINIMAL + '[gs1]\nprefixes = ["88/1"]\n', "gs1.prefixes[0]", "'/'"),
         (MINIMAL + '[gs1]\nprefixes = ["88.ab", "88.AB"]\n', "gs1.prefixes[1]", "twice"),
         (MINIMAL + '[gs1]\nprefix = ["88"]\n', "gs1.prefix", "unknown key"),
+        (MINIMAL + "[storage]\nblock_cache_mb = 0\n", "storage.block_cache_mb", "at least 1"),
+        (MINIMAL + '[storage]\ntree_cache_nodes = "1"\n', "storage.tree_cache_nodes",
+         "must be an integer"),
+        (MINIMAL + "[storage]\ntree_cache = 5\n", "storage.tree_cache", "unknown key"),
         ('api = 5\n[node]\nname = "n"\n', "api", "must be a [table]"),
         ("[node\n", None, "not valid TOML"),
     ],
@@ -255,6 +267,8 @@ def _with_table(table: str, key: str, value: str) -> str:
         ("mempool", "max_txs", limits.MAX_MEMPOOL_TXS),
         ("mempool", "max_bytes", limits.MAX_MEMPOOL_BYTES),
         ("http", "max_connections", limits.MAX_HTTP_CONNECTIONS),
+        ("storage", "block_cache_mb", limits.MAX_BLOCK_CACHE_MB),
+        ("storage", "tree_cache_nodes", limits.MAX_TREE_CACHE_NODES),
     ],
 )
 def test_every_integer_config_key_has_a_maximum(table: str, key: str, most: int) -> None:

@@ -199,3 +199,35 @@ def test_invalid_prefixes_name_what_and_where(text: str, message: str) -> None:
         parse_prefix(text)
     assert caught.value.code is ErrorCode.INVALID_PREFIX
     assert message in caught.value.message, caught.value.message
+
+
+@DETERMINISTIC
+@given(
+    st.one_of(
+        identifiers(),
+        st.text(alphabet=st.characters(max_codepoint=0x7F), max_size=260),
+        st.text(max_size=40),
+    )
+)
+def test_identifier_key_answers_as_parse_identifier_does(text: str) -> None:
+    """identifier_key's fast path (resolves use it) accepts, keys and refuses exactly as
+    parse_identifier does, with the same error code."""
+    try:
+        expected: str | ErrorCode = parse_identifier(text).key
+    except SparkError as exc:
+        expected = exc.code
+    try:
+        got: str | ErrorCode = identifier_key(text)
+    except SparkError as exc:
+        got = exc.code
+    assert got == expected
+
+
+def test_identifier_key_refuses_a_long_suffix_and_non_text() -> None:
+    long_suffix = "88/" + "S" * 201
+    with pytest.raises(SparkError) as caught:
+        identifier_key(long_suffix)
+    assert caught.value.code == ErrorCode.INVALID_IDENTIFIER
+    assert identifier_key("88.608/ab-1") == "88.608/AB-1"
+    with pytest.raises(SparkError):
+        identifier_key(b"88/x")  # type: ignore[arg-type]
