@@ -123,6 +123,10 @@ class Ledger(LedgerReads):
                 f"{schema.SCHEMA_VERSION.decode()}: run the node version that wrote it, "
                 "or move the folder away and let the node sync the chain from its peers",
             )
+        if db.get(schema.META_RESTORING) is not None:
+            raise storage_corrupt(
+                path, "a state sync was writing a snapshot into this ledger and did not finish"
+            )
         if stored != genesis.genesis_hash:
             raise SparkError(
                 ErrorCode.INVALID_GENESIS,
@@ -273,6 +277,16 @@ class Ledger(LedgerReads):
             pending.header,
             stored_certificate,
         )
+
+    def reload(self) -> None:
+        """Read the head, validator schedule and base again, dropping every cache of the
+        state: a snapshot was just written under this ledger (node/snapshot_restore.py)."""
+        self._pending.clear()
+        self._prefix_cache.clear()
+        self._tree_cache = smt.NodeCache()
+        self._load_schedule()
+        self._load_head()
+        self._warm_tree_cache()
 
     def check_tx(
         self, signed: pb.SignedTx, now_ms: int, verify_signature: bool = True
