@@ -21,6 +21,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import grpc
 
@@ -40,7 +41,10 @@ from sparkchain.node.snapshot_restore import (
     write_snapshot,
 )
 from sparkchain.node.snapshots import SnapshotStore, decode_chunk
-from sparkchain.proto import peer_pb2, peer_pb2_grpc
+from sparkchain.proto import peer_pb2
+
+if TYPE_CHECKING:
+    from sparkchain.proto import peer_pb2_grpc
 
 log = logging.getLogger("spark.state_sync")
 
@@ -48,7 +52,8 @@ CHUNKS_IN_FLIGHT = 4
 DISCOVERY_RETRY_S = 1.0
 _TIMEOUT_S = STATE_SYNC_RPC_TIMEOUT_MS / 1000
 
-Stub = tuple[str, peer_pb2_grpc.PeerAsyncStub]  # (address, stub)
+if TYPE_CHECKING:
+    Stub = tuple[str, peer_pb2_grpc.PeerAsyncStub]  # (address, stub)
 
 
 @dataclass
