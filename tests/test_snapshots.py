@@ -5,15 +5,19 @@ are refused naming it; the base survives a reopen and `ledger verify` starts fro
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from sparkchain.cli.main import main
 from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.ledger.genesis import genesis_to_json
 from sparkchain.ledger.proof import verify_resolution
 from sparkchain.node import schema
 from sparkchain.node.chain_check import check_chain
+from sparkchain.node.home import NodeHome
 from sparkchain.node.ledger import Ledger
 from sparkchain.node.snapshot_restore import (
     change_heights,
@@ -193,3 +197,28 @@ def test_ledger_verify_replays_from_the_base_snapshot(chain: LedgerChain, tmp_pa
     report = check_chain(tmp_path / "restored", chain.genesis, snapshots_dir=store.directory)
     assert report.ok, report.problem
     assert (report.base_height, report.height, report.checked) == (BLOCKS, BLOCKS + 1, 1)
+
+
+def test_spark_ledger_verify_says_the_ledger_began_from_a_snapshot(
+    chain: LedgerChain, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = NodeHome(tmp_path / "home")
+    home.data_dir.mkdir(parents=True)
+    home.genesis_path.write_text(genesis_to_json(chain.genesis))
+    store = SnapshotStore(home.snapshots_dir, keep=2)
+    manifest = _snapshot(chain, store)
+    verified = verify_snapshot(
+        chain.genesis,
+        manifest,
+        _chunks(store, manifest),
+        _committed(chain.ledger, manifest.height),
+        [],
+    )
+    fresh = Ledger.open(home.ledger_dir, chain.genesis)
+    write_snapshot(fresh, verified)
+    fresh.close()
+    assert main(["ledger", "verify", "--home", str(home.root)]) == 0
+    assert f"began from a state snapshot at height {BLOCKS}" in capsys.readouterr().out
+    shutil.rmtree(home.snapshots_dir)
+    assert main(["ledger", "verify", "--home", str(home.root)]) == 1
+    assert "cannot be re-checked" in capsys.readouterr().err
