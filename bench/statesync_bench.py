@@ -69,7 +69,7 @@ def _snapshot(source: Ledger, directory: Path) -> tuple[float, peer_pb2.Snapshot
             source.height,
             source.last_block_hash,
             source.state_root,
-            cut_chunks(snapshot_entries(view)),
+            cut_chunks(snapshot_entries(view, source.state_root)),
         )
     finally:
         view.close()

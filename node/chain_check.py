@@ -153,7 +153,8 @@ def _restore_base(
     try:
         chunks = [snapshots.chunk(base, i) for i in range(len(manifest.chunk_hashes))]
         entries = decode_entries(chunks)
-        held = [_stored_block(stored, h) for h in (base, *change_heights(entries, base))]
+        keys = [key for key, _ in entries]
+        held = [_stored_block(stored, h) for h in (base, *change_heights(keys, base))]
         verified = verify_snapshot(replay.genesis, manifest, chunks, held[0], held[1:])
         write_snapshot(replay, verified)
     except SparkError as error:

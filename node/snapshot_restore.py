@@ -7,7 +7,8 @@ anything is written (`verify_snapshot`):
         through the snapshot's `v` entries; ledger/proof.py `verify_certified_header`)
     those validators --certificate--> block H's header (height, hash as the manifest says)
     every chunk      --SHA-256-->     the manifest's chunk hashes
-    the state tree rebuilt from the chunks' records, prefixes and schedule --> H's state_root
+    the chunks' tree nodes --hashes--> H's state_root (ledger/smt_walk.py: exactly the tree
+        under it), whose leaves are exactly the chunks' records, prefixes and schedule
 The bodies of the blocks kept (H and the set changes) must match their headers' tx roots.
 Sets scheduled to sign after H+1 (in the snapshot's `v` entries) must be those of the
 schedule that the state root covers.
@@ -21,16 +22,21 @@ interrupted write is never taken for a chain (node/ledger.py refuses to open it)
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import itertools
+import operator
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.limits import MAX_SNAPSHOT_CHUNKS
+from sparkchain.identifiers.tags import TREE_PREFIX_NAMESPACE, TREE_RECORD_NAMESPACE
 from sparkchain.identifiers.tx import tx_id
 from sparkchain.ledger import blocks, smt, validators
 from sparkchain.ledger.genesis import Genesis
 from sparkchain.ledger.proof import ProofError, verify_certified_header
 from sparkchain.ledger.records import decode_prefix, decode_record
+from sparkchain.ledger.smt_walk import verified_leaves
 from sparkchain.node import schema
 from sparkchain.node.ledger import Ledger
 from sparkchain.node.snapshots import SNAPSHOT_FORMAT, chunk_hash, decode_chunk
@@ -38,13 +44,10 @@ from sparkchain.proto import api_pb2, peer_pb2
 from sparkchain.proto import types_pb2 as pb
 
 WRITE_BATCH_ENTRIES = 50_000  # puts per LevelDB batch while writing a snapshot
-# namespaces in the order format 1 emits them (node/snapshots.py)
-_NAMESPACE_RANK = {
-    schema.META_VALIDATOR_SCHEDULE[:1]: 0,
-    schema.VALIDATOR_SET: 1,
-    schema.PREFIX: 2,
-    schema.RECORD: 3,
-}
+# what a snapshot may hold (node/snapshots.py); of META, only the validator schedule
+_SNAPSHOT_NAMESPACES = frozenset(
+    (schema.META, schema.VALIDATOR_SET, schema.PREFIX, schema.RECORD, schema.TREE_NODE)
+)
 # what a ledger at the genesis holds besides its metadata; cleared before a snapshot is written
 _STATE_NAMESPACES = (
     schema.RECORD,
@@ -66,14 +69,14 @@ def invalid(message: str) -> SparkError:
     return SparkError(ErrorCode.INVALID_PROOF, message)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class VerifiedSnapshot:
     manifest: peer_pb2.SnapshotManifest
     header: pb.BlockHeader
     base: peer_pb2.CommittedBlock  # block H with its certificate
     changes: tuple[peer_pb2.CommittedBlock, ...]  # the blocks that changed the set, by height
-    entries: tuple[tuple[bytes, bytes], ...]
-    tree_nodes: dict[bytes, bytes]
+    entries: list[tuple[bytes, bytes]]  # in key order, tree nodes included
+    tree_nodes: dict[bytes, bytes]  # the same tree nodes, by hash
 
 
 def check_manifest(manifest: peer_pb2.SnapshotManifest) -> None:
@@ -104,28 +107,35 @@ def check_chunk(manifest: peer_pb2.SnapshotManifest, index: int, chunk: bytes) -
 
 
 def decode_entries(chunks: Sequence[bytes]) -> list[tuple[bytes, bytes]]:
-    """Every entry, checked to be of a snapshot namespace, in format 1's order, once."""
-    entries: list[tuple[bytes, bytes]] = []
-    last_rank, last_key = -1, b""
-    for index, chunk in enumerate(chunks):
-        for key, value in decode_chunk(chunk):
-            rank = _NAMESPACE_RANK.get(key[:1])
-            if rank == 0 and key != schema.META_VALIDATOR_SCHEDULE:
-                rank = None
-            if rank is None:
-                raise invalid(f"snapshot chunk {index}: {schema.describe_key(key)} is not state")
-            if rank < last_rank or (rank == last_rank and key <= last_key):
-                raise invalid(f"snapshot chunk {index}: {schema.describe_key(key)} out of order")
-            last_rank, last_key = rank, key
-            entries.append((key, value))
-    return entries
+    """Every entry, checked to be of a snapshot namespace, in strictly increasing key order
+    (so each once)."""
+    keys: list[bytes] = []
+    values: list[bytes] = []
+    for chunk in chunks:
+        chunk_keys, chunk_values = decode_chunk(chunk)
+        keys += chunk_keys
+        values += chunk_values
+    if not all(map(operator.lt, keys, keys[1:])):
+        bad = next(b for a, b in itertools.pairwise(keys) if not a < b)
+        raise invalid(f"snapshot: {schema.describe_key(bad)} is out of key order")
+    namespaces = {key[:1] for key in keys}
+    if not namespaces <= _SNAPSHOT_NAMESPACES:
+        stray = sorted(namespaces - _SNAPSHOT_NAMESPACES)[0]
+        raise invalid(f"snapshot: the {schema.describe_key(stray)} namespace is not state")
+    # in key order the metadata comes first
+    if [key for key in keys[:2] if key[:1] == schema.META] not in (
+        [],
+        [schema.META_VALIDATOR_SCHEDULE],
+    ):
+        raise invalid("snapshot: of the chain metadata, only the validator schedule is state")
+    return list(zip(keys, values, strict=True))
 
 
-def change_heights(entries: Sequence[tuple[bytes, bytes]], height: int) -> list[int]:
-    """The blocks whose certified headers prove the set changes up to block `height` + 1:
-    for each set scheduled from E ≤ height + 1, block E - 1."""
+def change_heights(keys: Iterable[bytes], height: int) -> list[int]:
+    """The blocks whose certified headers prove the set changes up to block `height` + 1,
+    from a snapshot's keys: for each set scheduled from E ≤ height + 1, block E - 1."""
     found = []
-    for key, _ in entries:
+    for key in keys:
         if key[:1] == schema.VALIDATOR_SET:
             from_height = schema.height_from_bytes(key[1:])
             if 2 <= from_height <= height + 1:
@@ -179,14 +189,9 @@ def verify_snapshot(
         )
     if header.state_root != manifest.state_root:
         raise invalid(f"snapshot {manifest.height}: manifest state root is not the header's")
-    tree = _rebuilt_tree(entries)
-    if tree.root != header.state_root:
-        raise invalid(
-            f"snapshot {manifest.height}: the state in its chunks has root {tree.root.hex()}, "
-            f"block {header.height} certifies {header.state_root.hex()}"
-        )
+    tree_nodes = _check_state(entries, header)
     _check_future_sets(entries, sets, header.height)
-    return VerifiedSnapshot(manifest, header, base, tuple(changes), tuple(entries), tree.new_nodes)
+    return VerifiedSnapshot(manifest, header, base, tuple(changes), entries, tree_nodes)
 
 
 def _check_body(committed: peer_pb2.CommittedBlock) -> None:
@@ -197,23 +202,45 @@ def _check_body(committed: peer_pb2.CommittedBlock) -> None:
         raise invalid(f"snapshot: the txs of block {header.height} are not its header's")
 
 
-def _rebuilt_tree(entries: Sequence[tuple[bytes, bytes]]) -> smt.TreeUpdate:
-    changes: dict[bytes, bytes | None] = {}
-    record_tree_key, prefix_tree_key = smt.record_tree_key, smt.prefix_tree_key
-    for key, value in entries:
-        kind = key[:1]
-        if kind == schema.RECORD:
-            changes[record_tree_key(key[1:].decode("utf-8"))] = value
-        elif kind == schema.PREFIX:
-            changes[prefix_tree_key(key[1:].decode("utf-8"))] = value
-        elif key == schema.META_VALIDATOR_SCHEDULE:
-            changes[smt.validators_tree_key()] = value
-    return smt.apply(_NoNodes(), smt.EMPTY_ROOT, changes)
+def _check_state(
+    entries: Sequence[tuple[bytes, bytes]], header: pb.BlockHeader
+) -> dict[bytes, bytes]:
+    """The tree nodes are the tree under the certified state root (smt_walk), and its
+    leaves are exactly the records, prefixes and schedule given, value for value; returns
+    the tree nodes by hash."""
+    lo, hi = _namespace_range(entries, schema.TREE_NODE)
+    nodes = {key[1:]: value for key, value in entries[lo:hi]}
+    try:
+        leaves = verified_leaves(header.state_root, nodes)
+    except SparkError as error:
+        raise invalid(f"snapshot {header.height}: {error.message}") from error
+    tree_key, value_hash, pop = smt.tree_key, smt.value_hash, leaves.pop
+    for namespace, tree_namespace in (
+        (schema.PREFIX, TREE_PREFIX_NAMESPACE),
+        (schema.RECORD, TREE_RECORD_NAMESPACE),
+    ):
+        lo, hi = _namespace_range(entries, namespace)
+        for key, value in entries[lo:hi]:
+            if pop(tree_key(tree_namespace, key[1:]), None) != value_hash(value):
+                raise _not_in_state(key, header)
+    first_key, first_value = entries[0] if entries else (b"", b"")
+    if first_key == schema.META_VALIDATOR_SCHEDULE and pop(
+        smt.validators_tree_key(), None
+    ) != value_hash(first_value):
+        raise _not_in_state(first_key, header)
+    if leaves:
+        raise invalid(
+            f"snapshot {header.height}: {len(leaves)} keys of the state that block "
+            f"{header.height} certifies are missing from it"
+        )
+    return nodes
 
 
-class _NoNodes:
-    def get(self, node_hash: bytes, /) -> bytes | None:
-        return None
+def _not_in_state(key: bytes, header: pb.BlockHeader) -> SparkError:
+    return invalid(
+        f"snapshot {header.height}: {schema.describe_key(key)} is not in the state that "
+        f"block {header.height} certifies (root {header.state_root.hex()})"
+    )
 
 
 def _check_future_sets(
@@ -244,15 +271,13 @@ def write_snapshot(ledger: Ledger, verified: VerifiedSnapshot) -> None:
             for key in db.iterator(prefix=namespace, include_value=False):
                 batch.delete(key)
         batch.delete(schema.META_VALIDATOR_SCHEDULE)
-    batch = db.write_batch()
-    pending = 0
-    for key, value in _all_puts(verified):
-        batch.put(key, value)
-        pending += 1
-        if pending == WRITE_BATCH_ENTRIES:
-            batch.write()
-            batch, pending = db.write_batch(), 0
-    batch.write()
+    entries = verified.entries
+    for puts in (entries, _derived_indexes(entries), _kept_blocks(verified)):
+        for start in range(0, len(puts), WRITE_BATCH_ENTRIES):
+            with db.write_batch() as batch:
+                put = batch.put
+                for key, value in puts[start : start + WRITE_BATCH_ENTRIES]:
+                    put(key, value)
     with db.write_batch(sync=True) as last:
         last.put(
             schema.META_HEAD,
@@ -260,38 +285,41 @@ def write_snapshot(ledger: Ledger, verified: VerifiedSnapshot) -> None:
         )
         last.put(schema.META_BASE, schema.height_bytes(height))
         last.delete(schema.META_RESTORING)
-    ledger.reload()
+    ledger.reload(verified.tree_nodes)
 
 
-def _all_puts(verified: VerifiedSnapshot) -> Iterator[tuple[bytes, bytes]]:
-    owner_key = schema.owner_key
-    for key, value in verified.entries:
-        yield (key, value)
-        kind = key[:1]
-        if kind == schema.RECORD:
-            yield (
-                owner_key(decode_record(value).owner, schema.OWNED_RECORD, key[1:].decode()),
-                b"",
-            )
-        elif kind == schema.PREFIX:
-            prefix_key = key[1:].decode("utf-8")
-            owner = decode_prefix(value).owner
-            yield (owner_key(owner, schema.OWNED_PREFIX, prefix_key), b"")
-            parent = prefix_key.rsplit(".", 1)[0] if "." in prefix_key else ""
-            yield (schema.prefix_child_key(parent, prefix_key), b"")
-    for node_hash, node in verified.tree_nodes.items():
-        yield (schema.tree_node_key(node_hash), node)
+def _derived_indexes(entries: Sequence[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The owner index of every record and prefix, and the children index of prefixes."""
+    puts = []
+    owner_key, owned_record = schema.owner_key, schema.OWNED_RECORD
+    lo, hi = _namespace_range(entries, schema.RECORD)
+    for key, value in entries[lo:hi]:
+        puts.append((owner_key(decode_record(value).owner, owned_record, key[1:].decode()), b""))
+    lo, hi = _namespace_range(entries, schema.PREFIX)
+    for key, value in entries[lo:hi]:
+        prefix_key = key[1:].decode("utf-8")
+        puts.append((owner_key(decode_prefix(value).owner, schema.OWNED_PREFIX, prefix_key), b""))
+        parent = prefix_key.rsplit(".", 1)[0] if "." in prefix_key else ""
+        puts.append((schema.prefix_child_key(parent, prefix_key), b""))
+    return puts
+
+
+def _kept_blocks(verified: VerifiedSnapshot) -> list[tuple[bytes, bytes]]:
+    puts = []
     for committed in (verified.base, *verified.changes):
-        block_height = committed.commit.height
-        yield (
-            schema.block_key(block_height),
-            committed.block.SerializeToString(deterministic=True),
-        )
-        yield (
-            schema.block_hash_key(committed.commit.block_hash),
-            schema.height_bytes(block_height),
-        )
-        yield (
-            schema.certificate_key(block_height),
-            committed.commit.SerializeToString(deterministic=True),
-        )
+        height = committed.commit.height
+        puts += [
+            (schema.block_key(height), committed.block.SerializeToString(deterministic=True)),
+            (schema.block_hash_key(committed.commit.block_hash), schema.height_bytes(height)),
+            (
+                schema.certificate_key(height),
+                committed.commit.SerializeToString(deterministic=True),
+            ),
+        ]
+    return puts
+
+
+def _namespace_range(entries: Sequence[tuple[bytes, bytes]], namespace: bytes) -> tuple[int, int]:
+    """The slice of `entries` (in key order) whose keys are in `namespace`."""
+    after = bytes([namespace[0] + 1])
+    return bisect_left(entries, (namespace,)), bisect_left(entries, (after,))

@@ -2,18 +2,20 @@
 kept on disk, served to joining nodes (Peer.ListSnapshots / Peer.GetSnapshotChunk).
 
 What a snapshot at height H holds: the state right after block H that the state tree
-commits to (every record, every prefix and the validator schedule), plus the validator
-sets the chain scheduled so far (`v` keys: the joining node needs them to find the headers
-that changed the set since the genesis). Everything else a node stores is either derived
-from those (owner and children indexes, tree nodes: rebuilt on restore) or about blocks
-below H (history, tx index, change lists: not carried; node/ledger_reads.py refuses those
-reads on a restored ledger, naming its base).
+commits to (every record, every prefix and the validator schedule) with the tree's nodes
+under H's state root (checked by hashing, which is much cheaper than rebuilding the tree:
+ledger/smt_walk.py), plus the validator sets the chain scheduled so far (`v` keys: the
+joining node needs them to find the headers that changed the set since the genesis).
+Everything else a node stores is either derived from those (owner and children indexes:
+rebuilt on restore) or about blocks below H (history, tx index, change lists: not
+carried; node/ledger_reads.py refuses those reads on a restored ledger, naming its base).
 
-Format 1: the entries (storage key, value) in this order: the schedule key, then the `v`,
-`p` and `r` namespaces in key order; each entry is `key length (2) || value length (4) ||
-key || value` (big-endian); a chunk closes at the first entry that takes it past
-SNAPSHOT_CHUNK_BYTES. So two nodes with the same state cut the same chunks, and a joining
-node can fetch each chunk from any peer offering that manifest. A chunk is named in the
+Format 1: the entries (storage key, value) in key order (the schedule key, then the `p`,
+`r`, `t` and `v` namespaces); a chunk is a pb SnapshotEntries (keys and values, serialized
+deterministically: decoding one is a single call into protobuf's C code) that closes at the
+first entry that takes it past SNAPSHOT_CHUNK_BYTES. So two nodes with the same state cut
+the same chunks, and a joining node can fetch each chunk from any peer offering that
+manifest. A chunk is named in the
 manifest by SHA-256(SNAPSHOT_CHUNK_TAG || chunk).
 
 On disk, HOME/data/snapshots/<height, 12 digits>/ holds `chunk-<index>` files and
@@ -33,7 +35,6 @@ import hashlib
 import logging
 import os
 import shutil
-import struct
 import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -41,11 +42,14 @@ from pathlib import Path
 from typing import Protocol
 
 import plyvel
+from google.protobuf.message import DecodeError
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.limits import MAX_SNAPSHOTS_LISTED, SNAPSHOT_CHUNK_BYTES
 from sparkchain.identifiers.tags import SNAPSHOT_CHUNK_TAG
+from sparkchain.ledger.smt_walk import reachable_nodes
 from sparkchain.node import schema
+from sparkchain.node.storage import TreeNodeStore
 from sparkchain.proto import peer_pb2
 
 log = logging.getLogger("spark.snapshots")
@@ -53,7 +57,6 @@ log = logging.getLogger("spark.snapshots")
 SNAPSHOT_FORMAT = 1
 MANIFEST_FILE = "manifest"
 BASE_FILE = "base"
-_ENTRY = struct.Struct(">HI")  # key length, value length
 
 
 class StateView(Protocol):
@@ -64,53 +67,51 @@ class StateView(Protocol):
     def iterator(self, *, prefix: bytes) -> Iterator[tuple[bytes, bytes]]: ...
 
 
-def snapshot_entries(view: StateView) -> Iterator[tuple[bytes, bytes]]:
-    """The entries of a snapshot of `view`, in format 1's order."""
+def snapshot_entries(view: StateView, state_root: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """The entries of a snapshot of `view`, whose state root is `state_root`, in key order."""
     schedule = view.get(schema.META_VALIDATOR_SCHEDULE)
     if schedule is not None:
         yield schema.META_VALIDATOR_SCHEDULE, schedule
-    for namespace in (schema.VALIDATOR_SET, schema.PREFIX, schema.RECORD):
+    for namespace in (schema.PREFIX, schema.RECORD):
         yield from view.iterator(prefix=namespace)
+    # stale versions of tree nodes share the namespace: only those under the root go
+    nodes = sorted(reachable_nodes(TreeNodeStore(view), state_root))
+    for node_hash, encoded in nodes:
+        yield schema.tree_node_key(node_hash), encoded
+    yield from view.iterator(prefix=schema.VALIDATOR_SET)
 
 
 def cut_chunks(
     entries: Iterable[tuple[bytes, bytes]], chunk_bytes: int = SNAPSHOT_CHUNK_BYTES
 ) -> Iterator[tuple[bytes, int]]:
     """(chunk, entries in it), each chunk closed at the first entry past `chunk_bytes`."""
-    parts: list[bytes] = []
-    size = count = 0
-    pack = _ENTRY.pack
+    chunk = peer_pb2.SnapshotEntries()
+    size = 0
     for key, value in entries:
-        parts += (pack(len(key), len(value)), key, value)
-        size += _ENTRY.size + len(key) + len(value)
-        count += 1
+        chunk.keys.append(key)
+        chunk.values.append(value)
+        size += len(key) + len(value)
         if size >= chunk_bytes:
-            yield b"".join(parts), count
-            parts, size, count = [], 0, 0
-    if parts:
-        yield b"".join(parts), count
+            yield chunk.SerializeToString(deterministic=True), len(chunk.keys)
+            chunk = peer_pb2.SnapshotEntries()
+            size = 0
+    if chunk.keys:
+        yield chunk.SerializeToString(deterministic=True), len(chunk.keys)
 
 
-def decode_chunk(chunk: bytes) -> list[tuple[bytes, bytes]]:
-    """The entries of a chunk; SparkError(INVALID_ARGUMENT) naming the offset if malformed."""
-    entries = []
-    at = 0
-    end = len(chunk)
-    unpack = _ENTRY.unpack_from
-    while at < end:
-        if at + _ENTRY.size > end:
-            raise SparkError(ErrorCode.INVALID_ARGUMENT, f"snapshot chunk: entry cut at {at}")
-        key_size, value_size = unpack(chunk, at)
-        at += _ENTRY.size
-        if not key_size or at + key_size + value_size > end:
-            raise SparkError(
-                ErrorCode.INVALID_ARGUMENT, f"snapshot chunk: bad entry lengths at {at}"
-            )
-        key = chunk[at : at + key_size]
-        at += key_size
-        entries.append((key, chunk[at : at + value_size]))
-        at += value_size
-    return entries
+def decode_chunk(chunk: bytes) -> tuple[list[bytes], list[bytes]]:
+    """The keys and values of a chunk; SparkError(INVALID_ARGUMENT) if malformed."""
+    try:
+        entries = peer_pb2.SnapshotEntries.FromString(chunk)
+    except DecodeError as exc:
+        raise SparkError(ErrorCode.INVALID_ARGUMENT, f"snapshot chunk: {exc}") from None
+    keys, values = list(entries.keys), list(entries.values)
+    if len(keys) != len(values):
+        raise SparkError(
+            ErrorCode.INVALID_ARGUMENT,
+            f"snapshot chunk: {len(keys)} keys but {len(values)} values",
+        )
+    return keys, values
 
 
 def chunk_hash(chunk: bytes) -> bytes:
@@ -258,7 +259,7 @@ class SnapshotTaker:
         self, view: plyvel.Snapshot, height: int, block_hash: bytes, state_root: bytes
     ) -> peer_pb2.SnapshotManifest:
         try:
-            entries = snapshot_entries(view)
+            entries = snapshot_entries(view, state_root)
             return self.store.write(height, block_hash, state_root, cut_chunks(entries))
         finally:
             view.close()

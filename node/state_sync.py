@@ -156,9 +156,9 @@ class StateSync:
 
         chunks = await asyncio.gather(*(fetch(i) for i in range(len(manifest.chunk_hashes))))
         decoded = await asyncio.to_thread(lambda: [decode_chunk(chunk) for chunk in chunks])
-        entries = [entry for part in decoded for entry in part]
+        keys = [key for chunk_keys, _ in decoded for key in chunk_keys]
         base = await self._block(height)
-        changes = [await self._block(h) for h in change_heights(entries, height)]
+        changes = [await self._block(h) for h in change_heights(keys, height)]
         verified = await asyncio.to_thread(
             verify_snapshot, self._ledger.genesis, manifest, chunks, base, changes
         )
@@ -169,14 +169,17 @@ class StateSync:
             height,
             manifest.block_hash,
             manifest.state_root,
-            [(chunk, len(part)) for chunk, part in zip(chunks, decoded, strict=True)],
+            [
+                (chunk, len(chunk_keys))
+                for chunk, (chunk_keys, _) in zip(chunks, decoded, strict=True)
+            ],
             base=True,
         )
         log.info(
             "state_synced",
             extra={
                 "height": height,
-                "entries": len(entries),
+                "entries": len(keys),
                 "fetch_and_check_s": round(fetched - started, 3),
                 "write_s": round(time.monotonic() - fetched, 3),
                 "refused_chunks": self.refused_chunks,

@@ -192,8 +192,8 @@ Global___CommittedBlock: _TypeAlias = CommittedBlock  # noqa: Y015
 @_typing.final
 class SnapshotManifest(_message.Message):
     """A snapshot of the state right after block `height` (issue 13 part 4, node/snapshots.py):
-    the state tree's leaves (records, prefixes, the validator schedule) and the validator
-    sets scheduled so far, in storage key order, cut into chunks. Nothing here is trusted:
+    the state tree's leaves (records, prefixes, the validator schedule), its nodes and the
+    validator sets scheduled so far, in storage key order, cut into chunks. Nothing here is trusted:
     the joining node checks each chunk against its hash, the header of `height` against a
     certificate walked from the genesis, and the tree it rebuilds against that header's
     state_root (node/snapshot_restore.py).
@@ -239,6 +239,34 @@ class SnapshotManifest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SnapshotManifest: _TypeAlias = SnapshotManifest  # noqa: Y015
+
+@_typing.final
+class SnapshotEntries(_message.Message):
+    """The bytes of one chunk: entries (storage key, value) in key order, serialized
+    deterministically (node/snapshots.py).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEYS_FIELD_NUMBER: _builtins.int
+    VALUES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def keys(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]: ...
+    @_builtins.property
+    def values(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]: ...
+    def __init__(
+        self,
+        *,
+        keys: _abc.Iterable[_builtins.bytes] | None = ...,
+        values: _abc.Iterable[_builtins.bytes] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["keys", b"keys", "values", b"values"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SnapshotEntries: _TypeAlias = SnapshotEntries  # noqa: Y015
 
 @_typing.final
 class ListSnapshotsRequest(_message.Message):

@@ -49,7 +49,7 @@ def chain(tmp_path: Path) -> Iterator[LedgerChain]:
 
 def _snapshot(chain: LedgerChain, store: SnapshotStore) -> peer_pb2.SnapshotManifest:
     ledger = chain.ledger
-    chunks = cut_chunks(snapshot_entries(ledger.db), CHUNK_BYTES)
+    chunks = cut_chunks(snapshot_entries(ledger.db, ledger.state_root), CHUNK_BYTES)
     return store.write(ledger.height, ledger.last_block_hash, ledger.state_root, chunks)
 
 
@@ -145,13 +145,41 @@ def test_a_manifest_rehashed_over_changed_state_is_refused_by_the_certified_root
     chain: LedgerChain, tmp_path: Path
 ) -> None:
     store = SnapshotStore(tmp_path / "snapshots", keep=2)
-    entries = list(snapshot_entries(chain.ledger.db))
+    entries = list(snapshot_entries(chain.ledger.db, chain.ledger.state_root))
     entries = [e for e in entries if e[0] != schema.record_key("88/S3-3")]  # a record dropped
     ledger = chain.ledger
     forged = store.write(
         ledger.height, ledger.last_block_hash, ledger.state_root, cut_chunks(entries, CHUNK_BYTES)
     )
-    assert "block 4 certifies" in _refusal(chain, forged, _chunks(store, forged))
+    assert "missing from it" in _refusal(chain, forged, _chunks(store, forged))
+
+
+def test_a_changed_record_or_a_forged_tree_node_is_refused(
+    chain: LedgerChain, tmp_path: Path
+) -> None:
+    ledger = chain.ledger
+    entries = list(snapshot_entries(ledger.db, ledger.state_root))
+    changed = [(k, v + b"\x00" if k == schema.record_key("88/S3-3") else v) for k, v in entries]
+    tree_at = next(i for i, (k, _) in enumerate(entries) if k[:1] == schema.TREE_NODE)
+    key, node = entries[tree_at]
+    forged_node = [
+        *entries[:tree_at],
+        (key, node[:-1] + bytes([node[-1] ^ 1])),
+        *entries[tree_at + 1 :],
+    ]
+    extra_node = [*entries, (schema.tree_node_key(b"\xff" * 32), node)]
+    for number, (forged, reason) in enumerate(
+        [(changed, "is not in the state"), (forged_node, "state tree node"),
+         (extra_node, "not under root")]
+    ):  # fmt: skip
+        store = SnapshotStore(tmp_path / f"snapshots{number}", keep=1)
+        manifest = store.write(
+            ledger.height,
+            ledger.last_block_hash,
+            ledger.state_root,
+            cut_chunks(forged, CHUNK_BYTES),
+        )
+        assert reason in _refusal(chain, manifest, _chunks(store, manifest))
 
 
 def test_a_snapshot_whose_header_lacks_a_quorum_is_refused(
@@ -166,19 +194,19 @@ def test_a_snapshot_whose_header_lacks_a_quorum_is_refused(
 
 
 def test_chunks_decode_back_to_the_entries_in_order(chain: LedgerChain) -> None:
-    entries = list(snapshot_entries(chain.ledger.db))
+    entries = list(snapshot_entries(chain.ledger.db, chain.ledger.state_root))
     chunks = [chunk for chunk, _ in cut_chunks(entries, CHUNK_BYTES)]
-    assert [e for chunk in chunks for e in decode_chunk(chunk)] == entries
+    assert [e for chunk in chunks for e in zip(*decode_chunk(chunk), strict=True)] == entries
     assert decode_entries(chunks) == entries
-    assert change_heights(entries, chain.ledger.height) == []  # the set never changed
-    with pytest.raises(SparkError, match="bad entry lengths"):
+    assert change_heights([k for k, _ in entries], chain.ledger.height) == []  # no set change
+    with pytest.raises(SparkError, match="snapshot chunk"):
         decode_chunk(chunks[0][:-3])
 
 
 def test_the_store_keeps_the_newest_and_the_base(chain: LedgerChain, tmp_path: Path) -> None:
     store = SnapshotStore(tmp_path / "snapshots", keep=1)
     ledger = chain.ledger
-    entries = list(snapshot_entries(ledger.db))
+    entries = list(snapshot_entries(ledger.db, ledger.state_root))
     for height, base in ((1, True), (2, False), (3, False)):
         store.write(height, bytes(32), bytes(32), cut_chunks(entries), base=base)
     assert [m.height for m in store.manifests()] == [3, 1]
