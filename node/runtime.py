@@ -373,6 +373,7 @@ class Node:
         if self.driver is not None:
             await self.driver.close()
         await self.sync.close()
+        await self.state_sync.close()
         await self.network.close()
         # what the peer links cost, for `make bench` (messages per tx, DESIGN §7)
         log.info(

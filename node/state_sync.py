@@ -77,6 +77,12 @@ class StateSync:
         self._discovery_s = discovery_ms / 1000
         self.refused_chunks = 0  # chunks that did not match their hash (any peer)
         self.running = False
+        self._writing: asyncio.Future[None] | None = None
+
+    async def close(self) -> None:
+        """Wait for a snapshot being written into the ledger (the node stops after)."""
+        if self._writing is not None:
+            await asyncio.gather(self._writing, return_exceptions=True)
 
     async def run(self) -> bool:
         """Restore the newest snapshot on offer; False if none could be within the
@@ -156,30 +162,28 @@ class StateSync:
 
         chunks = await asyncio.gather(*(fetch(i) for i in range(len(manifest.chunk_hashes))))
         decoded = await asyncio.to_thread(lambda: [decode_chunk(chunk) for chunk in chunks])
-        keys = [key for chunk_keys, _ in decoded for key in chunk_keys]
+        all_keys = [key for chunk_keys, _ in decoded for key in chunk_keys]
         base = await self._block(height)
-        changes = [await self._block(h) for h in change_heights(keys, height)]
+        changes = [await self._block(h) for h in change_heights(all_keys, height)]
         verified = await asyncio.to_thread(
             verify_snapshot, self._ledger.genesis, manifest, chunks, base, changes
         )
         fetched = time.monotonic()
-        await asyncio.to_thread(write_snapshot, self._ledger, verified)
-        await asyncio.to_thread(
-            self._store.write,
-            height,
-            manifest.block_hash,
-            manifest.state_root,
-            [
-                (chunk, len(chunk_keys))
-                for chunk, (chunk_keys, _) in zip(chunks, decoded, strict=True)
-            ],
-            base=True,
-        )
+        counted = [(chunk, len(keys)) for chunk, (keys, _) in zip(chunks, decoded, strict=True)]
+
+        def write() -> None:
+            write_snapshot(self._ledger, verified)
+            self._store.write(height, manifest.block_hash, manifest.state_root, counted, base=True)
+
+        # a stop while it writes waits for the thread (close()), never closes the ledger
+        # under it
+        self._writing = asyncio.ensure_future(asyncio.to_thread(write))
+        await asyncio.shield(self._writing)
         log.info(
             "state_synced",
             extra={
                 "height": height,
-                "entries": len(keys),
+                "entries": len(all_keys),
                 "fetch_and_check_s": round(fetched - started, 3),
                 "write_s": round(time.monotonic() - fetched, 3),
                 "refused_chunks": self.refused_chunks,
