@@ -21,6 +21,7 @@ BENCHMARKS = (
     "consensus_bench",
     "node_bench",
     "gateway_bench",
+    "statesync_bench",
 )
 
 

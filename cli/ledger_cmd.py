@@ -35,6 +35,11 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         "--genesis", type=Path, help=f"genesis file (default: HOME/{GENESIS_FILE_NAME})"
     )
     verify.add_argument("--ledger", type=Path, help="ledger directory (default: in HOME)")
+    verify.add_argument(
+        "--snapshots",
+        type=Path,
+        help="where the snapshot a state-synced ledger began from is (default: beside it)",
+    )
     verify.add_argument("--scratch", type=Path, help="where to replay (default: a temp dir)")
     verify.add_argument("--json", action="store_true", help="print JSON")
     verify.set_defaults(handler=_verify)
@@ -59,12 +64,15 @@ def _verify(args: argparse.Namespace) -> int:
         def on_block(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        report = check_chain(ledger_dir, genesis, on_block, args.scratch)
+        report = check_chain(
+            ledger_dir, genesis, on_block, args.scratch, snapshots_dir=args.snapshots
+        )
     if args.json:
         emit_json(_as_dict(report))
     elif report.ok:
-        print(f"ledger verified: {report.height} blocks, every check passed")
+        print(f"ledger verified: {report.height} blocks, every check passed; {_began(report)}")
     else:
+        print(_began(report), file=sys.stderr)
         print(
             f"inconsistency at block {report.problem_height} "
             f"({report.checked} of {report.height} blocks verified before it): {report.problem}",
@@ -78,6 +86,18 @@ def _as_dict(report: ChainReport) -> dict[str, object]:
         "ok": report.ok,
         "height": report.height,
         "checked": report.checked,
+        "began_at": "genesis" if not report.base_height else "snapshot",
+        "base_height": report.base_height,
         "problem": report.problem,
         "problem_height": report.problem_height,
     }
+
+
+def _began(report: ChainReport) -> str:
+    """Where the ledger began: what its check started from."""
+    if not report.base_height:
+        return "the ledger began at the genesis"
+    return (
+        f"the ledger began from a state snapshot at height {report.base_height} (checked "
+        f"against the genesis), and {report.checked} blocks after it were replayed"
+    )

@@ -1,4 +1,4 @@
-"""`spark node start [--home DIR] [--log-level L]`: run a node in the foreground.
+"""`spark node start [--home DIR] [--log-level L] [--state-sync]`: run a node in the foreground.
 `spark node resync [--home DIR]`: set a stopped node's damaged ledger aside to re-sync it.
 `spark node rotate-key --home DIR --tls-ca CA --tls-ca-key KEY | --activate`: a validator's
 new key and peer certificate, prepared, then put in place once the chain rotated to it.
@@ -40,6 +40,15 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     )
     start.add_argument(
         "--log-level", choices=LOG_LEVELS, help="overrides [node].log_level of config.toml"
+    )
+    start.add_argument(
+        "--state-sync",
+        action="store_true",
+        help=(
+            "a new node (empty ledger): restore the newest state snapshot its peers offer, "
+            "checked against the genesis, then block-sync the rest (as [snapshots] "
+            "state_sync = true); a node that already holds a chain ignores it"
+        ),
     )
     start.set_defaults(handler=_start)
 
@@ -83,7 +92,7 @@ def _start(args: argparse.Namespace) -> int:
     home = NodeHome(args.home) if args.home is not None else _dev_home()
     from sparkchain.node.__main__ import run_home  # pulls in the whole runtime; only when starting
 
-    return run_home(home, args.log_level)
+    return run_home(home, args.log_level, state_sync=args.state_sync)
 
 
 def _resync(args: argparse.Namespace) -> int:

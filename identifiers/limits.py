@@ -161,6 +161,19 @@ MAX_API_MESSAGE_BYTES: Final = 80 * 1024 * 1024
 MAX_GET_BLOCKS_RANGE: Final = 1024  # blocks one GetBlocks call streams at most
 SYNC_POLL_INTERVAL_MS: Final = 1000  # block sync re-checks peer heights this often
 
+# snapshots and state sync (node/snapshots.py, node/state_sync.py; issue 13 part 4)
+SNAPSHOT_CHUNK_BYTES: Final = 1024 * 1024  # a chunk closes at the first entry past this
+DEFAULT_SNAPSHOT_INTERVAL_BLOCKS: Final = 1000  # [snapshots] interval; 0 takes none
+MAX_SNAPSHOT_INTERVAL_BLOCKS: Final = 10_000_000
+DEFAULT_SNAPSHOTS_KEPT: Final = 2  # [snapshots] keep (the one a node began from is kept too)
+MAX_SNAPSHOTS_KEPT: Final = 100
+MAX_SNAPSHOT_CHUNKS: Final = 1_000_000  # a manifest naming more is refused unread
+MAX_SNAPSHOTS_LISTED: Final = 16  # manifests one ListSnapshots answer carries at most
+# a node started with --state-sync asks its peers for snapshots this long before it gives
+# up and block-syncs from the genesis instead
+STATE_SYNC_DISCOVERY_MS: Final = 30_000
+STATE_SYNC_RPC_TIMEOUT_MS: Final = 60_000  # one ListSnapshots, GetSnapshotChunk or GetBlocks
+
 # consensus core (consensus/core.py); MAX_FUTURE_MESSAGES above bounds the next-height buffer
 MAX_ROUNDS_AHEAD: Final = 1000  # messages for rounds further ahead of ours are dropped
 MAX_PROPOSALS_PER_ROUND: Final = 4  # distinct signed proposals kept from one proposer

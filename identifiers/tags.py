@@ -19,6 +19,8 @@ MERKLE_LEAF: Final = b"\x00"
 MERKLE_NODE: Final = b"\x01"
 SMT_LEAF: Final = b"\x02"
 SMT_NODE: Final = b"\x03"
+# a state snapshot's chunk, named by SHA-256(tag || chunk) in its manifest (node/snapshots.py)
+SNAPSHOT_CHUNK_TAG: Final = b"spark/snapshot-chunk/v1"
 
 SIGNING_TAGS: Final = (TX_TAG, VOTE_TAG, PROPOSAL_TAG, PEER_HANDSHAKE_TAG, GOVERNANCE_TAG)
 

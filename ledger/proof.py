@@ -109,16 +109,7 @@ def verify_resolution_header(
     makes blocks at a known least rate (its empty-block interval).
     """
     key = parse_identifier(identifier).key
-    sets = follow_validator_changes(genesis_validators, chain_id, proof.validator_changes, hash_fn)
-    header = _decoded_header(proof.header, chain_id, "proof")
-    expected_validators = blocks.validators_hash(validators_at(sets, header.height + 1), hash_fn)
-    if header.validators_hash != expected_validators:
-        raise _invalid(
-            "header names another validator set than the genesis and the validator changes "
-            f"give for block {header.height + 1}",
-            ProofFailure.WRONG_VALIDATORS,
-        )
-    _check_certificate(validators_at(sets, header.height), chain_id, header, proof, hash_fn)
+    header = verify_certified_header(genesis_validators, chain_id, proof, hash_fn)
     value = proof.record_bytes or None
     tree_key = smt.record_tree_key(key, hash_fn)
     if not smt.verify_proof(header.state_root, tree_key, value, proof.state_proof, hash_fn):
@@ -141,6 +132,29 @@ def verify_resolution_header(
             f"proven record is {record.key!r}, not {key!r}", ProofFailure.IDENTIFIER_MISMATCH
         )
     return record, header
+
+
+def verify_certified_header(
+    genesis_validators: Sequence[bytes],
+    chain_id: str,
+    proof: api_pb2.ResolveProof,
+    hash_fn: HashFunction = sha256,
+) -> pb.BlockHeader:
+    """Checks 0 to 2 on `proof.header`, `proof.commit` and `proof.validator_changes` (the
+    record and the tree path are not looked at): the header, decoded, as a quorum of the
+    validators walked from the genesis certified it. A state snapshot's header is checked
+    this way too (node/snapshot_restore.py). Raises ProofError."""
+    sets = follow_validator_changes(genesis_validators, chain_id, proof.validator_changes, hash_fn)
+    header = _decoded_header(proof.header, chain_id, "proof")
+    expected_validators = blocks.validators_hash(validators_at(sets, header.height + 1), hash_fn)
+    if header.validators_hash != expected_validators:
+        raise _invalid(
+            "header names another validator set than the genesis and the validator changes "
+            f"give for block {header.height + 1}",
+            ProofFailure.WRONG_VALIDATORS,
+        )
+    _check_certificate(validators_at(sets, header.height), chain_id, header, proof, hash_fn)
+    return header
 
 
 ValidatorSets = list[tuple[int, tuple[bytes, ...]]]  # (signs from height, keys), in order

@@ -20,15 +20,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--log-level", choices=LOG_LEVELS, help="overrides [node].log_level of config.toml"
     )
+    parser.add_argument(
+        "--state-sync",
+        action="store_true",
+        help="a new node: restore a peer's state snapshot, then block-sync the rest",
+    )
     args = parser.parse_args(argv)
     try:
-        return run_home(NodeHome(args.home), args.log_level)
+        return run_home(NodeHome(args.home), args.log_level, state_sync=args.state_sync)
     except SparkError as error:
         print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
         return 1
 
 
-def run_home(home: NodeHome, log_level: str | None) -> int:
+def run_home(home: NodeHome, log_level: str | None, *, state_sync: bool = False) -> int:
     """Check the home, then hand it to the runtime (shared with `spark node start`)."""
     if not home.exists():
         raise SparkError(
@@ -39,7 +44,7 @@ def run_home(home: NodeHome, log_level: str | None) -> int:
     config = home.config()
     from sparkchain.node import runtime  # imported late: `--help` and set-up errors stay fast
 
-    return runtime.run(home.root, log_level or config.node.log_level)
+    return runtime.run(home.root, log_level or config.node.log_level, state_sync=state_sync or None)
 
 
 if __name__ == "__main__":

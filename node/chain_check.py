@@ -4,9 +4,11 @@ The stored chain is replayed from the genesis into a scratch ledger, block by bl
 the same code a validator uses for a proposal: linkage to the previous header, time,
 `last_commit`, tx root, every tx's signature and rules, and the state root after
 re-execution. Each stored certificate must commit its block with a quorum of the genesis
-validators. At the end the stored records and prefixes must be byte for byte those the
-replay produced, and the stored head must name the last block. The first inconsistency
-stops the check and is reported with its height.
+validators. A ledger that began from a state snapshot at height H (state sync) is replayed
+from that snapshot instead of the genesis, once the snapshot is checked against the genesis
+as a joining node checks it (node/snapshot_restore.py). At the end the stored records and
+prefixes must be byte for byte those the replay produced, and the stored head must name the
+last block. The first inconsistency stops the check and is reported with its height.
 
 A pruning ledger ([ledger] keep_heights, node/pruning.py) is replayed recording removals
 but pruning nothing; its stored tree must then be exactly the replay's nodes that the
@@ -26,11 +28,21 @@ from pathlib import Path
 import plyvel
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.limits import MAX_SNAPSHOTS_KEPT
 from sparkchain.ledger import blocks, smt_prune
 from sparkchain.ledger.genesis import Genesis
 from sparkchain.node import pruning, schema
 from sparkchain.node.ledger import Ledger
+from sparkchain.node.snapshot_restore import (
+    change_heights,
+    decode_entries,
+    verify_snapshot,
+    write_snapshot,
+)
+from sparkchain.node.snapshots import SnapshotStore
 from sparkchain.node.storage import TreeNodeStore, holds_ledger, open_db, reporting_damage
+from sparkchain.proto import peer_pb2
+from sparkchain.proto import types_pb2 as pb
 
 Progress = Callable[[int, int], None]  # (blocks checked, blocks in the chain)
 
@@ -38,9 +50,12 @@ Progress = Callable[[int, int], None]  # (blocks checked, blocks in the chain)
 @dataclass(frozen=True, slots=True)
 class ChainReport:
     height: int  # the stored chain's last height
-    checked: int  # blocks that passed every check
+    checked: int  # blocks that passed every check (replayed after the base)
     problem: str | None = None  # the first inconsistency, None when the chain is sound
     problem_height: int | None = None
+    # 0: the ledger began at the genesis; H: from a state snapshot at height H, which was
+    # checked against the genesis and replayed from
+    base_height: int = 0
 
     @property
     def ok(self) -> bool:
@@ -54,11 +69,16 @@ def check_chain(
     scratch_dir: Path | None = None,
     *,
     verify_signatures: bool = True,
+    snapshots_dir: Path | None = None,
 ) -> ChainReport:
     """Replay and compare the ledger at `ledger_dir`; never writes to it.
 
     `verify_signatures=False` skips the tx signatures (tests that only care about state).
+    A ledger that began from a state snapshot (node/state_sync.py) is replayed from that
+    snapshot, found in `snapshots_dir` (default: `snapshots` beside the ledger, as in a
+    node home) and checked against the genesis first (node/snapshot_restore.py).
     """
+    snapshots = SnapshotStore(snapshots_dir or ledger_dir.parent / "snapshots", MAX_SNAPSHOTS_KEPT)
     if not holds_ledger(ledger_dir):
         raise SparkError(ErrorCode.NOT_FOUND, f"{ledger_dir}: no ledger here")
     stored = open_db(ledger_dir, create=False)
@@ -74,7 +94,7 @@ def check_chain(
             )
             try:
                 with reporting_damage(ledger_dir):
-                    return _check(stored, replay, progress or _no_progress)
+                    return _check(stored, replay, snapshots, progress or _no_progress)
             finally:
                 replay.close()
     finally:
@@ -85,7 +105,9 @@ def _no_progress(done: int, total: int) -> None:
     pass
 
 
-def _check(stored: plyvel.DB, replay: Ledger, progress: Progress) -> ChainReport:
+def _check(
+    stored: plyvel.DB, replay: Ledger, snapshots: SnapshotStore, progress: Progress
+) -> ChainReport:
     genesis = replay.genesis
     head_raw = _get(stored, schema.META_HEAD)
     if head_raw is None:
@@ -100,29 +122,70 @@ def _check(stored: plyvel.DB, replay: Ledger, progress: Progress) -> ChainReport
             f"got {(stored_genesis or b'').hex() or '(none)'} (ledger)",
             0,
         )
-    progress(0, head_height)
-    roots = [replay.state_root]  # by height, from the genesis state's
-    for height in range(1, head_height + 1):
+    raw_base = _get(stored, schema.META_BASE)
+    base = 0 if raw_base is None else schema.height_from_bytes(raw_base)
+    if base:
+        problem = _restore_base(stored, replay, snapshots, base)
+        if problem is not None:
+            return ChainReport(head_height, 0, problem, base, base)
+    progress(0, head_height - base)
+    roots = {base: replay.state_root}  # by height, from the first state replayed
+    for height in range(base + 1, head_height + 1):
         problem = _check_block(stored, replay, height)
         if problem is not None:
-            return ChainReport(head_height, height - 1, problem, height)
-        roots.append(replay.state_root)
-        progress(height, head_height)
+            return ChainReport(head_height, height - 1 - base, problem, height, base)
+        roots[height] = replay.state_root
+        progress(height - base, head_height - base)
+    checked = head_height - base
     if replay.last_block_hash != head_hash or replay.state_root != head_root:
         return ChainReport(
             head_height,
-            head_height,
+            checked,
             f"head: expected block {replay.last_block_hash.hex()} with state root "
             f"{replay.state_root.hex()} got {head_hash.hex()} and {head_root.hex()}",
             head_height,
+            base,
         )
     wanted = _expected_in(stored, replay, roots)
     if isinstance(wanted, str):
-        return ChainReport(head_height, head_height, wanted, head_height)
+        return ChainReport(head_height, checked, wanted, head_height, base)
     problem = _compare_state(stored, replay, wanted)
     if problem is not None:
-        return ChainReport(head_height, head_height, problem, head_height)
-    return ChainReport(head_height, head_height)
+        return ChainReport(head_height, checked, problem, head_height, base)
+    return ChainReport(head_height, checked, base_height=base)
+
+
+def _restore_base(
+    stored: plyvel.DB, replay: Ledger, snapshots: SnapshotStore, base: int
+) -> str | None:
+    """Write the snapshot the ledger began from into the replay, checked against the
+    genesis with the stored blocks of its header and validator changes."""
+    manifest = snapshots.manifest(base)
+    if manifest is None:
+        return (
+            f"the ledger began from a state snapshot at height {base}, which is not in "
+            f"{snapshots.directory}: it cannot be re-checked"
+        )
+    try:
+        chunks = [snapshots.chunk(base, i) for i in range(len(manifest.chunk_hashes))]
+        entries = decode_entries(chunks)
+        keys = [key for key, _ in entries]
+        held = [_stored_block(stored, h) for h in (base, *change_heights(keys, base))]
+        verified = verify_snapshot(replay.genesis, manifest, chunks, held[0], held[1:])
+        write_snapshot(replay, verified)
+    except SparkError as error:
+        return f"base snapshot {base}: {error.message}"
+    return None
+
+
+def _stored_block(stored: plyvel.DB, height: int) -> peer_pb2.CommittedBlock:
+    block_bytes = _get(stored, schema.block_key(height))
+    cert_raw = _get(stored, schema.certificate_key(height))
+    if block_bytes is None or cert_raw is None:
+        raise SparkError(ErrorCode.STORAGE_CORRUPT, f"block {height} or its certificate is missing")
+    return peer_pb2.CommittedBlock(
+        block=pb.Block.FromString(block_bytes), commit=blocks.decode_certificate(cert_raw)
+    )
 
 
 def _check_block(stored: plyvel.DB, replay: Ledger, height: int) -> str | None:
@@ -160,15 +223,18 @@ def _get(stored: plyvel.DB, key: bytes) -> bytes | None:
 KeyFilter = Callable[[bytes, bytes], bool]
 
 
-def _expected_in(stored: plyvel.DB, replay: Ledger, roots: list[bytes]) -> KeyFilter | str:
+def _expected_in(stored: plyvel.DB, replay: Ledger, roots: dict[int, bytes]) -> KeyFilter | str:
     """Which of the replay's keys a stored ledger must hold (all, unless it prunes), or
     the problem with its oldest kept height."""
     if not pruning.is_pruning(stored):
         return lambda key, value: True
     oldest = pruning.oldest_state(stored)
-    if oldest >= len(roots):
-        return f"oldest kept state: height {oldest} is above the last block {len(roots) - 1}"
-    kept = smt_prune.reachable(TreeNodeStore(replay.db), roots[oldest:])
+    last = max(roots)
+    if oldest > last:
+        return f"oldest kept state: height {oldest} is above the last block {last}"
+    kept = smt_prune.reachable(
+        TreeNodeStore(replay.db), [root for height, root in roots.items() if height >= oldest]
+    )
     tree, queue, mark = schema.TREE_NODE, schema.STALE_QUEUE, schema.STALE_MARK
 
     def expected(key: bytes, value: bytes) -> bool:

@@ -129,6 +129,16 @@ class StorageConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class SnapshotsConfig:
+    # a state snapshot every `interval` blocks (node/snapshots.py); 0 takes none
+    interval: int = limits.DEFAULT_SNAPSHOT_INTERVAL_BLOCKS
+    keep: int = limits.DEFAULT_SNAPSHOTS_KEPT  # the newest kept on disk
+    # a new node (empty ledger) restores a peer's snapshot before it block-syncs the rest,
+    # as `spark node start --state-sync` does (node/state_sync.py)
+    state_sync: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class NodeConfig:
     node: NodeSection
     api: ApiConfig
@@ -139,6 +149,7 @@ class NodeConfig:
     gs1: Gs1Config = field(default_factory=Gs1Config)
     ledger: LedgerConfig = field(default_factory=LedgerConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
+    snapshots: SnapshotsConfig = field(default_factory=SnapshotsConfig)
 
 
 # ---------------------------------------------------------------------------- addresses
@@ -194,7 +205,18 @@ def parse_config(text: str, source: str = "config.toml") -> NodeConfig:
     except ValueError as exc:
         # an integer of more digits than Python converts (sys.get_int_max_str_digits)
         raise SparkError(ErrorCode.INVALID_CONFIG, f"{source}: not valid TOML: {exc}") from None
-    known = {"node", "api", "p2p", "consensus", "mempool", "http", "gs1", "ledger", "storage"}
+    known = {
+        "node",
+        "api",
+        "p2p",
+        "consensus",
+        "mempool",
+        "http",
+        "gs1",
+        "ledger",
+        "storage",
+        "snapshots",
+    }
     for name, table in document.items():
         if name not in known:
             raise _error(source, name, f"unknown section (known: {', '.join(sorted(known))})")
@@ -321,6 +343,20 @@ def parse_config(text: str, source: str = "config.toml") -> NodeConfig:
         ),
     )
     storage.finish()
+    snapshots = _Section(source, "snapshots", document)
+    snapshots_config = SnapshotsConfig(
+        interval=snapshots.integer(
+            "interval",
+            limits.DEFAULT_SNAPSHOT_INTERVAL_BLOCKS,
+            minimum=0,
+            maximum=limits.MAX_SNAPSHOT_INTERVAL_BLOCKS,
+        ),
+        keep=snapshots.integer(
+            "keep", limits.DEFAULT_SNAPSHOTS_KEPT, maximum=limits.MAX_SNAPSHOTS_KEPT
+        ),
+        state_sync=snapshots.boolean("state_sync", False),
+    )
+    snapshots.finish()
 
     return NodeConfig(
         node_section,
@@ -332,6 +368,7 @@ def parse_config(text: str, source: str = "config.toml") -> NodeConfig:
         gs1_config,
         LedgerConfig(keep_heights),
         storage_config,
+        snapshots_config,
     )
 
 
@@ -403,6 +440,12 @@ class _Section:
             raise self.error(key, f"must be at least {minimum}, got {value}")
         if value > maximum:
             raise self.error(key, f"must be at most {maximum}, got {value}")
+        return value
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self._get(key, default)
+        if not isinstance(value, bool):
+            raise self.error(key, f"must be true or false, got {_toml_type(value)}")
         return value
 
     def path(self, key: str, default: str) -> str:

@@ -168,6 +168,11 @@ class NodeHome:
         return self.data_dir / "ledger"
 
     @property
+    def snapshots_dir(self) -> Path:
+        """The state snapshots this node took or began from (node/snapshots.py)."""
+        return self.data_dir / "snapshots"
+
+    @property
     def last_signed_path(self) -> Path:
         return self.data_dir / "last_signed"
 

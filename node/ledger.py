@@ -179,6 +179,10 @@ class Ledger(LedgerReads):
                 f"{schema.SCHEMA_VERSION.decode()}: run the node version that wrote it, "
                 "or move the folder away and let the node sync the chain from its peers",
             )
+        if db.get(schema.META_RESTORING) is not None:
+            raise storage_corrupt(
+                path, "a state sync was writing a snapshot into this ledger and did not finish"
+            )
         if stored != genesis.genesis_hash:
             raise SparkError(
                 ErrorCode.INVALID_GENESIS,
@@ -360,6 +364,17 @@ class Ledger(LedgerReads):
             stored_certificate,
         )
 
+    def reload(self, tree_nodes: smt.NodeStore | None = None) -> None:
+        """Read the head, validator schedule and base again, dropping every cache of the
+        state: a snapshot was just written under this ledger (node/snapshot_restore.py).
+        `tree_nodes`: the nodes just written, to warm the tree cache from memory."""
+        self._pending.clear()
+        self._prefix_cache.clear()
+        self._tree_cache = smt.NodeCache()
+        self._load_schedule()
+        self._load_head()
+        self._warm_tree_cache(tree_nodes)
+
     def check_tx(
         self, signed: pb.SignedTx, now_ms: int, verify_signature: bool = True
     ) -> pb.TxBody:
@@ -387,14 +402,14 @@ class Ledger(LedgerReads):
 
     # ---- internals ----
 
-    def _warm_tree_cache(self) -> None:
+    def _warm_tree_cache(self, store: smt.NodeStore | None = None) -> None:
         """Load the cached top levels of the state tree now rather than one LevelDB read at a
         time in the first few hundred blocks: with it a block of 1000 new identifiers at 1M
         reads ~250 tree nodes from LevelDB instead of ~1,400 (~1 s at startup at 1M)."""
         # a tree node that does not decode is reported by the reads and `spark ledger
         # verify` that meet it; LevelDB damage met here stops the open (reporting_damage)
         with contextlib.suppress(SparkError):
-            smt.warm_cache(self._tree_store, self.state_root, self._tree_cache)
+            smt.warm_cache(store or self._tree_store, self.state_root, self._tree_cache)
 
     def _execute(
         self, height: int, time_ms: int, txs: Iterable[pb.SignedTx], *, drop_invalid: bool

@@ -40,12 +40,8 @@ class LedgerReads:
         self._genesis_schedule = validators.genesis_schedule(
             [(v.name, v.public_key) for v in genesis.validators]
         )
-        raw_schedule = db.get(schema.META_VALIDATOR_SCHEDULE)
-        self._schedule = (
-            self._genesis_schedule
-            if raw_schedule is None
-            else validators.decode_schedule(raw_schedule, ErrorCode.STORAGE_CORRUPT)
-        )
+        self._schedule = self._genesis_schedule
+        self._load_schedule()
         self._tree_store = TreeNodeStore(db)
         self._tree_cache = smt.NodeCache(max_nodes=tree_cache_nodes)
         # the oldest height whose state tree is stored (0: all of them; node/pruning.py)
@@ -59,6 +55,9 @@ class LedgerReads:
         # the validator-set changes every proof at the head carries, by the head's height:
         # one LevelDB scan per height instead of one per proof
         self._head_changes: tuple[int, list[api_pb2.ValidatorChange]] | None = None
+        # 0: the ledger began at the genesis; else it began from a state snapshot of this
+        # height (node/snapshot_restore.py) and holds no blocks, history or txs below it
+        self.base_height = 0
 
     @property
     def db(self) -> plyvel.DB:
@@ -67,11 +66,21 @@ class LedgerReads:
 
     # ---- the head ----
 
+    def _load_schedule(self) -> None:
+        raw_schedule = self._db.get(schema.META_VALIDATOR_SCHEDULE)
+        self._schedule = (
+            self._genesis_schedule
+            if raw_schedule is None
+            else validators.decode_schedule(raw_schedule, ErrorCode.STORAGE_CORRUPT)
+        )
+
     def _load_head(self) -> None:
         raw = self._db.get(schema.META_HEAD)
         if raw is None:
             raise SparkError(ErrorCode.STORAGE_CORRUPT, "ledger has no head record")
         height, block_hash, state_root = schema.head_from_bytes(raw)
+        raw_base = self._db.get(schema.META_BASE)
+        self.base_height = 0 if raw_base is None else schema.height_from_bytes(raw_base)
         header = None
         certificate = None
         if height > 0:
@@ -307,9 +316,31 @@ class LedgerReads:
             raws.append(raw)
             if limit and len(raws) == limit:
                 break
+        if self.base_height and (not limit or len(raws) < limit):
+            self._check_history_held(identifier, key)
         if not raws:
             raise SparkError(ErrorCode.NOT_FOUND, f"identifier {identifier} is not registered")
         return [_history_message(schema.decode_history_entry(raw)) for raw in reversed(raws)]
+
+    def _check_history_held(self, identifier: str, key: str) -> None:
+        """On a ledger that began from a snapshot, history older than its base is not here."""
+        raw = self._db.get(schema.record_key(key))
+        if raw is not None and decode_record(raw).created_height <= self.base_height:
+            raise SparkError(
+                ErrorCode.UNAVAILABLE,
+                f"the history of {identifier} before block {self.base_height + 1} is not on "
+                f"this node: it began from a state snapshot at height {self.base_height}; "
+                "ask a node that holds the whole chain, or ask for the latest changes only "
+                "(a limit)",
+            )
+
+    def below_base(self, height: int) -> SparkError:
+        """The refusal of a read of block `height`, below where this ledger began."""
+        return SparkError(
+            ErrorCode.NOT_FOUND,
+            f"block {height} is not on this node: it began from a state snapshot at height "
+            f"{self.base_height}; ask a node that holds the whole chain",
+        )
 
     def list_identifiers(
         self, prefix: str, page_size: int = DEFAULT_LIST_PAGE_SIZE, page_token: str = ""
@@ -406,6 +437,8 @@ class LedgerReads:
             raise SparkError(
                 ErrorCode.NOT_FOUND, f"no block at height {height} (the chain has {self.height})"
             )
+        if height < self.base_height and self._db.get(schema.block_key(height)) is None:
+            raise self.below_base(height)
         block, raw = self._read_block(height)
         return block, raw, self._certificate(height)
 
@@ -436,6 +469,8 @@ class LedgerReads:
 
     def changes_at(self, height: int) -> list[api_pb2.ChangeEvent]:
         """What block `height` changed, in block order (for watch streams)."""
+        if height <= self.base_height:
+            raise self.below_base(height)
         block, _, _ = self.get_block(height)
         raw = self._db.get(schema.changes_key(height))
         if raw is None:

@@ -21,7 +21,7 @@ import random
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 
@@ -85,6 +85,16 @@ SERVER_OPTIONS: list[tuple[str, Any]] = [
 # the next message of a stream, or grpc.aio.EOF once it ended (typeshed types that as object)
 ReadFn = Callable[[], Awaitable[object]]
 WriteFn = Callable[[peer_pb2.PeerMessage], Awaitable[None]]
+
+
+class SnapshotSource(Protocol):
+    """What the Peer service serves snapshots from (node/snapshots.py SnapshotStore)."""
+
+    def listed(self) -> peer_pb2.ListSnapshotsResponse: ...
+
+    def chunk(self, height: int, index: int) -> bytes: ...
+
+
 BlockSource = Callable[[peer_pb2.GetBlocksRequest], AsyncIterator[peer_pb2.CommittedBlock]]
 
 
@@ -200,6 +210,7 @@ class PeerNetwork:
         tls: PeerTls,
         *,
         block_source: BlockSource | None = None,
+        snapshot_source: SnapshotSource | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.local = local
@@ -207,6 +218,7 @@ class PeerNetwork:
         self.events = events
         self._height = height
         self._block_source = block_source
+        self._snapshot_source = snapshot_source
         self._rng = rng or random.Random()
         self._links: dict[bytes, PeerLink] = {}
         self._dialers = [self._new_dialer(address) for address in peer_addresses]
@@ -277,6 +289,11 @@ class PeerNetwork:
             height = link.height if link is not None else 0
             peers.append(SyncPeer(dialer.remote_key, dialer.address, height, dialer.stub))
         return sorted(peers, key=lambda p: p.height, reverse=True)
+
+    def peer_stubs(self) -> list[tuple[str, peer_pb2_grpc.PeerAsyncStub]]:
+        """(address, stub) of every configured peer, linked or not: state sync asks them
+        all for snapshots and checks whatever they send (node/state_sync.py)."""
+        return [(dialer.address, dialer.stub) for dialer in self._dialers]
 
     def known_peers(self) -> list[tuple[str, bytes | None, PeerLink | None]]:
         """(address, key if known, live link or None): configured peers, then inbound ones."""
@@ -576,6 +593,29 @@ class _PeerServicer(peer_pb2_grpc.PeerServicer):
             return
         async for committed in source(request):
             yield committed
+
+    async def ListSnapshots(
+        self,
+        request: peer_pb2.ListSnapshotsRequest,
+        context: grpc.aio.ServicerContext[
+            peer_pb2.ListSnapshotsRequest, peer_pb2.ListSnapshotsResponse
+        ],
+    ) -> peer_pb2.ListSnapshotsResponse:
+        source = self._network._snapshot_source
+        if source is None:
+            return peer_pb2.ListSnapshotsResponse()
+        return source.listed()
+
+    async def GetSnapshotChunk(
+        self,
+        request: peer_pb2.GetSnapshotChunkRequest,
+        context: grpc.aio.ServicerContext[peer_pb2.GetSnapshotChunkRequest, peer_pb2.SnapshotChunk],
+    ) -> peer_pb2.SnapshotChunk:
+        source = self._network._snapshot_source
+        if source is None:
+            raise SparkError(ErrorCode.NOT_FOUND, "this node keeps no snapshots")
+        data = await asyncio.to_thread(source.chunk, request.height, request.index)
+        return peer_pb2.SnapshotChunk(data=data)
 
 
 def _check_certificate_names(

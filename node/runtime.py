@@ -46,6 +46,9 @@ from sparkchain.node.mempool import Mempool, MempoolLimits, wall_clock_ms
 from sparkchain.node.metrics import NodeMetrics, NodeState
 from sparkchain.node.peer_handshake import LocalPeer
 from sparkchain.node.peers import SERVER_OPTIONS, PeerEvents, PeerLink, PeerNetwork
+from sparkchain.node.snapshot_restore import check_hash_supported
+from sparkchain.node.snapshots import SnapshotStore, SnapshotTaker
+from sparkchain.node.state_sync import StateSync
 from sparkchain.node.storage import holds_ledger
 from sparkchain.node.sync import BlockSync, block_source
 from sparkchain.node.tls import api_server_credentials
@@ -67,8 +70,9 @@ EXPIRY_SWEEP_S = 1.0
 SHUTDOWN_GRACE_S = 2.0
 
 
-def run(home: Path, log_level: str) -> int:
-    """Run the node of `home` until SIGINT/SIGTERM; the process exit code."""
+def run(home: Path, log_level: str, *, state_sync: bool | None = None) -> int:
+    """Run the node of `home` until SIGINT/SIGTERM; the process exit code. `state_sync`
+    True overrides [snapshots] state_sync of its config."""
     configure_logging(log_level)
     try:
         import uvloop
@@ -78,15 +82,15 @@ def run(home: Path, log_level: str) -> int:
         loop_factory = None
     try:
         with asyncio.Runner(loop_factory=loop_factory) as runner:
-            return runner.run(_serve(NodeHome(home)))
+            return runner.run(_serve(NodeHome(home), state_sync))
     except SparkError as error:
         log.error("start_failed", extra={"code": str(error.code), "error": error.message})
         print(f"error: {' '.join(str(error).split())}", file=sys.stderr, flush=True)
         return 1
 
 
-async def _serve(home: NodeHome) -> int:
-    node = Node.open(home)
+async def _serve(home: NodeHome, state_sync: bool | None = None) -> int:
+    node = Node.open(home, state_sync=state_sync)
     try:
         await node.start()
     except BaseException:
@@ -107,7 +111,13 @@ async def _serve(home: NodeHome) -> int:
 
 class Node:
     def __init__(
-        self, home: NodeHome, config: NodeConfig, genesis: Genesis, key: SigningKey
+        self,
+        home: NodeHome,
+        config: NodeConfig,
+        genesis: Genesis,
+        key: SigningKey,
+        *,
+        state_sync: bool | None = None,
     ) -> None:
         self.home = home
         self.config = config
@@ -139,6 +149,20 @@ class Node:
             hash_fn=genesis.hash_fn,
         )
         self.committer = Committer(self.ledger, self.mempool, self.bus, acknowledged)
+        self.snapshot_store = SnapshotStore(home.snapshots_dir, config.snapshots.keep)
+        self.snapshot_taker = SnapshotTaker(
+            self.ledger.db, self.snapshot_store, config.snapshots.interval
+        )
+        self.committer.on_commit.append(
+            lambda pending: self.snapshot_taker.block_committed(
+                pending.height, pending.block_hash, pending.header.state_root
+            )
+        )
+        # only a new ledger restores a snapshot: one that holds a chain goes on from it
+        wants_state_sync = config.snapshots.state_sync if state_sync is None else state_sync
+        self._state_sync_wanted = wants_state_sync and self.ledger.height == 0
+        if self._state_sync_wanted:
+            check_hash_supported(genesis)  # before anything starts: a clear refusal
         local = LocalPeer(
             genesis.chain_id,
             key,
@@ -160,8 +184,10 @@ class Node:
             lambda: self.ledger.height,
             home.peer_tls(config),
             block_source=block_source(self.ledger),
+            snapshot_source=self.snapshot_store,
             rng=random.Random(),
         )
+        self.state_sync = StateSync(self.ledger, self.network, self.snapshot_store)
         self._api_tls = home.api_tls(config)
         self.sync = BlockSync(
             self.ledger,
@@ -211,7 +237,7 @@ class Node:
         )
 
     @classmethod
-    def open(cls, home: NodeHome) -> Node:
+    def open(cls, home: NodeHome, *, state_sync: bool | None = None) -> Node:
         if not home.exists():
             raise SparkError(ErrorCode.NOT_FOUND, f"{home.root} is not a node home")
         config = home.config()
@@ -230,7 +256,7 @@ class Node:
                 f"{home.genesis_path} and [p2p] peers is empty; run the node as an observer, "
                 "fix genesis.json, or list the peers of the network it joins",
             )
-        return cls(home, config, genesis, key)
+        return cls(home, config, genesis, key, state_sync=state_sync)
 
     def _make_driver(self) -> Any:
         from sparkchain.node.driver import (
@@ -302,9 +328,10 @@ class Node:
         self._servers = [p2p, api]
         await p2p.start()
         self.network.start()
-        self.sync.start()
-        if self.driver is not None:
-            self.driver.start()
+        if self._state_sync_wanted:
+            self._spawn(self._state_sync_then_follow())
+        else:
+            self._follow_chain()
         await api.start()
         self._spawn(self._sweep_expired())
         log.info(
@@ -325,6 +352,16 @@ class Node:
                 "peer_max_connections": self.descriptors.peer_connections,
             },
         )
+
+    def _follow_chain(self) -> None:
+        """Block sync, and consensus on a validator, from the ledger's height."""
+        self.sync.start()
+        if self.driver is not None:
+            self.driver.start()
+
+    async def _state_sync_then_follow(self) -> None:
+        await self.state_sync.run()
+        self._follow_chain()
 
     def _api_credentials(self) -> grpc.ServerCredentials | None:
         if self._api_tls is None:
@@ -348,6 +385,7 @@ class Node:
         if self.driver is not None:
             await self.driver.close()
         await self.sync.close()
+        await self.state_sync.close()
         await self.network.close()
         # what the peer links cost, for `make bench` (messages per tx, DESIGN §7)
         log.info(
@@ -361,6 +399,7 @@ class Node:
             },
         )
         self.executor.shutdown(wait=True, cancel_futures=True)
+        self.snapshot_taker.close()
         self.ledger.close()
 
     def _fail_stop(self, reason: str) -> None:
@@ -427,7 +466,7 @@ class Node:
         return infos
 
     def syncing(self) -> bool:
-        return self.sync.syncing
+        return self.sync.syncing or self.state_sync.running
 
     def validator_key(self) -> bytes:
         return self.key.public_key if self.is_validator else b""

@@ -4,7 +4,7 @@ One LevelDB holds one node's whole ledger. Each namespace is a single leading by
 namespace is one contiguous key range and a prefix scan never crosses into another one.
 Heights and tx indexes are big-endian so that byte order is numeric order.
 
-    m<name>                          chain metadata (head, genesis hash)
+    m<name>                          chain metadata (head, genesis hash, snapshot base)
     b<height:8>                      block bytes (serialized pb.Block)
     c<height:8>                      certificate that committed the block at <height>
     h<block hash:32>                 -> <height:8>
@@ -85,6 +85,13 @@ META_VALIDATOR_SCHEDULE: Final = META + b"validators"
 META_PRUNING: Final = META + b"pruning"
 # <height:8>: the oldest height whose state tree is still stored (absent: every height's)
 META_OLDEST_STATE: Final = META + b"oldest"
+# absent on a ledger that began at the genesis; on one restored from a state snapshot
+# (node/snapshot_restore.py), the snapshot's height: blocks, history and tx lookups below
+# it are not on this node
+META_BASE: Final = META + b"base"
+# present while a snapshot is being written into the ledger: a ledger holding it is
+# incomplete (a state sync was interrupted) and is never read as a chain
+META_RESTORING: Final = META + b"restoring"
 # 2: history entries in their own encoding (1 stored the public api.HistoryEntry message)
 # 3: the owner index (`o`); a schema 2 ledger gains it when a node opens it (node/ledger.py)
 # 4: pruning of the state tree (`s`, `u`, `mpruning`, `moldest`); a schema 3 ledger is one

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from sparkchain.proto import types_pb2 as sparkchain_dot_proto_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bsparkchain/proto/peer.proto\x12\x08spark.v1\x1a\x1csparkchain/proto/types.proto\"\x89\x01\n\tHandshake\x12\x10\n\x08\x63hain_id\x18\x01 \x01(\t\x12\x12\n\npublic_key\x18\x02 \x01(\x0c\x12\r\n\x05nonce\x18\x03 \x01(\x0c\x12\x12\n\npeer_nonce\x18\x04 \x01(\x0c\x12\x11\n\tsignature\x18\x05 \x01(\x0c\x12\x0e\n\x06height\x18\x06 \x01(\x04\x12\x10\n\x08observer\x18\x07 \x01(\x08\"*\n\x07TxBatch\x12\x1f\n\x03txs\x18\x01 \x03(\x0b\x32\x12.spark.v1.SignedTx\"\x1c\n\nPeerStatus\x12\x0e\n\x06height\x18\x01 \x01(\x04\"\xd1\x01\n\x0bPeerMessage\x12(\n\thandshake\x18\x01 \x01(\x0b\x32\x13.spark.v1.HandshakeH\x00\x12&\n\x08proposal\x18\x02 \x01(\x0b\x32\x12.spark.v1.ProposalH\x00\x12\x1e\n\x04vote\x18\x03 \x01(\x0b\x32\x0e.spark.v1.VoteH\x00\x12 \n\x03txs\x18\x04 \x01(\x0b\x32\x11.spark.v1.TxBatchH\x00\x12&\n\x06status\x18\x05 \x01(\x0b\x32\x14.spark.v1.PeerStatusH\x00\x42\x06\n\x04kind\":\n\x10GetBlocksRequest\x12\x13\n\x0b\x66rom_height\x18\x01 \x01(\x04\x12\x11\n\tto_height\x18\x02 \x01(\x04\"]\n\x0e\x43ommittedBlock\x12\x1e\n\x05\x62lock\x18\x01 \x01(\x0b\x32\x0f.spark.v1.Block\x12+\n\x06\x63ommit\x18\x02 \x01(\x0b\x32\x1b.spark.v1.CommitCertificate2\x88\x01\n\x04Peer\x12;\n\x07\x43onnect\x12\x15.spark.v1.PeerMessage\x1a\x15.spark.v1.PeerMessage(\x01\x30\x01\x12\x43\n\tGetBlocks\x12\x1a.spark.v1.GetBlocksRequest\x1a\x18.spark.v1.CommittedBlock0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bsparkchain/proto/peer.proto\x12\x08spark.v1\x1a\x1csparkchain/proto/types.proto\"\x89\x01\n\tHandshake\x12\x10\n\x08\x63hain_id\x18\x01 \x01(\t\x12\x12\n\npublic_key\x18\x02 \x01(\x0c\x12\r\n\x05nonce\x18\x03 \x01(\x0c\x12\x12\n\npeer_nonce\x18\x04 \x01(\x0c\x12\x11\n\tsignature\x18\x05 \x01(\x0c\x12\x0e\n\x06height\x18\x06 \x01(\x04\x12\x10\n\x08observer\x18\x07 \x01(\x08\"*\n\x07TxBatch\x12\x1f\n\x03txs\x18\x01 \x03(\x0b\x32\x12.spark.v1.SignedTx\"\x1c\n\nPeerStatus\x12\x0e\n\x06height\x18\x01 \x01(\x04\"\xd1\x01\n\x0bPeerMessage\x12(\n\thandshake\x18\x01 \x01(\x0b\x32\x13.spark.v1.HandshakeH\x00\x12&\n\x08proposal\x18\x02 \x01(\x0b\x32\x12.spark.v1.ProposalH\x00\x12\x1e\n\x04vote\x18\x03 \x01(\x0b\x32\x0e.spark.v1.VoteH\x00\x12 \n\x03txs\x18\x04 \x01(\x0b\x32\x11.spark.v1.TxBatchH\x00\x12&\n\x06status\x18\x05 \x01(\x0b\x32\x14.spark.v1.PeerStatusH\x00\x42\x06\n\x04kind\":\n\x10GetBlocksRequest\x12\x13\n\x0b\x66rom_height\x18\x01 \x01(\x04\x12\x11\n\tto_height\x18\x02 \x01(\x04\"]\n\x0e\x43ommittedBlock\x12\x1e\n\x05\x62lock\x18\x01 \x01(\x0b\x32\x0f.spark.v1.Block\x12+\n\x06\x63ommit\x18\x02 \x01(\x0b\x32\x1b.spark.v1.CommitCertificate\"\x96\x01\n\x10SnapshotManifest\x12\x0e\n\x06\x66ormat\x18\x01 \x01(\r\x12\x0e\n\x06height\x18\x02 \x01(\x04\x12\x12\n\nblock_hash\x18\x03 \x01(\x0c\x12\x12\n\nstate_root\x18\x04 \x01(\x0c\x12\x14\n\x0c\x63hunk_hashes\x18\x05 \x03(\x0c\x12\x0f\n\x07\x65ntries\x18\x06 \x01(\x04\x12\x13\n\x0btotal_bytes\x18\x07 \x01(\x04\"/\n\x0fSnapshotEntries\x12\x0c\n\x04keys\x18\x01 \x03(\x0c\x12\x0e\n\x06values\x18\x02 \x03(\x0c\"\x16\n\x14ListSnapshotsRequest\"F\n\x15ListSnapshotsResponse\x12-\n\tsnapshots\x18\x01 \x03(\x0b\x32\x1a.spark.v1.SnapshotManifest\"8\n\x17GetSnapshotChunkRequest\x12\x0e\n\x06height\x18\x01 \x01(\x04\x12\r\n\x05index\x18\x02 \x01(\r\"\x1d\n\rSnapshotChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x32\xaa\x02\n\x04Peer\x12;\n\x07\x43onnect\x12\x15.spark.v1.PeerMessage\x1a\x15.spark.v1.PeerMessage(\x01\x30\x01\x12\x43\n\tGetBlocks\x12\x1a.spark.v1.GetBlocksRequest\x1a\x18.spark.v1.CommittedBlock0\x01\x12P\n\rListSnapshots\x12\x1e.spark.v1.ListSnapshotsRequest\x1a\x1f.spark.v1.ListSnapshotsResponse\x12N\n\x10GetSnapshotChunk\x12!.spark.v1.GetSnapshotChunkRequest\x1a\x17.spark.v1.SnapshotChunkb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,6 +44,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETBLOCKSREQUEST']._serialized_end=555
   _globals['_COMMITTEDBLOCK']._serialized_start=557
   _globals['_COMMITTEDBLOCK']._serialized_end=650
-  _globals['_PEER']._serialized_start=653
-  _globals['_PEER']._serialized_end=789
+  _globals['_SNAPSHOTMANIFEST']._serialized_start=653
+  _globals['_SNAPSHOTMANIFEST']._serialized_end=803
+  _globals['_SNAPSHOTENTRIES']._serialized_start=805
+  _globals['_SNAPSHOTENTRIES']._serialized_end=852
+  _globals['_LISTSNAPSHOTSREQUEST']._serialized_start=854
+  _globals['_LISTSNAPSHOTSREQUEST']._serialized_end=876
+  _globals['_LISTSNAPSHOTSRESPONSE']._serialized_start=878
+  _globals['_LISTSNAPSHOTSRESPONSE']._serialized_end=948
+  _globals['_GETSNAPSHOTCHUNKREQUEST']._serialized_start=950
+  _globals['_GETSNAPSHOTCHUNKREQUEST']._serialized_end=1006
+  _globals['_SNAPSHOTCHUNK']._serialized_start=1008
+  _globals['_SNAPSHOTCHUNK']._serialized_end=1037
+  _globals['_PEER']._serialized_start=1040
+  _globals['_PEER']._serialized_end=1338
 # @@protoc_insertion_point(module_scope)

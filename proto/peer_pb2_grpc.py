@@ -44,6 +44,16 @@ class PeerStub:
                 request_serializer=sparkchain_dot_proto_dot_peer__pb2.GetBlocksRequest.SerializeToString,
                 response_deserializer=sparkchain_dot_proto_dot_peer__pb2.CommittedBlock.FromString,
                 _registered_method=True)
+        self.ListSnapshots = channel.unary_unary(
+                '/spark.v1.Peer/ListSnapshots',
+                request_serializer=sparkchain_dot_proto_dot_peer__pb2.ListSnapshotsRequest.SerializeToString,
+                response_deserializer=sparkchain_dot_proto_dot_peer__pb2.ListSnapshotsResponse.FromString,
+                _registered_method=True)
+        self.GetSnapshotChunk = channel.unary_unary(
+                '/spark.v1.Peer/GetSnapshotChunk',
+                request_serializer=sparkchain_dot_proto_dot_peer__pb2.GetSnapshotChunkRequest.SerializeToString,
+                response_deserializer=sparkchain_dot_proto_dot_peer__pb2.SnapshotChunk.FromString,
+                _registered_method=True)
 
 
 class PeerServicer:
@@ -61,6 +71,18 @@ class PeerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListSnapshots(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSnapshotChunk(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PeerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -73,6 +95,16 @@ def add_PeerServicer_to_server(servicer, server):
                     servicer.GetBlocks,
                     request_deserializer=sparkchain_dot_proto_dot_peer__pb2.GetBlocksRequest.FromString,
                     response_serializer=sparkchain_dot_proto_dot_peer__pb2.CommittedBlock.SerializeToString,
+            ),
+            'ListSnapshots': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSnapshots,
+                    request_deserializer=sparkchain_dot_proto_dot_peer__pb2.ListSnapshotsRequest.FromString,
+                    response_serializer=sparkchain_dot_proto_dot_peer__pb2.ListSnapshotsResponse.SerializeToString,
+            ),
+            'GetSnapshotChunk': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSnapshotChunk,
+                    request_deserializer=sparkchain_dot_proto_dot_peer__pb2.GetSnapshotChunkRequest.FromString,
+                    response_serializer=sparkchain_dot_proto_dot_peer__pb2.SnapshotChunk.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -129,6 +161,60 @@ class Peer:
             '/spark.v1.Peer/GetBlocks',
             sparkchain_dot_proto_dot_peer__pb2.GetBlocksRequest.SerializeToString,
             sparkchain_dot_proto_dot_peer__pb2.CommittedBlock.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSnapshots(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spark.v1.Peer/ListSnapshots',
+            sparkchain_dot_proto_dot_peer__pb2.ListSnapshotsRequest.SerializeToString,
+            sparkchain_dot_proto_dot_peer__pb2.ListSnapshotsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSnapshotChunk(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spark.v1.Peer/GetSnapshotChunk',
+            sparkchain_dot_proto_dot_peer__pb2.GetSnapshotChunkRequest.SerializeToString,
+            sparkchain_dot_proto_dot_peer__pb2.SnapshotChunk.FromString,
             options,
             channel_credentials,
             insecure,

@@ -33,12 +33,16 @@ class PeerStub:
     def __new__(cls, channel: _aio.Channel) -> PeerAsyncStub: ...
     Connect: _grpc.StreamStreamMultiCallable[_peer_pb2.PeerMessage, _peer_pb2.PeerMessage]
     GetBlocks: _grpc.UnaryStreamMultiCallable[_peer_pb2.GetBlocksRequest, _peer_pb2.CommittedBlock]
+    ListSnapshots: _grpc.UnaryUnaryMultiCallable[_peer_pb2.ListSnapshotsRequest, _peer_pb2.ListSnapshotsResponse]
+    GetSnapshotChunk: _grpc.UnaryUnaryMultiCallable[_peer_pb2.GetSnapshotChunkRequest, _peer_pb2.SnapshotChunk]
 
 @_typing.type_check_only
 class PeerAsyncStub(PeerStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     Connect: _aio.StreamStreamMultiCallable[_peer_pb2.PeerMessage, _peer_pb2.PeerMessage]  # type: ignore[assignment]
     GetBlocks: _aio.UnaryStreamMultiCallable[_peer_pb2.GetBlocksRequest, _peer_pb2.CommittedBlock]  # type: ignore[assignment]
+    ListSnapshots: _aio.UnaryUnaryMultiCallable[_peer_pb2.ListSnapshotsRequest, _peer_pb2.ListSnapshotsResponse]  # type: ignore[assignment]
+    GetSnapshotChunk: _aio.UnaryUnaryMultiCallable[_peer_pb2.GetSnapshotChunkRequest, _peer_pb2.SnapshotChunk]  # type: ignore[assignment]
 
 class PeerServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -54,5 +58,19 @@ class PeerServicer(metaclass=_abc_1.ABCMeta):
         request: _peer_pb2.GetBlocksRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_peer_pb2.CommittedBlock], _abc.AsyncIterator[_peer_pb2.CommittedBlock]]: ...
+
+    @_abc_1.abstractmethod
+    def ListSnapshots(
+        self,
+        request: _peer_pb2.ListSnapshotsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_peer_pb2.ListSnapshotsResponse, _abc.Awaitable[_peer_pb2.ListSnapshotsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetSnapshotChunk(
+        self,
+        request: _peer_pb2.GetSnapshotChunkRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_peer_pb2.SnapshotChunk, _abc.Awaitable[_peer_pb2.SnapshotChunk]]: ...
 
 def add_PeerServicer_to_server(servicer: PeerServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -60,3 +60,18 @@ def test_a_serializable_etcd_range_request_sets_field_7() -> None:
 
     assert range_request(b"k") == bytes.fromhex("0a016b")
     assert range_request(b"k", serializable=True) == bytes.fromhex("0a016b3801")
+
+
+def test_the_statesync_bench_catches_up_both_ways_on_a_tiny_chain(tmp_path: Path) -> None:
+    from bench.ledger_bench import bench_genesis
+    from bench.statesync_bench import _block_sync, _snapshot, _source, _state_sync
+
+    genesis = bench_genesis()
+    with _source(tmp_path / "source", genesis, 2000) as source:
+        _, manifest = _snapshot(source, tmp_path / "snapshots")
+        _, fetched, by_blocks = _block_sync(source, tmp_path / "by-blocks", genesis)
+        _, _, by_snapshot = _state_sync(
+            source, tmp_path / "snapshots", manifest, tmp_path / "by-snapshot"
+        )
+        assert by_blocks == by_snapshot == source.state_root
+        assert manifest.height == source.height == 2 and fetched > 0

@@ -79,9 +79,11 @@ def test_node_start_without_home_creates_the_dev_chain_once(
     spark_home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     started: list[tuple[Path, str | None]] = []
+    state_syncs: list[bool] = []
 
-    def fake_run_home(home: NodeHome, log_level: str | None) -> int:
+    def fake_run_home(home: NodeHome, log_level: str | None, *, state_sync: bool) -> int:
         started.append((home.root, log_level))
+        state_syncs.append(state_sync)
         return 0
 
     monkeypatch.setattr("sparkchain.node.__main__.run_home", fake_run_home)
@@ -99,6 +101,8 @@ def test_node_start_without_home_creates_the_dev_chain_once(
     assert out == ""  # already there: nothing created
     assert started[1] == (spark_home / "dev", None)
     assert keystore.read_key_file(spark_home / "keys" / "dev.pem").public_key == dev_key.public_key
+    assert spark(capsys, "node", "start", "--state-sync")[0] == 0
+    assert state_syncs == [False, False, True]
 
 
 def test_node_start_on_a_missing_home_names_the_fix(

@@ -18,6 +18,7 @@ from sparkchain.node.config import (
     HttpConfig,
     MempoolConfig,
     NodeConfig,
+    SnapshotsConfig,
     StorageConfig,
     config_to_toml,
     dial_address,
@@ -86,7 +87,8 @@ def test_every_field_round_trips_through_the_writer(tmp_path: Path) -> None:
 def test_written_config_is_plain_toml_with_one_table_per_section() -> None:
     document = tomllib.loads(config_to_toml(node_config("n", "validator", "h:1", "h:2")))
     assert set(document) == {
-        "node", "api", "p2p", "consensus", "mempool", "http", "gs1", "ledger", "storage"
+        "node", "api", "p2p", "consensus", "mempool", "http", "gs1", "ledger", "storage",
+        "snapshots"
     }  # fmt: skip
     assert document["storage"] == {
         "block_cache_mb": limits.DEFAULT_BLOCK_CACHE_MB,
@@ -95,6 +97,12 @@ def test_written_config_is_plain_toml_with_one_table_per_section() -> None:
     assert document["p2p"]["peers"] == []
     # every written home's GS1 resolver searches 88.608 (DESIGN §10)
     assert document["gs1"] == {"prefixes": ["88.608"]}
+
+
+def test_snapshots_default_to_every_1000_blocks_keep_two_and_no_state_sync() -> None:
+    assert parse_config(MINIMAL).snapshots == SnapshotsConfig(1000, 2, state_sync=False)
+    chosen = parse_config(MINIMAL + "[snapshots]\ninterval = 0\nkeep = 5\nstate_sync = true\n")
+    assert chosen.snapshots == SnapshotsConfig(0, 5, state_sync=True)
 
 
 def test_the_gs1_resolver_searches_no_prefix_without_a_gs1_section() -> None:
@@ -193,6 +201,10 @@ def _replace_line(old: str, new: str) -> str:
         (MINIMAL + '[storage]\ntree_cache_nodes = "1"\n', "storage.tree_cache_nodes",
          "must be an integer"),
         (MINIMAL + "[storage]\ntree_cache = 5\n", "storage.tree_cache", "unknown key"),
+        (MINIMAL + "[snapshots]\ninterval = -1\n", "snapshots.interval", "at least 0"),
+        (MINIMAL + "[snapshots]\nkeep = 0\n", "snapshots.keep", "at least 1"),
+        (MINIMAL + '[snapshots]\nstate_sync = "yes"\n', "snapshots.state_sync", "true or false"),
+        (MINIMAL + "[snapshots]\nevery = 5\n", "snapshots.every", "unknown key"),
         ('api = 5\n[node]\nname = "n"\n', "api", "must be a [table]"),
         ("[node\n", None, "not valid TOML"),
     ],

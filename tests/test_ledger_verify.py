@@ -46,13 +46,16 @@ def _damage(home: NodeHome, change: Callable[[plyvel.DB], None]) -> None:
 
 def test_a_sound_chain_verifies(home: NodeHome, capsys: pytest.CaptureFixture[str]) -> None:
     assert _verify(home) == 0
-    assert f"ledger verified: {BLOCKS} blocks" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"ledger verified: {BLOCKS} blocks" in out and "began at the genesis" in out
     assert _verify(home, "--json") == 0
     report = json.loads(capsys.readouterr().out)
     assert report == {
         "ok": True,
         "height": BLOCKS,
         "checked": BLOCKS,
+        "began_at": "genesis",
+        "base_height": 0,
         "problem": None,
         "problem_height": None,
     }

@@ -1,0 +1,339 @@
+"""Check a state snapshot from untrusted peers, then write it into a new ledger.
+
+Nothing a peer sends is trusted; the chain of evidence, each link checked here before
+anything is written (`verify_snapshot`):
+    genesis validators --validator changes--> the validators of block H
+        (each change: the certified header of the block before the new set signs, found
+        through the snapshot's `v` entries; ledger/proof.py `verify_certified_header`)
+    those validators --certificate--> block H's header (height, hash as the manifest says)
+    every chunk      --SHA-256-->     the manifest's chunk hashes
+    the chunks' tree nodes --hashes--> H's state_root (ledger/smt_walk.py: exactly the tree
+        under it), whose leaves are exactly the chunks' records, prefixes and schedule
+The bodies of the blocks kept (H and the set changes) must match their headers' tx roots.
+Sets scheduled to sign after H+1 (in the snapshot's `v` entries) must be those of the
+schedule that the state root covers.
+
+`write_snapshot` then writes it into a ledger that is still at the genesis (height 0): the
+entries, the indexes derived from them, the tree nodes, the kept blocks with their
+certificates, and finally, in one synced batch, the head at H and the base H (schema
+META_BASE). A marker (META_RESTORING) is set first and cleared by that last batch, so an
+interrupted write is never taken for a chain (node/ledger.py refuses to open it).
+"""
+
+from __future__ import annotations
+
+import itertools
+import operator
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.hashing import HashAlgorithm
+from sparkchain.identifiers.limits import MAX_SNAPSHOT_CHUNKS
+from sparkchain.identifiers.tags import TREE_PREFIX_NAMESPACE, TREE_RECORD_NAMESPACE
+from sparkchain.identifiers.tx import tx_id
+from sparkchain.ledger import blocks, smt, validators
+from sparkchain.ledger.genesis import Genesis
+from sparkchain.ledger.proof import ProofError, verify_certified_header
+from sparkchain.ledger.records import decode_prefix, decode_record
+from sparkchain.ledger.smt_walk import verified_leaves
+from sparkchain.node import schema
+from sparkchain.node.ledger import Ledger
+from sparkchain.node.snapshots import SNAPSHOT_FORMAT, chunk_hash, decode_chunk
+from sparkchain.proto import api_pb2, peer_pb2
+from sparkchain.proto import types_pb2 as pb
+
+WRITE_BATCH_ENTRIES = 50_000  # puts per LevelDB batch while writing a snapshot
+# what a snapshot may hold (node/snapshots.py); of META, only the validator schedule
+_SNAPSHOT_NAMESPACES = frozenset(
+    (schema.META, schema.VALIDATOR_SET, schema.PREFIX, schema.RECORD, schema.TREE_NODE)
+)
+# what a ledger at the genesis holds besides its metadata; cleared before a snapshot is written
+_STATE_NAMESPACES = (
+    schema.RECORD,
+    schema.PREFIX,
+    schema.PREFIX_CHILD,
+    schema.OWNER,
+    schema.TREE_NODE,
+    schema.VALIDATOR_SET,
+    schema.HISTORY,
+    schema.CHANGES,
+    schema.TX,
+    schema.BLOCK,
+    schema.CERTIFICATE,
+    schema.BLOCK_HASH,
+)
+
+
+def invalid(message: str) -> SparkError:
+    return SparkError(ErrorCode.INVALID_PROOF, message)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class VerifiedSnapshot:
+    manifest: peer_pb2.SnapshotManifest
+    header: pb.BlockHeader
+    base: peer_pb2.CommittedBlock  # block H with its certificate
+    changes: tuple[peer_pb2.CommittedBlock, ...]  # the blocks that changed the set, by height
+    entries: list[tuple[bytes, bytes]]  # in key order, tree nodes included
+    tree_nodes: dict[bytes, bytes]  # the same tree nodes, by hash
+
+
+def check_manifest(manifest: peer_pb2.SnapshotManifest) -> None:
+    """The form of a manifest, before anything it names is fetched."""
+    if manifest.format != SNAPSHOT_FORMAT:
+        raise invalid(f"snapshot {manifest.height}: format {manifest.format} is not known here")
+    if manifest.height < 1:
+        raise invalid("snapshot height must be 1 or more")
+    if len(manifest.block_hash) != 32 or len(manifest.state_root) != 32:
+        raise invalid(f"snapshot {manifest.height}: block hash and state root are 32 bytes")
+    if not 1 <= len(manifest.chunk_hashes) <= MAX_SNAPSHOT_CHUNKS:
+        raise invalid(
+            f"snapshot {manifest.height}: {len(manifest.chunk_hashes)} chunks "
+            f"(1 to {MAX_SNAPSHOT_CHUNKS})"
+        )
+    if any(len(h) != 32 for h in manifest.chunk_hashes):
+        raise invalid(f"snapshot {manifest.height}: chunk hashes are 32 bytes")
+
+
+def check_chunk(manifest: peer_pb2.SnapshotManifest, index: int, chunk: bytes) -> None:
+    """A chunk is the one the manifest names, or it is refused."""
+    got = chunk_hash(chunk)
+    if got != manifest.chunk_hashes[index]:
+        raise invalid(
+            f"chunk {index} of snapshot {manifest.height} hashes to {got.hex()}, the "
+            f"manifest says {manifest.chunk_hashes[index].hex()}"
+        )
+
+
+def decode_entries(chunks: Sequence[bytes]) -> list[tuple[bytes, bytes]]:
+    """Every entry, checked to be of a snapshot namespace, in strictly increasing key order
+    (so each once)."""
+    keys: list[bytes] = []
+    values: list[bytes] = []
+    for chunk in chunks:
+        chunk_keys, chunk_values = decode_chunk(chunk)
+        keys += chunk_keys
+        values += chunk_values
+    if not all(map(operator.lt, keys, keys[1:])):
+        bad = next(b for a, b in itertools.pairwise(keys) if not a < b)
+        raise invalid(f"snapshot: {schema.describe_key(bad)} is out of key order")
+    namespaces = {key[:1] for key in keys}
+    if not namespaces <= _SNAPSHOT_NAMESPACES:
+        stray = sorted(namespaces - _SNAPSHOT_NAMESPACES)[0]
+        raise invalid(f"snapshot: the {schema.describe_key(stray)} namespace is not state")
+    # in key order the metadata comes first
+    if [key for key in keys[:2] if key[:1] == schema.META] not in (
+        [],
+        [schema.META_VALIDATOR_SCHEDULE],
+    ):
+        raise invalid("snapshot: of the chain metadata, only the validator schedule is state")
+    return list(zip(keys, values, strict=True))
+
+
+def change_heights(keys: Iterable[bytes], height: int) -> list[int]:
+    """The blocks whose certified headers prove the set changes up to block `height` + 1,
+    from a snapshot's keys: for each set scheduled from E ≤ height + 1, block E - 1."""
+    found = []
+    for key in keys:
+        if key[:1] == schema.VALIDATOR_SET:
+            from_height = schema.height_from_bytes(key[1:])
+            if 2 <= from_height <= height + 1:
+                found.append(from_height - 1)
+    return found
+
+
+def check_hash_supported(genesis: Genesis) -> None:
+    """State sync checks a snapshot with SHA-256 only (tree, blocks, tx ids); a chain whose
+    genesis chose SM3 joins by block sync."""
+    if genesis.hash_algorithm is not HashAlgorithm.SHA256:
+        raise SparkError(
+            ErrorCode.INVALID_ARGUMENT,
+            f"state sync supports SHA-256 chains only; this chain hashes with "
+            f"{genesis.hash_algorithm.value}: start the node without --state-sync "
+            "(it then block-syncs from the genesis)",
+        )
+
+
+def verify_snapshot(
+    genesis: Genesis,
+    manifest: peer_pb2.SnapshotManifest,
+    chunks: Sequence[bytes],
+    base: peer_pb2.CommittedBlock,
+    changes: Sequence[peer_pb2.CommittedBlock],
+) -> VerifiedSnapshot:
+    """Every link of the module docstring; raises SparkError(INVALID_PROOF) at the first
+    that fails, naming it."""
+    check_hash_supported(genesis)
+    check_manifest(manifest)
+    if len(chunks) != len(manifest.chunk_hashes):
+        raise invalid(f"snapshot {manifest.height}: {len(chunks)} chunks given")
+    for index, chunk in enumerate(chunks):
+        check_chunk(manifest, index, chunk)
+    entries = decode_entries(chunks)
+    sets = {
+        schema.height_from_bytes(key[1:]): pb.ScheduledSet.FromString(value)
+        for key, value in entries
+        if key[:1] == schema.VALIDATOR_SET
+    }
+    for block in (base, *changes):
+        _check_body(block)
+    proof = api_pb2.ResolveProof(header=base.block.header, commit=base.commit)
+    for change in changes:
+        header = pb.BlockHeader.FromString(change.block.header)
+        scheduled = sets.get(header.height + 1)
+        if scheduled is None:
+            raise invalid(f"snapshot: block {header.height} changes no validator set")
+        proof.validator_changes.append(
+            api_pb2.ValidatorChange(
+                header=change.block.header,
+                commit=change.commit,
+                validators=[v.public_key for v in scheduled.validators],
+            )
+        )
+    try:
+        header = verify_certified_header(genesis.validator_keys, genesis.chain_id, proof)
+    except ProofError as error:
+        raise invalid(f"snapshot {manifest.height}: header: {error.message}") from error
+    if header.height != manifest.height or base.commit.block_hash != manifest.block_hash:
+        raise invalid(
+            f"snapshot manifest names block {manifest.height} ({manifest.block_hash.hex()}), "
+            f"the certified header is block {header.height} ({base.commit.block_hash.hex()})"
+        )
+    if header.state_root != manifest.state_root:
+        raise invalid(f"snapshot {manifest.height}: manifest state root is not the header's")
+    tree_nodes = _check_state(entries, header)
+    _check_future_sets(entries, sets, header.height)
+    return VerifiedSnapshot(manifest, header, base, tuple(changes), entries, tree_nodes)
+
+
+def _check_body(committed: peer_pb2.CommittedBlock) -> None:
+    header = pb.BlockHeader.FromString(committed.block.header)
+    if committed.commit.block_hash != blocks.block_hash(committed.block.header):
+        raise invalid(f"snapshot: the certificate of block {header.height} is for another block")
+    if blocks.tx_root([tx_id(signed) for signed in committed.block.txs]) != header.tx_root:
+        raise invalid(f"snapshot: the txs of block {header.height} are not its header's")
+
+
+def _check_state(
+    entries: Sequence[tuple[bytes, bytes]], header: pb.BlockHeader
+) -> dict[bytes, bytes]:
+    """The tree nodes are the tree under the certified state root (smt_walk), and its
+    leaves are exactly the records, prefixes and schedule given, value for value; returns
+    the tree nodes by hash."""
+    lo, hi = _namespace_range(entries, schema.TREE_NODE)
+    nodes = {key[1:]: value for key, value in entries[lo:hi]}
+    try:
+        leaves = verified_leaves(header.state_root, nodes)
+    except SparkError as error:
+        raise invalid(f"snapshot {header.height}: {error.message}") from error
+    tree_key, value_hash, pop = smt.tree_key, smt.value_hash, leaves.pop
+    for namespace, tree_namespace in (
+        (schema.PREFIX, TREE_PREFIX_NAMESPACE),
+        (schema.RECORD, TREE_RECORD_NAMESPACE),
+    ):
+        lo, hi = _namespace_range(entries, namespace)
+        for key, value in entries[lo:hi]:
+            if pop(tree_key(tree_namespace, key[1:]), None) != value_hash(value):
+                raise _not_in_state(key, header)
+    first_key, first_value = entries[0] if entries else (b"", b"")
+    if first_key == schema.META_VALIDATOR_SCHEDULE and pop(
+        smt.validators_tree_key(), None
+    ) != value_hash(first_value):
+        raise _not_in_state(first_key, header)
+    if leaves:
+        raise invalid(
+            f"snapshot {header.height}: {len(leaves)} keys of the state that block "
+            f"{header.height} certifies are missing from it"
+        )
+    return nodes
+
+
+def _not_in_state(key: bytes, header: pb.BlockHeader) -> SparkError:
+    return invalid(
+        f"snapshot {header.height}: {schema.describe_key(key)} is not in the state that "
+        f"block {header.height} certifies (root {header.state_root.hex()})"
+    )
+
+
+def _check_future_sets(
+    entries: Sequence[tuple[bytes, bytes]], sets: dict[int, pb.ScheduledSet], height: int
+) -> None:
+    """Sets that sign after H+1 are in the schedule the state root covers, as given."""
+    scheduled = {}
+    if entries and entries[0][0] == schema.META_VALIDATOR_SCHEDULE:
+        schedule = validators.decode_schedule(entries[0][1], ErrorCode.INVALID_PROOF)
+        scheduled = {s.from_height: s for s in schedule.sets}
+    for from_height, given in sets.items():
+        if from_height > height + 1 and scheduled.get(from_height) != given:
+            raise invalid(f"snapshot: the set from block {from_height} is not the scheduled one")
+
+
+def write_snapshot(ledger: Ledger, verified: VerifiedSnapshot) -> None:
+    """Write `verified` into `ledger`, which must be at the genesis (height 0)."""
+    if ledger.height != 0:
+        raise SparkError(
+            ErrorCode.INVALID_ARGUMENT,
+            f"a snapshot is written only into a new ledger; this one is at block {ledger.height}",
+        )
+    db = ledger.db
+    height = verified.header.height
+    db.put(schema.META_RESTORING, schema.height_bytes(height), sync=True)
+    with db.write_batch() as batch:
+        for namespace in _STATE_NAMESPACES:
+            for key in db.iterator(prefix=namespace, include_value=False):
+                batch.delete(key)
+        batch.delete(schema.META_VALIDATOR_SCHEDULE)
+    entries = verified.entries
+    for puts in (entries, _derived_indexes(entries), _kept_blocks(verified)):
+        for start in range(0, len(puts), WRITE_BATCH_ENTRIES):
+            with db.write_batch() as batch:
+                put = batch.put
+                for key, value in puts[start : start + WRITE_BATCH_ENTRIES]:
+                    put(key, value)
+    with db.write_batch(sync=True) as last:
+        last.put(
+            schema.META_HEAD,
+            schema.head_bytes(height, verified.manifest.block_hash, verified.header.state_root),
+        )
+        last.put(schema.META_BASE, schema.height_bytes(height))
+        last.delete(schema.META_RESTORING)
+    ledger.reload(verified.tree_nodes)
+
+
+def _derived_indexes(entries: Sequence[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The owner index of every record and prefix, and the children index of prefixes."""
+    puts = []
+    owner_key, owned_record = schema.owner_key, schema.OWNED_RECORD
+    lo, hi = _namespace_range(entries, schema.RECORD)
+    for key, value in entries[lo:hi]:
+        puts.append((owner_key(decode_record(value).owner, owned_record, key[1:].decode()), b""))
+    lo, hi = _namespace_range(entries, schema.PREFIX)
+    for key, value in entries[lo:hi]:
+        prefix_key = key[1:].decode("utf-8")
+        puts.append((owner_key(decode_prefix(value).owner, schema.OWNED_PREFIX, prefix_key), b""))
+        parent = prefix_key.rsplit(".", 1)[0] if "." in prefix_key else ""
+        puts.append((schema.prefix_child_key(parent, prefix_key), b""))
+    return puts
+
+
+def _kept_blocks(verified: VerifiedSnapshot) -> list[tuple[bytes, bytes]]:
+    puts = []
+    for committed in (verified.base, *verified.changes):
+        height = committed.commit.height
+        puts += [
+            (schema.block_key(height), committed.block.SerializeToString(deterministic=True)),
+            (schema.block_hash_key(committed.commit.block_hash), schema.height_bytes(height)),
+            (
+                schema.certificate_key(height),
+                committed.commit.SerializeToString(deterministic=True),
+            ),
+        ]
+    return puts
+
+
+def _namespace_range(entries: Sequence[tuple[bytes, bytes]], namespace: bytes) -> tuple[int, int]:
+    """The slice of `entries` (in key order) whose keys are in `namespace`."""
+    after = bytes([namespace[0] + 1])
+    return bisect_left(entries, (namespace,)), bisect_left(entries, (after,))

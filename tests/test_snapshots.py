@@ -1,0 +1,266 @@
+"""State snapshots (issue 13 part 4), in process: a snapshot taken from one ledger, checked
+against the genesis and written into a new one, gives the same state, serves proofs and
+takes the next blocks; every link of the check refuses a forgery; reads below the base
+are refused naming it; the base survives a reopen and `ledger verify` starts from it."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sparkchain.cli.main import main
+from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.ledger.genesis import genesis_to_json
+from sparkchain.ledger.proof import verify_resolution
+from sparkchain.node import schema
+from sparkchain.node.chain_check import check_chain
+from sparkchain.node.home import NodeHome
+from sparkchain.node.ledger import Ledger
+from sparkchain.node.snapshot_restore import (
+    change_heights,
+    decode_entries,
+    verify_snapshot,
+    write_snapshot,
+)
+from sparkchain.node.snapshots import SnapshotStore, cut_chunks, decode_chunk, snapshot_entries
+from sparkchain.proto import peer_pb2
+from tests.helpers.chain import make_test_genesis
+from tests.helpers.ledger import LedgerChain, certificate
+
+BLOCKS = 4
+PER_BLOCK = 30
+CHUNK_BYTES = 2048  # small chunks, so a snapshot has several
+
+
+@pytest.fixture
+def chain(tmp_path: Path) -> Iterator[LedgerChain]:
+    built = LedgerChain(tmp_path / "source", make_test_genesis())
+    acme = built.signer("acme")
+    for height in range(1, BLOCKS + 1):
+        now = built.next_time_ms
+        names = [f"88/s{height}-{i}" for i in range(PER_BLOCK)]
+        built.commit([acme.register(name, now_ms=now) for name in names])
+    yield built
+    built.close()
+
+
+def _snapshot(chain: LedgerChain, store: SnapshotStore) -> peer_pb2.SnapshotManifest:
+    ledger = chain.ledger
+    chunks = cut_chunks(snapshot_entries(ledger.db, ledger.state_root), CHUNK_BYTES)
+    return store.write(ledger.height, ledger.last_block_hash, ledger.state_root, chunks)
+
+
+def _committed(ledger: Ledger, height: int) -> peer_pb2.CommittedBlock:
+    block, _, cert = ledger.get_block(height)
+    assert cert is not None
+    return peer_pb2.CommittedBlock(block=block, commit=cert)
+
+
+def _chunks(store: SnapshotStore, manifest: peer_pb2.SnapshotManifest) -> list[bytes]:
+    return [store.chunk(manifest.height, i) for i in range(len(manifest.chunk_hashes))]
+
+
+def _restored(chain: LedgerChain, tmp_path: Path, store: SnapshotStore) -> Ledger:
+    manifest = _snapshot(chain, store)
+    chunks = _chunks(store, manifest)
+    verified = verify_snapshot(
+        chain.genesis, manifest, chunks, _committed(chain.ledger, manifest.height), []
+    )
+    fresh = Ledger.open(tmp_path / "restored", chain.genesis)
+    write_snapshot(fresh, verified)
+    return fresh
+
+
+def test_a_restored_ledger_has_the_same_state_proves_it_and_takes_the_next_blocks(
+    chain: LedgerChain, tmp_path: Path
+) -> None:
+    store = SnapshotStore(tmp_path / "snapshots", keep=2)
+    restored = _restored(chain, tmp_path, store)
+    source = chain.ledger
+    assert len(store.manifests()[0].chunk_hashes) > 2
+    assert (restored.height, restored.state_root) == (source.height, source.state_root)
+    assert restored.base_height == BLOCKS
+    assert restored.resolve("88/s2-7") == source.resolve("88/s2-7")
+    record, proof = restored.resolve_with_proof("88/s1-0")
+    proven, height = verify_resolution(
+        chain.genesis.validator_keys, chain.genesis.chain_id, "88/s1-0", proof
+    )
+    assert proven == record and height == BLOCKS
+    assert (
+        restored.owned_by(chain.signer("acme").bid, schema.OWNED_RECORD, 1000)[0]
+        == (source.owned_by(chain.signer("acme").bid, schema.OWNED_RECORD, 1000)[0])
+    )
+    assert restored.prefix_info("88") == source.prefix_info("88")
+    # the next block, as block sync gives it: validated by re-execution, then committed
+    built = chain.commit([chain.signer("acme").register("88/after", now_ms=chain.next_time_ms)])
+    pending = restored.validate_block(built.block_bytes)
+    restored.commit_block(pending, certificate(chain.genesis, pending.height, pending.block_hash))
+    assert restored.state_root == source.state_root
+    assert restored.history("88/after")[0].height == BLOCKS + 1
+    restored.close()
+
+
+def test_reads_below_the_base_are_refused_naming_it_and_the_base_survives_a_reopen(
+    chain: LedgerChain, tmp_path: Path
+) -> None:
+    store = SnapshotStore(tmp_path / "snapshots", keep=2)
+    _restored(chain, tmp_path, store).close()
+    reopened = Ledger.open(tmp_path / "restored", chain.genesis)
+    assert reopened.base_height == BLOCKS and reopened.height == BLOCKS
+    with pytest.raises(SparkError, match=f"state snapshot at height {BLOCKS}") as block:
+        reopened.get_block(2)
+    assert block.value.code == ErrorCode.NOT_FOUND
+    with pytest.raises(SparkError, match=f"snapshot at height {BLOCKS}") as history:
+        reopened.history("88/s1-1")
+    assert history.value.code == ErrorCode.UNAVAILABLE
+    assert reopened.get_block(BLOCKS)[0].header  # the base block itself is kept
+    reopened.close()
+
+
+def _refusal(
+    chain: LedgerChain,
+    manifest: peer_pb2.SnapshotManifest,
+    chunks: list[bytes],
+    base: peer_pb2.CommittedBlock | None = None,
+) -> str:
+    base = base or _committed(chain.ledger, manifest.height)
+    with pytest.raises(SparkError) as refused:
+        verify_snapshot(chain.genesis, manifest, chunks, base, [])
+    assert refused.value.code == ErrorCode.INVALID_PROOF
+    return refused.value.message
+
+
+def test_a_corrupted_chunk_is_refused_by_its_hash(chain: LedgerChain, tmp_path: Path) -> None:
+    store = SnapshotStore(tmp_path / "snapshots", keep=2)
+    manifest = _snapshot(chain, store)
+    chunks = _chunks(store, manifest)
+    chunks[1] = chunks[1][:-1] + bytes([chunks[1][-1] ^ 1])
+    assert "chunk 1 of snapshot" in _refusal(chain, manifest, chunks)
+
+
+def test_a_manifest_rehashed_over_changed_state_is_refused_by_the_certified_root(
+    chain: LedgerChain, tmp_path: Path
+) -> None:
+    store = SnapshotStore(tmp_path / "snapshots", keep=2)
+    entries = list(snapshot_entries(chain.ledger.db, chain.ledger.state_root))
+    entries = [e for e in entries if e[0] != schema.record_key("88/S3-3")]  # a record dropped
+    ledger = chain.ledger
+    forged = store.write(
+        ledger.height, ledger.last_block_hash, ledger.state_root, cut_chunks(entries, CHUNK_BYTES)
+    )
+    assert "missing from it" in _refusal(chain, forged, _chunks(store, forged))
+
+
+def test_a_changed_record_or_a_forged_tree_node_is_refused(
+    chain: LedgerChain, tmp_path: Path
+) -> None:
+    ledger = chain.ledger
+    entries = list(snapshot_entries(ledger.db, ledger.state_root))
+    changed = [(k, v + b"\x00" if k == schema.record_key("88/S3-3") else v) for k, v in entries]
+    tree_at = next(i for i, (k, _) in enumerate(entries) if k[:1] == schema.TREE_NODE)
+    key, node = entries[tree_at]
+    forged_node = [
+        *entries[:tree_at],
+        (key, node[:-1] + bytes([node[-1] ^ 1])),
+        *entries[tree_at + 1 :],
+    ]
+    extra_node = [*entries, (schema.tree_node_key(b"\xff" * 32), node)]
+    for number, (forged, reason) in enumerate(
+        [(changed, "is not in the state"), (forged_node, "state tree node"),
+         (extra_node, "not under root")]
+    ):  # fmt: skip
+        store = SnapshotStore(tmp_path / f"snapshots{number}", keep=1)
+        manifest = store.write(
+            ledger.height,
+            ledger.last_block_hash,
+            ledger.state_root,
+            cut_chunks(forged, CHUNK_BYTES),
+        )
+        assert reason in _refusal(chain, manifest, _chunks(store, manifest))
+
+
+def test_a_snapshot_whose_header_lacks_a_quorum_is_refused(
+    chain: LedgerChain, tmp_path: Path
+) -> None:
+    store = SnapshotStore(tmp_path / "snapshots", keep=2)
+    manifest = _snapshot(chain, store)
+    base = _committed(chain.ledger, manifest.height)
+    weak = certificate(chain.genesis, manifest.height, manifest.block_hash, signers=1)
+    base.commit.CopyFrom(weak)
+    assert "header" in _refusal(chain, manifest, _chunks(store, manifest), base)
+
+
+def test_chunks_decode_back_to_the_entries_in_order(chain: LedgerChain) -> None:
+    entries = list(snapshot_entries(chain.ledger.db, chain.ledger.state_root))
+    chunks = [chunk for chunk, _ in cut_chunks(entries, CHUNK_BYTES)]
+    assert [e for chunk in chunks for e in zip(*decode_chunk(chunk), strict=True)] == entries
+    assert decode_entries(chunks) == entries
+    assert change_heights([k for k, _ in entries], chain.ledger.height) == []  # no set change
+    with pytest.raises(SparkError, match="snapshot chunk"):
+        decode_chunk(chunks[0][:-3])
+
+
+def test_the_store_keeps_the_newest_and_the_base(chain: LedgerChain, tmp_path: Path) -> None:
+    store = SnapshotStore(tmp_path / "snapshots", keep=1)
+    ledger = chain.ledger
+    entries = list(snapshot_entries(ledger.db, ledger.state_root))
+    for height, base in ((1, True), (2, False), (3, False)):
+        store.write(height, bytes(32), bytes(32), cut_chunks(entries), base=base)
+    assert [m.height for m in store.manifests()] == [3, 1]
+    assert SnapshotStore(tmp_path / "snapshots", keep=1).base_height() == 1
+    with pytest.raises(SparkError, match="no snapshot at height 2"):
+        store.chunk(2, 0)
+
+
+def test_ledger_verify_replays_from_the_base_snapshot(chain: LedgerChain, tmp_path: Path) -> None:
+    store = SnapshotStore(tmp_path / "snapshots", keep=2)
+    restored = _restored(chain, tmp_path, store)
+    built = chain.commit([chain.signer("acme").register("88/later", now_ms=chain.next_time_ms)])
+    pending = restored.validate_block(built.block_bytes)
+    restored.commit_block(pending, certificate(chain.genesis, pending.height, pending.block_hash))
+    restored.close()
+    report = check_chain(tmp_path / "restored", chain.genesis, snapshots_dir=store.directory)
+    assert report.ok, report.problem
+    assert (report.base_height, report.height, report.checked) == (BLOCKS, BLOCKS + 1, 1)
+
+
+def test_spark_ledger_verify_says_the_ledger_began_from_a_snapshot(
+    chain: LedgerChain, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = NodeHome(tmp_path / "home")
+    home.data_dir.mkdir(parents=True)
+    home.genesis_path.write_text(genesis_to_json(chain.genesis))
+    store = SnapshotStore(home.snapshots_dir, keep=2)
+    manifest = _snapshot(chain, store)
+    verified = verify_snapshot(
+        chain.genesis,
+        manifest,
+        _chunks(store, manifest),
+        _committed(chain.ledger, manifest.height),
+        [],
+    )
+    fresh = Ledger.open(home.ledger_dir, chain.genesis)
+    write_snapshot(fresh, verified)
+    fresh.close()
+    assert main(["ledger", "verify", "--home", str(home.root)]) == 0
+    assert f"began from a state snapshot at height {BLOCKS}" in capsys.readouterr().out
+    shutil.rmtree(home.snapshots_dir)
+    assert main(["ledger", "verify", "--home", str(home.root)]) == 1
+    assert "cannot be re-checked" in capsys.readouterr().err
+
+
+def test_state_sync_is_refused_on_an_sm3_chain_naming_block_sync_instead() -> None:
+    import dataclasses
+
+    from sparkchain.identifiers.hashing import HashAlgorithm
+    from sparkchain.node.snapshot_restore import check_hash_supported
+
+    check_hash_supported(make_test_genesis())  # SHA-256: state sync checks it
+    sm3_genesis = dataclasses.replace(make_test_genesis(), hash_algorithm=HashAlgorithm.SM3)
+    with pytest.raises(SparkError) as refused:
+        check_hash_supported(sm3_genesis)
+    assert refused.value.code is ErrorCode.INVALID_ARGUMENT
+    assert "sm3" in refused.value.message and "without --state-sync" in refused.value.message
