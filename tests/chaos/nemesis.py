@@ -82,8 +82,9 @@ def make_schedule(
             fault.duration_s = PAUSE_MIN_S if kind == "pause" else 4.0
         elif schedule and at + fault.duration_s > duration_s:
             break
+        fault.duration_s = round(fault.duration_s, 1)  # a schedule people read
         schedule.append(fault)
-        at += fault.duration_s + (2.0 if short else rng.uniform(3.0, 6.0))
+        at = round(at + fault.duration_s + (2.0 if short else rng.uniform(3.0, 6.0)), 1)
     return schedule
 
 
