@@ -138,7 +138,9 @@ class Node:
             clock_ms=self.clock_ms,
             takes_client_txs=self.is_validator,
         )
-        self.committer = Committer(self.ledger, self.mempool, self.bus, acknowledged)
+        self.committer = Committer(
+            self.ledger, self.mempool, self.bus, acknowledged, on_fail_stop=self._fail_stop
+        )
         local = LocalPeer(
             genesis.chain_id,
             key,
@@ -364,8 +366,10 @@ class Node:
 
     def _fail_stop(self, reason: str) -> None:
         """The validator stopped signing for good (it could not persist what it signed):
-        the process stops and exits non-zero, for the operator to look at (operating.md)."""
-        self.fail_stop_reason = reason
+        the process stops and exits non-zero, for the operator to look at (operating.md).
+        Also when a block cannot be written (node/commit.py). The first reason is kept."""
+        if self.fail_stop_reason is None:
+            self.fail_stop_reason = reason
         self.stopping.set()
 
     def _spawn(self, coroutine: Any) -> None:
