@@ -125,7 +125,13 @@ def run_chaos(
         started = time.monotonic()
         say(f"[{started - began:6.1f} s] network up at height 1, prefix {PREFIX} created")
         healed = started
-        for fault in schedule:
+        for done, fault in enumerate(schedule):
+            if not short and time.monotonic() - started > duration_s:
+                # restarts on a loaded machine ran late: the run keeps its bound
+                result.notes.append(
+                    f"schedule: {len(schedule) - done} faults not run, past the duration"
+                )
+                break
             # on a loaded machine a restart may run late: a fault still lasts its duration
             # and the quiet gap after the previous one is kept
             _sleep_until(max(started + fault.at_s, healed + MIN_GAP_S))
