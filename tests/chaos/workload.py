@@ -148,7 +148,10 @@ class Client:
             response = stub.Submit(request, timeout=COMMIT_WAIT_MS / 1000 + RPC_SLACK_S)
         except grpc.RpcError as error:
             code = error_code(error)
-            if error.code() in DEFINITE_REFUSALS:  # type: ignore[attr-defined]
+            # DUPLICATE_TX is no refusal of the write: the tx is already in a mempool or the
+            # ledger (an observer that retried the next validator after the first took it
+            # answers so, node/forward.py), so its outcome is unknown
+            if code != "DUPLICATE_TX" and error.code() in DEFINITE_REFUSALS:  # type: ignore[attr-defined]
                 self.history.complete(op, "fail", code=code)
                 if op.f == "register":
                     owned.writable = False  # refused: there is nothing to write to
