@@ -8,12 +8,14 @@ LOCK := requirements.lock
 SEEDS ?= 20000
 START ?= 0
 REPLAY ?=
+DURATION ?= 300
+SEED ?=
 # the explorer's browser tests drive Debian's chromium through Playwright (never a browser
 # that Playwright downloads); `make unit` installs it with apt-get when it is missing
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install test lint unit run proto bench attack sim lock docs vectors clean browser \
+.PHONY: install test lint unit run proto bench attack sim chaos lock docs vectors clean browser \
 	explorer-vendor npm fuzz fuzz-seeds profile
 
 $(STAMP): pyproject.toml $(LOCK)
@@ -117,6 +119,12 @@ fuzz: $(STAMP)
 # fuzz/corpus/: the seed inputs of every fuzz target (deterministic)
 fuzz-seeds: $(STAMP)
 	$(BIN)/python -m fuzz.seeds --output fuzz/corpus
+
+# make chaos [DURATION=s] [SEED=n]: faults on a real 4+1 testnet under a recording workload,
+# then the checker (tests/chaos/); ends "operations: N, acknowledged: N, faults: N,
+# violations: N" and exits 0 only when violations is 0. Needs root for the full-disk tmpfs.
+chaos: $(STAMP)
+	$(BIN)/python -m tests.chaos --duration $(DURATION) $(if $(strip $(SEED)),--seed $(SEED))
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

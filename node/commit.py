@@ -1,6 +1,7 @@
 """The one way a block enters this node's chain, whether consensus decided it here or block
 sync fetched it with its certificate: write it, record the acknowledged height, tell
-waiters and watchers, forget its txs in the mempool, and tell peers our new height."""
+waiters and watchers, forget its txs in the mempool, and tell peers our new height. A block
+that cannot be written (a full disk) stops the node: fail-stop, as for the signer's record."""
 
 from __future__ import annotations
 
@@ -27,7 +28,11 @@ class Committer:
         mempool: Mempool,
         bus: CommitBus,
         acknowledged: AcknowledgedHeight | None = None,
+        on_fail_stop: Callable[[str], None] = lambda _reason: None,
     ) -> None:
+        """`on_fail_stop(reason)`: the ledger could not write a block (a full disk); the
+        node must stop, since LevelDB takes no later write and the block is not its own."""
+        self._on_fail_stop = on_fail_stop
         self._ledger = ledger
         self._acknowledged = acknowledged
         self._mempool = mempool
@@ -38,7 +43,15 @@ class Committer:
         """Commit `pending` (the ledger checks it follows the head and matches the
         certificate). Runs without awaiting, so no other commit can interleave."""
         started = time.perf_counter()
-        self._ledger.commit_block(pending, certificate)
+        try:
+            self._ledger.commit_block(pending, certificate)
+        except OSError as exc:
+            # found by the chaos harness's full disk (tests/chaos): the error used to end in
+            # a peer-message handler's log while the node ran on, stuck below the chain
+            reason = str(exc)
+            log.critical("fail_stop", extra={"reason": reason})
+            self._on_fail_stop(reason)
+            raise
         height = pending.height
         if self._acknowledged is not None:
             # before anyone hears of the block; a node found below it later refuses to start

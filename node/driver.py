@@ -392,7 +392,11 @@ class ConsensusDriver:
             return  # block sync got there first
         certificate = wire.certificate_to_proto(effect.certificate)
         pending: PendingBlock = self.app.pending_for(effect.value)
-        self._committer.commit(pending, certificate)
+        try:
+            self._committer.commit(pending, certificate)
+        except OSError as exc:  # the committer has stopped the node; the core stops here
+            self._fail_stop(f"cannot commit block {effect.height}: {exc}")
+            return
         self._on_commit_latency(time.perf_counter() - self._height_started)
         self._after_commit()
 

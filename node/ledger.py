@@ -322,32 +322,37 @@ class Ledger(LedgerReads):
                 keep_heights=self.keep_heights,
                 oldest_provable=self.oldest_state,
             )
-        with self._db.write_batch(sync=True) as batch:
-            if prune is not None:
-                pruning.write_deletions(batch, prune)  # first: the block's writes win
-            put = batch.put
-            for key in pending.writes.deletes:
-                batch.delete(key)
-            for key, value in pending.writes.puts:
-                put(key, value)
-            tree_prefix = schema.TREE_NODE
-            for node_hash, node in pending.new_tree_nodes.items():
-                put(tree_prefix + node_hash, node)
-            location = schema.tx_location
-            for index, the_tx_id in enumerate(pending.tx_ids):
-                put(schema.tx_key(the_tx_id), location(height, index))
-            put(schema.block_key(height), pending.block_bytes)
-            put(schema.block_hash_key(pending.block_hash), schema.height_bytes(height))
-            put(
-                schema.certificate_key(height),
-                certificate.SerializeToString(deterministic=True),
-            )
-            put(
-                schema.META_HEAD,
-                schema.head_bytes(height, pending.block_hash, pending.header.state_root),
-            )
-            if prune is not None:
-                pruning.write_removals(batch, prune, self.oldest_state)
+        try:
+            with self._db.write_batch(sync=True) as batch:
+                if prune is not None:
+                    pruning.write_deletions(batch, prune)  # first: the block's writes win
+                put = batch.put
+                for key in pending.writes.deletes:
+                    batch.delete(key)
+                for key, value in pending.writes.puts:
+                    put(key, value)
+                tree_prefix = schema.TREE_NODE
+                for node_hash, node in pending.new_tree_nodes.items():
+                    put(tree_prefix + node_hash, node)
+                location = schema.tx_location
+                for index, the_tx_id in enumerate(pending.tx_ids):
+                    put(schema.tx_key(the_tx_id), location(height, index))
+                put(schema.block_key(height), pending.block_bytes)
+                put(schema.block_hash_key(pending.block_hash), schema.height_bytes(height))
+                put(
+                    schema.certificate_key(height),
+                    certificate.SerializeToString(deterministic=True),
+                )
+                put(
+                    schema.META_HEAD,
+                    schema.head_bytes(height, pending.block_hash, pending.header.state_root),
+                )
+                if prune is not None:
+                    pruning.write_removals(batch, prune, self.oldest_state)
+        except plyvel.Error as exc:
+            # a full or failing disk: LevelDB wrote none of the batch and refuses later
+            # writes; the caller must stop (Committer: fail-stop), never carry on
+            raise OSError(f"cannot write block {height} to the ledger: {exc}") from exc
         if prune is not None:
             self.oldest_state = prune.oldest_provable
         self._prefix_cache.update(pending.writes.changed_prefixes)

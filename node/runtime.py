@@ -31,6 +31,7 @@ from sparkchain.identifiers.limits import (
 )
 from sparkchain.ledger.genesis import Genesis
 from sparkchain.node.api import SERVICE_NAMES, add_services
+from sparkchain.node.clock import node_clock
 from sparkchain.node.commit import Committer
 from sparkchain.node.config import NodeConfig, StorageConfig, dial_address, split_address
 from sparkchain.node.descriptors import DescriptorBudget, descriptor_budget
@@ -42,7 +43,7 @@ from sparkchain.node.grpc_errors import new_server
 from sparkchain.node.home import NodeHome
 from sparkchain.node.ledger import Ledger
 from sparkchain.node.logs import configure_logging
-from sparkchain.node.mempool import Mempool, MempoolLimits, wall_clock_ms
+from sparkchain.node.mempool import Mempool, MempoolLimits
 from sparkchain.node.metrics import NodeMetrics, NodeState
 from sparkchain.node.peer_handshake import LocalPeer
 from sparkchain.node.peers import SERVER_OPTIONS, PeerEvents, PeerLink, PeerNetwork
@@ -127,6 +128,7 @@ class Node:
         self._names = {v.public_key: v.name for v in genesis.validators}
         self.stopping = asyncio.Event()  # set by SIGINT/SIGTERM, or by a fail-stop
         self.fail_stop_reason: str | None = None
+        self.clock_ms = node_clock()  # the host's, unless a fault test skews it
         # before LevelDB opens its files: the soft limit is raised and split here
         self.descriptors: DescriptorBudget = descriptor_budget(config.api.max_connections)
         self.ledger, acknowledged = open_ledger(
@@ -145,10 +147,13 @@ class Node:
             limits,
             self.executor,
             bus=self.bus,
+            clock_ms=self.clock_ms,
             takes_client_txs=self.is_validator,
             hash_fn=genesis.hash_fn,
         )
-        self.committer = Committer(self.ledger, self.mempool, self.bus, acknowledged)
+        self.committer = Committer(
+            self.ledger, self.mempool, self.bus, acknowledged, on_fail_stop=self._fail_stop
+        )
         self.snapshot_store = SnapshotStore(home.snapshots_dir, config.snapshots.keep)
         self.snapshot_taker = SnapshotTaker(
             self.ledger.db, self.snapshot_store, config.snapshots.interval
@@ -274,6 +279,7 @@ class Node:
             on_future_height=self.sync.notice_height,
             on_fail_stop=self._fail_stop,
             on_commit_latency=self.metrics.commit_latency.observe,
+            clock_ms=self.clock_ms,
         )
 
     def _watch_metrics(self) -> None:
@@ -404,8 +410,10 @@ class Node:
 
     def _fail_stop(self, reason: str) -> None:
         """The validator stopped signing for good (it could not persist what it signed):
-        the process stops and exits non-zero, for the operator to look at (operating.md)."""
-        self.fail_stop_reason = reason
+        the process stops and exits non-zero, for the operator to look at (operating.md).
+        Also when a block cannot be written (node/commit.py). The first reason is kept."""
+        if self.fail_stop_reason is None:
+            self.fail_stop_reason = reason
         self.stopping.set()
 
     def _spawn(self, coroutine: Any) -> None:
@@ -416,7 +424,7 @@ class Node:
     async def _sweep_expired(self) -> None:
         while True:
             await asyncio.sleep(EXPIRY_SWEEP_S)
-            self.mempool.drop_expired(wall_clock_ms())
+            self.mempool.drop_expired(self.clock_ms())
 
     # ---- peer events ----
 

@@ -7,13 +7,19 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from sparkchain.cli.main import main
+from sparkchain.node.commit import Committer
 from sparkchain.node.durable import write_durably
+from sparkchain.node.events import CommitBus
 from sparkchain.node.home import NodeHome, free_loopback_ports
+from sparkchain.proto import types_pb2 as pb
+from tests.chaos.disk import fill
+from tests.helpers.ledger import LedgerChain, certificate, register_widget
 
 EXIT_TIMEOUT_S = 60.0
 
@@ -77,3 +83,68 @@ def test_a_validator_that_cannot_persist_its_record_exits_without_signing(
     (totals,) = [json.loads(line) for line in run.stderr.splitlines() if '"peer_totals"' in line]
     assert totals["height"] == 0
     assert not any(value for name, value in totals.items() if name.startswith("sent_"))
+
+
+# ---- a block that cannot be written (found by the chaos harness's full disk, tests/chaos) ----
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 2 MiB tmpfs (we run as root); skipped where mounting is not permitted."""
+    mount_point = tmp_path / "small-disk"
+    mount_point.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], capture_output=True, check=False)
+
+
+def test_a_block_written_to_a_full_disk_is_an_os_error_and_nothing_of_it_is_kept(
+    small_disk: Path,
+) -> None:
+    chain = LedgerChain(small_disk / "ledger")
+    try:
+        register_widget(chain)
+        fill(small_disk)
+        acme = chain.signer("acme")
+        tx = acme.register("88/Widget-2", [], now_ms=chain.next_time_ms)
+        built = chain.build([tx])
+        with pytest.raises(OSError, match=r"cannot write block 2 to the ledger: .*space"):
+            chain.ledger.commit_block(
+                built.pending, certificate(chain.genesis, 2, built.block_hash)
+            )
+        assert chain.ledger.height == 1
+    finally:
+        chain.close()
+
+
+class _FullDiskLedger:
+    height = 4
+
+    def commit_block(self, _pending: object, _certificate: object) -> None:
+        raise OSError("cannot write block 5 to the ledger: No space left on device")
+
+
+def test_a_block_the_ledger_cannot_write_fail_stops_the_node() -> None:
+    reasons: list[str] = []
+    bus = CommitBus()
+    published: list[int] = []
+    bus.publish_block = lambda height, *_rest: published.append(height)  # type: ignore[method-assign]
+    committer = Committer(
+        _FullDiskLedger(),  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]  # never reached: the mempool forgets nothing
+        bus,
+        on_fail_stop=reasons.append,
+    )
+    with pytest.raises(OSError):
+        committer.commit(object(), pb.CommitCertificate(height=5))  # type: ignore[arg-type]
+    assert reasons == ["cannot write block 5 to the ledger: No space left on device"]
+    assert published == []  # no waiter hears of a block that is not on disk

@@ -7,6 +7,7 @@ follow the harnesses of BFT libraries: start, stop, kill9, restart, wait_height.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -24,6 +25,7 @@ import grpc
 
 from sparkchain.identifiers.keys import SigningKey
 from sparkchain.node import keystore
+from sparkchain.node.config import dial_address, write_config
 from sparkchain.node.home import NodeHome
 from sparkchain.node.launcher import process_alive as _alive
 from sparkchain.node.launcher import running_pid
@@ -76,11 +78,16 @@ class Cluster:
         self.spark_home = directory / "spark-home"  # the CLI user's own key directory
         self.nodes: dict[str, NodeInfo] = {}
         self._channels: dict[str, grpc.Channel] = {}
+        # extra environment of a node's process, from its next start (the fault harness's
+        # test-only clock skew, node/clock.py)
+        self.node_env: dict[str, dict[str, str]] = {}
 
     # ---- the CLI, as a user runs it ----
 
-    def spark(self, *argv: str, timeout_s: float = CLI_TIMEOUT_S) -> CliResult:
-        env = dict(os.environ, SPARK_HOME=str(self.spark_home))
+    def spark(
+        self, *argv: str, timeout_s: float = CLI_TIMEOUT_S, env: dict[str, str] | None = None
+    ) -> CliResult:
+        env = dict(os.environ, **(env or {}), SPARK_HOME=str(self.spark_home))
         env.pop("SPARK_NODE", None)
         done = subprocess.run(
             [sys.executable, "-m", "sparkchain.cli.main", *argv],
@@ -91,8 +98,8 @@ class Cluster:
         )
         return CliResult(done.returncode, done.stdout, done.stderr)
 
-    def spark_ok(self, *argv: str) -> str:
-        result = self.spark(*argv)
+    def spark_ok(self, *argv: str, env: dict[str, str] | None = None) -> str:
+        result = self.spark(*argv, env=env)
         assert result.code == 0, f"spark {' '.join(argv)} failed: {result.err}"
         return result.out
 
@@ -134,7 +141,8 @@ class Cluster:
     def start(self, *names: str) -> None:
         """Start the named nodes (every validator when none is named)."""
         for name in names or self.validator_names():
-            self.spark_ok("testnet", "start", "--dir", self.net, "--node", name)
+            env = self.node_env.get(name)
+            self.spark_ok("testnet", "start", "--dir", self.net, "--node", name, env=env)
 
     def stop(self, *names: str) -> None:
         for name in names:
@@ -161,6 +169,21 @@ class Cluster:
 
     def restart(self, name: str) -> None:
         self.start(name)
+
+    def peer_address(self, name: str) -> str:
+        """The address a node's peer port listens on (what other nodes dial)."""
+        return dial_address(NodeHome(self.nodes[name].home).config().p2p.listen)
+
+    def set_peers(self, name: str, peers: Iterable[str]) -> None:
+        """Rewrite the peer addresses a (stopped) node dials, from its next start."""
+        home = NodeHome(self.nodes[name].home)
+        config = home.config()
+        new_p2p = dataclasses.replace(config.p2p, peers=tuple(peers))
+        write_config(home.config_path, dataclasses.replace(config, p2p=new_p2p))
+
+    def running(self, name: str) -> bool:
+        """Whether the node's process is alive (a fail-stopped node is not)."""
+        return running_pid(NodeHome(self.nodes[name].home)) is not None
 
     def pid(self, name: str) -> int | None:
         try:
