@@ -16,7 +16,9 @@ from sparkchain.cli.client import NodeClient, add_node_argument, now_ms
 from sparkchain.cli.output import add_json_argument, emit_json, emit_text
 from sparkchain.cli.write_cmds import (
     check_bid,
+    compact_json,
     identifier_to_sign,
+    read_json_option,
     sign_and_submit,
     write_options,
 )
@@ -66,22 +68,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
 def read_schema(path: Path) -> bytes:
     """The schema in `path`, checked against the supported subset, as compact key-sorted
     JSON (the same schema is always the same bytes on the ledger)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SparkError(
-            ErrorCode.INVALID_ARGUMENT, f"--schema {path}: cannot read: {exc.strerror or exc}"
-        ) from None
-    except UnicodeDecodeError:
-        raise SparkError(ErrorCode.INVALID_VALUE, f"--schema {path}: not UTF-8") from None
-    try:
-        schema = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SparkError(
-            ErrorCode.INVALID_VALUE,
-            f"--schema {path}: not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-        ) from None
-    data = json.dumps(schema, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+    data = compact_json(read_json_option(path, "--schema"))
     try:
         parse_template(data)
     except SparkError as exc:

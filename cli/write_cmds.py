@@ -19,6 +19,7 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sparkchain.cli.client import (
     NodeClient,
@@ -184,26 +185,35 @@ def parse_value_spec(text: str, where: str = "--value") -> ValueSpec:
     return ValueSpec(None, match.group(1), match.group(2).encode("utf-8"))
 
 
-def read_meta(path: Path) -> bytes:
+def read_json_option(path: Path, option: str) -> Any:
+    """The JSON document in the file an option names; errors name the option and file."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SparkError(
-            ErrorCode.INVALID_ARGUMENT, f"--meta {path}: cannot read: {exc.strerror or exc}"
+            ErrorCode.INVALID_ARGUMENT, f"{option} {path}: cannot read: {exc.strerror or exc}"
         ) from None
     except UnicodeDecodeError:
-        raise SparkError(ErrorCode.INVALID_VALUE, f"--meta {path}: not UTF-8") from None
+        raise SparkError(ErrorCode.INVALID_VALUE, f"{option} {path}: not UTF-8") from None
     try:
-        document = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise SparkError(
             ErrorCode.INVALID_VALUE,
-            f"--meta {path}: not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+            f"{option} {path}: not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
         ) from None
+
+
+def compact_json(document: Any) -> bytes:
+    """Compact and key-sorted, so the same document is always the same bytes on the ledger."""
+    return json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+
+
+def read_meta(path: Path) -> bytes:
+    document = read_json_option(path, "--meta")
     if not isinstance(document, dict):
         raise SparkError(ErrorCode.INVALID_VALUE, f"--meta {path}: must hold one JSON object")
-    # compact and key-sorted, so the same document is always the same bytes on the ledger
-    return json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+    return compact_json(document)
 
 
 def url_spec(url: str) -> ValueSpec:
