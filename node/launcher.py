@@ -25,6 +25,7 @@ from sparkchain.identifiers import limits
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.node.config import NodeConfig, dial_address
 from sparkchain.node.home import NodeHome
+from sparkchain.node.storage import ledger_in_use
 from sparkchain.node.tls import first_dns_name
 from sparkchain.proto import api_pb2, api_pb2_grpc
 
@@ -96,6 +97,18 @@ def running_pid(home: NodeHome) -> int | None:
     if pid <= 0 or not process_alive(pid) or not _runs_home(pid, home):
         return None  # a stale file: the node died, or the pid now belongs to someone else
     return pid
+
+
+def refuse_while_running(home: NodeHome, then: str) -> None:
+    """UNAVAILABLE when the node of `home` runs: its pid file names a live node, or a
+    process holds its ledger's LevelDB lock (LevelDB allows one process). `then` says what
+    to do once it is stopped."""
+    pid = running_pid(home)
+    if pid is not None or ledger_in_use(home.ledger_dir):
+        which = f" (pid {pid})" if pid is not None else ""
+        raise SparkError(
+            ErrorCode.UNAVAILABLE, f"the node in {home.root} is running{which}: {then}"
+        )
 
 
 def spawn_node(

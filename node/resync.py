@@ -17,8 +17,7 @@ from pathlib import Path
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.node.durable import AcknowledgedHeight
 from sparkchain.node.home import NodeHome
-from sparkchain.node.launcher import running_pid
-from sparkchain.node.storage import ledger_in_use
+from sparkchain.node.launcher import refuse_while_running
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,14 +33,7 @@ def resync(home: NodeHome, now_s: float | None = None) -> Resynced:
     """Move the ledger (and acknowledged height) of the stopped node in `home` aside."""
     if not home.exists():
         raise SparkError(ErrorCode.NOT_FOUND, f"{home.root} is not a node home (no config.toml)")
-    pid = running_pid(home)
-    if pid is not None or ledger_in_use(home.ledger_dir):
-        which = f" (pid {pid})" if pid is not None else ""
-        raise SparkError(
-            ErrorCode.UNAVAILABLE,
-            f"the node in {home.root} is running{which}: stop it first "
-            "(LevelDB allows one process)",
-        )
+    refuse_while_running(home, "stop it first (LevelDB allows one process)")
     marker = AcknowledgedHeight(home.acknowledged_height_path, home.ledger_dir)
     if not home.ledger_dir.exists() and not marker.path.exists():
         raise SparkError(

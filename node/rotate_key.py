@@ -24,9 +24,8 @@ from sparkchain.identifiers.keys import SigningKey
 from sparkchain.node import keystore
 from sparkchain.node.config import NodeConfig
 from sparkchain.node.home import NodeHome
-from sparkchain.node.launcher import running_pid
+from sparkchain.node.launcher import refuse_while_running
 from sparkchain.node.ledger import Ledger
-from sparkchain.node.storage import ledger_in_use
 from sparkchain.node.tls import TlsAuthority, issue_node_certificate, node_key_in_certificate
 
 NEXT = ".next"
@@ -93,12 +92,7 @@ def prepare_rotation(home: NodeHome, ca_cert: bytes, ca_key: bytes) -> Prepared:
 def activate_rotation(home: NodeHome) -> Activated:
     """Put the prepared key and certificate in place of the current ones."""
     config = _validator_config(home)
-    pid = running_pid(home)
-    if pid is not None or ledger_in_use(home.ledger_dir):
-        raise SparkError(
-            ErrorCode.UNAVAILABLE,
-            f"the node in {home.root} is running: stop it, then activate its new key",
-        )
+    refuse_while_running(home, "stop it, then activate its new key")
     current = current_files(home)
     upcoming = current.twin(NEXT)
     missing = [path for path in upcoming.paths() if not path.exists()]
