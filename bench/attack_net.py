@@ -10,11 +10,14 @@ Chain.Status, a node's RSS and sockets from /proc/<pid>.
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import random
 import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.synchronize import Event
 from pathlib import Path
 
 import grpc
@@ -78,7 +81,8 @@ class Network:
         self.homes = {
             p.name: NodeHome(p) for p in sorted(directory.iterdir()) if (p / "config.toml").exists()
         }
-        self.root_key = keystore.read_key_file(directory / "keys" / "root.pem")
+        self.root_key_path = directory / "keys" / "root.pem"
+        self.root_key = keystore.read_key_file(self.root_key_path)
         self.attacker_key = SigningKey.from_seed(b"attacker".ljust(32, b"\0"))
         self.chain_id = next(iter(self.homes.values())).genesis().chain_id
 
@@ -188,29 +192,26 @@ class RssPeak:
 
 # ---- the workload ----
 
+Sample = tuple[float, float, bool]  # (time.monotonic() at submit, latency ms, committed)
+READY = "ready"  # what the workload process sends once connected, before its samples
+WORKLOAD_START_TIMEOUT_S = 30.0
 
-class Workload:
-    """WORKLOAD_WORKERS clients registering identifiers through node1, each waiting for the
-    commit; (start time, latency ms, committed) of every Submit."""
 
-    def __init__(self, net: Network, tag: str) -> None:
-        self.net = net
-        self.tag = tag
-        self.samples: list[tuple[float, float, bool]] = []
-        self._stopping = False
-        self._tasks: list[asyncio.Task[None]] = []
-        self._channel: grpc.aio.Channel | None = None
+async def _register_until_stopped(
+    api: str, chain_id: str, key_path: Path, tag: str, stop: Event, ready: Callable[[], None]
+) -> list[Sample]:
+    samples: list[Sample] = []
+    key = keystore.read_key_file(key_path)
 
-    async def _worker(self, index: int) -> None:
-        assert self._channel is not None
-        stub = api_pb2_grpc.IdentifiersStub(self._channel)
-        builder = self.net.builder(self.net.root_key, index)
+    async def worker(channel: grpc.aio.Channel, index: int) -> None:
+        stub = api_pb2_grpc.IdentifiersStub(channel)
+        builder = TxBuilder(chain_id, key, random.Random(index))
         count = 0
-        while not self._stopping:
-            identifier = f"{WORKLOAD_PREFIX}/{self.tag}-{index}-{count}"
+        while not stop.is_set():
+            identifier = f"{WORKLOAD_PREFIX}/{tag}-{index}-{count}"
             count += 1
             tx = builder.register(identifier, [value(1, "URL", "https://e.x/w")], now_ms=now_ms())
-            began = time.perf_counter()
+            began = time.monotonic()
             try:
                 response = await stub.Submit(
                     api_pb2.SubmitRequest(tx=tx, wait_for_commit=True, timeout_ms=30_000),
@@ -219,21 +220,68 @@ class Workload:
                 ok = response.committed and not response.error_code
             except grpc.aio.AioRpcError:
                 ok = False
-            self.samples.append((began, (time.perf_counter() - began) * 1000, ok))
+            samples.append((began, (time.monotonic() - began) * 1000, ok))
             if not ok:
                 await asyncio.sleep(0.05)  # a refused submit is not retried in a tight loop
 
+    async with grpc.aio.insecure_channel(api) as channel:
+        await channel.channel_ready()
+        ready()
+        # each worker finishes its Submit in flight (bounded by SUBMIT_TIMEOUT_S)
+        await asyncio.gather(*(worker(channel, i) for i in range(WORKLOAD_WORKERS)))
+    return samples
+
+
+def _workload_process(
+    api: str, chain_id: str, key_path: Path, tag: str, stop: Event, results: Connection
+) -> None:
+    samples = asyncio.run(
+        _register_until_stopped(api, chain_id, key_path, tag, stop, lambda: results.send(READY))
+    )
+    results.send(samples)
+
+
+class Workload:
+    """WORKLOAD_WORKERS clients registering identifiers through node1, each waiting for the
+    commit; (start time, latency ms, committed) of every Submit.
+
+    The clients run in a process of their own, as an honest client would: in the
+    attacker's process, the attacker's own work (signing 20,000 txs, serialising 79 MiB
+    requests) would hold up their event loop and show as commit latency."""
+
+    def __init__(self, net: Network, tag: str) -> None:
+        self.net = net
+        self.tag = tag
+        self.samples: list[Sample] = []
+        context = multiprocessing.get_context("spawn")
+        self._stop = context.Event()
+        self._results, self._sending = context.Pipe(duplex=False)
+        self._process = context.Process(
+            target=_workload_process,
+            args=(
+                net.api("node1"),
+                net.chain_id,
+                net.root_key_path,
+                tag,
+                self._stop,
+                self._sending,
+            ),
+            daemon=True,
+        )
+
     async def start(self) -> None:
-        self._channel = grpc.aio.insecure_channel(self.net.api("node1"))
-        await self._channel.channel_ready()
-        self._tasks = [asyncio.create_task(self._worker(i)) for i in range(WORKLOAD_WORKERS)]
+        """Returns once the clients are connected (the baseline starts then)."""
+        self._process.start()
+        self._sending.close()  # the child's copy remains: its exit ends our reads (EOFError)
+        ready = await asyncio.to_thread(self._results.poll, WORKLOAD_START_TIMEOUT_S)
+        if not ready or self._results.recv() != READY:
+            self._process.kill()
+            raise RuntimeError("the workload process did not connect to node1")
 
     async def stop(self) -> None:
-        self._stopping = True
-        # each worker finishes its Submit in flight (bounded by SUBMIT_TIMEOUT_S)
-        await asyncio.gather(*self._tasks)
-        if self._channel is not None:
-            await self._channel.close()
+        self._stop.set()
+        self.samples = await asyncio.to_thread(self._results.recv)
+        await asyncio.to_thread(self._process.join, SUBMIT_TIMEOUT_S)
 
     def p99_ms(self, began_from: float, began_before: float) -> float:
         latencies = sorted(
@@ -277,12 +325,12 @@ async def measure(net: Network, name: str, attack: AttackRun, sizes: Sizes) -> O
     await settle(net)
     workload = Workload(net, f"W{now_ms()}")
     await workload.start()
-    began = time.perf_counter()
+    began = time.monotonic()
     try:
         await asyncio.sleep(sizes.seconds)
-        attack_began = time.perf_counter()
+        attack_began = time.monotonic()
         bound = await attack(net, sizes)
-        attack_ended = time.perf_counter()
+        attack_ended = time.monotonic()
     finally:
         await workload.stop()
     alive = net.all_alive()
