@@ -121,6 +121,13 @@ MEMPOOL_VERIFY_CHUNK_TXS: Final = 64  # signatures checked per thread-pool task
 # with no fees, one signer's txs hold at most this share of mempool.max_txs and of
 # mempool.max_bytes (12,500 txs and 32 MiB by default): a flood from one key cannot fill it
 MEMPOOL_SIGNER_SHARE_PERCENT: Final = 25
+# when several signers have txs waiting, one signer's txs take at most this many bytes of a
+# block (always at least one tx): about 160 single Registers or one RegisterBatch of ~600
+# identifiers. Without fees, a signer that floods the chain would otherwise make every block
+# as large as the build budget allows, and every other signer's tx would wait through those
+# blocks (issue 10, attack 2b: a one-signer flood took the workload's p99 from 0.1 s to 10 s).
+# A signer alone gets the whole budget: a bulk load is not slowed when nobody else waits.
+CONTENDED_SIGNER_BLOCK_BYTES: Final = 32 * 1024
 DEFAULT_SUBMIT_WAIT_MS: Final = 30_000  # Submit(wait_for_commit) when timeout_ms is 0
 MAX_SUBMIT_WAIT_MS: Final = 10 * 60 * 1000
 SUBMIT_STREAM_WINDOW_TXS: Final = 4096  # SubmitStream requests in flight before reading pauses

@@ -34,6 +34,7 @@ from google.protobuf.message import DecodeError
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.hashing import HashFunction, sha256
 from sparkchain.identifiers.limits import (
+    CONTENDED_SIGNER_BLOCK_BYTES,
     DEFAULT_MAX_BLOCK_BYTES,
     DEFAULT_MEMPOOL_MAX_BYTES,
     DEFAULT_MEMPOOL_MAX_TXS,
@@ -419,6 +420,10 @@ class Mempool:
         the order they arrived, each signer's txs in its own arrival order), within
         `budget_bytes` (`max_bytes` if None); they stay until removed. One signer's flood
         therefore delays others' txs by at most one of its own per turn, not by all of it.
+        While several signers wait, each gives at most CONTENDED_SIGNER_BLOCK_BYTES (and at
+        least one tx) to the block: blocks stay small, so that a flood cannot make every
+        other signer's tx wait through blocks as large as the budget allows; a signer alone
+        gets the whole budget.
         The first tx is taken even when it alone exceeds the budget (never `max_bytes`): a
         block may pass its budget by that one tx, but a tx larger than any budget would
         otherwise wait forever while empty blocks go by.
@@ -430,21 +435,26 @@ class Mempool:
         out: list[pb.SignedTx] = []
         used = 0
         entries = self._entries
-        queues = [iter(share.tx_ids) for share in self._by_signer.values()]
+        queues = [(iter(share.tx_ids), [0]) for share in self._by_signer.values() if share.tx_ids]
+        signer_cap = CONTENDED_SIGNER_BLOCK_BYTES if len(queues) > 1 else budget
         while queues and len(out) < max_txs:
-            still: list[Iterator[bytes]] = []
-            for queue in queues:
+            still: list[tuple[Iterator[bytes], list[int]]] = []
+            for queue, given in queues:
                 the_id = next(queue, None)
                 if the_id is None:
                     continue  # this signer has nothing more
-                still.append(queue)
                 entry = entries[the_id]
                 if entry.size > max_bytes:
+                    still.append((queue, given))
                     continue  # can never fit a block: it must not hold back the ones behind it
+                if given[0] and given[0] + entry.size > signer_cap:
+                    continue  # this signer gave its share of this block
                 if out and used + entry.size > budget:
                     return out
                 out.append(entry.signed)
                 used += entry.size
+                given[0] += entry.size
+                still.append((queue, given))
                 if len(out) >= max_txs:
                     return out
             queues = still

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.limits import CONTENDED_SIGNER_BLOCK_BYTES
 from sparkchain.identifiers.tx import sign_body_bytes, tx_id, value
 from sparkchain.node.events import CommitBus
 from sparkchain.node.mempool import Mempool, MempoolLimits
@@ -417,3 +418,40 @@ async def test_a_block_takes_signers_in_turn_so_one_flood_cannot_hold_back_the_o
     # flood's own txs keep their order
     assert taken == [flood[0], late, *flood[1:4]]
     assert mempool.take(3, 1 << 20) == [flood[0], late, flood[1]]
+
+
+async def test_while_others_wait_a_flooding_signer_gives_a_block_at_most_its_contended_share(
+    ledger_chain,
+):
+    # issue 10 attack 2b: one signer's flood made every block as large as the build budget
+    # (5,000 txs), and the other signers' txs waited through those blocks (p99 0.1 s -> 10 s)
+    mempool = make_mempool(ledger_chain, limits=MempoolLimits(signer_share_percent=100))
+    big_value = "v" * 1000
+    maker = acme(ledger_chain)
+    flood = [
+        maker.register(f"88/F-{i}", [value(1, "URL", big_value)], now_ms=NOW_MS) for i in range(80)
+    ]
+    for tx in flood:
+        await mempool.add(tx)
+    # alone, the flooding signer gets the whole budget
+    assert mempool.take(10_000, 1 << 30) == flood
+    (late,) = prefixes_by_root(ledger_chain, 1)
+    await mempool.add(late)
+    taken = mempool.take(10_000, 1 << 30)
+    assert late in taken
+    flood_taken = [tx for tx in taken if tx is not late]
+    assert flood_taken == flood[: len(flood_taken)]  # the signer's own order is kept
+    size = sum(tx.ByteSize() for tx in flood_taken)
+    assert size <= CONTENDED_SIGNER_BLOCK_BYTES < size + flood[len(flood_taken)].ByteSize()
+
+
+async def test_a_tx_larger_than_the_contended_share_still_gets_into_a_block(ledger_chain):
+    mempool = make_mempool(ledger_chain)
+    maker = acme(ledger_chain)
+    items = [(f"B-{i}", [value(1, "URL", "u" * 1000)]) for i in range(40)]
+    (batch,) = [maker.register_batch("88", items, now_ms=NOW_MS)]
+    assert batch.ByteSize() > CONTENDED_SIGNER_BLOCK_BYTES
+    await mempool.add(batch)
+    (late,) = prefixes_by_root(ledger_chain, 1)
+    await mempool.add(late)
+    assert mempool.take(10_000, 1 << 30) == [batch, late]
