@@ -69,7 +69,7 @@ def _block_sync(source: Ledger, path: Path, genesis: Genesis) -> tuple[float, in
 
 
 def _snapshot(source: Ledger, directory: Path) -> tuple[float, peer_pb2.SnapshotManifest]:
-    store = SnapshotStore(directory, keep=1)
+    store = SnapshotStore(directory, 1, source.genesis.hash_fn)
     started = time.perf_counter()
     view = source.db.snapshot()
     try:
@@ -88,7 +88,7 @@ def _state_sync(
     source: Ledger, directory: Path, manifest: peer_pb2.SnapshotManifest, path: Path
 ) -> tuple[float, float, bytes]:
     """(seconds to check, seconds to write, the final root)."""
-    store = SnapshotStore(directory, keep=1)
+    store = SnapshotStore(directory, 1, source.genesis.hash_fn)
     chunks = [store.chunk(manifest.height, i) for i in range(len(manifest.chunk_hashes))]
     block, _, certificate = source.get_block(manifest.height)
     assert certificate is not None
@@ -96,7 +96,7 @@ def _state_sync(
     with Ledger.open(path, source.genesis) as joiner:
         started = time.perf_counter()
         for index, chunk in enumerate(chunks):
-            check_chunk(manifest, index, chunk)  # as each arrives
+            check_chunk(manifest, index, chunk, source.genesis.hash_fn)  # as each arrives
         verified = verify_snapshot(source.genesis, manifest, chunks, base, [])
         checked = time.perf_counter()
         write_snapshot(joiner, verified)

@@ -3,20 +3,21 @@
 `reachable_nodes` lists every stored node under a root (what a snapshot carries of the
 tree); `verified_leaves` checks such a list from untrusted hands against a root it
 trusts, without rebuilding the tree: each node must hash to the hash its parent names
-(for an internal node, SHA-256 of SMT_NODE || occupied || child hashes, ledger/smt.py), so
+(for an internal node, H(SMT_NODE || occupied || child hashes), ledger/smt.py, H being the
+chain's hash that the caller passes: SHA-256, or SM3 when the genesis chose it), so
 the nodes are exactly the tree under the root; the unhashed trailer of an internal node
 (which children are leaves, and their keys) is checked against the children themselves;
 and no node may be left over. What it returns, leaf key -> value hash, is then what the
-state's records must hash to (node/snapshot_restore.py). One SHA-256 per node, against
+state's records must hash to (node/snapshot_restore.py). One hash per node, against
 four or so per key and the node building of `smt.apply` for a rebuild.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator, Mapping
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.hashing import HashFunction
 from sparkchain.identifiers.tags import SMT_LEAF
 from sparkchain.ledger.smt_nodes import (
     EMPTY_HASH,
@@ -26,8 +27,6 @@ from sparkchain.ledger.smt_nodes import (
     child,
     child_leaf_key,
 )
-
-_sha256 = hashlib.sha256
 
 
 def reachable_nodes(store: NodeStore, root: bytes) -> Iterator[tuple[bytes, bytes]]:
@@ -53,9 +52,12 @@ def reachable_nodes(store: NodeStore, root: bytes) -> Iterator[tuple[bytes, byte
         pending.extend(child(encoded, occupied, slot) for slot in range(16) if occupied >> slot & 1)
 
 
-def verified_leaves(root: bytes, nodes: Mapping[bytes, bytes]) -> dict[bytes, bytes]:
+def verified_leaves(
+    root: bytes, nodes: Mapping[bytes, bytes], hash_fn: HashFunction
+) -> dict[bytes, bytes]:
     """Leaf key -> value hash of the tree that `nodes` (hash -> encoded node) make under
-    `root`; SparkError(INVALID_PROOF) naming the first node that does not check out."""
+    `root`, each node hashed with `hash_fn` (the chain's hash, which built the tree);
+    SparkError(INVALID_PROOF) naming the first node that does not check out."""
     leaves: dict[bytes, bytes] = {}
     # (hash, the leaf key the parent's trailer names, or None for an internal child)
     pending: list[tuple[bytes, bytes | None]] = []
@@ -71,7 +73,7 @@ def verified_leaves(root: bytes, nodes: Mapping[bytes, bytes]) -> dict[bytes, by
         if leaf_key is not None:
             if len(encoded) != LEAF_BYTES or encoded[:1] != SMT_LEAF:
                 raise _refused(node_hash, "is not the leaf its parent says")
-            if _sha256(encoded).digest() != node_hash or encoded[1:33] != leaf_key:
+            if hash_fn(encoded) != node_hash or encoded[1:33] != leaf_key:
                 raise _refused(node_hash, "does not hash to its name or holds another key")
             leaves[leaf_key] = encoded[33:65]
             continue
@@ -79,7 +81,7 @@ def verified_leaves(root: bytes, nodes: Mapping[bytes, bytes]) -> dict[bytes, by
             occupied, leaf_map, keys_at = check_inner(encoded)
         except ValueError as error:
             raise _refused(node_hash, str(error)) from None
-        if _sha256(encoded[: keys_at - 2]).digest() != node_hash:
+        if hash_fn(encoded[: keys_at - 2]) != node_hash:
             raise _refused(node_hash, "does not hash to its name")
         for slot in range(16):
             if occupied >> slot & 1:

@@ -78,7 +78,9 @@ def check_chain(
     snapshot, found in `snapshots_dir` (default: `snapshots` beside the ledger, as in a
     node home) and checked against the genesis first (node/snapshot_restore.py).
     """
-    snapshots = SnapshotStore(snapshots_dir or ledger_dir.parent / "snapshots", MAX_SNAPSHOTS_KEPT)
+    snapshots = SnapshotStore(
+        snapshots_dir or ledger_dir.parent / "snapshots", MAX_SNAPSHOTS_KEPT, genesis.hash_fn
+    )
     if not holds_ledger(ledger_dir):
         raise SparkError(ErrorCode.NOT_FOUND, f"{ledger_dir}: no ledger here")
     stored = open_db(ledger_dir, create=False)

@@ -47,7 +47,6 @@ from sparkchain.node.mempool import Mempool, MempoolLimits
 from sparkchain.node.metrics import NodeMetrics, NodeState
 from sparkchain.node.peer_handshake import LocalPeer
 from sparkchain.node.peers import SERVER_OPTIONS, PeerEvents, PeerLink, PeerNetwork
-from sparkchain.node.snapshot_restore import check_hash_supported
 from sparkchain.node.snapshots import SnapshotStore, SnapshotTaker
 from sparkchain.node.state_sync import StateSync
 from sparkchain.node.storage import holds_ledger
@@ -154,7 +153,9 @@ class Node:
         self.committer = Committer(
             self.ledger, self.mempool, self.bus, acknowledged, on_fail_stop=self._fail_stop
         )
-        self.snapshot_store = SnapshotStore(home.snapshots_dir, config.snapshots.keep)
+        self.snapshot_store = SnapshotStore(
+            home.snapshots_dir, config.snapshots.keep, genesis.hash_fn
+        )
         self.snapshot_taker = SnapshotTaker(
             self.ledger.db, self.snapshot_store, config.snapshots.interval
         )
@@ -166,8 +167,6 @@ class Node:
         # only a new ledger restores a snapshot: one that holds a chain goes on from it
         wants_state_sync = config.snapshots.state_sync if state_sync is None else state_sync
         self._state_sync_wanted = wants_state_sync and self.ledger.height == 0
-        if self._state_sync_wanted:
-            check_hash_supported(genesis)  # before anything starts: a clear refusal
         local = LocalPeer(
             genesis.chain_id,
             key,

@@ -6,10 +6,12 @@ anything is written (`verify_snapshot`):
         (each change: the certified header of the block before the new set signs, found
         through the snapshot's `v` entries; ledger/proof.py `verify_certified_header`)
     those validators --certificate--> block H's header (height, hash as the manifest says)
-    every chunk      --SHA-256-->     the manifest's chunk hashes
+    every chunk      --H-->           the manifest's chunk hashes
     the chunks' tree nodes --hashes--> H's state_root (ledger/smt_walk.py: exactly the tree
         under it), whose leaves are exactly the chunks' records, prefixes and schedule
 The bodies of the blocks kept (H and the set changes) must match their headers' tx roots.
+H, here and in every link, is the chain's hash from the genesis (SHA-256, or SM3 when it
+chose it: identifiers/hashing.py); nothing in a check hashes with anything else.
 Sets scheduled to sign after H+1 (in the snapshot's `v` entries) must be those of the
 schedule that the state root covers.
 
@@ -29,7 +31,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
-from sparkchain.identifiers.hashing import HashAlgorithm
+from sparkchain.identifiers.hashing import HashFunction
 from sparkchain.identifiers.limits import MAX_SNAPSHOT_CHUNKS
 from sparkchain.identifiers.tags import TREE_PREFIX_NAMESPACE, TREE_RECORD_NAMESPACE
 from sparkchain.identifiers.tx import tx_id
@@ -97,9 +99,12 @@ def check_manifest(manifest: peer_pb2.SnapshotManifest) -> None:
         raise invalid(f"snapshot {manifest.height}: chunk hashes are 32 bytes")
 
 
-def check_chunk(manifest: peer_pb2.SnapshotManifest, index: int, chunk: bytes) -> None:
-    """A chunk is the one the manifest names, or it is refused."""
-    got = chunk_hash(chunk)
+def check_chunk(
+    manifest: peer_pb2.SnapshotManifest, index: int, chunk: bytes, hash_fn: HashFunction
+) -> None:
+    """A chunk is the one the manifest names (hashed with `hash_fn`, the chain's hash), or
+    it is refused."""
+    got = chunk_hash(chunk, hash_fn)
     if got != manifest.chunk_hashes[index]:
         raise invalid(
             f"chunk {index} of snapshot {manifest.height} hashes to {got.hex()}, the "
@@ -144,18 +149,6 @@ def change_heights(keys: Iterable[bytes], height: int) -> list[int]:
     return found
 
 
-def check_hash_supported(genesis: Genesis) -> None:
-    """State sync checks a snapshot with SHA-256 only (tree, blocks, tx ids); a chain whose
-    genesis chose SM3 joins by block sync."""
-    if genesis.hash_algorithm is not HashAlgorithm.SHA256:
-        raise SparkError(
-            ErrorCode.INVALID_ARGUMENT,
-            f"state sync supports SHA-256 chains only; this chain hashes with "
-            f"{genesis.hash_algorithm.value}: start the node without --state-sync "
-            "(it then block-syncs from the genesis)",
-        )
-
-
 def verify_snapshot(
     genesis: Genesis,
     manifest: peer_pb2.SnapshotManifest,
@@ -165,12 +158,12 @@ def verify_snapshot(
 ) -> VerifiedSnapshot:
     """Every link of the module docstring; raises SparkError(INVALID_PROOF) at the first
     that fails, naming it."""
-    check_hash_supported(genesis)
+    hash_fn = genesis.hash_fn
     check_manifest(manifest)
     if len(chunks) != len(manifest.chunk_hashes):
         raise invalid(f"snapshot {manifest.height}: {len(chunks)} chunks given")
     for index, chunk in enumerate(chunks):
-        check_chunk(manifest, index, chunk)
+        check_chunk(manifest, index, chunk, hash_fn)
     entries = decode_entries(chunks)
     sets = {
         schema.height_from_bytes(key[1:]): pb.ScheduledSet.FromString(value)
@@ -178,7 +171,7 @@ def verify_snapshot(
         if key[:1] == schema.VALIDATOR_SET
     }
     for block in (base, *changes):
-        _check_body(block)
+        _check_body(block, hash_fn)
     proof = api_pb2.ResolveProof(header=base.block.header, commit=base.commit)
     for change in changes:
         header = pb.BlockHeader.FromString(change.block.header)
@@ -193,7 +186,7 @@ def verify_snapshot(
             )
         )
     try:
-        header = verify_certified_header(genesis.validator_keys, genesis.chain_id, proof)
+        header = verify_certified_header(genesis.validator_keys, genesis.chain_id, proof, hash_fn)
     except ProofError as error:
         raise invalid(f"snapshot {manifest.height}: header: {error.message}") from error
     if header.height != manifest.height or base.commit.block_hash != manifest.block_hash:
@@ -203,21 +196,22 @@ def verify_snapshot(
         )
     if header.state_root != manifest.state_root:
         raise invalid(f"snapshot {manifest.height}: manifest state root is not the header's")
-    tree_nodes = _check_state(entries, header)
+    tree_nodes = _check_state(entries, header, hash_fn)
     _check_future_sets(entries, sets, header.height)
     return VerifiedSnapshot(manifest, header, base, tuple(changes), entries, tree_nodes)
 
 
-def _check_body(committed: peer_pb2.CommittedBlock) -> None:
+def _check_body(committed: peer_pb2.CommittedBlock, hash_fn: HashFunction) -> None:
     header = pb.BlockHeader.FromString(committed.block.header)
-    if committed.commit.block_hash != blocks.block_hash(committed.block.header):
+    if committed.commit.block_hash != blocks.block_hash(committed.block.header, hash_fn):
         raise invalid(f"snapshot: the certificate of block {header.height} is for another block")
-    if blocks.tx_root([tx_id(signed) for signed in committed.block.txs]) != header.tx_root:
+    tx_ids = [tx_id(signed, hash_fn) for signed in committed.block.txs]
+    if blocks.tx_root(tx_ids, hash_fn) != header.tx_root:
         raise invalid(f"snapshot: the txs of block {header.height} are not its header's")
 
 
 def _check_state(
-    entries: Sequence[tuple[bytes, bytes]], header: pb.BlockHeader
+    entries: Sequence[tuple[bytes, bytes]], header: pb.BlockHeader, hash_fn: HashFunction
 ) -> dict[bytes, bytes]:
     """The tree nodes are the tree under the certified state root (smt_walk), and its
     leaves are exactly the records, prefixes and schedule given, value for value; returns
@@ -225,7 +219,7 @@ def _check_state(
     lo, hi = _namespace_range(entries, schema.TREE_NODE)
     nodes = {key[1:]: value for key, value in entries[lo:hi]}
     try:
-        leaves = verified_leaves(header.state_root, nodes)
+        leaves = verified_leaves(header.state_root, nodes, hash_fn)
     except SparkError as error:
         raise invalid(f"snapshot {header.height}: {error.message}") from error
     tree_key, value_hash, pop = smt.tree_key, smt.value_hash, leaves.pop
@@ -235,12 +229,12 @@ def _check_state(
     ):
         lo, hi = _namespace_range(entries, namespace)
         for key, value in entries[lo:hi]:
-            if pop(tree_key(tree_namespace, key[1:]), None) != value_hash(value):
+            if pop(tree_key(tree_namespace, key[1:], hash_fn), None) != value_hash(value, hash_fn):
                 raise _not_in_state(key, header)
     first_key, first_value = entries[0] if entries else (b"", b"")
     if first_key == schema.META_VALIDATOR_SCHEDULE and pop(
-        smt.validators_tree_key(), None
-    ) != value_hash(first_value):
+        smt.validators_tree_key(hash_fn), None
+    ) != value_hash(first_value, hash_fn):
         raise _not_in_state(first_key, header)
     if leaves:
         raise invalid(

@@ -16,7 +16,8 @@ deterministically: decoding one is a single call into protobuf's C code) that cl
 first entry that takes it past SNAPSHOT_CHUNK_BYTES. So two nodes with the same state cut
 the same chunks, and a joining node can fetch each chunk from any peer offering that
 manifest. A chunk is named in the
-manifest by SHA-256(SNAPSHOT_CHUNK_TAG || chunk).
+manifest by H(SNAPSHOT_CHUNK_TAG || chunk), H being the chain's hash (SHA-256, or SM3 when
+the genesis chose it: identifiers/hashing.py), the same that built its blocks and state tree.
 
 On disk, HOME/data/snapshots/<height, 12 digits>/ holds `chunk-<index>` files and
 `manifest` (a pb SnapshotManifest), written last, into a `.tmp` folder renamed when whole:
@@ -31,7 +32,6 @@ Taking one never stalls consensus: at the commit of H the taker opens a LevelDB 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
 import shutil
@@ -45,6 +45,7 @@ import plyvel
 from google.protobuf.message import DecodeError
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.hashing import HashFunction
 from sparkchain.identifiers.limits import MAX_SNAPSHOTS_LISTED, SNAPSHOT_CHUNK_BYTES
 from sparkchain.identifiers.tags import SNAPSHOT_CHUNK_TAG
 from sparkchain.ledger.smt_walk import reachable_nodes
@@ -114,8 +115,9 @@ def decode_chunk(chunk: bytes) -> tuple[list[bytes], list[bytes]]:
     return keys, values
 
 
-def chunk_hash(chunk: bytes) -> bytes:
-    return hashlib.sha256(SNAPSHOT_CHUNK_TAG + chunk).digest()
+def chunk_hash(chunk: bytes, hash_fn: HashFunction) -> bytes:
+    """The name of `chunk` in a manifest; `hash_fn` is the chain's hash (its genesis')."""
+    return hash_fn(SNAPSHOT_CHUNK_TAG + chunk)
 
 
 def _folder_name(height: int) -> str:
@@ -123,11 +125,13 @@ def _folder_name(height: int) -> str:
 
 
 class SnapshotStore:
-    """The snapshots of one node on disk: the newest `keep`, plus the one it began from."""
+    """The snapshots of one node on disk: the newest `keep`, plus the one it began from;
+    `hash_fn`, the chain's hash, names the chunks it writes."""
 
-    def __init__(self, directory: Path, keep: int) -> None:
+    def __init__(self, directory: Path, keep: int, hash_fn: HashFunction) -> None:
         self.directory = directory
         self.keep = keep
+        self.hash_fn = hash_fn
         self._lock = threading.Lock()  # the taker's thread writes, the event loop reads
         self._manifests: dict[int, peer_pb2.SnapshotManifest] | None = None
 
@@ -186,7 +190,7 @@ class SnapshotStore:
         )
         for index, (chunk, count) in enumerate(chunks):
             (temporary / f"chunk-{index:06d}").write_bytes(chunk)
-            manifest.chunk_hashes.append(chunk_hash(chunk))
+            manifest.chunk_hashes.append(chunk_hash(chunk, self.hash_fn))
             manifest.entries += count
             manifest.total_bytes += len(chunk)
         (temporary / MANIFEST_FILE).write_bytes(manifest.SerializeToString(deterministic=True))

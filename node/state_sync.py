@@ -5,8 +5,9 @@ of replaying the chain from the genesis, then block-syncs from there (node/sync.
    manifest (chunking is deterministic, so peers with the same state offer the same one);
    try the newest first.
 2. Fetch every chunk (a few at a time), each from a peer that offers that manifest, and
-   check it against the manifest's hash as it arrives: a chunk that does not match is
-   refused, logged with the peer that sent it, and fetched from the next peer.
+   check it against the manifest's hash (the chain's hash, from the genesis) as it arrives:
+   a chunk that does not match is refused, logged with the peer that sent it, and fetched
+   from the next peer.
 3. Fetch block H and the blocks that changed the validator set (Peer.GetBlocks, any peer).
 4. Check everything against the genesis and write it (node/snapshot_restore.py), then keep
    the snapshot as this node's base (`spark ledger verify` starts from it; peers may fetch
@@ -200,7 +201,7 @@ class StateSync:
         for address, stub in peers[start:] + peers[:start]:
             try:
                 response = await stub.GetSnapshotChunk(request, timeout=_TIMEOUT_S)
-                check_chunk(manifest, index, response.data)
+                check_chunk(manifest, index, response.data, self._ledger.hash_fn)
                 return bytes(response.data)
             except grpc.aio.AioRpcError as error:
                 log.info(

@@ -219,7 +219,7 @@ class SnapshotManifest(_message.Message):
     """bytes of all chunks"""
     @_builtins.property
     def chunk_hashes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]:
-        """SHA-256 of "spark/snapshot-chunk/v1" || chunk"""
+        """H("spark/snapshot-chunk/v1" || chunk), H the chain's hash"""
 
     def __init__(
         self,

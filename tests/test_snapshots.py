@@ -1,7 +1,8 @@
 """State snapshots (issue 13 part 4), in process: a snapshot taken from one ledger, checked
 against the genesis and written into a new one, gives the same state, serves proofs and
 takes the next blocks; every link of the check refuses a forgery; reads below the base
-are refused naming it; the base survives a reopen and `ledger verify` starts from it."""
+are refused naming it; the base survives a reopen and `ledger verify` starts from it.
+All of it on a SHA-256 chain and on an SM3 one (issue 16: every hash is the genesis')."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import pytest
 
 from sparkchain.cli.main import main
 from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.hashing import HashAlgorithm, sha256, sm3
+from sparkchain.identifiers.tags import SNAPSHOT_CHUNK_TAG
 from sparkchain.ledger.genesis import genesis_to_json
 from sparkchain.ledger.proof import verify_resolution
 from sparkchain.node import schema
@@ -35,9 +38,10 @@ PER_BLOCK = 30
 CHUNK_BYTES = 2048  # small chunks, so a snapshot has several
 
 
-@pytest.fixture
-def chain(tmp_path: Path) -> Iterator[LedgerChain]:
-    built = LedgerChain(tmp_path / "source", make_test_genesis())
+@pytest.fixture(params=list(HashAlgorithm), ids=lambda algorithm: algorithm.value)
+def chain(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LedgerChain]:
+    genesis = make_test_genesis(hash_algorithm=request.param)
+    built = LedgerChain(tmp_path / "source", genesis)
     acme = built.signer("acme")
     for height in range(1, BLOCKS + 1):
         now = built.next_time_ms
@@ -77,7 +81,7 @@ def _restored(chain: LedgerChain, tmp_path: Path, store: SnapshotStore) -> Ledge
 def test_a_restored_ledger_has_the_same_state_proves_it_and_takes_the_next_blocks(
     chain: LedgerChain, tmp_path: Path
 ) -> None:
-    store = SnapshotStore(tmp_path / "snapshots", keep=2)
+    store = SnapshotStore(tmp_path / "snapshots", 2, chain.genesis.hash_fn)
     restored = _restored(chain, tmp_path, store)
     source = chain.ledger
     assert len(store.manifests()[0].chunk_hashes) > 2
@@ -86,7 +90,11 @@ def test_a_restored_ledger_has_the_same_state_proves_it_and_takes_the_next_block
     assert restored.resolve("88/s2-7") == source.resolve("88/s2-7")
     record, proof = restored.resolve_with_proof("88/s1-0")
     proven, height = verify_resolution(
-        chain.genesis.validator_keys, chain.genesis.chain_id, "88/s1-0", proof
+        chain.genesis.validator_keys,
+        chain.genesis.chain_id,
+        "88/s1-0",
+        proof,
+        chain.genesis.hash_fn,
     )
     assert proven == record and height == BLOCKS
     assert (
@@ -106,7 +114,7 @@ def test_a_restored_ledger_has_the_same_state_proves_it_and_takes_the_next_block
 def test_reads_below_the_base_are_refused_naming_it_and_the_base_survives_a_reopen(
     chain: LedgerChain, tmp_path: Path
 ) -> None:
-    store = SnapshotStore(tmp_path / "snapshots", keep=2)
+    store = SnapshotStore(tmp_path / "snapshots", 2, chain.genesis.hash_fn)
     _restored(chain, tmp_path, store).close()
     reopened = Ledger.open(tmp_path / "restored", chain.genesis)
     assert reopened.base_height == BLOCKS and reopened.height == BLOCKS
@@ -134,7 +142,7 @@ def _refusal(
 
 
 def test_a_corrupted_chunk_is_refused_by_its_hash(chain: LedgerChain, tmp_path: Path) -> None:
-    store = SnapshotStore(tmp_path / "snapshots", keep=2)
+    store = SnapshotStore(tmp_path / "snapshots", 2, chain.genesis.hash_fn)
     manifest = _snapshot(chain, store)
     chunks = _chunks(store, manifest)
     chunks[1] = chunks[1][:-1] + bytes([chunks[1][-1] ^ 1])
@@ -144,7 +152,7 @@ def test_a_corrupted_chunk_is_refused_by_its_hash(chain: LedgerChain, tmp_path: 
 def test_a_manifest_rehashed_over_changed_state_is_refused_by_the_certified_root(
     chain: LedgerChain, tmp_path: Path
 ) -> None:
-    store = SnapshotStore(tmp_path / "snapshots", keep=2)
+    store = SnapshotStore(tmp_path / "snapshots", 2, chain.genesis.hash_fn)
     entries = list(snapshot_entries(chain.ledger.db, chain.ledger.state_root))
     entries = [e for e in entries if e[0] != schema.record_key("88/S3-3")]  # a record dropped
     ledger = chain.ledger
@@ -172,7 +180,7 @@ def test_a_changed_record_or_a_forged_tree_node_is_refused(
         [(changed, "is not in the state"), (forged_node, "state tree node"),
          (extra_node, "not under root")]
     ):  # fmt: skip
-        store = SnapshotStore(tmp_path / f"snapshots{number}", keep=1)
+        store = SnapshotStore(tmp_path / f"snapshots{number}", 1, chain.genesis.hash_fn)
         manifest = store.write(
             ledger.height,
             ledger.last_block_hash,
@@ -185,7 +193,7 @@ def test_a_changed_record_or_a_forged_tree_node_is_refused(
 def test_a_snapshot_whose_header_lacks_a_quorum_is_refused(
     chain: LedgerChain, tmp_path: Path
 ) -> None:
-    store = SnapshotStore(tmp_path / "snapshots", keep=2)
+    store = SnapshotStore(tmp_path / "snapshots", 2, chain.genesis.hash_fn)
     manifest = _snapshot(chain, store)
     base = _committed(chain.ledger, manifest.height)
     weak = certificate(chain.genesis, manifest.height, manifest.block_hash, signers=1)
@@ -204,19 +212,19 @@ def test_chunks_decode_back_to_the_entries_in_order(chain: LedgerChain) -> None:
 
 
 def test_the_store_keeps_the_newest_and_the_base(chain: LedgerChain, tmp_path: Path) -> None:
-    store = SnapshotStore(tmp_path / "snapshots", keep=1)
+    store = SnapshotStore(tmp_path / "snapshots", 1, chain.genesis.hash_fn)
     ledger = chain.ledger
     entries = list(snapshot_entries(ledger.db, ledger.state_root))
     for height, base in ((1, True), (2, False), (3, False)):
         store.write(height, bytes(32), bytes(32), cut_chunks(entries), base=base)
     assert [m.height for m in store.manifests()] == [3, 1]
-    assert SnapshotStore(tmp_path / "snapshots", keep=1).base_height() == 1
+    assert SnapshotStore(tmp_path / "snapshots", 1, chain.genesis.hash_fn).base_height() == 1
     with pytest.raises(SparkError, match="no snapshot at height 2"):
         store.chunk(2, 0)
 
 
 def test_ledger_verify_replays_from_the_base_snapshot(chain: LedgerChain, tmp_path: Path) -> None:
-    store = SnapshotStore(tmp_path / "snapshots", keep=2)
+    store = SnapshotStore(tmp_path / "snapshots", 2, chain.genesis.hash_fn)
     restored = _restored(chain, tmp_path, store)
     built = chain.commit([chain.signer("acme").register("88/later", now_ms=chain.next_time_ms)])
     pending = restored.validate_block(built.block_bytes)
@@ -233,7 +241,7 @@ def test_spark_ledger_verify_says_the_ledger_began_from_a_snapshot(
     home = NodeHome(tmp_path / "home")
     home.data_dir.mkdir(parents=True)
     home.genesis_path.write_text(genesis_to_json(chain.genesis))
-    store = SnapshotStore(home.snapshots_dir, keep=2)
+    store = SnapshotStore(home.snapshots_dir, 2, chain.genesis.hash_fn)
     manifest = _snapshot(chain, store)
     verified = verify_snapshot(
         chain.genesis,
@@ -252,15 +260,29 @@ def test_spark_ledger_verify_says_the_ledger_began_from_a_snapshot(
     assert "cannot be re-checked" in capsys.readouterr().err
 
 
-def test_state_sync_is_refused_on_an_sm3_chain_naming_block_sync_instead() -> None:
-    import dataclasses
+def test_the_manifest_names_each_chunk_by_the_chains_hash(
+    chain: LedgerChain, tmp_path: Path
+) -> None:
+    store = SnapshotStore(tmp_path / "snapshots", 2, chain.genesis.hash_fn)
+    manifest = _snapshot(chain, store)
+    chunks = _chunks(store, manifest)
+    chosen, other = (
+        (sm3, sha256) if chain.genesis.hash_algorithm is HashAlgorithm.SM3 else (sha256, sm3)
+    )
+    assert list(manifest.chunk_hashes) == [chosen(SNAPSHOT_CHUNK_TAG + c) for c in chunks]
+    assert manifest.chunk_hashes[0] != other(SNAPSHOT_CHUNK_TAG + chunks[0])
 
-    from sparkchain.identifiers.hashing import HashAlgorithm
-    from sparkchain.node.snapshot_restore import check_hash_supported
 
-    check_hash_supported(make_test_genesis())  # SHA-256: state sync checks it
-    sm3_genesis = dataclasses.replace(make_test_genesis(), hash_algorithm=HashAlgorithm.SM3)
-    with pytest.raises(SparkError) as refused:
-        check_hash_supported(sm3_genesis)
-    assert refused.value.code is ErrorCode.INVALID_ARGUMENT
-    assert "sm3" in refused.value.message and "without --state-sync" in refused.value.message
+def test_a_snapshot_checked_with_another_hash_is_refused(
+    chain: LedgerChain, tmp_path: Path
+) -> None:
+    # the same chain's snapshot, its chunks renamed by the other hash: the chunks then pass,
+    # but the blocks and the state tree were built with the genesis' hash, not that one
+    store = SnapshotStore(tmp_path / "snapshots", 2, chain.genesis.hash_fn)
+    manifest = _snapshot(chain, store)
+    chunks = _chunks(store, manifest)
+    other = sha256 if chain.genesis.hash_algorithm is HashAlgorithm.SM3 else sm3
+    renamed = peer_pb2.SnapshotManifest()
+    renamed.CopyFrom(manifest)
+    renamed.chunk_hashes[:] = [other(SNAPSHOT_CHUNK_TAG + c) for c in chunks]
+    assert "chunk 0 of snapshot" in _refusal(chain, renamed, chunks)

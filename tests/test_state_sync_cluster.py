@@ -3,7 +3,8 @@ identifiers and take snapshots; one of them serves every chunk corrupted. A fres
 started with `spark node start --state-sync` refuses the bad chunks, fetches them from the
 other validator, restores the snapshot, block-syncs the rest, and serves resolutions that
 `spark resolve --verify` checks against the genesis (`spark ledger verify` of such a ledger:
-tests/test_snapshots.py).
+tests/test_snapshots.py). A small chain whose genesis chose SM3 state-syncs the same way,
+every hash of the snapshot being SM3 (issue 16).
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ from pathlib import Path
 import grpc
 import pytest
 
+from sparkchain.identifiers.hashing import sm3
+from sparkchain.identifiers.tags import SNAPSHOT_CHUNK_TAG
 from sparkchain.identifiers.tx import TxBuilder, value
 from sparkchain.ledger.genesis import parse_genesis
 from sparkchain.ledger.proof import verify_resolution
 from sparkchain.node.home import NodeHome
 from sparkchain.node.launcher import spawn_node
 from sparkchain.node.mempool import wall_clock_ms
-from sparkchain.proto import api_pb2
+from sparkchain.proto import api_pb2, peer_pb2
 from tests.helpers.cluster import Cluster, until
 
 pytestmark = pytest.mark.timeout(240)
@@ -30,17 +33,19 @@ pytestmark = pytest.mark.timeout(240)
 IDENTIFIERS = 20_000
 BATCH = 1000
 INTERVAL = 10  # blocks between snapshots
+SM3_INTERVAL = 3  # the SM3 chain is small: a snapshot within a few blocks
 
 
-@pytest.fixture
-def net(tmp_path: Path) -> Iterator[Cluster]:
-    cluster = Cluster(tmp_path, validators=2, observers=1).init()
+def _started(cluster: Cluster, interval: int) -> Iterator[Cluster]:
+    """`cluster`'s validators running with a snapshot every `interval` blocks, prefix 88
+    created; the observer is not started."""
+    cluster.init()
     try:
         for name in cluster.validator_names():
             config = cluster.nodes[name].home / "config.toml"
             text = config.read_text()
             assert "interval = 1000" in text
-            config.write_text(text.replace("interval = 1000", f"interval = {INTERVAL}"))
+            config.write_text(text.replace("interval = 1000", f"interval = {interval}"))
         cluster.start()
         cluster.spark_ok(
             "prefix", "create", "88", "--key-file", cluster.root_key_file,
@@ -49,6 +54,18 @@ def net(tmp_path: Path) -> Iterator[Cluster]:
         yield cluster
     finally:
         cluster.stop_all()
+
+
+@pytest.fixture
+def net(tmp_path: Path) -> Iterator[Cluster]:
+    yield from _started(Cluster(tmp_path, validators=2, observers=1), INTERVAL)
+
+
+@pytest.fixture
+def sm3_net(tmp_path: Path) -> Iterator[Cluster]:
+    yield from _started(
+        Cluster(tmp_path, validators=2, observers=1, hash_algorithm="sm3"), SM3_INTERVAL
+    )
 
 
 def _load(net: Cluster) -> int:
@@ -88,18 +105,35 @@ def _snapshot_heights(net: Cluster, name: str) -> list[int]:
     return sorted(int(p.name) for p in folder.iterdir() if (p / "manifest").is_file())
 
 
-def test_a_fresh_observer_state_syncs_past_corrupt_chunks_and_serves_verified_resolves(
-    net: Cluster,
-) -> None:
-    loaded_at = _load(net)
-    # blocks up to the next multiple of the interval: both validators snapshot that height
-    target = (loaded_at // INTERVAL + 1) * INTERVAL
+def _start_state_sync(net: Cluster) -> NodeHome:
+    observer = NodeHome(net.nodes["observer1"].home)
+    spawn_node(
+        observer,
+        command=[sys.executable, "-m", "sparkchain.cli.main", "node", "start",
+                 "--home", str(observer.root), "--state-sync"],
+    )  # fmt: skip
+    return observer
+
+
+def _top_up_to_snapshot(net: Cluster, interval: int, name_prefix: str) -> int:
+    """Register until node1 is at the next multiple of `interval`; wait for both
+    validators' snapshot there; that height."""
+    target = (net.height("node1") // interval + 1) * interval
     number = 0
     while net.height("node1") < target:
-        _register(net, f"88/TOP-UP-{number}")
+        _register(net, f"88/{name_prefix}-{number}")
         number += 1
     for name in ("node1", "node2"):
         until(lambda n=name: target in _snapshot_heights(net, n), 60, f"{name}'s snapshot {target}")
+    return target
+
+
+def test_a_fresh_observer_state_syncs_past_corrupt_chunks_and_serves_verified_resolves(
+    net: Cluster,
+) -> None:
+    _load(net)
+    # blocks up to the next multiple of the interval: both validators snapshot that height
+    target = _top_up_to_snapshot(net, INTERVAL, "TOP-UP")
     # node1 serves the newest snapshot with every chunk corrupted
     bad = NodeHome(net.nodes["node1"].home).snapshots_dir / f"{target:012d}"
     chunks = sorted(bad.glob("chunk-*"))
@@ -109,12 +143,7 @@ def test_a_fresh_observer_state_syncs_past_corrupt_chunks_and_serves_verified_re
         data[len(data) // 2] ^= 0xFF
         chunk.write_bytes(bytes(data))
 
-    observer = NodeHome(net.nodes["observer1"].home)
-    spawn_node(
-        observer,
-        command=[sys.executable, "-m", "sparkchain.cli.main", "node", "start",
-                 "--home", str(observer.root), "--state-sync"],
-    )  # fmt: skip
+    observer = _start_state_sync(net)
     after = _register(net, "88/AFTER-SNAPSHOT")
     net.wait_height("observer1", after, 90)
     log = observer.log_path.read_text()
@@ -138,3 +167,29 @@ def test_a_fresh_observer_state_syncs_past_corrupt_chunks_and_serves_verified_re
             genesis.validator_keys, genesis.chain_id, identifier, answer.proof
         )
         assert record is not None and record.identifier == identifier
+
+
+def test_a_fresh_observer_state_syncs_an_sm3_chain_and_serves_verified_resolves(
+    sm3_net: Cluster,
+) -> None:
+    net = sm3_net
+    target = _top_up_to_snapshot(net, SM3_INTERVAL, "SM3")
+    observer = _start_state_sync(net)
+    after = _register(net, "88/SM3-AFTER")
+    net.wait_height("observer1", after, 90)
+    assert "state_synced" in observer.log_path.read_text()
+    with pytest.raises(grpc.RpcError) as refused:
+        net.chain("observer1").GetBlock(api_pb2.GetBlockRequest(height=1), timeout=10)
+    assert refused.value.code() == grpc.StatusCode.NOT_FOUND
+    assert f"state snapshot at height {target}" in str(refused.value.details())
+    # the snapshot it began from, as fetched and kept: its chunks are named by SM3
+    kept = observer.snapshots_dir / f"{target:012d}"
+    manifest = peer_pb2.SnapshotManifest.FromString((kept / "manifest").read_bytes())
+    chunks = sorted(kept.glob("chunk-*"))
+    assert list(manifest.chunk_hashes) == [sm3(SNAPSHOT_CHUNK_TAG + c.read_bytes()) for c in chunks]
+    for identifier in ("88/SM3-0", "88/SM3-AFTER"):
+        out = net.spark_ok(
+            "resolve", identifier, "--verify", "--genesis", net.genesis_file,
+            "--node", net.nodes["observer1"].api,
+        )  # fmt: skip
+        assert "verified at height" in out and identifier in out
