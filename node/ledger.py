@@ -260,6 +260,11 @@ class Ledger(LedgerReads):
         pending = self._pending_block(block, block_bytes, header, execution)
         return BuiltBlock(block, block_bytes, pending.block_hash, pending, execution.rejected)
 
+    def has_executed(self, block_hash: bytes) -> bool:
+        """Whether the block of this hash was built or validated already (validating it
+        again costs nothing)."""
+        return block_hash in self._pending
+
     def validate_block(self, block_bytes: bytes) -> PendingBlock:
         """Check a received block against the last committed one by re-executing it.
 
