@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import grpc
@@ -44,35 +44,67 @@ def channel(address: str) -> grpc.aio.Channel:
     return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
 
 
+# what a client does on MEMPOOL_FULL (as `spark import` does): send the refused txs again
+# after a pause, a bounded number of times
+RETRY_PAUSE_S = 0.5
+MAX_RETRY_ROUNDS = 40
+
+
 async def stream_submit(
     addresses: Sequence[str], txs: Sequence[pb.SignedTx], streams: int = 1
 ) -> Throughput:
     """Send every tx on SubmitStream (waiting for commit), spread over `streams` streams
-    round-robin over `addresses`; time until the last commit is acknowledged."""
+    round-robin over `addresses`; time until the last commit is acknowledged. Txs refused
+    with MEMPOOL_FULL (one signer holds at most its share of a mempool, and each mempool
+    also holds what the other validators gossiped) are sent again after a pause, as
+    `spark import` does; what still fails counts as failed."""
     channels = [channel(a) for a in addresses]
-    parts = [txs[i::streams] for i in range(streams)]
 
-    async def one(index: int) -> tuple[int, int]:
+    async def one(index: int, part: Sequence[pb.SignedTx]) -> tuple[int, list[pb.SignedTx], int]:
         stub = api_pb2_grpc.IdentifiersStub(channels[index % len(channels)])
 
         async def requests():  # type: ignore[no-untyped-def]
-            for tx in parts[index]:
+            for tx in part:
                 yield api_pb2.SubmitRequest(tx=tx, wait_for_commit=True, timeout_ms=120_000)
 
         ok = failed = 0
-        async for response in stub.SubmitStream(requests()):
-            if response.error_code:
+        again: list[pb.SignedTx] = []
+        # answers come in request order on one stream
+        async for tx, response in _zip_answers(part, stub.SubmitStream(requests())):
+            if response.error_code == "MEMPOOL_FULL":
+                again.append(tx)
+            elif response.error_code:
                 failed += 1
             else:
                 ok += 1
-        return ok, failed
+        return ok, again, failed
 
     started = time.perf_counter()
-    results = await asyncio.gather(*(one(i) for i in range(streams)))
+    pending: Sequence[pb.SignedTx] = txs
+    done = failed = 0
+    for round_number in range(MAX_RETRY_ROUNDS):
+        if round_number:
+            await asyncio.sleep(RETRY_PAUSE_S)
+        parts = [pending[i::streams] for i in range(streams)]
+        results = await asyncio.gather(*(one(i, part) for i, part in enumerate(parts)))
+        done += sum(r[0] for r in results)
+        failed += sum(r[2] for r in results)
+        pending = [tx for r in results for tx in r[1]]
+        if not pending:
+            break
     seconds = time.perf_counter() - started
     for ch in channels:
         await ch.close()
-    return Throughput(sum(r[0] for r in results), sum(r[1] for r in results), seconds)
+    return Throughput(done, failed + len(pending), seconds)
+
+
+async def _zip_answers(
+    txs: Sequence[pb.SignedTx], answers: AsyncIterator[api_pb2.SubmitResponse]
+) -> AsyncIterator[tuple[pb.SignedTx, api_pb2.SubmitResponse]]:
+    index = 0
+    async for answer in answers:
+        yield txs[index], answer
+        index += 1
 
 
 async def paced_submit(address: str, txs: Sequence[pb.SignedTx], per_second: float) -> Throughput:
