@@ -128,6 +128,12 @@ MEMPOOL_SIGNER_SHARE_PERCENT: Final = 25
 # blocks (issue 10, attack 2b: a one-signer flood took the workload's p99 from 0.1 s to 10 s).
 # A signer alone gets the whole budget: a bulk load is not slowed when nobody else waits.
 CONTENDED_SIGNER_BLOCK_BYTES: Final = 32 * 1024
+# while other signers are active (a tx of theirs admitted within SIGNER_ACTIVE_WINDOW_MS),
+# one signer's client txs are admitted at one node at most this fast (node/signer_rates.py);
+# a RegisterBatch of 1,000 identifiers counts as one tx, so bulk loads are not held back
+CONTENDED_SIGNER_TXS_PER_S: Final = 100
+CONTENDED_SIGNER_BYTES_PER_S: Final = 256 * 1024
+SIGNER_ACTIVE_WINDOW_MS: Final = 2000
 DEFAULT_SUBMIT_WAIT_MS: Final = 30_000  # Submit(wait_for_commit) when timeout_ms is 0
 MAX_SUBMIT_WAIT_MS: Final = 10 * 60 * 1000
 SUBMIT_STREAM_WINDOW_TXS: Final = 4096  # SubmitStream requests in flight before reading pauses

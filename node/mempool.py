@@ -43,6 +43,7 @@ from sparkchain.identifiers.limits import (
     MEMPOOL_VERIFY_CHUNK_TXS,
 )
 from sparkchain.identifiers.tx import check_signed_tx, tx_id
+from sparkchain.node.signer_rates import SignerRates
 from sparkchain.proto import types_pb2 as pb
 
 if TYPE_CHECKING:
@@ -135,6 +136,7 @@ class Mempool:
         clock_ms: Callable[[], int] = wall_clock_ms,
         takes_client_txs: bool = True,
         hash_fn: HashFunction = sha256,
+        signer_rates: SignerRates | None = None,
     ) -> None:
         """`verify_executor` None verifies on the calling thread (tests, tiny tools).
         With a `bus`, txs dropped as rejected, expired or evicted fail their `wait_for_tx`
@@ -155,6 +157,7 @@ class Mempool:
         # removals): a full mempool looks for expired txs without a scan per refusal
         self._first_expiry_ms = 0
         self._takes_client_txs = takes_client_txs
+        self.signer_rates = signer_rates or SignerRates()
         self.on_admitted: list[AdmittedHook] = []
         # called with the bound's name each time one refuses or evicts a tx (node/metrics.py)
         self.on_limit_hit: Callable[[str], None] = lambda _limit: None
@@ -210,7 +213,9 @@ class Mempool:
         claimed: set[bytes] = set()
         for i, (signed, the_id) in enumerate(zip(txs, ids, strict=True)):
             try:
-                self._precheck(signed, the_id, claimed)
+                signer = self._precheck(signed, the_id, claimed)
+                if origin is None:
+                    self.signer_rates.check(signer, signed.ByteSize(), self._clock_ms())
             except SparkError as error:
                 results[i] = Admission(the_id, error)
                 continue
@@ -241,7 +246,9 @@ class Mempool:
             self._run_hooks(admitted, origin)
         return [r for r in results if r is not None]
 
-    def _precheck(self, signed: pb.SignedTx, the_id: bytes, claimed: set[bytes]) -> None:
+    def _precheck(self, signed: pb.SignedTx, the_id: bytes, claimed: set[bytes]) -> bytes:
+        """Refuse what can be refused before the signature check; returns the signer the
+        body names (not verified yet: b"" when the body does not parse)."""
         size = signed.ByteSize()
         if len(signed.body) > MAX_TX_BYTES:
             raise SparkError(
@@ -270,6 +277,7 @@ class Mempool:
         except DecodeError:
             signer = b""
         self._check_room(size, signer, evict=False)
+        return signer
 
     def _check_room(self, size: int, signer: bytes, *, evict: bool) -> None:
         """Raise MEMPOOL_FULL unless a tx of `size` bytes from `signer` fits: after the
@@ -403,6 +411,7 @@ class Mempool:
         share = self._by_signer.setdefault(signer, _SignerShare({}))
         share.tx_ids[the_id] = None
         share.size += size
+        self.signer_rates.admitted(signer, now_ms)
 
     def _run_hooks(self, admitted: list[pb.SignedTx], origin: str | None) -> None:
         for hook in self.on_admitted:
