@@ -87,12 +87,15 @@ async def _until(deadline: float) -> None:
 
 
 async def big_batch(net: Network, sizes: Sizes) -> Bound:
-    """1. Valid RegisterBatch txs of `batch_bytes`, one after another: each must commit."""
+    """1. Valid RegisterBatch txs of `batch_bytes`, one after another: each one admitted
+    must commit. While the workload's signer is active the attacker's signer is admitted
+    at its contended byte rate (node/signer_rates.py): the rest is refused at once with
+    MEMPOOL_FULL, never admitted and then lost."""
     deadline = time.perf_counter() + sizes.seconds
     items = MAX_BATCH_ITEMS
     data = "x" * max(1, sizes.batch_bytes // items - 40)
     builder = net.builder(net.attacker_key, 101)
-    committed = refused = 0
+    committed = rate_refused = lost = 0
     async with grpc.aio.insecure_channel(net.api("node2"), options=BIG_CHANNEL_OPTIONS) as ch:
         stub = api_pb2_grpc.IdentifiersStub(ch)
         batch = 0
@@ -108,16 +111,23 @@ async def big_batch(net: Network, sizes: Sizes) -> Bound:
                     api_pb2.SubmitRequest(tx=tx, wait_for_commit=True, timeout_ms=60_000),
                     timeout=SUBMIT_TIMEOUT_S + 5,
                 )
-                if response.committed and not response.error_code:
-                    committed += 1
+            except grpc.aio.AioRpcError as error:
+                if error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED:
+                    rate_refused += 1
                 else:
-                    refused += 1
-            except grpc.aio.AioRpcError:
-                refused += 1
+                    lost += 1
+                continue
+            if response.committed and not response.error_code:
+                committed += 1
+            elif response.error_code == "MEMPOOL_FULL" and not response.committed:
+                rate_refused += 1
+            else:
+                lost += 1
     size_mb = len(tx.SerializeToString()) / 1e6
     return Bound(
-        committed > 0 and refused == 0,
-        f"{committed} batches of {size_mb:.1f} MB committed, {refused} not",
+        committed > 0 and lost == 0,
+        f"{committed} batches of {size_mb:.1f} MB committed, {rate_refused} refused at "
+        f"admission (MEMPOOL_FULL), {lost} admitted and not committed",
     )
 
 
