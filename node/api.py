@@ -70,6 +70,11 @@ class StatusSource(Protocol):
         ...
 
 
+def _committed_response(the_id: bytes, where: tuple[int, int]) -> api_pb2.SubmitResponse:
+    height, index = where
+    return api_pb2.SubmitResponse(tx_id=the_id, committed=True, height=height, index=index)
+
+
 def _wait_seconds(timeout_ms: int) -> float:
     wait_ms = timeout_ms or DEFAULT_SUBMIT_WAIT_MS
     return min(wait_ms, MAX_SUBMIT_WAIT_MS) / 1000
@@ -109,11 +114,21 @@ class IdentifiersService(api_pb2_grpc.IdentifiersServicer):
             raise SparkError(ErrorCode.INVALID_TX, "SubmitRequest has no tx")
         if self._observer:
             return await self._forwarded(request, context)
-        the_id = await self._mempool.add(request.tx)
+        try:
+            the_id = await self._mempool.add(request.tx)
+        except SparkError as error:
+            if error.code is not ErrorCode.DUPLICATE_TX or not request.wait_for_commit:
+                raise
+            # the same tx sent again (a client retrying after a lost answer, an observer
+            # forwarding to the next validator): its outcome is what the client waits for
+            the_id = tx_id(request.tx, self._ledger.hash_fn)
+            where = self._ledger.tx_location(the_id)
+            if where is not None:
+                return _committed_response(the_id, where)
         if not request.wait_for_commit:
             return api_pb2.SubmitResponse(tx_id=the_id)
-        height, index = await self._bus.wait_for_tx(the_id, _wait_seconds(request.timeout_ms))
-        return api_pb2.SubmitResponse(tx_id=the_id, committed=True, height=height, index=index)
+        where = await self._bus.wait_for_tx(the_id, _wait_seconds(request.timeout_ms))
+        return _committed_response(the_id, where)
 
     async def SubmitStream(
         self,
@@ -251,7 +266,15 @@ class IdentifiersService(api_pb2_grpc.IdentifiersServicer):
             return
         waiting: list[tuple[bytes, float, asyncio.Future[api_pb2.SubmitResponse]]] = []
         for (request, answer), result in zip(batch, results, strict=True):
-            if result.error is not None:
+            resent = (
+                result.error is not None
+                and result.error.code is ErrorCode.DUPLICATE_TX
+                and request.wait_for_commit
+            )
+            where = self._ledger.tx_location(result.tx_id) if resent else None
+            if where is not None:  # the same tx sent again, already committed
+                answer.set_result(_committed_response(result.tx_id, where))
+            elif result.error is not None and not resent:
                 answer.set_result(_error_response(result.tx_id, result.error))
             elif request.wait_for_commit:
                 waiting.append((result.tx_id, _wait_seconds(request.timeout_ms), answer))

@@ -458,6 +458,11 @@ class LedgerReads:
             raise SparkError(ErrorCode.NOT_FOUND, f"no block with hash {block_hash.hex()}")
         return schema.height_from_bytes(raw)
 
+    def tx_location(self, the_tx_id: bytes) -> tuple[int, int] | None:
+        """(height, index in that block) of a committed tx, or None."""
+        raw = self._db.get(schema.tx_key(the_tx_id))
+        return None if raw is None else schema.tx_location_from_bytes(raw)
+
     def get_tx(self, the_tx_id: bytes) -> tuple[pb.SignedTx, int, int]:
         """A committed tx with its block height and index in that block."""
         raw = self._db.get(schema.tx_key(the_tx_id))

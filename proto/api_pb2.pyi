@@ -65,6 +65,9 @@ class SubmitRequest(_message.Message):
     WAIT_FOR_COMMIT_FIELD_NUMBER: _builtins.int
     TIMEOUT_MS_FIELD_NUMBER: _builtins.int
     wait_for_commit: _builtins.bool
+    """wait until the tx commits; a tx sent again (same id) while pending or after it
+    committed then answers with that commit instead of DUPLICATE_TX
+    """
     timeout_ms: _builtins.int
     """0: the node's default"""
     @_builtins.property

@@ -132,6 +132,30 @@ async def test_same_tx_twice_is_duplicate_tx(node, client):
     )
 
 
+async def test_the_same_tx_sent_again_waiting_for_its_commit_gets_its_commit(node, client):
+    # a client whose answer was lost (or an observer forwarding to the next validator)
+    # sends the tx again: what it waits for is that tx's outcome, not DUPLICATE_TX
+    await node.pause()
+    tx = register_tx(node, "AGAIN")
+    await client.ids.Submit(api_pb2.SubmitRequest(tx=tx))
+    waiting = asyncio.ensure_future(
+        client.ids.Submit(api_pb2.SubmitRequest(tx=tx, wait_for_commit=True, timeout_ms=20_000))
+    )
+    await asyncio.sleep(0.2)
+    assert not waiting.done()  # still pending: it waits for the block
+    node.commit_pending()
+    answer = await waiting
+    assert answer.committed and answer.tx_id == tx_id(tx) and answer.height == node.ledger.height
+    again = await client.ids.Submit(api_pb2.SubmitRequest(tx=tx, wait_for_commit=True))
+    assert (again.committed, again.height, again.index) == (True, answer.height, answer.index)
+
+    async def send() -> AsyncIterator[api_pb2.SubmitRequest]:
+        yield api_pb2.SubmitRequest(tx=tx, wait_for_commit=True)
+
+    (streamed,) = [a async for a in client.ids.SubmitStream(send())]
+    assert streamed.committed and not streamed.error_code and streamed.height == answer.height
+
+
 async def test_bad_signature_wrong_chain_and_expiry_are_invalid_argument(node, client):
     tampered = register_tx(node, "S")
     tampered.signature = bytes(64)
