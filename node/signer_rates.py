@@ -15,6 +15,7 @@ Gossip from other validators is not limited here: each validator limits its own 
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
@@ -25,7 +26,7 @@ from sparkchain.identifiers.limits import (
     SIGNER_ACTIVE_WINDOW_MS,
 )
 
-MAX_TRACKED_SIGNERS = 4096  # past this, signers idle for a window are forgotten
+MAX_TRACKED_SIGNERS = 4096  # buckets kept, least recently charged forgotten first
 
 
 @dataclass(slots=True)
@@ -33,10 +34,13 @@ class _Bucket:
     txs: float
     bytes: float
     at_ms: int
-    last_seen_ms: int
 
 
 class SignerRates:
+    """Every operation is O(1): a refused tx must not cost the node more than admitting
+    one (claimed signers are charged before their signature is checked, so a stranger can
+    make up as many as it likes)."""
+
     def __init__(
         self,
         txs_per_s: float = CONTENDED_SIGNER_TXS_PER_S,
@@ -49,35 +53,30 @@ class SignerRates:
         self.bytes_per_s = bytes_per_s
         self.burst_bytes = max(bytes_per_s, MAX_TX_BYTES)
         self.active_window_ms = active_window_ms
-        self._buckets: dict[bytes, _Bucket] = {}
+        self._buckets: OrderedDict[bytes, _Bucket] = OrderedDict()
+        # the two signers most recently admitted (verified), newest first, with the time:
+        # enough to tell whether any signer other than a given one is active
+        self._recent: list[tuple[bytes, int]] = []
 
     def _bucket(self, signer: bytes, now_ms: int) -> _Bucket:
         bucket = self._buckets.get(signer)
         if bucket is None:
             if len(self._buckets) >= MAX_TRACKED_SIGNERS:
-                self._forget_idle(now_ms)
-            never_seen = now_ms - self.active_window_ms - 1  # a charge is not an admission
-            bucket = _Bucket(self.txs_per_s, self.burst_bytes, now_ms, never_seen)
+                self._buckets.popitem(last=False)
+            bucket = _Bucket(self.txs_per_s, self.burst_bytes, now_ms)
             self._buckets[signer] = bucket
             return bucket
+        self._buckets.move_to_end(signer)
         elapsed_s = max(0, now_ms - bucket.at_ms) / 1000
         bucket.txs = min(self.txs_per_s, bucket.txs + elapsed_s * self.txs_per_s)
         bucket.bytes = min(self.burst_bytes, bucket.bytes + elapsed_s * self.bytes_per_s)
         bucket.at_ms = now_ms
         return bucket
 
-    def _forget_idle(self, now_ms: int) -> None:
-        idle_before = now_ms - self.active_window_ms
-        for signer in [s for s, b in self._buckets.items() if b.last_seen_ms < idle_before]:
-            del self._buckets[signer]
-
     def contended(self, signer: bytes, now_ms: int) -> bool:
         """Whether a signer other than `signer` had a tx admitted within the window."""
         active_since = now_ms - self.active_window_ms
-        return any(
-            other != signer and bucket.last_seen_ms >= active_since
-            for other, bucket in self._buckets.items()
-        )
+        return any(other != signer and seen >= active_since for other, seen in self._recent)
 
     def check(self, signer: bytes, size: int, now_ms: int) -> None:
         """Charge a client tx of `signer` and `size` bytes to the signer's buckets, or raise
@@ -97,4 +96,5 @@ class SignerRates:
 
     def admitted(self, signer: bytes, now_ms: int) -> None:
         """A tx of `signer` was admitted (from a client or a peer): the signer is active."""
-        self._bucket(signer, now_ms).last_seen_ms = now_ms
+        others = [entry for entry in self._recent if entry[0] != signer]
+        self._recent = [(signer, now_ms), *others[:1]]

@@ -9,7 +9,7 @@ import pytest
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.limits import MAX_TX_BYTES
 from sparkchain.node.mempool import Mempool, MempoolLimits
-from sparkchain.node.signer_rates import SignerRates
+from sparkchain.node.signer_rates import MAX_TRACKED_SIGNERS, SignerRates
 from tests.helpers.chain import TxMaker, key
 from tests.helpers.ledger import LedgerChain
 from tests.test_mempool import NOW_MS, Clock, prefixes_by_root
@@ -79,3 +79,16 @@ async def test_the_mempool_refuses_a_flooding_client_signer_while_another_is_act
     # gossip from a validator is not limited here: its own node limited its client
     more = [maker.register(f"88/G-{i}", now_ms=NOW_MS) for i in range(8)]
     assert all(r.error is None for r in await mempool.add_from_peer(more, peer="node2"))
+
+
+def test_made_up_signers_cannot_reset_an_active_flood_or_grow_without_bound() -> None:
+    rates = SignerRates(txs_per_s=2, bytes_per_s=1000, active_window_ms=2000)
+    rates.admitted(OTHER, now_ms=0)
+    rates.check(FLOOD, 10, now_ms=0)
+    rates.check(FLOOD, 10, now_ms=0)
+    for n in range(MAX_TRACKED_SIGNERS + 10):  # claimed, never verified, never admitted
+        rates.check(n.to_bytes(32, "big"), 10, now_ms=0)
+        if n % 1000 == 0:
+            with pytest.raises(SparkError):  # the flood's bucket, charged last, stays
+                rates.check(FLOOD, 10, now_ms=0)
+    assert len(rates._buckets) <= MAX_TRACKED_SIGNERS
