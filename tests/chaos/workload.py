@@ -149,8 +149,8 @@ class Client:
         except grpc.RpcError as error:
             code = error_code(error)
             # DUPLICATE_TX is no refusal of the write: the tx is already in a mempool or the
-            # ledger (an observer that retried the next validator after the first took it
-            # answers so, node/forward.py), so its outcome is unknown
+            # ledger. With wait_for_commit a node answers a tx sent again with its commit
+            # (node/api.py), so this should not come; if it does, the outcome is unknown
             if code != "DUPLICATE_TX" and error.code() in DEFINITE_REFUSALS:  # type: ignore[attr-defined]
                 self.history.complete(op, "fail", code=code)
                 if op.f == "register":
