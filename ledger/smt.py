@@ -139,6 +139,14 @@ def record_tree_key(identifier_key: str, hash_fn: HashFunction = sha256) -> byte
     return tree_key(TREE_RECORD_NAMESPACE, identifier_key.encode("utf-8"), hash_fn)
 
 
+_RECORD_TREE_HEAD = bytes((len(TREE_RECORD_NAMESPACE),)) + TREE_RECORD_NAMESPACE
+
+
+def record_tree_key_of(key_bytes: bytes, hash_fn: HashFunction = sha256) -> bytes:
+    """`record_tree_key` of the identifier key's UTF-8."""
+    return hash_fn(_RECORD_TREE_HEAD + key_bytes)
+
+
 def validators_tree_key(hash_fn: HashFunction = sha256) -> bytes:
     """The one leaf that holds the validator schedule (ledger/validators.py)."""
     return tree_key(TREE_VALIDATORS_NAMESPACE, TREE_VALIDATORS_KEY, hash_fn)
