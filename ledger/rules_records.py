@@ -136,7 +136,7 @@ def register_batch(scratch: TxScratch, op: pb.RegisterBatch, context: TxContext)
     for number, item in enumerate(items):
         try:
             display, key = identifier_under(prefix, item.suffix)
-            values = item.values
+            values: Sequence[pb.Value] = item.values
             plain = plain_values(values, _SPECIAL_VALUE_TYPES)
             if not plain:
                 where = f"register_batch.items[{number}]"
@@ -150,13 +150,13 @@ def register_batch(scratch: TxScratch, op: pb.RegisterBatch, context: TxContext)
     prefix_record = existing_prefix(scratch, prefix)
     require_registrant(prefix_record, context)
     base = _record_base(owner, context)
-    for number, (display, key, values, plain) in enumerate(parsed):
+    for number, (display, key, item_values, plain) in enumerate(parsed):
         # an earlier item of this batch is already in the scratch, so a repeat is EXISTS
         try:
             _require_new(scratch, key, display)
             if not plain:
-                _require_template_followed(scratch, values)
-            record = _new_record(display, key, base, values, context)
+                _require_template_followed(scratch, item_values)
+            record = _new_record(display, key, base, item_values, context)
         except SparkError as exc:
             raise SparkError(
                 exc.code, f"register_batch.items[{number}]: {exc.message}", item_index=number

@@ -176,9 +176,11 @@ def apply(
     """
     _check_root(root)
     items: list[Item] = []
+    append = items.append
     for key, value in changes.items():
-        _check_key(key)
-        items.append((key, None if value is None else hash_fn(value), None))
+        if len(key) != 32:
+            _check_key(key)  # raises
+        append((key, None if value is None else hash_fn(value), None))
     if not items:
         return TreeUpdate(root)
     items.sort(key=itemgetter(0))
