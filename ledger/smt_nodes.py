@@ -415,9 +415,13 @@ class BlockUpdate(TreeReader):
         children = encoded[3 : keys_at - 2]
         keys = encoded[keys_at:]
         if not occupied & bit:
-            h, kind, sub_key = self._fresh(depth + 1, index, index + 1)
-            if kind == EMPTY:  # an absent key deleted: nothing changes
+            _, vh, known = self._items[index]
+            if vh is None:  # an absent key deleted: nothing changes
                 return top_hash, INNER, None
+            # what `_fresh` makes of one new key: its leaf
+            h: bytes | None = known if known is not None else self._leaf(key, vh)
+            kind = LEAF
+            sub_key: bytes | None = key
             end = at
         else:
             key_at = 32 * (leaves & (bit - 1)).bit_count()
