@@ -125,9 +125,13 @@ def check_value(value: pb.Value, where: str) -> None:
         check_meta_data(value.data, where)
 
 
-def _plainly_valid(values: Sequence[pb.Value]) -> bool:
+def _plainly_valid(
+    values: Sequence[pb.Value], special_types: Collection[str] = (META_VALUE_TYPE,)
+) -> bool:
     """True when every value is certainly valid: the common case, decided without building
-    the messages `check_values` names a broken rule with. False means "check each rule"."""
+    the messages `check_values` names a broken rule with. False means "check each rule".
+    A value of one of `special_types` (which must include META_VALUE_TYPE: its data has
+    rules of its own) also gives False."""
     if len(values) > MAX_VALUES_PER_RECORD:
         return False
     seen: set[int] = set()
@@ -142,13 +146,22 @@ def _plainly_valid(values: Sequence[pb.Value]) -> bool:
             or not type_.isascii()
             or not type_.isprintable()
             or " " in type_  # the only ASCII whitespace that isprintable() lets through
-            or type_ == META_VALUE_TYPE
+            or type_ in special_types
             or len(value.data) > MAX_VALUE_DATA_BYTES
             or value.timestamp_ms != 0
         ):
             return False
         seen.add(index)
     return True
+
+
+def plain_values(values: Sequence[pb.Value], special_types: frozenset[str]) -> bool:
+    """True when `check_values` certainly passes and no value is of one of
+    `special_types` (e.g. the template types: then no template rule applies either).
+    `special_types` must hold META_VALUE_TYPE."""
+    if META_VALUE_TYPE not in special_types:
+        raise ValueError(f"special_types must include {META_VALUE_TYPE}")
+    return _plainly_valid(values, special_types)
 
 
 def check_values(values: Sequence[pb.Value], where: str) -> None:

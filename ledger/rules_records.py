@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
-from sparkchain.identifiers.handle import Identifier, parse_identifier, parse_prefix
+from sparkchain.identifiers.handle import identifier_under, parse_identifier, parse_prefix
 from sparkchain.identifiers.limits import (
     FIRST_METADATA_VALUE_INDEX,
     MAX_BATCH_ITEMS,
@@ -18,9 +18,11 @@ from sparkchain.identifiers.limits import (
     TEMPLATE_VALUE_INDEX,
 )
 from sparkchain.ledger.records import (
+    META_VALUE_TYPE,
     check_record_size,
     check_values,
     effective_ttl,
+    plain_values,
     sorted_by_index,
     stamp_value,
 )
@@ -34,16 +36,18 @@ from sparkchain.ledger.rules_ops import (
     require_registrant,
 )
 from sparkchain.ledger.rules_state import TxScratch
-from sparkchain.ledger.templates import check_record_template, check_template_values
+from sparkchain.ledger.templates import (
+    TEMPLATE_REF_VALUE_TYPE,
+    TEMPLATE_VALUE_TYPE,
+    check_record_template,
+    check_template_values,
+)
 from sparkchain.proto import types_pb2 as pb
 
 
-def _new_record(
-    identifier: Identifier, owner: str, values: Sequence[pb.Value], context: TxContext
-) -> pb.Record:
-    record = pb.Record(
-        identifier=identifier.display,
-        key=identifier.key,
+def _record_base(owner: str, context: TxContext) -> pb.Record:
+    """The fields every record a tx registers shares (all but identifier, key, values)."""
+    return pb.Record(
         owner=owner,
         status=pb.ACTIVE,
         created_height=context.height,
@@ -51,16 +55,27 @@ def _new_record(
         updated_height=context.height,
         updated_time_ms=context.time_ms,
     )
-    # stamped in place (`stamp_value`'s fields): no Value built only to be copied in
+
+
+def _new_record(
+    display: str, key: str, base: pb.Record, values: Sequence[pb.Value], context: TxContext
+) -> pb.Record:
+    """A copy of `base` (`_record_base`) registering `display` with `values`."""
+    record = pb.Record()
+    record.CopyFrom(base)
+    record.identifier = display
+    record.key = key
+    # stamped in place (`stamp_value`'s fields): no Value built only to be copied in, and
+    # fields set one by one (upb's add(**fields) costs several times more)
     add = record.values.add
-    for v in sorted_by_index(values):
-        add(
-            index=v.index,
-            type=v.type,
-            data=v.data,
-            ttl=effective_ttl(v),
-            timestamp_ms=context.time_ms,
-        )
+    time_ms = context.time_ms
+    for v in values if len(values) < 2 else sorted_by_index(values):
+        stored = add()
+        stored.index = v.index
+        stored.type = v.type
+        stored.data = v.data
+        stored.ttl = effective_ttl(v)
+        stored.timestamp_ms = time_ms
     check_record_size(record)
     return record
 
@@ -79,13 +94,11 @@ def _require_template_followed(scratch: TxScratch, values: Sequence[pb.Value]) -
     check_record_template(values, scratch.get_record)
 
 
-def _require_new(scratch: TxScratch, identifier: Identifier) -> None:
+def _require_new(scratch: TxScratch, key: str, display: str) -> None:
     # by key: `88/abc` exists when `88/ABC` does, revoked or not
-    already = scratch.get_record(identifier.key)
+    already = scratch.get_record(key)
     if already is not None:
-        raise SparkError(
-            ErrorCode.EXISTS, f"identifier {identifier.display} exists (as {already.identifier})"
-        )
+        raise SparkError(ErrorCode.EXISTS, f"identifier {display} exists (as {already.identifier})")
 
 
 def register(scratch: TxScratch, op: pb.Register, context: TxContext) -> None:
@@ -95,44 +108,60 @@ def register(scratch: TxScratch, op: pb.Register, context: TxContext) -> None:
     check_template_values(op.values, "register")
     prefix = existing_prefix(scratch, identifier.prefix)
     require_registrant(prefix, context)
-    _require_new(scratch, identifier)
+    _require_new(scratch, identifier.key, identifier.display)
     _require_template_followed(scratch, op.values)
-    scratch.put_record(identifier.key, _new_record(identifier, owner, op.values, context))
+    record = _new_record(
+        identifier.display, identifier.key, _record_base(owner, context), op.values, context
+    )
+    scratch.put_record(identifier.key, record)
+
+
+# values of these types have rules beyond check_values (the meta JSON, the template rules)
+_SPECIAL_VALUE_TYPES = frozenset({META_VALUE_TYPE, TEMPLATE_VALUE_TYPE, TEMPLATE_REF_VALUE_TYPE})
 
 
 def register_batch(scratch: TxScratch, op: pb.RegisterBatch, context: TxContext) -> None:
     prefix = parse_prefix(op.prefix)
     owner = checked_bid(op.owner, "register_batch.owner") if op.owner else context.signer
-    if not op.items:
+    items = list(op.items)
+    if not items:
         raise SparkError(ErrorCode.INVALID_TX, "register_batch has no items")
-    if len(op.items) > MAX_BATCH_ITEMS:
+    if len(items) > MAX_BATCH_ITEMS:
         raise SparkError(
             ErrorCode.TOO_LARGE,
-            f"register_batch has {len(op.items)} items, at most {MAX_BATCH_ITEMS} allowed",
+            f"register_batch has {len(items)} items, at most {MAX_BATCH_ITEMS} allowed",
         )
-    identifiers = []
-    for number, item in enumerate(op.items):
-        where = f"register_batch.items[{number}]"
+    # (display, key, values, plain): plain values need no template check (none applies)
+    parsed: list[tuple[str, str, Sequence[pb.Value], bool]] = []
+    for number, item in enumerate(items):
         try:
-            identifiers.append(parse_identifier(f"{prefix.display}/{item.suffix}"))
-            check_values(item.values, where)
-            check_template_values(item.values, where)
+            display, key = identifier_under(prefix, item.suffix)
+            values: Sequence[pb.Value] = item.values
+            plain = plain_values(values, _SPECIAL_VALUE_TYPES)
+            if not plain:
+                where = f"register_batch.items[{number}]"
+                check_values(values, where)
+                check_template_values(values, where)
         except SparkError as exc:
+            where = f"register_batch.items[{number}]"
             message = exc.message if exc.message.startswith(where) else f"{where}: {exc.message}"
             raise SparkError(exc.code, message, item_index=number) from None
+        parsed.append((display, key, values, plain))
     prefix_record = existing_prefix(scratch, prefix)
     require_registrant(prefix_record, context)
-    for number, (identifier, item) in enumerate(zip(identifiers, op.items, strict=True)):
+    base = _record_base(owner, context)
+    for number, (display, key, item_values, plain) in enumerate(parsed):
         # an earlier item of this batch is already in the scratch, so a repeat is EXISTS
         try:
-            _require_new(scratch, identifier)
-            _require_template_followed(scratch, item.values)
-            record = _new_record(identifier, owner, item.values, context)
+            _require_new(scratch, key, display)
+            if not plain:
+                _require_template_followed(scratch, item_values)
+            record = _new_record(display, key, base, item_values, context)
         except SparkError as exc:
             raise SparkError(
                 exc.code, f"register_batch.items[{number}]: {exc.message}", item_index=number
             ) from None
-        scratch.put_record(identifier.key, record)
+        scratch.put_record(key, record)
 
 
 def update(scratch: TxScratch, op: pb.Update, context: TxContext) -> None:

@@ -88,7 +88,6 @@ from sparkchain.ledger.smt_nodes import (
     TreeReader,
     check_inner,
     child,
-    child_leaf_key,
     leaf_key_value,
     nibble,
 )
@@ -140,6 +139,14 @@ def record_tree_key(identifier_key: str, hash_fn: HashFunction = sha256) -> byte
     return tree_key(TREE_RECORD_NAMESPACE, identifier_key.encode("utf-8"), hash_fn)
 
 
+_RECORD_TREE_HEAD = bytes((len(TREE_RECORD_NAMESPACE),)) + TREE_RECORD_NAMESPACE
+
+
+def record_tree_key_of(key_bytes: bytes, hash_fn: HashFunction = sha256) -> bytes:
+    """`record_tree_key` of the identifier key's UTF-8."""
+    return hash_fn(_RECORD_TREE_HEAD + key_bytes)
+
+
 def validators_tree_key(hash_fn: HashFunction = sha256) -> bytes:
     """The one leaf that holds the validator schedule (ledger/validators.py)."""
     return tree_key(TREE_VALIDATORS_NAMESPACE, TREE_VALIDATORS_KEY, hash_fn)
@@ -169,9 +176,11 @@ def apply(
     """
     _check_root(root)
     items: list[Item] = []
+    append = items.append
     for key, value in changes.items():
-        _check_key(key)
-        items.append((key, None if value is None else hash_fn(value), None))
+        if len(key) != 32:
+            _check_key(key)  # raises
+        append((key, None if value is None else hash_fn(value), None))
     if not items:
         return TreeUpdate(root)
     items.sort(key=itemgetter(0))
@@ -303,26 +312,46 @@ def _walk(
     _check_key(key)
     if root == EMPTY_ROOT:
         return None, None
+    # check_inner, nibble, child, child_leaf_key and the proof part inlined: every proof
+    # and resolve-with-proof walks ~6 nodes, and a call costs as much as what it does
+    cached = {} if reader.cache is None else reader.cache._nodes
     try:
         node_hash = root
         depth = 0
         while True:
-            encoded = reader.node(node_hash, depth)
-            if depth == 0 and encoded[:1] == SMT_LEAF:  # a tree of one key
-                return root, leaf_key_value(encoded)[0]
-            occupied, leaves, keys_at = check_inner(encoded)
-            slot = nibble(key, depth)
-            bit = 1 << slot
-            if path is not None:
-                path.append(_proof_part(encoded, occupied, keys_at, slot))
+            encoded = cached.get(node_hash)
+            if encoded is None:
+                encoded = reader.node(node_hash, depth)
+            tag = encoded[0]
+            if tag != _SMT_NODE_BYTE:
+                if depth == 0 and tag == _SMT_LEAF_BYTE:  # a tree of one key
+                    return root, leaf_key_value(encoded)[0]
+                raise ValueError("not an internal node")
+            occupied = encoded[1] << 8 | encoded[2]
+            keys_at = 5 + 32 * occupied.bit_count()
+            leaves = encoded[keys_at - 2] << 8 | encoded[keys_at - 1]
+            if len(encoded) != keys_at + 32 * leaves.bit_count() or leaves & ~occupied:
+                raise ValueError("internal node length or leaf map does not match its occupied map")
+            byte = key[depth >> 1]
+            bit = 1 << (byte & 15 if depth & 1 else byte >> 4)
             if not occupied & bit:
+                if path is not None:
+                    path.append(encoded[1 : keys_at - 2])
                 return None, None
-            node_hash = child(encoded, occupied, slot)
+            at = 3 + 32 * (occupied & (bit - 1)).bit_count()
+            if path is not None:  # occupied || every child hash but the slot's own
+                path.append(encoded[1:at] + encoded[at + 32 : keys_at - 2])
+            node_hash = encoded[at : at + 32]
             if leaves & bit:
-                return node_hash, child_leaf_key(encoded, leaves, keys_at, slot)
+                key_at = keys_at + 32 * (leaves & (bit - 1)).bit_count()
+                return node_hash, encoded[key_at : key_at + 32]
             depth += 1
     except (LookupError, ValueError) as error:
         raise _corrupt(root, error) from None
+
+
+_SMT_NODE_BYTE = SMT_NODE[0]
+_SMT_LEAF_BYTE = SMT_LEAF[0]
 
 
 def _read_leaf(reader: TreeReader, root: bytes, leaf_hash: bytes) -> tuple[bytes, bytes]:
@@ -330,14 +359,6 @@ def _read_leaf(reader: TreeReader, root: bytes, leaf_hash: bytes) -> tuple[bytes
         return reader.leaf(leaf_hash)
     except (LookupError, ValueError) as error:
         raise _corrupt(root, error) from None
-
-
-def _proof_part(encoded: bytes, occupied: int, keys_at: int, slot: int) -> bytes:
-    """occupied || every child hash but the slot's own."""
-    if not occupied >> slot & 1:
-        return encoded[1 : keys_at - 2]
-    cut = 3 + 32 * (occupied & ((1 << slot) - 1)).bit_count()
-    return encoded[1:cut] + encoded[cut + 32 : keys_at - 2]
 
 
 def _check_root(root: bytes) -> None:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import threading
 from bisect import bisect_left
-from collections.abc import Iterable
 from typing import Protocol
 
 from sparkchain.identifiers.hashing import HashFunction, sha256
@@ -320,6 +319,8 @@ class BlockUpdate(TreeReader):
 
     def _update_inner(self, node_hash: bytes, depth: int, lo: int, hi: int) -> Subtree:
         """The internal node `node_hash` at `depth` after items[lo:hi]."""
+        if hi - lo == 1:  # most nodes below the top levels see one change
+            return self._update_one(node_hash, depth, lo)
         encoded = self._cached.get(node_hash)
         if encoded is None:
             encoded = self.node(node_hash, depth)
@@ -334,14 +335,8 @@ class BlockUpdate(TreeReader):
         old_children = children = encoded[3 : keys_at - 2]
         old_keys = keys = encoded[keys_at:]
         below = depth + 1
-        if hi - lo == 1:  # most nodes below the top levels see one change: no grouping
-            byte = self._keys[lo][depth >> 1]
-            groups: Iterable[tuple[int, int, int]] = (
-                (byte & 15 if depth & 1 else byte >> 4, lo, hi),
-            )
-        else:  # highest slot first, so splicing a slot never moves the entries before it
-            groups = reversed(self._groups(depth, lo, hi))
-        for slot, group_lo, group_hi in groups:
+        # highest slot first, so splicing a slot never moves the entries before it
+        for slot, group_lo, group_hi in reversed(self._groups(depth, lo, hi)):
             bit = 1 << slot
             at = 32 * (occupied & (bit - 1)).bit_count()
             if not occupied & bit:
@@ -385,6 +380,98 @@ class BlockUpdate(TreeReader):
         if leaves and not occupied & (occupied - 1):
             return children, LEAF, keys  # a lone leaf rises into the parent's slot
         return self._store_inner(occupied, children, leaves, keys, depth, node_hash), INNER, None
+
+    def _update_one(self, top_hash: bytes, depth: int, index: int) -> Subtree:
+        """`_update_inner` for the one change items[index], without recursion: walk down
+        to the node whose slot for the key is empty or holds a leaf, change that slot,
+        then rewrite the nodes above it bottom up (each one's only changed slot is the
+        child below it). Gives what the general pass gives, node for node."""
+        key = self._keys[index]
+        cached = self._cached
+        node_hash = top_hash
+        path: list[tuple[bytes, bytes, int, int, int, int]] = []
+        while True:
+            encoded = cached.get(node_hash)
+            if encoded is None:
+                encoded = self.node(node_hash, depth)
+            # check_inner, inlined (an IndexError is a LookupError)
+            if encoded[0] != _SMT_NODE_BYTE:
+                raise ValueError("not an internal node")
+            occupied = encoded[1] << 8 | encoded[2]
+            keys_at = 5 + 32 * occupied.bit_count()
+            leaves = encoded[keys_at - 2] << 8 | encoded[keys_at - 1]
+            if len(encoded) != keys_at + 32 * leaves.bit_count() or leaves & ~occupied:
+                raise ValueError("internal node length or leaf map does not match its occupied map")
+            byte = key[depth >> 1]
+            bit = 1 << (byte & 15 if depth & 1 else byte >> 4)
+            if not occupied & bit or leaves & bit:
+                break
+            path.append((node_hash, encoded, occupied, leaves, keys_at, depth))
+            at = 3 + 32 * (occupied & (bit - 1)).bit_count()
+            node_hash = encoded[at : at + 32]
+            depth += 1
+        # the slot where the key's path ends: empty, or a leaf
+        at = 32 * (occupied & (bit - 1)).bit_count()
+        children = encoded[3 : keys_at - 2]
+        keys = encoded[keys_at:]
+        if not occupied & bit:
+            _, vh, known = self._items[index]
+            if vh is None:  # an absent key deleted: nothing changes
+                return top_hash, INNER, None
+            # what `_fresh` makes of one new key: its leaf
+            h: bytes | None = known if known is not None else self._leaf(key, vh)
+            kind = LEAF
+            sub_key: bytes | None = key
+            end = at
+        else:
+            key_at = 32 * (leaves & (bit - 1)).bit_count()
+            old_key = keys[key_at : key_at + 32]
+            old_child = children[at : at + 32]
+            h, kind, sub_key = self._update_leaf(old_child, old_key, depth + 1, index, index + 1)
+            if kind == LEAF and sub_key == old_key and h == old_child:
+                return top_hash, INNER, None  # unchanged (an absent key deleted)
+            end = at + 32
+            keys = keys[:key_at] + keys[key_at + 32 :]
+        # this node, then each one above it, with its one slot changed
+        while True:
+            if kind == EMPTY:
+                new_occupied = occupied & ~bit
+                leaves &= ~bit
+                children = children[:at] + children[end:]
+            else:
+                assert h is not None
+                children = children[:at] + h + children[end:]
+                new_occupied = occupied | bit
+                if kind == LEAF:
+                    assert sub_key is not None
+                    leaves |= bit
+                    key_at = 32 * (leaves & (bit - 1)).bit_count()
+                    keys = keys[:key_at] + sub_key + keys[key_at:]
+                else:
+                    leaves &= ~bit
+            if (
+                new_occupied == occupied
+                and children == encoded[3 : keys_at - 2]
+                and keys == encoded[keys_at:]
+            ):
+                return top_hash, INNER, None  # as the node was: so is every node above
+            self.replaced.append(node_hash)
+            if not new_occupied:
+                h, kind, sub_key = _EMPTY_SUBTREE
+            elif leaves and not new_occupied & (new_occupied - 1):
+                h, kind, sub_key = children, LEAF, keys  # a lone leaf rises into the parent
+            else:
+                h = self._store_inner(new_occupied, children, leaves, keys, depth, node_hash)
+                kind, sub_key = INNER, None
+            if not path:
+                return h, kind, sub_key
+            node_hash, encoded, occupied, leaves, keys_at, depth = path.pop()
+            byte = key[depth >> 1]
+            bit = 1 << (byte & 15 if depth & 1 else byte >> 4)
+            at = 32 * (occupied & (bit - 1)).bit_count()
+            end = at + 32
+            children = encoded[3 : keys_at - 2]
+            keys = encoded[keys_at:]
 
     def _groups(self, depth: int, lo: int, hi: int) -> list[tuple[int, int, int]]:
         """(slot at `depth`, start, end) of each run of items[lo:hi] sharing a slot.

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import starmap
 from pathlib import Path
 
 import plyvel
@@ -334,11 +336,11 @@ class Ledger(LedgerReads):
                 put = batch.put
                 for key in pending.writes.deletes:
                     batch.delete(key)
-                for key, value in pending.writes.puts:
-                    put(key, value)
+                # ~8 puts per identifier: C-level loops, no bytecode per put
+                deque(starmap(put, pending.writes.puts), maxlen=0)
                 tree_prefix = schema.TREE_NODE
-                for node_hash, node in pending.new_tree_nodes.items():
-                    put(tree_prefix + node_hash, node)
+                new_nodes = pending.new_tree_nodes
+                deque(map(put, map(tree_prefix.__add__, new_nodes), new_nodes.values()), maxlen=0)
                 location = schema.tx_location
                 for index, the_tx_id in enumerate(pending.tx_ids):
                     put(schema.tx_key(the_tx_id), location(height, index))

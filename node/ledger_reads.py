@@ -55,6 +55,10 @@ class LedgerReads:
         # the validator-set changes every proof at the head carries, by the head's height:
         # one LevelDB scan per height instead of one per proof
         self._head_changes: tuple[int, list[api_pb2.ValidatorChange]] | None = None
+        # the parts every resolve-with-proof at the head shares, by the head's block hash
+        self._head_proof: tuple[bytes, pb.CommitCertificate | None, api_pb2.ResolveProof] | None = (
+            None
+        )
         # 0: the ledger began at the genesis; else it began from a state snapshot of this
         # height (node/snapshot_restore.py) and holds no blocks, history or txs below it
         self.base_height = 0
@@ -217,27 +221,26 @@ class LedgerReads:
                 smt.record_tree_key(key, self._hash),
                 self._tree_cache,
             )
-            header_bytes, certificate = self._last_header_bytes, self._last_certificate
-            height = self.height
-        else:
-            self._check_provable(height)
-            block, _ = self._read_block(height)
-            header_bytes = block.header
-            root = pb.BlockHeader.FromString(header_bytes).state_root
-            raw = self._record_bytes_at(key, height)
-            # no cache: an old version's nodes would only push the latest ones out of it
-            state_proof = smt.prove(self._tree_store, root, smt.record_tree_key(key, self._hash))
-            certificate = self._certificate(height)
+            # what every proof at the head shares, copied whole (cheaper than built anew)
+            proof = api_pb2.ResolveProof()
+            proof.CopyFrom(self._head_proof_template())
+            proof.record_bytes = raw or b""
+            proof.state_proof = state_proof
+            return (None if raw is None else decode_record(raw)), proof
+        self._check_provable(height)
+        block, _ = self._read_block(height)
+        header_bytes = block.header
+        root = pb.BlockHeader.FromString(header_bytes).state_root
+        raw = self._record_bytes_at(key, height)
+        # no cache: an old version's nodes would only push the latest ones out of it
+        state_proof = smt.prove(self._tree_store, root, smt.record_tree_key(key, self._hash))
+        certificate = self._certificate(height)
         proof = api_pb2.ResolveProof(
             record_bytes=raw or b"", state_proof=state_proof, header=header_bytes
         )
         if certificate is not None:
             proof.commit.CopyFrom(certificate)
-        proof.validator_changes.extend(
-            self._changes_at_head()
-            if height == self.height
-            else self.proved_validator_changes(height)
-        )
+        proof.validator_changes.extend(self.proved_validator_changes(height))
         return (None if raw is None else decode_record(raw)), proof
 
     def resolve_at(
@@ -277,6 +280,20 @@ class LedgerReads:
         with self._db.iterator(start=start, stop=stop, reverse=True, include_key=False) as entries:
             raw = next(entries, None)
         return None if raw is None else schema.decode_history_entry(raw).record_bytes
+
+    def _head_proof_template(self) -> api_pb2.ResolveProof:
+        """A ResolveProof at the head without its record and state proof: the header, the
+        certificate and the validator changes, built once per committed height."""
+        cached = self._head_proof
+        certificate = self._last_certificate
+        if cached is None or cached[0] != self.last_block_hash or cached[1] is not certificate:
+            template = api_pb2.ResolveProof(header=self._last_header_bytes)
+            if certificate is not None:
+                template.commit.CopyFrom(certificate)
+            template.validator_changes.extend(self._changes_at_head())
+            cached = (self.last_block_hash, certificate, template)
+            self._head_proof = cached
+        return cached[2]
 
     def _changes_at_head(self) -> list[api_pb2.ValidatorChange]:
         """`proved_validator_changes(self.height)`, computed once per committed height."""

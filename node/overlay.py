@@ -181,34 +181,43 @@ def state_writes(
     append = puts.append
     encoded: dict[int, bytes] = {}  # id(record) -> bytes; receipts share the overlay's objects
     changes = bytearray()
-    history_key, change_entry = schema.history_key, schema.change_entry
+    history_key_of, change_entry = schema.history_key_of, schema.change_entry
+    change_record = schema.CHANGE_RECORD
     for tx_index, receipt in receipts:
         entry_head = schema.history_entry_head(
             receipt.height, receipt.time_ms, receipt.tx_id, receipt.operation, receipt.signer
         )
+        location = schema.tx_location(receipt.height, tx_index)
         for record in receipt.records:
             record_bytes = encode_record(record)
-            encoded[id(record)] = record_bytes
             key_bytes = record.key.encode("utf-8")
-            append((history_key(record.key, receipt.height, tx_index), entry_head + record_bytes))
-            changes += change_entry(tx_index, schema.CHANGE_RECORD, key_bytes)
+            encoded[id(record)] = record_bytes
+            append((history_key_of(key_bytes, location), entry_head + record_bytes))
+            changes += change_entry(tx_index, change_record, key_bytes)
         for prefix in receipt.prefixes:
             key_bytes = prefix.key.encode("utf-8")
             changes += change_entry(tx_index, schema.CHANGE_PREFIX, key_bytes)
     puts.append((schema.changes_key(height), bytes(changes)))
     tree = writes.tree_changes
-    record_key, record_tree_key = schema.record_key, smt.record_tree_key
+    record_tree_key_of = smt.record_tree_key_of
     owner_key, committed_owner, deletes = schema.owner_key, overlay.committed_owner, writes.deletes
     record_kind = schema.OWNED_RECORD
+    record_prefix = schema.RECORD
+    owner_heads: dict[str, bytes] = {}  # owner -> owner_key_head(owner, record_kind)
     for key, record in overlay.records.items():
         record_bytes = encoded.get(id(record)) or encode_record(record)
-        append((record_key(key), record_bytes))
-        tree[record_tree_key(key, hash_fn)] = record_bytes
+        key_bytes = key.encode("utf-8")
+        append((record_prefix + key_bytes, record_bytes))  # schema.record_key(key)
+        tree[record_tree_key_of(key_bytes, hash_fn)] = record_bytes
         before = committed_owner(record_kind, key)
-        if before != record.owner:
+        owner = record.owner
+        if before != owner:
             if before:
                 deletes.append(owner_key(before, record_kind, key))
-            append((owner_key(record.owner, record_kind, key), b""))
+            head = owner_heads.get(owner)
+            if head is None:
+                head = owner_heads[owner] = schema.owner_key_head(owner, record_kind)
+            append((head + key_bytes, b""))  # schema.owner_key(owner, record_kind, key)
     for key, prefix in overlay.prefixes.items():
         prefix_bytes = encode_prefix(prefix)
         storage_key = schema.prefix_key(key)

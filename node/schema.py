@@ -184,6 +184,12 @@ def owner_key(owner: str, kind: bytes, key: str) -> bytes:
     return OWNER + owner.encode("ascii") + SEPARATOR + kind + key.encode("utf-8")
 
 
+def owner_key_head(owner: str, kind: bytes) -> bytes:
+    """`owner_key(owner, kind, key)` is this + the key's UTF-8 (a block's records mostly
+    share one owner: the head is built once)."""
+    return OWNER + owner.encode("ascii") + SEPARATOR + kind
+
+
 def owner_range(owner: str, kind: bytes) -> bytes:
     """The key range of everything of one kind that `owner` owns, in key order."""
     return OWNER + owner.encode("ascii") + SEPARATOR + kind
@@ -191,6 +197,12 @@ def owner_range(owner: str, kind: bytes) -> bytes:
 
 def history_key(identifier_key: str, height: int, tx_index: int) -> bytes:
     return history_range(identifier_key) + _TX_LOCATION.pack(height, tx_index)
+
+
+def history_key_of(key_bytes: bytes, location: bytes) -> bytes:
+    """`history_key` from the key's UTF-8 and `tx_location(height, tx_index)`, which a
+    tx's records share."""
+    return HISTORY + key_bytes + SEPARATOR + location
 
 
 def history_range(identifier_key: str) -> bytes:

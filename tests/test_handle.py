@@ -14,6 +14,7 @@ from sparkchain.identifiers.handle import (
     Identifier,
     ascii_upper,
     identifier_key,
+    identifier_under,
     is_under,
     parse_identifier,
     parse_prefix,
@@ -231,3 +232,43 @@ def test_identifier_key_refuses_a_long_suffix_and_non_text() -> None:
     assert identifier_key("88.608/ab-1") == "88.608/AB-1"
     with pytest.raises(SparkError):
         identifier_key(b"88/x")  # type: ignore[arg-type]
+
+
+@DETERMINISTIC
+@given(
+    prefixes,
+    st.one_of(
+        suffixes,
+        st.text(alphabet=st.characters(max_codepoint=0x7F), max_size=260),
+        st.text(max_size=40),
+    ),
+)
+def test_identifier_under_answers_as_parse_identifier_does(prefix: str, suffix: str) -> None:
+    """A batch's items (identifier_under: the prefix parsed once) are accepted, keyed and
+    refused exactly as parse_identifier accepts, keys and refuses the whole identifier."""
+    text = f"{prefix}/{suffix}"
+    try:
+        parsed = parse_identifier(text)
+        expected: tuple[str, str] | tuple[ErrorCode, str] = (parsed.display, parsed.key)
+    except SparkError as exc:
+        expected = (exc.code, exc.message)
+    try:
+        got: tuple[str, str] | tuple[ErrorCode, str] = identifier_under(
+            parse_prefix(prefix), suffix
+        )
+    except SparkError as exc:
+        got = (exc.code, exc.message)
+    assert got == expected
+
+
+def test_identifier_under_checks_the_suffix_and_the_whole_length() -> None:
+    prefix = parse_prefix("88.608")
+    assert identifier_under(prefix, "ab-1/x y") == ("88.608/ab-1/x y", "88.608/AB-1/X Y")
+    for suffix in (" lead", "trail ", "S" * (MAX_SUFFIX_BYTES + 1), "tab\there", ""):
+        with pytest.raises(SparkError) as caught:
+            identifier_under(prefix, suffix)
+        assert caught.value.code == ErrorCode.INVALID_IDENTIFIER
+    long_prefix = parse_prefix(".".join(["P" * 40] * MAX_PREFIX_SEGMENTS))
+    with pytest.raises(SparkError) as caught:
+        identifier_under(long_prefix, "S" * MAX_SUFFIX_BYTES)
+    assert caught.value.code == ErrorCode.INVALID_IDENTIFIER

@@ -7,7 +7,9 @@ from __future__ import annotations
 import pytest
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.hashing import sm3
 from sparkchain.identifiers.tx import value
+from sparkchain.ledger import smt
 from sparkchain.node import schema
 from sparkchain.node.chain_check import check_chain
 from tests.helpers.chain import bid_of
@@ -113,3 +115,19 @@ def test_verify_reports_a_missing_owner_entry(ledger_chain: LedgerChain) -> None
     report = check_chain(ledger_chain.path, ledger_chain.genesis, verify_signatures=False)
     assert not report.ok
     assert "owner index" in (report.problem or "")
+
+
+@pytest.mark.parametrize("key", ["88.608/ABC-1", "88.608/É/X Y", "88"])
+def test_the_keys_built_from_parts_are_the_schema_keys(key: str) -> None:
+    """state_writes builds a block's keys from parts it shares between records: the same
+    bytes as the schema's functions (the on-disk layout must not move)."""
+    owner = bid_of("alice")
+    key_bytes = key.encode("utf-8")
+    assert schema.owner_key_head(owner, schema.OWNED_RECORD) + key_bytes == schema.owner_key(
+        owner, schema.OWNED_RECORD, key
+    )
+    assert schema.history_key_of(key_bytes, schema.tx_location(7, 3)) == schema.history_key(
+        key, 7, 3
+    )
+    assert smt.record_tree_key_of(key_bytes) == smt.record_tree_key(key)
+    assert smt.record_tree_key_of(key_bytes, sm3) == smt.record_tree_key(key, sm3)

@@ -20,16 +20,25 @@ from sparkchain.identifiers.limits import (
     MAX_META_JSON_DEPTH,
     MAX_TX_EXPIRY_AHEAD_MS,
     MAX_VALUE_DATA_BYTES,
+    TEMPLATE_VALUE_INDEX,
 )
 from sparkchain.identifiers.tx import sign_body, sign_body_bytes, tx_id
 from sparkchain.ledger.records import (
     META_VALUE_TYPE,
     _plainly_valid,
     check_value,
+    check_values,
     filter_values,
     json_depth,
+    plain_values,
 )
 from sparkchain.ledger.rules import check_envelope
+from sparkchain.ledger.templates import (
+    TEMPLATE_REF_VALUE_TYPE,
+    TEMPLATE_VALUE_TYPE,
+    check_template_values,
+    template_reference,
+)
 from sparkchain.proto import types_pb2 as pb
 from tests.helpers.chain import (
     CHAIN_ID,
@@ -249,6 +258,40 @@ _VALUES = st.builds(
 def test_plainly_valid_values_pass_every_rule(values: list[pb.Value]) -> None:
     if _plainly_valid(values):
         _check_each_rule(values)  # must not raise
+
+
+_TEMPLATE_TYPES = frozenset({META_VALUE_TYPE, TEMPLATE_VALUE_TYPE, TEMPLATE_REF_VALUE_TYPE})
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.lists(
+        st.one_of(
+            _VALUES,
+            st.builds(
+                pb.Value,
+                index=st.sampled_from([1, TEMPLATE_VALUE_INDEX, 2000]),
+                type=st.sampled_from([TEMPLATE_VALUE_TYPE, TEMPLATE_REF_VALUE_TYPE, "URL"]),
+                data=st.sampled_from([b"88/T", b"{}", b"\xff"]),
+            ),
+        ),
+        max_size=4,
+    )
+)
+def test_plain_values_need_no_value_or_template_check(values: list[pb.Value]) -> None:
+    """What register_batch skips for plain values: every check passes and no template
+    applies (so no template is looked up)."""
+    if plain_values(values, _TEMPLATE_TYPES):
+        check_values(values, "w")
+        check_template_values(values, "w")
+        assert template_reference(values) is None
+    if any(v.type in _TEMPLATE_TYPES for v in values):
+        assert not plain_values(values, _TEMPLATE_TYPES)
+
+
+def test_plain_values_must_exclude_meta_values() -> None:
+    with pytest.raises(ValueError):
+        plain_values([pb.Value(index=1, type="URL")], frozenset({TEMPLATE_VALUE_TYPE}))
 
 
 def test_ordinary_values_take_the_shortcut_and_meta_values_do_not() -> None:

@@ -379,3 +379,45 @@ class _CountingStore:
         if node is not None and node[:1] == SMT_LEAF:
             self.leaf_reads += 1
         return node
+
+
+def _reachable(store: dict[bytes, bytes], root: bytes) -> set[bytes]:
+    """Every node hash of the tree under `root` (leaves included)."""
+    if root == smt.EMPTY_ROOT:
+        return set()
+    seen, todo = set(), [root]
+    while todo:
+        node_hash = todo.pop()
+        seen.add(node_hash)
+        encoded = store[node_hash]
+        if encoded[:1] == SMT_NODE:
+            occupied = int.from_bytes(encoded[1:3], "big")
+            todo += [encoded[3 + 32 * i : 35 + 32 * i] for i in range(occupied.bit_count())]
+    return seen
+
+
+@FAST
+@given(
+    before=key_values,
+    changes=st.lists(st.tuples(tree_keys, st.one_of(st.none(), values)), max_size=12),
+)
+def test_one_change_per_block_writes_and_drops_exactly_the_changed_nodes(
+    before: dict[bytes, bytes], changes: list[tuple[bytes, bytes | None]]
+) -> None:
+    """Blocks of one change (the path most nodes of a big block take): each gives the
+    model's root, stores every node its tree gained and lists as stale exactly the nodes
+    its tree lost, whether the key is new, replaced, deleted or absent."""
+    root, store = build(before)
+    model = dict(before)
+    for key, value in changes:
+        update = smt.apply(store, root, {key: value})
+        store.update(update.new_nodes)
+        if value is None:
+            model.pop(key, None)
+        else:
+            model[key] = value
+        assert update.root == build(model)[0]
+        old, new = _reachable(store, root), _reachable(store, update.root)
+        assert new - old <= set(update.new_nodes)
+        assert set(update.stale_nodes) == old - new
+        root = update.root
