@@ -9,7 +9,10 @@ does over time), then measured:
     - of which the state tree (namespace `t`) and the stale queue and marks (`s`, `u`),
       as uncompressed key and value bytes;
     - ids committed/s over the last MEASURED_BLOCKS blocks (build + synced commit,
-      signatures excluded): what recording and pruning cost per block.
+      signatures excluded): what recording and pruning cost per block;
+    - where the bytes go (`namespace_bytes`): key + value bytes of every LevelDB key
+      namespace (node/schema.py) per identifier, uncompressed, beside the `.ldb` tables'
+      total (LevelDB compresses blocks with snappy).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+import plyvel
 
 from bench.ledger_bench import BLOCK_IDS, Writer, bench_genesis
 from bench.report import Goal, print_table, rate
@@ -34,6 +39,32 @@ GOAL_PRUNED_BYTES_PER_ID = 400
 
 
 @dataclass(frozen=True)
+class NamespaceBytes:
+    entries: int
+    key_bytes: int
+    value_bytes: int
+
+    @property
+    def total(self) -> int:
+        return self.key_bytes + self.value_bytes
+
+
+def namespace_bytes(db: plyvel.DB) -> dict[bytes, NamespaceBytes]:
+    """Entries, key bytes and value bytes of every namespace (the key's first byte) of a
+    ledger, uncompressed, in one scan."""
+    counts: dict[bytes, list[int]] = {}
+    with db.iterator() as entries:
+        for key, value in entries:
+            tally = counts.get(key[:1])
+            if tally is None:
+                tally = counts[key[:1]] = [0, 0, 0]
+            tally[0] += 1
+            tally[1] += len(key)
+            tally[2] += len(value)
+    return {namespace: NamespaceBytes(*tally) for namespace, tally in sorted(counts.items())}
+
+
+@dataclass(frozen=True)
 class DiskFigures:
     keep_heights: int
     size: int
@@ -43,6 +74,8 @@ class DiskFigures:
     commit_per_s: float
     commit_per_cpu_s: float  # of the calling thread: what the code costs on a shared machine
     oldest_state: int
+    namespaces: dict[bytes, NamespaceBytes]
+    table_bytes: int  # the .ldb files (after compaction, every entry is in one of them)
 
     def per_id(self, total: int) -> float:
         return total / self.size
@@ -74,10 +107,21 @@ def fill_and_measure(
         tree_bytes = _raw_bytes(ledger, schema.TREE_NODE)
         stale_bytes = _raw_bytes(ledger, schema.STALE_QUEUE) + _raw_bytes(ledger, schema.STALE_MARK)
         oldest = ledger.oldest_state
+        namespaces = namespace_bytes(ledger.db)
     disk = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    tables = sum(f.stat().st_size for f in path.glob("*.ldb"))
     measured = min(MEASURED_BLOCKS, blocks) * BLOCK_IDS
     return DiskFigures(
-        keep_heights, size, disk, tree_bytes, stale_bytes, measured / timed, measured / cpu, oldest
+        keep_heights,
+        size,
+        disk,
+        tree_bytes,
+        stale_bytes,
+        measured / timed,
+        measured / cpu,
+        oldest,
+        namespaces,
+        tables,
     )
 
 
@@ -150,4 +194,46 @@ def run(quick: bool) -> None:
             "(compact_range) before its directory is measured; namespaces as uncompressed "
             "key + value bytes."
         ),
+    )
+    for figures in results:
+        print_namespaces(figures)
+
+
+def print_namespaces(figures: DiskFigures) -> None:
+    """Where one ledger's bytes go: each namespace's key + value bytes per identifier."""
+    rows: list[list[object]] = []
+    raw = sum(n.total for n in figures.namespaces.values())
+    for namespace, tally in sorted(
+        figures.namespaces.items(), key=lambda item: item[1].total, reverse=True
+    ):
+        name = schema.NAMESPACE_NAMES.get(namespace, "unknown")
+        rows.append(
+            [
+                f"{namespace.decode(errors='replace')}  {name}",
+                f"{tally.entries:,}",
+                f"{figures.per_id(tally.key_bytes):,.1f}",
+                f"{figures.per_id(tally.value_bytes):,.1f}",
+                f"{figures.per_id(tally.total):,.1f}",
+                f"{100 * tally.total / raw:.1f}%" if raw else "-",
+            ]
+        )
+    rows.append(["all namespaces (uncompressed)", "", "", "", f"{figures.per_id(raw):,.1f}", ""])
+    rows.append(
+        [
+            ".ldb tables on disk (snappy)",
+            "",
+            "",
+            "",
+            f"{figures.per_id(figures.table_bytes):,.1f}",
+            "",
+        ]
+    )
+    rows.append(
+        ["whole ledger directory", "", "", "", f"{figures.per_id(figures.disk_bytes):,.1f}", ""]
+    )
+    print_table(
+        f"Where the bytes go, keep_heights {figures.keep_heights}, at {figures.size:,} ids",
+        ["namespace", "entries", "key B/id", "value B/id", "B/id", "share"],
+        rows,
+        caption="Key + value bytes per identifier, uncompressed, after compaction.",
     )
