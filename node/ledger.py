@@ -192,8 +192,9 @@ class Ledger(LedgerReads):
         if version == b"2":
             add_owner_index(db)
         if version != schema.SCHEMA_VERSION:
-            # 3 -> 4: a ledger that never pruned is schema 4 with no stale entries
-            db.put(schema.META_SCHEMA_VERSION, schema.SCHEMA_VERSION, sync=True)
+            # 3 -> 4: a ledger that never pruned is schema 4 with no stale entries;
+            # 4 -> 5: the latest history entries lose their copy of the record
+            drop_latest_history_records(db)
         if keep_heights > 0 and not pruning.is_pruning(db):
             height, _, state_root = schema.head_from_bytes(db.get(schema.META_HEAD) or b"")
             pruning.start_pruning(db, height, state_root)
@@ -539,9 +540,8 @@ UPGRADE_BATCH_KEYS = 10_000  # owner index entries written per batch while upgra
 
 
 def add_owner_index(db: plyvel.DB) -> None:
-    """Upgrade a schema 2 ledger to 3: index every record and prefix by its owner, then
-    say the current schema (4 adds nothing a schema 3 ledger must be given). Idempotent: a
-    crash part way leaves schema 2, and the next open redoes it."""
+    """Upgrade a schema 2 ledger to 3: index every record and prefix by its owner.
+    Idempotent: a crash part way leaves schema 2, and the next open redoes it."""
     log.info("ledger_upgrade", extra={"from_schema": 2, "to_schema": 3, "adding": "owner index"})
     for namespace, kind, decode in (
         (schema.RECORD, schema.OWNED_RECORD, decode_record),
@@ -557,7 +557,50 @@ def add_owner_index(db: plyvel.DB) -> None:
                 batch.write()
                 batch, pending = db.write_batch(), 0
         batch.write()
+    db.put(schema.META_SCHEMA_VERSION, b"3", sync=True)
+
+
+def drop_latest_history_records(db: plyvel.DB) -> None:
+    """Upgrade a schema 3 or 4 ledger to 5: the latest history entry of every identifier
+    drops its record bytes, a copy of the identifier's current record (`r`); then say the
+    current schema. Idempotent: a crash part way leaves the old schema number, and the next
+    open finishes the entries left (a node of the older version must not open the ledger
+    then: the entries already rewritten would read as empty records)."""
+    log.info(
+        "ledger_upgrade", extra={"from_schema": 4, "to_schema": 5, "dropping": "history copies"}
+    )
+    batch = db.write_batch()
+    pending = 0
+    last: tuple[bytes, bytes] | None = None
+    with db.iterator(prefix=schema.HISTORY) as entries:
+        for key, raw in entries:
+            if last is not None and _history_identifier(key) != _history_identifier(last[0]):
+                pending += _drop_record_copy(db, batch, *last)
+            last = (key, raw)
+            if pending >= UPGRADE_BATCH_KEYS:
+                batch.write()
+                batch, pending = db.write_batch(), 0
+    if last is not None:
+        _drop_record_copy(db, batch, *last)
+    batch.write()
     db.put(schema.META_SCHEMA_VERSION, schema.SCHEMA_VERSION, sync=True)
+
+
+def _history_identifier(history_key: bytes) -> bytes:
+    return history_key[: history_key.index(schema.SEPARATOR)]
+
+
+def _drop_record_copy(db: plyvel.DB, batch: plyvel.WriteBatch, key: bytes, raw: bytes) -> int:
+    """Rewrite one identifier's latest history entry without the copy of its current
+    record (left as it is when it is not that copy: `spark ledger verify` reports it)."""
+    record_bytes = schema.decode_history_entry(raw).record_bytes
+    if not record_bytes:
+        return 0
+    identifier_key = _history_identifier(key)[len(schema.HISTORY) :].decode("utf-8")
+    if db.get(schema.record_key(identifier_key)) != record_bytes:
+        return 0
+    batch.put(key, raw[: len(raw) - len(record_bytes)])
+    return 1
 
 
 def _write_genesis_state(db: plyvel.DB, genesis: Genesis, *, pruning: bool) -> None:
