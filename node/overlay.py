@@ -198,7 +198,7 @@ def state_writes(
     changes = bytearray()
     history_key, change_entry = schema.history_key, schema.change_entry
     # record key -> (index in `puts` of its latest history entry, that entry's head)
-    latest: dict[str, tuple[int, bytes]] = {}
+    latest_entries: dict[str, tuple[int, bytes]] = {}
     for tx_index, receipt in receipts:
         entry_head = schema.history_entry_head(
             receipt.height, receipt.time_ms, receipt.tx_id, receipt.operation, receipt.signer
@@ -207,14 +207,14 @@ def state_writes(
             record_bytes = encode_record(record)
             encoded[id(record)] = record_bytes
             key_bytes = record.key.encode("utf-8")
-            latest[record.key] = (len(puts), entry_head)
+            latest_entries[record.key] = (len(puts), entry_head)
             append((history_key(record.key, receipt.height, tx_index), entry_head + record_bytes))
             changes += change_entry(tx_index, schema.CHANGE_RECORD, key_bytes)
         for prefix in receipt.prefixes:
             key_bytes = prefix.key.encode("utf-8")
             changes += change_entry(tx_index, schema.CHANGE_PREFIX, key_bytes)
     puts.append((schema.changes_key(height), bytes(changes)))
-    _latest_entries_without_record(overlay, puts, latest)
+    _latest_entries_without_record(overlay, puts, latest_entries)
     tree = writes.tree_changes
     record_key, record_tree_key = schema.record_key, smt.record_tree_key
     owner_key, committed_owner, deletes = schema.owner_key, overlay.committed_owner, writes.deletes
