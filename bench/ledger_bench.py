@@ -46,7 +46,6 @@ from sparkchain.ledger import smt
 from sparkchain.ledger.genesis import Genesis, make_genesis
 from sparkchain.ledger.proof import verify_resolution
 from sparkchain.node.ledger import BuiltBlock, Ledger
-from sparkchain.node.storage import compact_all
 from sparkchain.proto import api_pb2
 from sparkchain.proto import types_pb2 as pb
 
@@ -183,7 +182,7 @@ def filled_ledger(size: int, progress: Callable[[str], None]) -> Path:
             writer.commit(writer.batch_txs(first))
             if first and first % 100_000 == 0:
                 progress(f"filling {size:,}: {first:,} ({time.perf_counter() - started:.0f} s)")
-        compact_all(ledger.db)
+        ledger.db.compact_range()
     (path / "FILLED").write_text(str(size))
     return path
 

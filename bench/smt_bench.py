@@ -34,7 +34,6 @@ from bench.report import Goal, print_table, rate
 from bench.smt_binary_nodes import Layout
 from bench.smt_binary_nodes import NodeCache as BinaryNodeCache
 from sparkchain.ledger import smt
-from sparkchain.node.storage import compact_all
 
 BLOCK_KEYS = 1000
 PROOF_SAMPLE = 5000
@@ -230,7 +229,7 @@ def _measure_leveldb(
                 for node_hash, encoded in nodes[start : start + 100_000]:
                     wb.put(_TREE_NODE + node_hash, encoded)
         del nodes
-        compact_all(db)  # as a node that has run for a while, not one just bulk-loaded
+        db.compact_range()  # as a node that has run for a while, not one just bulk-loaded
         leveldb_store = _LevelDBNodes(db)
         cache = variant.new_cache()
         variant.warm(leveldb_store, root, cache)

@@ -128,35 +128,6 @@ def open_db(
         raise _damage_reported(path, exc) from exc
 
 
-# below and above every key of a ledger: each begins with its namespace's ASCII letter
-_BEFORE_EVERY_KEY = b"\x00"
-_AFTER_EVERY_KEY = b"\xff"
-_MAX_COMPACTIONS = 4
-
-
-def compact_all(db: plyvel.DB) -> None:
-    """Compact the whole ledger down to one level: overwritten and deleted entries (pruned
-    state tree nodes, their stale queue and marks) leave the table files.
-
-    One `compact_range()` is not enough: LevelDB chooses the levels to merge before it
-    flushes the memtable, and a pass over a freshly written ledger left a level 1 table over
-    level 2 (measured: the tables of a pruned ledger then still held every deleted tree node,
-    690 B per identifier at 20k instead of 422). The passes repeat until one level holds
-    every table.
-    """
-    for _ in range(_MAX_COMPACTIONS):
-        db.compact_range(start=_BEFORE_EVERY_KEY, stop=_AFTER_EVERY_KEY)
-        if _levels_with_tables(db) <= 1:
-            return
-
-
-def _levels_with_tables(db: plyvel.DB) -> int:
-    """How many levels hold a table, from LevelDB's `leveldb.stats` table (one row a level
-    that holds files: level, files, size, ...)."""
-    stats = (db.get_property(b"leveldb.stats") or b"").decode()
-    return sum(1 for line in stats.splitlines() if line.split()[:1] and line.split()[0].isdigit())
-
-
 def ledger_in_use(path: Path) -> bool:
     """Whether a process holds the LevelDB lock of the ledger at `path` (a running node),
     asked the way LevelDB takes it (fcntl), so it works on a ledger too damaged to open."""
