@@ -566,8 +566,10 @@ def drop_latest_history_records(db: plyvel.DB) -> None:
     current schema. Idempotent: a crash part way leaves the old schema number, and the next
     open finishes the entries left (a node of the older version must not open the ledger
     then: the entries already rewritten would read as empty records)."""
+    version = (db.get(schema.META_SCHEMA_VERSION) or b"?").decode(errors="replace")
     log.info(
-        "ledger_upgrade", extra={"from_schema": 4, "to_schema": 5, "dropping": "history copies"}
+        "ledger_upgrade",
+        extra={"from_schema": version, "to_schema": 5, "dropping": "history copies"},
     )
     batch = db.write_batch()
     pending = 0
