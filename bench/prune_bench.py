@@ -33,9 +33,12 @@ import plyvel
 
 from bench.ledger_bench import BLOCK_IDS, Writer, bench_genesis
 from bench.report import Goal, print_table, rate
+from sparkchain.identifiers.tags import SMT_LEAF
+from sparkchain.ledger.smt_nodes import check_inner
+from sparkchain.ledger.smt_prune import reachable
 from sparkchain.node import schema
 from sparkchain.node.ledger import Ledger
-from sparkchain.node.storage import open_db
+from sparkchain.node.storage import TreeNodeStore, open_db
 
 KEEP_HEIGHTS = 100
 QUICK_KEEP_HEIGHTS = 5
@@ -77,6 +80,33 @@ def namespace_bytes(db: plyvel.DB, compacted: plyvel.DB) -> dict[bytes, Namespac
     }
 
 
+@dataclass
+class TreePart:
+    nodes: int = 0
+    stored_bytes: int = 0  # key + value
+    leaf_key_bytes: int = 0  # of an internal node: the unhashed trailer of its leaf keys
+
+
+def tree_parts(db: plyvel.DB) -> dict[str, TreePart]:
+    """The stored state tree split into the head's tree (live) and the nodes only older kept
+    heights hold, each into leaves and internal nodes, uncompressed."""
+    _, _, root = schema.head_from_bytes(db.get(schema.META_HEAD))
+    live = reachable(TreeNodeStore(db), [root])
+    parts: dict[str, TreePart] = {}
+    with db.iterator(prefix=schema.TREE_NODE) as nodes:
+        for key, node in nodes:
+            leaf = node[:1] == SMT_LEAF
+            name = ("head's tree" if key[1:] in live else "older heights only") + (
+                ", leaves" if leaf else ", internal nodes"
+            )
+            part = parts.setdefault(name, TreePart())
+            part.nodes += 1
+            part.stored_bytes += len(key) + len(node)
+            if not leaf:
+                part.leaf_key_bytes += len(node) - check_inner(node)[2]
+    return dict(sorted(parts.items()))
+
+
 @dataclass(frozen=True)
 class DiskFigures:
     keep_heights: int
@@ -89,6 +119,7 @@ class DiskFigures:
     oldest_state: int
     namespaces: dict[bytes, NamespaceBytes]
     compacted_bytes: int  # the compacted copy's directory
+    tree: dict[str, TreePart]
 
     def per_id(self, total: int) -> float:
         return total / self.size
@@ -144,6 +175,7 @@ def fill_and_measure(
         copy = compacted_copy(ledger.db, copy_path)
         try:
             namespaces = namespace_bytes(ledger.db, copy)
+            tree = tree_parts(ledger.db)
         finally:
             copy.close()
     disk = _directory_bytes(path)
@@ -161,6 +193,7 @@ def fill_and_measure(
         oldest,
         namespaces,
         compacted,
+        tree,
     )
 
 
@@ -240,6 +273,28 @@ def run(quick: bool) -> None:
     )
     for figures in results:
         print_namespaces(figures)
+        print_tree_parts(figures)
+
+
+def print_tree_parts(figures: DiskFigures) -> None:
+    rows = [
+        [
+            name,
+            f"{part.nodes:,}",
+            f"{figures.per_id(part.stored_bytes):,.1f}",
+            f"{figures.per_id(part.leaf_key_bytes):,.1f}",
+        ]
+        for name, part in figures.tree.items()
+    ]
+    print_table(
+        f"State tree nodes, keep_heights {figures.keep_heights}, at {figures.size:,} ids",
+        ["part", "nodes", "B/id", "of which leaf keys in parents, B/id"],
+        rows,
+        caption=(
+            "Uncompressed key + value bytes; leaf keys: the unhashed trailer of internal "
+            "nodes (ledger/smt_nodes.py), a second copy of each leaf child's key."
+        ),
+    )
 
 
 def print_namespaces(figures: DiskFigures) -> None:
