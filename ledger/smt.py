@@ -127,6 +127,8 @@ class TreeUpdate:
     root: bytes
     new_nodes: dict[bytes, bytes] = field(default_factory=dict)
     stale_nodes: list[bytes] = field(default_factory=list)
+    # of the stale nodes, the internal ones with leaf keys, trimmed (smt_nodes.trimmed)
+    trimmed_nodes: dict[bytes, bytes] = field(default_factory=dict)
     nodes_read: int = 0  # from the store (cache misses): the benchmark's cost breakdown
 
 
@@ -181,7 +183,11 @@ def apply(
     except (LookupError, ValueError) as error:
         raise _corrupt(root, error) from None
     return TreeUpdate(
-        new_root or EMPTY_ROOT, update.new_nodes, update.stale_nodes(), update.nodes_read
+        new_root or EMPTY_ROOT,
+        update.new_nodes,
+        update.stale_nodes(),
+        update.trimmed_stale_nodes(),
+        update.nodes_read,
     )
 
 
@@ -308,8 +314,9 @@ def _walk(
         depth = 0
         while True:
             encoded = reader.node(node_hash, depth)
-            if depth == 0 and encoded[:1] == SMT_LEAF:  # a tree of one key
-                return root, leaf_key_value(encoded)[0]
+            # a tree of one key, or below a trimmed node (smt_nodes.py), a leaf child
+            if encoded[:1] == SMT_LEAF:
+                return node_hash, leaf_key_value(encoded)[0]
             occupied, leaves, keys_at = check_inner(encoded)
             slot = nibble(key, depth)
             bit = 1 << slot

@@ -63,6 +63,8 @@ class PendingBlock:
     writes: BlockWrites
     new_tree_nodes: dict[bytes, bytes]
     stale_tree_nodes: tuple[bytes, ...] = ()  # what a pruning ledger records (smt_prune)
+    # of those, the internal nodes with leaf keys, trimmed: what a pruning ledger then stores
+    trimmed_tree_nodes: tuple[tuple[bytes, bytes], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +195,9 @@ class Ledger(LedgerReads):
             add_owner_index(db)
         if version != schema.SCHEMA_VERSION:
             # 3 -> 4: a ledger that never pruned is schema 4 with no stale entries;
-            # 4 -> 5: the latest history entries lose their copy of the record
+            # 4 -> 5: stale tree nodes are trimmed, the latest history entries lose their
+            # copy of the record
+            pruning.trim_stale_nodes(db)
             drop_latest_history_records(db)
         if keep_heights > 0 and not pruning.is_pruning(db):
             height, _, state_root = schema.head_from_bytes(db.get(schema.META_HEAD) or b"")
@@ -349,6 +353,8 @@ class Ledger(LedgerReads):
                     schema.head_bytes(height, pending.block_hash, pending.header.state_root),
                 )
                 if prune is not None:
+                    for node_hash, node in pending.trimmed_tree_nodes:
+                        put(tree_prefix + node_hash, node)  # only older heights hold it
                     pruning.write_removals(batch, prune, self.oldest_state)
         except plyvel.Error as exc:
             # a full or failing disk: LevelDB wrote none of the batch and refuses later
@@ -489,6 +495,7 @@ class Ledger(LedgerReads):
             writes=execution.writes,
             new_tree_nodes=execution.tree.new_nodes,
             stale_tree_nodes=tuple(execution.tree.stale_nodes),
+            trimmed_tree_nodes=tuple(execution.tree.trimmed_nodes.items()),
         )
         pending_blocks = self._pending
         if len(pending_blocks) >= MAX_PENDING_BLOCKS:

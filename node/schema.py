@@ -17,7 +17,8 @@ Heights and tx indexes are big-endian so that byte order is numeric order.
                                      after the change; none in the identifier's latest
                                      entry, whose record is its current one, `r`)
     o<owner BID>\\0<kind:1><key>      owner index: what a BID owns (kind p: prefix, r: record)
-    t<node hash>                     sparse Merkle tree node
+    t<node hash>                     sparse Merkle tree node (one a block removed, on a
+                                     ledger that records removals: trimmed, smt_nodes.py)
     s<height:8><node hash>           stale queue: the block at <height> removed the tree node
     u<node hash>                     -> <height:8>: stale mark, the last height that removed
                                      it (ledger/smt_prune.py; only when `mpruning` is set)
@@ -99,7 +100,9 @@ META_RESTORING: Final = META + b"restoring"
 # 4: pruning of the state tree (`s`, `u`, `mpruning`, `moldest`); a schema 3 ledger is one
 #    that never pruned: opening it only says 4 (node/ledger.py)
 # 5: an identifier's latest history entry holds no record bytes (they were a second copy of
-#    its `r` record); opening a schema 4 ledger drops them (node/ledger.py)
+#    its `r` record), and a ledger recording removals stores the tree nodes blocks removed
+#    without their leaf keys (ledger/smt_nodes.py `trimmed`); opening a schema 3 or 4
+#    ledger does both to what it holds (node/ledger.py)
 SCHEMA_VERSION: Final = b"5"
 SCHEMA_UPGRADABLE: Final = (b"2", b"3", b"4")
 
