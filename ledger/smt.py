@@ -126,6 +126,8 @@ class TreeUpdate:
     root: bytes
     new_nodes: dict[bytes, bytes] = field(default_factory=dict)
     stale_nodes: list[bytes] = field(default_factory=list)
+    # of the stale nodes, the internal ones with leaf keys, trimmed (smt_nodes.trimmed)
+    trimmed_nodes: dict[bytes, bytes] = field(default_factory=dict)
     nodes_read: int = 0  # from the store (cache misses): the benchmark's cost breakdown
 
 
@@ -190,7 +192,11 @@ def apply(
     except (LookupError, ValueError) as error:
         raise _corrupt(root, error) from None
     return TreeUpdate(
-        new_root or EMPTY_ROOT, update.new_nodes, update.stale_nodes(), update.nodes_read
+        new_root or EMPTY_ROOT,
+        update.new_nodes,
+        update.stale_nodes(),
+        update.trimmed_stale_nodes(),
+        update.nodes_read,
     )
 
 
@@ -324,8 +330,9 @@ def _walk(
                 encoded = reader.node(node_hash, depth)
             tag = encoded[0]
             if tag != _SMT_NODE_BYTE:
-                if depth == 0 and tag == _SMT_LEAF_BYTE:  # a tree of one key
-                    return root, leaf_key_value(encoded)[0]
+                # a tree of one key, or below a trimmed node (smt_nodes.py), a leaf child
+                if tag == _SMT_LEAF_BYTE:
+                    return node_hash, leaf_key_value(encoded)[0]
                 raise ValueError("not an internal node")
             occupied = encoded[1] << 8 | encoded[2]
             keys_at = 5 + 32 * occupied.bit_count()

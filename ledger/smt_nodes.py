@@ -16,6 +16,11 @@ Encodings (the first byte is the domain tag of identifiers/tags.py):
     `leaves` marks the children that are leaves. The trailer only saves reads: a child's
     own domain tag already says what it is, and its hash commits to its key. With the leaf
     keys at hand, inserting next to a leaf and proving a present key read no leaf.
+    trimmed   an internal node with `leaves` 0 and no keys (`trimmed`): how a ledger that
+              records removals (ledger/smt_prune.py) stores a node once the head's tree no
+              longer holds it, so that only proofs of older kept heights read it (they
+              find a leaf child by its tag, one read more); same hash. A block that
+              writes the node again stores it whole.
 Updating a node splices 32-byte hashes and keys into its bytes: no per-slot objects.
 """
 
@@ -198,6 +203,8 @@ class BlockUpdate(TreeReader):
         # nodes of the old tree this pass replaced or removed (a node it re-creates
         # identically is also in new_nodes: `stale_nodes` leaves those out)
         self.replaced: list[bytes] = []
+        # the replaced internal nodes that had leaf keys, trimmed (`trimmed`)
+        self._trimmed: dict[bytes, bytes] = {}
         self._items: list[Item] = []
         self._keys: list[bytes] = []
         self._cache_depth = -1 if cache is None else cache.max_depth
@@ -228,6 +235,11 @@ class BlockUpdate(TreeReader):
         """The nodes of the old tree that the new one no longer holds."""
         new_nodes = self.new_nodes
         return [node_hash for node_hash in self.replaced if node_hash not in new_nodes]
+
+    def trimmed_stale_nodes(self) -> dict[bytes, bytes]:
+        """The stale internal nodes that hold leaf keys, each trimmed (`trimmed`)."""
+        new_nodes = self.new_nodes
+        return {h: node for h, node in self._trimmed.items() if h not in new_nodes}
 
     def _fresh(self, depth: int, lo: int, hi: int) -> Subtree:
         """An empty slot at `depth` after items[lo:hi]."""
@@ -375,6 +387,8 @@ class BlockUpdate(TreeReader):
         if occupied == old_occupied and children == old_children and keys == old_keys:
             return node_hash, INNER, None
         self.replaced.append(node_hash)
+        if old_keys:
+            self._trimmed[node_hash] = encoded[: keys_at - 2] + _NO_LEAVES
         if not occupied:
             return _EMPTY_SUBTREE
         if leaves and not occupied & (occupied - 1):
@@ -531,6 +545,17 @@ class BlockUpdate(TreeReader):
 
 
 _SMT_NODE_BYTE = SMT_NODE[0]
+_NO_LEAVES = bytes(2)
+
+
+def trimmed(encoded: bytes) -> bytes:
+    """An internal node without its trailer's leaf keys (same hash); a leaf as it is."""
+    if encoded[:1] == SMT_LEAF:
+        return encoded
+    _, leaves, keys_at = check_inner(encoded)
+    return encoded if not leaves else encoded[: keys_at - 2] + _NO_LEAVES
+
+
 # ranges of at most this many items are split by slot in one scan, bigger ones by bisection
 _SCAN_RANGE = 8
 

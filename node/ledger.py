@@ -65,6 +65,8 @@ class PendingBlock:
     writes: BlockWrites
     new_tree_nodes: dict[bytes, bytes]
     stale_tree_nodes: tuple[bytes, ...] = ()  # what a pruning ledger records (smt_prune)
+    # of those, the internal nodes with leaf keys, trimmed: what a pruning ledger then stores
+    trimmed_tree_nodes: tuple[tuple[bytes, bytes], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,8 +196,11 @@ class Ledger(LedgerReads):
         if version == b"2":
             add_owner_index(db)
         if version != schema.SCHEMA_VERSION:
-            # 3 -> 4: a ledger that never pruned is schema 4 with no stale entries
-            db.put(schema.META_SCHEMA_VERSION, schema.SCHEMA_VERSION, sync=True)
+            # 3 -> 4: a ledger that never pruned is schema 4 with no stale entries;
+            # 4 -> 5: stale tree nodes are trimmed, the latest history entries lose their
+            # copy of the record
+            pruning.trim_stale_nodes(db)
+            drop_latest_history_records(db)
         if keep_heights > 0 and not pruning.is_pruning(db):
             height, _, state_root = schema.head_from_bytes(db.get(schema.META_HEAD) or b"")
             pruning.start_pruning(db, height, state_root)
@@ -355,6 +360,8 @@ class Ledger(LedgerReads):
                     schema.head_bytes(height, pending.block_hash, pending.header.state_root),
                 )
                 if prune is not None:
+                    for node_hash, node in pending.trimmed_tree_nodes:
+                        put(tree_prefix + node_hash, node)  # only older heights hold it
                     pruning.write_removals(batch, prune, self.oldest_state)
         except plyvel.Error as exc:
             # a full or failing disk: LevelDB wrote none of the batch and refuses later
@@ -495,6 +502,7 @@ class Ledger(LedgerReads):
             writes=execution.writes,
             new_tree_nodes=execution.tree.new_nodes,
             stale_tree_nodes=tuple(execution.tree.stale_nodes),
+            trimmed_tree_nodes=tuple(execution.tree.trimmed_nodes.items()),
         )
         pending_blocks = self._pending
         if len(pending_blocks) >= MAX_PENDING_BLOCKS:
@@ -546,9 +554,8 @@ UPGRADE_BATCH_KEYS = 10_000  # owner index entries written per batch while upgra
 
 
 def add_owner_index(db: plyvel.DB) -> None:
-    """Upgrade a schema 2 ledger to 3: index every record and prefix by its owner, then
-    say the current schema (4 adds nothing a schema 3 ledger must be given). Idempotent: a
-    crash part way leaves schema 2, and the next open redoes it."""
+    """Upgrade a schema 2 ledger to 3: index every record and prefix by its owner.
+    Idempotent: a crash part way leaves schema 2, and the next open redoes it."""
     log.info("ledger_upgrade", extra={"from_schema": 2, "to_schema": 3, "adding": "owner index"})
     for namespace, kind, decode in (
         (schema.RECORD, schema.OWNED_RECORD, decode_record),
@@ -564,7 +571,52 @@ def add_owner_index(db: plyvel.DB) -> None:
                 batch.write()
                 batch, pending = db.write_batch(), 0
         batch.write()
+    db.put(schema.META_SCHEMA_VERSION, b"3", sync=True)
+
+
+def drop_latest_history_records(db: plyvel.DB) -> None:
+    """Upgrade a schema 3 or 4 ledger to 5: the latest history entry of every identifier
+    drops its record bytes, a copy of the identifier's current record (`r`); then say the
+    current schema. Idempotent: a crash part way leaves the old schema number, and the next
+    open finishes the entries left (a node of the older version must not open the ledger
+    then: the entries already rewritten would read as empty records)."""
+    version = (db.get(schema.META_SCHEMA_VERSION) or b"?").decode(errors="replace")
+    log.info(
+        "ledger_upgrade",
+        extra={"from_schema": version, "to_schema": 5, "dropping": "history copies"},
+    )
+    batch = db.write_batch()
+    pending = 0
+    last: tuple[bytes, bytes] | None = None
+    with db.iterator(prefix=schema.HISTORY) as entries:
+        for key, raw in entries:
+            if last is not None and _history_identifier(key) != _history_identifier(last[0]):
+                pending += _drop_record_copy(db, batch, *last)
+            last = (key, raw)
+            if pending >= UPGRADE_BATCH_KEYS:
+                batch.write()
+                batch, pending = db.write_batch(), 0
+    if last is not None:
+        _drop_record_copy(db, batch, *last)
+    batch.write()
     db.put(schema.META_SCHEMA_VERSION, schema.SCHEMA_VERSION, sync=True)
+
+
+def _history_identifier(history_key: bytes) -> bytes:
+    return history_key[: history_key.index(schema.SEPARATOR)]
+
+
+def _drop_record_copy(db: plyvel.DB, batch: plyvel.WriteBatch, key: bytes, raw: bytes) -> int:
+    """Rewrite one identifier's latest history entry without the copy of its current
+    record (left as it is when it is not that copy: `spark ledger verify` reports it)."""
+    record_bytes = schema.decode_history_entry(raw).record_bytes
+    if not record_bytes:
+        return 0
+    identifier_key = _history_identifier(key)[len(schema.HISTORY) :].decode("utf-8")
+    if db.get(schema.record_key(identifier_key)) != record_bytes:
+        return 0
+    batch.put(key, raw[: len(raw) - len(record_bytes)])
+    return 1
 
 
 def _write_genesis_state(db: plyvel.DB, genesis: Genesis, *, pruning: bool) -> None:

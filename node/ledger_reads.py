@@ -277,9 +277,16 @@ class LedgerReads:
         """The record bytes after its last change at or before `height` (None: none yet)."""
         start = schema.history_range(key)
         stop = start + schema.tx_location(height + 1, 0)
-        with self._db.iterator(start=start, stop=stop, reverse=True, include_key=False) as entries:
-            raw = next(entries, None)
-        return None if raw is None else schema.decode_history_entry(raw).record_bytes
+        # one view: the entry and the current record it may stand for (schema 5)
+        with self._db.snapshot() as view:
+            with view.iterator(start=start, stop=stop, reverse=True, include_key=False) as found:
+                raw = next(found, None)
+            if raw is None:
+                return None
+            entry = schema.decode_history_entry(raw)
+            if entry.record_bytes:
+                return entry.record_bytes
+            return schema.history_entry_record(entry, view.get(schema.record_key(key)))
 
     def _head_proof_template(self) -> api_pb2.ResolveProof:
         """A ResolveProof at the head without its record and state proof: the header, the
@@ -327,17 +334,24 @@ class LedgerReads:
         key = parse_identifier(identifier).key
         if limit < 0:
             raise SparkError(ErrorCode.INVALID_ARGUMENT, f"limit must be 0 or more, got {limit}")
-        scan = self._db.iterator(prefix=schema.history_range(key), include_key=False, reverse=True)
         raws = []
-        for raw in scan:
-            raws.append(raw)
-            if limit and len(raws) == limit:
-                break
+        # one view: the latest entry and the current record it stands for (schema 5)
+        with self._db.snapshot() as view:
+            with view.iterator(
+                prefix=schema.history_range(key), include_key=False, reverse=True
+            ) as scan:
+                for raw in scan:
+                    raws.append(raw)
+                    if limit and len(raws) == limit:
+                        break
+            current = view.get(schema.record_key(key)) if raws else None
         if self.base_height and (not limit or len(raws) < limit):
             self._check_history_held(identifier, key)
         if not raws:
             raise SparkError(ErrorCode.NOT_FOUND, f"identifier {identifier} is not registered")
-        return [_history_message(schema.decode_history_entry(raw)) for raw in reversed(raws)]
+        return [
+            _history_message(schema.decode_history_entry(raw), current) for raw in reversed(raws)
+        ]
 
     def _check_history_held(self, identifier: str, key: str) -> None:
         """On a ledger that began from a snapshot, history older than its base is not here."""
@@ -499,19 +513,19 @@ class LedgerReads:
             raise SparkError(ErrorCode.STORAGE_CORRUPT, f"block {height} has no change list")
         events = []
         tx_ids: dict[int, bytes] = {}
-        for tx_index, kind, key in schema.decode_changes(raw):
+        with self._db.snapshot() as view:  # an entry and the current record it may stand for
+            changes = [
+                (tx_index, key, _change_entry(view, key, height, tx_index, kind))
+                for tx_index, kind, key in schema.decode_changes(raw)
+            ]
+        for tx_index, key, changed in changes:
             signed = block.txs[tx_index]
             if tx_index not in tx_ids:
                 tx_ids[tx_index] = tx_id(signed, self._hash)
             event = api_pb2.ChangeEvent(height=height, tx_id=tx_ids[tx_index])
-            if kind == schema.CHANGE_RECORD:
-                entry_raw = self._db.get(schema.history_key(key, height, tx_index))
-                if entry_raw is None:
-                    raise SparkError(
-                        ErrorCode.STORAGE_CORRUPT, f"no history of {key} at block {height}"
-                    )
-                entry = schema.decode_history_entry(entry_raw)
-                record = decode_record(entry.record_bytes)
+            if changed is not None:
+                entry, record_bytes = changed
+                record = decode_record(record_bytes)
                 event.operation = entry.operation
                 event.identifier = record.identifier
                 event.prefix = record.identifier.split("/", 1)[0]
@@ -526,15 +540,31 @@ class LedgerReads:
         return events
 
 
-def _history_message(entry: schema.HistoryEntry) -> api_pb2.HistoryEntry:
+def _history_message(entry: schema.HistoryEntry, current: bytes | None) -> api_pb2.HistoryEntry:
     return api_pb2.HistoryEntry(
         height=entry.height,
         time_ms=entry.time_ms,
         tx_id=entry.tx_id,
         operation=entry.operation,
         signer=entry.signer,
-        record=decode_record(entry.record_bytes),
+        record=decode_record(schema.history_entry_record(entry, current)),
     )
+
+
+def _change_entry(
+    view: plyvel.Snapshot, key: str, height: int, tx_index: int, kind: int
+) -> tuple[schema.HistoryEntry, bytes] | None:
+    """The history entry of a record change in a block's change list, with the record bytes
+    after it; None for a prefix change."""
+    if kind != schema.CHANGE_RECORD:
+        return None
+    entry_raw = view.get(schema.history_key(key, height, tx_index))
+    if entry_raw is None:
+        raise SparkError(ErrorCode.STORAGE_CORRUPT, f"no history of {key} at block {height}")
+    entry = schema.decode_history_entry(entry_raw)
+    if entry.record_bytes:
+        return entry, entry.record_bytes
+    return entry, schema.history_entry_record(entry, view.get(schema.record_key(key)))
 
 
 def _encode_page_token(last_key: bytes) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import plyvel
 
-from sparkchain.identifiers.errors import ErrorCode
+from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.handle import ascii_upper
 from sparkchain.identifiers.hashing import HashFunction, sha256
 from sparkchain.ledger import smt, validators
@@ -123,6 +123,19 @@ class Overlay:
     def committed_prefix_exists(self, key: str) -> bool:
         return self._db.get(schema.prefix_key(key)) is not None
 
+    def committed_history_tail(self, key: str) -> tuple[bytes, bytes] | None:
+        """The latest committed history entry of record `key` (its storage key and value);
+        None when LevelDB holds none (the record is new, or older than a snapshot base)."""
+        if key in self._absent or self._committed_owners.get((schema.OWNED_RECORD, key)) == "":
+            return None
+        with self._db.iterator(prefix=schema.history_range(key), reverse=True) as scan:
+            found: tuple[bytes, bytes] | None = next(scan, None)
+        return found
+
+    def committed_record_bytes(self, key: str) -> bytes | None:
+        raw: bytes | None = self._db.get(schema.record_key(key))
+        return raw
+
     def committed_owner(self, kind: bytes, key: str) -> str:
         """The owner of a record (kind OWNED_RECORD) or prefix before this block; "" when
         it did not exist. Rules read what they write, so this is rarely a lookup."""
@@ -173,8 +186,10 @@ def state_writes(
     """Records, prefixes, children and owner indexes, history, change list and tree changes.
 
     `receipts` are (tx index in block, receipt) of every applied tx, in block order. Each
-    record version is serialized once: the same bytes go to the record slot, the history
-    entry and the state tree.
+    record version is serialized once: the same bytes go to the record slot, the state tree
+    and the history entry, except in a record's latest entry, which holds none (schema 5):
+    the entry that was latest before this block is given its record bytes back, which are
+    the committed record's.
     """
     writes = BlockWrites()
     puts = writes.puts
@@ -183,6 +198,8 @@ def state_writes(
     changes = bytearray()
     history_key_of, change_entry = schema.history_key_of, schema.change_entry
     change_record = schema.CHANGE_RECORD
+    # record key -> (index in `puts` of its latest history entry, that entry's head)
+    latest_entries: dict[str, tuple[int, bytes]] = {}
     for tx_index, receipt in receipts:
         entry_head = schema.history_entry_head(
             receipt.height, receipt.time_ms, receipt.tx_id, receipt.operation, receipt.signer
@@ -192,12 +209,14 @@ def state_writes(
             record_bytes = encode_record(record)
             key_bytes = record.key.encode("utf-8")
             encoded[id(record)] = record_bytes
+            latest_entries[record.key] = (len(puts), entry_head)
             append((history_key_of(key_bytes, location), entry_head + record_bytes))
             changes += change_entry(tx_index, change_record, key_bytes)
         for prefix in receipt.prefixes:
             key_bytes = prefix.key.encode("utf-8")
             changes += change_entry(tx_index, schema.CHANGE_PREFIX, key_bytes)
     puts.append((schema.changes_key(height), bytes(changes)))
+    _latest_entries_without_record(overlay, puts, latest_entries)
     tree = writes.tree_changes
     record_tree_key_of = smt.record_tree_key_of
     owner_key, committed_owner, deletes = schema.owner_key, overlay.committed_owner, writes.deletes
@@ -246,3 +265,24 @@ def state_writes(
         tree[smt.validators_tree_key(hash_fn)] = schedule_bytes
         writes.validator_schedule = schedule
     return writes
+
+
+def _latest_entries_without_record(
+    overlay: Overlay, puts: list[tuple[bytes, bytes]], latest: dict[str, tuple[int, bytes]]
+) -> None:
+    """Drop the record bytes of each changed record's latest history entry (its record is
+    the one written to `r`), and give them back to the entry that was latest before."""
+    for key, (at, entry_head) in latest.items():
+        puts[at] = (puts[at][0], entry_head)
+        tail = overlay.committed_history_tail(key)
+        if tail is None:
+            continue
+        tail_key, tail_value = tail
+        if schema.decode_history_entry(tail_value).record_bytes:
+            continue  # it holds them already
+        current = overlay.committed_record_bytes(key)
+        if current is None:
+            raise SparkError(
+                ErrorCode.STORAGE_CORRUPT, f"record {key} has history but no current record"
+            )
+        puts.append((tail_key, tail_value + current))

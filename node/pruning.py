@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import plyvel
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
-from sparkchain.ledger import smt_prune
+from sparkchain.ledger import smt_nodes, smt_prune
 from sparkchain.node import schema
 from sparkchain.node.storage import TreeNodeStore
 
@@ -103,6 +103,35 @@ def start_pruning(db: plyvel.DB, height: int, state_root: bytes) -> int:
     db.put(schema.META_PRUNING, b"1", sync=True)
     log.info("ledger_pruning_swept", extra={"height": height, "deleted_nodes": deleted})
     return deleted
+
+
+def trim_stale_nodes(db: plyvel.DB) -> int:
+    """Part of the upgrade to schema 5: store every tree node that a block removed and that
+    is still kept (it has a stale mark) trimmed, as commits now do (smt_nodes.trimmed).
+    Idempotent. Returns the nodes rewritten."""
+    if not is_pruning(db):
+        return 0
+    rewritten = 0
+    batch = db.write_batch()
+    with db.iterator(prefix=schema.STALE_MARK, include_value=False) as marks:
+        for mark in marks:
+            key = schema.tree_node_key(mark[len(schema.STALE_MARK) :])
+            node = db.get(key)
+            if node is None:
+                continue
+            try:
+                trimmed = smt_nodes.trimmed(node)
+            except (ValueError, IndexError):
+                continue  # damage: `spark ledger verify` reports the node
+            if trimmed != node:
+                batch.put(key, trimmed)
+                rewritten += 1
+                if rewritten % SWEEP_BATCH_KEYS == 0:
+                    batch.write()
+                    batch = db.write_batch()
+    batch.write()
+    log.info("ledger_upgrade", extra={"to_schema": 5, "trimmed_tree_nodes": rewritten})
+    return rewritten
 
 
 def height_pruned(height: int, oldest: int) -> SparkError:

@@ -13,9 +13,12 @@ Heights and tx indexes are big-endian so that byte order is numeric order.
     r<identifier key>                record bytes (serialized pb.Record)
     p<prefix key>                    prefix record bytes (serialized pb.PrefixRecord)
     k<parent key>\\0<child key>       prefix children index ("" is the parent of top-level)
-    y<identifier key>\\0<height:8><index:4>   history entry (`history_entry_head` + record)
+    y<identifier key>\\0<height:8><index:4>   history entry (`history_entry_head` + record
+                                     after the change; none in the identifier's latest
+                                     entry, whose record is its current one, `r`)
     o<owner BID>\\0<kind:1><key>      owner index: what a BID owns (kind p: prefix, r: record)
-    t<node hash>                     sparse Merkle tree node
+    t<node hash>                     sparse Merkle tree node (one a block removed, on a
+                                     ledger that records removals: trimmed, smt_nodes.py)
     s<height:8><node hash>           stale queue: the block at <height> removed the tree node
     u<node hash>                     -> <height:8>: stale mark, the last height that removed
                                      it (ledger/smt_prune.py; only when `mpruning` is set)
@@ -96,8 +99,12 @@ META_RESTORING: Final = META + b"restoring"
 # 3: the owner index (`o`); a schema 2 ledger gains it when a node opens it (node/ledger.py)
 # 4: pruning of the state tree (`s`, `u`, `mpruning`, `moldest`); a schema 3 ledger is one
 #    that never pruned: opening it only says 4 (node/ledger.py)
-SCHEMA_VERSION: Final = b"4"
-SCHEMA_UPGRADABLE: Final = (b"2", b"3")
+# 5: an identifier's latest history entry holds no record bytes (they were a second copy of
+#    its `r` record), and a ledger recording removals stores the tree nodes blocks removed
+#    without their leaf keys (ledger/smt_nodes.py `trimmed`); opening a schema 3 or 4
+#    ledger does both to what it holds (node/ledger.py)
+SCHEMA_VERSION: Final = b"5"
+SCHEMA_UPGRADABLE: Final = (b"2", b"3", b"4")
 
 SEPARATOR: Final = b"\x00"
 _HEIGHT = struct.Struct(">Q")
@@ -229,7 +236,10 @@ def decode_changes(raw: bytes) -> list[tuple[int, int, str]]:
 
 @dataclass(frozen=True, slots=True)
 class HistoryEntry:
-    """One stored change of an identifier: which tx made it, and the record after it."""
+    """One stored change of an identifier: which tx made it, and the record after it.
+
+    `record_bytes` is empty in the identifier's latest entry: its record after the change
+    is the current one (`record_key`), stored once (`history_entry_record`)."""
 
     height: int
     time_ms: int
@@ -269,6 +279,19 @@ def decode_history_entry(raw: bytes) -> HistoryEntry:
     if signer_end > len(raw):
         raise SparkError(ErrorCode.STORAGE_CORRUPT, "history entry is truncated")
     return HistoryEntry(height, time_ms, bytes(tx_id), operation, signer, raw[signer_end:])
+
+
+def history_entry_record(entry: HistoryEntry, current: bytes | None) -> bytes:
+    """The record bytes after the change of `entry`: its own, or for the identifier's latest
+    entry, `current` (the identifier's `r` record read from the same view of the ledger)."""
+    if entry.record_bytes:
+        return entry.record_bytes
+    if current is None:
+        raise SparkError(
+            ErrorCode.STORAGE_CORRUPT,
+            f"the latest history entry (height {entry.height}) has no current record",
+        )
+    return current
 
 
 def tree_node_key(node_hash: bytes) -> bytes:

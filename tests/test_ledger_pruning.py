@@ -10,9 +10,12 @@ from pathlib import Path
 import pytest
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.hashing import sha256
+from sparkchain.identifiers.tags import SMT_LEAF
 from sparkchain.identifiers.tx import value
 from sparkchain.ledger.proof import verify_resolution
 from sparkchain.ledger.records import decode_record
+from sparkchain.ledger.smt_nodes import BlockUpdate, check_inner, child, trimmed
 from sparkchain.ledger.smt_prune import reachable
 from sparkchain.node import schema
 from sparkchain.node.chain_check import check_chain
@@ -193,12 +196,12 @@ def test_keep_heights_may_change_between_opens(pruning_chain: LedgerChain) -> No
     assert report.ok, report.problem
 
 
-def test_a_schema_3_ledger_is_opened_as_schema_4(tmp_path: Path) -> None:
+def test_a_schema_3_ledger_is_opened_as_the_current_schema(tmp_path: Path) -> None:
     chain = LedgerChain(tmp_path / "ledger")
     grow(chain, 2)
-    chain.ledger.db.put(schema.META_SCHEMA_VERSION, b"3")  # what the previous version wrote
+    chain.ledger.db.put(schema.META_SCHEMA_VERSION, b"3")  # what an older version wrote
     chain.reopen()
-    assert chain.ledger.db.get(schema.META_SCHEMA_VERSION) == b"4"
+    assert chain.ledger.db.get(schema.META_SCHEMA_VERSION) == schema.SCHEMA_VERSION
     assert proved_url(chain, 1) == "https://example.com/v1"
     chain.close()
     report = check_chain(chain.path, chain.genesis, verify_signatures=False)
@@ -281,3 +284,67 @@ def test_a_sweep_cut_short_already_refuses_the_heights_it_was_deleting(tmp_path:
     assert stored_tree_nodes(chain) == reachable(
         TreeNodeStore(chain.ledger.db), [root_at(chain, 4)]
     )
+
+
+def _marked_nodes(chain: LedgerChain) -> dict[bytes, bytes]:
+    """The stored tree nodes that a block removed and that older kept heights still hold."""
+    db = chain.ledger.db
+    with db.iterator(prefix=schema.STALE_MARK, include_value=False) as marks:
+        hashes = [mark[len(schema.STALE_MARK) :] for mark in marks]
+    return {h: db.get(schema.tree_node_key(h)) for h in hashes}
+
+
+def _has_leaf_child(chain: LedgerChain, node: bytes) -> bool:
+    if node[:1] == SMT_LEAF:
+        return False
+    occupied, _, _ = check_inner(node)
+    store = TreeNodeStore(chain.ledger.db)
+    return any(
+        (store.get(child(node, occupied, slot)) or b"")[:1] == SMT_LEAF
+        for slot in range(16)
+        if occupied >> slot & 1
+    )
+
+
+def test_removed_nodes_are_stored_trimmed_and_older_proofs_stay_the_same(
+    pruning_chain: LedgerChain,
+) -> None:
+    grow(pruning_chain, 2)
+    asked = (WIDGET, "88/n-2", "88/n-9")  # present, present, absent
+    before = {i: pruning_chain.ledger.resolve_with_proof(i, 2)[1] for i in asked}
+    grow(pruning_chain, 1)  # 3 removes the nodes of 2 it rewrote: 1..3 stay provable
+    marked = _marked_nodes(pruning_chain)
+    assert marked
+    for node_hash, node in marked.items():
+        assert node == trimmed(node)  # no leaf keys left
+        if node[:1] != SMT_LEAF:
+            assert sha256(node[: check_inner(node)[2] - 2]) == node_hash  # the same node
+    assert any(_has_leaf_child(pruning_chain, node) for node in marked.values())
+    for identifier in asked:
+        after = pruning_chain.ledger.resolve_with_proof(identifier, 2)[1]
+        assert after.SerializeToString() == before[identifier].SerializeToString()
+    assert proved_url(pruning_chain, 2) == "https://example.com/v2"
+    assert proved_url(pruning_chain, 2, "88/n-9") is None
+    pruning_chain.close()
+    report = check_chain(pruning_chain.path, pruning_chain.genesis, verify_signatures=False)
+    assert report.ok, report.problem
+
+
+def test_a_schema_4_pruning_ledger_trims_its_removed_nodes_when_opened(
+    pruning_chain: LedgerChain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # what schema 4 stored: removed nodes whole
+    with monkeypatch.context() as schema_4:
+        schema_4.setattr(BlockUpdate, "trimmed_stale_nodes", lambda self: {})
+        grow(pruning_chain, 4)
+    whole = [n for n in _marked_nodes(pruning_chain).values() if n != trimmed(n)]
+    assert whole
+    pruning_chain.ledger.db.put(schema.META_SCHEMA_VERSION, b"4")
+    pruning_chain.reopen(keep_heights=3)
+    assert pruning_chain.ledger.db.get(schema.META_SCHEMA_VERSION) == schema.SCHEMA_VERSION
+    assert all(n == trimmed(n) for n in _marked_nodes(pruning_chain).values())
+    for height in (2, 3, 4):
+        assert proved_url(pruning_chain, height) == f"https://example.com/v{height}"
+    pruning_chain.close()
+    report = check_chain(pruning_chain.path, pruning_chain.genesis, verify_signatures=False)
+    assert report.ok, report.problem
