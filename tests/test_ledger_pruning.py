@@ -348,3 +348,27 @@ def test_a_schema_4_pruning_ledger_trims_its_removed_nodes_when_opened(
     pruning_chain.close()
     report = check_chain(pruning_chain.path, pruning_chain.genesis, verify_signatures=False)
     assert report.ok, report.problem
+
+
+def test_a_state_that_comes_back_after_its_nodes_were_trimmed_is_stored_whole(
+    pruning_chain: LedgerChain,
+) -> None:
+    # WIDGET's value goes A -> B -> A: the nodes of A's state are removed (stored trimmed
+    # for the kept heights) and then written again by the block that restores A; the tree
+    # update, proofs of every kept height and `spark ledger verify` must all still work
+    acme = pruning_chain.signer("acme")
+    a, b = value(1, "URL", "https://example.com/a"), value(1, "URL", "https://example.com/b")
+    pruning_chain.commit([acme.register(WIDGET, [a], now_ms=pruning_chain.next_time_ms)])
+    for other in range(3):  # neighbours, so that WIDGET's leaf sits below internal nodes
+        pruning_chain.commit([acme.register(f"88/m-{other}", now_ms=pruning_chain.next_time_ms)])
+    for url in (b, a, b, a):
+        pruning_chain.commit([acme.update(WIDGET, [url], now_ms=pruning_chain.next_time_ms)])
+        height = pruning_chain.ledger.height
+        for kept in range(height - 2, height + 1):
+            assert proved_url(pruning_chain, kept) in {a.data.decode(), b.data.decode()}
+    assert proved_url(pruning_chain, pruning_chain.ledger.height) == "https://example.com/a"
+    grow(pruning_chain, 4)  # later updates walk the restored nodes
+    assert proved_url(pruning_chain, pruning_chain.ledger.height).startswith("https://")
+    pruning_chain.close()
+    report = check_chain(pruning_chain.path, pruning_chain.genesis, verify_signatures=False)
+    assert report.ok, report.problem
