@@ -27,8 +27,10 @@ from __future__ import annotations
 import itertools
 import operator
 from bisect import bisect_left
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import starmap
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.hashing import HashFunction
@@ -283,9 +285,8 @@ def write_snapshot(ledger: Ledger, verified: VerifiedSnapshot) -> None:
     for puts in (entries, _derived_indexes(entries), _kept_blocks(verified)):
         for start in range(0, len(puts), WRITE_BATCH_ENTRIES):
             with db.write_batch() as batch:
-                put = batch.put
-                for key, value in puts[start : start + WRITE_BATCH_ENTRIES]:
-                    put(key, value)
+                # consumed in C: no bytecode loop per put (475k entries at 200k identifiers)
+                deque(starmap(batch.put, puts[start : start + WRITE_BATCH_ENTRIES]), maxlen=0)
     with db.write_batch(sync=True) as last:
         last.put(
             schema.META_HEAD,
