@@ -90,6 +90,14 @@ class NodeCache:
                 del nodes[next(iter(nodes))]  # oldest first
             nodes[node_hash] = encoded
 
+    def fill(self, loaded: list[tuple[bytes, bytes]]) -> None:
+        """Put many nodes at once, the first of `loaded` kept when they are more than fit."""
+        with self._lock:
+            nodes = self._nodes
+            nodes.update(loaded[: self.max_nodes])
+            while len(nodes) > self.max_nodes:
+                del nodes[next(iter(nodes))]  # oldest first
+
     def drop(self, node_hash: bytes) -> None:
         with self._lock:
             self._nodes.pop(node_hash, None)
@@ -470,6 +478,8 @@ class BlockUpdate(TreeReader):
             ):
                 return top_hash, INNER, None  # as the node was: so is every node above
             self.replaced.append(node_hash)
+            if keys_at < len(encoded):  # it held leaf keys: older heights keep it trimmed
+                self._trimmed[node_hash] = encoded[: keys_at - 2] + _NO_LEAVES
             if not new_occupied:
                 h, kind, sub_key = _EMPTY_SUBTREE
             elif leaves and not new_occupied & (new_occupied - 1):

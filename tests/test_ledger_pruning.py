@@ -330,6 +330,22 @@ def test_removed_nodes_are_stored_trimmed_and_older_proofs_stay_the_same(
     assert report.ok, report.problem
 
 
+def test_nodes_removed_by_a_block_of_one_change_are_stored_trimmed_too(
+    pruning_chain: LedgerChain,
+) -> None:
+    """A node that sees one change of a block is rewritten by its own path (smt_nodes
+    `_update_one`), which must trim what it removes as the general one does."""
+    acme = pruning_chain.signer("acme")
+    at = pruning_chain.next_time_ms
+    pruning_chain.commit([acme.register(f"88/many-{i}", now_ms=at) for i in range(60)])
+    for height in range(2, 5):  # one registration per block
+        at = pruning_chain.next_time_ms
+        pruning_chain.commit([acme.register(f"88/one-{height}", now_ms=at)])
+    marked = _marked_nodes(pruning_chain)
+    assert any(_has_leaf_child(pruning_chain, node) for node in marked.values())
+    assert all(node == trimmed(node) for node in marked.values())
+
+
 def test_a_schema_4_pruning_ledger_trims_its_removed_nodes_when_opened(
     pruning_chain: LedgerChain, monkeypatch: pytest.MonkeyPatch
 ) -> None:
