@@ -63,7 +63,7 @@ pass it to every call, and `warm_cache` it when the node starts.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from operator import itemgetter
 
@@ -87,7 +87,6 @@ from sparkchain.ledger.smt_nodes import (
     NodeStore,
     TreeReader,
     check_inner,
-    child,
     leaf_key_value,
     nibble,
 )
@@ -134,6 +133,12 @@ class TreeUpdate:
 def tree_key(namespace: bytes, key: bytes, hash_fn: HashFunction = sha256) -> bytes:
     """The 256-bit tree key of `key` in `namespace` (length-prefixed: no two collide)."""
     return hash_fn(bytes((len(namespace),)) + namespace + key)
+
+
+def tree_keys(namespace: bytes, keys: Iterable[bytes], hash_fn: HashFunction) -> Iterator[bytes]:
+    """`tree_key` of each of `keys` in `namespace`, lazily and without a call of ours per key
+    (a state sync checks every record of the state: node/snapshot_restore.py)."""
+    return map(hash_fn, map((bytes((len(namespace),)) + namespace).__add__, keys))
 
 
 def record_tree_key(identifier_key: str, hash_fn: HashFunction = sha256) -> bytes:
@@ -226,25 +231,41 @@ def prove(store: NodeStore, root: bytes, key: bytes, cache: NodeCache | None = N
 
 def warm_cache(store: NodeStore, root: bytes, cache: NodeCache) -> int:
     """Load the cached levels of the tree under `root` (e.g. when the node starts, so the
-    first blocks and proofs do not pay for a cold cache); returns the nodes loaded."""
+    first blocks and proofs do not pay for a cold cache); returns the nodes read from
+    `store`. Level by level, the cache filled in one step at the end (tens of thousands of
+    nodes at 200k identifiers, after a state sync: node/snapshot_restore.py)."""
     _check_root(root)
-    reader = TreeReader(store, cache)
+    cached, stored = cache.get, store.get
     level = [] if root == EMPTY_ROOT else [root]
+    loaded: list[tuple[bytes, bytes]] = []
+    read = 0
     try:
-        for depth in range(cache.max_depth):
-            below = []
+        for _ in range(cache.max_depth):
+            below: list[bytes] = []
+            push = below.append
             for node_hash in level:
-                encoded = reader.node(node_hash, depth)
+                encoded = cached(node_hash)
+                if encoded is None:
+                    encoded = stored(node_hash)
+                    read += 1
+                    if encoded is None:
+                        raise LookupError(node_hash)
                 if encoded[:1] == SMT_LEAF:
                     continue
                 occupied, leaves, _ = check_inner(encoded)
-                for slot in range(16):
-                    if occupied >> slot & 1 and not leaves >> slot & 1:
-                        below.append(child(encoded, occupied, slot))
+                loaded.append((node_hash, encoded))
+                inner, bits, at = occupied & ~leaves, occupied, 3
+                while bits:  # the occupied slots, lowest first; child() without a call
+                    bit = bits & -bits
+                    bits ^= bit
+                    if inner & bit:
+                        push(encoded[at : at + 32])
+                    at += 32
             level = below
     except (LookupError, ValueError) as error:
         raise _corrupt(root, error) from None
-    return reader.nodes_read
+    cache.fill(loaded)
+    return read
 
 
 def verify_proof(

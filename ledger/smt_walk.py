@@ -14,7 +14,9 @@ four or so per key and the node building of `smt.apply` for a rebuild.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterator, Mapping
+from itertools import compress, count, repeat
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.hashing import HashFunction
@@ -56,30 +58,29 @@ def verified_leaves(
 ) -> dict[bytes, bytes]:
     """Leaf key -> value hash of the tree that `nodes` (hash -> encoded node) make under
     `root`, each node hashed with `hash_fn` (the chain's hash, which built the tree);
-    SparkError(INVALID_PROOF) naming the first node that does not check out."""
-    leaves: dict[bytes, bytes] = {}
-    # (hash, the leaf key the parent's trailer names, or None for an internal child)
-    pending: list[tuple[bytes, bytes | None]] = []
+    SparkError(INVALID_PROOF) naming the first node that does not check out.
+
+    The internal nodes are walked one by one; the leaves they name (most of the nodes:
+    one per key) are then checked all at once, in C, without a bytecode loop per leaf."""
+    leaf_hashes: list[bytes] = []
+    leaf_keys: list[bytes] = []  # the key each parent's trailer names for its leaf child
+    pending: list[bytes] = []  # internal nodes still to check
     if root != EMPTY_HASH:
-        pending.append((root, nodes[root][1:33] if nodes.get(root, b"")[:1] == SMT_LEAF else None))
+        if nodes.get(root, b"")[:1] == SMT_LEAF:  # a tree of one key
+            leaf_hashes.append(root)
+            leaf_keys.append(nodes[root][1:33])
+        else:
+            pending.append(root)
     visited = 0
-    # check_inner, child and child_leaf_key inlined: a state sync walks every node of the
-    # tree (~275k at 200k identifiers), and a call costs as much as what it does
-    node_tag, leaf_tag = SMT_NODE[0], SMT_LEAF[0]
-    get, push = nodes.get, pending.append
+    # check_inner, child and child_leaf_key inlined: a call costs as much as what it does
+    node_tag = SMT_NODE[0]
+    get, push, push_leaf, push_key = nodes.get, pending.append, leaf_hashes.append, leaf_keys.append
     while pending:
-        node_hash, leaf_key = pending.pop()
+        node_hash = pending.pop()
         encoded = get(node_hash)
         if encoded is None:
             raise _refused(node_hash, "is missing")
         visited += 1
-        if leaf_key is not None:
-            if len(encoded) != LEAF_BYTES or encoded[0] != leaf_tag:
-                raise _refused(node_hash, "is not the leaf its parent says")
-            if hash_fn(encoded) != node_hash or encoded[1:33] != leaf_key:
-                raise _refused(node_hash, "does not hash to its name or holds another key")
-            leaves[leaf_key] = encoded[33:65]
-            continue
         if len(encoded) < 5 or encoded[0] != node_tag:
             raise _refused(node_hash, "not an internal node")
         occupied = encoded[1] << 8 | encoded[2]
@@ -95,22 +96,62 @@ def verified_leaves(
             )
         if hash_fn(encoded[: keys_at - 2]) != node_hash:
             raise _refused(node_hash, "does not hash to its name")
-        at, key_at = 3, keys_at
-        for slot in range(16):
-            bit = 1 << slot
-            if occupied & bit:
-                if leaf_map & bit:
-                    push((encoded[at : at + 32], encoded[key_at : key_at + 32]))
-                    key_at += 32
-                else:
-                    push((encoded[at : at + 32], None))
-                at += 32
+        at, key_at, bits = 3, keys_at, occupied
+        while bits:  # the occupied slots, lowest first
+            bit = bits & -bits
+            bits ^= bit
+            if leaf_map & bit:
+                push_leaf(encoded[at : at + 32])
+                push_key(encoded[key_at : key_at + 32])
+                key_at += 32
+            else:
+                push(encoded[at : at + 32])
+            at += 32
+    leaves = _checked_leaves(nodes, leaf_hashes, leaf_keys, hash_fn)
+    visited += len(leaves)
     if visited != len(nodes):
         raise SparkError(
             ErrorCode.INVALID_PROOF,
             f"state tree: {len(nodes) - visited} nodes given are not under root {root.hex()}",
         )
     return leaves
+
+
+def _checked_leaves(
+    nodes: Mapping[bytes, bytes],
+    leaf_hashes: list[bytes],
+    leaf_keys: list[bytes],
+    hash_fn: HashFunction,
+) -> dict[bytes, bytes]:
+    """Key -> value hash of the leaves named, each checked to be given, to be a leaf of the
+    key its parent names and to hash to the hash its parent names."""
+    encoded = list(map(nodes.get, leaf_hashes, repeat(b"")))
+    checks = (
+        map(len, encoded),  # given (a missing leaf is b"", too short) and of a leaf's size
+        map(_TAG, encoded),
+        map(hash_fn, encoded),
+        map(_KEY, encoded),
+    )
+    expected = (repeat(LEAF_BYTES), repeat(SMT_LEAF), iter(leaf_hashes), iter(leaf_keys))
+    for got, wanted, problem in zip(checks, expected, _LEAF_PROBLEMS, strict=True):
+        bad = next(compress(count(), map(operator.ne, got, wanted)), None)
+        if bad is not None:
+            raise _refused(leaf_hashes[bad], problem)
+    leaves = dict(zip(leaf_keys, map(_VALUE_HASH, encoded), strict=True))
+    if len(leaves) != len(leaf_keys):
+        raise SparkError(ErrorCode.INVALID_PROOF, "state tree: a key has two leaves")
+    return leaves
+
+
+_TAG = operator.itemgetter(slice(0, 1))
+_KEY = operator.itemgetter(slice(1, 33))
+_VALUE_HASH = operator.itemgetter(slice(33, 65))
+_LEAF_PROBLEMS = (
+    "is missing or is not the leaf its parent says",
+    "is not the leaf its parent says",
+    "does not hash to its name",
+    "holds another key than its parent says",
+)
 
 
 def _refused(node_hash: bytes, problem: str) -> SparkError:

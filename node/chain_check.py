@@ -34,8 +34,7 @@ from sparkchain.ledger.genesis import Genesis
 from sparkchain.node import pruning, schema
 from sparkchain.node.ledger import Ledger
 from sparkchain.node.snapshot_restore import (
-    change_heights,
-    decode_entries,
+    snapshot_change_heights,
     verify_snapshot,
     write_snapshot,
 )
@@ -170,9 +169,8 @@ def _restore_base(
         )
     try:
         chunks = [snapshots.chunk(base, i) for i in range(len(manifest.chunk_hashes))]
-        entries = decode_entries(chunks)
-        keys = [key for key, _ in entries]
-        held = [_stored_block(stored, h) for h in (base, *change_heights(keys, base))]
+        changes = snapshot_change_heights(chunks, base)
+        held = [_stored_block(stored, h) for h in (base, *changes)]
         verified = verify_snapshot(replay.genesis, manifest, chunks, held[0], held[1:])
         write_snapshot(replay, verified)
     except SparkError as error:

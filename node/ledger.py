@@ -383,16 +383,27 @@ class Ledger(LedgerReads):
             stored_certificate,
         )
 
-    def reload(self, tree_nodes: smt.NodeStore | None = None) -> None:
+    def reload(self, tree_cache: smt.NodeCache | None = None) -> None:
         """Read the head, validator schedule and base again, dropping every cache of the
         state: a snapshot was just written under this ledger (node/snapshot_restore.py).
-        `tree_nodes`: the nodes just written, to warm the tree cache from memory."""
+        `tree_cache`: one already warmed for the new head (`warmed_tree_cache`), else the
+        cache is warmed from LevelDB."""
         self._pending.clear()
         self._prefix_cache.clear()
-        self._tree_cache = smt.NodeCache()
         self._load_schedule()
         self._load_head()
-        self._warm_tree_cache(tree_nodes)
+        if tree_cache is None:
+            self._tree_cache = smt.NodeCache(self._tree_cache.max_nodes)
+            self._warm_tree_cache()
+        else:
+            self._tree_cache = tree_cache
+
+    def warmed_tree_cache(self, tree_nodes: smt.NodeStore, root: bytes) -> smt.NodeCache:
+        """A tree cache of this ledger's size holding the upper levels of the tree under
+        `root`, read from `tree_nodes` (in memory: a snapshot about to be written)."""
+        cache = smt.NodeCache(self._tree_cache.max_nodes)
+        smt.warm_cache(tree_nodes, root, cache)
+        return cache
 
     def check_tx(
         self, signed: pb.SignedTx, now_ms: int, verify_signature: bool = True

@@ -24,13 +24,15 @@ interrupted write is never taken for a chain (node/ledger.py refuses to open it)
 
 from __future__ import annotations
 
-import itertools
 import operator
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from itertools import starmap
+from itertools import compress, count, pairwise, repeat
+
+import plyvel
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.hashing import HashFunction
@@ -40,7 +42,7 @@ from sparkchain.identifiers.tx import tx_id
 from sparkchain.ledger import blocks, smt, validators
 from sparkchain.ledger.genesis import Genesis
 from sparkchain.ledger.proof import ProofError, verify_certified_header
-from sparkchain.ledger.records import decode_prefix, decode_record
+from sparkchain.ledger.records import decode_prefix
 from sparkchain.ledger.smt_walk import verified_leaves
 from sparkchain.node import schema
 from sparkchain.node.ledger import Ledger
@@ -74,13 +76,37 @@ def invalid(message: str) -> SparkError:
     return SparkError(ErrorCode.INVALID_PROOF, message)
 
 
+_WITHOUT_NAMESPACE = operator.itemgetter(slice(1, None))  # a storage key's part after its namespace
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class SnapshotEntries:
+    """A snapshot's entries in strictly increasing key order, as two lists side by side:
+    at 200,000 identifiers there are ~475k, and every pass over them is in C where it can
+    be (no tuple per entry, no bytecode loop per put or per hash)."""
+
+    keys: list[bytes]
+    values: list[bytes]
+    chunk_entries: list[int]  # how many entries each chunk held, in order
+
+    def span(self, namespace: bytes) -> tuple[int, int]:
+        """The slice of the entries whose keys are in `namespace`."""
+        keys = self.keys
+        return bisect_left(keys, namespace), bisect_left(keys, bytes([namespace[0] + 1]))
+
+    def namespace(self, namespace: bytes) -> tuple[list[bytes], list[bytes]]:
+        """The keys and values in `namespace`."""
+        lo, hi = self.span(namespace)
+        return self.keys[lo:hi], self.values[lo:hi]
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class VerifiedSnapshot:
     manifest: peer_pb2.SnapshotManifest
     header: pb.BlockHeader
     base: peer_pb2.CommittedBlock  # block H with its certificate
     changes: tuple[peer_pb2.CommittedBlock, ...]  # the blocks that changed the set, by height
-    entries: list[tuple[bytes, bytes]]  # in key order, tree nodes included
+    entries: SnapshotEntries  # tree nodes included
     tree_nodes: dict[bytes, bytes]  # the same tree nodes, by hash
 
 
@@ -114,29 +140,33 @@ def check_chunk(
         )
 
 
-def decode_entries(chunks: Sequence[bytes]) -> list[tuple[bytes, bytes]]:
+def decode_entries(chunks: Sequence[bytes]) -> SnapshotEntries:
     """Every entry, checked to be of a snapshot namespace, in strictly increasing key order
     (so each once)."""
     keys: list[bytes] = []
     values: list[bytes] = []
+    chunk_entries = []
     for chunk in chunks:
         chunk_keys, chunk_values = decode_chunk(chunk)
         keys += chunk_keys
         values += chunk_values
+        chunk_entries.append(len(chunk_keys))
     if not all(map(operator.lt, keys, keys[1:])):
-        bad = next(b for a, b in itertools.pairwise(keys) if not a < b)
+        bad = next(b for a, b in pairwise(keys) if not a < b)
         raise invalid(f"snapshot: {schema.describe_key(bad)} is out of key order")
-    namespaces = {key[:1] for key in keys}
-    if not namespaces <= _SNAPSHOT_NAMESPACES:
-        stray = sorted(namespaces - _SNAPSHOT_NAMESPACES)[0]
-        raise invalid(f"snapshot: the {schema.describe_key(stray)} namespace is not state")
+    entries = SnapshotEntries(keys, values, chunk_entries)
+    # in key order, the keys of the snapshot namespaces are all the keys iff their spans
+    # add up to them all
+    if sum(hi - lo for lo, hi in map(entries.span, _SNAPSHOT_NAMESPACES)) != len(keys):
+        stray = next(key for key in keys if key[:1] not in _SNAPSHOT_NAMESPACES)
+        raise invalid(f"snapshot: the {schema.describe_key(stray[:1])} namespace is not state")
     # in key order the metadata comes first
     if [key for key in keys[:2] if key[:1] == schema.META] not in (
         [],
         [schema.META_VALIDATOR_SCHEDULE],
     ):
         raise invalid("snapshot: of the chain metadata, only the validator schedule is state")
-    return list(zip(keys, values, strict=True))
+    return entries
 
 
 def change_heights(keys: Iterable[bytes], height: int) -> list[int]:
@@ -149,6 +179,19 @@ def change_heights(keys: Iterable[bytes], height: int) -> list[int]:
             if 2 <= from_height <= height + 1:
                 found.append(from_height - 1)
     return found
+
+
+def snapshot_change_heights(chunks: Sequence[bytes], height: int) -> list[int]:
+    """`change_heights` of the keys of `chunks` (a snapshot's, in key order), decoding only
+    the last chunks: the validator sets' namespace sorts after every other. Chunks out of
+    order give a list that `verify_snapshot` then refuses."""
+    keys: list[bytes] = []
+    for chunk in reversed(chunks):
+        chunk_keys, _ = decode_chunk(chunk)
+        keys = chunk_keys + keys
+        if chunk_keys and chunk_keys[0] < schema.VALIDATOR_SET:
+            break
+    return change_heights(keys, height)
 
 
 def verify_snapshot(
@@ -169,8 +212,7 @@ def verify_snapshot(
     entries = decode_entries(chunks)
     sets = {
         schema.height_from_bytes(key[1:]): pb.ScheduledSet.FromString(value)
-        for key, value in entries
-        if key[:1] == schema.VALIDATOR_SET
+        for key, value in zip(*entries.namespace(schema.VALIDATOR_SET), strict=True)
     }
     for block in (base, *changes):
         _check_body(block, hash_fn)
@@ -213,30 +255,33 @@ def _check_body(committed: peer_pb2.CommittedBlock, hash_fn: HashFunction) -> No
 
 
 def _check_state(
-    entries: Sequence[tuple[bytes, bytes]], header: pb.BlockHeader, hash_fn: HashFunction
+    entries: SnapshotEntries, header: pb.BlockHeader, hash_fn: HashFunction
 ) -> dict[bytes, bytes]:
     """The tree nodes are the tree under the certified state root (smt_walk), and its
     leaves are exactly the records, prefixes and schedule given, value for value; returns
     the tree nodes by hash."""
-    lo, hi = _namespace_range(entries, schema.TREE_NODE)
-    nodes = {key[1:]: value for key, value in entries[lo:hi]}
+    node_keys, node_values = entries.namespace(schema.TREE_NODE)
+    nodes = dict(zip(map(_WITHOUT_NAMESPACE, node_keys), node_values, strict=True))
     try:
         leaves = verified_leaves(header.state_root, nodes, hash_fn)
     except SparkError as error:
         raise invalid(f"snapshot {header.height}: {error.message}") from error
-    tree_key, value_hash, pop = smt.tree_key, smt.value_hash, leaves.pop
+    pop = leaves.pop
     for namespace, tree_namespace in (
         (schema.PREFIX, TREE_PREFIX_NAMESPACE),
         (schema.RECORD, TREE_RECORD_NAMESPACE),
     ):
-        lo, hi = _namespace_range(entries, namespace)
-        for key, value in entries[lo:hi]:
-            if pop(tree_key(tree_namespace, key[1:], hash_fn), None) != value_hash(value, hash_fn):
-                raise _not_in_state(key, header)
-    first_key, first_value = entries[0] if entries else (b"", b"")
+        keys, values = entries.namespace(namespace)
+        tree_keys = smt.tree_keys(tree_namespace, map(_WITHOUT_NAMESPACE, keys), hash_fn)
+        held = map(pop, tree_keys, repeat(None))  # each leaf's value hash, taken once
+        differs = map(operator.ne, held, map(hash_fn, values))  # smt.value_hash of each
+        first = next(compress(count(), differs), None)
+        if first is not None:
+            raise _not_in_state(keys[first], header)
+    first_key, first_value = (entries.keys[0], entries.values[0]) if entries.keys else (b"", b"")
     if first_key == schema.META_VALIDATOR_SCHEDULE and pop(
         smt.validators_tree_key(hash_fn), None
-    ) != value_hash(first_value, hash_fn):
+    ) != smt.value_hash(first_value, hash_fn):
         raise _not_in_state(first_key, header)
     if leaves:
         raise invalid(
@@ -254,12 +299,12 @@ def _not_in_state(key: bytes, header: pb.BlockHeader) -> SparkError:
 
 
 def _check_future_sets(
-    entries: Sequence[tuple[bytes, bytes]], sets: dict[int, pb.ScheduledSet], height: int
+    entries: SnapshotEntries, sets: dict[int, pb.ScheduledSet], height: int
 ) -> None:
     """Sets that sign after H+1 are in the schedule the state root covers, as given."""
     scheduled = {}
-    if entries and entries[0][0] == schema.META_VALIDATOR_SCHEDULE:
-        schedule = validators.decode_schedule(entries[0][1], ErrorCode.INVALID_PROOF)
+    if entries.keys and entries.keys[0] == schema.META_VALIDATOR_SCHEDULE:
+        schedule = validators.decode_schedule(entries.values[0], ErrorCode.INVALID_PROOF)
         scheduled = {s.from_height: s for s in schedule.sets}
     for from_height, given in sets.items():
         if from_height > height + 1 and scheduled.get(from_height) != given:
@@ -282,11 +327,17 @@ def write_snapshot(ledger: Ledger, verified: VerifiedSnapshot) -> None:
                 batch.delete(key)
         batch.delete(schema.META_VALIDATOR_SCHEDULE)
     entries = verified.entries
-    for puts in (entries, _derived_indexes(entries), _kept_blocks(verified)):
-        for start in range(0, len(puts), WRITE_BATCH_ENTRIES):
-            with db.write_batch() as batch:
-                # consumed in C: no bytecode loop per put (475k entries at 200k identifiers)
-                deque(starmap(batch.put, puts[start : start + WRITE_BATCH_ENTRIES]), maxlen=0)
+    # LevelDB takes the entries on another thread (it lets go of the GIL while it writes)
+    # while this one derives the indexes and warms the tree cache from memory
+    with ThreadPoolExecutor(1, thread_name_prefix="snapshot-write") as writer:
+        written = writer.submit(_put_all, db, entries.keys, entries.values)
+        try:
+            derived = _derived_indexes(entries)
+            tree_cache = ledger.warmed_tree_cache(verified.tree_nodes, verified.header.state_root)
+        finally:
+            written.result()  # and raises what the write raised
+    _put_all(db, derived, repeat(b""))
+    _put_all(db, *_kept_blocks(verified))
     with db.write_batch(sync=True) as last:
         last.put(
             schema.META_HEAD,
@@ -294,41 +345,61 @@ def write_snapshot(ledger: Ledger, verified: VerifiedSnapshot) -> None:
         )
         last.put(schema.META_BASE, schema.height_bytes(height))
         last.delete(schema.META_RESTORING)
-    ledger.reload(verified.tree_nodes)
+    ledger.reload(tree_cache)
 
 
-def _derived_indexes(entries: Sequence[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    """The owner index of every record and prefix, and the children index of prefixes."""
-    puts = []
-    owner_key, owned_record = schema.owner_key, schema.OWNED_RECORD
-    lo, hi = _namespace_range(entries, schema.RECORD)
-    for key, value in entries[lo:hi]:
-        puts.append((owner_key(decode_record(value).owner, owned_record, key[1:].decode()), b""))
-    lo, hi = _namespace_range(entries, schema.PREFIX)
-    for key, value in entries[lo:hi]:
+def _put_all(db: plyvel.DB, keys: list[bytes], values: Iterable[bytes]) -> None:
+    """Put each of `keys` with the value beside it, in batches of WRITE_BATCH_ENTRIES."""
+    values = iter(values)
+    for start in range(0, len(keys), WRITE_BATCH_ENTRIES):
+        with db.write_batch() as batch:
+            # consumed in C: no bytecode loop per put (~675k at 200k identifiers)
+            deque(map(batch.put, keys[start : start + WRITE_BATCH_ENTRIES], values), maxlen=0)
+
+
+def _derived_indexes(entries: SnapshotEntries) -> list[bytes]:
+    """The keys (their values are empty) of the owner index of every record and prefix,
+    and of the children index of prefixes."""
+    record_keys, record_values = entries.namespace(schema.RECORD)
+    # schema.owner_key of each record, in C but for one call per owner
+    owners = map(operator.attrgetter("owner"), map(pb.Record.FromString, record_values))
+    heads = _OwnerHeads(schema.OWNED_RECORD)
+    keys = list(
+        map(bytes.__add__, map(heads.__getitem__, owners), map(_WITHOUT_NAMESPACE, record_keys))
+    )
+    for key, value in zip(*entries.namespace(schema.PREFIX), strict=True):
         prefix_key = key[1:].decode("utf-8")
-        puts.append((owner_key(decode_prefix(value).owner, schema.OWNED_PREFIX, prefix_key), b""))
+        keys.append(schema.owner_key(decode_prefix(value).owner, schema.OWNED_PREFIX, prefix_key))
         parent = prefix_key.rsplit(".", 1)[0] if "." in prefix_key else ""
-        puts.append((schema.prefix_child_key(parent, prefix_key), b""))
-    return puts
+        keys.append(schema.prefix_child_key(parent, prefix_key))
+    return keys
 
 
-def _kept_blocks(verified: VerifiedSnapshot) -> list[tuple[bytes, bytes]]:
-    puts = []
+class _OwnerHeads(dict[str, bytes]):
+    """Owner -> `schema.owner_key_head(owner, kind)`, made on first use (a chain's records
+    mostly share a few owners)."""
+
+    def __init__(self, kind: bytes) -> None:
+        super().__init__()
+        self.kind = kind
+
+    def __missing__(self, owner: str) -> bytes:
+        head = self[owner] = schema.owner_key_head(owner, self.kind)
+        return head
+
+
+def _kept_blocks(verified: VerifiedSnapshot) -> tuple[list[bytes], list[bytes]]:
+    keys, values = [], []
     for committed in (verified.base, *verified.changes):
         height = committed.commit.height
-        puts += [
-            (schema.block_key(height), committed.block.SerializeToString(deterministic=True)),
-            (schema.block_hash_key(committed.commit.block_hash), schema.height_bytes(height)),
-            (
-                schema.certificate_key(height),
-                committed.commit.SerializeToString(deterministic=True),
-            ),
+        keys += [
+            schema.block_key(height),
+            schema.block_hash_key(committed.commit.block_hash),
+            schema.certificate_key(height),
         ]
-    return puts
-
-
-def _namespace_range(entries: Sequence[tuple[bytes, bytes]], namespace: bytes) -> tuple[int, int]:
-    """The slice of `entries` (in key order) whose keys are in `namespace`."""
-    after = bytes([namespace[0] + 1])
-    return bisect_left(entries, (namespace,)), bisect_left(entries, (after,))
+        values += [
+            committed.block.SerializeToString(deterministic=True),
+            schema.height_bytes(height),
+            committed.commit.SerializeToString(deterministic=True),
+        ]
+    return keys, values

@@ -35,13 +35,13 @@ from sparkchain.identifiers.limits import (
 from sparkchain.node.ledger import Ledger
 from sparkchain.node.peers import PeerNetwork
 from sparkchain.node.snapshot_restore import (
-    change_heights,
     check_chunk,
     check_manifest,
+    snapshot_change_heights,
     verify_snapshot,
     write_snapshot,
 )
-from sparkchain.node.snapshots import SnapshotStore, decode_chunk
+from sparkchain.node.snapshots import SnapshotStore
 from sparkchain.proto import peer_pb2
 
 if TYPE_CHECKING:
@@ -162,15 +162,14 @@ class StateSync:
                 return await self._chunk(manifest, index, offer.peers)
 
         chunks = await asyncio.gather(*(fetch(i) for i in range(len(manifest.chunk_hashes))))
-        decoded = await asyncio.to_thread(lambda: [decode_chunk(chunk) for chunk in chunks])
-        all_keys = [key for chunk_keys, _ in decoded for key in chunk_keys]
+        change_at = await asyncio.to_thread(snapshot_change_heights, chunks, height)
         base = await self._block(height)
-        changes = [await self._block(h) for h in change_heights(all_keys, height)]
+        changes = [await self._block(h) for h in change_at]
         verified = await asyncio.to_thread(
             verify_snapshot, self._ledger.genesis, manifest, chunks, base, changes
         )
         fetched = time.monotonic()
-        counted = [(chunk, len(keys)) for chunk, (keys, _) in zip(chunks, decoded, strict=True)]
+        counted = list(zip(chunks, verified.entries.chunk_entries, strict=True))
 
         def write() -> None:
             write_snapshot(self._ledger, verified)
@@ -184,7 +183,7 @@ class StateSync:
             "state_synced",
             extra={
                 "height": height,
-                "entries": len(all_keys),
+                "entries": len(verified.entries.keys),
                 "fetch_and_check_s": round(fetched - started, 3),
                 "write_s": round(time.monotonic() - fetched, 3),
                 "refused_chunks": self.refused_chunks,

@@ -14,7 +14,14 @@ from sparkchain.consensus.signbytes import chain_prefix, vote_sign_bytes
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.tags import VOTE_TAG
 from sparkchain.ledger import blocks, smt, validators
-from sparkchain.node.ledger import BuiltBlock
+from sparkchain.node.ledger import BuiltBlock, Ledger
+from sparkchain.node.snapshot_restore import (
+    snapshot_change_heights,
+    verify_snapshot,
+    write_snapshot,
+)
+from sparkchain.node.snapshots import SnapshotStore, cut_chunks, snapshot_entries
+from sparkchain.proto import peer_pb2
 from sparkchain.proto import types_pb2 as pb
 from tests.helpers.chain import RulesChain, governance_tx, key, update
 from tests.helpers.ledger import LedgerChain
@@ -183,3 +190,50 @@ def test_at_the_height_before_the_change_the_proof_names_the_next_set(tmp_path: 
     proof, verify = _proof_at(chain)
     assert len(proof.validator_changes) == 1  # block 2 is the change's own header
     assert verify(proof) == (None, 2)
+
+
+def _committed(chain: LedgerChain, height: int) -> peer_pb2.CommittedBlock:
+    block, _, cert = chain.ledger.get_block(height)
+    assert cert is not None
+    return peer_pb2.CommittedBlock(block=block, commit=cert)
+
+
+def test_a_snapshot_after_changes_is_checked_through_them_and_restores_the_last_set(
+    changed: LedgerChain, tmp_path: Path
+) -> None:
+    """Block 3 rotates node1's key (effective at 5); a snapshot at 6 is certified by a set
+    the genesis never saw, through blocks 2 and 4."""
+    clock = RulesChain(changed.genesis)
+    clock.time_ms = changed.next_time_ms
+    rotation = governance_tx(clock, update(rotate=[("node1", "validator6")]), NEW[:3], nonce=2)
+    newest = ("validator6", "validator2", "validator3", "validator5")
+    acme = changed.signer("acme")
+    for height in range(3, 7):
+        now = changed.next_time_ms
+        txs = [acme.register(f"88/m{height}-{i}", now_ms=now) for i in range(10)]
+        built = changed.ledger.build_block(
+            [rotation, *txs] if height == 3 else txs, now, key("validator2").public_key
+        )
+        signers = NEW[:3] if height < 5 else newest[:3]
+        changed.ledger.commit_block(built.pending, _certificate(changed, built, signers))
+    ledger = changed.ledger
+    store = SnapshotStore(tmp_path / "snapshots", 1, changed.genesis.hash_fn)
+    entries = snapshot_entries(ledger.db, ledger.state_root)
+    # a chunk per entry: the sets' entries sort last, each in a chunk of its own
+    manifest = store.write(
+        ledger.height, ledger.last_block_hash, ledger.state_root, cut_chunks(entries, 1)
+    )
+    chunks = [store.chunk(manifest.height, i) for i in range(len(manifest.chunk_hashes))]
+    assert snapshot_change_heights(chunks, manifest.height) == [2, 4]
+    base = _committed(changed, manifest.height)
+    for missing in ([], [_committed(changed, 2)]):  # block 6's signers are not those known
+        with pytest.raises(SparkError) as caught:
+            verify_snapshot(changed.genesis, manifest, chunks, base, missing)
+        assert caught.value.code is ErrorCode.INVALID_PROOF
+    changes = [_committed(changed, 2), _committed(changed, 4)]
+    verified = verify_snapshot(changed.genesis, manifest, chunks, base, changes)
+    with Ledger.open(tmp_path / "restored", changed.genesis) as restored:
+        write_snapshot(restored, verified)
+        assert restored.state_root == ledger.state_root
+        assert restored.validators == tuple(_keys(newest))
+        assert restored.validators_at(manifest.height + 1) == tuple(_keys(newest))
