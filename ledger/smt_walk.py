@@ -1,29 +1,32 @@
 """The whole state tree under a root, node by node: for state snapshots (issue 13 part 4).
 
 `reachable_nodes` lists every stored node under a root (what a snapshot carries of the
-tree); `verified_leaves` checks such a list from untrusted hands against a root it
-trusts, without rebuilding the tree: each node must hash to the hash its parent names
-(for an internal node, H(SMT_NODE || occupied || child hashes), ledger/smt.py, H being the
-chain's hash that the caller passes: SHA-256, or SM3 when the genesis chose it), so
-the nodes are exactly the tree under the root; the unhashed trailer of an internal node
-(which children are leaves, and their keys) is checked against the children themselves;
-and no node may be left over. What it returns, leaf key -> value hash, is then what the
-state's records must hash to (node/snapshot_restore.py). One hash per node, against
-four or so per key and the node building of `smt.apply` for a rebuild.
+tree); the rest checks such a list from untrusted hands against a root it trusts,
+without rebuilding the tree. `checked_tree` walks the internal nodes: each must hash to
+the hash its parent names (H(SMT_NODE || occupied || child hashes), ledger/smt.py, H being
+the chain's hash that the caller passes: SHA-256, or SM3 when the genesis chose it), so
+they are exactly the internal nodes under the root, and their unhashed trailers name the
+key of each leaf child beside its hash. `match_leaves` then takes the state's keys and
+value hashes (node/snapshot_restore.py: its records, prefixes and schedule): each key's
+leaf, H(SMT_LEAF || key || value hash), must be the one named for that key and be given
+as it is; `check_all_matched` finally asks that no leaf named is left without a value and
+no node given is left over. One hash per node, against four or so per key and the node
+building of `smt.apply` for a rebuild.
 """
 
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from itertools import compress, count, repeat
+from typing import NamedTuple
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.hashing import HashFunction
 from sparkchain.identifiers.tags import SMT_LEAF, SMT_NODE
 from sparkchain.ledger.smt_nodes import (
     EMPTY_HASH,
-    LEAF_BYTES,
     NodeStore,
     check_inner,
     child,
@@ -53,28 +56,30 @@ def reachable_nodes(store: NodeStore, root: bytes) -> Iterator[tuple[bytes, byte
         pending.extend(child(encoded, occupied, slot) for slot in range(16) if occupied >> slot & 1)
 
 
-def verified_leaves(
-    root: bytes, nodes: Mapping[bytes, bytes], hash_fn: HashFunction
-) -> dict[bytes, bytes]:
-    """Leaf key -> value hash of the tree that `nodes` (hash -> encoded node) make under
-    `root`, each node hashed with `hash_fn` (the chain's hash, which built the tree);
-    SparkError(INVALID_PROOF) naming the first node that does not check out.
+@dataclass(frozen=True, slots=True, eq=False)
+class CheckedTree:
+    """The internal nodes of a tree under a trusted root, each checked against the hash its
+    parent names; the leaves they name are still to be matched (`match_leaves`)."""
 
-    The internal nodes are walked one by one; the leaves they name (most of the nodes:
-    one per key) are then checked all at once, in C, without a bytecode loop per leaf."""
-    leaf_hashes: list[bytes] = []
-    leaf_keys: list[bytes] = []  # the key each parent's trailer names for its leaf child
+    named: dict[bytes, bytes]  # leaf key -> leaf hash, as the parents name them
+    internal_nodes: int
+
+
+def checked_tree(root: bytes, nodes: Mapping[bytes, bytes], hash_fn: HashFunction) -> CheckedTree:
+    """Walk the internal nodes that `nodes` (hash -> encoded node) make under `root`, each
+    hashed with `hash_fn` (the chain's hash, which built the tree); SparkError(INVALID_PROOF)
+    naming the first that does not check out."""
+    named: dict[bytes, bytes] = {}
     pending: list[bytes] = []  # internal nodes still to check
     if root != EMPTY_HASH:
         if nodes.get(root, b"")[:1] == SMT_LEAF:  # a tree of one key
-            leaf_hashes.append(root)
-            leaf_keys.append(nodes[root][1:33])
+            named[nodes[root][1:33]] = root
         else:
             pending.append(root)
     visited = 0
     # check_inner, child and child_leaf_key inlined: a call costs as much as what it does
     node_tag = SMT_NODE[0]
-    get, push, push_leaf, push_key = nodes.get, pending.append, leaf_hashes.append, leaf_keys.append
+    get, push = nodes.get, pending.append
     while pending:
         node_hash = pending.pop()
         encoded = get(node_hash)
@@ -101,57 +106,55 @@ def verified_leaves(
             bit = bits & -bits
             bits ^= bit
             if leaf_map & bit:
-                push_leaf(encoded[at : at + 32])
-                push_key(encoded[key_at : key_at + 32])
+                named[encoded[key_at : key_at + 32]] = encoded[at : at + 32]
                 key_at += 32
             else:
                 push(encoded[at : at + 32])
             at += 32
-    leaves = _checked_leaves(nodes, leaf_hashes, leaf_keys, hash_fn)
-    visited += len(leaves)
-    if visited != len(nodes):
+    return CheckedTree(named, visited)
+
+
+class LeafMismatch(NamedTuple):
+    at: int  # the index of the key whose leaf does not match
+    given_leaf: bytes | None  # the hash of its leaf, when the node given for it is wrong
+
+
+def match_leaves(
+    tree: CheckedTree,
+    nodes: Mapping[bytes, bytes],
+    keys: list[bytes],
+    value_hashes: Iterable[bytes],
+    hash_fn: HashFunction,
+) -> LeafMismatch | None:
+    """Take the leaf of each of `keys` (tree keys) out of `tree.named`: it must be the leaf
+    of that key and the value hash beside it, and `nodes` must hold it as it is. The first
+    key for which it is not, or None. All in C, without a bytecode loop per leaf (a state
+    sync matches every record of the state)."""
+    leaves = list(map(operator.add, map(SMT_LEAF.__add__, keys), value_hashes))
+    leaf_hashes = list(map(hash_fn, leaves))
+    named = map(tree.named.pop, keys, repeat(None))
+    first = next(compress(count(), map(operator.ne, named, leaf_hashes)), None)
+    if first is not None:
+        return LeafMismatch(first, None)
+    given = map(nodes.get, leaf_hashes)
+    first = next(compress(count(), map(operator.ne, given, leaves)), None)
+    return None if first is None else LeafMismatch(first, leaf_hashes[first])
+
+
+def check_all_matched(tree: CheckedTree, nodes: Mapping[bytes, bytes], leaves: int) -> None:
+    """After `match_leaves` took `leaves` leaves in all: every leaf the tree names was taken
+    and no node given is left over."""
+    if tree.named:
         raise SparkError(
             ErrorCode.INVALID_PROOF,
-            f"state tree: {len(nodes) - visited} nodes given are not under root {root.hex()}",
+            f"state tree: {len(tree.named)} keys of the tree are missing from it",
         )
-    return leaves
-
-
-def _checked_leaves(
-    nodes: Mapping[bytes, bytes],
-    leaf_hashes: list[bytes],
-    leaf_keys: list[bytes],
-    hash_fn: HashFunction,
-) -> dict[bytes, bytes]:
-    """Key -> value hash of the leaves named, each checked to be given, to be a leaf of the
-    key its parent names and to hash to the hash its parent names."""
-    encoded = list(map(nodes.get, leaf_hashes, repeat(b"")))
-    checks = (
-        map(len, encoded),  # given (a missing leaf is b"", too short) and of a leaf's size
-        map(_TAG, encoded),
-        map(hash_fn, encoded),
-        map(_KEY, encoded),
-    )
-    expected = (repeat(LEAF_BYTES), repeat(SMT_LEAF), iter(leaf_hashes), iter(leaf_keys))
-    for got, wanted, problem in zip(checks, expected, _LEAF_PROBLEMS, strict=True):
-        bad = next(compress(count(), map(operator.ne, got, wanted)), None)
-        if bad is not None:
-            raise _refused(leaf_hashes[bad], problem)
-    leaves = dict(zip(leaf_keys, map(_VALUE_HASH, encoded), strict=True))
-    if len(leaves) != len(leaf_keys):
-        raise SparkError(ErrorCode.INVALID_PROOF, "state tree: a key has two leaves")
-    return leaves
-
-
-_TAG = operator.itemgetter(slice(0, 1))
-_KEY = operator.itemgetter(slice(1, 33))
-_VALUE_HASH = operator.itemgetter(slice(33, 65))
-_LEAF_PROBLEMS = (
-    "is missing or is not the leaf its parent says",
-    "is not the leaf its parent says",
-    "does not hash to its name",
-    "holds another key than its parent says",
-)
+    if tree.internal_nodes + leaves != len(nodes):
+        raise SparkError(
+            ErrorCode.INVALID_PROOF,
+            f"state tree: {len(nodes) - tree.internal_nodes - leaves} nodes given are not "
+            "under root",
+        )
 
 
 def _refused(node_hash: bytes, problem: str) -> SparkError:

@@ -30,7 +30,7 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from itertools import compress, count, pairwise, repeat
+from itertools import pairwise, repeat
 
 import plyvel
 
@@ -43,7 +43,7 @@ from sparkchain.ledger import blocks, smt, validators
 from sparkchain.ledger.genesis import Genesis
 from sparkchain.ledger.proof import ProofError, verify_certified_header
 from sparkchain.ledger.records import decode_prefix
-from sparkchain.ledger.smt_walk import verified_leaves
+from sparkchain.ledger.smt_walk import LeafMismatch, check_all_matched, checked_tree, match_leaves
 from sparkchain.node import schema
 from sparkchain.node.ledger import Ledger
 from sparkchain.node.snapshots import SNAPSHOT_FORMAT, chunk_hash, decode_chunk
@@ -263,32 +263,41 @@ def _check_state(
     node_keys, node_values = entries.namespace(schema.TREE_NODE)
     nodes = dict(zip(map(_WITHOUT_NAMESPACE, node_keys), node_values, strict=True))
     try:
-        leaves = verified_leaves(header.state_root, nodes, hash_fn)
+        tree = checked_tree(header.state_root, nodes, hash_fn)
     except SparkError as error:
         raise invalid(f"snapshot {header.height}: {error.message}") from error
-    pop = leaves.pop
+    matched = 0
     for namespace, tree_namespace in (
         (schema.PREFIX, TREE_PREFIX_NAMESPACE),
         (schema.RECORD, TREE_RECORD_NAMESPACE),
     ):
         keys, values = entries.namespace(namespace)
-        tree_keys = smt.tree_keys(tree_namespace, map(_WITHOUT_NAMESPACE, keys), hash_fn)
-        held = map(pop, tree_keys, repeat(None))  # each leaf's value hash, taken once
-        differs = map(operator.ne, held, map(hash_fn, values))  # smt.value_hash of each
-        first = next(compress(count(), differs), None)
-        if first is not None:
-            raise _not_in_state(keys[first], header)
-    first_key, first_value = (entries.keys[0], entries.values[0]) if entries.keys else (b"", b"")
-    if first_key == schema.META_VALIDATOR_SCHEDULE and pop(
-        smt.validators_tree_key(hash_fn), None
-    ) != smt.value_hash(first_value, hash_fn):
-        raise _not_in_state(first_key, header)
-    if leaves:
-        raise invalid(
-            f"snapshot {header.height}: {len(leaves)} keys of the state that block "
-            f"{header.height} certifies are missing from it"
-        )
+        tree_keys = list(smt.tree_keys(tree_namespace, map(_WITHOUT_NAMESPACE, keys), hash_fn))
+        value_hashes = map(hash_fn, values)  # smt.value_hash of each
+        _check_leaves(match_leaves(tree, nodes, tree_keys, value_hashes, hash_fn), keys, header)
+        matched += len(keys)
+    if entries.keys and entries.keys[0] == schema.META_VALIDATOR_SCHEDULE:
+        key, value = entries.keys[0], entries.values[0]
+        leaf = smt.validators_tree_key(hash_fn), smt.value_hash(value, hash_fn)
+        _check_leaves(match_leaves(tree, nodes, [leaf[0]], [leaf[1]], hash_fn), [key], header)
+        matched += 1
+    try:
+        check_all_matched(tree, nodes, matched)
+    except SparkError as error:
+        raise invalid(f"snapshot {header.height}: {error.message}") from error
     return nodes
+
+
+def _check_leaves(mismatch: LeafMismatch | None, keys: list[bytes], header: pb.BlockHeader) -> None:
+    if mismatch is None:
+        return
+    key = keys[mismatch.at]
+    if mismatch.given_leaf is None:
+        raise _not_in_state(key, header)
+    raise invalid(
+        f"snapshot {header.height}: state tree node {mismatch.given_leaf.hex()} is not the "
+        f"leaf of {schema.describe_key(key)}"
+    )
 
 
 def _not_in_state(key: bytes, header: pb.BlockHeader) -> SparkError:

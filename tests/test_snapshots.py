@@ -15,7 +15,7 @@ import pytest
 from sparkchain.cli.main import main
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.hashing import HashAlgorithm, sha256, sm3
-from sparkchain.identifiers.tags import SNAPSHOT_CHUNK_TAG
+from sparkchain.identifiers.tags import SMT_LEAF, SNAPSHOT_CHUNK_TAG
 from sparkchain.ledger.genesis import genesis_to_json
 from sparkchain.ledger.proof import verify_resolution
 from sparkchain.node import schema
@@ -176,9 +176,13 @@ def test_a_changed_record_or_a_forged_tree_node_is_refused(
         *entries[tree_at + 1 :],
     ]
     extra_node = [*entries, (schema.tree_node_key(b"\xff" * 32), node)]
+    leaf_at = next(i for i, (k, v) in enumerate(entries) if k[:1] == schema.TREE_NODE and
+                   v[:1] == SMT_LEAF)  # fmt: skip
+    leaf_key, leaf = entries[leaf_at]
+    forged_leaf = [*entries[:leaf_at], (leaf_key, leaf[:-1] + b"\x00"), *entries[leaf_at + 1 :]]
     for number, (forged, reason) in enumerate(
         [(changed, "is not in the state"), (forged_node, "state tree node"),
-         (extra_node, "not under root")]
+         (extra_node, "not under root"), (forged_leaf, "is not the leaf of record '88/S")]
     ):  # fmt: skip
         store = SnapshotStore(tmp_path / f"snapshots{number}", 1, chain.genesis.hash_fn)
         manifest = store.write(
