@@ -24,11 +24,12 @@ interrupted write is never taken for a chain (node/ledger.py refuses to open it)
 
 from __future__ import annotations
 
+import itertools
 import operator
 from bisect import bisect_left
 from collections import deque
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import pairwise, repeat
 
@@ -51,6 +52,7 @@ from sparkchain.proto import api_pb2, peer_pb2
 from sparkchain.proto import types_pb2 as pb
 
 WRITE_BATCH_ENTRIES = 50_000  # puts per LevelDB batch while writing a snapshot
+WRITES_IN_FLIGHT = 2  # batches built and waiting for the writing thread
 # what a snapshot may hold (node/snapshots.py); of META, only the validator schedule
 _SNAPSHOT_NAMESPACES = frozenset(
     (schema.META, schema.VALIDATOR_SET, schema.PREFIX, schema.RECORD, schema.TREE_NODE)
@@ -336,17 +338,22 @@ def write_snapshot(ledger: Ledger, verified: VerifiedSnapshot) -> None:
                 batch.delete(key)
         batch.delete(schema.META_VALIDATOR_SCHEDULE)
     entries = verified.entries
-    # LevelDB takes the entries on another thread (it lets go of the GIL while it writes)
-    # while this one derives the indexes and warms the tree cache from memory
-    with ThreadPoolExecutor(1, thread_name_prefix="snapshot-write") as writer:
-        written = writer.submit(_put_all, db, entries.keys, entries.values)
+    with ThreadPoolExecutor(1, thread_name_prefix="snapshot-write") as pool:
+        writer = _BatchWriter(db, pool)
         try:
             derived = _derived_indexes(entries)
+            for start in range(0, len(entries.keys), WRITE_BATCH_ENTRIES):
+                end = start + WRITE_BATCH_ENTRIES
+                writer.put(entries.keys[start:end], entries.values[start:end])
+                for keys in itertools.islice(derived, 1):  # the indexes, in step
+                    writer.put(keys, repeat(b""))
+            for keys in derived:
+                writer.put(keys, repeat(b""))
+            writer.put(*_kept_blocks(verified))
+            # the last writes go on while the tree cache is warmed from memory
             tree_cache = ledger.warmed_tree_cache(verified.tree_nodes, verified.header.state_root)
         finally:
-            written.result()  # and raises what the write raised
-    _put_all(db, derived, repeat(b""))
-    _put_all(db, *_kept_blocks(verified))
+            writer.wait()  # and raises what a write raised
     with db.write_batch(sync=True) as last:
         last.put(
             schema.META_HEAD,
@@ -357,31 +364,57 @@ def write_snapshot(ledger: Ledger, verified: VerifiedSnapshot) -> None:
     ledger.reload(tree_cache)
 
 
-def _put_all(db: plyvel.DB, keys: list[bytes], values: Iterable[bytes]) -> None:
-    """Put each of `keys` with the value beside it, in batches of WRITE_BATCH_ENTRIES."""
-    values = iter(values)
-    for start in range(0, len(keys), WRITE_BATCH_ENTRIES):
-        with db.write_batch() as batch:
-            # consumed in C: no bytecode loop per put (~675k at 200k identifiers)
+class _BatchWriter:
+    """LevelDB batches built on this thread and written on another, so that LevelDB writes
+    while this thread goes on (it lets go of the GIL while it writes). Only the write is
+    handed over: plyvel also lets go of the GIL at every put, so a thread that builds a
+    batch while another runs Python waits for the GIL at each put (50k puts took minutes
+    so). At most WRITES_IN_FLIGHT batches wait, so memory stays bounded."""
+
+    def __init__(self, db: plyvel.DB, pool: ThreadPoolExecutor) -> None:
+        self._db = db
+        self._pool = pool
+        self._in_flight: deque[Future[None]] = deque()
+
+    def put(self, keys: list[bytes], values: Iterable[bytes]) -> None:
+        """Put each of `keys` with the value beside it (in C: no bytecode loop per put)."""
+        values = iter(values)
+        for start in range(0, len(keys), WRITE_BATCH_ENTRIES):
+            batch = self._db.write_batch()
             deque(map(batch.put, keys[start : start + WRITE_BATCH_ENTRIES], values), maxlen=0)
+            if len(self._in_flight) >= WRITES_IN_FLIGHT:
+                self._in_flight.popleft().result()
+            self._in_flight.append(self._pool.submit(batch.write))
+
+    def wait(self) -> None:
+        while self._in_flight:
+            self._in_flight.popleft().result()
 
 
-def _derived_indexes(entries: SnapshotEntries) -> list[bytes]:
+def _derived_indexes(entries: SnapshotEntries) -> Iterator[list[bytes]]:
     """The keys (their values are empty) of the owner index of every record and prefix,
-    and of the children index of prefixes."""
+    and of the children index of prefixes, WRITE_BATCH_ENTRIES records at a time."""
     record_keys, record_values = entries.namespace(schema.RECORD)
-    # schema.owner_key of each record, in C but for one call per owner
-    owners = map(operator.attrgetter("owner"), map(pb.Record.FromString, record_values))
     heads = _OwnerHeads(schema.OWNED_RECORD)
-    keys = list(
-        map(bytes.__add__, map(heads.__getitem__, owners), map(_WITHOUT_NAMESPACE, record_keys))
-    )
+    for start in range(0, len(record_keys), WRITE_BATCH_ENTRIES):
+        end = start + WRITE_BATCH_ENTRIES
+        # schema.owner_key of each record, in C but for one call per owner
+        records = map(pb.Record.FromString, record_values[start:end])
+        owners = map(operator.attrgetter("owner"), records)
+        yield list(
+            map(
+                bytes.__add__,
+                map(heads.__getitem__, owners),
+                map(_WITHOUT_NAMESPACE, record_keys[start:end]),
+            )
+        )
+    keys = []
     for key, value in zip(*entries.namespace(schema.PREFIX), strict=True):
         prefix_key = key[1:].decode("utf-8")
         keys.append(schema.owner_key(decode_prefix(value).owner, schema.OWNED_PREFIX, prefix_key))
         parent = prefix_key.rsplit(".", 1)[0] if "." in prefix_key else ""
         keys.append(schema.prefix_child_key(parent, prefix_key))
-    return keys
+    yield keys
 
 
 class _OwnerHeads(dict[str, bytes]):
