@@ -78,6 +78,7 @@ from sparkchain.identifiers.tags import (
     TREE_VALIDATORS_NAMESPACE,
 )
 from sparkchain.ledger.smt_nodes import (
+    CACHE_MAX_DEPTH,
     CACHE_MAX_NODES,
     EMPTY_HASH,
     NIBBLES,
@@ -92,6 +93,7 @@ from sparkchain.ledger.smt_nodes import (
 )
 
 __all__ = [
+    "CACHE_MAX_DEPTH",
     "CACHE_MAX_NODES",
     "EMPTY_ROOT",
     "NodeCache",

@@ -63,29 +63,40 @@ class CheckedTree:
 
     named: dict[bytes, bytes]  # leaf key -> leaf hash, as the parents name them
     internal_nodes: int
+    # (hash, encoded) of the internal nodes above the depth asked for, the root's level first
+    upper_nodes: list[tuple[bytes, bytes]]
 
 
-def checked_tree(root: bytes, nodes: Mapping[bytes, bytes], hash_fn: HashFunction) -> CheckedTree:
+def checked_tree(
+    root: bytes, nodes: Mapping[bytes, bytes], hash_fn: HashFunction, upper_depth: int = 0
+) -> CheckedTree:
     """Walk the internal nodes that `nodes` (hash -> encoded node) make under `root`, each
     hashed with `hash_fn` (the chain's hash, which built the tree); SparkError(INVALID_PROOF)
-    naming the first that does not check out."""
+    naming the first that does not check out. Those at depths below `upper_depth` are kept
+    (a ledger's tree cache holds them: smt_nodes.NodeCache)."""
     named: dict[bytes, bytes] = {}
     pending: list[bytes] = []  # internal nodes still to check
+    depths: list[int] = []  # beside each, its depth
+    upper: list[list[tuple[bytes, bytes]]] = [[] for _ in range(upper_depth)]
     if root != EMPTY_HASH:
         if nodes.get(root, b"")[:1] == SMT_LEAF:  # a tree of one key
             named[nodes[root][1:33]] = root
         else:
             pending.append(root)
+            depths.append(0)
     visited = 0
     # check_inner, child and child_leaf_key inlined: a call costs as much as what it does
     node_tag = SMT_NODE[0]
-    get, push = nodes.get, pending.append
+    get, push, push_depth = nodes.get, pending.append, depths.append
     while pending:
         node_hash = pending.pop()
+        depth = depths.pop()
         encoded = get(node_hash)
         if encoded is None:
             raise _refused(node_hash, "is missing")
         visited += 1
+        if depth < upper_depth:
+            upper[depth].append((node_hash, encoded))
         if len(encoded) < 5 or encoded[0] != node_tag:
             raise _refused(node_hash, "not an internal node")
         occupied = encoded[1] << 8 | encoded[2]
@@ -110,8 +121,9 @@ def checked_tree(root: bytes, nodes: Mapping[bytes, bytes], hash_fn: HashFunctio
                 key_at += 32
             else:
                 push(encoded[at : at + 32])
+                push_depth(depth + 1)
             at += 32
-    return CheckedTree(named, visited)
+    return CheckedTree(named, visited, [node for level in upper for node in level])
 
 
 class LeafMismatch(NamedTuple):

@@ -386,7 +386,7 @@ class Ledger(LedgerReads):
     def reload(self, tree_cache: smt.NodeCache | None = None) -> None:
         """Read the head, validator schedule and base again, dropping every cache of the
         state: a snapshot was just written under this ledger (node/snapshot_restore.py).
-        `tree_cache`: one already warmed for the new head (`warmed_tree_cache`), else the
+        `tree_cache`: one already warmed for the new head (`tree_cache_of`), else the
         cache is warmed from LevelDB."""
         self._pending.clear()
         self._prefix_cache.clear()
@@ -398,11 +398,11 @@ class Ledger(LedgerReads):
         else:
             self._tree_cache = tree_cache
 
-    def warmed_tree_cache(self, tree_nodes: smt.NodeStore, root: bytes) -> smt.NodeCache:
-        """A tree cache of this ledger's size holding the upper levels of the tree under
-        `root`, read from `tree_nodes` (in memory: a snapshot about to be written)."""
+    def tree_cache_of(self, upper_nodes: list[tuple[bytes, bytes]]) -> smt.NodeCache:
+        """A tree cache of this ledger's size holding `upper_nodes` (hash, encoded node),
+        the upper levels of the tree of a snapshot about to be written, top level first."""
         cache = smt.NodeCache(self._tree_cache.max_nodes)
-        smt.warm_cache(tree_nodes, root, cache)
+        cache.fill(upper_nodes)
         return cache
 
     def check_tx(

@@ -109,7 +109,8 @@ class VerifiedSnapshot:
     base: peer_pb2.CommittedBlock  # block H with its certificate
     changes: tuple[peer_pb2.CommittedBlock, ...]  # the blocks that changed the set, by height
     entries: SnapshotEntries  # tree nodes included
-    tree_nodes: dict[bytes, bytes]  # the same tree nodes, by hash
+    # (hash, encoded) of the tree's upper internal nodes, which the tree cache holds
+    upper_nodes: list[tuple[bytes, bytes]]
 
 
 def check_manifest(manifest: peer_pb2.SnapshotManifest) -> None:
@@ -242,9 +243,9 @@ def verify_snapshot(
         )
     if header.state_root != manifest.state_root:
         raise invalid(f"snapshot {manifest.height}: manifest state root is not the header's")
-    tree_nodes = _check_state(entries, header, hash_fn)
+    upper_nodes = _check_state(entries, header, hash_fn)
     _check_future_sets(entries, sets, header.height)
-    return VerifiedSnapshot(manifest, header, base, tuple(changes), entries, tree_nodes)
+    return VerifiedSnapshot(manifest, header, base, tuple(changes), entries, upper_nodes)
 
 
 def _check_body(committed: peer_pb2.CommittedBlock, hash_fn: HashFunction) -> None:
@@ -258,14 +259,14 @@ def _check_body(committed: peer_pb2.CommittedBlock, hash_fn: HashFunction) -> No
 
 def _check_state(
     entries: SnapshotEntries, header: pb.BlockHeader, hash_fn: HashFunction
-) -> dict[bytes, bytes]:
+) -> list[tuple[bytes, bytes]]:
     """The tree nodes are the tree under the certified state root (smt_walk), and its
     leaves are exactly the records, prefixes and schedule given, value for value; returns
-    the tree nodes by hash."""
+    the upper internal nodes, which the tree cache holds."""
     node_keys, node_values = entries.namespace(schema.TREE_NODE)
     nodes = dict(zip(map(_WITHOUT_NAMESPACE, node_keys), node_values, strict=True))
     try:
-        tree = checked_tree(header.state_root, nodes, hash_fn)
+        tree = checked_tree(header.state_root, nodes, hash_fn, smt.CACHE_MAX_DEPTH)
     except SparkError as error:
         raise invalid(f"snapshot {header.height}: {error.message}") from error
     matched = 0
@@ -287,7 +288,7 @@ def _check_state(
         check_all_matched(tree, nodes, matched)
     except SparkError as error:
         raise invalid(f"snapshot {header.height}: {error.message}") from error
-    return nodes
+    return tree.upper_nodes
 
 
 def _check_leaves(mismatch: LeafMismatch | None, keys: list[bytes], header: pb.BlockHeader) -> None:
@@ -350,8 +351,7 @@ def write_snapshot(ledger: Ledger, verified: VerifiedSnapshot) -> None:
             for keys in derived:
                 writer.put(keys, repeat(b""))
             writer.put(*_kept_blocks(verified))
-            # the last writes go on while the tree cache is warmed from memory
-            tree_cache = ledger.warmed_tree_cache(verified.tree_nodes, verified.header.state_root)
+            tree_cache = ledger.tree_cache_of(verified.upper_nodes)
         finally:
             writer.wait()  # and raises what a write raised
     with db.write_batch(sync=True) as last:

@@ -16,6 +16,7 @@ from sparkchain.cli.main import main
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.hashing import HashAlgorithm, sha256, sm3
 from sparkchain.identifiers.tags import SMT_LEAF, SNAPSHOT_CHUNK_TAG
+from sparkchain.ledger import smt
 from sparkchain.ledger.genesis import genesis_to_json
 from sparkchain.ledger.proof import verify_resolution
 from sparkchain.node import schema
@@ -29,6 +30,7 @@ from sparkchain.node.snapshot_restore import (
     write_snapshot,
 )
 from sparkchain.node.snapshots import SnapshotStore, cut_chunks, decode_chunk, snapshot_entries
+from sparkchain.node.storage import TreeNodeStore
 from sparkchain.proto import peer_pb2
 from tests.helpers.chain import make_test_genesis
 from tests.helpers.ledger import LedgerChain, certificate
@@ -102,6 +104,11 @@ def test_a_restored_ledger_has_the_same_state_proves_it_and_takes_the_next_block
         == (source.owned_by(chain.signer("acme").bid, schema.OWNED_RECORD, 1000)[0])
     )
     assert restored.prefix_info("88") == source.prefix_info("88")
+    # its tree cache holds the upper levels, as warming them from disk on a reopen would
+    from_disk = smt.NodeCache()
+    smt.warm_cache(TreeNodeStore(restored.db), restored.state_root, from_disk)
+    assert len(from_disk) > 1
+    assert restored._tree_cache._nodes == from_disk._nodes
     # the next block, as block sync gives it: validated by re-execution, then committed
     built = chain.commit([chain.signer("acme").register("88/after", now_ms=chain.next_time_ms)])
     pending = restored.validate_block(built.block_bytes)
