@@ -64,14 +64,19 @@ def test_a_serializable_etcd_range_request_sets_field_7() -> None:
 
 def test_the_statesync_bench_catches_up_both_ways_on_a_tiny_chain(tmp_path: Path) -> None:
     from bench.ledger_bench import bench_genesis
-    from bench.statesync_bench import _block_sync, _snapshot, _source, _state_sync
+    from bench.statesync_bench import _block_sync, _in_new_process, _snapshot, _source, _state_sync
 
-    genesis = bench_genesis()
-    with _source(tmp_path / "source", genesis, 2000) as source:
+    with _source(tmp_path / "source", bench_genesis(), 2000) as source:
         _, manifest = _snapshot(source, tmp_path / "snapshots")
-        _, fetched, by_blocks = _block_sync(source, tmp_path / "by-blocks", genesis)
-        _, _, by_snapshot = _state_sync(
-            source, tmp_path / "snapshots", manifest, tmp_path / "by-snapshot"
-        )
-        assert by_blocks == by_snapshot == source.state_root
-        assert manifest.height == source.height == 2 and fetched > 0
+        height, root = source.height, source.state_root
+    _, fetched, by_blocks = _in_new_process(
+        _block_sync, tmp_path / "source", tmp_path / "by-blocks"
+    )
+    _, _, by_snapshot = _state_sync(
+        tmp_path / "source",
+        tmp_path / "snapshots",
+        manifest.SerializeToString(),
+        tmp_path / "by-snapshot",
+    )
+    assert by_blocks == by_snapshot == root
+    assert manifest.height == height == 2 and fetched > 0
