@@ -204,8 +204,9 @@ class ProxyNet:
                 delay_ms = link.delay_ms + self._rng.uniform(0, link.jitter_ms)
                 if delay_ms:
                     await asyncio.sleep(delay_ms / 1000)
-                writer.write(chunk)
+                # counted before it is sent: whoever receives it may read the count at once
                 link.forwarded_bytes += len(chunk)
+                writer.write(chunk)
                 await writer.drain()
         except (OSError, asyncio.IncompleteReadError):
             pass
