@@ -17,13 +17,14 @@ work, once per interval, off its consensus path: shown, not counted in the joine
 
 Measured at 200,000 identifiers on the shared 2-core machine, quiet (load average about 1),
 six runs of the same code (2026-12-07): state sync 3.45 to 4.56 s (check 2.38 to 3.15 s,
-write 1.03 to 1.43 s), block sync 17.7 to 20.5 s; ratios 4.64x, 5.39x, 5.13x, 4.49x,
-5.13x, 3.96x: the 5x goal met in half the runs, median about 4.8x (the same check took
-2.4 s in one run and 3.15 s in the next). Where the state sync's time goes: of the
-check, SHA-256 of every tree node, record key and value (~675k hashes, a third of it) and
-dictionary work per key; of the write, LevelDB's own puts. A state sync fetches ~5x the
-bytes of the blocks (95 MB against 18 MB: records carry their owner and heights, and the
-tree nodes come along), which this measurement does not charge for.
+write 1.03 to 1.43 s), block sync 18.99 to 19.33 s in the first three; ratios 4.64x,
+5.39x, 5.13x, 4.49x, 5.13x, 3.96x: the 5x goal met in half the runs, median about
+4.8x (the same check took 2.4 s in one run and 3.15 s in the next). Where the state
+sync's time goes: of the check, SHA-256 of every tree node, record key and value (~675k
+hashes, a third of it) and dictionary work per key; of the write, LevelDB's own puts. A
+state sync fetches ~5x the bytes of the blocks (95 MB against 18 MB: records carry their
+owner and heights, and the tree nodes come along), which this measurement does not charge
+for.
 """
 
 from __future__ import annotations

@@ -88,6 +88,7 @@ from sparkchain.ledger.smt_nodes import (
     NodeStore,
     TreeReader,
     check_inner,
+    child,
     leaf_key_value,
     nibble,
 )
@@ -132,15 +133,20 @@ class TreeUpdate:
     nodes_read: int = 0  # from the store (cache misses): the benchmark's cost breakdown
 
 
+def _tree_key_head(namespace: bytes) -> bytes:
+    """What a tree key hashes before the key: the namespace, length-prefixed."""
+    return bytes((len(namespace),)) + namespace
+
+
 def tree_key(namespace: bytes, key: bytes, hash_fn: HashFunction = sha256) -> bytes:
     """The 256-bit tree key of `key` in `namespace` (length-prefixed: no two collide)."""
-    return hash_fn(bytes((len(namespace),)) + namespace + key)
+    return hash_fn(_tree_key_head(namespace) + key)
 
 
 def tree_keys(namespace: bytes, keys: Iterable[bytes], hash_fn: HashFunction) -> Iterator[bytes]:
     """`tree_key` of each of `keys` in `namespace`, lazily and without a call of ours per key
     (a state sync checks every record of the state: node/snapshot_restore.py)."""
-    return map(hash_fn, map((bytes((len(namespace),)) + namespace).__add__, keys))
+    return map(hash_fn, map(_tree_key_head(namespace).__add__, keys))
 
 
 def record_tree_key(identifier_key: str, hash_fn: HashFunction = sha256) -> bytes:
@@ -148,7 +154,7 @@ def record_tree_key(identifier_key: str, hash_fn: HashFunction = sha256) -> byte
     return tree_key(TREE_RECORD_NAMESPACE, identifier_key.encode("utf-8"), hash_fn)
 
 
-_RECORD_TREE_HEAD = bytes((len(TREE_RECORD_NAMESPACE),)) + TREE_RECORD_NAMESPACE
+_RECORD_TREE_HEAD = _tree_key_head(TREE_RECORD_NAMESPACE)
 
 
 def record_tree_key_of(key_bytes: bytes, hash_fn: HashFunction = sha256) -> bytes:
@@ -233,41 +239,25 @@ def prove(store: NodeStore, root: bytes, key: bytes, cache: NodeCache | None = N
 
 def warm_cache(store: NodeStore, root: bytes, cache: NodeCache) -> int:
     """Load the cached levels of the tree under `root` (e.g. when the node starts, so the
-    first blocks and proofs do not pay for a cold cache); returns the nodes read from
-    `store`. Level by level, the cache filled in one step at the end (tens of thousands of
-    nodes at 200k identifiers, after a state sync: node/snapshot_restore.py)."""
+    first blocks and proofs do not pay for a cold cache); returns the nodes loaded."""
     _check_root(root)
-    cached, stored = cache.get, store.get
+    reader = TreeReader(store, cache)
     level = [] if root == EMPTY_ROOT else [root]
-    loaded: list[tuple[bytes, bytes]] = []
-    read = 0
     try:
-        for _ in range(cache.max_depth):
-            below: list[bytes] = []
-            push = below.append
+        for depth in range(cache.max_depth):
+            below = []
             for node_hash in level:
-                encoded = cached(node_hash)
-                if encoded is None:
-                    encoded = stored(node_hash)
-                    read += 1
-                    if encoded is None:
-                        raise LookupError(node_hash)
+                encoded = reader.node(node_hash, depth)
                 if encoded[:1] == SMT_LEAF:
                     continue
                 occupied, leaves, _ = check_inner(encoded)
-                loaded.append((node_hash, encoded))
-                inner, bits, at = occupied & ~leaves, occupied, 3
-                while bits:  # the occupied slots, lowest first; child() without a call
-                    bit = bits & -bits
-                    bits ^= bit
-                    if inner & bit:
-                        push(encoded[at : at + 32])
-                    at += 32
+                for slot in range(16):
+                    if occupied >> slot & 1 and not leaves >> slot & 1:
+                        below.append(child(encoded, occupied, slot))
             level = below
     except (LookupError, ValueError) as error:
         raise _corrupt(root, error) from None
-    cache.fill(loaded)
-    return read
+    return reader.nodes_read
 
 
 def verify_proof(

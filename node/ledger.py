@@ -383,20 +383,15 @@ class Ledger(LedgerReads):
             stored_certificate,
         )
 
-    def reload(self, tree_cache: smt.NodeCache | None = None) -> None:
+    def reload(self, tree_cache: smt.NodeCache) -> None:
         """Read the head, validator schedule and base again, dropping every cache of the
         state: a snapshot was just written under this ledger (node/snapshot_restore.py).
-        `tree_cache`: one already warmed for the new head (`tree_cache_of`), else the
-        cache is warmed from LevelDB."""
+        `tree_cache`: the new head's, already warmed (`tree_cache_of`)."""
         self._pending.clear()
         self._prefix_cache.clear()
         self._load_schedule()
         self._load_head()
-        if tree_cache is None:
-            self._tree_cache = smt.NodeCache(self._tree_cache.max_nodes)
-            self._warm_tree_cache()
-        else:
-            self._tree_cache = tree_cache
+        self._tree_cache = tree_cache
 
     def tree_cache_of(self, upper_nodes: list[tuple[bytes, bytes]]) -> smt.NodeCache:
         """A tree cache of this ledger's size holding `upper_nodes` (hash, encoded node),
