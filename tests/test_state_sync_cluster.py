@@ -102,7 +102,10 @@ def _snapshot_heights(net: Cluster, name: str) -> list[int]:
     folder = NodeHome(net.nodes[name].home).snapshots_dir
     if not folder.is_dir():
         return []
-    return sorted(int(p.name) for p in folder.iterdir() if (p / "manifest").is_file())
+    # A snapshot being written is a `<height>.tmp` folder that already holds its manifest
+    # just before the rename: only whole ones (named by their height alone) count.
+    whole = (p for p in folder.iterdir() if p.name.isdigit() and (p / "manifest").is_file())
+    return sorted(int(p.name) for p in whole)
 
 
 def _start_state_sync(net: Cluster) -> NodeHome:
