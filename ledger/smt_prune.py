@@ -5,16 +5,19 @@ every version of the tree that holds it, and a node that a block removed can com
 later (a subtree returning to content it held before). A node is therefore deleted only
 when no kept version holds it, which two bookkeeping entries tell without reading trees:
 
-    stale queue   (height s, node hash)  the block at s removed the node from the tree
-    stale mark    node hash -> s         the last height that removed it; a block that
-                                         writes the node again deletes the mark (the node
-                                         is live again), a block that removes it again
-                                         moves the mark to the new height
+    stale queue   height s -> node hashes  the block at s removed these nodes from the tree
+    revive mark   node hash -> r           the last height that wrote the node while it was
+                                           still stored (it came back, or was re-created
+                                           as it was)
 
 With K kept heights, after the commit of height h the states of heights h-K+1 .. h stay
 provable. A node removed at s was last held by the tree of s-1, so its queue entry is due
-when s <= h-K+1, and the node goes only if its mark still says s: no mark means it came
-back and is live, a later mark means a later entry decides. Every due entry is dropped.
+when s <= h-K+1, and the node goes unless a block after s wrote it again: a revive mark
+above s means it is live (or a later entry decides), no mark or one at or below s means no
+kept tree holds it, and the node and its mark go. Every due entry is dropped. A node that
+comes back after it was deleted is simply new. Marks exist only for nodes that came back,
+rare in a ledger of registrations, so the bookkeeping costs the queue alone (a mark per
+removed node, as schema 5 kept, was about 10 bytes per identifier at 1M).
 
 `plan_commit` decides this for one block from the committed index (a `StaleIndex`); the
 node applies the result in the block's own write batch (node/pruning.py), in the order
@@ -39,10 +42,14 @@ MIN_KEEP_HEIGHTS = 2
 
 
 class StaleIndex(Protocol):
-    """The committed stale queue and marks (node/pruning.py keeps them in LevelDB)."""
+    """The committed stale queue, revive marks and tree (node/pruning.py: LevelDB)."""
 
-    def stale_mark(self, node_hash: bytes, /) -> int | None:
-        """The last height that removed the node, or None when it is not marked stale."""
+    def revive_mark(self, node_hash: bytes, /) -> int | None:
+        """The last height that wrote the node while it was stored, or None."""
+        ...
+
+    def is_stored(self, node_hash: bytes, /) -> bool:
+        """Whether the tree's storage holds the node (before this commit)."""
         ...
 
     def due(self, through_height: int, /) -> Iterable[tuple[int, bytes]]:
@@ -56,7 +63,8 @@ class PruneStep:
 
     Apply in this order, in the block's batch: the deletions (`delete_nodes`,
     `delete_queue`, `delete_marks`), then the block's new nodes, then `put_queue` and
-    `put_marks`. A node both pruned and written again by the block is thus kept.
+    `put_marks` (each marked with the block's height). A node both pruned and written again
+    by the block is thus kept, and marked.
     """
 
     oldest_provable: int
@@ -64,6 +72,7 @@ class PruneStep:
     delete_queue: list[tuple[int, bytes]] = field(default_factory=list)
     delete_marks: list[bytes] = field(default_factory=list)
     put_queue: list[tuple[int, bytes]] = field(default_factory=list)
+    put_marks: list[bytes] = field(default_factory=list)
 
 
 def check_keep_heights(keep_heights: int) -> int:
@@ -95,28 +104,33 @@ def plan_commit(
 ) -> PruneStep:
     """The bookkeeping and deletions of committing `height`, whose tree update wrote
     `new_nodes` and removed `stale_nodes` (smt.TreeUpdate). With keep_heights 0 nothing is
-    deleted, but removals are still recorded, so pruning can start later without a sweep.
-    The stale marks a commit sets are `put_queue`'s entries (mark = height)."""
+    deleted, but removals are still recorded, so pruning can start later without a sweep."""
     check_keep_heights(keep_heights)
     oldest = oldest_provable_after(height, keep_heights, oldest_provable)
     step = PruneStep(oldest)
     if oldest > oldest_provable:
+        revived = index.revive_mark
         for removed_at, node_hash in index.due(oldest):
             step.delete_queue.append((removed_at, node_hash))
-            if index.stale_mark(node_hash) == removed_at:
+            mark = revived(node_hash)
+            if mark is None or mark <= removed_at:
                 step.delete_nodes.append(node_hash)
-                step.delete_marks.append(node_hash)
-    # written again: live, whatever removed it before (a lookup, not a blind delete per new
-    # node: deleting absent keys leaves a tombstone each on disk until compaction)
-    mark = index.stale_mark
-    step.delete_marks.extend(node_hash for node_hash in new_nodes if mark(node_hash) is not None)
+                if mark is not None:
+                    step.delete_marks.append(node_hash)
+    # written while still stored: a pending removal of it must not delete it (a lookup
+    # per new node; the bloom filter answers the usual miss of a node never seen)
+    step.put_marks.extend(filter(index.is_stored, new_nodes))
     step.put_queue.extend((height, node_hash) for node_hash in stale_nodes)
     return step
 
 
-def reachable(store: NodeStore, roots: Iterable[bytes]) -> set[bytes]:
-    """Every stored node that the trees under `roots` hold (their hashes)."""
-    seen: set[bytes] = set()
+def reachable(
+    store: NodeStore, roots: Iterable[bytes], seen: set[bytes] | None = None
+) -> set[bytes]:
+    """Every stored node that the trees under `roots` hold (their hashes), added to `seen`
+    when given (its subtrees are not walked again)."""
+    if seen is None:
+        seen = set()
     for root in roots:
         if root != EMPTY_HASH:
             seen.update(_walk(store, root, seen))

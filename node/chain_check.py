@@ -12,9 +12,10 @@ last block. The first inconsistency stops the check and is reported with its hei
 
 A pruning ledger ([ledger] keep_heights, node/pruning.py) is replayed recording removals
 but pruning nothing; its stored tree must then be exactly the replay's nodes that the
-kept heights' roots hold (none missing, none left over), and its stale queue and marks the
-replay's entries newer than its oldest kept height. Blocks, certificates and history are
-compared in full: pruning never touches them.
+kept heights' roots hold (none missing, none left over), its stale queue the replay's
+entries newer than its oldest kept height, and its revive marks what the kept trees tell
+(a pending removal's node is marked exactly when a later tree holds it again). Blocks,
+certificates and history are compared in full: pruning never touches them.
 """
 
 from __future__ import annotations
@@ -225,42 +226,77 @@ KeyFilter = Callable[[bytes, bytes], bool]
 
 def _expected_in(stored: plyvel.DB, replay: Ledger, roots: dict[int, bytes]) -> KeyFilter | str:
     """Which of the replay's keys a stored ledger must hold (all, unless it prunes), or
-    the problem with its oldest kept height."""
+    the problem with its oldest kept height or its revive marks."""
     if not pruning.is_pruning(stored):
         return lambda key, value: True
     oldest = pruning.oldest_state(stored)
     last = max(roots)
     if oldest > last:
         return f"oldest kept state: height {oldest} is above the last block {last}"
-    kept = smt_prune.reachable(
-        TreeNodeStore(replay.db), [root for height, root in roots.items() if height >= oldest]
-    )
-    tree, queue, mark = schema.TREE_NODE, schema.STALE_QUEUE, schema.STALE_MARK
+    kept = _kept_checking_marks(stored, TreeNodeStore(replay.db), roots, oldest)
+    if isinstance(kept, str):
+        return kept
+    tree, queue = schema.TREE_NODE, schema.STALE_QUEUE
 
     def expected(key: bytes, value: bytes) -> bool:
         namespace = key[:1]
         if namespace == tree:
             return key[1:] in kept
         if namespace == queue:
-            return schema.stale_queue_entry(key)[0] > oldest
-        if namespace == mark:
-            return schema.height_from_bytes(value) > oldest
+            return schema.stale_queue_height(key) > oldest
         return True
 
     return expected
 
 
+def _kept_checking_marks(
+    stored: plyvel.DB, tree: TreeNodeStore, roots: dict[int, bytes], oldest: int
+) -> set[bytes] | str:
+    """The nodes the kept heights' trees hold, found from the newest height down; on the
+    way, each pending removal (queue entry above `oldest`) must have a revive mark above
+    its height exactly when a later tree holds the node again (ledger/smt_prune.py: the
+    mark is what keeps such a node when the removal falls due). Every mark must be of a
+    stored node. A problem found is returned as text. (The marks depend on what the
+    ledger had already pruned when a node came back, so they are checked by what they
+    must tell rather than compared with the replay's.)"""
+    pending: dict[int, list[bytes]] = {}
+    for removed_at, node_hash in pruning.queued(stored):
+        if removed_at > oldest:
+            pending.setdefault(removed_at, []).append(node_hash)
+    held: set[bytes] = set()  # the nodes of the trees above the height being looked at
+    for height in range(max(roots), oldest - 1, -1):
+        for node_hash in pending.get(height, ()):
+            raw = stored.get(schema.stale_mark_key(node_hash))
+            mark = None if raw is None else schema.height_from_bytes(raw)
+            came_back = node_hash in held
+            if (mark is not None and mark > height) != came_back:
+                said = "no revive mark" if mark is None else f"a revive mark at {mark}"
+                return (
+                    f"tree node {node_hash.hex()} removed at height {height} has {said}, "
+                    f"but {'a' if came_back else 'no'} later height holds it"
+                )
+        if height in roots:
+            smt_prune.reachable(tree, [roots[height]], held)
+    with stored.iterator(prefix=schema.STALE_MARK, include_value=False) as marks:
+        for key in marks:
+            if stored.get(schema.tree_node_key(key[1:])) is None:
+                return f"{schema.describe_key(key)} is of a tree node the ledger does not hold"
+    return held
+
+
 def _compare_state(stored: plyvel.DB, replay: Ledger, wanted: KeyFilter) -> str | None:
     """Every stored key and value must be the replay's: records, prefixes, indexes,
     history, change lists and tree nodes are all derived from the blocks (of the tree,
-    only what the kept heights hold; the oldest kept height is checked apart)."""
+    only what the kept heights hold; the oldest kept height and the revive marks are
+    checked apart)."""
+    mark = schema.STALE_MARK
     pairs = zip_longest(
         (
             item
             for item in stored.iterator(verify_checksums=True)
-            if item[0] != schema.META_OLDEST_STATE
+            if item[0] != schema.META_OLDEST_STATE and item[0][:1] != mark
         ),
-        (item for item in replay.db.iterator() if wanted(*item)),
+        (item for item in replay.db.iterator() if item[0][:1] != mark and wanted(*item)),
     )
     for mine, expected in pairs:
         if mine == expected:

@@ -195,12 +195,14 @@ class Ledger(LedgerReads):
             )
         if version == b"2":
             add_owner_index(db)
-        if version != schema.SCHEMA_VERSION:
+        if version in (b"2", b"3", b"4"):
             # 3 -> 4: a ledger that never pruned is schema 4 with no stale entries;
             # 4 -> 5: stale tree nodes are trimmed, the latest history entries lose their
             # copy of the record
             pruning.trim_stale_nodes(db)
             drop_latest_history_records(db)
+        if db.get(schema.META_SCHEMA_VERSION) != schema.SCHEMA_VERSION:
+            pruning.upgrade_to_revive_marks(db)  # 5 -> 6
         if keep_heights > 0 and not pruning.is_pruning(db):
             height, _, state_root = schema.head_from_bytes(db.get(schema.META_HEAD) or b"")
             pruning.start_pruning(db, height, state_root)
@@ -362,7 +364,7 @@ class Ledger(LedgerReads):
                 if prune is not None:
                     for node_hash, node in pending.trimmed_tree_nodes:
                         put(tree_prefix + node_hash, node)  # only older heights hold it
-                    pruning.write_removals(batch, prune, self.oldest_state)
+                    pruning.write_removals(batch, prune, height, self.oldest_state)
         except plyvel.Error as exc:
             # a full or failing disk: LevelDB wrote none of the batch and refuses later
             # writes; the caller must stop (Committer: fail-stop), never carry on
@@ -582,8 +584,8 @@ def add_owner_index(db: plyvel.DB) -> None:
 
 def drop_latest_history_records(db: plyvel.DB) -> None:
     """Upgrade a schema 3 or 4 ledger to 5: the latest history entry of every identifier
-    drops its record bytes, a copy of the identifier's current record (`r`); then say the
-    current schema. Idempotent: a crash part way leaves the old schema number, and the next
+    drops its record bytes, a copy of the identifier's current record (`r`); then say
+    schema 5. Idempotent: a crash part way leaves the old schema number, and the next
     open finishes the entries left (a node of the older version must not open the ledger
     then: the entries already rewritten would read as empty records)."""
     version = (db.get(schema.META_SCHEMA_VERSION) or b"?").decode(errors="replace")
@@ -605,7 +607,8 @@ def drop_latest_history_records(db: plyvel.DB) -> None:
     if last is not None:
         _drop_record_copy(db, batch, *last)
     batch.write()
-    db.put(schema.META_SCHEMA_VERSION, schema.SCHEMA_VERSION, sync=True)
+    if version in ("2", "3", "4"):  # never a step back for a ledger already past 5
+        db.put(schema.META_SCHEMA_VERSION, b"5", sync=True)
 
 
 def _history_identifier(history_key: bytes) -> bytes:

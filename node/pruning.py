@@ -31,15 +31,28 @@ class LevelDBStaleIndex:
     def __init__(self, db: plyvel.DB) -> None:
         self._db = db
 
-    def stale_mark(self, node_hash: bytes) -> int | None:
+    def revive_mark(self, node_hash: bytes) -> int | None:
         raw = self._db.get(schema.stale_mark_key(node_hash))
         return None if raw is None else schema.height_from_bytes(raw)
 
+    def is_stored(self, node_hash: bytes) -> bool:
+        return self._db.get(schema.tree_node_key(node_hash)) is not None
+
     def due(self, through_height: int) -> Iterator[tuple[int, bytes]]:
-        stop = schema.STALE_QUEUE + schema.height_bytes(through_height + 1)
-        with self._db.iterator(start=schema.STALE_QUEUE, stop=stop, include_value=False) as entries:
-            for key in entries:
-                yield schema.stale_queue_entry(key)
+        return queued(self._db, through_height)
+
+
+def queued(db: plyvel.DB, through_height: int | None = None) -> Iterator[tuple[int, bytes]]:
+    """The stale queue's (height, node hash) pairs, oldest height first; with
+    `through_height`, those of the heights up to it."""
+    stop = None if through_height is None else schema.stale_queue_key(through_height + 1)
+    with db.iterator(start=schema.STALE_QUEUE, stop=stop) as entries:
+        for key, raw in entries:
+            if not key.startswith(schema.STALE_QUEUE):
+                break
+            height = schema.stale_queue_height(key)
+            for node_hash in schema.stale_queue_hashes(raw):
+                yield height, node_hash
 
 
 def is_pruning(db: plyvel.DB) -> bool:
@@ -58,20 +71,24 @@ def write_deletions(batch: plyvel.WriteBatch, step: smt_prune.PruneStep) -> None
     delete = batch.delete
     for node_hash in step.delete_nodes:
         delete(schema.tree_node_key(node_hash))
-    for height, node_hash in step.delete_queue:
-        delete(schema.stale_queue_key(height, node_hash))
+    for height in sorted({height for height, _ in step.delete_queue}):
+        delete(schema.stale_queue_key(height))  # due entries are always whole heights
     for node_hash in step.delete_marks:
         delete(schema.stale_mark_key(node_hash))
 
 
-def write_removals(batch: plyvel.WriteBatch, step: smt_prune.PruneStep, oldest_before: int) -> None:
-    """The second half: after the block's new nodes, record what the block removed."""
-    put = batch.put
-    for height, node_hash in step.put_queue:
-        put(schema.stale_queue_key(height, node_hash), b"")
-        put(schema.stale_mark_key(node_hash), schema.height_bytes(height))
+def write_removals(
+    batch: plyvel.WriteBatch, step: smt_prune.PruneStep, height: int, oldest_before: int
+) -> None:
+    """The second half: after the block's new nodes, record what the block `height`
+    removed and the nodes it wrote again."""
+    if step.put_queue:
+        batch.put(schema.stale_queue_key(height), b"".join(h for _, h in step.put_queue))
+    mark = schema.height_bytes(height)
+    for node_hash in step.put_marks:
+        batch.put(schema.stale_mark_key(node_hash), mark)
     if step.oldest_provable != oldest_before:
-        put(schema.META_OLDEST_STATE, schema.height_bytes(step.oldest_provable))
+        batch.put(schema.META_OLDEST_STATE, schema.height_bytes(step.oldest_provable))
 
 
 def start_pruning(db: plyvel.DB, height: int, state_root: bytes) -> int:
@@ -107,7 +124,8 @@ def start_pruning(db: plyvel.DB, height: int, state_root: bytes) -> int:
 
 def trim_stale_nodes(db: plyvel.DB) -> int:
     """Part of the upgrade to schema 5: store every tree node that a block removed and that
-    is still kept (it has a stale mark) trimmed, as commits now do (smt_nodes.trimmed).
+    is still kept (it has a schema 5 stale mark) trimmed, as commits now do
+    (smt_nodes.trimmed). Runs before `upgrade_to_revive_marks` changes what marks mean.
     Idempotent. Returns the nodes rewritten."""
     if not is_pruning(db):
         return 0
@@ -132,6 +150,47 @@ def trim_stale_nodes(db: plyvel.DB) -> int:
     batch.write()
     log.info("ledger_upgrade", extra={"to_schema": 5, "trimmed_tree_nodes": rewritten})
     return rewritten
+
+
+def upgrade_to_revive_marks(db: plyvel.DB) -> None:
+    """Upgrade a schema 5 ledger to 6, in one atomic batch that also says schema 6: the
+    stale queue's entries of one height become one entry, and schema 5's marks (every
+    removed node -> the last height that removed it; none once a block wrote it again)
+    become revive marks (smt_prune): a node with a pending removal below its schema 5 mark
+    came back before that mark; one with no mark came back after its last removal."""
+    head = db.get(schema.META_HEAD)
+    height = 0 if head is None else schema.head_from_bytes(head)[0]
+    removals: dict[int, list[bytes]] = {}
+    removed_at: dict[bytes, list[int]] = {}
+    batch = db.write_batch(sync=True)
+    with db.iterator(prefix=schema.STALE_QUEUE, include_value=False) as keys:
+        for key in keys:
+            at, node_hash = schema.stale_queue_height(key), key[9:]
+            batch.delete(key)
+            removals.setdefault(at, []).append(node_hash)
+            removed_at.setdefault(node_hash, []).append(at)
+    with db.iterator(prefix=schema.STALE_MARK) as marks:
+        last_removal = {key[1:]: schema.height_from_bytes(raw) for key, raw in marks}
+    for at, hashes in removals.items():
+        batch.put(schema.stale_queue_key(at), b"".join(hashes))
+    for node_hash in last_removal.keys() - removed_at.keys():
+        batch.delete(schema.stale_mark_key(node_hash))  # no pending removal: nothing to tell
+    for node_hash, heights in removed_at.items():
+        last = last_removal.get(node_hash)
+        if last is None:
+            revived = max(height, max(heights) + 1)
+        elif min(heights) < last:
+            revived = last  # written again between an earlier removal and `last`
+        else:
+            batch.delete(schema.stale_mark_key(node_hash))
+            continue
+        batch.put(schema.stale_mark_key(node_hash), schema.height_bytes(revived))
+    batch.put(schema.META_SCHEMA_VERSION, b"6")
+    batch.write()
+    log.info(
+        "ledger_upgrade",
+        extra={"to_schema": 6, "queued_heights": len(removals), "removed_nodes": len(removed_at)},
+    )
 
 
 def height_pruned(height: int, oldest: int) -> SparkError:

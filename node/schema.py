@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.hashing import DIGEST_BYTES
 
 META: Final = b"m"
 BLOCK: Final = b"b"
@@ -74,7 +75,7 @@ NAMESPACE_NAMES: Final = {
     OWNER: "owner index",
     TREE_NODE: "state tree node",
     STALE_QUEUE: "stale tree node queue",
-    STALE_MARK: "stale tree node mark",
+    STALE_MARK: "tree node revive mark",
     VALIDATOR_SET: "validator set",
 }
 
@@ -103,8 +104,12 @@ META_RESTORING: Final = META + b"restoring"
 #    its `r` record), and a ledger recording removals stores the tree nodes blocks removed
 #    without their leaf keys (ledger/smt_nodes.py `trimmed`); opening a schema 3 or 4
 #    ledger does both to what it holds (node/ledger.py)
-SCHEMA_VERSION: Final = b"5"
-SCHEMA_UPGRADABLE: Final = (b"2", b"3", b"4")
+# 6: the stale queue holds one entry per height (its removed nodes' hashes, end to end),
+#    and `u` marks only the removed nodes that a later block wrote again (revive marks,
+#    ledger/smt_prune.py) where 5 marked every removed node with its last removal
+#    (node/pruning.py converts a schema 5 ledger when a node opens it)
+SCHEMA_VERSION: Final = b"6"
+SCHEMA_UPGRADABLE: Final = (b"2", b"3", b"4", b"5")
 
 SEPARATOR: Final = b"\x00"
 _HEIGHT = struct.Struct(">Q")
@@ -298,13 +303,23 @@ def tree_node_key(node_hash: bytes) -> bytes:
     return TREE_NODE + node_hash
 
 
-def stale_queue_key(height: int, node_hash: bytes) -> bytes:
-    return STALE_QUEUE + _HEIGHT.pack(height) + node_hash
+def stale_queue_key(height: int) -> bytes:
+    """The stale queue entry of a height: the hashes of the tree nodes its block removed."""
+    return STALE_QUEUE + _HEIGHT.pack(height)
 
 
-def stale_queue_entry(key: bytes) -> tuple[int, bytes]:
-    """(height, node hash) of a stale queue key."""
-    return height_from_bytes(key[1:9]), key[9:]
+def stale_queue_height(key: bytes) -> int:
+    return height_from_bytes(key[1:9])
+
+
+def stale_queue_hashes(raw: bytes) -> list[bytes]:
+    """The node hashes of a stale queue entry's value."""
+    if len(raw) % DIGEST_BYTES:
+        raise SparkError(
+            ErrorCode.STORAGE_CORRUPT,
+            f"a stale queue entry of {len(raw)} bytes is not a list of {DIGEST_BYTES}-byte hashes",
+        )
+    return [raw[at : at + DIGEST_BYTES] for at in range(0, len(raw), DIGEST_BYTES)]
 
 
 def stale_mark_key(node_hash: bytes) -> bytes:
@@ -327,6 +342,6 @@ def describe_key(key: bytes) -> str:
     if key[:1] in (RECORD, PREFIX, HISTORY, PREFIX_CHILD, META, OWNER):
         text = rest.split(SEPARATOR, 1)[0].decode("utf-8", errors="replace")
         return f"{name} {text!r}"
-    if key[:1] in (BLOCK, CERTIFICATE, CHANGES) and len(rest) == _HEIGHT.size:
+    if key[:1] in (BLOCK, CERTIFICATE, CHANGES, STALE_QUEUE) and len(rest) == _HEIGHT.size:
         return f"{name} {height_from_bytes(rest)}"
     return f"{name} {rest.hex()}"

@@ -17,7 +17,7 @@ from sparkchain.ledger.proof import verify_resolution
 from sparkchain.ledger.records import decode_record
 from sparkchain.ledger.smt_nodes import BlockUpdate, check_inner, child, trimmed
 from sparkchain.ledger.smt_prune import reachable
-from sparkchain.node import schema
+from sparkchain.node import pruning, schema
 from sparkchain.node.chain_check import check_chain
 from sparkchain.node.config import parse_config
 from sparkchain.node.storage import TreeNodeStore
@@ -114,6 +114,59 @@ def test_the_stored_tree_is_exactly_what_the_kept_roots_hold(pruning_chain: Ledg
         ledger = pruning_chain.ledger
         kept = [root_at(pruning_chain, h) for h in range(ledger.oldest_state, ledger.height + 1)]
         assert stored_tree_nodes(pruning_chain) == reachable(TreeNodeStore(ledger.db), kept)
+
+
+def test_verify_reports_a_revive_mark_that_says_what_the_trees_do_not(
+    pruning_chain: LedgerChain,
+) -> None:
+    grow(pruning_chain, 4)  # keeps 2..4: removals of 3 and 4 are pending
+    db = pruning_chain.ledger.db
+    removed_at, pending = next((h, n) for h, n in pruning.queued(db) if h == 4)
+    # a mark above its removal would keep the node when the removal falls due
+    db.put(schema.stale_mark_key(pending), schema.height_bytes(5))
+    pruning_chain.close()
+    report = check_chain(pruning_chain.path, pruning_chain.genesis, verify_signatures=False)
+    assert report.problem == (
+        f"tree node {pending.hex()} removed at height {removed_at} has a revive mark at 5, "
+        "but no later height holds it"
+    )
+    pruning_chain.reopen()
+    db = pruning_chain.ledger.db
+    db.delete(schema.stale_mark_key(pending))
+    stray = bytes(32)
+    db.put(schema.stale_mark_key(stray), schema.height_bytes(3))
+    pruning_chain.close()
+    report = check_chain(pruning_chain.path, pruning_chain.genesis, verify_signatures=False)
+    assert report.problem == (
+        f"tree node revive mark {stray.hex()} is of a tree node the ledger does not hold"
+    )
+
+
+def test_a_schema_5_ledger_is_opened_with_one_queue_entry_per_height_and_revive_marks(
+    tmp_path: Path,
+) -> None:
+    chain = LedgerChain(tmp_path / "ledger", keep_heights=20)
+    grow(chain, 9)
+    db = chain.ledger.db
+    for key in [k for k, _ in db.iterator(prefix=schema.STALE_QUEUE)]:
+        db.delete(key)
+    n1, n2, n3 = (bytes((i,)) * 32 for i in (1, 2, 3))
+    # schema 5: a key per removal, a mark on every removed node saying its last removal
+    # unless a block wrote it again after that
+    for height, node_hash in ((3, n1), (6, n1), (4, n2), (5, n3)):
+        db.put(schema.stale_queue_key(height) + node_hash, b"")
+    db.put(schema.stale_mark_key(n1), schema.height_bytes(6))  # came back between 3 and 6
+    db.put(schema.stale_mark_key(n3), schema.height_bytes(5))  # never came back
+    # (n2 has no mark: it came back after 4)
+    db.put(schema.META_SCHEMA_VERSION, b"5")
+    chain.reopen(keep_heights=20)
+    db = chain.ledger.db
+    assert db.get(schema.META_SCHEMA_VERSION) == schema.SCHEMA_VERSION == b"6"
+    assert list(pruning.queued(db)) == [(3, n1), (4, n2), (5, n3), (6, n1)]
+    with db.iterator(prefix=schema.STALE_MARK) as marks:
+        revived = {key[1:]: schema.height_from_bytes(raw) for key, raw in marks}
+    assert revived == {n1: 6, n2: 9}  # above 3 and 4: those removals never delete them
+    chain.close()
 
 
 def test_an_archive_ledger_keeps_every_height(tmp_path: Path) -> None:
@@ -287,11 +340,39 @@ def test_a_sweep_cut_short_already_refuses_the_heights_it_was_deleting(tmp_path:
 
 
 def _marked_nodes(chain: LedgerChain) -> dict[bytes, bytes]:
-    """The stored tree nodes that a block removed and that older kept heights still hold."""
+    """The stored tree nodes that a block removed and that only older kept heights hold
+    (removals pending, not written again since)."""
     db = chain.ledger.db
-    with db.iterator(prefix=schema.STALE_MARK, include_value=False) as marks:
-        hashes = [mark[len(schema.STALE_MARK) :] for mark in marks]
-    return {h: db.get(schema.tree_node_key(h)) for h in hashes}
+    removed: dict[bytes, int] = {}
+    for height, node_hash in pruning.queued(db):
+        removed[node_hash] = height
+    nodes = {}
+    for node_hash, height in removed.items():
+        mark = db.get(schema.stale_mark_key(node_hash))
+        if mark is None or schema.height_from_bytes(mark) <= height:
+            nodes[node_hash] = db.get(schema.tree_node_key(node_hash))
+    return nodes
+
+
+def _store_as_schema_5(chain: LedgerChain) -> None:
+    """Rewrite the stale bookkeeping as schema 5 stored it: a queue key per (height, node)
+    and a mark on every removed node, saying its last removal, unless a block wrote the
+    node again after it."""
+    db = chain.ledger.db
+    last_removal: dict[bytes, int] = {}
+    with db.write_batch() as batch:
+        for height, node_hash in pruning.queued(db):
+            batch.delete(schema.stale_queue_key(height))
+            batch.put(schema.stale_queue_key(height) + node_hash, b"")
+            last_removal[node_hash] = height
+        with db.iterator(prefix=schema.STALE_MARK, include_value=False) as marks:
+            for key in marks:
+                batch.delete(key)
+        for node_hash, height in last_removal.items():
+            revived = db.get(schema.stale_mark_key(node_hash))
+            if revived is None or schema.height_from_bytes(revived) <= height:
+                batch.put(schema.stale_mark_key(node_hash), schema.height_bytes(height))
+        batch.put(schema.META_SCHEMA_VERSION, b"5")
 
 
 def _has_leaf_child(chain: LedgerChain, node: bytes) -> bool:
@@ -355,6 +436,7 @@ def test_a_schema_4_pruning_ledger_trims_its_removed_nodes_when_opened(
         grow(pruning_chain, 4)
     whole = [n for n in _marked_nodes(pruning_chain).values() if n != trimmed(n)]
     assert whole
+    _store_as_schema_5(pruning_chain)
     pruning_chain.ledger.db.put(schema.META_SCHEMA_VERSION, b"4")
     pruning_chain.reopen(keep_heights=3)
     assert pruning_chain.ledger.db.get(schema.META_SCHEMA_VERSION) == schema.SCHEMA_VERSION

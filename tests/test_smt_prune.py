@@ -45,8 +45,11 @@ class PruningStore:
     roots: dict[int, bytes] = field(default_factory=lambda: {0: smt.EMPTY_ROOT})
     oldest: int = 0
 
-    def stale_mark(self, node_hash: bytes) -> int | None:
+    def revive_mark(self, node_hash: bytes) -> int | None:
         return self.marks.get(node_hash)
+
+    def is_stored(self, node_hash: bytes) -> bool:
+        return node_hash in self.nodes
 
     def due(self, through_height: int) -> list[tuple[int, bytes]]:
         return sorted(entry for entry in self.queue if entry[0] <= through_height)
@@ -69,12 +72,27 @@ class PruningStore:
             self.marks.pop(node_hash, None)
         self.nodes.update(update.new_nodes)
         self.queue.update(step.put_queue)
-        self.marks.update((node_hash, at) for at, node_hash in step.put_queue)
+        self.marks.update((node_hash, height) for node_hash in step.put_marks)
         self.roots[height] = update.root
         self.oldest = step.oldest_provable
 
+    def held_after(self, height: int) -> set[bytes]:
+        """The nodes that some tree of a height above `height` holds."""
+        return reachable(self.nodes, [r for h, r in self.roots.items() if h > height])
+
     def kept_roots(self) -> list[bytes]:
         return [root for height, root in self.roots.items() if height >= self.oldest]
+
+
+def assert_marks_tell_which_removed_nodes_came_back(store: PruningStore) -> None:
+    """What `spark ledger verify` checks (node/chain_check.py): a pending removal's node
+    is stored, and its revive mark is above the removal exactly when a later tree holds
+    it; every mark is of a stored node."""
+    for removed_at, node_hash in store.queue:
+        assert node_hash in store.nodes
+        came_back = node_hash in store.held_after(removed_at)
+        assert (store.marks.get(node_hash, 0) > removed_at) == came_back
+    assert set(store.marks) <= set(store.nodes)
 
 
 @SETTINGS
@@ -96,6 +114,7 @@ def test_pruned_store_holds_exactly_the_nodes_of_the_last_k_roots(
         contents[height] = dict(current)
         assert store.oldest == max(0, height - keep_heights + 1)
         assert set(store.nodes) == reachable(store.nodes, store.kept_roots())
+        assert_marks_tell_which_removed_nodes_came_back(store)
         for kept in range(store.oldest, height + 1):
             root = store.roots[kept]
             for key in KEY_POOL:
@@ -113,9 +132,14 @@ def test_keeping_every_height_deletes_nothing_but_still_records_removals(
         store.commit(changes)
     assert store.oldest == 0
     assert set(store.nodes) == reachable(store.nodes, store.roots.values())
-    # every node the latest tree lacks is marked with the height that removed it last
-    latest = reachable(store.nodes, [store.roots[max(store.roots)]])
-    assert set(store.marks) == set(store.nodes) - latest
+    removals = {
+        (height, node_hash)
+        for height in range(1, max(store.roots) + 1)
+        for node_hash in reachable(store.nodes, [store.roots[height - 1]])
+        - reachable(store.nodes, [store.roots[height]])
+    }
+    assert store.queue == removals  # every removal of every height, none dropped
+    assert_marks_tell_which_removed_nodes_came_back(store)
 
 
 def test_a_subtree_that_comes_back_is_not_pruned_with_its_old_removal() -> None:
