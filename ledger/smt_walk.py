@@ -7,11 +7,11 @@ the hash its parent names (H(SMT_NODE || occupied || child hashes), ledger/smt.p
 the chain's hash that the caller passes: SHA-256, or SM3 when the genesis chose it), so
 they are exactly the internal nodes under the root, and their unhashed trailers name the
 key of each leaf child beside its hash. `match_leaves` then takes the state's keys and
-value hashes (node/snapshot_restore.py: its records, prefixes and schedule): each key's
-leaf, H(SMT_LEAF || key || value hash), must be the one named for that key and be given
-as it is; `check_all_matched` finally asks that no leaf named is left without a value and
-no node given is left over. One hash per node, against four or so per key and the node
-building of `smt.apply` for a rebuild.
+leaves built from its values (node/snapshot_restore.py: its records, prefixes and
+schedule): each key's leaf, H(SMT_LEAF || key || value hash), must be the one named for
+that key (and, where leaves are given too, be given as it is); `check_all_matched` finally
+asks that no leaf named is left without a value and no node given is left over. One hash
+per node, against four or so per key and the node building of `smt.apply` for a rebuild.
 """
 
 from __future__ import annotations
@@ -131,31 +131,39 @@ class LeafMismatch(NamedTuple):
     given_leaf: bytes | None  # the hash of its leaf, when the node given for it is wrong
 
 
+def leaf_nodes(keys: list[bytes], value_hashes: Iterable[bytes]) -> list[bytes]:
+    """The encoded leaf of each of `keys` (tree keys) beside its value hash, in C."""
+    return list(map(operator.add, map(SMT_LEAF.__add__, keys), value_hashes))
+
+
 def match_leaves(
     tree: CheckedTree,
     nodes: Mapping[bytes, bytes],
     keys: list[bytes],
-    value_hashes: Iterable[bytes],
-    hash_fn: HashFunction,
+    leaves: list[bytes],
+    leaf_hashes: list[bytes],
+    *,
+    given: bool,
 ) -> LeafMismatch | None:
     """Take the leaf of each of `keys` (tree keys) out of `tree.named`: it must be the leaf
-    of that key and the value hash beside it, and `nodes` must hold it as it is. The first
-    key for which it is not, or None. All in C, without a bytecode loop per leaf (a state
-    sync matches every record of the state)."""
-    leaves = list(map(operator.add, map(SMT_LEAF.__add__, keys), value_hashes))
-    leaf_hashes = list(map(hash_fn, leaves))
+    built for that key (`leaves`, `leaf_hashes`: `leaf_nodes` and the hash of each), and,
+    when the leaves are `given`, `nodes` must hold it as it is. The first key for which it
+    is not, or None. All in C, without a bytecode loop per leaf (a state sync matches every
+    record of the state)."""
     named = map(tree.named.pop, keys, repeat(None))
     first = next(compress(count(), map(operator.ne, named, leaf_hashes)), None)
     if first is not None:
         return LeafMismatch(first, None)
-    given = map(nodes.get, leaf_hashes)
-    first = next(compress(count(), map(operator.ne, given, leaves)), None)
+    if not given:
+        return None
+    given_nodes = map(nodes.get, leaf_hashes)
+    first = next(compress(count(), map(operator.ne, given_nodes, leaves)), None)
     return None if first is None else LeafMismatch(first, leaf_hashes[first])
 
 
 def check_all_matched(tree: CheckedTree, nodes: Mapping[bytes, bytes], leaves: int) -> None:
-    """After `match_leaves` took `leaves` leaves in all: every leaf the tree names was taken
-    and no node given is left over."""
+    """After `match_leaves` took every leaf, `leaves` of them given in `nodes`: every leaf
+    the tree names was taken and no node given is left over."""
     if tree.named:
         raise SparkError(
             ErrorCode.INVALID_PROOF,

@@ -44,10 +44,16 @@ from sparkchain.ledger import blocks, smt, validators
 from sparkchain.ledger.genesis import Genesis
 from sparkchain.ledger.proof import ProofError, verify_certified_header
 from sparkchain.ledger.records import decode_prefix
-from sparkchain.ledger.smt_walk import LeafMismatch, check_all_matched, checked_tree, match_leaves
+from sparkchain.ledger.smt_walk import (
+    LeafMismatch,
+    check_all_matched,
+    checked_tree,
+    leaf_nodes,
+    match_leaves,
+)
 from sparkchain.node import schema
 from sparkchain.node.ledger import Ledger
-from sparkchain.node.snapshots import SNAPSHOT_FORMAT, chunk_hash, decode_chunk
+from sparkchain.node.snapshots import SNAPSHOT_FORMATS_READ, chunk_hash, decode_chunk
 from sparkchain.proto import api_pb2, peer_pb2
 from sparkchain.proto import types_pb2 as pb
 
@@ -108,14 +114,17 @@ class VerifiedSnapshot:
     header: pb.BlockHeader
     base: peer_pb2.CommittedBlock  # block H with its certificate
     changes: tuple[peer_pb2.CommittedBlock, ...]  # the blocks that changed the set, by height
-    entries: SnapshotEntries  # tree nodes included
+    entries: SnapshotEntries  # tree nodes included (format 1: with the leaves)
     # (hash, encoded) of the tree's upper internal nodes, which the tree cache holds
     upper_nodes: list[tuple[bytes, bytes]]
+    # the storage keys and encodings of the tree's leaves, built from the entries, when
+    # the snapshot does not carry them (format 2)
+    leaves: tuple[list[bytes], list[bytes]]
 
 
 def check_manifest(manifest: peer_pb2.SnapshotManifest) -> None:
     """The form of a manifest, before anything it names is fetched."""
-    if manifest.format != SNAPSHOT_FORMAT:
+    if manifest.format not in SNAPSHOT_FORMATS_READ:
         raise invalid(f"snapshot {manifest.height}: format {manifest.format} is not known here")
     if manifest.height < 1:
         raise invalid("snapshot height must be 1 or more")
@@ -243,9 +252,9 @@ def verify_snapshot(
         )
     if header.state_root != manifest.state_root:
         raise invalid(f"snapshot {manifest.height}: manifest state root is not the header's")
-    upper_nodes = _check_state(entries, header, hash_fn)
+    upper_nodes, leaves = _check_state(entries, header, hash_fn, leaves_given=manifest.format == 1)
     _check_future_sets(entries, sets, header.height)
-    return VerifiedSnapshot(manifest, header, base, tuple(changes), entries, upper_nodes)
+    return VerifiedSnapshot(manifest, header, base, tuple(changes), entries, upper_nodes, leaves)
 
 
 def _check_body(committed: peer_pb2.CommittedBlock, hash_fn: HashFunction) -> None:
@@ -258,37 +267,58 @@ def _check_body(committed: peer_pb2.CommittedBlock, hash_fn: HashFunction) -> No
 
 
 def _check_state(
-    entries: SnapshotEntries, header: pb.BlockHeader, hash_fn: HashFunction
-) -> list[tuple[bytes, bytes]]:
+    entries: SnapshotEntries, header: pb.BlockHeader, hash_fn: HashFunction, *, leaves_given: bool
+) -> tuple[list[tuple[bytes, bytes]], tuple[list[bytes], list[bytes]]]:
     """The tree nodes are the tree under the certified state root (smt_walk), and its
-    leaves are exactly the records, prefixes and schedule given, value for value; returns
-    the upper internal nodes, which the tree cache holds."""
+    leaves are exactly the records, prefixes and schedule given, value for value (and,
+    when `leaves_given`, the leaf nodes given). Returns the upper internal nodes, which the
+    tree cache holds, and, when the leaves are not given, their storage keys and nodes."""
     node_keys, node_values = entries.namespace(schema.TREE_NODE)
     nodes = dict(zip(map(_WITHOUT_NAMESPACE, node_keys), node_values, strict=True))
     try:
         tree = checked_tree(header.state_root, nodes, hash_fn, smt.CACHE_MAX_DEPTH)
     except SparkError as error:
         raise invalid(f"snapshot {header.height}: {error.message}") from error
+    # a tree of one key is its leaf: every format gives the root
+    given = leaves_given or (tree.internal_nodes == 0 and bool(nodes))
     matched = 0
+    leaf_keys: list[bytes] = []
+    leaf_values: list[bytes] = []
+    state: list[tuple[list[bytes], list[bytes]]] = []
     for namespace, tree_namespace in (
         (schema.PREFIX, TREE_PREFIX_NAMESPACE),
         (schema.RECORD, TREE_RECORD_NAMESPACE),
     ):
         keys, values = entries.namespace(namespace)
         tree_keys = list(smt.tree_keys(tree_namespace, map(_WITHOUT_NAMESPACE, keys), hash_fn))
-        value_hashes = map(hash_fn, values)  # smt.value_hash of each
-        _check_leaves(match_leaves(tree, nodes, tree_keys, value_hashes, hash_fn), keys, header)
-        matched += len(keys)
+        state.append((keys, tree_keys))
+        leaf_values += leaf_nodes(tree_keys, map(hash_fn, values))  # smt.value_hash of each
     if entries.keys and entries.keys[0] == schema.META_VALIDATOR_SCHEDULE:
-        key, value_hash = entries.keys[0], smt.value_hash(entries.values[0], hash_fn)
         at = [smt.validators_tree_key(hash_fn)]
-        _check_leaves(match_leaves(tree, nodes, at, [value_hash], hash_fn), [key], header)
-        matched += 1
+        state.append(([entries.keys[0]], at))
+        leaf_values += leaf_nodes(at, [smt.value_hash(entries.values[0], hash_fn)])
+    leaf_hashes = list(map(hash_fn, leaf_values))
+    for keys, tree_keys in state:
+        end = matched + len(keys)
+        mismatch = match_leaves(
+            tree,
+            nodes,
+            tree_keys,
+            leaf_values[matched:end],
+            leaf_hashes[matched:end],
+            given=given,
+        )
+        _check_leaves(mismatch, keys, header)
+        matched = end
     try:
-        check_all_matched(tree, nodes, matched)
+        check_all_matched(tree, nodes, matched if given else 0)
     except SparkError as error:
         raise invalid(f"snapshot {header.height}: {error.message}") from error
-    return tree.upper_nodes
+    if not leaves_given:
+        leaf_keys = list(map(schema.TREE_NODE.__add__, leaf_hashes))
+    else:
+        leaf_values = []
+    return tree.upper_nodes, (leaf_keys, leaf_values)
 
 
 def _check_leaves(mismatch: LeafMismatch | None, keys: list[bytes], header: pb.BlockHeader) -> None:
@@ -350,6 +380,7 @@ def write_snapshot(ledger: Ledger, verified: VerifiedSnapshot) -> None:
                     writer.put(keys, repeat(b""))
             for keys in derived:
                 writer.put(keys, repeat(b""))
+            writer.put(*verified.leaves)
             writer.put(*_kept_blocks(verified))
             tree_cache = ledger.tree_cache_of(verified.upper_nodes)
         finally:

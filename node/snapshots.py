@@ -10,8 +10,13 @@ Everything else a node stores is either derived from those (owner and children i
 rebuilt on restore) or about blocks below H (history, tx index, change lists: not
 carried; node/ledger_reads.py refuses those reads on a restored ledger, naming its base).
 
-Format 1: the entries (storage key, value) in key order (the schedule key, then the `p`,
-`r`, `t` and `v` namespaces); a chunk is a pb SnapshotEntries (keys and values, serialized
+Format 2 (taken since 2026-12-07): the entries (storage key, value) in key order (the
+schedule key, then the `p`, `r`, `t` and `v` namespaces), of the tree only its internal
+nodes (and the root, whatever it is): a leaf is H(leaf tag, tree key, value hash) of a
+record, prefix or the schedule, and its parent names its key, so the joining node builds
+each leaf from the entry as it checks it (node/snapshot_restore.py), and the snapshot is a
+fifth smaller. Format 1, still read (a node's base snapshot or an older peer's), carries
+the leaves too. A chunk is a pb SnapshotEntries (keys and values, serialized
 deterministically: decoding one is a single call into protobuf's C code) that closes at the
 first entry that takes it past SNAPSHOT_CHUNK_BYTES. So two nodes with the same state cut
 the same chunks, and a joining node can fetch each chunk from any peer offering that
@@ -47,7 +52,7 @@ from google.protobuf.message import DecodeError
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.hashing import HashFunction
 from sparkchain.identifiers.limits import MAX_SNAPSHOTS_LISTED, SNAPSHOT_CHUNK_BYTES
-from sparkchain.identifiers.tags import SNAPSHOT_CHUNK_TAG
+from sparkchain.identifiers.tags import SMT_LEAF, SNAPSHOT_CHUNK_TAG
 from sparkchain.ledger.smt_walk import reachable_nodes
 from sparkchain.node import schema
 from sparkchain.node.storage import TreeNodeStore
@@ -55,7 +60,8 @@ from sparkchain.proto import peer_pb2
 
 log = logging.getLogger("spark.snapshots")
 
-SNAPSHOT_FORMAT = 1
+SNAPSHOT_FORMAT = 2
+SNAPSHOT_FORMATS_READ = (1, 2)
 MANIFEST_FILE = "manifest"
 BASE_FILE = "base"
 
@@ -68,7 +74,9 @@ class StateView(Protocol):
     def iterator(self, *, prefix: bytes) -> Iterator[tuple[bytes, bytes]]: ...
 
 
-def snapshot_entries(view: StateView, state_root: bytes) -> Iterator[tuple[bytes, bytes]]:
+def snapshot_entries(
+    view: StateView, state_root: bytes, snapshot_format: int = SNAPSHOT_FORMAT
+) -> Iterator[tuple[bytes, bytes]]:
     """The entries of a snapshot of `view`, whose state root is `state_root`, in key order."""
     schedule = view.get(schema.META_VALIDATOR_SCHEDULE)
     if schedule is not None:
@@ -77,8 +85,10 @@ def snapshot_entries(view: StateView, state_root: bytes) -> Iterator[tuple[bytes
         yield from view.iterator(prefix=namespace)
     # stale versions of tree nodes share the namespace: only those under the root go
     nodes = sorted(reachable_nodes(TreeNodeStore(view), state_root))
+    with_leaves = snapshot_format == 1
     for node_hash, encoded in nodes:
-        yield schema.tree_node_key(node_hash), encoded
+        if with_leaves or encoded[:1] != SMT_LEAF or node_hash == state_root:
+            yield schema.tree_node_key(node_hash), encoded
     yield from view.iterator(prefix=schema.VALIDATOR_SET)
 
 
@@ -178,15 +188,17 @@ class SnapshotStore:
         chunks: Iterable[tuple[bytes, int]],
         *,
         base: bool = False,
+        snapshot_format: int = SNAPSHOT_FORMAT,
     ) -> peer_pb2.SnapshotManifest:
         """Write the snapshot of `height` from its (chunk, entries) and return its manifest;
-        `base`: the snapshot this node began from (kept whatever `keep` says)."""
+        `base`: the snapshot this node began from (kept whatever `keep` says);
+        `snapshot_format`: the one the chunks are in."""
         final = self.directory / _folder_name(height)
         temporary = final.with_name(final.name + ".tmp")
         shutil.rmtree(temporary, ignore_errors=True)
         temporary.mkdir(parents=True)
         manifest = peer_pb2.SnapshotManifest(
-            format=SNAPSHOT_FORMAT, height=height, block_hash=block_hash, state_root=state_root
+            format=snapshot_format, height=height, block_hash=block_hash, state_root=state_root
         )
         for index, (chunk, count) in enumerate(chunks):
             (temporary / f"chunk-{index:06d}").write_bytes(chunk)

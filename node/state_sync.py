@@ -173,7 +173,14 @@ class StateSync:
 
         def write() -> None:
             write_snapshot(self._ledger, verified)
-            self._store.write(height, manifest.block_hash, manifest.state_root, counted, base=True)
+            self._store.write(
+                height,
+                manifest.block_hash,
+                manifest.state_root,
+                counted,
+                base=True,
+                snapshot_format=manifest.format,
+            )
 
         # a stop while it writes waits for the thread (close()), never closes the ledger
         # under it

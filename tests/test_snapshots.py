@@ -19,6 +19,7 @@ from sparkchain.identifiers.tags import SMT_LEAF, SNAPSHOT_CHUNK_TAG
 from sparkchain.ledger import smt
 from sparkchain.ledger.genesis import genesis_to_json
 from sparkchain.ledger.proof import verify_resolution
+from sparkchain.ledger.smt_walk import reachable_nodes
 from sparkchain.node import schema
 from sparkchain.node.chain_check import check_chain
 from sparkchain.node.home import NodeHome
@@ -29,7 +30,13 @@ from sparkchain.node.snapshot_restore import (
     verify_snapshot,
     write_snapshot,
 )
-from sparkchain.node.snapshots import SnapshotStore, cut_chunks, decode_chunk, snapshot_entries
+from sparkchain.node.snapshots import (
+    SNAPSHOT_FORMAT,
+    SnapshotStore,
+    cut_chunks,
+    decode_chunk,
+    snapshot_entries,
+)
 from sparkchain.node.storage import TreeNodeStore
 from sparkchain.proto import peer_pb2
 from tests.helpers.chain import make_test_genesis
@@ -53,10 +60,18 @@ def chain(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LedgerChai
     built.close()
 
 
-def _snapshot(chain: LedgerChain, store: SnapshotStore) -> peer_pb2.SnapshotManifest:
+def _snapshot(
+    chain: LedgerChain, store: SnapshotStore, snapshot_format: int = SNAPSHOT_FORMAT
+) -> peer_pb2.SnapshotManifest:
     ledger = chain.ledger
-    chunks = cut_chunks(snapshot_entries(ledger.db, ledger.state_root), CHUNK_BYTES)
-    return store.write(ledger.height, ledger.last_block_hash, ledger.state_root, chunks)
+    entries = snapshot_entries(ledger.db, ledger.state_root, snapshot_format)
+    return store.write(
+        ledger.height,
+        ledger.last_block_hash,
+        ledger.state_root,
+        cut_chunks(entries, CHUNK_BYTES),
+        snapshot_format=snapshot_format,
+    )
 
 
 def _committed(ledger: Ledger, height: int) -> peer_pb2.CommittedBlock:
@@ -69,8 +84,10 @@ def _chunks(store: SnapshotStore, manifest: peer_pb2.SnapshotManifest) -> list[b
     return [store.chunk(manifest.height, i) for i in range(len(manifest.chunk_hashes))]
 
 
-def _restored(chain: LedgerChain, tmp_path: Path, store: SnapshotStore) -> Ledger:
-    manifest = _snapshot(chain, store)
+def _restored(
+    chain: LedgerChain, tmp_path: Path, store: SnapshotStore, snapshot_format: int = SNAPSHOT_FORMAT
+) -> Ledger:
+    manifest = _snapshot(chain, store, snapshot_format)
     chunks = _chunks(store, manifest)
     verified = verify_snapshot(
         chain.genesis, manifest, chunks, _committed(chain.ledger, manifest.height), []
@@ -80,13 +97,26 @@ def _restored(chain: LedgerChain, tmp_path: Path, store: SnapshotStore) -> Ledge
     return fresh
 
 
+@pytest.mark.parametrize("snapshot_format", [1, 2])
 def test_a_restored_ledger_has_the_same_state_proves_it_and_takes_the_next_blocks(
-    chain: LedgerChain, tmp_path: Path
+    chain: LedgerChain, tmp_path: Path, snapshot_format: int
 ) -> None:
     store = SnapshotStore(tmp_path / "snapshots", 2, chain.genesis.hash_fn)
-    restored = _restored(chain, tmp_path, store)
+    restored = _restored(chain, tmp_path, store, snapshot_format)
     source = chain.ledger
-    assert len(store.manifests()[0].chunk_hashes) > 2
+    manifest = store.manifests()[0]
+    assert len(manifest.chunk_hashes) > 2 and manifest.format == snapshot_format
+    carried = [
+        value
+        for chunk in _chunks(store, manifest)
+        for key, value in zip(*decode_chunk(chunk), strict=True)
+        if key[:1] == schema.TREE_NODE
+    ]
+    # format 1 carries the tree's leaves, format 2 its internal nodes only
+    assert any(node[:1] == SMT_LEAF for node in carried) == (snapshot_format == 1)
+    # ...and the leaves the joiner built are the source's, node for node
+    source_tree = dict(reachable_nodes(TreeNodeStore(source.db), source.state_root))
+    assert dict(reachable_nodes(TreeNodeStore(restored.db), restored.state_root)) == source_tree
     assert (restored.height, restored.state_root) == (source.height, source.state_root)
     assert restored.base_height == BLOCKS
     assert restored.resolve("88/s2-7") == source.resolve("88/s2-7")
@@ -179,17 +209,31 @@ def test_a_changed_record_or_a_forged_tree_node_is_refused(
     key, node = entries[tree_at]
     forged_node = [
         *entries[:tree_at],
+        (key, node[:3] + bytes([node[3] ^ 1]) + node[4:]),  # a child's hash
+        *entries[tree_at + 1 :],
+    ]
+    forged_trailer = [  # the unhashed leaf keys: the leaf it names is no record's
+        *entries[:tree_at],
         (key, node[:-1] + bytes([node[-1] ^ 1])),
         *entries[tree_at + 1 :],
     ]
     extra_node = [*entries, (schema.tree_node_key(b"\xff" * 32), node)]
-    leaf_at = next(i for i, (k, v) in enumerate(entries) if k[:1] == schema.TREE_NODE and
+    with_leaves = list(snapshot_entries(ledger.db, ledger.state_root, 1))  # format 1
+    leaf_at = next(i for i, (k, v) in enumerate(with_leaves) if k[:1] == schema.TREE_NODE and
                    v[:1] == SMT_LEAF)  # fmt: skip
-    leaf_key, leaf = entries[leaf_at]
-    forged_leaf = [*entries[:leaf_at], (leaf_key, leaf[:-1] + b"\x00"), *entries[leaf_at + 1 :]]
-    for number, (forged, reason) in enumerate(
-        [(changed, "is not in the state"), (forged_node, "state tree node"),
-         (extra_node, "not under root"), (forged_leaf, "is not the leaf of record '88/S")]
+    leaf_key, leaf = with_leaves[leaf_at]
+    forged_leaf = [
+        *with_leaves[:leaf_at],
+        (leaf_key, leaf[:-1] + b"\x00"),
+        *with_leaves[leaf_at + 1 :],
+    ]
+    # format 2 with a true leaf given as well: no node beyond the internal ones may come
+    leaf_given = sorted([*entries, (leaf_key, leaf)])
+    for number, (forged, snapshot_format, reason) in enumerate(
+        [(changed, 2, "is not in the state"), (forged_node, 2, "does not hash to its name"),
+         (forged_trailer, 2, "is not in the state"),
+         (extra_node, 2, "not under root"), (forged_leaf, 1, "is not the leaf of record '88/S"),
+         (leaf_given, 2, "1 nodes given are not under root")]
     ):  # fmt: skip
         store = SnapshotStore(tmp_path / f"snapshots{number}", 1, chain.genesis.hash_fn)
         manifest = store.write(
@@ -197,6 +241,7 @@ def test_a_changed_record_or_a_forged_tree_node_is_refused(
             ledger.last_block_hash,
             ledger.state_root,
             cut_chunks(forged, CHUNK_BYTES),
+            snapshot_format=snapshot_format,
         )
         assert reason in _refusal(chain, manifest, _chunks(store, manifest))
 
