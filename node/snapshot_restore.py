@@ -373,14 +373,17 @@ def write_snapshot(ledger: Ledger, verified: VerifiedSnapshot) -> None:
         writer = _BatchWriter(db, pool)
         try:
             derived = _derived_indexes(entries)
-            for start in range(0, len(entries.keys), WRITE_BATCH_ENTRIES):
+            leaf_keys, leaf_values = verified.leaves
+            # the entries, built leaves and indexes in step: LevelDB writes a batch while
+            # this thread builds the next of another kind, so none waits for it at the end
+            for start in range(0, max(len(entries.keys), len(leaf_keys)), WRITE_BATCH_ENTRIES):
                 end = start + WRITE_BATCH_ENTRIES
                 writer.put(entries.keys[start:end], entries.values[start:end])
-                for keys in itertools.islice(derived, 1):  # the indexes, in step
+                writer.put(leaf_keys[start:end], leaf_values[start:end])
+                for keys in itertools.islice(derived, 1):
                     writer.put(keys, repeat(b""))
             for keys in derived:
                 writer.put(keys, repeat(b""))
-            writer.put(*verified.leaves)
             writer.put(*_kept_blocks(verified))
             tree_cache = ledger.tree_cache_of(verified.upper_nodes)
         finally:
