@@ -16,15 +16,18 @@ work, once per interval, off its consensus path: shown, not counted in the joine
 `python -m bench statesync [--quick]`.
 
 Measured at 200,000 identifiers on the shared 2-core machine, quiet (load average about 1),
-six runs of the same code (2026-12-07): state sync 3.45 to 4.56 s (check 2.38 to 3.15 s,
-write 1.03 to 1.43 s), block sync 18.99 to 19.33 s in the first three; ratios 4.64x,
-5.39x, 5.13x, 4.49x, 5.13x, 3.96x: the 5x goal met in half the runs, median about
-4.8x (the same check took 2.4 s in one run and 3.15 s in the next). Where the state
-sync's time goes: of the check, SHA-256 of every tree node, record key and value (~675k
-hashes, a third of it) and dictionary work per key; of the write, LevelDB's own puts. A
-state sync fetches ~5x the bytes of the blocks (95 MB against 18 MB: records carry their
-owner and heights, and the tree nodes come along), which this measurement does not charge
-for.
+2026-12-07, snapshot format 2 (no leaf nodes: the joiner builds them), five runs: state sync
+3.37 to 3.60 s (check 2.16 to 2.24 s, write 1.21 to 1.38 s), block sync 14.40 to 15.07 s;
+ratios 4.19x, 4.28x, 4.37x, 4.27x, 4.18x: the 5x goal is not met. The code before format 2
+gave 4.07x in a run on the same machine (state sync 3.59 s: check 2.55, write 1.04; block
+sync 14.61 s); on the machine of the session before, block sync took 19 s and the same
+code's ratio was 3.96x to 5.39x. Where the state sync's time goes (py-spy, format 2): SHA-256
+of every internal node, record key, record value and built leaf (~670k hashes at ~1.1 µs a
+call, the floor of hashlib here: 0.8 s), the owner index derived from the records (protobuf
+decoding, 0.4 s), LevelDB batches (0.35 s built on this thread, and about 0.3 s waiting for
+the writing thread), the rest list and dictionary work per key. A state sync fetches ~4x the
+bytes of the blocks (75 MB against 18 MB: records carry their owner and heights, and the
+internal tree nodes come along), which this measurement does not charge for.
 """
 
 from __future__ import annotations
