@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import plyvel
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
+from sparkchain.identifiers.hashing import DIGEST_BYTES
 from sparkchain.ledger import smt_nodes, smt_prune
 from sparkchain.node import schema
 from sparkchain.node.storage import TreeNodeStore
@@ -165,6 +166,11 @@ def upgrade_to_revive_marks(db: plyvel.DB) -> None:
     batch = db.write_batch(sync=True)
     with db.iterator(prefix=schema.STALE_QUEUE, include_value=False) as keys:
         for key in keys:
+            if len(key) != len(schema.stale_queue_key(0)) + DIGEST_BYTES:
+                raise SparkError(
+                    ErrorCode.STORAGE_CORRUPT,
+                    f"{schema.describe_key(key)} is not a schema 5 stale queue key",
+                )
             at, node_hash = schema.stale_queue_height(key), key[9:]
             batch.delete(key)
             removals.setdefault(at, []).append(node_hash)

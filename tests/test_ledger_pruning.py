@@ -169,6 +169,17 @@ def test_a_schema_5_ledger_is_opened_with_one_queue_entry_per_height_and_revive_
     chain.close()
 
 
+def test_a_ledger_that_says_schema_5_but_holds_schema_6_entries_is_refused(
+    pruning_chain: LedgerChain,
+) -> None:
+    grow(pruning_chain, 4)
+    pruning_chain.ledger.db.put(schema.META_SCHEMA_VERSION, b"5")  # not what it holds
+    with pytest.raises(SparkError) as refused:
+        pruning_chain.reopen(keep_heights=3)
+    assert refused.value.code is ErrorCode.STORAGE_CORRUPT
+    assert "is not a schema 5 stale queue key" in refused.value.message
+
+
 def test_an_archive_ledger_keeps_every_height(tmp_path: Path) -> None:
     chain = LedgerChain(tmp_path / "ledger")
     grow(chain, 6)
