@@ -36,6 +36,7 @@ from sparkchain.node.forward import SubmitForwarder, UpstreamRefusal, relay_refu
 from sparkchain.node.grpc_errors import abort, abort_stuck_call, stream_errors, unary_errors
 from sparkchain.node.ledger import Ledger
 from sparkchain.node.mempool import Admission, Mempool
+from sparkchain.node.stream_pacing import RefusalPacer
 from sparkchain.proto import api_pb2, api_pb2_grpc
 from sparkchain.proto import types_pb2 as pb
 
@@ -153,6 +154,7 @@ class IdentifiersService(api_pb2_grpc.IdentifiersServicer):
         commits = _CommitWaits(self._bus, loop)
 
         window = self._stream_window
+        pacer = RefusalPacer()  # slower reads while the mempool refuses this stream room
         unadmitted = 0  # this stream's share of the window, given back when it ends
         ended = False
 
@@ -166,6 +168,7 @@ class IdentifiersService(api_pb2_grpc.IdentifiersServicer):
                     answer: asyncio.Future[api_pb2.SubmitResponse] = loop.create_future()
                     await outbox.put(answer)
                     inbox.put_nowait((request, answer))
+                    await pacer.before_read()
             finally:
                 await outbox.put(None)
 
@@ -179,7 +182,7 @@ class IdentifiersService(api_pb2_grpc.IdentifiersServicer):
                     batch.append(inbox.get_nowait())
                 await slots.acquire()
                 size = sum(request.ByteSize() for request, _ in batch)
-                task = asyncio.create_task(self._admit_stream_batch(batch, commits))
+                task = asyncio.create_task(self._admit_stream_batch(batch, commits, pacer))
 
                 def admitted(_: object, size: int = size) -> None:
                     nonlocal unadmitted
@@ -249,6 +252,7 @@ class IdentifiersService(api_pb2_grpc.IdentifiersServicer):
         self,
         batch: list[tuple[api_pb2.SubmitRequest, asyncio.Future[api_pb2.SubmitResponse]]],
         commits: _CommitWaits,
+        pacer: RefusalPacer,
     ) -> None:
         for request, answer in batch:
             if not request.HasField("tx"):
@@ -264,6 +268,7 @@ class IdentifiersService(api_pb2_grpc.IdentifiersServicer):
                 error = SparkError(ErrorCode.UNAVAILABLE, f"node failed to admit the tx: {exc}")
                 answer.set_result(_error_response(b"", error))
             return
+        pacer.batch_answered(None if r.error is None else r.error.code for r in results)
         waiting: list[tuple[bytes, float, asyncio.Future[api_pb2.SubmitResponse]]] = []
         for (request, answer), result in zip(batch, results, strict=True):
             resent = (

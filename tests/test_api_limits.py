@@ -39,6 +39,7 @@ from sparkchain.node.config import parse_config
 from sparkchain.node.descriptors import plan_descriptors
 from sparkchain.node.home import NodeHome, free_loopback_ports
 from sparkchain.node.mempool import Admission
+from sparkchain.node.stream_pacing import PACE_FIRST_S, PACE_MAX_S, RefusalPacer
 from sparkchain.node.tls import PEER_SERVER_NAME
 from sparkchain.proto import api_pb2, api_pb2_grpc, peer_pb2
 from sparkchain.proto import types_pb2 as pb
@@ -184,6 +185,58 @@ async def test_a_submit_stream_stops_reading_when_the_unadmitted_bytes_fill_the_
         answers = [answer async for answer in stream]
     assert len(answers) >= sent
     assert all(answer.error_code for answer in answers)  # junk bodies, each one refused
+
+
+async def test_a_submit_stream_refused_for_room_is_read_ever_more_slowly_until_admitted(
+    node: ApiNode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 10 attack 2b: each request refused for room costs a read and an answer on the
+    event loop, so the stream's reads are paced (node/stream_pacing.py)."""
+    answers = iter(
+        [ErrorCode.MEMPOOL_FULL] * 4 + [ErrorCode.BAD_SIGNATURE] + [None, ErrorCode.MEMPOOL_FULL]
+    )
+
+    async def decided(txs: list[pb.SignedTx], origin: str | None) -> list[Admission]:
+        codes = [next(answers) for _ in txs]
+        return [
+            Admission(bytes(32), None if code is None else SparkError(code, "decided"))
+            for code in codes
+        ]
+
+    pauses: list[float] = []
+    before_read = RefusalPacer.before_read
+
+    async def recorded(self: RefusalPacer) -> None:
+        pauses.append(self.pause_s)
+        await before_read(self)
+
+    monkeypatch.setattr(node.mempool, "add_many", decided)
+    monkeypatch.setattr(RefusalPacer, "before_read", recorded)
+    request = api_pb2.SubmitRequest(tx=pb.SignedTx(body=b"b"))
+    async with grpc.aio.insecure_channel(node.address) as channel:
+        stream = api_pb2_grpc.IdentifiersStub(channel).SubmitStream()
+        for _ in range(7):  # one at a time: each batch is one request, answered in turn
+            await stream.write(request)
+            await stream.read()
+        await stream.done_writing()
+    first = PACE_FIRST_S
+    # the pause before each next read, after the answers so far: doubling while refused
+    # for room, unchanged by another refusal, halved by an admission
+    assert pauses == [0.0, first, 2 * first, 4 * first, 8 * first, 8 * first, 4 * first]
+
+
+def test_the_pause_doubles_to_its_cap_and_admissions_halve_it_away() -> None:
+    pacer = RefusalPacer()
+    for _ in range(20):
+        pacer.batch_answered([ErrorCode.LIMIT_EXCEEDED, ErrorCode.MEMPOOL_FULL])
+    assert pacer.pause_s == PACE_MAX_S
+    pacer.batch_answered([ErrorCode.DUPLICATE_TX, ErrorCode.INVALID_TX])  # not about room
+    assert pacer.pause_s == PACE_MAX_S
+    halvings = 0
+    while pacer.pause_s:
+        pacer.batch_answered([ErrorCode.MEMPOOL_FULL, None])  # one admitted is enough
+        halvings += 1
+    assert halvings == 7  # 1.0 s, halved 6 times, is 0.0156 s; the 7th is below 0.01
 
 
 # ---------------------------------------------------------------------------- node processes
