@@ -136,6 +136,11 @@ CONTENDED_SIGNER_BYTES_PER_S: Final = 256 * 1024
 SIGNER_ACTIVE_WINDOW_MS: Final = 2000
 DEFAULT_SUBMIT_WAIT_MS: Final = 30_000  # Submit(wait_for_commit) when timeout_ms is 0
 MAX_SUBMIT_WAIT_MS: Final = 10 * 60 * 1000
+# the pause before reading a SubmitStream's next request while the mempool refuses its txs
+# for room (MEMPOOL_FULL, LIMIT_EXCEEDED): doubles from the first to the most per batch
+# refused whole, halves per batch with a tx admitted (node/stream_pacing.py)
+SUBMIT_STREAM_PACE_FIRST_S: Final = 0.01
+SUBMIT_STREAM_PACE_MAX_S: Final = 1.0
 SUBMIT_STREAM_WINDOW_TXS: Final = 4096  # SubmitStream requests in flight before reading pauses
 DEFAULT_LIST_PAGE_SIZE: Final = 100
 MAX_LIST_PAGE_SIZE: Final = 1000

@@ -6,10 +6,11 @@ request still costs the node its gRPC read, decode and answer, about as much as 
 refusal, on the event loop that also runs consensus. So a stream whose requests are refused
 for room (MEMPOOL_FULL, LIMIT_EXCEEDED: the signer is past its share or its rate) is read
 more slowly: after each batch refused whole, the pause before the stream's next read
-doubles (PACE_FIRST_S up to PACE_MAX_S); each batch with an admitted tx halves it. The
-client's sends then wait on HTTP/2 flow control, and a well-behaved client that only
-brushes its rate sees a pause of a few milliseconds. Other refusals (a bad signature, a
-duplicate) are answered as fast as before: they say nothing about room.
+doubles (SUBMIT_STREAM_PACE_FIRST_S up to SUBMIT_STREAM_PACE_MAX_S, identifiers/limits.py);
+each batch with an admitted tx halves it. The client's sends then wait on HTTP/2 flow
+control, and a well-behaved client that only brushes its rate sees a pause of a few
+milliseconds. Other refusals (a bad signature, a duplicate) are answered as fast as before:
+they say nothing about room.
 """
 
 from __future__ import annotations
@@ -18,9 +19,8 @@ import asyncio
 from collections.abc import Iterable
 
 from sparkchain.identifiers.errors import ErrorCode
+from sparkchain.identifiers.limits import SUBMIT_STREAM_PACE_FIRST_S, SUBMIT_STREAM_PACE_MAX_S
 
-PACE_FIRST_S = 0.01
-PACE_MAX_S = 1.0
 _FOR_ROOM = frozenset((ErrorCode.MEMPOOL_FULL, ErrorCode.LIMIT_EXCEEDED))
 
 
@@ -40,9 +40,10 @@ class RefusalPacer:
                 refused_for_room += 1
         if admitted:
             halved = self.pause_s / 2
-            self.pause_s = halved if halved >= PACE_FIRST_S else 0.0
+            self.pause_s = halved if halved >= SUBMIT_STREAM_PACE_FIRST_S else 0.0
         elif refused_for_room:
-            self.pause_s = min(PACE_MAX_S, max(PACE_FIRST_S, self.pause_s * 2))
+            doubled = max(SUBMIT_STREAM_PACE_FIRST_S, self.pause_s * 2)
+            self.pause_s = min(SUBMIT_STREAM_PACE_MAX_S, doubled)
 
     async def before_read(self) -> None:
         if self.pause_s:

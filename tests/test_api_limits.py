@@ -32,6 +32,8 @@ from sparkchain.identifiers.limits import (
     MAX_TX_BYTES,
     MAX_VALUE_DATA_BYTES,
     RESERVED_DESCRIPTORS,
+    SUBMIT_STREAM_PACE_FIRST_S,
+    SUBMIT_STREAM_PACE_MAX_S,
     SUBMIT_STREAM_WINDOW_BYTES,
 )
 from sparkchain.identifiers.tx import value
@@ -39,7 +41,7 @@ from sparkchain.node.config import parse_config
 from sparkchain.node.descriptors import plan_descriptors
 from sparkchain.node.home import NodeHome, free_loopback_ports
 from sparkchain.node.mempool import Admission
-from sparkchain.node.stream_pacing import PACE_FIRST_S, PACE_MAX_S, RefusalPacer
+from sparkchain.node.stream_pacing import RefusalPacer
 from sparkchain.node.tls import PEER_SERVER_NAME
 from sparkchain.proto import api_pb2, api_pb2_grpc, peer_pb2
 from sparkchain.proto import types_pb2 as pb
@@ -219,7 +221,7 @@ async def test_a_submit_stream_refused_for_room_is_read_ever_more_slowly_until_a
             await stream.write(request)
             await stream.read()
         await stream.done_writing()
-    first = PACE_FIRST_S
+    first = SUBMIT_STREAM_PACE_FIRST_S
     # the pause before each next read, after the answers so far: doubling while refused
     # for room, unchanged by another refusal, halved by an admission
     assert pauses == [0.0, first, 2 * first, 4 * first, 8 * first, 8 * first, 4 * first]
@@ -229,9 +231,9 @@ def test_the_pause_doubles_to_its_cap_and_admissions_halve_it_away() -> None:
     pacer = RefusalPacer()
     for _ in range(20):
         pacer.batch_answered([ErrorCode.LIMIT_EXCEEDED, ErrorCode.MEMPOOL_FULL])
-    assert pacer.pause_s == PACE_MAX_S
+    assert pacer.pause_s == SUBMIT_STREAM_PACE_MAX_S
     pacer.batch_answered([ErrorCode.DUPLICATE_TX, ErrorCode.INVALID_TX])  # not about room
-    assert pacer.pause_s == PACE_MAX_S
+    assert pacer.pause_s == SUBMIT_STREAM_PACE_MAX_S
     halvings = 0
     while pacer.pause_s:
         pacer.batch_answered([ErrorCode.MEMPOOL_FULL, None])  # one admitted is enough
