@@ -136,6 +136,10 @@ CONTENDED_SIGNER_BYTES_PER_S: Final = 256 * 1024
 SIGNER_ACTIVE_WINDOW_MS: Final = 2000
 DEFAULT_SUBMIT_WAIT_MS: Final = 30_000  # Submit(wait_for_commit) when timeout_ms is 0
 MAX_SUBMIT_WAIT_MS: Final = 10 * 60 * 1000
+# the API's HTTP/2 stream window, fixed (no BDP probing): what a client may send of a
+# request past the receive limit before the refusal stops it, per call; and what bounds an
+# upload's speed to a window per round trip (1 MiB per 50 ms: 20 MiB/s)
+API_HTTP2_WINDOW_BYTES: Final = 1024 * 1024
 # the pause before reading a SubmitStream's next request while the mempool refuses its txs
 # for room (MEMPOOL_FULL, LIMIT_EXCEEDED): doubles from the first to the most per batch
 # refused whole, halves per batch with a tx admitted (node/stream_pacing.py)

@@ -25,6 +25,7 @@ from grpc_health.v1 import health, health_pb2
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.keys import SigningKey
 from sparkchain.identifiers.limits import (
+    API_HTTP2_WINDOW_BYTES,
     MAX_API_CONCURRENT_RPCS,
     MAX_API_MESSAGE_BYTES,
     MAX_API_REQUEST_BYTES,
@@ -63,6 +64,10 @@ API_SERVER_OPTIONS: list[tuple[str, Any]] = [
     ("grpc.max_send_message_length", MAX_API_MESSAGE_BYTES),
     # a request larger than the largest legal one is refused (RESOURCE_EXHAUSTED) unread
     ("grpc.max_receive_message_length", MAX_API_REQUEST_BYTES),
+    # fixed HTTP/2 windows: with BDP probing they grow on a fast link, and a request over
+    # the limit above was read megabytes past it before the refusal reached the client
+    ("grpc.http2.bdp_probe", 0),
+    ("grpc.http2.lookahead_bytes", API_HTTP2_WINDOW_BYTES),
 ]
 # gRPC closes a connection beyond this many as soon as it accepts it (node/descriptors.py)
 MAX_CONNECTIONS_OPTION = "grpc.max_allowed_incoming_connections"
