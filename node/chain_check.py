@@ -151,7 +151,7 @@ def _check(
     wanted = _expected_in(stored, replay, roots)
     if isinstance(wanted, str):
         return ChainReport(head_height, checked, wanted, head_height, base)
-    problem = _compare_state(stored, replay, wanted)
+    problem = _compare_state(stored, replay, wanted, marks_apart=pruning.is_pruning(stored))
     if problem is not None:
         return ChainReport(head_height, checked, problem, head_height, base)
     return ChainReport(head_height, checked, base_height=base)
@@ -284,19 +284,21 @@ def _kept_checking_marks(
     return held
 
 
-def _compare_state(stored: plyvel.DB, replay: Ledger, wanted: KeyFilter) -> str | None:
+def _compare_state(
+    stored: plyvel.DB, replay: Ledger, wanted: KeyFilter, *, marks_apart: bool
+) -> str | None:
     """Every stored key and value must be the replay's: records, prefixes, indexes,
     history, change lists and tree nodes are all derived from the blocks (of the tree,
-    only what the kept heights hold; the oldest kept height and the revive marks are
-    checked apart)."""
-    mark = schema.STALE_MARK
+    only what the kept heights hold; the oldest kept height and, with `marks_apart` (a
+    pruning ledger), the revive marks are checked apart)."""
+    apart = schema.STALE_MARK if marks_apart else None
     pairs = zip_longest(
         (
             item
             for item in stored.iterator(verify_checksums=True)
-            if item[0] != schema.META_OLDEST_STATE and item[0][:1] != mark
+            if item[0] != schema.META_OLDEST_STATE and item[0][:1] != apart
         ),
-        (item for item in replay.db.iterator() if item[0][:1] != mark and wanted(*item)),
+        (item for item in replay.db.iterator() if item[0][:1] != apart and wanted(*item)),
     )
     for mine, expected in pairs:
         if mine == expected:

@@ -188,6 +188,12 @@ def test_an_archive_ledger_keeps_every_height(tmp_path: Path) -> None:
     assert chain.ledger.db.get(schema.META_PRUNING) is None
     with chain.ledger.db.iterator(prefix=schema.STALE_QUEUE) as entries:
         assert next(entries, None) is None  # nothing recorded: no cost without pruning
+    # ...so a mark in it is one no block wrote (marks are checked apart only when pruning)
+    stray = schema.stale_mark_key(bytes(32))
+    chain.ledger.db.put(stray, schema.height_bytes(3))
+    chain.close()
+    report = check_chain(chain.path, chain.genesis, verify_signatures=False)
+    assert report.problem == f"{schema.describe_key(stray)} is stored but no block wrote it"
 
 
 def test_a_pruned_ledger_verifies_and_a_missing_or_left_over_node_is_reported(
