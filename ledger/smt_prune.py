@@ -17,7 +17,7 @@ above s means it is live (or a later entry decides), no mark or one at or below 
 kept tree holds it, and the node and its mark go. Every due entry is dropped. A node that
 comes back after it was deleted is simply new. Marks exist only for nodes that came back,
 rare in a ledger of registrations, so the bookkeeping costs the queue alone (a mark per
-removed node, as schema 5 kept, was about 10 bytes per identifier at 1M).
+removed node, as schema 5 kept, was about 10 bytes per identifier at 1M, uncompressed).
 
 `plan_commit` decides this for one block from the committed index (a `StaleIndex`); the
 node applies the result in the block's own write batch (node/pruning.py), in the order

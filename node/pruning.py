@@ -164,14 +164,15 @@ def upgrade_to_revive_marks(db: plyvel.DB) -> None:
     removals: dict[int, list[bytes]] = {}
     removed_at: dict[bytes, list[int]] = {}
     batch = db.write_batch(sync=True)
+    hash_at = len(schema.stale_queue_key(0))  # schema 5: the height's key, then the hash
     with db.iterator(prefix=schema.STALE_QUEUE, include_value=False) as keys:
         for key in keys:
-            if len(key) != len(schema.stale_queue_key(0)) + DIGEST_BYTES:
+            if len(key) != hash_at + DIGEST_BYTES:
                 raise SparkError(
                     ErrorCode.STORAGE_CORRUPT,
                     f"{schema.describe_key(key)} is not a schema 5 stale queue key",
                 )
-            at, node_hash = schema.stale_queue_height(key), key[9:]
+            at, node_hash = schema.stale_queue_height(key), key[hash_at:]
             batch.delete(key)
             removals.setdefault(at, []).append(node_hash)
             removed_at.setdefault(node_hash, []).append(at)

@@ -53,7 +53,12 @@ from sparkchain.ledger.smt_walk import (
 )
 from sparkchain.node import schema
 from sparkchain.node.ledger import Ledger
-from sparkchain.node.snapshots import SNAPSHOT_FORMATS_READ, chunk_hash, decode_chunk
+from sparkchain.node.snapshots import (
+    SNAPSHOT_FORMAT_WITH_LEAVES,
+    SNAPSHOT_FORMATS_READ,
+    chunk_hash,
+    decode_chunk,
+)
 from sparkchain.proto import api_pb2, peer_pb2
 from sparkchain.proto import types_pb2 as pb
 
@@ -252,7 +257,8 @@ def verify_snapshot(
         )
     if header.state_root != manifest.state_root:
         raise invalid(f"snapshot {manifest.height}: manifest state root is not the header's")
-    upper_nodes, leaves = _check_state(entries, header, hash_fn, leaves_given=manifest.format == 1)
+    with_leaves = manifest.format == SNAPSHOT_FORMAT_WITH_LEAVES
+    upper_nodes, leaves = _check_state(entries, header, hash_fn, leaves_given=with_leaves)
     _check_future_sets(entries, sets, header.height)
     return VerifiedSnapshot(manifest, header, base, tuple(changes), entries, upper_nodes, leaves)
 
@@ -282,7 +288,6 @@ def _check_state(
     # a tree of one key is its leaf: every format gives the root
     given = leaves_given or (tree.internal_nodes == 0 and bool(nodes))
     matched = 0
-    leaf_keys: list[bytes] = []
     leaf_values: list[bytes] = []
     state: list[tuple[list[bytes], list[bytes]]] = []
     for namespace, tree_namespace in (
@@ -314,11 +319,9 @@ def _check_state(
         check_all_matched(tree, nodes, matched if given else 0)
     except SparkError as error:
         raise invalid(f"snapshot {header.height}: {error.message}") from error
-    if not leaves_given:
-        leaf_keys = list(map(schema.TREE_NODE.__add__, leaf_hashes))
-    else:
-        leaf_values = []
-    return tree.upper_nodes, (leaf_keys, leaf_values)
+    if leaves_given:
+        return tree.upper_nodes, ([], [])  # written with the entries
+    return tree.upper_nodes, (list(map(schema.TREE_NODE.__add__, leaf_hashes)), leaf_values)
 
 
 def _check_leaves(mismatch: LeafMismatch | None, keys: list[bytes], header: pb.BlockHeader) -> None:

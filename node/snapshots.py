@@ -60,8 +60,9 @@ from sparkchain.proto import peer_pb2
 
 log = logging.getLogger("spark.snapshots")
 
+SNAPSHOT_FORMAT_WITH_LEAVES = 1
 SNAPSHOT_FORMAT = 2
-SNAPSHOT_FORMATS_READ = (1, 2)
+SNAPSHOT_FORMATS_READ = (SNAPSHOT_FORMAT_WITH_LEAVES, SNAPSHOT_FORMAT)
 MANIFEST_FILE = "manifest"
 BASE_FILE = "base"
 
@@ -85,7 +86,7 @@ def snapshot_entries(
         yield from view.iterator(prefix=namespace)
     # stale versions of tree nodes share the namespace: only those under the root go
     nodes = sorted(reachable_nodes(TreeNodeStore(view), state_root))
-    with_leaves = snapshot_format == 1
+    with_leaves = snapshot_format == SNAPSHOT_FORMAT_WITH_LEAVES
     for node_hash, encoded in nodes:
         if with_leaves or encoded[:1] != SMT_LEAF or node_hash == state_root:
             yield schema.tree_node_key(node_hash), encoded
