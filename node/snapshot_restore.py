@@ -32,19 +32,21 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import pairwise, repeat
+from typing import NamedTuple
 
 import plyvel
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
-from sparkchain.identifiers.hashing import HashFunction
+from sparkchain.identifiers.hashing import HashAlgorithm, HashFunction, hash_function
 from sparkchain.identifiers.limits import MAX_SNAPSHOT_CHUNKS
-from sparkchain.identifiers.tags import TREE_PREFIX_NAMESPACE, TREE_RECORD_NAMESPACE
+from sparkchain.identifiers.tags import TREE_PREFIX_NAMESPACE
 from sparkchain.identifiers.tx import tx_id
 from sparkchain.ledger import blocks, smt, validators
 from sparkchain.ledger.genesis import Genesis
 from sparkchain.ledger.proof import ProofError, verify_certified_header
 from sparkchain.ledger.records import decode_prefix
 from sparkchain.ledger.smt_walk import (
+    CheckedTree,
     LeafMismatch,
     check_all_matched,
     checked_tree,
@@ -53,6 +55,12 @@ from sparkchain.ledger.smt_walk import (
 )
 from sparkchain.node import schema
 from sparkchain.node.ledger import Ledger
+from sparkchain.node.snapshot_leaves import (
+    DerivedLeaves,
+    UndecodableRecord,
+    derive_leaves,
+    derive_record_leaves,
+)
 from sparkchain.node.snapshots import (
     SNAPSHOT_FORMAT_WITH_LEAVES,
     SNAPSHOT_FORMATS_READ,
@@ -125,6 +133,8 @@ class VerifiedSnapshot:
     # the storage keys and encodings of the tree's leaves, built from the entries, when
     # the snapshot does not carry them (format 2)
     leaves: tuple[list[bytes], list[bytes]]
+    # the owner index key of each record, in the records' order
+    record_owner_keys: list[bytes]
 
 
 def check_manifest(manifest: peer_pb2.SnapshotManifest) -> None:
@@ -258,9 +268,18 @@ def verify_snapshot(
     if header.state_root != manifest.state_root:
         raise invalid(f"snapshot {manifest.height}: manifest state root is not the header's")
     with_leaves = manifest.format == SNAPSHOT_FORMAT_WITH_LEAVES
-    upper_nodes, leaves = _check_state(entries, header, hash_fn, leaves_given=with_leaves)
+    state = _check_state(entries, header, genesis.hash_algorithm, leaves_given=with_leaves)
     _check_future_sets(entries, sets, header.height)
-    return VerifiedSnapshot(manifest, header, base, tuple(changes), entries, upper_nodes, leaves)
+    return VerifiedSnapshot(
+        manifest,
+        header,
+        base,
+        tuple(changes),
+        entries,
+        state.upper_nodes,
+        state.leaves,
+        state.record_owner_keys,
+    )
 
 
 def _check_body(committed: peer_pb2.CommittedBlock, hash_fn: HashFunction) -> None:
@@ -273,55 +292,70 @@ def _check_body(committed: peer_pb2.CommittedBlock, hash_fn: HashFunction) -> No
 
 
 def _check_state(
-    entries: SnapshotEntries, header: pb.BlockHeader, hash_fn: HashFunction, *, leaves_given: bool
-) -> tuple[list[tuple[bytes, bytes]], tuple[list[bytes], list[bytes]]]:
+    entries: SnapshotEntries,
+    header: pb.BlockHeader,
+    algorithm: HashAlgorithm,
+    *,
+    leaves_given: bool,
+) -> _CheckedState:
     """The tree nodes are the tree under the certified state root (smt_walk), and its
     leaves are exactly the records, prefixes and schedule given, value for value (and,
-    when `leaves_given`, the leaf nodes given). Returns the upper internal nodes, which the
-    tree cache holds, and, when the leaves are not given, their storage keys and nodes."""
+    when `leaves_given`, the leaf nodes given). The records' leaves are derived on both
+    cores while the tree is checked (node/snapshot_leaves.py)."""
+    hash_fn = hash_function(algorithm)
     node_keys, node_values = entries.namespace(schema.TREE_NODE)
     nodes = dict(zip(map(_WITHOUT_NAMESPACE, node_keys), node_values, strict=True))
+    checked: list[CheckedTree] = []
+
+    def check_tree() -> None:
+        try:
+            checked.append(checked_tree(header.state_root, nodes, hash_fn, smt.CACHE_MAX_DEPTH))
+        except SparkError as error:
+            raise invalid(f"snapshot {header.height}: {error.message}") from error
+
+    record_keys, record_values = entries.namespace(schema.RECORD)
     try:
-        tree = checked_tree(header.state_root, nodes, hash_fn, smt.CACHE_MAX_DEPTH)
-    except SparkError as error:
-        raise invalid(f"snapshot {header.height}: {error.message}") from error
+        records = derive_record_leaves(record_keys, record_values, algorithm, check_tree)
+    except UndecodableRecord as error:
+        raise _not_in_state(error.args[0], header) from None
+    tree = checked[0]
+    prefix_keys, prefix_values = entries.namespace(schema.PREFIX)
+    state = [
+        (prefix_keys, derive_leaves(TREE_PREFIX_NAMESPACE, prefix_keys, prefix_values, algorithm)),
+        (record_keys, records),
+    ]
+    if entries.keys and entries.keys[0] == schema.META_VALIDATOR_SCHEDULE:
+        state.append(([entries.keys[0]], _schedule_leaf(entries.values[0], hash_fn)))
     # a tree of one key is its leaf: every format gives the root
     given = leaves_given or (tree.internal_nodes == 0 and bool(nodes))
-    matched = 0
-    leaf_values: list[bytes] = []
-    state: list[tuple[list[bytes], list[bytes]]] = []
-    for namespace, tree_namespace in (
-        (schema.PREFIX, TREE_PREFIX_NAMESPACE),
-        (schema.RECORD, TREE_RECORD_NAMESPACE),
-    ):
-        keys, values = entries.namespace(namespace)
-        tree_keys = list(smt.tree_keys(tree_namespace, map(_WITHOUT_NAMESPACE, keys), hash_fn))
-        state.append((keys, tree_keys))
-        leaf_values += leaf_nodes(tree_keys, map(hash_fn, values))  # smt.value_hash of each
-    if entries.keys and entries.keys[0] == schema.META_VALIDATOR_SCHEDULE:
-        at = [smt.validators_tree_key(hash_fn)]
-        state.append(([entries.keys[0]], at))
-        leaf_values += leaf_nodes(at, [smt.value_hash(entries.values[0], hash_fn)])
-    leaf_hashes = list(map(hash_fn, leaf_values))
-    for keys, tree_keys in state:
-        end = matched + len(keys)
+    for keys, derived in state:
         mismatch = match_leaves(
-            tree,
-            nodes,
-            tree_keys,
-            leaf_values[matched:end],
-            leaf_hashes[matched:end],
-            given=given,
+            tree, nodes, derived.tree_keys, derived.leaves, derived.leaf_hashes, given=given
         )
         _check_leaves(mismatch, keys, header)
-        matched = end
+    matched = sum(len(keys) for keys, _ in state)
     try:
         check_all_matched(tree, nodes, matched if given else 0)
     except SparkError as error:
         raise invalid(f"snapshot {header.height}: {error.message}") from error
-    if leaves_given:
-        return tree.upper_nodes, ([], [])  # written with the entries
-    return tree.upper_nodes, (list(map(schema.TREE_NODE.__add__, leaf_hashes)), leaf_values)
+    leaves: tuple[list[bytes], list[bytes]] = ([], [])  # format 1: written with the entries
+    if not leaves_given:
+        leaf_hashes = [h for _, derived in state for h in derived.leaf_hashes]
+        leaf_values = [v for _, derived in state for v in derived.leaves]
+        leaves = (list(map(schema.TREE_NODE.__add__, leaf_hashes)), leaf_values)
+    return _CheckedState(tree.upper_nodes, leaves, records.owner_keys)
+
+
+class _CheckedState(NamedTuple):
+    upper_nodes: list[tuple[bytes, bytes]]
+    leaves: tuple[list[bytes], list[bytes]]
+    record_owner_keys: list[bytes]
+
+
+def _schedule_leaf(schedule: bytes, hash_fn: HashFunction) -> DerivedLeaves:
+    at = [smt.validators_tree_key(hash_fn)]
+    leaves = leaf_nodes(at, [smt.value_hash(schedule, hash_fn)])
+    return DerivedLeaves(at, leaves, list(map(hash_fn, leaves)), [])
 
 
 def _check_leaves(mismatch: LeafMismatch | None, keys: list[bytes], header: pb.BlockHeader) -> None:
@@ -375,7 +409,7 @@ def write_snapshot(ledger: Ledger, verified: VerifiedSnapshot) -> None:
     with ThreadPoolExecutor(1, thread_name_prefix="snapshot-write") as pool:
         writer = _BatchWriter(db, pool)
         try:
-            derived = _derived_indexes(entries)
+            derived = _derived_indexes(verified)
             leaf_keys, leaf_values = verified.leaves
             # the entries, built leaves and indexes in step: LevelDB writes a batch while
             # this thread builds the next of another kind, so none waits for it at the end
@@ -429,43 +463,19 @@ class _BatchWriter:
             self._in_flight.popleft().result()
 
 
-def _derived_indexes(entries: SnapshotEntries) -> Iterator[list[bytes]]:
+def _derived_indexes(verified: VerifiedSnapshot) -> Iterator[list[bytes]]:
     """The keys (their values are empty) of the owner index of every record and prefix,
     and of the children index of prefixes, WRITE_BATCH_ENTRIES records at a time."""
-    record_keys, record_values = entries.namespace(schema.RECORD)
-    heads = _OwnerHeads(schema.OWNED_RECORD)
-    for start in range(0, len(record_keys), WRITE_BATCH_ENTRIES):
-        end = start + WRITE_BATCH_ENTRIES
-        # schema.owner_key of each record, in C but for one call per owner
-        records = map(pb.Record.FromString, record_values[start:end])
-        owners = map(operator.attrgetter("owner"), records)
-        yield list(
-            map(
-                bytes.__add__,
-                map(heads.__getitem__, owners),
-                map(_WITHOUT_NAMESPACE, record_keys[start:end]),
-            )
-        )
+    owned = verified.record_owner_keys
+    for start in range(0, len(owned), WRITE_BATCH_ENTRIES):
+        yield owned[start : start + WRITE_BATCH_ENTRIES]
     keys = []
-    for key, value in zip(*entries.namespace(schema.PREFIX), strict=True):
+    for key, value in zip(*verified.entries.namespace(schema.PREFIX), strict=True):
         prefix_key = key[1:].decode("utf-8")
         keys.append(schema.owner_key(decode_prefix(value).owner, schema.OWNED_PREFIX, prefix_key))
         parent = prefix_key.rsplit(".", 1)[0] if "." in prefix_key else ""
         keys.append(schema.prefix_child_key(parent, prefix_key))
     yield keys
-
-
-class _OwnerHeads(dict[str, bytes]):
-    """Owner -> `schema.owner_key_head(owner, kind)`, made on first use (a chain's records
-    mostly share a few owners)."""
-
-    def __init__(self, kind: bytes) -> None:
-        super().__init__()
-        self.kind = kind
-
-    def __missing__(self, owner: str) -> bytes:
-        head = self[owner] = schema.owner_key_head(owner, self.kind)
-        return head
 
 
 def _kept_blocks(verified: VerifiedSnapshot) -> tuple[list[bytes], list[bytes]]:

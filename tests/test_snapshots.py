@@ -20,7 +20,7 @@ from sparkchain.ledger import smt
 from sparkchain.ledger.genesis import genesis_to_json
 from sparkchain.ledger.proof import verify_resolution
 from sparkchain.ledger.smt_walk import reachable_nodes
-from sparkchain.node import schema
+from sparkchain.node import schema, snapshot_leaves
 from sparkchain.node.chain_check import check_chain
 from sparkchain.node.home import NodeHome
 from sparkchain.node.ledger import Ledger
@@ -97,7 +97,17 @@ def _restored(
     return fresh
 
 
+@pytest.fixture(params=["here", "worker"])
+def records_derived(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The records' leaves derived in this process, or mostly in a worker process as for
+    a large snapshot (node/snapshot_leaves.py)."""
+    if request.param == "worker":
+        monkeypatch.setattr(snapshot_leaves, "WORKER_MIN_RECORDS", 1)
+        monkeypatch.setattr(snapshot_leaves, "_cores", lambda: 2)
+
+
 @pytest.mark.parametrize("snapshot_format", [1, 2])
+@pytest.mark.usefixtures("records_derived")
 def test_a_restored_ledger_has_the_same_state_proves_it_and_takes_the_next_blocks(
     chain: LedgerChain, tmp_path: Path, snapshot_format: int
 ) -> None:
@@ -199,12 +209,18 @@ def test_a_manifest_rehashed_over_changed_state_is_refused_by_the_certified_root
     assert "missing from it" in _refusal(chain, forged, _chunks(store, forged))
 
 
+@pytest.mark.usefixtures("records_derived")
 def test_a_changed_record_or_a_forged_tree_node_is_refused(
     chain: LedgerChain, tmp_path: Path
 ) -> None:
     ledger = chain.ledger
     entries = list(snapshot_entries(ledger.db, ledger.state_root))
     changed = [(k, v + b"\x00" if k == schema.record_key("88/S3-3") else v) for k, v in entries]
+    # not a record at all, in the worker's share and in this process's
+    undecodable = [
+        (k, b"\xff\xff\xff" if k in (schema.record_key("88/S1-0"), _last_record(entries)) else v)
+        for k, v in entries
+    ]
     tree_at = next(i for i, (k, _) in enumerate(entries) if k[:1] == schema.TREE_NODE)
     key, node = entries[tree_at]
     forged_node = [
@@ -230,7 +246,8 @@ def test_a_changed_record_or_a_forged_tree_node_is_refused(
     # format 2 with a true leaf given as well: no node beyond the internal ones may come
     leaf_given = sorted([*entries, (leaf_key, leaf)])
     for number, (forged, snapshot_format, reason) in enumerate(
-        [(changed, 2, "is not in the state"), (forged_node, 2, "does not hash to its name"),
+        [(changed, 2, "is not in the state"), (undecodable, 2, "record '88/S1-0' is not in"),
+         (forged_node, 2, "does not hash to its name"),
          (forged_trailer, 2, "is not in the state"),
          (extra_node, 2, "not under root"), (forged_leaf, 1, "is not the leaf of record '88/S"),
          (leaf_given, 2, "1 nodes given are not under root")]
@@ -244,6 +261,10 @@ def test_a_changed_record_or_a_forged_tree_node_is_refused(
             snapshot_format=snapshot_format,
         )
         assert reason in _refusal(chain, manifest, _chunks(store, manifest))
+
+
+def _last_record(entries: list[tuple[bytes, bytes]]) -> bytes:
+    return max(k for k, _ in entries if k[:1] == schema.RECORD)
 
 
 def test_a_snapshot_whose_header_lacks_a_quorum_is_refused(
