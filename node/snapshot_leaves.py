@@ -24,7 +24,7 @@ import os
 import pickle
 import subprocess
 import sys
-import threading
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, cast
@@ -163,38 +163,28 @@ def _cores() -> int:
 
 
 class _Worker:
-    """`_derive_records` of some records in a child process, started at once; the child
+    """`_derive_records` of some records in a child process, started at once. The child
     reads (algorithm, keys, values) pickled from its standard input and writes what it
-    derived (`_worker_main`), the hashes joined end to end."""
+    derived to its standard output (`_worker_main`); both are unnamed temporary files, not
+    pipes: a thread feeding a pipe 64 KiB at a time would wait for the GIL after each
+    write while this thread checks the tree (measured: the child got its records up to
+    a second late)."""
 
     def __init__(self, keys: list[bytes], values: list[bytes], algorithm: HashAlgorithm) -> None:
         self._keys, self._values, self._algorithm = keys, values, algorithm
         self._process: subprocess.Popen[bytes] | None = None
-        self._feeder: threading.Thread | None = None
         self._not_started: OSError | None = None
+        # kept open until result() or stop(), which close it
+        self._answer_file = tempfile.TemporaryFile(prefix="spark-state-sync-")  # noqa: SIM115
         try:
-            self._process = subprocess.Popen(
-                [sys.executable, "-m", __name__],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-            )
+            with tempfile.TemporaryFile(prefix="spark-state-sync-") as given:
+                pickle.dump((algorithm.value, keys, values), given, pickle.HIGHEST_PROTOCOL)
+                given.seek(0)
+                self._process = subprocess.Popen(
+                    [sys.executable, "-m", __name__], stdin=given, stdout=self._answer_file
+                )
         except OSError as error:  # result() says so and derives here
             self._not_started = error
-            return
-        given = pickle.dumps((algorithm.value, keys, values), pickle.HIGHEST_PROTOCOL)
-        # a thread writes it: the child takes a moment to start reading
-        self._feeder = threading.Thread(
-            target=self._feed, args=(given,), name="state-sync-worker-feed", daemon=True
-        )
-        self._feeder.start()
-
-    def _feed(self, given: bytes) -> None:
-        assert self._process is not None and self._process.stdin is not None
-        try:
-            with self._process.stdin as stdin:
-                stdin.write(given)
-        except OSError:
-            pass  # the child is gone: result() says so and derives here
 
     def result(self) -> DerivedLeaves:
         """What the child derived; derived here instead when it failed."""
@@ -203,6 +193,8 @@ class _Worker:
         except (OSError, EOFError, pickle.UnpicklingError, ValueError) as error:
             log.warning("state_sync_worker_failed", extra={"error": repr(error)})
             return _derive_records(self._keys, self._values, self._algorithm)
+        finally:
+            self._answer_file.close()
 
     def _derived(self, answer: tuple[object, ...]) -> DerivedLeaves:
         if answer[0] == "undecodable" and isinstance(answer[1], bytes):
@@ -215,14 +207,11 @@ class _Worker:
     def _answer(self) -> tuple[object, ...]:
         if self._process is None:
             raise OSError(f"the worker did not start: {self._not_started}")
-        assert self._process.stdout is not None and self._feeder is not None
-        with self._process.stdout as stdout:
-            raw = stdout.read()
-        self._feeder.join()
         code = self._process.wait()
         if code != 0:
             raise OSError(f"the worker exited with {code}")
-        answer = pickle.loads(raw)  # our own child's, never a peer's bytes
+        self._answer_file.seek(0)
+        answer = pickle.load(self._answer_file)  # our own child's, never a peer's bytes
         if not isinstance(answer, tuple) or len(answer) != (2 if answer[0] == "undecodable" else 5):
             raise ValueError("the worker's answer is not one")
         return answer
@@ -231,6 +220,7 @@ class _Worker:
         if self._process is not None:
             self._process.kill()
             self._process.wait()
+        self._answer_file.close()
 
 
 def _worker_main() -> None:
@@ -247,9 +237,7 @@ def _worker_main() -> None:
             derived.leaf_hashes,
             derived.owner_keys,
         )
-    # pickled whole, then written: pickling into the pipe would wait for the parent at
-    # every frame, and the parent reads only when its own share is done
-    sys.stdout.buffer.write(pickle.dumps(answer, pickle.HIGHEST_PROTOCOL))
+    pickle.dump(answer, sys.stdout.buffer, pickle.HIGHEST_PROTOCOL)
 
 
 if __name__ == "__main__":
