@@ -15,19 +15,29 @@ fetches every block, a state sync the chunks). Taking the snapshot is the servin
 work, once per interval, off its consensus path: shown, not counted in the joiner's time.
 `python -m bench statesync [--quick]`.
 
-Measured at 200,000 identifiers on the shared 2-core machine, quiet (load average about 1),
-2026-12-07, snapshot format 2 (no leaf nodes: the joiner builds them), five runs: state sync
-3.37 to 3.60 s (check 2.16 to 2.24 s, write 1.21 to 1.38 s), block sync 14.40 to 15.07 s;
-ratios 4.19x, 4.28x, 4.37x, 4.27x, 4.18x: the 5x goal is not met. The code before format 2
-gave 4.07x in a run on the same machine (state sync 3.59 s: check 2.55, write 1.04; block
-sync 14.61 s); on the machine of the session before, block sync took 19 s and the same
-code's ratio was 3.96x to 5.39x. Where the state sync's time goes (py-spy, format 2): SHA-256
-of every internal node, record key, record value and built leaf (~670k hashes at ~1.1 µs a
-call, the floor of hashlib here: 0.8 s), the owner index derived from the records (protobuf
-decoding, 0.4 s), LevelDB batches (0.35 s built on this thread, and about 0.3 s waiting for
-the writing thread), the rest list and dictionary work per key. A state sync fetches ~4x the
-bytes of the blocks (75 MB against 18 MB: records carry their owner and heights, and the
-internal tree nodes come along), which this measurement does not charge for.
+Each joiner runs RUNS times, block and state sync in turn (os.sync() before each, each
+joiner's ledger removed after it), and the medians are compared: single runs on this
+shared machine vary by a third.
+
+Measured at 200,000 identifiers on the shared 2-core machine, 2026-12-07, each a run of
+this bench (medians of three; block sync / state sync):
+- with the records' leaves and owner keys derived mostly in a worker process
+  (node/snapshot_leaves.py) while the tree is checked: 14.81 / 3.23 s (state sync runs
+  3.30, 3.23, 2.89 s; median run: check 2.17 s, write 1.06 s), 4.59x, run by run 3.85x,
+  4.59x, 5.39x; an earlier run 12.82 / 3.27 s, 3.91x;
+- the same code with the worker turned off: 13.36 / 3.44 s (3.29, 3.44, 3.60 s), 3.89x;
+- the code before the worker (commit a673eb2): 13.99 / 3.39 s (3.47, 3.01, 3.39 s), 4.13x.
+The 5x goal is not met: the worker saves about 0.2 s of 3.4, and block sync alone varies
+from 12.4 to 15.6 s between runs.
+Where a state sync's time goes now: the write (LevelDB's memtable takes ~675k puts, about
+0.8 s on its writing thread, while the other core is idle: the entries, the leaves built
+and the owner index), the tree's internal nodes checked on this thread (0.5 to 0.9 s, the
+slower beside the worker) while the worker derives 150k records' leaves (0.2 s to start
+and read them, 0.6 to 0.7 s to derive, 0.2 to 0.4 s to write them back), then matching
+every leaf against the tree (0.15 s). Writing the entries while they are checked (undone
+when the check fails) is what is left to try. A state sync fetches ~4x the bytes of the
+blocks (75 MB against 18 MB: records carry their owner and heights, and the internal tree
+nodes come along), which this measurement does not charge for.
 """
 
 from __future__ import annotations
