@@ -34,11 +34,8 @@ from sparkchain.ledger import blocks, smt_prune
 from sparkchain.ledger.genesis import Genesis
 from sparkchain.node import pruning, schema
 from sparkchain.node.ledger import Ledger
-from sparkchain.node.snapshot_restore import (
-    snapshot_change_heights,
-    verify_snapshot,
-    write_snapshot,
-)
+from sparkchain.node.snapshot_restore import snapshot_change_heights
+from sparkchain.node.snapshot_write import restore_snapshot
 from sparkchain.node.snapshots import SnapshotStore
 from sparkchain.node.storage import TreeNodeStore, holds_ledger, open_db, reporting_damage
 from sparkchain.proto import peer_pb2
@@ -172,8 +169,7 @@ def _restore_base(
         chunks = [snapshots.chunk(base, i) for i in range(len(manifest.chunk_hashes))]
         changes = snapshot_change_heights(chunks, base)
         held = [_stored_block(stored, h) for h in (base, *changes)]
-        verified = verify_snapshot(replay.genesis, manifest, chunks, held[0], held[1:])
-        write_snapshot(replay, verified)
+        restore_snapshot(replay, manifest, chunks, held[0], held[1:])
     except SparkError as error:
         return f"base snapshot {base}: {error.message}"
     return None

@@ -1,7 +1,8 @@
-"""Check a state snapshot from untrusted peers, then write it into a new ledger.
+"""Check a state snapshot from untrusted peers (node/snapshot_write.py writes it).
 
-Nothing a peer sends is trusted; the chain of evidence, each link checked here before
-anything is written (`verify_snapshot`):
+Nothing a peer sends is trusted; the chain of evidence, each link checked here
+(`verify_snapshot`: `certify_snapshot` up to the certified header, then
+`check_snapshot_state`):
     genesis validators --validator changes--> the validators of block H
         (each change: the certified header of the block before the new set signs, found
         through the snapshot's `v` entries; ledger/proof.py `verify_certified_header`)
@@ -14,27 +15,16 @@ H, here and in every link, is the chain's hash from the genesis (SHA-256, or SM3
 chose it: identifiers/hashing.py); nothing in a check hashes with anything else.
 Sets scheduled to sign after H+1 (in the snapshot's `v` entries) must be those of the
 schedule that the state root covers.
-
-`write_snapshot` then writes it into a ledger that is still at the genesis (height 0): the
-entries, the indexes derived from them, the tree nodes, the kept blocks with their
-certificates, and finally, in one synced batch, the head at H and the base H (schema
-META_BASE). A marker (META_RESTORING) is set first and cleared by that last batch, so an
-interrupted write is never taken for a chain (node/ledger.py refuses to open it).
 """
 
 from __future__ import annotations
 
-import itertools
 import operator
 from bisect import bisect_left
-from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from itertools import pairwise, repeat
+from itertools import pairwise
 from typing import NamedTuple
-
-import plyvel
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.hashing import HashAlgorithm, HashFunction, hash_function
@@ -44,7 +34,6 @@ from sparkchain.identifiers.tx import tx_id
 from sparkchain.ledger import blocks, smt, validators
 from sparkchain.ledger.genesis import Genesis
 from sparkchain.ledger.proof import ProofError, verify_certified_header
-from sparkchain.ledger.records import decode_prefix
 from sparkchain.ledger.smt_walk import (
     CheckedTree,
     LeafMismatch,
@@ -54,7 +43,6 @@ from sparkchain.ledger.smt_walk import (
     match_leaves,
 )
 from sparkchain.node import schema
-from sparkchain.node.ledger import Ledger
 from sparkchain.node.snapshot_leaves import (
     DerivedLeaves,
     UndecodableRecord,
@@ -70,26 +58,9 @@ from sparkchain.node.snapshots import (
 from sparkchain.proto import api_pb2, peer_pb2
 from sparkchain.proto import types_pb2 as pb
 
-WRITE_BATCH_ENTRIES = 50_000  # puts per LevelDB batch while writing a snapshot
-WRITES_IN_FLIGHT = 2  # batches built and waiting for the writing thread
 # what a snapshot may hold (node/snapshots.py); of META, only the validator schedule
 _SNAPSHOT_NAMESPACES = frozenset(
     (schema.META, schema.VALIDATOR_SET, schema.PREFIX, schema.RECORD, schema.TREE_NODE)
-)
-# what a ledger at the genesis holds besides its metadata; cleared before a snapshot is written
-_STATE_NAMESPACES = (
-    schema.RECORD,
-    schema.PREFIX,
-    schema.PREFIX_CHILD,
-    schema.OWNER,
-    schema.TREE_NODE,
-    schema.VALIDATOR_SET,
-    schema.HISTORY,
-    schema.CHANGES,
-    schema.TX,
-    schema.BLOCK,
-    schema.CERTIFICATE,
-    schema.BLOCK_HASH,
 )
 
 
@@ -230,6 +201,33 @@ def verify_snapshot(
 ) -> VerifiedSnapshot:
     """Every link of the module docstring; raises SparkError(INVALID_PROOF) at the first
     that fails, naming it."""
+    return check_snapshot_state(certify_snapshot(genesis, manifest, chunks, base, changes))
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CertifiedSnapshot:
+    """A snapshot whose chunks are the manifest's and whose block H is certified by the
+    validators walked from the genesis; its state is still to be checked against H's
+    state root (`check_snapshot_state`)."""
+
+    genesis: Genesis
+    manifest: peer_pb2.SnapshotManifest
+    header: pb.BlockHeader
+    base: peer_pb2.CommittedBlock
+    changes: tuple[peer_pb2.CommittedBlock, ...]
+    entries: SnapshotEntries
+    sets: dict[int, pb.ScheduledSet]  # the validator sets in the entries, by first height
+
+
+def certify_snapshot(
+    genesis: Genesis,
+    manifest: peer_pb2.SnapshotManifest,
+    chunks: Sequence[bytes],
+    base: peer_pb2.CommittedBlock,
+    changes: Sequence[peer_pb2.CommittedBlock],
+) -> CertifiedSnapshot:
+    """The links of the module docstring up to the certified header, and the chunks'
+    entries in key order; SparkError(INVALID_PROOF) naming the first that fails."""
     hash_fn = genesis.hash_fn
     check_manifest(manifest)
     if len(chunks) != len(manifest.chunk_hashes):
@@ -267,14 +265,23 @@ def verify_snapshot(
         )
     if header.state_root != manifest.state_root:
         raise invalid(f"snapshot {manifest.height}: manifest state root is not the header's")
-    with_leaves = manifest.format == SNAPSHOT_FORMAT_WITH_LEAVES
-    state = _check_state(entries, header, genesis.hash_algorithm, leaves_given=with_leaves)
-    _check_future_sets(entries, sets, header.height)
+    return CertifiedSnapshot(genesis, manifest, header, base, tuple(changes), entries, sets)
+
+
+def check_snapshot_state(certified: CertifiedSnapshot) -> VerifiedSnapshot:
+    """The rest of the links: the entries are exactly the state under the certified
+    header's state root, and the sets scheduled after H+1 are the schedule's."""
+    entries, header = certified.entries, certified.header
+    with_leaves = certified.manifest.format == SNAPSHOT_FORMAT_WITH_LEAVES
+    state = _check_state(
+        entries, header, certified.genesis.hash_algorithm, leaves_given=with_leaves
+    )
+    _check_future_sets(entries, certified.sets, header.height)
     return VerifiedSnapshot(
-        manifest,
+        certified.manifest,
         header,
-        base,
-        tuple(changes),
+        certified.base,
+        certified.changes,
         entries,
         state.upper_nodes,
         state.leaves,
@@ -388,108 +395,3 @@ def _check_future_sets(
     for from_height, given in sets.items():
         if from_height > height + 1 and scheduled.get(from_height) != given:
             raise invalid(f"snapshot: the set from block {from_height} is not the scheduled one")
-
-
-def write_snapshot(ledger: Ledger, verified: VerifiedSnapshot) -> None:
-    """Write `verified` into `ledger`, which must be at the genesis (height 0)."""
-    if ledger.height != 0:
-        raise SparkError(
-            ErrorCode.INVALID_ARGUMENT,
-            f"a snapshot is written only into a new ledger; this one is at block {ledger.height}",
-        )
-    db = ledger.db
-    height = verified.header.height
-    db.put(schema.META_RESTORING, schema.height_bytes(height), sync=True)
-    with db.write_batch() as batch:
-        for namespace in _STATE_NAMESPACES:
-            for key in db.iterator(prefix=namespace, include_value=False):
-                batch.delete(key)
-        batch.delete(schema.META_VALIDATOR_SCHEDULE)
-    entries = verified.entries
-    with ThreadPoolExecutor(1, thread_name_prefix="snapshot-write") as pool:
-        writer = _BatchWriter(db, pool)
-        try:
-            derived = _derived_indexes(verified)
-            leaf_keys, leaf_values = verified.leaves
-            # the entries, built leaves and indexes in step: LevelDB writes a batch while
-            # this thread builds the next of another kind, so none waits for it at the end
-            for start in range(0, max(len(entries.keys), len(leaf_keys)), WRITE_BATCH_ENTRIES):
-                end = start + WRITE_BATCH_ENTRIES
-                writer.put(entries.keys[start:end], entries.values[start:end])
-                writer.put(leaf_keys[start:end], leaf_values[start:end])
-                for keys in itertools.islice(derived, 1):
-                    writer.put(keys, repeat(b""))
-            for keys in derived:
-                writer.put(keys, repeat(b""))
-            writer.put(*_kept_blocks(verified))
-            tree_cache = ledger.tree_cache_of(verified.upper_nodes)
-        finally:
-            writer.wait()  # and raises what a write raised
-    with db.write_batch(sync=True) as last:
-        last.put(
-            schema.META_HEAD,
-            schema.head_bytes(height, verified.manifest.block_hash, verified.header.state_root),
-        )
-        last.put(schema.META_BASE, schema.height_bytes(height))
-        last.delete(schema.META_RESTORING)
-    ledger.reload(tree_cache)
-
-
-class _BatchWriter:
-    """LevelDB batches built on this thread and written on another, so that LevelDB writes
-    while this thread goes on (it lets go of the GIL while it writes). Only the write is
-    handed over: plyvel also lets go of the GIL at every put, so a thread that builds a
-    batch while another runs Python waits for the GIL at each put (measured: 400k puts,
-    0.37 s alone, 151 s beside a thread looping in Python). At most WRITES_IN_FLIGHT
-    batches wait, so memory stays bounded."""
-
-    def __init__(self, db: plyvel.DB, pool: ThreadPoolExecutor) -> None:
-        self._db = db
-        self._pool = pool
-        self._in_flight: deque[Future[None]] = deque()
-
-    def put(self, keys: list[bytes], values: Iterable[bytes]) -> None:
-        """Put each of `keys` with the value beside it (in C: no bytecode loop per put)."""
-        values = iter(values)
-        for start in range(0, len(keys), WRITE_BATCH_ENTRIES):
-            batch = self._db.write_batch()
-            deque(map(batch.put, keys[start : start + WRITE_BATCH_ENTRIES], values), maxlen=0)
-            if len(self._in_flight) >= WRITES_IN_FLIGHT:
-                self._in_flight.popleft().result()
-            self._in_flight.append(self._pool.submit(batch.write))
-
-    def wait(self) -> None:
-        while self._in_flight:
-            self._in_flight.popleft().result()
-
-
-def _derived_indexes(verified: VerifiedSnapshot) -> Iterator[list[bytes]]:
-    """The keys (their values are empty) of the owner index of every record and prefix,
-    and of the children index of prefixes, WRITE_BATCH_ENTRIES records at a time."""
-    owned = verified.record_owner_keys
-    for start in range(0, len(owned), WRITE_BATCH_ENTRIES):
-        yield owned[start : start + WRITE_BATCH_ENTRIES]
-    keys = []
-    for key, value in zip(*verified.entries.namespace(schema.PREFIX), strict=True):
-        prefix_key = key[1:].decode("utf-8")
-        keys.append(schema.owner_key(decode_prefix(value).owner, schema.OWNED_PREFIX, prefix_key))
-        parent = prefix_key.rsplit(".", 1)[0] if "." in prefix_key else ""
-        keys.append(schema.prefix_child_key(parent, prefix_key))
-    yield keys
-
-
-def _kept_blocks(verified: VerifiedSnapshot) -> tuple[list[bytes], list[bytes]]:
-    keys, values = [], []
-    for committed in (verified.base, *verified.changes):
-        height = committed.commit.height
-        keys += [
-            schema.block_key(height),
-            schema.block_hash_key(committed.commit.block_hash),
-            schema.certificate_key(height),
-        ]
-        values += [
-            committed.block.SerializeToString(deterministic=True),
-            schema.height_bytes(height),
-            committed.commit.SerializeToString(deterministic=True),
-        ]
-    return keys, values

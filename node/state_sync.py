@@ -34,13 +34,8 @@ from sparkchain.identifiers.limits import (
 )
 from sparkchain.node.ledger import Ledger
 from sparkchain.node.peers import PeerNetwork
-from sparkchain.node.snapshot_restore import (
-    check_chunk,
-    check_manifest,
-    snapshot_change_heights,
-    verify_snapshot,
-    write_snapshot,
-)
+from sparkchain.node.snapshot_restore import check_chunk, check_manifest, snapshot_change_heights
+from sparkchain.node.snapshot_write import RestoreTimes, restore_snapshot
 from sparkchain.node.snapshots import SnapshotStore
 from sparkchain.proto import peer_pb2
 
@@ -78,7 +73,7 @@ class StateSync:
         self._discovery_s = discovery_ms / 1000
         self.refused_chunks = 0  # chunks that did not match their hash (any peer)
         self.running = False
-        self._writing: asyncio.Future[None] | None = None
+        self._writing: asyncio.Future[tuple[int, RestoreTimes]] | None = None
 
     async def close(self) -> None:
         """Wait for a snapshot being written into the ledger (the node stops after)."""
@@ -165,14 +160,11 @@ class StateSync:
         change_at = await asyncio.to_thread(snapshot_change_heights, chunks, height)
         base = await self._block(height)
         changes = [await self._block(h) for h in change_at]
-        verified = await asyncio.to_thread(
-            verify_snapshot, self._ledger.genesis, manifest, chunks, base, changes
-        )
         fetched = time.monotonic()
-        counted = list(zip(chunks, verified.entries.chunk_entries, strict=True))
 
-        def write() -> None:
-            write_snapshot(self._ledger, verified)
+        def restore() -> tuple[int, RestoreTimes]:
+            verified, times = restore_snapshot(self._ledger, manifest, chunks, base, changes)
+            counted = list(zip(chunks, verified.entries.chunk_entries, strict=True))
             self._store.write(
                 height,
                 manifest.block_hash,
@@ -181,18 +173,19 @@ class StateSync:
                 base=True,
                 snapshot_format=manifest.format,
             )
+            return len(verified.entries.keys), times
 
-        # a stop while it writes waits for the thread (close()), never closes the ledger
-        # under it
-        self._writing = asyncio.ensure_future(asyncio.to_thread(write))
-        await asyncio.shield(self._writing)
+        # it writes while it checks: a stop meanwhile waits for the thread (close()), never
+        # closes the ledger under it
+        self._writing = asyncio.ensure_future(asyncio.to_thread(restore))
+        entries, times = await asyncio.shield(self._writing)
         log.info(
             "state_synced",
             extra={
                 "height": height,
-                "entries": len(verified.entries.keys),
-                "fetch_and_check_s": round(fetched - started, 3),
-                "write_s": round(time.monotonic() - fetched, 3),
+                "entries": entries,
+                "fetch_and_check_s": round(fetched - started + times.check_s, 3),
+                "write_s": round(times.write_s, 3),
                 "refused_chunks": self.refused_chunks,
             },
         )
@@ -226,7 +219,7 @@ class StateSync:
         )
 
     async def _block(self, height: int) -> peer_pb2.CommittedBlock:
-        """Block `height` with its certificate, from any peer (checked by verify_snapshot)."""
+        """Block `height` with its certificate, from any peer (checked by restore_snapshot)."""
         request = peer_pb2.GetBlocksRequest(from_height=height, to_height=height)
         for address, stub in self._network.peer_stubs():
             try:

@@ -18,8 +18,8 @@ from sparkchain.node.ledger import BuiltBlock, Ledger
 from sparkchain.node.snapshot_restore import (
     snapshot_change_heights,
     verify_snapshot,
-    write_snapshot,
 )
+from sparkchain.node.snapshot_write import write_snapshot
 from sparkchain.node.snapshots import SnapshotStore, cut_chunks, snapshot_entries
 from sparkchain.proto import peer_pb2
 from sparkchain.proto import types_pb2 as pb

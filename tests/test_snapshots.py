@@ -7,6 +7,7 @@ All of it on a SHA-256 chain and on an SM3 one (issue 16: every hash is the gene
 from __future__ import annotations
 
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,8 +29,8 @@ from sparkchain.node.snapshot_restore import (
     change_heights,
     decode_entries,
     verify_snapshot,
-    write_snapshot,
 )
+from sparkchain.node.snapshot_write import restore_snapshot, write_snapshot
 from sparkchain.node.snapshots import (
     SNAPSHOT_FORMAT,
     SnapshotStore,
@@ -87,13 +88,11 @@ def _chunks(store: SnapshotStore, manifest: peer_pb2.SnapshotManifest) -> list[b
 def _restored(
     chain: LedgerChain, tmp_path: Path, store: SnapshotStore, snapshot_format: int = SNAPSHOT_FORMAT
 ) -> Ledger:
+    """A new ledger restored from a snapshot of the chain as a state sync does it."""
     manifest = _snapshot(chain, store, snapshot_format)
     chunks = _chunks(store, manifest)
-    verified = verify_snapshot(
-        chain.genesis, manifest, chunks, _committed(chain.ledger, manifest.height), []
-    )
     fresh = Ledger.open(tmp_path / "restored", chain.genesis)
-    write_snapshot(fresh, verified)
+    restore_snapshot(fresh, manifest, chunks, _committed(chain.ledger, manifest.height), [])
     return fresh
 
 
@@ -181,10 +180,24 @@ def _refusal(
     chunks: list[bytes],
     base: peer_pb2.CommittedBlock | None = None,
 ) -> str:
+    """The refusal of the snapshot, the same by the check alone and by a state sync's
+    restore (which writes while it checks), after which the ledger holds what it held."""
     base = base or _committed(chain.ledger, manifest.height)
     with pytest.raises(SparkError) as refused:
         verify_snapshot(chain.genesis, manifest, chunks, base, [])
     assert refused.value.code == ErrorCode.INVALID_PROOF
+    with tempfile.TemporaryDirectory() as scratch:
+        fresh = Ledger.open(Path(scratch), chain.genesis)
+        held = list(fresh.db.iterator())
+        with pytest.raises(SparkError) as restoring:
+            restore_snapshot(fresh, manifest, chunks, base, [])
+        assert (restoring.value.code, restoring.value.message) == (
+            ErrorCode.INVALID_PROOF,
+            refused.value.message,
+        )
+        assert list(fresh.db.iterator()) == held
+        fresh.close()
+        Ledger.open(Path(scratch), chain.genesis).close()  # not taken for a broken restore
     return refused.value.message
 
 
