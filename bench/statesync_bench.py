@@ -19,25 +19,26 @@ Each joiner runs RUNS times, block and state sync in turn (os.sync() before each
 joiner's ledger removed after it), and the medians are compared: single runs on this
 shared machine vary by a third.
 
-Measured at 200,000 identifiers on the shared 2-core machine, 2026-12-07, each a run of
-this bench (medians of three; block sync / state sync):
-- with the records' leaves and owner keys derived mostly in a worker process
-  (node/snapshot_leaves.py) while the tree is checked: 14.81 / 3.23 s (state sync runs
-  3.30, 3.23, 2.89 s; median run: check 2.17 s, write 1.06 s), 4.59x, run by run 3.85x,
-  4.59x, 5.39x; an earlier run 12.82 / 3.27 s, 3.91x;
-- the same code with the worker turned off: 13.36 / 3.44 s (3.29, 3.44, 3.60 s), 3.89x;
-- the code before the worker (commit a673eb2): 13.99 / 3.39 s (3.47, 3.01, 3.39 s), 4.13x.
-The 5x goal is not met: the worker saves about 0.2 s of 3.4, and block sync alone varies
-from 12.4 to 15.6 s between runs.
-Where a state sync's time goes now: the write (LevelDB's memtable takes ~675k puts, about
-0.8 s on its writing thread, while the other core is idle: the entries, the leaves built
-and the owner index), the tree's internal nodes checked on this thread (0.5 to 0.9 s, the
-slower beside the worker) while the worker derives 150k records' leaves (0.2 s to start
-and read them, 0.6 to 0.7 s to derive, 0.2 to 0.4 s to write them back), then matching
-every leaf against the tree (0.15 s). Writing the entries while they are checked (undone
-when the check fails) is what is left to try. A state sync fetches ~4x the bytes of the
-blocks (75 MB against 18 MB: records carry their owner and heights, and the internal tree
-nodes come along), which this measurement does not charge for.
+Measured at 200,000 identifiers on the shared 2-core machine, 2026-12-07 (block sync /
+state sync, medians, ratio of the medians):
+- this code (entries written while the state is checked; a worker process derives 60% of
+  the records' leaves and owner keys): two runs of five, 13.73 / 2.69 s, 5.10x (state sync
+  3.51, 2.69, 2.79, 2.60, 2.62 s; run by run 4.05x to 5.26x) and 14.95 / 2.81 s, 5.33x
+  (2.81, 2.71, 3.09, 2.90, 2.70 s; run by run 4.84x to 5.70x): the 5x goal is met, narrowly;
+- with the worker but writing only after the check, runs of three: 14.81 / 3.23 s, 4.59x;
+  12.82 / 3.27 s, 3.91x; the worker turned off: 13.36 / 3.44 s, 3.89x;
+- the code before this (commit a673eb2), a run of three: 13.99 / 3.39 s, 4.13x.
+Where a state sync's time goes now (both cores busy: 4.8 and 5.5 CPU-seconds in two runs of
+2.5 to 2.7 s, the worker's 1.0 of them, reading the chunks and the source's block included):
+this thread certifies the header and decodes the chunks (0.16 s), hands the entries to
+LevelDB's writing thread (0.1 s), checks the tree's internal nodes (0.5 s alone, up to 0.9 s
+beside the worker and LevelDB), derives its share of the records (0.2 s), takes the worker's
+(0.06 s), matches every leaf against the tree (0.15 s), then waits while LevelDB writes the
+leaves and the owner index (0.5 s); the worker takes 0.15 s to start and 0.6 s to derive
+its share; a LevelDB background thread used 0.8 s of CPU (memtable flushes). The first state
+sync of a run is often the slowest (3.5 s in one run): not explained. A state sync fetches
+~4x the bytes of the blocks (75 MB against 18 MB: records carry their owner and heights, and
+the internal tree nodes come along), which this measurement does not charge for.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ _T = TypeVar("_T")
 GOAL_RATIO = 5.0
 GOAL_IDENTIFIERS = 200_000
 # each joiner runs this many times, block and state sync in turn, on a shared machine
-RUNS = 3
+RUNS = 5
 
 
 def _source(path: Path, genesis: Genesis, identifiers: int) -> Ledger:

@@ -45,7 +45,7 @@ log = logging.getLogger("spark.state_sync")
 WORKER_MIN_RECORDS: Final = 20_000
 # the records' share the worker derives while this process checks the tree and derives
 # the rest (about balanced at 200,000 identifiers)
-WORKER_SHARE: Final = 0.75
+WORKER_SHARE: Final = 0.6
 
 _WITHOUT_NAMESPACE = operator.itemgetter(slice(1, None))
 
