@@ -8,8 +8,8 @@ so a worker process (`python -m sparkchain.node.snapshot_leaves`) takes a share 
 records while this process checks the tree's internal nodes (ledger/smt_walk.py) and
 derives the rest.
 
-The worker is a plain child process fed through its standard input and output, not a
-multiprocessing pool: a pool's "spawn" child imports the parent's main module (the whole
+The worker is a plain child process whose standard input and output are temporary files,
+not a multiprocessing pool: a pool's "spawn" child imports the parent's main module (the whole
 CLI and gRPC for a node), which cost more than the work it takes, and "fork" is unsafe in
 a process with gRPC's threads. What the worker sends back is trusted no more than the
 records it was given: every leaf is matched against the checked tree, as when this
@@ -27,7 +27,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final, cast
+from typing import IO, Final, cast
 
 from google.protobuf.message import DecodeError
 
@@ -41,7 +41,8 @@ from sparkchain.proto import types_pb2 as pb
 log = logging.getLogger("spark.state_sync")
 
 # below this many records a worker costs more (its start, passing the records) than it
-# saves; at 200,000 it saves about 1 s
+# saves (at 200,000 it saved 0.2 s of 3.4 before the entries were written during the
+# check: bench/statesync_bench.py)
 WORKER_MIN_RECORDS: Final = 20_000
 # the records' share the worker derives while this process checks the tree and derives
 # the rest (about balanced at 200,000 identifiers)
@@ -127,8 +128,8 @@ def _derive_records(
 
 
 def _owner_heads(keys: list[bytes], values: list[bytes]) -> list[bytes]:
-    """`schema.owner_key_head` of each record's owner: one object per owner (a chain's
-    records mostly share a few), so the list pickles small."""
+    """`schema.owner_key_head` of each record's owner, made once per owner (a chain's
+    records mostly share a few)."""
     heads = _OwnerHeads(schema.OWNED_RECORD)
     try:
         owners = list(map(operator.attrgetter("owner"), map(pb.Record.FromString, values)))
@@ -174,9 +175,9 @@ class _Worker:
         self._keys, self._values, self._algorithm = keys, values, algorithm
         self._process: subprocess.Popen[bytes] | None = None
         self._not_started: OSError | None = None
-        # kept open until result() or stop(), which close it
-        self._answer_file = tempfile.TemporaryFile(prefix="spark-state-sync-")  # noqa: SIM115
+        self._answer_file: IO[bytes] | None = None  # open until result() or stop()
         try:
+            self._answer_file = tempfile.TemporaryFile(prefix="spark-state-sync-")  # noqa: SIM115
             with tempfile.TemporaryFile(prefix="spark-state-sync-") as given:
                 pickle.dump((algorithm.value, keys, values), given, pickle.HIGHEST_PROTOCOL)
                 given.seek(0)
@@ -194,7 +195,7 @@ class _Worker:
             log.warning("state_sync_worker_failed", extra={"error": repr(error)})
             return _derive_records(self._keys, self._values, self._algorithm)
         finally:
-            self._answer_file.close()
+            self._close()
 
     def _derived(self, answer: tuple[object, ...]) -> DerivedLeaves:
         if answer[0] == "undecodable" and isinstance(answer[1], bytes):
@@ -205,14 +206,18 @@ class _Worker:
         return DerivedLeaves(*cast(tuple[list[bytes], ...], lists))
 
     def _answer(self) -> tuple[object, ...]:
-        if self._process is None:
+        if self._process is None or self._answer_file is None:
             raise OSError(f"the worker did not start: {self._not_started}")
         code = self._process.wait()
         if code != 0:
             raise OSError(f"the worker exited with {code}")
         self._answer_file.seek(0)
         answer = pickle.load(self._answer_file)  # our own child's, never a peer's bytes
-        if not isinstance(answer, tuple) or len(answer) != (2 if answer[0] == "undecodable" else 5):
+        if not (
+            isinstance(answer, tuple)
+            and answer
+            and len(answer) == (2 if answer[0] == "undecodable" else 5)
+        ):
             raise ValueError("the worker's answer is not one")
         return answer
 
@@ -220,7 +225,11 @@ class _Worker:
         if self._process is not None:
             self._process.kill()
             self._process.wait()
-        self._answer_file.close()
+        self._close()
+
+    def _close(self) -> None:
+        if self._answer_file is not None:
+            self._answer_file.close()
 
 
 def _worker_main() -> None:
