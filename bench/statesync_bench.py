@@ -29,16 +29,18 @@ state sync, medians, ratio of the medians):
   12.82 / 3.27 s, 3.91x; the worker turned off: 13.36 / 3.44 s, 3.89x;
 - the code before this (commit a673eb2), a run of three: 13.99 / 3.39 s, 4.13x.
 Where a state sync's time goes now (both cores busy: 4.8 and 5.5 CPU-seconds in two runs of
-2.5 to 2.7 s, the worker's 1.0 of them, reading the chunks and the source's block included):
-this thread certifies the header and decodes the chunks (0.16 s), hands the entries to
-LevelDB's writing thread (0.1 s), checks the tree's internal nodes (0.5 s alone, up to 0.9 s
-beside the worker and LevelDB), derives its share of the records (0.2 s), takes the worker's
-(0.06 s), matches every leaf against the tree (0.15 s), then waits while LevelDB writes the
-leaves and the owner index (0.5 s); the worker takes 0.15 s to start and 0.6 s to derive
-its share; a LevelDB background thread used 0.8 s of CPU (memtable flushes). The first state
-sync of a run is often the slowest (3.5 s in one run): not explained. A state sync fetches
-~4x the bytes of the blocks (75 MB against 18 MB: records carry their owner and heights, and
-the internal tree nodes come along), which this measurement does not charge for.
+2.5 to 2.7 s, the worker's 1.0 of them, reading the chunks and the source's block included;
+phases from three instrumented restores with the worker's share at 0.75): this thread
+certifies the header and decodes the chunks (0.16 to 0.20 s), hands the entries to
+LevelDB's writing thread (0.10 to 0.13 s), checks the tree's internal nodes (0.73 to 0.89 s;
+0.47 to 0.49 s in earlier runs with only the worker beside it), derives its share of the
+records (0.17 to 0.25 s), waits for and takes the worker's (0.19 to 0.73 s), matches every
+leaf against the tree (0.11 to 0.16 s), then waits while LevelDB writes the leaves and the
+owner index (0.43 to 0.67 s); a LevelDB background thread used 0.8 s of CPU (memtable
+flushes). The first state sync of a run is often the slowest (3.5 s in one run): not
+explained. A state sync fetches ~4x the bytes of the blocks (75 MB against 18 MB: records
+carry their owner and heights, and the internal tree nodes come along), which this
+measurement does not charge for.
 """
 
 from __future__ import annotations

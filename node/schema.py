@@ -38,6 +38,7 @@ that clients verify proofs against, so their namespaces live with the signing ta
 
 from __future__ import annotations
 
+import operator
 import struct
 from dataclasses import dataclass
 from typing import Final
@@ -126,6 +127,10 @@ CHANGE_PREFIX: Final = 2
 # what an owner index entry points at
 OWNED_PREFIX: Final = b"p"
 OWNED_RECORD: Final = b"r"
+
+
+# a storage key's part after its namespace byte, as a C callable for map() over many keys
+WITHOUT_NAMESPACE: Final = operator.itemgetter(slice(1, None))
 
 
 def height_bytes(height: int) -> bytes:

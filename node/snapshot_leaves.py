@@ -27,7 +27,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, Final, cast
+from typing import IO, Final, TypeVar, cast
 
 from google.protobuf.message import DecodeError
 
@@ -40,6 +40,8 @@ from sparkchain.proto import types_pb2 as pb
 
 log = logging.getLogger("spark.state_sync")
 
+_T = TypeVar("_T")
+
 # below this many records a worker costs more (its start, passing the records) than it
 # saves (at 200,000 it saved 0.2 s of 3.4 before the entries were written during the
 # check: bench/statesync_bench.py)
@@ -47,8 +49,6 @@ WORKER_MIN_RECORDS: Final = 20_000
 # the records' share the worker derives while this process checks the tree and derives
 # the rest (about balanced at 200,000 identifiers)
 WORKER_SHARE: Final = 0.6
-
-_WITHOUT_NAMESPACE = operator.itemgetter(slice(1, None))
 
 
 class UndecodableRecord(Exception):
@@ -82,7 +82,7 @@ def derive_leaves(
     namespace `tree_namespace`, hashed with `algorithm` (the chain's). All in C, without
     a bytecode loop per key."""
     hash_fn = hash_function(algorithm)
-    tree_keys = list(smt.tree_keys(tree_namespace, map(_WITHOUT_NAMESPACE, keys), hash_fn))
+    tree_keys = list(smt.tree_keys(tree_namespace, map(schema.WITHOUT_NAMESPACE, keys), hash_fn))
     leaves = leaf_nodes(tree_keys, map(hash_fn, values))  # smt.value_hash of each
     return DerivedLeaves(tree_keys, leaves, list(map(hash_fn, leaves)), [])
 
@@ -91,23 +91,23 @@ def derive_record_leaves(
     keys: list[bytes],
     values: list[bytes],
     algorithm: HashAlgorithm,
-    alongside: Callable[[], None],
+    alongside: Callable[[], _T],
     *,
     min_records: int | None = None,
-) -> DerivedLeaves:
+) -> tuple[DerivedLeaves, _T]:
     """`derive_leaves` of the records `keys` and `values`, with the owner index key of
     each, a share of them in a worker process (with `min_records` of them or more,
     WORKER_MIN_RECORDS unless given, and two cores) while this process runs `alongside`
-    (the tree's check); raises what `alongside` raises, and UndecodableRecord naming the
-    first value that is not a record."""
+    (the tree's check), with what `alongside` returned; raises what `alongside` raises,
+    and UndecodableRecord naming the first value that is not a record."""
     enough = len(keys) >= (WORKER_MIN_RECORDS if min_records is None else min_records)
     share = int(len(keys) * WORKER_SHARE) if enough and _cores() >= 2 else 0
     if not share:
-        alongside()
-        return _derive_records(keys, values, algorithm)
+        beside = alongside()
+        return _derive_records(keys, values, algorithm), beside
     worker = _Worker(keys[:share], values[:share], algorithm)
     try:
-        alongside()
+        beside = alongside()
         local = _derive_records(keys[share:], values[share:], algorithm)
     except UndecodableRecord:
         worker.result()  # raises for an undecodable record of its share: the first
@@ -115,7 +115,7 @@ def derive_record_leaves(
     except BaseException:
         worker.stop()
         raise
-    return worker.result() + local
+    return worker.result() + local, beside
 
 
 def _derive_records(
@@ -123,7 +123,7 @@ def _derive_records(
 ) -> DerivedLeaves:
     derived = derive_leaves(TREE_RECORD_NAMESPACE, keys, values, algorithm)
     heads = _owner_heads(keys, values)
-    owner_keys = list(map(bytes.__add__, heads, map(_WITHOUT_NAMESPACE, keys)))
+    owner_keys = list(map(bytes.__add__, heads, map(schema.WITHOUT_NAMESPACE, keys)))
     return DerivedLeaves(derived.tree_keys, derived.leaves, derived.leaf_hashes, owner_keys)
 
 

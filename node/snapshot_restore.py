@@ -68,9 +68,6 @@ def invalid(message: str) -> SparkError:
     return SparkError(ErrorCode.INVALID_PROOF, message)
 
 
-_WITHOUT_NAMESPACE = operator.itemgetter(slice(1, None))  # a storage key's part after its namespace
-
-
 @dataclass(frozen=True, slots=True, eq=False)
 class SnapshotEntries:
     """A snapshot's entries in strictly increasing key order, as two lists side by side:
@@ -311,21 +308,19 @@ def _check_state(
     cores while the tree is checked (node/snapshot_leaves.py)."""
     hash_fn = hash_function(algorithm)
     node_keys, node_values = entries.namespace(schema.TREE_NODE)
-    nodes = dict(zip(map(_WITHOUT_NAMESPACE, node_keys), node_values, strict=True))
-    checked: list[CheckedTree] = []
+    nodes = dict(zip(map(schema.WITHOUT_NAMESPACE, node_keys), node_values, strict=True))
 
-    def check_tree() -> None:
+    def check_tree() -> CheckedTree:
         try:
-            checked.append(checked_tree(header.state_root, nodes, hash_fn, smt.CACHE_MAX_DEPTH))
+            return checked_tree(header.state_root, nodes, hash_fn, smt.CACHE_MAX_DEPTH)
         except SparkError as error:
             raise invalid(f"snapshot {header.height}: {error.message}") from error
 
     record_keys, record_values = entries.namespace(schema.RECORD)
     try:
-        records = derive_record_leaves(record_keys, record_values, algorithm, check_tree)
+        records, tree = derive_record_leaves(record_keys, record_values, algorithm, check_tree)
     except UndecodableRecord as error:
         raise _not_in_state(error.args[0], header) from None
-    tree = checked[0]
     prefix_keys, prefix_values = entries.namespace(schema.PREFIX)
     state = [
         (prefix_keys, derive_leaves(TREE_PREFIX_NAMESPACE, prefix_keys, prefix_values, algorithm)),

@@ -7,13 +7,14 @@ base H (schema META_BASE). A marker (META_RESTORING) is set first and cleared by
 batch, so an interrupted write is never taken for a chain (node/ledger.py refuses to open
 it).
 
-`restore_snapshot`, what a state sync does, writes the entries while their state is being
-checked against the certified header: LevelDB takes ~675k puts at 200,000 identifiers,
-most of a second on its own thread, which would otherwise wait for the check and then
-leave the other core idle. Nothing is written before the snapshot's block is certified by
-the validators walked from the genesis; a state that then fails its check is deleted again
-and the genesis state put back, leaving the ledger as it was (a crash in between leaves the
-marker: the node refuses the ledger and says how to recover).
+`restore_snapshot` (a state sync's, and `spark ledger verify`'s replay from a base snapshot)
+writes the entries while their state is being checked against the certified header:
+LevelDB takes ~675k puts at 200,000 identifiers, most of a second on its own thread, which
+would otherwise wait for the check and then leave the other core idle. Nothing is written
+before the snapshot's block is certified by the validators walked from the genesis; a
+state that then fails its check is deleted again and the genesis state put back, leaving
+the ledger as it was (a crash in between leaves the marker: the node refuses the ledger and
+says how to recover).
 """
 
 from __future__ import annotations
@@ -87,17 +88,6 @@ def restore_snapshot(
         write.undo()
         raise
     return verified, RestoreTimes(checked - started, time.perf_counter() - checked)
-
-
-def write_snapshot(ledger: Ledger, verified: VerifiedSnapshot) -> None:
-    """Write `verified` into `ledger`, which must be at the genesis (height 0)."""
-    write = _SnapshotWrite(ledger, verified.header.height)
-    try:
-        write.entries(verified.entries)
-        write.finish(verified)
-    except BaseException:
-        write.undo()
-        raise
 
 
 class _SnapshotWrite:

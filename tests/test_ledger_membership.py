@@ -19,7 +19,7 @@ from sparkchain.node.snapshot_restore import (
     snapshot_change_heights,
     verify_snapshot,
 )
-from sparkchain.node.snapshot_write import write_snapshot
+from sparkchain.node.snapshot_write import restore_snapshot
 from sparkchain.node.snapshots import SnapshotStore, cut_chunks, snapshot_entries
 from sparkchain.proto import peer_pb2
 from sparkchain.proto import types_pb2 as pb
@@ -231,9 +231,8 @@ def test_a_snapshot_after_changes_is_checked_through_them_and_restores_the_last_
             verify_snapshot(changed.genesis, manifest, chunks, base, missing)
         assert caught.value.code is ErrorCode.INVALID_PROOF
     changes = [_committed(changed, 2), _committed(changed, 4)]
-    verified = verify_snapshot(changed.genesis, manifest, chunks, base, changes)
     with Ledger.open(tmp_path / "restored", changed.genesis) as restored:
-        write_snapshot(restored, verified)
+        restore_snapshot(restored, manifest, chunks, base, changes)
         assert restored.state_root == ledger.state_root
         assert restored.validators == tuple(_keys(newest))
         assert restored.validators_at(manifest.height + 1) == tuple(_keys(newest))

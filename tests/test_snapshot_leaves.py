@@ -36,7 +36,16 @@ def _records(count: int = RECORDS) -> tuple[list[bytes], list[bytes]]:
 
 
 def _in_process(keys: list[bytes], values: list[bytes], algorithm: HashAlgorithm) -> DerivedLeaves:
-    return derive_record_leaves(keys, values, algorithm, lambda: None, min_records=len(keys) + 1)
+    derived, _ = derive_record_leaves(
+        keys, values, algorithm, lambda: None, min_records=len(keys) + 1
+    )
+    return derived
+
+
+def _no_fallback(caplog: pytest.LogCaptureFixture) -> None:
+    """The worker did its share: a fallback here would give the same leaves (the tests
+    using it set caplog to capture spark.state_sync's warnings first)."""
+    assert "state_sync_worker_failed" not in [r.getMessage() for r in caplog.records]
 
 
 def _fields(derived: DerivedLeaves) -> tuple[list[bytes], ...]:
@@ -49,11 +58,20 @@ def _two_cores(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize("algorithm", list(HashAlgorithm), ids=lambda a: a.value)
-def test_the_workers_share_is_what_this_process_derives(algorithm: HashAlgorithm) -> None:
+def test_the_workers_share_is_what_this_process_derives(
+    algorithm: HashAlgorithm, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, "spark.state_sync")
     keys, values = _records()
     ran = []
-    shared = derive_record_leaves(keys, values, algorithm, lambda: ran.append(1), min_records=1)
-    assert ran == [1]
+
+    def alongside() -> str:
+        ran.append(1)
+        return "the tree"
+
+    shared, beside = derive_record_leaves(keys, values, algorithm, alongside, min_records=1)
+    _no_fallback(caplog)
+    assert ran == [1] and beside == "the tree"
     assert _fields(shared) == _fields(_in_process(keys, values, algorithm))
     # and each piece is what the tree and the owner index make of the record
     hash_fn = hash_function(algorithm)
@@ -77,7 +95,7 @@ def test_a_worker_that_cannot_run_leaves_its_share_here(
     keys, values = _records()
     monkeypatch.setattr(sys, "executable", executable)
     with caplog.at_level(logging.WARNING, "spark.state_sync"):
-        shared = derive_record_leaves(
+        shared, _ = derive_record_leaves(
             keys, values, HashAlgorithm.SHA256, lambda: None, min_records=1
         )
     assert [r.getMessage() for r in caplog.records] == ["state_sync_worker_failed"]
@@ -86,12 +104,16 @@ def test_a_worker_that_cannot_run_leaves_its_share_here(
 
 
 @pytest.mark.parametrize("bad_at", [0, RECORDS - 1], ids=["in the worker", "here"])
-def test_an_undecodable_record_is_named_wherever_it_is_derived(bad_at: int) -> None:
+def test_an_undecodable_record_is_named_wherever_it_is_derived(
+    bad_at: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, "spark.state_sync")
     keys, values = _records()
     values[bad_at] = b"\xff\xff\xff"  # not a Record
     with pytest.raises(UndecodableRecord) as raised:
         derive_record_leaves(keys, values, HashAlgorithm.SHA256, lambda: None, min_records=1)
     assert raised.value.args == (keys[bad_at],)
+    _no_fallback(caplog)
 
 
 def test_a_check_that_fails_alongside_stops_the_worker(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -30,7 +30,7 @@ from sparkchain.node.snapshot_restore import (
     decode_entries,
     verify_snapshot,
 )
-from sparkchain.node.snapshot_write import restore_snapshot, write_snapshot
+from sparkchain.node.snapshot_write import restore_snapshot
 from sparkchain.node.snapshots import (
     SNAPSHOT_FORMAT,
     SnapshotStore,
@@ -334,15 +334,10 @@ def test_spark_ledger_verify_says_the_ledger_began_from_a_snapshot(
     home.genesis_path.write_text(genesis_to_json(chain.genesis))
     store = SnapshotStore(home.snapshots_dir, 2, chain.genesis.hash_fn)
     manifest = _snapshot(chain, store)
-    verified = verify_snapshot(
-        chain.genesis,
-        manifest,
-        _chunks(store, manifest),
-        _committed(chain.ledger, manifest.height),
-        [],
-    )
     fresh = Ledger.open(home.ledger_dir, chain.genesis)
-    write_snapshot(fresh, verified)
+    restore_snapshot(
+        fresh, manifest, _chunks(store, manifest), _committed(chain.ledger, manifest.height), []
+    )
     fresh.close()
     assert main(["ledger", "verify", "--home", str(home.root)]) == 0
     assert f"began from a state snapshot at height {BLOCKS}" in capsys.readouterr().out
