@@ -35,6 +35,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from sparkchain.node.gc_pauses import GcPauses
 from sparkchain.node.grpc_errors import WrappingInterceptor
 from sparkchain.node.openapi import BUSY_RESPONSE
 
@@ -104,6 +105,7 @@ class NodeMetrics:
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         registry = self.registry
+        self.gc_pauses = GcPauses(registry)
         self.commit_latency = Histogram(
             "spark_commit_latency_seconds",
             "From the start of a height on this validator to its block's commit",

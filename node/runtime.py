@@ -40,6 +40,7 @@ from sparkchain.node.durable import AcknowledgedHeight
 from sparkchain.node.events import CommitBus
 from sparkchain.node.forward import SubmitForwarder
 from sparkchain.node.gateway import Gateway
+from sparkchain.node.gc_pauses import freeze_startup_objects
 from sparkchain.node.grpc_errors import new_server
 from sparkchain.node.home import NodeHome
 from sparkchain.node.ledger import Ledger
@@ -344,6 +345,8 @@ class Node:
             self._follow_chain()
         await api.start()
         self._spawn(self._sweep_expired())
+        frozen = freeze_startup_objects()
+        self.metrics.gc_pauses.start()
         log.info(
             "started",
             extra={
@@ -360,6 +363,7 @@ class Node:
                 "open_files_limit": self.descriptors.soft_limit,
                 "api_max_connections": self.descriptors.api_connections,
                 "peer_max_connections": self.descriptors.peer_connections,
+                "gc_frozen_objects": frozen,
             },
         )
 
@@ -379,6 +383,7 @@ class Node:
         return api_server_credentials(*self._api_tls)
 
     async def stop(self) -> None:
+        self.metrics.gc_pauses.stop()
         if self._health is not None:
             for name in ("", *SERVICE_NAMES):
                 with contextlib.suppress(Exception):

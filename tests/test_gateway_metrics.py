@@ -149,3 +149,16 @@ def test_a_watch_cap_hit_is_counted(cluster: Cluster) -> None:
         after, "spark_api_requests_total", api="grpc", method=WATCH, status="RESOURCE_EXHAUSTED"
     )
     assert refusals >= 1
+
+
+def test_startup_objects_are_frozen_and_collections_are_timed(cluster: Cluster) -> None:
+    """After start-up the node freezes what is alive (node/gc_pauses.py): a full collection
+    then walks only what was made since; every collection's pause is observed."""
+    base = http_base(cluster, "node2")
+    _, samples = scrape(base)
+    # a started node holds tens of thousands of objects (modules, classes, descriptors)
+    assert sample(samples, "spark_gc_frozen_objects") > 10_000
+    # the cluster committed blocks since start-up: young collections ran, and were timed
+    young = sample(samples, "spark_gc_pause_seconds_count", generation="0")
+    assert young > 0
+    assert sample(samples, "spark_gc_pause_seconds_sum", generation="0") > 0
