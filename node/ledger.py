@@ -27,8 +27,9 @@ from sparkchain.identifiers.tx import tx_id
 from sparkchain.ledger import blocks, smt, smt_prune
 from sparkchain.ledger.genesis import Genesis, apply_genesis
 from sparkchain.ledger.records import decode_prefix, decode_record
-from sparkchain.ledger.rules import Receipt, apply_tx, check_envelope
+from sparkchain.ledger.rules import Receipt, apply_tx
 from sparkchain.node import pruning, schema
+from sparkchain.node.checked_txs import CheckedTxs, signature_key
 from sparkchain.node.ledger_reads import LedgerReads
 from sparkchain.node.overlay import BlockWrites, Overlay, record_keys_of, state_writes
 from sparkchain.node.storage import (
@@ -40,10 +41,6 @@ from sparkchain.node.storage import (
 )
 from sparkchain.proto import types_pb2 as pb
 
-# signatures already verified (by check_tx or the mempool), so a block does not check
-# them again; a tx id (which binds the signer: it is inside the body) and the signature
-# together, so no other tx can reuse an entry
-VERIFIED_SIGNATURE_CACHE_ENTRIES = 200_000
 # executed blocks of the next height kept for commit (one per round is typical)
 MAX_PENDING_BLOCKS = 16
 
@@ -103,7 +100,7 @@ class Ledger(LedgerReads):
         # [ledger] keep_heights: prove the state of the last K heights only (0: every height)
         self.keep_heights = smt_prune.check_keep_heights(keep_heights)
         self._records_removals = pruning.is_pruning(db)
-        self._verified: dict[bytes, None] = {}
+        self._checked_txs = CheckedTxs(genesis.chain_id)
         self._pending: dict[bytes, PendingBlock] = {}
         self._prefix_cache: dict[str, pb.PrefixRecord | None] = {}
         self._genesis_validators = tuple((v.name, v.public_key) for v in genesis.validators)
@@ -403,10 +400,23 @@ class Ledger(LedgerReads):
         return cache
 
     def check_tx(
-        self, signed: pb.SignedTx, now_ms: int, verify_signature: bool = True
+        self,
+        signed: pb.SignedTx,
+        now_ms: int,
+        verify_signature: bool = True,
+        *,
+        the_tx_id: bytes | None = None,
+        checked_body: pb.TxBody | None = None,
     ) -> pb.TxBody:
-        """Would `signed` be accepted in the next block, timed `now_ms`? Raises if not."""
-        body = self._checked_body(signed, verify_signature)
+        """Would `signed` be accepted in the next block, timed `now_ms`? Raises if not.
+        `the_tx_id` is its id if known; `checked_body` its body as `check_signed_tx` with
+        this chain's id returned it (the mempool's verify pool decodes it), then not decoded
+        again, here or in a block."""
+        if the_tx_id is None:
+            the_tx_id = tx_id(signed, self._hash)
+        if checked_body is not None:
+            self._checked_txs.remember_body(signature_key(signed, the_tx_id), signed, checked_body)
+        body = self._checked_txs.body(signed, the_tx_id, verify_signature)
         overlay = Overlay(self._db, self._prefix_cache)
         overlay.learn_absent_records(record_keys_of(body))
         apply_tx(
@@ -418,14 +428,19 @@ class Ledger(LedgerReads):
             root_authorities=self.genesis.root_authorities,
             genesis_validators=self._genesis_validators,
             hash_fn=self._hash,
+            the_tx_id=the_tx_id,
         )
         return body
 
-    def mark_signatures_verified(self, txs: Iterable[pb.SignedTx]) -> None:
+    def mark_signatures_verified(
+        self, txs: Iterable[pb.SignedTx], tx_ids: Iterable[bytes] | None = None
+    ) -> None:
         """Note txs whose signatures the caller verified (the mempool does it in a thread
-        pool), so blocks holding them skip the check."""
-        for signed in txs:
-            self._remember_verified(_signature_key(signed))
+        pool), so blocks holding them skip the check; `tx_ids` are their ids if known."""
+        txs = list(txs)
+        ids = [tx_id(t, self._hash) for t in txs] if tx_ids is None else list(tx_ids)
+        for signed, the_tx_id in zip(txs, ids, strict=True):
+            self._checked_txs.signature_verified(signature_key(signed, the_tx_id))
 
     # ---- internals ----
 
@@ -450,18 +465,19 @@ class Ledger(LedgerReads):
         roots = self.genesis.root_authorities
         # envelopes first, so the records the block registers are looked up in one scan
         txs = list(txs)
+        ids = [tx_id(signed, self._hash) for signed in txs]
         bodies: list[pb.TxBody | SparkError] = []
         wanted: list[str] = []
-        for signed in txs:
+        for signed, the_tx_id in zip(txs, ids, strict=True):
             try:
-                body = self._checked_body(signed, self.verify_signatures)
+                body = self._checked_txs.body(signed, the_tx_id, self.verify_signatures)
             except SparkError as error:
                 bodies.append(error)
                 continue
             bodies.append(body)
             wanted += record_keys_of(body)
         overlay.learn_absent_records(wanted)
-        for position, (signed, checked) in enumerate(zip(txs, bodies, strict=True)):
+        for position, (signed, checked, the_tx_id) in enumerate(zip(txs, bodies, ids, strict=True)):
             try:
                 if isinstance(checked, SparkError):
                     raise checked
@@ -474,11 +490,12 @@ class Ledger(LedgerReads):
                     root_authorities=roots,
                     genesis_validators=self._genesis_validators,
                     hash_fn=self._hash,
+                    the_tx_id=the_tx_id,
                 )
             except SparkError as error:
                 if not drop_invalid:
                     raise SparkError(
-                        error.code, f"tx {position} ({tx_id(signed, self._hash).hex()}): {error}"
+                        error.code, f"tx {position} ({the_tx_id.hex()}): {error}"
                     ) from error
                 rejected.append((signed, error))
                 continue
@@ -519,23 +536,6 @@ class Ledger(LedgerReads):
         pending_blocks[pending.block_hash] = pending
         return pending
 
-    def _checked_body(self, signed: pb.SignedTx, verify_signature: bool) -> pb.TxBody:
-        if not verify_signature:
-            return check_envelope(signed, self.chain_id, verify_signature=False)
-        signature_key = _signature_key(signed)
-        if signature_key in self._verified:
-            return check_envelope(signed, self.chain_id, verify_signature=False)
-        body = check_envelope(signed, self.chain_id, verify_signature=True)
-        self._remember_verified(signature_key)
-        return body
-
-    def _remember_verified(self, signature_key: bytes) -> None:
-        verified = self._verified
-        if len(verified) >= VERIFIED_SIGNATURE_CACHE_ENTRIES:
-            for stale in list(verified)[: VERIFIED_SIGNATURE_CACHE_ENTRIES // 2]:
-                del verified[stale]
-        verified[signature_key] = None
-
     def _check_last_commit_quorum(self, last_commit: pb.CommitCertificate) -> None:
         """The certificate in a block must commit the parent: either it is the one this
         ledger stored for the parent, or a quorum of the validators signed it (the proposer
@@ -550,12 +550,6 @@ class Ledger(LedgerReads):
             blocks.verify_commit_certificate(self.chain_id, signers, last_commit)
         except SparkError as error:
             raise SparkError(ErrorCode.INVALID_BLOCK, f"last_commit: {error.message}") from error
-
-
-def _signature_key(signed: pb.SignedTx) -> bytes:
-    # a governance tx has approvals instead of a signature: all of them are what was verified
-    approvals = b"".join(a.validator + a.signature for a in signed.approvals)
-    return tx_id(signed) + signed.signature + approvals
 
 
 UPGRADE_BATCH_KEYS = 10_000  # owner index entries written per batch while upgrading

@@ -59,10 +59,18 @@ class AdmissionLedger(Protocol):
     def chain_id(self) -> str: ...
 
     def check_tx(
-        self, signed: pb.SignedTx, now_ms: int, verify_signature: bool = True
+        self,
+        signed: pb.SignedTx,
+        now_ms: int,
+        verify_signature: bool = True,
+        *,
+        the_tx_id: bytes | None = None,
+        checked_body: pb.TxBody | None = None,
     ) -> pb.TxBody: ...
 
-    def mark_signatures_verified(self, txs: Iterable[pb.SignedTx]) -> None: ...
+    def mark_signatures_verified(
+        self, txs: Iterable[pb.SignedTx], tx_ids: Iterable[bytes] | None = None
+    ) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +231,7 @@ class Mempool:
             to_verify.append(i)
         self._verifying |= claimed
         admitted: list[pb.SignedTx] = []
+        admitted_ids: list[bytes] = []
         try:
             bodies = await self._verify([txs[i] for i in to_verify])
             for done, (i, body) in enumerate(zip(to_verify, bodies, strict=True)):
@@ -232,17 +241,18 @@ class Mempool:
                 try:
                     if isinstance(body, SparkError):
                         raise body
-                    self._admit(signed, the_id, self._clock_ms())
+                    self._admit(signed, the_id, body, self._clock_ms())
                 except SparkError as error:
                     results[i] = Admission(the_id, error)
                     continue
                 admitted.append(signed)
+                admitted_ids.append(the_id)
                 results[i] = Admission(the_id, None)
         finally:
             self._verifying -= claimed
         if admitted:
             # blocks holding these txs need not verify them again (DESIGN §7: "once")
-            self._ledger.mark_signatures_verified(admitted)
+            self._ledger.mark_signatures_verified(admitted, admitted_ids)
             self._run_hooks(admitted, origin)
         return [r for r in results if r is not None]
 
@@ -395,13 +405,16 @@ class Mempool:
         proposal wait for them (a signature is checked once per node, DESIGN §7)."""
         return list(self._verifications)
 
-    def _admit(self, signed: pb.SignedTx, the_id: bytes, now_ms: int) -> None:
+    def _admit(self, signed: pb.SignedTx, the_id: bytes, checked: pb.TxBody, now_ms: int) -> None:
         # the state may have moved while the signature was checked: re-check what can change
         if the_id in self._entries:
             raise SparkError(
                 ErrorCode.DUPLICATE_TX, f"tx {the_id.hex()} is already waiting in the mempool"
             )
-        body = self._ledger.check_tx(signed, now_ms, verify_signature=False)
+        # `checked` is the verify pool's decoding: the rules run on it, and so does the block
+        body = self._ledger.check_tx(
+            signed, now_ms, verify_signature=False, the_tx_id=the_id, checked_body=checked
+        )
         size = signed.ByteSize()
         signer = bytes(body.signer)
         self._check_room(size, signer, evict=True)
