@@ -10,7 +10,8 @@ answer every time for the same bytes, and are remembered here:
 - the body's decoding and its envelope (canonical encoding, size, chain id), which cost
   about as much as the rules of a small tx, and 6 ms for a 3 MB RegisterBatch each time
   (issue 10, attack 1: such a batch was decoded at admission and again in its block).
-  The decoded bodies are bounded by count and by bytes; the rules never change a body.
+  The bodies kept are those of txs admitted (met again in a block), bounded by count and
+  by bytes; the rules never change a body.
 
 A remembered body is not a verified signature: the two are kept apart, and a body decoded
 without its signature checked vouches for nothing but its decoding.
@@ -55,20 +56,25 @@ class CheckedTxs:
         self._bodies: OrderedDict[bytes, tuple[pb.TxBody, int]] = OrderedDict()
         self._body_bytes = 0
 
-    def body(self, signed: pb.SignedTx, the_tx_id: bytes, verify_signature: bool) -> pb.TxBody:
+    def body(
+        self, signed: pb.SignedTx, the_tx_id: bytes, verify_signature: bool, *, remember: bool
+    ) -> pb.TxBody:
         """`signed`'s body, its envelope checked and (with `verify_signature`) its signature,
-        each only if not done before. Raises as `check_envelope` does."""
+        each only if not done before. Raises as `check_envelope` does. `remember`: keep the
+        body decoded here (a tx admitted, to be met again in a block), not only the verified
+        signature: a block's execution does not, or replaying a chain would fill the cache
+        with bodies never met again."""
         key = signature_key(signed, the_tx_id)
         if verify_signature and key not in self._verified:
             body = check_envelope(signed, self.chain_id, verify_signature=True)
             self.signature_verified(key)
+        else:
+            known = self._bodies.get(key)
+            if known is not None:
+                return known[0]
+            body = check_envelope(signed, self.chain_id, verify_signature=False)
+        if remember:
             self.remember_body(key, signed, body)
-            return body
-        known = self._bodies.get(key)
-        if known is not None:
-            return known[0]
-        body = check_envelope(signed, self.chain_id, verify_signature=False)
-        self.remember_body(key, signed, body)
         return body
 
     def known_body(self, signed: pb.SignedTx, the_tx_id: bytes) -> pb.TxBody | None:

@@ -416,7 +416,7 @@ class Ledger(LedgerReads):
             the_tx_id = tx_id(signed, self._hash)
         if checked_body is not None:
             self._checked_txs.remember_body(signature_key(signed, the_tx_id), signed, checked_body)
-        body = self._checked_txs.body(signed, the_tx_id, verify_signature)
+        body = self._checked_txs.body(signed, the_tx_id, verify_signature, remember=True)
         overlay = Overlay(self._db, self._prefix_cache)
         overlay.learn_absent_records(record_keys_of(body))
         apply_tx(
@@ -470,7 +470,9 @@ class Ledger(LedgerReads):
         wanted: list[str] = []
         for signed, the_tx_id in zip(txs, ids, strict=True):
             try:
-                body = self._checked_txs.body(signed, the_tx_id, self.verify_signatures)
+                body = self._checked_txs.body(
+                    signed, the_tx_id, self.verify_signatures, remember=False
+                )
             except SparkError as error:
                 bodies.append(error)
                 continue
