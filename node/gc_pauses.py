@@ -6,8 +6,9 @@ among it, for as long as a collection takes, and a full one (generation 2) walks
 container object the process holds. A started node holds about 58,000 of them, nearly all
 made at start-up (modules, classes, functions, protobuf descriptors) and alive until it
 stops; walking them took 19-31 ms a collection on a quiet core, and 50-160 ms on four
-validators sharing two busy cores (measured during `make attack`), one node or another
-pausing so every few seconds.
+validators sharing two busy cores (measured during `make attack`). Full collections are
+rare (two in about two minutes on the busiest node of that run), but each is a stall of
+the whole node.
 
 So once the node has started, `freeze_startup_objects` collects what start-up left behind
 and moves everything alive to the collector's permanent generation (`gc.freeze`): later
