@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import random
 import re
 import secrets
 import shutil
@@ -528,18 +529,65 @@ def find_testnet_homes(directory: Path) -> list[NodeHome]:
 
 
 def free_loopback_ports(count: int) -> list[int]:
-    """`count` distinct ports the OS says are free now. All sockets stay bound until every
-    port is chosen, so the OS cannot hand out the same port twice."""
-    sockets = []
+    """`count` distinct ports free now, chosen at random below the kernel's ephemeral range.
+
+    A port is chosen when a node home is written and bound only when the node starts. Had
+    it come from the ephemeral range (what binding port 0 gives), any outgoing connection
+    made in between (a node dialling its peers, a client) could be given it as its source
+    port, and the node would then fail to start with ADDRESS_IN_USE. The kernel never
+    gives a source port outside that range. Every candidate is bound to check it is free,
+    and all stay bound until every port is chosen, so none is handed out twice."""
+    low, high = _PORT_POOL
+    candidates = _RANDOM.sample(range(low, high), high - low) if high > low else [0] * count
+    sockets: list[socket.socket] = []
     try:
-        for _ in range(count):
+        for candidate in candidates:
+            if len(sockets) == count:
+                break
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind((LOOPBACK, 0))
+            try:
+                sock.bind((LOOPBACK, candidate))
+            except OSError:
+                sock.close()
+                continue
             sockets.append(sock)
+        if len(sockets) < count:
+            raise SparkError(
+                ErrorCode.UNAVAILABLE,
+                f"only {len(sockets)} of {count} loopback ports in {low}-{high - 1} are free",
+            )
         return [sock.getsockname()[1] for sock in sockets]
     finally:
         for sock in sockets:
             sock.close()
+
+
+def ephemeral_port_range() -> tuple[int, int]:
+    """The kernel's range for source ports of outgoing connections (Linux's default
+    where the kernel does not say)."""
+    try:
+        low, high = Path(_EPHEMERAL_RANGE_FILE).read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def _port_pool() -> tuple[int, int]:
+    """Ports to choose from, [low, high): clear of the ephemeral range and of the
+    well-known and commonly configured ports below 10000. An empty pool (a kernel whose
+    ephemeral range leaves no room) means: let the kernel choose."""
+    ephemeral_low, ephemeral_high = ephemeral_port_range()
+    if ephemeral_low - _POOL_FLOOR >= 1000:
+        return _POOL_FLOOR, ephemeral_low
+    if 65535 - ephemeral_high >= 1000:
+        return ephemeral_high + 1, 65536
+    return 0, 0
+
+
+_EPHEMERAL_RANGE_FILE = "/proc/sys/net/ipv4/ip_local_port_range"
+_POOL_FLOOR = 10000
+_PORT_POOL = _port_pool()
+_RANDOM = random.SystemRandom()
 
 
 # ---------------------------------------------------------------------------- internals

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import stat
 from pathlib import Path
 
@@ -11,12 +12,14 @@ from cryptography import x509
 from sparkchain.identifiers.bid import bid_from_public_key
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.keys import SigningKey
+from sparkchain.node import home as home_module
 from sparkchain.node import keystore
 from sparkchain.node.config import split_address
 from sparkchain.node.home import (
     DEV_CHAIN_ID,
     NodeHome,
     dev_home_dir,
+    ephemeral_port_range,
     find_testnet_homes,
     free_loopback_ports,
     init_dev_home,
@@ -237,3 +240,50 @@ def test_free_loopback_ports_are_distinct() -> None:
     ports = free_loopback_ports(20)
     assert len(set(ports)) == 20
     assert all(0 < port < 65536 for port in ports)
+
+
+def test_free_loopback_ports_are_outside_the_ephemeral_range() -> None:
+    # The chaos test once failed with ADDRESS_IN_USE: a node's http port, chosen by binding
+    # port 0 at `testnet init`, had been given meanwhile as the source port of another
+    # node's outgoing connection. The kernel gives source ports only from this range.
+    low, high = ephemeral_port_range()
+    ports = free_loopback_ports(50)
+    assert not [port for port in ports if low <= port <= high]
+
+
+def test_free_loopback_ports_skip_ports_in_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    block = _free_block(40)
+    monkeypatch.setattr(home_module, "_PORT_POOL", (block[0], block[-1] + 1))
+    held = []
+    try:
+        for port in block[:30]:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind(("127.0.0.1", port))
+            sock.listen()
+            held.append(sock)
+        assert sorted(free_loopback_ports(10)) == block[30:]
+        with pytest.raises(SparkError) as caught:
+            free_loopback_ports(11)
+        assert caught.value.code is ErrorCode.UNAVAILABLE
+        assert "only 10 of 11" in caught.value.message
+    finally:
+        for sock in held:
+            sock.close()
+
+
+def _free_block(size: int) -> list[int]:
+    """`size` consecutive loopback ports that are free now (below the ephemeral range)."""
+    for start in range(20000, 32000, size):
+        sockets = []
+        try:
+            for port in range(start, start + size):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return list(range(start, start + size))
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise AssertionError("no block of free ports")
