@@ -185,6 +185,13 @@ SYNC_POLL_INTERVAL_MS: Final = 1000  # block sync re-checks peer heights this of
 
 # snapshots and state sync (node/snapshots.py, node/state_sync.py; issue 13 part 4)
 SNAPSHOT_CHUNK_BYTES: Final = 1024 * 1024  # a chunk closes at the first entry past this
+# a background thread (writing a snapshot) sleeps this long after each this long of running,
+# so it never holds the GIL long while the event loop waits for it (node/thread_pacing.py)
+BACKGROUND_WORK_S: Final = 0.001
+BACKGROUND_PAUSE_S: Final = 0.002
+# a snapshot's tree nodes are put in key order in sorted parts of this many, then merged:
+# one sort of a million nodes would hold the GIL for a second (node/snapshots.py)
+SNAPSHOT_SORT_PART_NODES: Final = 16_384
 DEFAULT_SNAPSHOT_INTERVAL_BLOCKS: Final = 1000  # [snapshots] interval; 0 takes none
 MAX_SNAPSHOT_INTERVAL_BLOCKS: Final = 10_000_000
 DEFAULT_SNAPSHOTS_KEPT: Final = 2  # [snapshots] keep (the one a node began from is kept too)

@@ -37,11 +37,12 @@ Taking one never stalls consensus: at the commit of H the taker opens a LevelDB 
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 import os
 import shutil
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
@@ -51,11 +52,16 @@ from google.protobuf.message import DecodeError
 
 from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.identifiers.hashing import HashFunction
-from sparkchain.identifiers.limits import MAX_SNAPSHOTS_LISTED, SNAPSHOT_CHUNK_BYTES
+from sparkchain.identifiers.limits import (
+    MAX_SNAPSHOTS_LISTED,
+    SNAPSHOT_CHUNK_BYTES,
+    SNAPSHOT_SORT_PART_NODES,
+)
 from sparkchain.identifiers.tags import SMT_LEAF, SNAPSHOT_CHUNK_TAG
 from sparkchain.ledger.smt_walk import reachable_nodes
 from sparkchain.node import schema
 from sparkchain.node.storage import TreeNodeStore
+from sparkchain.node.thread_pacing import PacedView, ThreadPacer
 from sparkchain.proto import peer_pb2
 
 log = logging.getLogger("spark.snapshots")
@@ -75,22 +81,44 @@ class StateView(Protocol):
     def iterator(self, *, prefix: bytes) -> Iterator[tuple[bytes, bytes]]: ...
 
 
+def _no_pause() -> None:
+    pass
+
+
 def snapshot_entries(
-    view: StateView, state_root: bytes, snapshot_format: int = SNAPSHOT_FORMAT
+    view: StateView,
+    state_root: bytes,
+    snapshot_format: int = SNAPSHOT_FORMAT,
+    pace: Callable[[], None] = _no_pause,
 ) -> Iterator[tuple[bytes, bytes]]:
-    """The entries of a snapshot of `view`, whose state root is `state_root`, in key order."""
+    """The entries of a snapshot of `view`, whose state root is `state_root`, in key order.
+    `pace` is called between the parts of the work that run long without a read of `view`
+    (node/thread_pacing.py)."""
     schedule = view.get(schema.META_VALIDATOR_SCHEDULE)
     if schedule is not None:
         yield schema.META_VALIDATOR_SCHEDULE, schedule
     for namespace in (schema.PREFIX, schema.RECORD):
         yield from view.iterator(prefix=namespace)
     # stale versions of tree nodes share the namespace: only those under the root go
-    nodes = sorted(reachable_nodes(TreeNodeStore(view), state_root))
+    nodes = _in_key_order(list(reachable_nodes(TreeNodeStore(view), state_root)), pace)
     with_leaves = snapshot_format == SNAPSHOT_FORMAT_WITH_LEAVES
     for node_hash, encoded in nodes:
         if with_leaves or encoded[:1] != SMT_LEAF or node_hash == state_root:
             yield schema.tree_node_key(node_hash), encoded
     yield from view.iterator(prefix=schema.VALIDATOR_SET)
+
+
+def _in_key_order(
+    nodes: list[tuple[bytes, bytes]], pace: Callable[[], None]
+) -> Iterator[tuple[bytes, bytes]]:
+    """`nodes` sorted by hash: sorted in parts, `pace` between them, then merged (one sort
+    is one C call that holds the GIL throughout)."""
+    part = SNAPSHOT_SORT_PART_NODES
+    parts = []
+    for start in range(0, len(nodes), part):
+        parts.append(sorted(nodes[start : start + part]))
+        pace()
+    return heapq.merge(*parts)
 
 
 def cut_chunks(
@@ -276,7 +304,9 @@ class SnapshotTaker:
         self, view: plyvel.Snapshot, height: int, block_hash: bytes, state_root: bytes
     ) -> peer_pb2.SnapshotManifest:
         try:
-            entries = snapshot_entries(view, state_root)
+            # paced: this thread must not hold the GIL while consensus waits for it
+            pacer = ThreadPacer()
+            entries = snapshot_entries(PacedView(view, pacer), state_root, pace=pacer.pace)
             return self.store.write(height, block_hash, state_root, cut_chunks(entries))
         finally:
             view.close()
