@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import random
 import re
 import time
@@ -303,20 +304,48 @@ AttackRun = Callable[[Network, Sizes], Awaitable[Bound]]
 
 
 SETTLE_TIMEOUT_S = 180.0  # how long one attack's leftovers may take to drain
+QUIET_CPU_CORES = 0.1  # all node processes together, over QUIET_WINDOW_S: the net is idle
+QUIET_WINDOW_S = 1.0
+QUIET_TIMEOUT_S = 30.0  # a net that never gets that quiet is measured anyway
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """A process's CPU time so far, all its threads (LevelDB's compactions included)."""
+    if pid is None:
+        return 0.0
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rindex(")") + 2 :].split()  # the name may hold spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 async def settle(net: Network, timeout_s: float = SETTLE_TIMEOUT_S) -> None:
-    """Wait (bounded) until every validator's mempool is empty, so that what the previous
-    attack left behind (a mempool full of one signer's txs) is not part of the next
-    attack's baseline."""
+    """Wait (bounded) until every validator's mempool is empty and the nodes are idle, so
+    that what the previous attack left behind (a mempool full of one signer's txs, LevelDB
+    compacting its big blocks, memory being given back) is not measured in the next
+    attack's baseline or attacked window."""
     deadline = time.perf_counter() + timeout_s
     while time.perf_counter() < deadline:
         sizes = await asyncio.to_thread(
             lambda: [mempool_size(net, name) for name in net.validators()]
         )
         if all(size == 0 for size in sizes):
-            return
+            break
         await asyncio.sleep(0.5)
+    deadline = min(deadline, time.perf_counter() + QUIET_TIMEOUT_S)
+    while time.perf_counter() < deadline:
+        if await nodes_cpu_cores(net, QUIET_WINDOW_S) < QUIET_CPU_CORES:
+            return
+
+
+async def nodes_cpu_cores(net: Network, window_s: float) -> float:
+    """The cores all node processes used together over the next `window_s`."""
+    pids = [net.pid(name) for name in net.homes]
+    before = sum(map(cpu_seconds, pids))
+    await asyncio.sleep(window_s)
+    return (sum(map(cpu_seconds, pids)) - before) / window_s
 
 
 async def measure(net: Network, name: str, attack: AttackRun, sizes: Sizes) -> Outcome:
