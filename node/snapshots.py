@@ -61,7 +61,7 @@ from sparkchain.identifiers.tags import SMT_LEAF, SNAPSHOT_CHUNK_TAG
 from sparkchain.ledger.smt_walk import reachable_nodes
 from sparkchain.node import schema
 from sparkchain.node.storage import TreeNodeStore
-from sparkchain.node.thread_pacing import PacedView, ThreadPacer
+from sparkchain.node.thread_pacing import ThreadPacer
 from sparkchain.proto import peer_pb2
 
 log = logging.getLogger("spark.snapshots")
@@ -79,6 +79,21 @@ class StateView(Protocol):
     def get(self, key: bytes) -> bytes | None: ...
 
     def iterator(self, *, prefix: bytes) -> Iterator[tuple[bytes, bytes]]: ...
+
+
+class PacedView:
+    """A StateView whose reads pace the thread that makes them (node/thread_pacing.py)."""
+
+    def __init__(self, view: StateView, pacer: ThreadPacer) -> None:
+        self._view = view
+        self._pacer = pacer
+
+    def get(self, key: bytes) -> bytes | None:
+        self._pacer.pace()
+        return self._view.get(key)
+
+    def iterator(self, *, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        return self._pacer.paced(self._view.iterator(prefix=prefix))
 
 
 def _no_pause() -> None:

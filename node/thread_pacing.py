@@ -7,7 +7,8 @@ socket read, write and poll, so while such a thread runs, each of those waits up
 get it back: a consensus step that does a few dozen of them takes hundreds of
 milliseconds. And the validators all snapshot the same height, on shared cores.
 
-`ThreadPacer.pace()` is called once per unit of work (an entry read, a node visited): after
+`ThreadPacer.pace()` is called once per unit of work (an entry read, a node visited: a
+snapshot reads through node/snapshots.py's `PacedView`): after
 every BACKGROUND_WORK_S (1 ms) of running it sleeps BACKGROUND_PAUSE_S (2 ms), which gives
 the GIL back at once and leaves the CPU to the event loop for that long. The work takes up
 to three times as long, but never holds the GIL for more than about 1 ms at a stretch (a
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 from sparkchain.identifiers.limits import BACKGROUND_PAUSE_S, BACKGROUND_WORK_S
 
@@ -64,24 +65,3 @@ class ThreadPacer:
         for item in items:
             pace()
             yield item
-
-
-class _View(Protocol):
-    def get(self, key: bytes) -> bytes | None: ...
-
-    def iterator(self, *, prefix: bytes) -> Iterator[tuple[bytes, bytes]]: ...
-
-
-class PacedView:
-    """A LevelDB view (a plyvel DB or Snapshot) whose reads pace the thread that makes them."""
-
-    def __init__(self, view: _View, pacer: ThreadPacer) -> None:
-        self._view = view
-        self._pacer = pacer
-
-    def get(self, key: bytes) -> bytes | None:
-        self._pacer.pace()
-        return self._view.get(key)
-
-    def iterator(self, *, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
-        return self._pacer.paced(self._view.iterator(prefix=prefix))

@@ -10,8 +10,8 @@ import pytest
 
 from sparkchain.identifiers.hashing import sha256
 from sparkchain.node import schema, snapshots
-from sparkchain.node.snapshots import SnapshotStore, SnapshotTaker, snapshot_entries
-from sparkchain.node.thread_pacing import PacedView, ThreadPacer
+from sparkchain.node.snapshots import PacedView, SnapshotStore, SnapshotTaker, snapshot_entries
+from sparkchain.node.thread_pacing import ThreadPacer
 from tests.helpers.chain import make_test_genesis
 from tests.helpers.ledger import LedgerChain
 
