@@ -30,8 +30,11 @@ a crash leaves a `.tmp` folder (removed at the next start), never a half snapsho
 file `base` names the snapshot a state-synced node began from, which is kept beyond `keep`
 (`spark ledger verify` re-checks the ledger from it).
 
-Taking one never stalls consensus: at the commit of H the taker opens a LevelDB snapshot
-(a consistent view, cheap) and writes the files from it in its own thread.
+Taking one is off the consensus path: at the commit of H the taker opens a LevelDB snapshot
+(a consistent view, cheap) and writes the files from it in its own thread, paced
+(node/thread_pacing.py). It still costs the chain some time, since every validator snapshots
+the same height on shared cores: on a 4+1 testnet on 2 cores the three blocks after a
+snapshot height took 160-215 ms longer than usual with the pacing, 520-560 ms without.
 """
 
 from __future__ import annotations
