@@ -39,6 +39,7 @@ from bench.attack_net import (
     Bound,
     Network,
     Outcome,
+    PreparedAttack,
     RssPeak,
     Sizes,
     init_network,
@@ -192,19 +193,23 @@ async def unlisted_observer(net: Network, sizes: Sizes) -> Bound:
     )
 
 
-async def signer_flood(net: Network, sizes: Sizes) -> Bound:
-    """2b. Many small valid txs from one signer into node1's mempool: they hold at most the
-    signer's share, whatever the count (the rest is refused with MEMPOOL_FULL)."""
-    deadline = time.perf_counter() + sizes.seconds
+def _signer_flood_txs(net: Network, sizes: Sizes) -> list[pb.SignedTx]:
+    """Attack 2b's txs, signed before the attack (PreparedAttack)."""
     builder = net.builder(net.attacker_key, 102)
     stamp = now_ms()
     tag = f"F{stamp}"
-    txs = [
+    return [
         builder.register(
             f"{ATTACKER_PREFIX}/{tag}-{i}", [value(1, "URL", "https://e.x/f")], now_ms=stamp
         )
         for i in range(sizes.signer_txs)
     ]
+
+
+async def _signer_flood(net: Network, sizes: Sizes, txs: list[pb.SignedTx]) -> Bound:
+    """2b. Many small valid txs from one signer into node1's mempool: they hold at most the
+    signer's share, whatever the count (the rest is refused with MEMPOOL_FULL)."""
+    deadline = time.perf_counter() + sizes.seconds
     max_txs = net.homes["node1"].config().mempool.max_txs
     share = max_txs * MEMPOOL_SIGNER_SHARE_PERCENT // 100
     peak = 0
@@ -240,6 +245,9 @@ async def signer_flood(net: Network, sizes: Sizes) -> Bound:
         held,
         f"mempool peak {peak} (signer share {share}); {admitted} admitted, {refused} refused",
     )
+
+
+signer_flood = PreparedAttack(_signer_flood_txs, _signer_flood)
 
 
 def _peer_channel(address: str) -> grpc.aio.Channel:

@@ -10,6 +10,7 @@ there are no timing assertions, only "commits happened" and "the bound held".
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,8 +19,10 @@ import pytest
 from bench import attack
 from bench.attack_net import (
     AttackRun,
+    Bound,
     Network,
     Outcome,
+    PreparedAttack,
     Sizes,
     init_network,
     measure,
@@ -65,6 +68,25 @@ def run(net: Network, run_attack: AttackRun) -> Outcome:
     assert outcome.commits_during_attack > 0, outcome
     assert outcome.bound.held, outcome
     return outcome
+
+
+def test_an_attack_is_prepared_before_its_baseline(net: Network) -> None:
+    """An attacker's preparation (signing its txs) is not part of its attack: `measure`
+    runs it before the unattacked baseline, so the attack starts a whole baseline later."""
+    times: dict[str, float] = {}
+
+    def prepare(net: Network, sizes: Sizes) -> str:
+        times["prepared"] = time.monotonic()
+        return "made"
+
+    async def attack_made(net: Network, sizes: Sizes, made: str) -> Bound:
+        times["ran"] = time.monotonic()
+        await asyncio.sleep(1.0)
+        return Bound(made == "made", "nothing")
+
+    outcome = run(net, PreparedAttack(prepare, attack_made))
+    assert outcome.attack == "attack_made"
+    assert times["ran"] - times["prepared"] >= SMALL.seconds
 
 
 def test_valid_big_batches_commit_while_the_workload_commits(net: Network) -> None:
