@@ -57,7 +57,7 @@ from sparkchain.identifiers.limits import (
 from sparkchain.node.app import BlockApplication
 from sparkchain.node.commit import Committer
 from sparkchain.node.config import ConsensusConfig
-from sparkchain.node.durable import write_durably
+from sparkchain.node.durable import DamagedRecord, DurableRecord
 from sparkchain.node.ledger import Ledger, PendingBlock
 from sparkchain.node.mempool import Mempool, wall_clock_ms
 from sparkchain.node.peers import PeerLink, PeerNetwork
@@ -69,14 +69,16 @@ log = logging.getLogger("spark.consensus")
 
 def read_last_signed(path: Path) -> LastSigned | None:
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return None
+        raw = DurableRecord(path).read()
     except OSError as exc:
         raise SparkError(
             ErrorCode.STORAGE_CORRUPT, f"{path}: cannot read the last-signed record: {exc}"
         ) from None
-    return LastSigned.from_bytes(raw)
+    except DamagedRecord as exc:
+        raise SparkError(
+            ErrorCode.STORAGE_CORRUPT, f"{path}: last-signed record: {exc.detail}"
+        ) from None
+    return None if raw is None else LastSigned.from_bytes(raw)
 
 
 class ConsensusDriver:
@@ -105,6 +107,7 @@ class ConsensusDriver:
         self._key = key
         self._config = config
         self._last_signed_path = last_signed_path
+        self._last_signed_file = DurableRecord(last_signed_path)
         self._on_future_height = on_future_height
         self._on_fail_stop = on_fail_stop
         self.halted: str | None = None  # why signing stopped for good (fail-stop)
@@ -164,7 +167,7 @@ class ConsensusDriver:
                 "never rotated one to the other: use the key that signed it",
             )
         carried = record.carried_to(key)
-        write_durably(self._last_signed_path, carried.to_bytes())
+        self._last_signed_file.write(carried.to_bytes())
         log.info(
             "last_signed_carried_over",
             extra={"validator": name, "height": record.height, "round": record.round},
@@ -344,12 +347,11 @@ class ConsensusDriver:
                 return
             if isinstance(effect, PersistLastSigned):
                 try:
-                    write_durably(self._last_signed_path, effect.record)
+                    self._last_signed_file.write(effect.record)
                 except OSError as exc:
                     # the messages this record covers must never leave (DESIGN §6)
-                    self._fail_stop(
-                        f"cannot persist the last-signed record {self._last_signed_path}: {exc}"
-                    )
+                    path = self._last_signed_file.path
+                    self._fail_stop(f"cannot persist the last-signed record {path}: {exc}")
                     return
             elif isinstance(effect, Broadcast):
                 self._broadcast(effect.message)

@@ -29,6 +29,7 @@ from sparkchain.identifiers.tx import tx_id, value
 from sparkchain.node.commit import Committer
 from sparkchain.node.config import ConsensusConfig
 from sparkchain.node.driver import ConsensusDriver
+from sparkchain.node.durable import DurableRecord
 from sparkchain.node.events import CommitBus
 from sparkchain.node.ledger import Ledger
 from sparkchain.node.mempool import Mempool, MempoolLimits
@@ -339,7 +340,8 @@ async def test_a_record_that_cannot_be_written_stops_signing_before_anything_lea
     blocker.write_text("")
     for node in line.nodes:
         node.driver.start()  # signs (and persists, then sends) its proposal
-    middle.driver._last_signed_path = blocker / "last_signed"  # from now on writes raise
+    # from now on writes raise
+    middle.driver._last_signed_file = DurableRecord(blocker / "last_signed")
     try:
         await line.run_until(lambda: False, virtual_s=20)
         assert middle.driver.halted is not None and "last-signed" in middle.driver.halted

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from sparkchain.identifiers.tx import TxBuilder, value
+from sparkchain.node.durable import AcknowledgedHeight
 from sparkchain.node.home import NodeHome
 from sparkchain.node.mempool import wall_clock_ms
 from sparkchain.proto import types_pb2 as pb
@@ -55,7 +56,8 @@ def _register(net: Cluster, identifier: str) -> int:
 
 
 def _acknowledged(net: Cluster, name: str) -> int:
-    return int(NodeHome(net.nodes[name].home).acknowledged_height_path.read_text())
+    home = NodeHome(net.nodes[name].home)
+    return AcknowledgedHeight(home.acknowledged_height_path, home.ledger_dir).read()
 
 
 def test_a_validator_with_a_damaged_ledger_is_refused_then_resyncs_from_its_peers(

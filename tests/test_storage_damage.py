@@ -267,7 +267,7 @@ def test_resync_moves_the_ledger_and_acknowledged_height_aside_and_keeps_last_si
     assert sorted(p.name for p in moved.iterdir()) == ledger_files  # nothing deleted
     assert not home.ledger_dir.exists()
     (marker,) = home.data_dir.glob("acknowledged_height.damaged-*")
-    assert marker.read_text() == f"{BLOCKS}\n"
+    assert AcknowledgedHeight(marker, moved).read() == BLOCKS
     assert not home.acknowledged_height_path.exists()
     assert home.last_signed_path.read_bytes() == b"what the validator signed last"
     assert str(moved) in run.stdout and "peers" in run.stdout
