@@ -25,9 +25,10 @@ from sparkchain.identifiers.errors import ErrorCode, SparkError
 from sparkchain.node.storage import resync_advice
 
 
-def write_durably(path: Path, data: bytes) -> None:
+def write_durably(path: Path, data: bytes, size: int | None = None) -> None:
     """Durable before it returns: write a temp file, fsync it, rename it over the old one,
-    fsync the directory. A crash leaves the old content or the new one, never half."""
+    fsync the directory. A crash leaves the old content or the new one, never half. With
+    `size`, the file is `data` then zero bytes up to `size` (a hole: none written)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -38,6 +39,8 @@ def write_durably(path: Path, data: bytes) -> None:
             if count <= 0:
                 raise OSError(errno.EIO, f"short write of {temporary}: {written} of {len(data)}")
             written += count
+        if size is not None:
+            os.ftruncate(fd, size)
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -132,8 +135,10 @@ class DurableRecord:
         while capacity < _SLOT.size + len(data):
             capacity *= 2
         header = _HEADER.pack(RECORD_MAGIC, capacity).ljust(_HEADER_BYTES, b"\0")
-        first = _slot_bytes(sequence, data).ljust(capacity, b"\0")
-        write_durably(self.path, header + first + bytes(capacity))
+        # the rest of both slots a hole: slot 1 reads as empty (sequence 0), and its blocks
+        # are allocated by its first write, once
+        content = header + _slot_bytes(sequence, data)
+        write_durably(self.path, content, size=_HEADER_BYTES + 2 * capacity)
         self._newest = (capacity, 0, sequence)
 
 
