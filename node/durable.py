@@ -111,16 +111,24 @@ class DurableRecord:
     def write(self, data: bytes) -> None:
         """Durable before it returns; OSError (the caller fail-stops) leaves the record
         before this one readable."""
-        if self._newest is None:
-            # a damaged file is rebuilt below: this record is newer than any it held
-            with contextlib.suppress(DamagedRecord):
-                self.read()
-        newest = self._newest
-        sequence = 1 if newest is None else newest[2] + 1
-        if newest is None or _SLOT.size + len(data) > newest[0]:
-            self._rebuild(data, sequence)
-            return
-        capacity, slot, _ = newest
+        fresh = False
+        while True:
+            if self._newest is None:
+                # a damaged file is rebuilt below: this record is newer than any it held
+                with contextlib.suppress(DamagedRecord):
+                    self.read()
+                fresh = True
+            newest = self._newest
+            sequence = 1 if newest is None else newest[2] + 1
+            if newest is None or _SLOT.size + len(data) > newest[0]:
+                self._rebuild(data, sequence)
+                return
+            capacity, slot, known = newest
+            if fresh or _slots_as_known(self.path, capacity, slot, known):
+                break
+            # written by someone else since (there should be no one), or a write of ours
+            # failed part-way: look again rather than write over the newest record
+            self._newest = None
         target = 1 - slot
         fd = os.open(self.path, os.O_WRONLY)
         try:
@@ -148,8 +156,25 @@ def _slot_bytes(sequence: int, payload: bytes) -> bytes:
     return _SLOT.pack(sequence, len(payload), digest) + payload
 
 
+def _slots_as_known(path: Path, capacity: int, newest: int, sequence: int) -> bool:
+    """Whether slot `newest` still starts with `sequence` and the other with a lower one
+    (two reads of a slot header: cheap beside the write and its sync)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False  # removed under the node: written anew
+    try:
+        heads = [os.pread(fd, _SLOT.size, _HEADER_BYTES + s * capacity) for s in (0, 1)]
+    finally:
+        os.close(fd)
+    found = [_SLOT.unpack(h)[0] if len(h) == _SLOT.size else -1 for h in heads]
+    return found[newest] == sequence and found[1 - newest] < sequence
+
+
 def _newest_slot(path: Path, raw: bytes) -> tuple[int, int, int, bytes]:
     """(capacity, slot, sequence, payload) of the newest whole slot of a record file."""
+    if len(raw) < _HEADER_BYTES:
+        raise DamagedRecord(path, f"{len(raw)} bytes: the header is cut short")
     _, capacity = _HEADER.unpack_from(raw)
     if capacity < _SLOT.size or len(raw) != _HEADER_BYTES + 2 * capacity:
         raise DamagedRecord(path, f"{len(raw)} bytes do not hold two slots of {capacity}")

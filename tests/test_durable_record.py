@@ -98,6 +98,42 @@ def test_a_write_torn_part_way_leaves_the_record_before_it(
     assert read_last_signed(path) == _record(4, Step.PRECOMMIT)
 
 
+def test_a_writer_never_writes_over_a_newer_record_it_has_not_seen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only one object writes a file (the driver's, the committer's); should a second one
+    write too, the first must look again, not overwrite the newest slot on what it saw."""
+    path = tmp_path / "record"
+    first, second = DurableRecord(path), DurableRecord(path)
+    first.write(b"one")
+    second.write(b"two")  # into the slot `first` would take next
+    real_pwrite = os.pwrite
+
+    def crash_part_way(fd: int, data: bytes, offset: int) -> int:
+        real_pwrite(fd, data[: len(data) // 2], offset)
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "pwrite", crash_part_way)
+    with pytest.raises(OSError):
+        first.write(b"three")
+    assert DurableRecord(path).read() == b"two"  # the slot torn was the older one
+    monkeypatch.undo()
+    first.write(b"three")
+    assert DurableRecord(path).read() == b"three"
+    second.write(b"four")
+    assert DurableRecord(path).read() == b"four"
+
+
+def test_a_record_removed_under_its_writer_is_written_anew(tmp_path: Path) -> None:
+    path = tmp_path / "record"
+    record = DurableRecord(path)
+    record.write(b"one")
+    record.write(b"two")
+    path.unlink()
+    record.write(b"three")
+    assert DurableRecord(path).read() == b"three"
+
+
 def test_a_short_write_is_finished_or_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
