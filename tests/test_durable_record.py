@@ -4,6 +4,9 @@ rewritten in place, in two slots, and a write torn part-way never loses the reco
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -192,3 +195,43 @@ def test_a_damaged_acknowledged_height_names_the_file_and_the_recovery(
     assert caught.value.code is ErrorCode.STORAGE_CORRUPT
     assert str(path) in caught.value.message
     assert "spark node resync" in caught.value.message
+
+
+_WRITER = """
+import sys
+from pathlib import Path
+from sparkchain.node.durable import DurableRecord
+record = DurableRecord(Path(sys.argv[1]))
+for number in range(1, 1_000_000):
+    size = 40_000 if number % 7 == 0 else 100  # now and then a record that needs a big slot
+    record.write(number.to_bytes(8, "big") * (size // 8))
+    print(number, flush=True)
+"""
+
+
+@pytest.mark.parametrize("kill_after_ms", [5, 20, 60, 150])
+def test_a_writer_killed_at_any_moment_leaves_a_whole_record_no_older_than_written(
+    tmp_path: Path, kill_after_ms: int
+) -> None:
+    """SIGKILL a process rewriting the record as fast as it can (its slots growing once):
+    the record read after is whole, at least as new as the last write that had returned
+    and at most the one under way. (A process's death does not tear a write the kernel
+    took; a torn slot, as a power cut leaves it, is the monkeypatched tests' above.)"""
+    path = tmp_path / "record"
+    for _ in range(3):  # each round goes on from the record the last one left
+        writer = subprocess.Popen(
+            [sys.executable, "-c", _WRITER, str(path)], stdout=subprocess.PIPE, text=True
+        )
+        assert writer.stdout is not None
+        first = writer.stdout.readline()  # started and wrote once
+        assert first.strip().isdigit()
+        time.sleep(kill_after_ms / 1000)
+        writer.kill()
+        out, _ = writer.communicate(timeout=30)
+        done = [int(line) for line in [first, *out.splitlines()] if line.strip().isdigit()]
+        raw = DurableRecord(path).read()
+        assert raw is not None and len(raw) >= 8
+        number = int.from_bytes(raw[:8], "big")
+        assert raw == number.to_bytes(8, "big") * (len(raw) // 8)  # whole
+        assert number >= done[-1]
+        assert number <= done[-1] + 1  # at most the write that was under way
