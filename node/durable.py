@@ -152,9 +152,15 @@ class DurableRecord:
 
 
 def _slot_bytes(sequence: int, payload: bytes) -> bytes:
-    sealed = _SEALED.pack(sequence, len(payload))
-    digest = hashlib.sha256(sealed + payload).digest()
-    return _SLOT.pack(sequence, len(payload), digest) + payload
+    return _SLOT.pack(sequence, len(payload), _seal(sequence, payload)) + payload
+
+
+def _seal(sequence: int, payload: bytes) -> bytes:
+    """A slot's SHA-256: over its sequence, the payload's length and the payload (a
+    locked block's megabytes are hashed where they lie, not copied first)."""
+    sealing = hashlib.sha256(_SEALED.pack(sequence, len(payload)))
+    sealing.update(payload)
+    return sealing.digest()
 
 
 def _slots_as_known(path: Path, capacity: int, newest: int, sequence: int) -> bool:
@@ -186,7 +192,7 @@ def _newest_slot(path: Path, raw: bytes) -> tuple[int, int, int, bytes]:
         if sequence == 0 or length > capacity - _SLOT.size:
             continue
         payload = raw[at + _SLOT.size : at + _SLOT.size + length]
-        if hashlib.sha256(_SEALED.pack(sequence, length) + payload).digest() != digest:
+        if _seal(sequence, payload) != digest:
             continue  # torn by a crash while it was written: the other slot is older
         if newest is None or sequence > newest[2]:
             newest = (capacity, slot, sequence, payload)
@@ -197,15 +203,17 @@ def _newest_slot(path: Path, raw: bytes) -> tuple[int, int, int, bytes]:
 
 def _write_all(fd: int, data: bytes, offset: int) -> None:
     written = 0
+    rest = memoryview(data)  # what is left of a short write, without copying it
     while written < len(data):  # a write may be short (a disk filling up part-way)
-        count = os.pwrite(fd, data[written:], offset + written)
+        count = os.pwrite(fd, rest[written:], offset + written)
         if count <= 0:
             raise OSError(errno.EIO, f"short write at {offset}: {written} of {len(data)}")
         written += count
 
 
 class AcknowledgedHeight:
-    """The file that holds the node's acknowledged height, as decimal text."""
+    """The file that holds the node's acknowledged height: decimal text and a newline,
+    kept by a DurableRecord (read whole from a file of the old form)."""
 
     def __init__(self, path: Path, ledger_dir: Path) -> None:
         self.path = path
